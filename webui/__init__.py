@@ -1,0 +1,43 @@
+"""A self-hosted chat UI for language models."""
+import os
+from pathlib import Path
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from . import config as settings
+from . import i18n, registry, views, ws
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def resource_dir(name):
+    """templates/, static/ and translations/ sit inside the package in a wheel, beside it in a checkout."""
+    inside = PACKAGE_DIR / name
+    return inside if inside.is_dir() else PACKAGE_DIR.parent / name
+
+
+def json_http_error(error):
+    """API errors are JSON with a code and message, never a page or a trace."""
+    if not request.path.startswith("/api/"):
+        return error
+    return jsonify(error={"code": error.name.lower().replace(" ", "_"), "message": error.description}), error.code
+
+
+def create_app(config=None):
+    """Create the application; `config` overrides every other source of settings."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(resource_dir("static")),
+    )
+    app.config.update(settings.load(config))
+    app.config["WEBUI_DATA_DIR"] = app.config["WEBUI_DATA_DIR"] or app.instance_path
+    os.makedirs(app.config["WEBUI_DATA_DIR"], exist_ok=True)
+    app.register_error_handler(HTTPException, json_http_error)
+    i18n.init_app(app, resource_dir("translations"), resource_dir("static") / "app.js")
+    registry.init_app(app)
+    ws.init_app(app)
+    app.register_blueprint(views.bp)
+    return app

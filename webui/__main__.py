@@ -1,0 +1,4 @@
+"""`python -m webui`."""
+from .cli import main
+
+main()

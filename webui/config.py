@@ -1,0 +1,70 @@
+"""Settings: defaults < TOML file < WEBUI_* environment variables < explicit overrides."""
+import os
+import tomllib
+
+DEFAULTS = {
+    "WEBUI_HOST": "127.0.0.1",
+    "WEBUI_PORT": 1338,
+    "WEBUI_CONFIG": None,
+    "WEBUI_DATA_DIR": None,
+    "WEBUI_PROVIDERS_DIR": None,
+    "WEBUI_MODELS_DIR": None,
+    "WEBUI_DEFAULT_PROVIDER": "local",
+    "WEBUI_PROVIDERS": [],
+    "WEBUI_PROVIDER_KEYS": {},
+    "WEBUI_MAX_REQUEST_BYTES": 128 * 1024,
+    "WEBUI_MAX_FRAME_BYTES": 256 * 1024,
+    "WEBUI_MAX_STREAMS_PER_SOCKET": 4,
+    "WEBUI_PING_INTERVAL": 25,
+    "WEBUI_LOCAL_THREADS": None,
+    "WEBUI_LOCAL_CONTEXT": 2048,
+}
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used, with a message saying which and why."""
+
+
+def _coerce(key, raw):
+    """Turn an environment string into the type of the key's default."""
+    default = DEFAULTS.get(key)
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{key} must be a whole number, not {raw!r}") from None
+    return raw
+
+
+def read_toml(path):
+    """Read a TOML settings file; its keys are written without the WEBUI_ prefix."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read the config file {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"the config file {path} is not valid TOML: {e}") from None
+    return {"WEBUI_" + key.upper(): value for key, value in data.items()}
+
+
+def read_environ(environ):
+    """Collect WEBUI_* variables that name a known setting."""
+    return {key: _coerce(key, value) for key, value in environ.items() if key in DEFAULTS}
+
+
+def load(overrides=None, environ=None):
+    """Build the layered settings mapping."""
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    env = read_environ(environ)
+    settings = dict(DEFAULTS)
+    path = overrides.get("WEBUI_CONFIG") or env.get("WEBUI_CONFIG")
+    if path:
+        settings.update(read_toml(path))
+        settings["WEBUI_CONFIG"] = path
+    settings.update(env)
+    settings.update(overrides)
+    return settings

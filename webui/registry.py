@@ -1,0 +1,233 @@
+"""The provider registry: built-in, configured and drop-in providers behind one interface."""
+import importlib.util
+import logging
+import sys
+import types
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import gettext as _
+
+from . import legacy_typing
+from .errors import NeedsKeyError, ProviderError, UserError
+
+log = logging.getLogger(__name__)
+
+# Classic modules lived at g4f/Provider/Providers/<name>.py and import helpers with
+# `from ...typing import ...` (some with `..typing`); loading them under a package of
+# the same shape lets them run unchanged.
+DROPIN_PACKAGE = "webui_dropin.Provider.Providers"
+
+
+class Provider:
+    """A named source of chat completions; subclasses override models() and complete()."""
+
+    supports_stream = True
+    needs_auth = False
+
+    def __init__(self, name, label=None):
+        """Name the provider; the label is what the dropdown shows."""
+        self.name = name
+        self.label = label or name
+
+    def models(self):
+        """Return the model names this provider offers."""
+        return []
+
+    def default_model(self):
+        """Return the model used when a request names none."""
+        models = self.models()
+        return models[0] if models else None
+
+    def check(self):
+        """Raise a UserError when the provider cannot be used right now."""
+
+    def complete(self, model, messages, stream=True, **options):
+        """Yield the answer's text chunks."""
+        raise NotImplementedError
+
+    def describe(self):
+        """Describe the provider for /api/providers, never raising."""
+        info = {
+            "name": self.name,
+            "label": self.label,
+            "models": [],
+            "default_model": None,
+            "supports_stream": bool(self.supports_stream),
+            "needs_auth": bool(self.needs_auth),
+            "available": True,
+            "error": None,
+        }
+        try:
+            self.check()
+            info["models"] = list(self.models())
+            info["default_model"] = self.default_model()
+        except UserError as e:
+            info.update(available=False, error=e.message)
+        except Exception as e:  # a broken provider must not take the listing down
+            log.warning("provider %s failed to describe itself: %r", self.name, e)
+            info.update(available=False, error=_("This provider failed: %(error)s", error=type(e).__name__))
+        return info
+
+
+class ModuleProvider(Provider):
+    """A module written for the classic contract: url, model, supports_stream, needs_auth, _create_completion."""
+
+    def __init__(self, name, module, key=None):
+        """Wrap the module; `key` is passed as `auth` to modules that need one."""
+        super().__init__(name)
+        self.module = module
+        self.key = key
+        self.url = getattr(module, "url", None)
+        self.supports_stream = bool(getattr(module, "supports_stream", False))
+        self.needs_auth = bool(getattr(module, "needs_auth", False))
+
+    def models(self):
+        """Return the module's `model`, which may be one name or a list."""
+        model = self.module.model
+        return [model] if isinstance(model, str) else list(model)
+
+    def check(self):
+        """A module that needs a key is unusable until the configuration gives it one."""
+        if self.needs_auth and not self.key:
+            raise NeedsKeyError(
+                _("%(name)s needs a key: add it under [provider_keys] in the config file.", name=self.name)
+            )
+
+    def complete(self, model, messages, stream=True, **options):
+        """Run the module's generator; a module that returns a plain string yields it whole."""
+        self.check()
+        if self.needs_auth:
+            options["auth"] = self.key
+        result = self.module._create_completion(model, messages, stream and self.supports_stream, **options)
+        if isinstance(result, str):
+            yield result
+            return
+        try:
+            for chunk in result:
+                if chunk:
+                    yield chunk if isinstance(chunk, str) else str(chunk)
+        finally:
+            close = getattr(result, "close", None)
+            if close:
+                close()
+
+
+class BrokenProvider(Provider):
+    """A provider that failed to load: listed with its error, never used."""
+
+    def __init__(self, name, filename, error):
+        """Remember which file failed and why."""
+        super().__init__(name)
+        self.filename = filename
+        self.error = error
+
+    def check(self):
+        """Always unusable."""
+        raise ProviderError(
+            _("%(file)s could not be loaded: %(error)s", file=self.filename, error=self.error), code="provider_unavailable"
+        )
+
+    def complete(self, model, messages, stream=True, **options):
+        """Refuse, saying why."""
+        self.check()
+
+
+class Registry:
+    """Providers by name, in the order they were registered."""
+
+    def __init__(self, default=None):
+        """Start empty; `default` names the provider used when a request names none."""
+        self._providers = {}
+        self.default = default
+
+    def register(self, provider):
+        """Add a provider; a second provider with a taken name is refused."""
+        if provider.name in self._providers:
+            raise ValueError(f"a provider named {provider.name!r} is already registered")
+        self._providers[provider.name] = provider
+
+    def get(self, name):
+        """Return the provider called `name` (the default when None)."""
+        name = name or self.default
+        try:
+            return self._providers[name]
+        except KeyError:
+            raise UserError(_("There is no provider called “%(name)s”.", name=name), code="unknown_provider") from None
+
+    def __iter__(self):
+        """Iterate over the providers."""
+        return iter(self._providers.values())
+
+    def describe(self):
+        """The JSON body of /api/providers."""
+        default = self.default if self.default in self._providers else next(iter(self._providers), None)
+        return {"default": default, "providers": [p.describe() for p in self]}
+
+
+def _dropin_package():
+    """Create (once) the package that drop-in modules are loaded into."""
+    parts = DROPIN_PACKAGE.split(".")
+    for depth in range(1, len(parts) + 1):
+        name = ".".join(parts[:depth])
+        if name not in sys.modules:
+            package = types.ModuleType(name)
+            package.__path__ = []
+            sys.modules[name] = package
+        if depth < len(parts):
+            sys.modules[name + ".typing"] = legacy_typing
+    return DROPIN_PACKAGE
+
+
+def load_module(path):
+    """Import one provider module from a file, fresh each time."""
+    name = f"{_dropin_package()}.{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    missing = [attr for attr in ("model", "_create_completion") if not hasattr(module, attr)]
+    if missing:
+        raise ImportError("the module has no " + ", ".join(missing))
+    return module
+
+
+def load_dropins(registry, folder, keys):
+    """Register every *.py in `folder` under its file name; a module that fails is listed as broken."""
+    for path in sorted(Path(folder).glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        try:
+            provider = ModuleProvider(path.stem, load_module(path), key=keys.get(path.stem))
+        except Exception as e:
+            log.warning("provider module %s failed to load: %r", path, e)
+            provider = BrokenProvider(path.stem, path.name, f"{type(e).__name__}: {e}")
+        try:
+            registry.register(provider)
+        except ValueError as e:
+            log.warning("provider module %s skipped: %s", path, e)
+
+
+def build(config):
+    """Build the registry from the settings: built-ins first, then drop-ins."""
+    from .providers import register_builtins
+
+    registry = Registry(default=config["WEBUI_DEFAULT_PROVIDER"])
+    register_builtins(registry, config)
+    if config.get("WEBUI_PROVIDERS_DIR"):
+        load_dropins(registry, config["WEBUI_PROVIDERS_DIR"], config.get("WEBUI_PROVIDER_KEYS") or {})
+    return registry
+
+
+def init_app(app):
+    """Build the app's registry."""
+    app.extensions["webui.registry"] = build(app.config)
+
+
+def get_registry():
+    """The current app's registry."""
+    return current_app.extensions["webui.registry"]
