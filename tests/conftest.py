@@ -1,8 +1,12 @@
 """Fixtures: the app, its test client and CLI runner, and a real server on a loopback port."""
 import json
+import queue
+import re
 import shutil
+import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -136,3 +140,50 @@ def chat(request_id, text="hello", provider="testing", model="echo", **extra):
         "messages": [{"role": "user", "content": text}],
         **extra,
     }
+
+
+class ServerProcess:
+    """A `webui` server started as a command; waits for the line that gives its URL."""
+
+    def __init__(self, command, cwd=None, env=None, timeout=60):
+        """Start the command and wait (bounded) for `webui is running: open URL`."""
+        self.lines = queue.Queue()
+        self.output = []
+        self.process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        self.url = self._wait_for_url(timeout)
+
+    def _read(self):
+        """Forward the process's output lines to the queue."""
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def _wait_for_url(self, timeout):
+        """Return the URL the server printed, or fail with what it printed instead."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.output.append(line)
+            match = re.search(r"webui is running: open (\S+)", line)
+            if match:
+                return match.group(1).rstrip("/")
+        self.stop()
+        raise AssertionError("the server did not start:\n" + "".join(self.output))
+
+    def stop(self):
+        """Terminate the server and wait for it."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)

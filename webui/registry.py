@@ -66,7 +66,7 @@ class Provider:
             info.update(available=False, error=e.message)
         except Exception as e:  # a broken provider must not take the listing down
             log.warning("provider %s failed to describe itself: %r", self.name, e)
-            info.update(available=False, error=_("This provider failed: %(error)s", error=type(e).__name__))
+            info.update(available=False, error=_("The provider failed: %(error)s", error=type(e).__name__))
         return info
 
 

@@ -1,0 +1,90 @@
+"""The provider registry: /api/providers, drop-in modules, the local provider's model list."""
+import os
+
+from conftest import chat
+from webui import create_app
+from webui.providers.local import bundled_model_path
+
+
+def by_name(listing):
+    """Index the providers of a listing by name."""
+    return {p["name"]: p for p in listing["providers"]}
+
+
+def test_listing_shape(client):
+    listing = client.get("/api/providers").get_json()
+    assert listing["default"] == "local"
+    keys = {"name", "label", "models", "default_model", "supports_stream", "needs_auth", "available", "error"}
+    assert all(set(p) == keys for p in listing["providers"])
+
+
+def test_local_provider_offers_the_bundled_model(client):
+    local = by_name(client.get("/api/providers").get_json())["local"]
+    assert local["available"] and local["error"] is None
+    assert local["default_model"] == bundled_model_path().stem
+    assert bundled_model_path().stat().st_size > 10_000_000
+
+
+def test_models_dir_adds_every_gguf(tmp_path, app_config):
+    models = tmp_path / "models"
+    models.mkdir()
+    os.symlink(bundled_model_path(), models / "my-model.gguf")
+    (models / "notes.txt").write_text("not a model")
+    app = create_app({**app_config, "WEBUI_MODELS_DIR": str(models)})
+    local = by_name(app.test_client().get("/api/providers").get_json())["local"]
+    assert local["models"] == [bundled_model_path().stem, "my-model"]
+
+
+def test_a_classic_module_works_unchanged(client, server):
+    classic = by_name(client.get("/api/providers").get_json())["classic_module"]
+    assert classic["available"] and classic["models"] == ["classic-1"] and classic["supports_stream"] is False
+    ws = server.connect()
+    ws.send(chat("c", "hi there", provider="classic_module", model="classic-1"))
+    frames = ws.until_final("c")
+    assert "".join(f["text"] for f in frames if f["type"] == "delta") == "classic says: hi there"
+    assert frames[-1]["reason"] == "complete"
+
+
+def test_a_broken_module_is_listed_with_its_error(client):
+    broken = by_name(client.get("/api/providers").get_json())["broken_module"]
+    assert broken["available"] is False
+    assert "a_package_that_is_not_installed" in broken["error"]
+    assert broken["models"] == []
+
+
+def test_module_errors_are_translated(client):
+    listing = client.get("/api/providers", headers={"Accept-Language": "ru"}).get_json()
+    assert by_name(listing)["broken_module"]["error"].startswith("Не удалось загрузить broken_module.py")
+
+
+def test_a_module_without_the_contract_is_broken(providers_dir, app_config):
+    (providers_dir / "halfway.py").write_text("url = 'x'\n")
+    app = create_app(app_config)
+    halfway = by_name(app.test_client().get("/api/providers").get_json())["halfway"]
+    assert not halfway["available"] and "_create_completion" in halfway["error"]
+
+
+def test_a_module_that_needs_a_key_waits_for_one(providers_dir, app_config):
+    source = (
+        "url = 'x'\nmodel = 'm'\nsupports_stream = True\nneeds_auth = True\n"
+        "def _create_completion(model, messages, stream, **kwargs):\n    yield 'key=' + kwargs['auth']\n"
+    )
+    (providers_dir / "keyed.py").write_text(source)
+    unkeyed = by_name(create_app(app_config).test_client().get("/api/providers").get_json())["keyed"]
+    assert not unkeyed["available"] and "[provider_keys]" in unkeyed["error"]
+    keyed_app = create_app({**app_config, "WEBUI_PROVIDER_KEYS": {"keyed": "secret-value"}})
+    keyed = by_name(keyed_app.test_client().get("/api/providers").get_json())["keyed"]
+    assert keyed["available"] and "secret-value" not in str(keyed)
+
+
+def test_a_module_that_raises_while_listing_models_does_not_break_the_listing(providers_dir, app_config):
+    source = (
+        "url = 'x'\nsupports_stream = True\nneeds_auth = False\n"
+        "class Models:\n    def __iter__(self):\n        raise RuntimeError('cannot list')\nmodel = Models()\n"
+        "def _create_completion(model, messages, stream, **kwargs):\n    yield ''\n"
+    )
+    (providers_dir / "moody.py").write_text(source)
+    response = create_app(app_config).test_client().get("/api/providers")
+    assert response.status_code == 200
+    moody = by_name(response.get_json())["moody"]
+    assert not moody["available"] and "RuntimeError" in moody["error"]
