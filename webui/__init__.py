@@ -36,7 +36,7 @@ def create_app(config=None):
     app.config["WEBUI_DATA_DIR"] = app.config["WEBUI_DATA_DIR"] or app.instance_path
     os.makedirs(app.config["WEBUI_DATA_DIR"], exist_ok=True)
     app.register_error_handler(HTTPException, json_http_error)
-    i18n.init_app(app, resource_dir("translations"), resource_dir("static") / "app.js")
+    i18n.init_app(app, resource_dir("translations"), resource_dir("static"))
     registry.init_app(app)
     ws.init_app(app)
     app.register_blueprint(views.bp)

@@ -1,4 +1,6 @@
 """Languages: English and Russian, chosen by ?lang=, then a cookie, then Accept-Language."""
+from pathlib import Path
+
 from babel.messages.extract import extract_from_file
 from flask import current_app, request
 from flask_babel import Babel, gettext
@@ -24,9 +26,16 @@ def remember_choice(response):
     return response
 
 
-def script_msgids(path):
-    """The strings app.js passes to _(), read from the script itself so they cannot drift."""
-    return sorted({message for _, message, _, _ in extract_from_file("javascript", path) if isinstance(message, str)})
+def script_msgids(static_dir):
+    """The strings the page scripts pass to _(), read from the scripts themselves so they cannot drift."""
+    return sorted(
+        {
+            message
+            for path in Path(static_dir).glob("*.js")
+            for _, message, _, _ in extract_from_file("javascript", path)
+            if isinstance(message, str)
+        }
+    )
 
 
 def script_catalog():
@@ -34,10 +43,10 @@ def script_catalog():
     return {msgid: gettext(msgid) for msgid in current_app.extensions["webui.script_msgids"]}
 
 
-def init_app(app, translations_dir, script_path):
+def init_app(app, translations_dir, static_dir):
     """Set up Flask-Babel and the catalog handed to the page script."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(translations_dir)
     Babel(app, locale_selector=select_locale)
     app.after_request(remember_choice)
-    app.extensions["webui.script_msgids"] = script_msgids(script_path)
+    app.extensions["webui.script_msgids"] = script_msgids(static_dir)
