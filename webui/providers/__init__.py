@@ -1,7 +1,8 @@
 """Built-in providers; each module has register(registry, config)."""
-from . import local
+from . import auto, configured, local
 
-BUILTINS = [local]
+# auto goes last: it falls back over the providers registered before it.
+BUILTINS = [local, configured, auto]
 
 
 def register_builtins(registry, config):

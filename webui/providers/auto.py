@@ -1,0 +1,82 @@
+"""`auto`: the configured servers in config order, then local, each tried until one starts answering."""
+import logging
+
+from flask_babel import gettext as _
+
+from ..bridge import Via
+from ..errors import ProviderError, UserError, redact
+from ..registry import Provider
+from .upstream import UpstreamProvider
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+# Each provider answers with its own default model; "default" is the one name auto offers.
+DEFAULT_MODEL = "default"
+
+
+def first_text(chunks):
+    """The first non-empty chunk, or None when the answer ends without one."""
+    for text in chunks:
+        if text:
+            return text
+    return None
+
+
+def close(chunks):
+    """Close a provider's generator, if it has started one."""
+    if hasattr(chunks, "close"):
+        chunks.close()
+
+
+def failure_message(provider, error):
+    """What to tell the reader about a provider that failed before answering."""
+    if isinstance(error, UserError):
+        return error.message
+    log.warning("provider %s failed: %s", provider.name, redact(repr(error)))
+    return _("The provider failed: %(error)s", error=redact(f"{type(error).__name__}: {error}"))
+
+
+class AutoProvider(Provider):
+    """Falls back to the next provider only while nothing has been sent: a started answer is never retried."""
+
+    def __init__(self, candidates):
+        """Try `candidates` in this order."""
+        super().__init__(AUTO, "Auto (fallback)")
+        self.candidates = list(candidates)
+
+    def models(self):
+        """One pseudo-model: each provider's own default."""
+        return [DEFAULT_MODEL]
+
+    def complete(self, model, messages, stream=True, **options):
+        """Say who answers (Via) before the first chunk, then stream that provider's answer."""
+        failures = []
+        for provider in self.candidates:
+            chunks = None
+            try:
+                provider.check()
+                chosen = provider.default_model()
+                chunks = iter(provider.complete(chosen, messages, stream=stream, **options))
+                first = first_text(chunks)
+            except Exception as e:
+                log.info("auto: %s failed before answering, trying the next provider", provider.name)
+                failures.append(failure_message(provider, e))
+                close(chunks)
+                continue
+            try:
+                yield Via(provider.name, chosen)
+                if first:
+                    yield first
+                yield from chunks
+            finally:
+                close(chunks)
+            return
+        raise ProviderError(_("No provider could answer. %(failures)s", failures=" ".join(failures)), code="all_failed")
+
+
+def register(registry, config):
+    """Add `auto` when at least one server is configured; local, if present, is the last resort."""
+    servers = [p for p in registry if isinstance(p, UpstreamProvider)]
+    if servers:
+        registry.register(AutoProvider(servers + [p for p in registry if p.name == "local"]))

@@ -1,0 +1,112 @@
+"""Providers from the [[providers]] entries of the config file: one per entry, bad entries listed with their problem."""
+import logging
+import os
+from urllib.parse import urlsplit
+
+from flask_babel import gettext as _
+
+from ..config import ConfigError
+from ..errors import ProviderError
+from ..registry import Provider
+from .auto import AUTO
+from .ollama import OllamaProvider
+from .openai import OpenAIProvider
+
+log = logging.getLogger(__name__)
+
+TYPES = {"openai": OpenAIProvider, "ollama": OllamaProvider}
+TEXT_KEYS = ("name", "type", "base_url", "api_key", "api_key_env")
+SECONDS_KEYS = ("timeout", "read_timeout", "models_ttl")
+KEYS = {*TEXT_KEYS, *SECONDS_KEYS, "models"}
+
+
+def entry_problem(entry, taken):
+    """Say, in the current language, what makes an entry unusable; None when nothing does."""
+    if not isinstance(entry, dict):
+        return _("it must be a table of settings.")
+    unknown = sorted(set(entry) - KEYS)
+    if unknown:
+        return _("“%(key)s” is not a known setting.", key=unknown[0])
+    for key in ("name", "type", "base_url"):
+        if key not in entry:
+            return _("“%(key)s” is required.", key=key)
+    for key in TEXT_KEYS:
+        if key in entry and not (isinstance(entry[key], str) and entry[key].strip()):
+            return _("“%(key)s” must be non-empty text.", key=key)
+    if entry["type"] not in TYPES:
+        return _("the type must be “openai” or “ollama”, not “%(type)s”.", type=entry["type"])
+    url = urlsplit(entry["base_url"])
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return _("“base_url” must be an http:// or https:// address.")
+    if "api_key" in entry and "api_key_env" in entry:
+        return _("give “api_key” or “api_key_env”, not both.")
+    models = entry.get("models", ["unchecked"])
+    if not (isinstance(models, list) and models and all(isinstance(m, str) and m for m in models)):
+        return _("“models” must be a list of model names.")
+    for key in SECONDS_KEYS:
+        value = entry.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            return _("“%(key)s” must be a number of seconds above zero.", key=key)
+    if entry["name"] in taken:
+        return _("the name “%(name)s” is already taken.", name=entry["name"])
+    return None
+
+
+class InvalidEntry(Provider):
+    """An entry that cannot be used: listed with what is wrong with it, never called."""
+
+    def __init__(self, name, number, entry, taken):
+        """Keep the entry and the names taken before it, to say what is wrong in each reader's language."""
+        super().__init__(name)
+        self.number = number
+        self.entry = entry
+        self.taken = set(taken)
+
+    def check(self):
+        """Always unusable."""
+        raise ProviderError(
+            _(
+                "The [[providers]] entry #%(number)d cannot be used: %(problem)s",
+                number=self.number,
+                problem=entry_problem(self.entry, self.taken),
+            ),
+            code="bad_config",
+        )
+
+    def complete(self, model, messages, stream=True, **options):
+        """Refuse, saying why."""
+        self.check()
+
+
+def build_provider(entry):
+    """The provider a valid entry describes; a key named by api_key_env is read from the environment now."""
+    key = entry.get("api_key")
+    if "api_key_env" in entry:
+        key = os.environ.get(entry["api_key_env"])
+    return TYPES[entry["type"]](
+        entry["name"],
+        entry["base_url"],
+        api_key=key or None,
+        api_key_env=entry.get("api_key_env"),
+        models=entry.get("models"),
+        **{k: float(entry[k]) for k in SECONDS_KEYS if k in entry},
+    )
+
+
+def register(registry, config):
+    """Add a provider for each entry, in order; an entry that cannot be used is listed as unavailable."""
+    entries = config.get("WEBUI_PROVIDERS") or []
+    if not isinstance(entries, list):
+        raise ConfigError("providers must be a list of tables: write each one as [[providers]]")
+    taken = {provider.name for provider in registry} | {AUTO}
+    for number, entry in enumerate(entries, 1):
+        problem = entry_problem(entry, taken)
+        if problem is None:
+            provider = build_provider(entry)
+        else:
+            log.warning("the [[providers]] entry #%d cannot be used: %s", number, problem)
+            own_name = entry.get("name") if isinstance(entry, dict) else None
+            usable = isinstance(own_name, str) and own_name.strip() and own_name not in taken
+            provider = InvalidEntry(own_name if usable else f"[[providers]] #{number}", number, entry, taken)
+        taken.add(provider.name)
+        registry.register(provider)
