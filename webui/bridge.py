@@ -5,10 +5,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from .errors import UserError, redact
+from .history import ID
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +27,24 @@ NUMERIC_OPTIONS = {
     "seed": (int, 0, 2**32 - 1),
 }
 MAX_STOP_SEQUENCES = 4
+# What each action of a stored conversation needs: (a message_id, the text of a message).
+ACTION_FIELDS = {"send": (False, True), "regenerate": (True, False), "continue": (True, False), "edit": (True, True)}
 
 
 @dataclass
 class ChatRequest:
-    """A validated chat frame."""
+    """A validated chat frame: plain `messages`, or a turn of a stored conversation."""
 
     request_id: object
     provider: str | None
     model: str | None
-    messages: list
+    messages: list | None
     options: dict
+    stored: bool = False
+    conversation_id: str | None = None
+    action: str = "send"
+    message_id: str | None = None
+    content: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,20 +117,62 @@ def parse_options(options):
     return parsed
 
 
-def parse_chat(frame):
-    """Validate a chat frame."""
+def valid_id(value):
+    """Conversation and message ids are short strings of letters, digits, - and _."""
+    return isinstance(value, str) and ID.fullmatch(value) is not None
+
+
+def parse_turn(frame):
+    """Check the fields of a chat frame for a stored conversation; they depend on its action."""
+    action = frame.get("action", "send")
+    if action not in ACTION_FIELDS:
+        raise bad_request(_("Unknown action “%(action)s”.", action=str(action)[:40]))
+    needs_message, needs_content = ACTION_FIELDS[action]
+    if "messages" in frame:
+        raise bad_request(_("Send either “messages” or “conversation_id”, not both."))
+    conversation_id = frame["conversation_id"]
+    if not (valid_id(conversation_id) or (conversation_id is None and action == "send")):
+        raise bad_request(_("“conversation_id” is missing or invalid."))
+    message_id, content = frame.get("message_id"), frame.get("content")
+    if needs_message and not valid_id(message_id):
+        raise bad_request(_("“message_id” is missing or invalid."))
+    if needs_content and not (isinstance(content, str) and content.strip()):
+        raise bad_request(_("“content” must be the text of the message."))
+    for name, needed in (("message_id", needs_message), ("content", needs_content)):
+        if not needed and frame.get(name) is not None:
+            raise bad_request(_("“%(name)s” is not used with this action.", name=name))
+    return {"conversation_id": conversation_id, "action": action, "message_id": message_id, "content": content}
+
+
+def request_id_of(frame):
+    """The frame's request id, which must be valid."""
     if not valid_request_id(frame.get("request_id")):
         raise bad_request(_("“request_id” is missing or invalid."))
+    return frame["request_id"]
+
+
+def parse_chat(frame):
+    """Validate a chat frame: with `conversation_id` (even null) it is a turn of a stored conversation."""
+    request_id = request_id_of(frame)
     for key in ("provider", "model"):
         if frame.get(key) is not None and not isinstance(frame[key], str):
             raise bad_request(_("“%(name)s” must be a string.", name=key))
-    return ChatRequest(
-        request_id=frame["request_id"],
-        provider=frame.get("provider"),
-        model=frame.get("model"),
-        messages=parse_messages(frame.get("messages")),
-        options=parse_options(frame.get("options")),
-    )
+    common = (request_id, frame.get("provider"), frame.get("model"))
+    options = parse_options(frame.get("options"))
+    if "conversation_id" in frame:
+        return ChatRequest(*common, None, options, stored=True, **parse_turn(frame))
+    return ChatRequest(*common, parse_messages(frame.get("messages")), options)
+
+
+def parse_resume(frame):
+    """Validate a resume frame: returns (request_id, message_id, after)."""
+    request_id = request_id_of(frame)
+    if not valid_id(frame.get("message_id")):
+        raise bad_request(_("“message_id” is missing or invalid."))
+    after = frame.get("after", 0)
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise bad_request(_("“after” must be the number of the last chunk received, or 0."))
+    return request_id, frame["message_id"], after
 
 
 def resolve(chat, registry):
@@ -141,33 +190,51 @@ def resolve(chat, registry):
 
 
 class Stream:
-    """One request in flight: its counters, and the promise of exactly one final frame."""
+    """One request in flight: its listeners, the chunks sent so far, and the promise of exactly one final frame."""
+
+    # Whether generation goes on when the last listener has gone (stored answers are written for later).
+    detachable = False
 
     def __init__(self, request_id, send, provider, model, clock=time.monotonic):
         """`send(frame)` returns False once the client is gone."""
-        self.request_id = request_id
         self.provider = provider
         self.model = model
-        self._send = send
+        self.listeners = [(send, request_id)]
+        self.log = []
         self._clock = clock
         self._lock = threading.Lock()
         self.started_at = clock()
         self.first_chunk_at = None
         self.announced = False
         self.finished = False
-        self.chunks = 0
+        self.status = "streaming"
+        self.error = None
         self.chars = 0
 
-    def _emit(self, frame):
-        """Send under the lock held by the caller; a gone client finishes the stream."""
+    def start_frame(self, request_id):
+        """The frame that opens the request for one listener."""
+        return {"type": "start", "request_id": request_id, "provider": self.provider, "model": self.model}
+
+    def _deliver(self, listener, frame):
+        """Send one frame to one listener, dropping it if its socket is gone."""
+        if not listener[0](frame):
+            self._drop(listener)
+
+    def _drop(self, listener):
+        """Forget a listener; without listeners a stream that is not detachable is over."""
+        if listener in self.listeners:
+            self.listeners.remove(listener)
+        if not self.listeners and not self.detachable:
+            self.finished = True
+
+    def _emit(self, kind, **fields):
+        """Send a frame to every listener, under the lock held by the caller; False once nobody listens."""
         if not self.announced:
             self.announced = True
-            start = {"type": "start", "request_id": self.request_id, "provider": self.provider, "model": self.model}
-            if not self._send(start):
-                self.finished = True
-                return False
-        if not self._send(frame):
-            self.finished = True
+            for listener in list(self.listeners):
+                self._deliver(listener, self.start_frame(listener[1]))
+        for listener in list(self.listeners):
+            self._deliver(listener, {"type": kind, "request_id": listener[1], **fields})
         return not self.finished
 
     def via(self, provider, model):
@@ -183,9 +250,29 @@ class Stream:
                 return False
             if self.first_chunk_at is None:
                 self.first_chunk_at = self._clock()
-            self.chunks += 1
+            self.log.append(text)
             self.chars += len(text)
-            return self._emit({"type": "delta", "request_id": self.request_id, "seq": self.chunks, "text": text})
+            return self._emit("delta", seq=len(self.log), text=text)
+
+    def attach(self, send, request_id, after):
+        """Add a listener that has seen chunks 1..`after`: it gets the rest, then the live ones; False if already over."""
+        with self._lock:
+            if self.finished:
+                return False
+            listener = (send, request_id)
+            self.listeners.append(listener)
+            # Under the lock no chunk can slip between the replay and the live ones, nor come twice.
+            if self.announced:
+                self._deliver(listener, self.start_frame(request_id))
+                for seq in range(after + 1, len(self.log) + 1):
+                    self._deliver(listener, {"type": "delta", "request_id": request_id, "seq": seq, "text": self.log[seq - 1]})
+            return True
+
+    def detach(self, send):
+        """Forget every listener that writes with `send` (its socket has closed)."""
+        with self._lock:
+            for listener in [listener for listener in self.listeners if listener[0] is send]:
+                self._drop(listener)
 
     def stats(self):
         """Timing and size of the answer so far."""
@@ -193,32 +280,39 @@ class Stream:
         first = self.first_chunk_at
         return {
             "ttft_ms": None if first is None else round((first - self.started_at) * 1000, 1),
-            "chunks": self.chunks,
+            "chunks": len(self.log),
             "chars": self.chars,
             "duration_ms": round((now - self.started_at) * 1000, 1),
         }
 
-    def _final(self, frame):
-        """Send the one final frame, unless the stream already ended."""
+    def _end(self, status, error):
+        """Mark the stream over and record how it ended; False if it already was. No chunk gets in after this."""
         with self._lock:
             if self.finished:
                 return False
-            self._emit(frame)
             self.finished = True
+            self.status, self.error = status, error
             return True
+
+    def _send_final(self, kind, **fields):
+        """Send the final frame to the listeners left."""
+        with self._lock:
+            self._emit(kind, **fields)
+
+    def _final(self, status, error, kind, **fields):
+        """End with one final frame, unless the stream already ended."""
+        if not self._end(status, error):
+            return False
+        self._send_final(kind, **fields)
+        return True
 
     def finish(self, reason):
         """End with a done frame."""
-        return self._final({"type": "done", "request_id": self.request_id, "reason": reason, "stats": self.stats()})
+        return self._final(reason, None, "done", reason=reason, stats=self.stats())
 
     def fail(self, code, message):
         """End with an error frame."""
-        return self._final({"type": "error", "request_id": self.request_id, "code": code, "message": message})
-
-    def abandon(self):
-        """End silently: nobody is listening any more."""
-        with self._lock:
-            self.finished = True
+        return self._final("error", {"code": code, "message": message}, "error", code=code, message=message)
 
 
 def run(stream, provider, model, messages, options):
@@ -244,71 +338,3 @@ def run(stream, provider, model, messages, options):
                 close()
             except Exception as e:
                 log.warning("provider %s failed while closing: %s", provider.name, redact(repr(e)))
-
-
-class Connection:
-    """One WebSocket: reads frames, runs each chat request in its own thread, answers stop."""
-
-    def __init__(self, app, registry, send, locale):
-        """`send(frame)` writes a frame and returns False once the socket is closed."""
-        self.app = app
-        self.registry = registry
-        self.send = send
-        self.locale = locale
-        self.max_bytes = app.config["WEBUI_MAX_REQUEST_BYTES"]
-        self.max_streams = app.config["WEBUI_MAX_STREAMS_PER_SOCKET"]
-        self.streams = {}
-        self.threads = []
-
-    def handle(self, raw):
-        """Act on one frame; bad input is answered with an error frame and changes nothing."""
-        request_id = None
-        try:
-            frame = parse_frame(raw, self.max_bytes)
-            if valid_request_id(frame.get("request_id")):
-                request_id = frame["request_id"]
-            kind = frame.get("type")
-            if kind == "chat":
-                self.chat(frame)
-            elif kind == "stop":
-                self.stop(request_id)
-            else:
-                raise bad_request(_("Unknown frame type “%(type)s”.", type=str(kind)[:40]))
-        except UserError as e:
-            self.send({"type": "error", "request_id": request_id, "code": e.code, "message": e.message})
-
-    def chat(self, frame):
-        """Validate a chat request and start streaming it."""
-        chat = parse_chat(frame)
-        if chat.request_id in self.streams:
-            raise bad_request(_("A request with this id is already running."))
-        if len(self.streams) >= self.max_streams:
-            raise UserError(_("Too many answers at once on this connection; wait for one to finish."), code="rate_limited")
-        provider, model = resolve(chat, self.registry)
-        stream = Stream(chat.request_id, self.send, provider.name, model)
-        self.streams[chat.request_id] = stream
-        thread = threading.Thread(
-            target=self._run, args=(stream, provider, chat), name=f"webui-stream-{chat.request_id}", daemon=True
-        )
-        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
-        thread.start()
-
-    def _run(self, stream, provider, chat):
-        """Thread body: stream in the connection's language, then forget the request."""
-        try:
-            with self.app.app_context(), force_locale(self.locale):
-                run(stream, provider, stream.model, chat.messages, chat.options)
-        finally:
-            self.streams.pop(chat.request_id, None)
-
-    def stop(self, request_id):
-        """Stop a running request: the text sent stays, a done frame says it was stopped."""
-        stream = self.streams.get(request_id)
-        if stream is None:
-            raise UserError(_("No request with this id is running."), code="unknown_request")
-        stream.finish("stopped")
-
-    def close(self):
-        """The socket is gone: every running request stops generating."""
-        for stream in list(self.streams.values()):
-            stream.abandon()

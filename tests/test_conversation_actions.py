@@ -1,0 +1,219 @@
+"""Stored conversations over real WebSockets: new turns, stop, continue, regenerate, edit, errors and ownership."""
+import sqlite3
+
+import pytest
+
+from conftest import Visitor, turn
+
+
+def text_of(frames):
+    """Concatenate the delta frames' text."""
+    return "".join(f["text"] for f in frames if f["type"] == "delta")
+
+
+def counts(app):
+    """How many conversations and messages the database holds."""
+    db = sqlite3.connect(app.extensions["webui.database"])
+    try:
+        return [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("conversations", "messages")]
+    finally:
+        db.close()
+
+
+def numbers(start, stop):
+    """The numbered model's text for counts start..stop-1."""
+    return "".join(f"n{n} " for n in range(start, stop))
+
+
+def first_turn(visitor, ws, content="hello there", model="echo", **fields):
+    """Start a conversation and return its frames and the stored conversation."""
+    ws.send(turn("t0", content=content, model=model, **fields))
+    frames = ws.until_final("t0")
+    return frames, visitor.http.get(f"/api/conversations/{frames[0]['conversation_id']}").json
+
+
+def test_a_first_message_creates_a_stored_conversation(visitor):
+    ws = visitor.connect()
+    frames, conversation = first_turn(visitor, ws, "  Hello   there,\n how are you?  ")
+    start = frames[0]
+    assert start["type"] == "start" and start["provider"] == "testing" and start["model"] == "echo"
+    seqs = [f["seq"] for f in frames if f["type"] == "delta"]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert frames[-1]["type"] == "done" and frames[-1]["reason"] == "complete"
+    assert conversation["id"] == start["conversation_id"]
+    assert conversation["title"] == "Hello there, how are you?"
+    assert (conversation["provider"], conversation["model"]) == ("testing", "echo")
+    user, answer = conversation["messages"]
+    assert (user["id"], user["role"], user["parent_id"]) == (start["user_message_id"], "user", None)
+    assert user["content"] == "  Hello   there,\n how are you?  " and user["status"] == "complete"
+    assert (answer["id"], answer["role"], answer["parent_id"]) == (start["message_id"], "assistant", user["id"])
+    assert answer["content"] == text_of(frames) and answer["status"] == "complete"
+    assert answer["stats"]["chunks"] == len(seqs) and (answer["versions"], answer["version"]) == ([answer["id"]], 0)
+    listed = visitor.http.get("/api/conversations").json["conversations"]
+    assert [c["id"] for c in listed] == [conversation["id"]]
+
+
+def test_long_first_messages_make_short_titles(visitor):
+    ws = visitor.connect()
+    _, conversation = first_turn(visitor, ws, "word " * 40)
+    assert conversation["title"].endswith("…") and len(conversation["title"]) <= 61
+
+
+def test_the_provider_gets_the_stored_history_prompt_and_options(visitor, testing_provider):
+    ws = visitor.connect()
+    _, conversation = first_turn(visitor, ws, "first question")
+    changed = visitor.http.patch(
+        f"/api/conversations/{conversation['id']}",
+        json={"system_prompt": "Be brief.", "options": {"temperature": 0.3, "max_tokens": 5}},
+    )
+    assert changed.status_code == 200
+    ws.send(turn("t1", conversation["id"], content="second question", options={"temperature": 0.9}))
+    ws.until_final("t1")
+    assert testing_provider().seen_kwargs[-1] == {"temperature": 0.9, "max_tokens": 5}
+    assert testing_provider().seen_messages[-1] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "first question "},
+        {"role": "user", "content": "second question"},
+    ]
+
+
+def test_without_a_model_in_the_frame_the_conversation_keeps_its_own(visitor, testing_provider):
+    ws = visitor.connect()
+    _, conversation = first_turn(visitor, ws, "x", model="numbered", options={"max_tokens": 2})
+    ws.send({"type": "chat", "request_id": "t1", "conversation_id": conversation["id"], "content": "more"})
+    frames = ws.until_final("t1")
+    assert (frames[0]["provider"], frames[0]["model"]) == ("testing", "numbered")
+
+
+def test_stop_keeps_the_partial_answer_and_continue_carries_on(visitor):
+    ws = visitor.connect()
+    ws.send(turn("long", model="numbered", content="count", options={"max_tokens": 5000}))
+    frames = [ws.recv() for _ in range(6)]
+    ws.send({"type": "stop", "request_id": "long"})
+    frames += ws.until_final("long")
+    assert frames[-1]["reason"] == "stopped"
+    conversation_id, message_id = frames[0]["conversation_id"], frames[0]["message_id"]
+    stopped = visitor.http.get(f"/api/conversations/{conversation_id}").json["messages"][-1]
+    assert stopped["status"] == "stopped" and stopped["content"] == text_of(frames)
+    sent = len(text_of(frames).split())
+
+    ws.send(turn("more", conversation_id, model="numbered", action="continue", message_id=message_id, options={"max_tokens": 7}))
+    more = ws.until_final("more")
+    assert more[0]["message_id"] == message_id and more[0]["user_message_id"] == stopped["parent_id"]
+    assert [f["seq"] for f in more if f["type"] == "delta"] == list(range(1, 8))
+    assert text_of(more) == numbers(sent, sent + 7)
+    answer = visitor.http.get(f"/api/conversations/{conversation_id}").json["messages"][-1]
+    assert answer["id"] == message_id and answer["status"] == "complete"
+    assert answer["content"] == numbers(0, sent + 7) and answer["versions"] == [message_id]
+
+
+def test_regenerate_keeps_the_old_answer_as_a_version(visitor):
+    ws = visitor.connect()
+    frames, conversation = first_turn(visitor, ws, "same words")
+    old = frames[0]["message_id"]
+    ws.send(turn("again", conversation["id"], action="regenerate", message_id=old))
+    again = ws.until_final("again")
+    new = again[0]["message_id"]
+    assert new != old and again[0]["user_message_id"] == frames[0]["user_message_id"]
+    messages = visitor.http.get(f"/api/conversations/{conversation['id']}").json["messages"]
+    assert [m["id"] for m in messages] == [frames[0]["user_message_id"], new]
+    assert (messages[-1]["versions"], messages[-1]["version"]) == ([old, new], 1)
+
+    switched = visitor.http.patch(f"/api/conversations/{conversation['id']}", json={"leaf_id": old}).json
+    assert [m["id"] for m in switched["messages"]] == [frames[0]["user_message_id"], old]
+    assert switched["messages"][-1]["version"] == 0 and switched["messages"][-1]["content"] == "same words "
+
+
+def test_edit_and_resend_branches_and_keeps_the_old_branch(visitor):
+    ws = visitor.connect()
+    frames, conversation = first_turn(visitor, ws, "one")
+    first_user = frames[0]["user_message_id"]
+    ws.send(turn("t1", conversation["id"], content="two"))
+    ws.until_final("t1")
+    ws.send(turn("edit", conversation["id"], action="edit", message_id=first_user, content="uno"))
+    edited = ws.until_final("edit")
+    assert text_of(edited) == "uno "
+    messages = visitor.http.get(f"/api/conversations/{conversation['id']}").json["messages"]
+    assert [m["content"] for m in messages] == ["uno", "uno "]
+    assert messages[0]["versions"] == [first_user, edited[0]["user_message_id"]] and messages[0]["version"] == 1
+
+    # Going back to the first version shows its newest branch, which went on with "two".
+    old = visitor.http.patch(f"/api/conversations/{conversation['id']}", json={"leaf_id": first_user}).json
+    assert [m["content"] for m in old["messages"]] == ["one", "one ", "two", "two "]
+
+
+def test_a_failing_provider_leaves_the_user_message_and_the_partial_answer(visitor):
+    ws = visitor.connect()
+    frames, conversation = first_turn(visitor, ws, "hi", model="fail_midway")
+    assert frames[-1]["type"] == "error"
+    user, answer = conversation["messages"]
+    assert user["content"] == "hi"
+    assert answer["status"] == "error" and answer["content"] == "partial answer "
+    assert answer["error"]["code"] == "provider_error" and "upstream went away" in answer["error"]["message"]
+
+
+def test_continue_works_only_on_the_last_answer_of_a_branch(visitor):
+    ws = visitor.connect()
+    frames, conversation = first_turn(visitor, ws, "one")
+    ws.send(turn("t1", conversation["id"], content="two"))
+    ws.until_final("t1")
+    before = counts(visitor.server.app)
+    ws.send(turn("c", conversation["id"], action="continue", message_id=frames[0]["message_id"]))
+    error = ws.recv()
+    assert error["type"] == "error" and error["code"] == "bad_request" and error["request_id"] == "c"
+    assert counts(visitor.server.app) == before
+
+
+@pytest.mark.parametrize(
+    "fields, code",
+    [
+        ({"content": "x", "action": "dance"}, "bad_request"),
+        ({"action": "continue"}, "bad_request"),
+        ({"action": "regenerate", "message_id": "USER"}, "bad_request"),
+        ({"action": "edit", "message_id": "ANSWER", "content": "x"}, "bad_request"),
+        ({"action": "edit", "message_id": "USER"}, "bad_request"),
+        ({"content": "   "}, "bad_request"),
+        ({"content": "x", "message_id": "ANSWER"}, "bad_request"),
+        ({"content": "x", "messages": [{"role": "user", "content": "x"}]}, "bad_request"),
+        ({"content": 5}, "bad_request"),
+        ({"content": "x", "provider": "nope"}, "unknown_provider"),
+        ({"content": "x", "model": "nope"}, "unknown_model"),
+        ({"content": "x", "options": {"base_url": "http://10.0.0.1"}}, "bad_request"),
+        ({"content": "x", "conversation_id": "no-such-conversation"}, "not_found"),
+        ({"action": "regenerate", "message_id": "no-such-message"}, "not_found"),
+    ],
+)
+def test_bad_turns_are_refused_and_store_nothing(visitor, testing_provider, fields, code):
+    ws = visitor.connect()
+    frames, conversation = first_turn(visitor, ws)
+    ids = {"USER": frames[0]["user_message_id"], "ANSWER": frames[0]["message_id"]}
+    if "message_id" in fields:
+        fields = {**fields, "message_id": ids.get(fields["message_id"], fields["message_id"])}
+    before, calls = counts(visitor.server.app), len(testing_provider().started)
+    ws.send({**turn("bad", conversation["id"]), **fields})
+    error = ws.recv()
+    assert error["type"] == "error" and error["code"] == code and error["message"]
+    assert counts(visitor.server.app) == before and len(testing_provider().started) == calls
+    ws.send(turn("after", conversation["id"], content="still fine"))
+    assert text_of(ws.until_final("after")) == "still fine "
+
+
+def test_another_browser_cannot_use_the_conversation(visitor):
+    ws = visitor.connect()
+    frames, conversation = first_turn(visitor, ws)
+    stranger = Visitor(visitor.server)
+    other = stranger.connect()
+    before = counts(visitor.server.app)
+    attempts = [
+        turn("a", conversation["id"], content="mine now"),
+        turn("b", conversation["id"], action="regenerate", message_id=frames[0]["message_id"]),
+        turn("c", conversation["id"], action="edit", message_id=frames[0]["user_message_id"], content="x"),
+        {"type": "resume", "request_id": "d", "message_id": frames[0]["message_id"], "after": 0},
+    ]
+    for frame in attempts:
+        other.send(frame)
+        error = other.recv()
+        assert (error["type"], error["code"], error["request_id"]) == ("error", "not_found", frame["request_id"])
+    assert counts(visitor.server.app) == before
+    assert stranger.http.get(f"/api/conversations/{conversation['id']}").status_code == 404

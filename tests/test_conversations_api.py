@@ -1,0 +1,254 @@
+"""The conversations HTTP API: list and search, read, change, delete, export and import, each only for its owner."""
+import json
+import sqlite3
+
+import pytest
+
+
+def snapshot(app):
+    """Every row of the conversations and messages tables, to prove a refused request changed nothing."""
+    db = sqlite3.connect(app.extensions["webui.database"])
+    try:
+        return [db.execute(f"SELECT * FROM {table} ORDER BY seq").fetchall() for table in ("conversations", "messages")]
+    finally:
+        db.close()
+
+
+def create(client, messages=None, **fields):
+    """Import a conversation and return its id."""
+    body = {"messages": messages or [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}], **fields}
+    response = client.post("/api/conversations/import", json=body)
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+@pytest.fixture
+def stranger(app):
+    """A second browser with its own cookies."""
+    other = app.test_client()
+    other.get("/")
+    return other
+
+
+def test_the_identity_cookie_is_long_lived_http_only_and_lax(client):
+    client.get("/")
+    cookie = client.get_cookie("webui_owner")
+    assert cookie.http_only and cookie.same_site == "Lax" and len(cookie.value) == 22
+    assert cookie.expires is not None
+    again = client.get("/")
+    assert "webui_owner" not in again.headers.get("Set-Cookie", "")
+
+
+def test_the_list_is_newest_first_and_pages_with_a_cursor(client):
+    ids = [create(client, title=f"conversation {n}") for n in range(5)]
+    first = client.get("/api/conversations?limit=2").json
+    assert [c["id"] for c in first["conversations"]] == ids[:2:-1][:2] == [ids[4], ids[3]]
+    assert set(first["conversations"][0]) == {"id", "title", "created_at", "updated_at"}
+    second = client.get("/api/conversations", query_string={"limit": 2, "before": first["next"]}).json
+    third = client.get("/api/conversations", query_string={"limit": 2, "before": second["next"]}).json
+    assert [c["id"] for c in second["conversations"] + third["conversations"]] == [ids[2], ids[1], ids[0]]
+    assert third["next"] is None
+
+
+def test_search_finds_titles_and_text_of_the_owner_only(client, stranger):
+    apples = create(client, [{"role": "user", "content": "Tell me about apples"}], title="Fruit")
+    pears = create(client, [{"role": "user", "content": "x"}, {"role": "assistant", "content": "Груши растут на деревьях."}])
+    create(stranger, [{"role": "user", "content": "apples and pears"}])
+
+    def found(query):
+        """The ids the search returns for `query`."""
+        return [c["id"] for c in client.get("/api/conversations", query_string={"q": query}).json["conversations"]]
+
+    assert found("apple") == [apples]
+    assert found("FRUIT") == [apples]
+    assert found("груши деревья") == [pears]
+    assert found("apples pears") == []
+    assert found('"apples" (') == [apples]
+    assert found("-") == []
+    assert found("") == [pears, apples]
+
+
+def test_a_conversation_shows_its_active_path_with_versions(client):
+    conversation_id = create(client, system_prompt="Be brief.", options={"temperature": 0.2}, provider="testing", model="echo")
+    conversation = client.get(f"/api/conversations/{conversation_id}").json
+    assert conversation["system_prompt"] == "Be brief." and conversation["options"] == {"temperature": 0.2}
+    assert (conversation["provider"], conversation["model"]) == ("testing", "echo")
+    user, answer = conversation["messages"]
+    assert user["parent_id"] is None and answer["parent_id"] == user["id"]
+    assert (answer["role"], answer["content"], answer["status"], answer["versions"]) == ("assistant", "hello", "complete", [answer["id"]])
+
+
+def test_renaming_and_settings(client):
+    conversation_id = create(client)
+    changed = client.patch(
+        f"/api/conversations/{conversation_id}",
+        json={"title": "  A   new\nname ", "system_prompt": "Talk like a pirate.", "options": {"top_k": 40}, "model": "slow"},
+    ).json
+    assert changed["title"] == "A new name" and changed["system_prompt"] == "Talk like a pirate."
+    assert changed["options"] == {"top_k": 40} and changed["model"] == "slow"
+    assert client.get(f"/api/conversations/{conversation_id}").json == changed
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": ""},
+        {"title": "x" * 201},
+        {"title": 5},
+        {"system_prompt": ["x"]},
+        {"options": {"temperature": 7}},
+        {"options": {"api_key": "x"}},
+        {"options": "hot"},
+        {"provider": 3},
+        {"model": ""},
+        {"leaf_id": "no-such-message"},
+        {"leaf_id": 12},
+        {"colour": "blue"},
+        {"title": "fine", "options": {"temperature": 9}},
+        ["title"],
+    ],
+)
+def test_bad_changes_are_refused_and_change_nothing(client, app, body):
+    conversation_id = create(client)
+    before = snapshot(app)
+    response = client.patch(f"/api/conversations/{conversation_id}", json=body)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "bad_request" and response.json["error"]["message"]
+    assert snapshot(app) == before
+
+
+def test_errors_come_in_the_users_language(client):
+    conversation_id = create(client)
+    response = client.patch(f"/api/conversations/{conversation_id}", json={"title": ""}, headers={"Accept-Language": "ru"})
+    assert "Название" in response.json["error"]["message"]
+    missing = client.get("/api/conversations/nope", headers={"Accept-Language": "ru"})
+    assert missing.status_code == 404 and "Нет такого разговора" in missing.json["error"]["message"]
+
+
+def test_a_leaf_from_another_conversation_is_refused(client):
+    first, second = create(client), create(client)
+    other_leaf = client.get(f"/api/conversations/{second}").json["messages"][-1]["id"]
+    assert client.patch(f"/api/conversations/{first}", json={"leaf_id": other_leaf}).status_code == 400
+
+
+def test_other_people_get_404_for_everything(client, stranger, app):
+    conversation_id = create(client)
+    before = snapshot(app)
+    url = f"/api/conversations/{conversation_id}"
+    responses = [
+        stranger.get(url),
+        stranger.patch(url, json={"title": "mine"}),
+        stranger.delete(url),
+        stranger.get(url + "/export"),
+        stranger.get(url + "/export?format=md"),
+    ]
+    assert [r.status_code for r in responses] == [404] * 5
+    assert all(r.json["error"]["code"] == "not_found" for r in responses)
+    assert stranger.get("/api/conversations").json == {"conversations": [], "next": None}
+    assert snapshot(app) == before
+
+
+def test_delete(client):
+    conversation_id = create(client)
+    response = client.delete(f"/api/conversations/{conversation_id}")
+    assert response.status_code == 204 and response.data == b""
+    assert client.get(f"/api/conversations/{conversation_id}").status_code == 404
+    assert client.delete(f"/api/conversations/{conversation_id}").status_code == 404
+
+
+def test_export_then_import_gives_the_same_conversation(client):
+    conversation_id = create(
+        client,
+        [{"role": "user", "content": "Что такое «ёж»?\n\n```py\nprint(1)\n```"}, {"role": "assistant", "content": "A hedgehog."}],
+        title="Ёжики",
+        system_prompt="Answer in English.",
+        options={"temperature": 0.1, "stop": ["END"]},
+        provider="testing",
+        model="echo",
+    )
+    response = client.get(f"/api/conversations/{conversation_id}/export?format=json")
+    assert response.headers["Content-Disposition"] == f"attachment; filename=conversation-{conversation_id}.json"
+    exported = response.json
+    assert exported["format"] == "webui.conversation" and exported["version"] == 1
+    assert exported["messages"][1] == {"role": "assistant", "content": "A hedgehog."}
+    copy = client.post("/api/conversations/import", data=response.data, content_type="application/json")
+    assert copy.status_code == 201 and copy.json["id"] != conversation_id
+    assert client.get(f"/api/conversations/{copy.json['id']}/export").json == exported
+
+
+def test_markdown_export(client):
+    conversation_id = create(client, title="Notes", system_prompt="Be brief.\nVery.", model="echo")
+    response = client.get(f"/api/conversations/{conversation_id}/export?format=md")
+    assert response.mimetype == "text/markdown"
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    assert response.get_data(as_text=True) == "# Notes\n\n**System prompt**\n\n> Be brief.\n> Very.\n\n## User\n\nhi\n\n## Assistant\n\nhello\n"
+
+
+def test_a_plain_openai_messages_list_imports(client):
+    response = client.post(
+        "/api/conversations/import",
+        json=[{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hello   there"}, {"role": "assistant", "content": "Hi!"}],
+    )
+    conversation = client.get(f"/api/conversations/{response.json['id']}").json
+    assert conversation["title"] == "Hello there" and conversation["system_prompt"] == "Be kind."
+    assert [(m["role"], m["content"]) for m in conversation["messages"]] == [("user", "Hello   there"), ("assistant", "Hi!")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{not json",
+        "42",
+        "null",
+        json.dumps({"title": "no messages"}),
+        json.dumps({"messages": "hi"}),
+        json.dumps([]),
+        json.dumps([{"role": "tool", "content": "x"}]),
+        json.dumps([{"role": "user"}]),
+        json.dumps([{"role": "user", "content": ["parts"]}]),
+        json.dumps(["hello"]),
+        json.dumps([{"role": "system", "content": "only a prompt"}]),
+        json.dumps([{"role": "user", "content": "x"}, {"role": "system", "content": "late"}]),
+        json.dumps({"system_prompt": "x", "messages": [{"role": "system", "content": "twice"}, {"role": "user", "content": "x"}]}),
+        json.dumps([{"role": "user", "content": "x" * 1_000_001}]),
+        json.dumps([{"role": "user", "content": "x"}] * 10_001),
+        json.dumps({"format": "something-else", "messages": [{"role": "user", "content": "x"}]}),
+        json.dumps({"version": 99, "messages": [{"role": "user", "content": "x"}]}),
+        json.dumps({"title": "", "messages": [{"role": "user", "content": "x"}]}),
+        json.dumps({"options": {"temperature": "hot"}, "messages": [{"role": "user", "content": "x"}]}),
+        json.dumps({"created_at": "yesterday", "messages": [{"role": "user", "content": "x"}]}),
+        json.dumps({"model": 5, "messages": [{"role": "user", "content": "x"}]}),
+    ],
+)
+def test_bad_import_files_are_refused_and_store_nothing(client, app, body):
+    create(client)
+    before = snapshot(app)
+    response = client.post("/api/conversations/import", data=body, content_type="application/json")
+    assert response.status_code == 400
+    error = response.json["error"]
+    assert error["code"] in ("invalid_import", "bad_request") and error["message"]
+    assert snapshot(app) == before
+
+
+def test_a_too_large_import_is_refused(client, app):
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    response = client.post("/api/conversations/import", json=[{"role": "user", "content": "x" * 2000}])
+    assert response.status_code == 413 and response.json["error"]["code"] == "too_large"
+    assert client.get("/api/conversations").json["conversations"] == []
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=x", "before=garbage", "before=1.5:bad/id", "q=" + "x" * 501])
+def test_bad_list_parameters_are_refused(client, query):
+    response = client.get("/api/conversations?" + query)
+    assert response.status_code == 400 and response.json["error"]["code"] == "bad_request"
+
+
+def test_export_format_must_be_known(client):
+    conversation_id = create(client)
+    assert client.get(f"/api/conversations/{conversation_id}/export?format=pdf").status_code == 400
+
+
+def test_the_page_serves_conversation_urls(client):
+    conversation_id = create(client)
+    page = client.get(f"/c/{conversation_id}")
+    assert page.status_code == 200 and page.data == client.get("/").data

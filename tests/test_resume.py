@@ -1,0 +1,126 @@
+"""Resuming stored answers over real WebSockets: after a dropped socket, from a second socket, and once they are over."""
+import time
+
+import pytest
+
+from conftest import turn
+
+
+def text_of(frames):
+    """Concatenate the delta frames' text."""
+    return "".join(f["text"] for f in frames if f["type"] == "delta")
+
+
+def deltas(ws, request_id, count):
+    """Receive `count` frames of a request, which must be its deltas (after its start, if it comes)."""
+    frames = []
+    while len([f for f in frames if f["type"] == "delta"]) < count:
+        frame = ws.recv()
+        assert frame["request_id"] == request_id and frame["type"] in ("start", "delta"), frame
+        frames.append(frame)
+    return frames
+
+
+def stored(visitor, conversation_id):
+    """The last message of the conversation's active branch, as the API shows it."""
+    return visitor.http.get(f"/api/conversations/{conversation_id}").json["messages"][-1]
+
+
+def test_a_dropped_socket_resumes_with_no_gap_and_no_duplicate(visitor):
+    first = visitor.connect()
+    first.send(turn("r1", model="slow", content="go"))
+    before = deltas(first, "r1", 5)
+    start = before[0]
+    first.close()
+    time.sleep(0.3)  # chunks keep coming while nobody listens
+
+    second = visitor.connect()
+    second.send({"type": "resume", "request_id": "again", "message_id": start["message_id"], "after": before[-1]["seq"]})
+    after = deltas(second, "again", 20)
+    assert after[0] == {**start, "request_id": "again"}
+    assert [f["seq"] for f in after[1:]] == list(range(6, 26))
+    second.send({"type": "stop", "request_id": "again"})
+    after += second.until_final("again")
+    assert after[-1]["type"] == "done" and after[-1]["reason"] == "stopped"
+    answer = stored(visitor, start["conversation_id"])
+    assert answer["status"] == "stopped"
+    assert text_of(before) + text_of(after) == answer["content"]
+    assert answer["content"].split() == [f"tick{n}" for n in range(len(answer["content"].split()))]
+
+
+def test_an_answer_keeps_being_written_when_its_socket_closes(visitor):
+    ws = visitor.connect()
+    ws.send(turn("r1", model="slow", content="go"))
+    start = deltas(ws, "r1", 1)[0]
+    ws.close()
+    deadline = time.monotonic() + 5
+    lengths = []
+    while time.monotonic() < deadline and len(set(lengths)) < 3:
+        answer = stored(visitor, start["conversation_id"])
+        lengths.append(len(answer["content"]))
+        time.sleep(0.2)
+    assert answer["status"] == "streaming"
+    assert len(set(lengths)) >= 3 and lengths == sorted(lengths), "the stored text did not grow every 0.5 s"
+
+
+def test_two_sockets_follow_one_answer_and_either_can_stop_it(visitor):
+    one, two = visitor.connect(), visitor.connect()
+    one.send(turn("r1", model="slow", content="go"))
+    start = deltas(one, "r1", 3)[0]
+    two.send({"type": "resume", "request_id": "watch", "message_id": start["message_id"], "after": 0})
+    watched = deltas(two, "watch", 6)
+    assert [f["seq"] for f in watched[1:]] == [1, 2, 3, 4, 5, 6]
+    two.send({"type": "stop", "request_id": "watch"})
+    ones, twos = one.until_final("r1"), two.until_final("watch")
+    assert ones[-1]["reason"] == twos[-1]["reason"] == "stopped"
+    content = stored(visitor, start["conversation_id"])["content"]
+    assert text_of(watched) + text_of(twos) == content
+    assert content.startswith("tick0 tick1 tick2 ") and content.endswith(ones[-2]["text"])
+
+
+def test_resuming_a_finished_answer_gives_its_stored_text(visitor):
+    ws = visitor.connect()
+    ws.send(turn("r1", content="all of it"))
+    start = ws.until_final("r1")[0]
+    ws.send({"type": "resume", "request_id": "late", "message_id": start["message_id"], "after": 1})
+    assert ws.recv() == {
+        "type": "done",
+        "request_id": "late",
+        "message_id": start["message_id"],
+        "reason": "complete",
+        "content": "all of it ",
+    }
+
+
+def test_resuming_a_failed_answer_gives_its_error(visitor):
+    ws = visitor.connect()
+    ws.send(turn("r1", model="fail_midway", content="x"))
+    start = ws.until_final("r1")[0]
+    ws.send({"type": "resume", "request_id": "late", "message_id": start["message_id"]})
+    final = ws.recv()
+    assert (final["type"], final["reason"], final["code"]) == ("error", "error", "provider_error")
+    assert final["content"] == "partial answer " and "upstream went away" in final["message"]
+
+
+def test_resuming_an_unknown_message_is_not_found(visitor):
+    ws = visitor.connect()
+    ws.send({"type": "resume", "request_id": "x", "message_id": "no-such-message", "after": 0})
+    error = ws.recv()
+    assert (error["type"], error["code"], error["request_id"]) == ("error", "not_found", "x")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "resume", "message_id": "abc"},
+        {"type": "resume", "request_id": "x"},
+        {"type": "resume", "request_id": "x", "message_id": "abc", "after": -1},
+        {"type": "resume", "request_id": "x", "message_id": "abc", "after": True},
+        {"type": "resume", "request_id": "x", "message_id": "../../etc"},
+    ],
+)
+def test_bad_resume_frames_are_refused(visitor, frame):
+    ws = visitor.connect()
+    ws.send(frame)
+    error = ws.recv()
+    assert error["type"] == "error" and error["code"] == "bad_request"

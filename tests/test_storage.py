@@ -1,0 +1,131 @@
+"""The SQLite file: created in WAL mode, upgraded from older schemas with the data intact, safe from many threads."""
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from webui import create_app, history, storage
+from webui.config import ConfigError
+
+# The first released schema, written out as it was: an upgrade test must not depend on today's code.
+V1 = """
+CREATE TABLE conversations (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, owner TEXT NOT NULL, title TEXT NOT NULL DEFAULT '',
+    system_prompt TEXT NOT NULL DEFAULT '', options TEXT NOT NULL DEFAULT '{}', provider TEXT, model TEXT,
+    leaf_id TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL
+);
+CREATE INDEX conversations_by_owner ON conversations (owner, updated_at);
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+    conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    parent_id TEXT REFERENCES messages (id) ON DELETE CASCADE, role TEXT NOT NULL, content TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'complete', provider TEXT, model TEXT, stats TEXT, error TEXT, created_at REAL NOT NULL
+);
+CREATE INDEX messages_by_conversation ON messages (conversation_id);
+CREATE INDEX messages_by_parent ON messages (parent_id);
+CREATE INDEX messages_by_status ON messages (status);
+INSERT INTO conversations VALUES (1, 'old1', 'anon:AAAAAAAAAAAAAAAAAAAAAA', 'Старый разговор', 'Be kind.', '{"temperature": 0.5}',
+    'testing', 'echo', 'm2', 1700000000.0, 1700000100.0);
+INSERT INTO messages VALUES (1, 'm1', 'old1', NULL, 'user', 'Where is my ancient text?', 'complete', NULL, NULL, NULL, NULL, 1700000000.0);
+INSERT INTO messages VALUES (2, 'm2', 'old1', 'm1', 'assistant', 'Half an answ', 'streaming', 'testing', 'echo', NULL, NULL, 1700000001.0);
+PRAGMA user_version = 1;
+"""
+
+
+def database(app_config):
+    """The database file an app with these settings uses."""
+    return Path(app_config["WEBUI_DATA_DIR"]) / storage.FILENAME
+
+
+def pragma(path, name):
+    """Read one PRAGMA of a database file."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(f"PRAGMA {name}").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_a_new_database_is_created_at_the_current_version_in_wal_mode(app, app_config):
+    path = database(app_config)
+    assert path.is_file()
+    assert pragma(path, "user_version") == storage.SCHEMA_VERSION
+    assert pragma(path, "journal_mode") == "wal"
+
+
+def test_an_old_database_is_upgraded_with_its_data_intact(app_config):
+    path = database(app_config)
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)
+    db.executescript(V1)
+    db.close()
+
+    client = create_app(app_config).test_client()
+    assert pragma(path, "user_version") == storage.SCHEMA_VERSION
+    client.set_cookie("webui_owner", "AAAAAAAAAAAAAAAAAAAAAA")
+    conversation = client.get("/api/conversations/old1").json
+    assert conversation["title"] == "Старый разговор"
+    assert (conversation["system_prompt"], conversation["options"]) == ("Be kind.", {"temperature": 0.5})
+    assert [(m["id"], m["content"], m["status"]) for m in conversation["messages"]] == [
+        ("m1", "Where is my ancient text?", "complete"),
+        ("m2", "Half an answ", "interrupted"),
+    ]
+    assert conversation["created_at"] == "2023-11-14T22:13:20.000Z"
+    for query in ("ancient", "СТАРЫЙ", "answ"):
+        found = client.get("/api/conversations", query_string={"q": query}).json["conversations"]
+        assert [c["id"] for c in found] == ["old1"], query
+
+
+def test_a_database_from_a_newer_version_is_left_alone(app_config):
+    path = database(app_config)
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match="newer version"):
+        create_app(app_config)
+    assert path.read_bytes() == before
+
+
+def test_many_threads_write_at_once(app):
+    path = app.extensions["webui.database"]
+    setup = storage.connect(path)
+    with storage.transaction(setup):
+        conversation_id = history.create_conversation(setup, "anon:x", "busy")
+    setup.close()
+    errors = []
+
+    def write(n):
+        """Add messages in small transactions from this thread's own connection."""
+        db = storage.connect(path)
+        try:
+            for i in range(25):
+                with storage.transaction(db):
+                    history.add_message(db, conversation_id, None, "user", f"thread {n} message {i}")
+        except sqlite3.Error as e:
+            errors.append(e)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    db = storage.connect(path)
+    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 200
+    db.close()
+
+
+def test_deleting_a_conversation_removes_its_messages_from_search(client, app):
+    created = client.post("/api/conversations/import", json=[{"role": "user", "content": "needle in a haystack"}])
+    assert client.get("/api/conversations?q=needle").json["conversations"] != []
+    assert client.delete(f"/api/conversations/{created.json['id']}").status_code == 204
+    assert client.get("/api/conversations?q=needle").json["conversations"] == []
+    db = storage.connect(app.extensions["webui.database"])
+    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM message_search WHERE message_search MATCH 'needle'").fetchone()[0] == 0
+    db.close()

@@ -1,0 +1,122 @@
+"""Conversations in and out: JSON (OpenAI `messages` plus metadata) and Markdown exports, and imports checked field by field."""
+from datetime import datetime, timezone
+
+from flask_babel import gettext as _
+
+from . import history, validate
+from .errors import UserError
+from .storage import transaction
+
+FORMAT = "webui.conversation"
+FORMAT_VERSION = 1
+MAX_MESSAGES = 10_000
+MAX_MESSAGE_CHARS = 1_000_000
+
+
+def export_json(db, conversation):
+    """The active path as OpenAI messages, with what is needed to pick the conversation up again."""
+    data = history.conversation_json(db, conversation)
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        **{key: data[key] for key in ("title", "system_prompt", "options", "provider", "model", "created_at")},
+        "messages": [{"role": m["role"], "content": m["content"]} for m in data["messages"]],
+    }
+
+
+def export_markdown(db, conversation):
+    """The active path as a Markdown document, headed by the title and the system prompt."""
+    data = history.conversation_json(db, conversation)
+    parts = [f"# {data['title']}"]
+    if data["system_prompt"]:
+        quoted = "\n".join("> " + line for line in data["system_prompt"].splitlines())
+        parts.append(f"**{_('System prompt')}**\n\n{quoted}")
+    for message in data["messages"]:
+        if message["role"] == "user":
+            heading = _("User")
+        else:
+            heading = _("Assistant") + (f" ({message['model']})" if message["model"] else "")
+        parts.append(f"## {heading}\n\n{message['content']}")
+    return "\n\n".join(parts) + "\n"
+
+
+def invalid(message):
+    """A UserError for a file that cannot be imported."""
+    return UserError(message, code="invalid_import")
+
+
+def parse_messages(items, system_allowed):
+    """Check the messages of an import; returns (the system prompt from leading system messages, the others)."""
+    if not 1 <= len(items) <= MAX_MESSAGES:
+        raise invalid(_("A conversation must have 1 to %(n)d messages.", n=MAX_MESSAGES))
+    system, messages = [], []
+    for n, item in enumerate(items, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("content"), str):
+            raise invalid(_("Message %(n)d must be an object with a text “content”.", n=n))
+        if len(item["content"]) > MAX_MESSAGE_CHARS:
+            raise invalid(_("Message %(n)d is longer than %(max)d characters.", n=n, max=MAX_MESSAGE_CHARS))
+        role = item.get("role")
+        if role == "system" and system_allowed and not messages:
+            system.append(item["content"])
+        elif role in ("user", "assistant"):
+            messages.append({"role": role, "content": item["content"]})
+        else:
+            raise invalid(
+                _(
+                    "Message %(n)d has the role “%(role)s”: only user and assistant, and system at the start, are allowed.",
+                    n=n,
+                    role=str(role)[:40],
+                )
+            )
+    if not messages:
+        raise invalid(_("There is no user or assistant message to import."))
+    return "\n\n".join(system), messages
+
+
+def parse_time(value):
+    """An ISO 8601 time from an export, as a stored timestamp (None when absent)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise invalid(_("“created_at” must be a date and time in ISO 8601 form.")) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def parse_import(data):
+    """Check an uploaded export (or a plain list of OpenAI messages) and return what to store."""
+    if isinstance(data, list):
+        data = {"messages": data}
+    if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
+        raise invalid(_("The file is neither a conversation exported from here nor a list of messages."))
+    if data.get("format", FORMAT) != FORMAT:
+        raise invalid(_("The file is not a conversation exported from here."))
+    version = data.get("version", FORMAT_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise invalid(_("The file's format version is not one this server can read."))
+    settings = validate.settings(data)
+    system_prompt, messages = parse_messages(data["messages"], "system_prompt" not in data)
+    first = next((m["content"] for m in messages if m["role"] == "user"), messages[0]["content"])
+    return {
+        "title": settings.get("title") or history.title_from(first) or _("Imported conversation"),
+        "system_prompt": settings.get("system_prompt", system_prompt),
+        "options": settings.get("options") or {},
+        "provider": settings.get("provider"),
+        "model": settings.get("model"),
+        "created_at": parse_time(data.get("created_at")),
+        "messages": messages,
+    }
+
+
+def store_import(db, owner, spec):
+    """Store a checked import as a new conversation in one transaction; returns its id."""
+    with transaction(db):
+        conversation_id = history.create_conversation(
+            db, owner, spec["title"], spec["provider"], spec["model"], spec["system_prompt"], spec["options"], spec["created_at"]
+        )
+        parent_id = None
+        for message in spec["messages"]:
+            parent_id = history.add_message(db, conversation_id, parent_id, message["role"], message["content"])
+        history.update_conversation(db, conversation_id, leaf_id=parent_id)
+    return conversation_id

@@ -1,0 +1,126 @@
+"""One WebSocket: reads frames, runs each chat request in its own thread, answers stop and resume."""
+import threading
+
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from . import history, turns
+from .bridge import Stream, bad_request, parse_chat, parse_frame, parse_resume, resolve, run, valid_request_id
+from .errors import UserError
+from .live import StoredStream
+from .security import allow_request
+from .storage import get_db
+
+
+def resume_final(request_id, message_id, status, content, error):
+    """The one frame that answers a resume for an answer no longer streaming: its stored outcome and whole text."""
+    frame = {
+        "type": "error" if status == "error" else "done",
+        "request_id": request_id,
+        "message_id": message_id,
+        "reason": status,
+        "content": content,
+    }
+    return {**frame, **(error or {})}
+
+
+class Connection:
+    """The requests of one socket, each streamed by its own thread."""
+
+    def __init__(self, app, registry, send, locale, owner, live):
+        """`send(frame)` writes a frame and returns False once the socket is closed; `owner` is who is connected."""
+        self.app = app
+        self.registry = registry
+        self.send = send
+        self.locale = locale
+        self.owner = owner
+        self.live = live
+        self.max_bytes = app.config["WEBUI_MAX_REQUEST_BYTES"]
+        self.max_streams = app.config["WEBUI_MAX_STREAMS_PER_SOCKET"]
+        self.streams = {}
+
+    def handle(self, raw):
+        """Act on one frame; bad input is answered with an error frame and changes nothing."""
+        request_id = None
+        try:
+            frame = parse_frame(raw, self.max_bytes)
+            if valid_request_id(frame.get("request_id")):
+                request_id = frame["request_id"]
+            kind = frame.get("type")
+            if kind == "chat":
+                self.chat(frame)
+            elif kind == "stop":
+                self.stop(request_id)
+            elif kind == "resume":
+                self.resume(frame)
+            else:
+                raise bad_request(_("Unknown frame type “%(type)s”.", type=str(kind)[:40]))
+        except UserError as e:
+            self.send({"type": "error", "request_id": request_id, "code": e.code, "message": e.message})
+
+    def admit(self, request_id):
+        """Refuse a request id already running here, or one request too many on this socket."""
+        self.streams = {key: stream for key, stream in self.streams.items() if not stream.finished}
+        if request_id in self.streams:
+            raise bad_request(_("A request with this id is already running."))
+        if len(self.streams) >= self.max_streams:
+            raise UserError(_("Too many answers at once on this connection; wait for one to finish."), code="rate_limited")
+
+    def chat(self, frame):
+        """Validate a chat request and start streaming it."""
+        chat = parse_chat(frame)
+        self.admit(chat.request_id)
+        if not allow_request(self.owner):
+            raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
+        if chat.stored:
+            provider, model, turn = self.begin_turn(chat)
+            stream = StoredStream(chat.request_id, self.send, provider.name, model, turn, self.live)
+            self.live.add(stream)
+            messages, options = turn.messages, turn.options
+        else:
+            provider, model = resolve(chat, self.registry)
+            stream = Stream(chat.request_id, self.send, provider.name, model)
+            messages, options = chat.messages, chat.options
+        self.streams[chat.request_id] = stream
+        threading.Thread(
+            target=self._run, args=(stream, provider, model, messages, options), name=f"webui-stream-{chat.request_id}", daemon=True
+        ).start()
+
+    def begin_turn(self, chat):
+        """Store the user's side of a stored conversation's turn; answers that outlive sockets are limited per owner."""
+        if len(self.live.running(lambda turn: turn.owner == self.owner)) >= self.max_streams:
+            raise UserError(_("Too many answers are being written for you at once; wait for one to finish."), code="rate_limited")
+        return turns.prepare(get_db(), self.owner, chat, self.registry)
+
+    def _run(self, stream, provider, model, messages, options):
+        """Thread body: stream in the connection's language, with an app context for the database."""
+        with self.app.app_context(), force_locale(self.locale):
+            run(stream, provider, model, messages, options)
+
+    def stop(self, request_id):
+        """Stop a running request: the text sent stays, a done frame says it was stopped."""
+        stream = self.streams.get(request_id)
+        if stream is None or stream.finished:
+            raise UserError(_("No request with this id is running."), code="unknown_request")
+        stream.finish("stopped")
+
+    def resume(self, frame):
+        """Re-attach to a stored answer still streaming, or hand over its stored outcome when it is over."""
+        request_id, message_id, after = parse_resume(frame)
+        self.admit(request_id)
+        # Look up the stream before reading the row: a stream leaves the registry only after its final write.
+        stream = self.live.get(message_id)
+        message = history.owned_message(get_db(), self.owner, message_id)
+        if stream is not None and stream.attach(self.send, request_id, after):
+            self.streams[request_id] = stream
+            return
+        if stream is not None:
+            outcome = (stream.status, stream.text(), stream.error)
+        else:
+            outcome = (message["status"], message["content"], history.error_of(message))
+        self.send(resume_final(request_id, message_id, *outcome))
+
+    def close(self):
+        """The socket is gone: its listeners go; plain requests stop, stored answers go on being written."""
+        for stream in self.streams.values():
+            stream.detach(self.send)

@@ -1,0 +1,119 @@
+"""The conversations API: list and search, read, change, delete, export and import."""
+import json
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from . import archive, history, validate
+from .bridge import bad_request
+from .errors import UserError
+from .identity import current_owner
+from .live import get_live
+from .storage import get_db, transaction
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 50
+MAX_QUERY_CHARS = 500
+# An import may be bigger than a chat frame, but has a ceiling even when no body limit is configured.
+MAX_IMPORT_BYTES = 32 * 1024 * 1024
+STATUS = {"not_found": 404, "too_large": 413}
+
+bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
+
+
+@bp.errorhandler(UserError)
+def user_error(error):
+    """Refusals are JSON in the user's language; nothing was changed."""
+    return jsonify(error={"code": error.code, "message": error.message}), STATUS.get(error.code, 400)
+
+
+def json_body(limit):
+    """The request's JSON body, read only up to `limit` bytes."""
+    request.max_content_length = min(limit, request.max_content_length or limit)
+    try:
+        data = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        kib = request.max_content_length // 1024
+        raise UserError(_("The request is too large (the limit is %(kib)d KiB).", kib=kib), code="too_large") from None
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise bad_request(_("The request is not valid JSON.")) from None
+
+
+def page_size(value):
+    """The `limit` query parameter: how many conversations one page lists."""
+    if value is None:
+        return DEFAULT_LIMIT
+    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+        raise bad_request(_("“limit” must be a whole number from 1 to %(n)d.", n=MAX_LIMIT))
+    return int(value)
+
+
+@bp.get("")
+def index():
+    """The caller's conversations, newest first; `q` keeps those whose title or text matches."""
+    query = request.args.get("q", "")
+    if len(query) > MAX_QUERY_CHARS:
+        raise bad_request(_("The search is too long (at most %(n)d characters).", n=MAX_QUERY_CHARS))
+    limit = page_size(request.args.get("limit"))
+    rows, cursor = history.list_conversations(get_db(), current_owner(), query, limit, request.args.get("before"))
+    return jsonify(conversations=[history.summary_json(row) for row in rows], next=cursor)
+
+
+@bp.get("/<conversation_id>")
+def show(conversation_id):
+    """One conversation with the messages of its active branch."""
+    db = get_db()
+    return jsonify(history.conversation_json(db, history.owned_conversation(db, current_owner(), conversation_id)))
+
+
+@bp.patch("/<conversation_id>")
+def update(conversation_id):
+    """Rename, change the system prompt, options, provider or model, or switch to another branch."""
+    body = json_body(current_app.config["WEBUI_MAX_REQUEST_BYTES"])
+    db = get_db()
+    with transaction(db):
+        conversation = history.owned_conversation(db, current_owner(), conversation_id)
+        changes = validate.changes(db, conversation, body)
+        if changes:
+            history.update_conversation(db, conversation_id, **changes)
+    return show(conversation_id)
+
+
+@bp.delete("/<conversation_id>")
+def delete(conversation_id):
+    """Delete a conversation with all its branches; answers still being written into it stop."""
+    db = get_db()
+    with transaction(db):
+        history.owned_conversation(db, current_owner(), conversation_id)
+        db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+    for stream in get_live().running(lambda turn: turn.conversation_id == conversation_id):
+        stream.finish("stopped")
+    return "", 204
+
+
+@bp.get("/<conversation_id>/export")
+def export(conversation_id):
+    """Download the active branch as JSON (importable again) or Markdown."""
+    kind = request.args.get("format", "json")
+    if kind not in ("json", "md"):
+        raise bad_request(_("“format” must be json or md."))
+    db = get_db()
+    conversation = history.owned_conversation(db, current_owner(), conversation_id)
+    if kind == "json":
+        body = json.dumps(archive.export_json(db, conversation), ensure_ascii=False, indent=2)
+        mimetype = "application/json"
+    else:
+        body, mimetype = archive.export_markdown(db, conversation), "text/markdown"
+    response = Response(body, mimetype=mimetype)
+    response.headers.set("Content-Disposition", "attachment", filename=f"conversation-{conversation_id}.{kind}")
+    return response
+
+
+@bp.post("/import")
+def import_():
+    """Store an uploaded export, or a plain list of OpenAI messages, as a new conversation."""
+    spec = archive.parse_import(json_body(MAX_IMPORT_BYTES))
+    return jsonify(id=archive.store_import(get_db(), current_owner(), spec)), 201

@@ -1,0 +1,219 @@
+"""Conversations and their message trees: the queries, and the JSON shapes the API answers with."""
+import json
+import re
+import secrets
+import time
+from datetime import datetime, timezone
+
+from flask_babel import gettext as _
+
+from .errors import UserError
+
+TITLE_CHARS = 60
+MAX_SEARCH_TERMS = 16
+ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def new_id():
+    """A random, unguessable id for a conversation or message."""
+    return secrets.token_urlsafe(12)
+
+
+def iso(timestamp):
+    """A stored timestamp as ISO 8601 UTC, the way the API and exports write times."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def title_from(text):
+    """A conversation's title from its first message: one line of plain text, cut at a word near TITLE_CHARS."""
+    line = " ".join(text.split())
+    if len(line) <= TITLE_CHARS:
+        return line
+    cut = line.rfind(" ", TITLE_CHARS // 2, TITLE_CHARS)
+    return line[: cut if cut > 0 else TITLE_CHARS].rstrip() + "…"
+
+
+def not_found():
+    """The one answer for a conversation or message that does not exist or belongs to someone else."""
+    return UserError(_("There is no such conversation."), code="not_found")
+
+
+def owned_conversation(db, owner, conversation_id):
+    """The conversation row, if `owner` owns it."""
+    row = db.execute("SELECT * FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)).fetchone()
+    if row is None:
+        raise not_found()
+    return row
+
+
+def owned_message(db, owner, message_id, conversation_id=None):
+    """The message row, if `owner` owns its conversation (and it is in `conversation_id`, when given)."""
+    row = db.execute(
+        "SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ? AND c.owner = ?",
+        (message_id, owner),
+    ).fetchone()
+    if row is None or conversation_id not in (None, row["conversation_id"]):
+        raise not_found()
+    return row
+
+
+def create_conversation(db, owner, title, provider=None, model=None, system_prompt="", options=None, created_at=None):
+    """Insert an empty conversation and return its id."""
+    conversation_id, now = new_id(), time.time()
+    created_at = now if created_at is None else created_at
+    db.execute(
+        "INSERT INTO conversations (id, owner, title, system_prompt, options, provider, model, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (conversation_id, owner, title, system_prompt, json.dumps(options or {}), provider, model, created_at, now),
+    )
+    return conversation_id
+
+
+def add_message(db, conversation_id, parent_id, role, content, status="complete", provider=None, model=None):
+    """Insert a message under `parent_id` (None for a first message) and return its id."""
+    message_id = new_id()
+    db.execute(
+        "INSERT INTO messages (id, conversation_id, parent_id, role, content, status, provider, model, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (message_id, conversation_id, parent_id, role, content, status, provider, model, time.time()),
+    )
+    return message_id
+
+
+def update_conversation(db, conversation_id, **fields):
+    """Change some columns of a conversation and mark it as just updated."""
+    fields["updated_at"] = time.time()
+    columns = ", ".join(f"{name} = ?" for name in fields)
+    db.execute(f"UPDATE conversations SET {columns} WHERE id = ?", (*fields.values(), conversation_id))
+
+
+def save_answer(db, message_id, content, status, provider, model, stats=None, error=None):
+    """Write an assistant message's text and state (while it streams and when it ends)."""
+    db.execute(
+        "UPDATE messages SET content = ?, status = ?, provider = ?, model = ?, stats = ?, error = ? WHERE id = ?",
+        (content, status, provider, model, json.dumps(stats) if stats else None, json.dumps(error) if error else None, message_id),
+    )
+
+
+def has_children(db, message_id):
+    """Whether anything was said after this message on some branch."""
+    return db.execute("SELECT 1 FROM messages WHERE parent_id = ? LIMIT 1", (message_id,)).fetchone() is not None
+
+
+def path_to(db, message_id):
+    """The messages from the root down to `message_id`, in order."""
+    return db.execute(
+        """WITH RECURSIVE path (id, parent_id, depth) AS (
+               SELECT id, parent_id, 0 FROM messages WHERE id = ?
+               UNION ALL SELECT m.id, m.parent_id, path.depth + 1 FROM messages m JOIN path ON m.id = path.parent_id
+           )
+           SELECT m.* FROM messages m JOIN path USING (id) ORDER BY path.depth DESC""",
+        (message_id,),
+    ).fetchall()
+
+
+def latest_leaf_under(db, message_id):
+    """The most recently written message at or below `message_id`: the end of its newest branch."""
+    return db.execute(
+        """WITH RECURSIVE below (id) AS (
+               SELECT ? UNION ALL SELECT m.id FROM messages m JOIN below ON m.parent_id = below.id
+           )
+           SELECT m.id FROM messages m JOIN below USING (id) ORDER BY m.seq DESC LIMIT 1""",
+        (message_id,),
+    ).fetchone()["id"]
+
+
+def siblings(db, conversation_id):
+    """Every message's versions: parent id -> the ids of its children in the order they were written."""
+    children = {}
+    for row in db.execute("SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,)):
+        children.setdefault(row["parent_id"], []).append(row["id"])
+    return children
+
+
+def error_of(row):
+    """The stored {"code", "message"} of a failed answer, or None."""
+    return json.loads(row["error"]) if row["error"] else None
+
+
+def message_json(row, versions):
+    """One message of the active path as the API shows it."""
+    message = {
+        "id": row["id"],
+        "parent_id": row["parent_id"],
+        "role": row["role"],
+        "content": row["content"],
+        "status": row["status"],
+        "provider": row["provider"],
+        "model": row["model"],
+        "stats": json.loads(row["stats"]) if row["stats"] else None,
+        "created_at": iso(row["created_at"]),
+        "versions": versions,
+        "version": versions.index(row["id"]),
+    }
+    if row["error"]:
+        message["error"] = error_of(row)
+    return message
+
+
+def summary_json(row):
+    """A conversation as the list shows it."""
+    return {"id": row["id"], "title": row["title"], "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"])}
+
+
+def conversation_json(db, row):
+    """A conversation with the messages of its active path."""
+    path = path_to(db, row["leaf_id"]) if row["leaf_id"] else []
+    children = siblings(db, row["id"]) if path else {}
+    return {
+        **summary_json(row),
+        "system_prompt": row["system_prompt"],
+        "options": json.loads(row["options"]),
+        "provider": row["provider"],
+        "model": row["model"],
+        "messages": [message_json(m, children[m["parent_id"]]) for m in path],
+    }
+
+
+def match_expression(query):
+    """An FTS5 query that finds every word of `query` as a prefix, whatever punctuation the words contain."""
+    terms = [term for term in query.split() if re.search(r"\w", term)][:MAX_SEARCH_TERMS]
+    return " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
+
+
+def parse_cursor(cursor):
+    """The (updated_at, id) position a `before` cursor points at."""
+    when, _sep, conversation_id = cursor.partition(":")
+    try:
+        position = float(when)
+    except ValueError:
+        position = None
+    if position is None or not ID.fullmatch(conversation_id):
+        raise UserError(_("“before” is not a cursor this server gave out."), code="bad_request")
+    return position, conversation_id
+
+
+def list_conversations(db, owner, query, limit, before):
+    """The owner's conversations, newest first, optionally only those matching `query`; returns (rows, next cursor)."""
+    sql = ["SELECT * FROM conversations WHERE owner = ?"]
+    params = [owner]
+    expression = match_expression(query or "")
+    if expression:
+        sql.append(
+            "AND (seq IN (SELECT rowid FROM title_search WHERE title_search MATCH ?)"
+            " OR id IN (SELECT m.conversation_id FROM message_search s JOIN messages m ON m.seq = s.rowid"
+            " WHERE message_search MATCH ?))"
+        )
+        params += [expression, expression]
+    elif query and query.strip():
+        return [], None  # only punctuation: no word to look for, so nothing matches
+    if before:
+        position, conversation_id = parse_cursor(before)
+        sql.append("AND (updated_at < ? OR (updated_at = ? AND id < ?))")
+        params += [position, position, conversation_id]
+    sql.append("ORDER BY updated_at DESC, id DESC LIMIT ?")
+    rows = db.execute(" ".join(sql), (*params, limit + 1)).fetchall()
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], f"{last['updated_at']!r}:{last['id']}"

@@ -1,0 +1,103 @@
+"""A chat request in a stored conversation: the rows it writes before the provider is called, and the history it sends."""
+import dataclasses
+import json
+
+from flask_babel import gettext as _
+
+from . import history
+from .bridge import bad_request, resolve
+from .live import Turn
+from .storage import transaction
+
+
+def provider_messages(conversation, path):
+    """The history a provider sees: the system prompt, then the path's messages that have text."""
+    messages = [{"role": "system", "content": conversation["system_prompt"]}] if conversation["system_prompt"] else []
+    return messages + [{"role": m["role"], "content": m["content"]} for m in path if m["content"]]
+
+
+def target(db, owner, chat, conversation, role):
+    """The message an action works on, which must be in the conversation and have `role`."""
+    message = history.owned_message(db, owner, chat.message_id, conversation["id"])
+    if message["role"] != role:
+        raise bad_request(
+            _("Only an answer can be regenerated or continued.") if role == "assistant" else _("Only your own messages can be edited.")
+        )
+    return message
+
+
+def begin(db, owner, chat, conversation, message_id, parent_id, prefix, provider, model):
+    """Make `message_id` the conversation's leaf and return the Turn that streams into it."""
+    history.update_conversation(db, conversation["id"], leaf_id=message_id, provider=provider, model=model)
+    # A continued answer is in the history it continues; a new one answers its parent.
+    last = message_id if prefix else parent_id
+    return Turn(
+        owner=owner,
+        conversation_id=conversation["id"],
+        user_message_id=parent_id,
+        message_id=message_id,
+        prefix=prefix,
+        messages=provider_messages(conversation, history.path_to(db, last)),
+        options={**json.loads(conversation["options"]), **chat.options},
+    )
+
+
+def answer(db, owner, chat, conversation, parent_id, provider, model):
+    """Add an empty answer under `parent_id` and return the Turn that fills it."""
+    message_id = history.add_message(db, conversation["id"], parent_id, "assistant", "", "streaming", provider, model)
+    return begin(db, owner, chat, conversation, message_id, parent_id, "", provider, model)
+
+
+def send(db, owner, chat, provider, model):
+    """A new user message at the end of the active branch (of a new conversation when there is none)."""
+    if chat.conversation_id is None:
+        conversation_id = history.create_conversation(db, owner, history.title_from(chat.content), provider, model)
+    else:
+        conversation_id = chat.conversation_id
+    conversation = history.owned_conversation(db, owner, conversation_id)
+    user_id = history.add_message(db, conversation_id, conversation["leaf_id"], "user", chat.content)
+    return answer(db, owner, chat, conversation, user_id, provider, model)
+
+
+def regenerate(db, owner, chat, provider, model):
+    """A new version of an answer, beside the old ones."""
+    conversation = history.owned_conversation(db, owner, chat.conversation_id)
+    message = target(db, owner, chat, conversation, "assistant")
+    return answer(db, owner, chat, conversation, message["parent_id"], provider, model)
+
+
+def edit(db, owner, chat, provider, model):
+    """A new version of a user message, beside the old one, and an answer to it."""
+    conversation = history.owned_conversation(db, owner, chat.conversation_id)
+    message = target(db, owner, chat, conversation, "user")
+    user_id = history.add_message(db, conversation["id"], message["parent_id"], "user", chat.content)
+    return answer(db, owner, chat, conversation, user_id, provider, model)
+
+
+def carry_on(db, owner, chat, provider, model):
+    """More of an answer: the provider sees it last in the history and its new text is appended."""
+    conversation = history.owned_conversation(db, owner, chat.conversation_id)
+    message = target(db, owner, chat, conversation, "assistant")
+    if message["status"] == "streaming":
+        raise bad_request(_("This answer is still being written."))
+    if history.has_children(db, message["id"]):
+        raise bad_request(_("Only the last answer of a branch can be continued."))
+    db.execute("UPDATE messages SET status = 'streaming' WHERE id = ?", (message["id"],))
+    return begin(db, owner, chat, conversation, message["id"], message["parent_id"], message["content"], provider, model)
+
+
+ACTIONS = {"send": send, "regenerate": regenerate, "edit": edit, "continue": carry_on}
+
+
+def prepare(db, owner, chat, registry):
+    """Check the request, write its rows in one transaction and return (provider, model, Turn); nothing is written on error."""
+    if chat.conversation_id is not None:
+        conversation = history.owned_conversation(db, owner, chat.conversation_id)
+        if chat.provider is None:
+            # Without a choice in the frame the conversation goes on with the model it used last.
+            chat = dataclasses.replace(chat, provider=conversation["provider"], model=chat.model or conversation["model"])
+    # Before the transaction: a provider may take a moment to list its models, and nothing is written for a bad one.
+    provider, model = resolve(chat, registry)
+    with transaction(db):
+        turn = ACTIONS[chat.action](db, owner, chat, provider.name, model)
+    return provider, model, turn
