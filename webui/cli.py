@@ -1,11 +1,18 @@
 """The `webui` command: serve the chat UI."""
 import ipaddress
+import os
+import sys
+from contextlib import contextmanager
 
 import click
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from werkzeug.serving import make_server
 
-from . import create_app
+from . import auth, create_app, health
 from .config import ConfigError
+from .errors import UserError
+from .i18n import LANGUAGES
 
 
 def display_url(host, port):
@@ -32,10 +39,11 @@ def build_app(overrides):
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 1338; 0 picks a free one).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="A TOML settings file (also WEBUI_CONFIG).")
+@click.option("--no-auth", is_flag=True, help="Serve a network address without accounts: anyone who reaches it may use it.")
 @click.pass_context
-def main(ctx, host, port, config_path):
+def main(ctx, host, port, config_path, no_auth):
     """Serve the chat UI; settings come from defaults, the TOML file, WEBUI_* variables and these flags."""
-    overrides = {"WEBUI_HOST": host, "WEBUI_PORT": port, "WEBUI_CONFIG": config_path}
+    overrides = {"WEBUI_HOST": host, "WEBUI_PORT": port, "WEBUI_CONFIG": config_path, "WEBUI_NO_AUTH": no_auth or None}
     ctx.obj = {key: value for key, value in overrides.items() if value is not None}
     if ctx.invoked_subcommand is None:
         serve(ctx.obj)
@@ -44,11 +52,169 @@ def main(ctx, host, port, config_path):
 def serve(overrides):
     """Run the built-in threaded server until interrupted."""
     app = build_app(overrides)
+    check_access(app)
     server = make_server(app.config["WEBUI_HOST"], app.config["WEBUI_PORT"], app, threaded=True)
-    click.echo(f"webui is running: open {display_url(app.config['WEBUI_HOST'], server.server_port)}", color=False)
+    announce(app.config["WEBUI_HOST"], server.server_port)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+
+
+@main.command()
+@click.option("--provider", "names", multiple=True, help="Check only this provider (repeatable).")
+@click.pass_obj
+def check(overrides, names):
+    """Send a one-line prompt to each provider and report how it answered; exit status 1 if any failed."""
+    app = build_app(overrides)
+    with terminal(app):
+        try:
+            results = health.check_providers(names or None)
+        except UserError as e:
+            raise click.ClickException(e.message) from None
+        for result in results:
+            click.echo(health.summary(result))
+    if not all(result["ok"] for result in results):
+        raise SystemExit(1)
+
+
+def announce(host, port):
+    """Say where the server can be opened; tests and people wait for this line."""
+    click.echo(f"webui is running: open {display_url(host, port)}", color=False)
+
+
+def terminal_language():
+    """The terminal's language (LC_ALL, LC_MESSAGES, LANG) when the app speaks it, else English."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if os.environ.get(name):
+            language = os.environ[name].split(".")[0].split("_")[0]
+            return language if language in LANGUAGES else "en"
+    return "en"
+
+
+@contextmanager
+def terminal(app):
+    """An app context speaking the terminal's language, for messages outside a request."""
+    with app.app_context(), force_locale(terminal_language()):
+        yield
+
+
+def check_access(app):
+    """Without accounts: refuse to listen beyond this machine, or with --no-auth, warn at every start."""
+    host = app.config["WEBUI_HOST"]
+    with terminal(app):
+        access = auth.get_access()
+        if access.users.has_any():
+            return
+        if app.config.get("WEBUI_NO_AUTH"):
+            message = _(
+                "Warning: started with --no-auth: anyone who can reach %(host)s can use this server, "
+                "its conversations and its provider keys.",
+                host=host,
+            )
+            click.echo(message, err=True)
+        elif access.exposed:
+            message = _(
+                "Refusing to listen on %(host)s without a password: anyone on that network could use this server "
+                "and its provider keys. Add an account first with “webui user add NAME” (it asks for the password), "
+                "or start with --no-auth if everyone who can reach %(host)s is trusted.",
+                host=host,
+            )
+            raise click.ClickException(message)
+
+
+@main.command("serve")
+@click.pass_obj
+def serve_production(overrides):
+    """Serve with gunicorn: one process, a thread for each open WebSocket (WEBUI_THREADS)."""
+    app = build_app(overrides)
+    check_access(app)
+    # Imported here: gunicorn does not run on Windows, where the plain `webui` server still does.
+    from . import production
+
+    production.run(app.config, lambda: build_app(overrides), lambda port: announce(app.config["WEBUI_HOST"], port))
+
+
+@main.group()
+def user():
+    """Manage the accounts; once one exists, everyone must sign in."""
+
+
+def unknown_user(name):
+    """The error for a name with no account."""
+    return click.ClickException(_("There is no user called “%(name)s”.", name=name))
+
+
+@contextmanager
+def accounts(overrides):
+    """The accounts in the configured data folder; their errors become messages in the terminal's language."""
+    app = build_app(overrides)
+    with terminal(app):
+        try:
+            yield auth.get_access().users
+        except UserError as e:
+            raise click.ClickException(e.message) from None
+
+
+def read_password(from_stdin):
+    """The new password: one line of standard input, or typed twice at a prompt."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt(_("Password"), hide_input=True, confirmation_prompt=_("Repeat the password"))
+
+
+stdin_option = click.option("--password-stdin", is_flag=True, help="Read the password from standard input, not a prompt.")
+
+
+@user.command("add")
+@click.argument("name")
+@stdin_option
+@click.pass_obj
+def user_add(overrides, name, password_stdin):
+    """Create an account."""
+    with accounts(overrides) as users:
+        users.add(name, read_password(password_stdin))
+        click.echo(_("Added %(name)s.", name=name))
+
+
+@user.command("passwd")
+@click.argument("name")
+@stdin_option
+@click.pass_obj
+def user_passwd(overrides, name, password_stdin):
+    """Change a password; the user's sessions end and their open pages must sign in again."""
+    with accounts(overrides) as users:
+        if name not in users.names() or not users.set_password(name, read_password(password_stdin)):
+            raise unknown_user(name)
+        click.echo(_("Changed the password of %(name)s; their sessions have ended.", name=name))
+
+
+@user.command("delete")
+@click.argument("name")
+@click.pass_obj
+def user_delete(overrides, name):
+    """Delete an account; its sessions end."""
+    with accounts(overrides) as users:
+        if not users.delete(name):
+            raise unknown_user(name)
+        click.echo(_("Deleted %(name)s.", name=name))
+        if not users.has_any():
+            message = _(
+                "No accounts are left: on 127.0.0.1 the server no longer asks anyone to sign in, "
+                "and on a network address it lets nobody in."
+            )
+            click.echo(message, err=True)
+
+
+@user.command("list")
+@click.pass_obj
+def user_list(overrides):
+    """List the accounts."""
+    with accounts(overrides) as users:
+        names = users.names()
+        for name in names:
+            click.echo(name)
+        if not names:
+            click.echo(_("No accounts: anyone who can reach the server may use it."), err=True)

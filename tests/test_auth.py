@@ -1,0 +1,250 @@
+"""Accounts: `webui user`, signing in and out, sessions that end, brute force slowed, and who may start a server."""
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import click
+import pytest
+from click.testing import CliRunner
+from simple_websocket import ConnectionClosed
+
+from conftest import Browser, ServerProcess, chat, handshake
+from test_cli import clean_env
+from webui import create_app
+from webui.auth import DB_FILE
+from webui.cli import check_access, main
+from webui.secrets import KEY_FILE
+
+PASSWORD = "correct horse battery"
+
+
+def webui(app_config, *args, stdin=None):
+    """Run `webui ARGS` in this process, on the test app's data folder."""
+    env = {"WEBUI_DATA_DIR": app_config["WEBUI_DATA_DIR"], "LANG": "C", "LC_ALL": None, "LC_MESSAGES": None}
+    return CliRunner().invoke(main, list(args), input=stdin, env=env)
+
+
+def add_user(app_config, name="alice", password=PASSWORD):
+    """Create an account through the command line."""
+    result = webui(app_config, "user", "add", name, "--password-stdin", stdin=password + "\n")
+    assert result.exit_code == 0, result.output
+
+
+def closed_within(ws, seconds):
+    """Whether the server closes the socket within `seconds`."""
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            ws.ws.receive(timeout=0.1)
+    except ConnectionClosed:
+        return True
+    return False
+
+
+def signed_in(server, name="alice", password=PASSWORD):
+    """A browser signed in to the server."""
+    browser = Browser(server.url)
+    assert browser.login(name, password).status_code == 302
+    return browser
+
+
+def test_user_commands(app_config):
+    typed = webui(app_config, "user", "add", "alice", stdin=f"{PASSWORD}\nnot the same\n{PASSWORD}\n{PASSWORD}\n")
+    assert typed.exit_code == 0, typed.output
+    assert typed.output.count("Password") == 2 and "Added alice." in typed.output
+    add_user(app_config, "bob@example.org")
+    failures = {
+        "already": webui(app_config, "user", "add", "alice", "--password-stdin", stdin=PASSWORD),
+        "8 to 1024": webui(app_config, "user", "add", "carol", "--password-stdin", stdin="short"),
+        "user name is": webui(app_config, "user", "add", "no spaces", "--password-stdin", stdin=PASSWORD),
+        "no user called": webui(app_config, "user", "passwd", "nobody", "--password-stdin", stdin=PASSWORD),
+    }
+    for words, result in failures.items():
+        assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output, words
+    assert webui(app_config, "user", "list").stdout.split() == ["alice", "bob@example.org"]
+
+    path = os.path.join(app_config["WEBUI_DATA_DIR"], DB_FILE)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert PASSWORD.encode() not in open(path, "rb").read()
+    with sqlite3.connect(path) as db:
+        assert all(h.startswith("scrypt:") for (h,) in db.execute("SELECT password_hash FROM users"))
+
+    assert webui(app_config, "user", "passwd", "alice", "--password-stdin", stdin="another password").exit_code == 0
+    assert webui(app_config, "user", "delete", "bob@example.org").exit_code == 0
+    last = webui(app_config, "user", "delete", "alice")
+    assert last.exit_code == 0 and "No accounts are left" in last.stderr
+    assert webui(app_config, "user", "delete", "alice").exit_code == 1
+    assert webui(app_config, "user", "list").stdout == ""
+
+
+def test_with_an_account_every_page_api_and_socket_needs_a_session(app_config, server):
+    add_user(app_config)
+    anonymous = Browser(server.url)
+    for path, target in [("/", "/"), ("/c/abc?x=1", "/c/abc?x=1"), ("/nothing-here", "/nothing-here")]:
+        response = anonymous.get(path)
+        assert response.status_code == 302, path
+        location = urllib.parse.urlsplit(response.headers["Location"])
+        assert location.path == "/login" and urllib.parse.parse_qs(location.query) == {"next": [target]}
+    for path in ("/api/providers", "/api/conversations"):
+        response = anonymous.get(path)
+        assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+    assert anonymous.http.post(server.url + "/api/check", json={}, headers={"Origin": None}, timeout=10).status_code == 401
+    assert handshake(server.url) == 403
+    assert handshake(server.url, {"Origin": server.url}) == 403
+    assert anonymous.get("/static/style.css").status_code == 200
+    page = anonymous.get("/login")
+    assert page.status_code == 200 and 'name="password"' in page.text and 'name="csrf_token"' in page.text
+    assert "Вход" in anonymous.get("/login", headers={"Accept-Language": "ru"}).text
+
+
+def test_signing_in_opens_everything_with_a_safe_cookie(app_config, server):
+    add_user(app_config)
+    browser = Browser(server.url)
+    wrong, unknown = browser.login("alice", "not the password"), browser.login("mallory", "not the password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "Wrong user name or password." in wrong.text and "Wrong user name or password." in unknown.text
+    response = browser.login("alice", PASSWORD)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    cookie = [c for c in response.raw.headers.getlist("Set-Cookie") if c.startswith("webui_session=")][0]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    assert browser.get("/").status_code == 200
+    assert browser.get("/api/providers").status_code == 200
+    ws = browser.connect()
+    ws.send(chat("hi", "signed in"))
+    assert ws.until_final("hi")[-1]["type"] == "done"
+    ws.close()
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"])
+def test_sign_in_never_redirects_to_another_site(app_config, client, target):
+    add_user(app_config)
+    form = {"username": "alice", "password": PASSWORD, "next": target}
+    response = client.post("/login", data=form)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_guessing_passwords_is_slowed_and_does_not_tell_which_names_exist(app_config, server):
+    add_user(app_config)
+    browser = Browser(server.url)
+    timings = {"alice": [], "nobody": []}
+    for n in range(5):
+        name = "alice" if n % 2 else "nobody"
+        started = time.monotonic()
+        response = browser.login(name, f"guess {n}")
+        timings[name].append(time.monotonic() - started)
+        assert response.status_code == 401
+    # An unknown name is checked against a dummy hash, so it takes about as long as a wrong password.
+    assert min(timings["nobody"]) > 0.5 * min(timings["alice"])
+    blocked = browser.login("alice", PASSWORD)
+    assert blocked.status_code == 429 and "try again in" in blocked.text
+    assert 1 <= int(blocked.headers["Retry-After"]) <= 30
+    assert Browser(server.url).get("/api/providers").status_code == 401, "the right password while blocked did not sign in"
+
+
+def test_signing_out_closes_that_users_sockets_and_ends_all_their_sessions(app_config, server):
+    add_user(app_config)
+    here, elsewhere = signed_in(server), signed_in(server)
+    sockets = [here.connect(), elsewhere.connect()]
+    refused = here.http.post(server.url + "/logout", timeout=10, allow_redirects=False)
+    assert refused.status_code == 403, "signing out needs the CSRF token too"
+    response = here.post("/logout")
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert all(closed_within(ws, 5) for ws in sockets)
+    assert elsewhere.get("/api/providers").status_code == 401
+    assert here.get("/api/providers").status_code == 401
+
+
+def test_a_new_password_or_a_deleted_account_closes_sockets_within_seconds(app_config, server):
+    add_user(app_config)
+    add_user(app_config, "bob")  # so that deleting alice leaves the server asking for a session
+    browser = signed_in(server)
+    ws = browser.connect()
+    assert webui(app_config, "user", "passwd", "alice", "--password-stdin", stdin="a new password").exit_code == 0
+    assert closed_within(ws, 5)
+    assert browser.get("/api/providers").status_code == 401
+    browser = signed_in(server, password="a new password")
+    ws = browser.connect()
+    assert webui(app_config, "user", "delete", "alice").exit_code == 0
+    assert closed_within(ws, 5)
+    assert browser.get("/api/providers").status_code == 401
+
+
+def sign_in_with_test_client(app):
+    """Sign in through the test client of `app`; its session cookie."""
+    client = app.test_client()
+    assert client.post("/login", data={"username": "alice", "password": PASSWORD}).status_code == 302
+    return client.get_cookie("webui_session").value
+
+
+def session_works(app, cookie):
+    """Whether `app` accepts a session cookie."""
+    client = app.test_client()
+    client.set_cookie("webui_session", cookie)
+    return client.get("/api/providers").status_code == 200
+
+
+def test_sessions_survive_a_restart_and_the_key_file_is_private(app_config):
+    add_user(app_config)
+    cookie = sign_in_with_test_client(create_app(app_config))
+    assert session_works(create_app(app_config), cookie)
+    key_file = os.path.join(app_config["WEBUI_DATA_DIR"], KEY_FILE)
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+
+
+def test_sessions_can_be_signed_with_the_secret_setting(app_config, tmp_path):
+    add_user(app_config)
+    secret = {"WEBUI_SECRET_KEY": "a long random value for the sessions"}
+    cookie = sign_in_with_test_client(create_app({**app_config, **secret}))
+    assert not os.path.exists(os.path.join(app_config["WEBUI_DATA_DIR"], KEY_FILE))
+    assert session_works(create_app({**app_config, **secret}), cookie)
+    assert not session_works(create_app({**app_config, "WEBUI_SECRET_KEY": "another long random value"}), cookie)
+
+
+def test_a_network_address_without_accounts_lets_nobody_in_unless_no_auth(app_config):
+    exposed = create_app({**app_config, "WEBUI_HOST": "0.0.0.0"}).test_client()
+    assert exposed.get("/").status_code == 302
+    assert exposed.get("/api/providers").status_code == 401
+    assert exposed.post("/login", data={"username": "x", "password": "y" * 8}).status_code == 401
+    open_lan = create_app({**app_config, "WEBUI_HOST": "0.0.0.0", "WEBUI_NO_AUTH": True}).test_client()
+    assert open_lan.get("/").status_code == 200
+
+
+def test_starting_on_a_network_address_needs_an_account_or_no_auth(app_config):
+    lan = {**app_config, "WEBUI_HOST": "0.0.0.0"}
+    with pytest.raises(click.ClickException, match="webui user add"):
+        check_access(create_app(lan))
+    check_access(create_app({**lan, "WEBUI_NO_AUTH": True}))
+    add_user(app_config)
+    check_access(create_app(lan))
+    check_access(create_app(app_config))
+
+
+@pytest.mark.parametrize("command", [[], ["serve"]], ids=["webui", "webui serve"])
+def test_the_command_refuses_a_network_address_without_accounts(tmp_path, command):
+    result = subprocess.run(
+        [sys.executable, "-m", "webui", "--host", "0.0.0.0", "--port", "0", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(WEBUI_DATA_DIR=str(tmp_path), LANG="C"),
+    )
+    assert result.returncode == 1
+    assert "webui user add" in result.stderr and "--no-auth" in result.stderr
+    assert "Traceback" not in result.stderr and "webui is running" not in result.stdout
+
+
+def test_no_auth_starts_and_warns(tmp_path):
+    env = clean_env(WEBUI_DATA_DIR=str(tmp_path), LANG="C")
+    server = ServerProcess([sys.executable, "-m", "webui", "--no-auth", "--port", "0"], env=env)
+    try:
+        assert any("Warning: started with --no-auth" in line for line in server.output)
+        with urllib.request.urlopen(server.url + "/", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        server.stop()
+

@@ -1,0 +1,215 @@
+"""Accounts and signing in: users with scrypt hashes in <data dir>/users.db, the sign-in page, sessions that can end."""
+import hmac
+import ipaddress
+import math
+import os
+import re
+import secrets
+import sqlite3
+import time
+from contextlib import closing
+from functools import cache
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .errors import UserError
+from .i18n import LANGUAGES
+from .limits import Backoff, client_key, get_sockets
+
+DB_FILE = "users.db"
+SESSION_USER = "user"
+SESSION_TOKEN = "token"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+# What a visitor may see before signing in: the form itself, and the stylesheet it uses.
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "static"})
+SCHEMA = """CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    token TEXT NOT NULL,
+    created_at REAL NOT NULL
+)"""
+
+bp = Blueprint("auth", __name__)
+
+
+def is_loopback(host):
+    """Whether an address to listen on can be reached from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@cache
+def dummy_hash():
+    """A hash to check passwords against when the name is unknown, so that takes as long as a wrong password."""
+    return generate_password_hash(secrets.token_urlsafe(16), method="scrypt")
+
+
+def hash_password(password):
+    """The scrypt hash of an acceptable password."""
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise UserError(_("A password needs %(low)d to %(high)d characters.", low=MIN_PASSWORD, high=MAX_PASSWORD))
+    return generate_password_hash(password, method="scrypt")
+
+
+class Users:
+    """The accounts file; every session of a user carries the user's token, and a new token ends them all."""
+
+    def __init__(self, path):
+        """Use the SQLite file at `path`, made on the first change."""
+        self.path = path
+
+    def _execute(self, sql, *args):
+        """Run one statement in its own transaction; its rows and how many rows it changed."""
+        # Made with mode 0600 before SQLite opens it: SQLite gives its journal the database file's mode.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        with closing(sqlite3.connect(self.path, timeout=5)) as db, db:
+            db.execute(SCHEMA)
+            cursor = db.execute(sql, args)
+            return cursor.fetchall(), cursor.rowcount
+
+    def _read(self, sql, *args):
+        """The rows of a query; none while the file does not exist (reading must not create it)."""
+        return self._execute(sql, *args)[0] if os.path.exists(self.path) else []
+
+    def has_any(self):
+        """Whether at least one account exists."""
+        return bool(self._read("SELECT 1 FROM users LIMIT 1"))
+
+    def names(self):
+        """Every user name, sorted."""
+        return [name for (name,) in self._read("SELECT name FROM users ORDER BY name")]
+
+    def token_is_current(self, name, token):
+        """Whether a session's token is still the user's: signing out, a new password or deletion end it."""
+        rows = self._read("SELECT token FROM users WHERE name = ?", name)
+        return bool(rows) and hmac.compare_digest(rows[0][0].encode(), str(token).encode())
+
+    def check(self, name, password):
+        """The user's token when the password is right, else None; an unknown name costs as much time as a known one."""
+        rows = self._read("SELECT password_hash, token FROM users WHERE name = ?", name)
+        stored, token = rows[0] if rows else (dummy_hash(), None)
+        return token if check_password_hash(stored, password) and token else None
+
+    def add(self, name, password):
+        """Create an account."""
+        if not NAME.fullmatch(name):
+            raise UserError(_("A user name is 1 to 64 letters, digits and . _ @ - and starts with a letter or digit."))
+        try:
+            sql = "INSERT INTO users VALUES (?, ?, ?, ?)"
+            self._execute(sql, name, hash_password(password), secrets.token_urlsafe(24), time.time())
+        except sqlite3.IntegrityError:
+            raise UserError(_("There is already a user called “%(name)s”.", name=name), code="exists") from None
+
+    def set_password(self, name, password):
+        """Change a password, ending every session of the user; False when there is no such user."""
+        sql = "UPDATE users SET password_hash = ?, token = ? WHERE name = ?"
+        return self._execute(sql, hash_password(password), secrets.token_urlsafe(24), name)[1] > 0
+
+    def renew(self, name):
+        """End every session of the user."""
+        self._execute("UPDATE users SET token = ? WHERE name = ?", secrets.token_urlsafe(24), name)
+
+    def delete(self, name):
+        """Delete an account, ending its sessions; False when there is no such user."""
+        return self._execute("DELETE FROM users WHERE name = ?", name)[1] > 0
+
+
+class Access:
+    """The app's accounts, the sign-in back-off, and whether signing in is required."""
+
+    def __init__(self, config):
+        """Read where the accounts live and where the server listens."""
+        self.users = Users(os.path.join(config["WEBUI_DATA_DIR"], DB_FILE))
+        self.backoff = Backoff()
+        # On a network address, deleting the last account must lock everyone out, not let everyone in.
+        self.exposed = not is_loopback(config["WEBUI_HOST"]) and not config.get("WEBUI_NO_AUTH")
+
+    def required(self):
+        """Signing in is required once an account exists, and always on a network address unless --no-auth."""
+        return self.exposed or self.users.has_any()
+
+
+def get_access():
+    """The current app's Access."""
+    return current_app.extensions["webui.auth"]
+
+
+def authenticate():
+    """Set g.user from the session; False when the request needs a signed-in user and has none."""
+    access = get_access()
+    name, token = session.get(SESSION_USER), session.get(SESSION_TOKEN)
+    if name and token:
+        if access.users.token_is_current(name, token):
+            g.user = name
+            return True
+        session.clear()  # ended by signing out elsewhere, a new password or a deleted account
+    return request.endpoint in PUBLIC_ENDPOINTS or not access.required()
+
+
+def safe_next(target):
+    """Where to go after signing in: a path on this site, or the start page (never another host)."""
+    parts = urlsplit(target or "")
+    local = target and target.startswith("/") and not parts.scheme and not parts.netloc
+    # Browsers read a backslash as a slash: "/\\evil.example" would leave the site.
+    return target if local and "\\" not in target and target.isprintable() else "/"
+
+
+def login_page(target, error=None, status=200, headers=None, username=""):
+    """The sign-in form, with an error when the last attempt failed."""
+    html = render_template(
+        "login.html", languages=LANGUAGES, locale=str(get_locale()), next=target, error=error, username=username
+    )
+    return html, status, headers or {}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Show the sign-in form and check it, ever more slowly for a client that keeps guessing."""
+    access = get_access()
+    target = safe_next(request.values.get("next"))
+    if not access.required() or g.get("user"):
+        return redirect(request.script_root + target)
+    if request.method == "GET":
+        return login_page(target)
+    username = request.form.get("username", "")
+    wait = access.backoff.wait(client_key())
+    if wait:
+        seconds = math.ceil(wait)
+        error = _("Too many failed sign-ins from your address: try again in %(seconds)d seconds.", seconds=seconds)
+        return login_page(target, error, 429, {"Retry-After": str(seconds)}, username)
+    token = access.users.check(username, request.form.get("password", ""))
+    if token is None:
+        access.backoff.fail(client_key())
+        return login_page(target, _("Wrong user name or password."), 401, username=username)
+    session.clear()
+    session.permanent = True
+    session[SESSION_USER] = username
+    session[SESSION_TOKEN] = token
+    return redirect(request.script_root + target)
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out everywhere: every session of this user ends and their open WebSockets close."""
+    name = g.get("user")
+    if name:
+        get_access().users.renew(name)
+        get_sockets().close_user(name)
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+def init_app(app):
+    """Keep the accounts and mount the sign-in page."""
+    app.extensions["webui.auth"] = Access(app.config)
+    app.register_blueprint(bp)

@@ -1,0 +1,51 @@
+"""`webui serve`: gunicorn with one process and a thread for each open WebSocket."""
+from gunicorn.app.base import BaseApplication
+
+# How long a stopping server waits for open sockets: they would otherwise hold a restart for gunicorn's 30 s.
+GRACEFUL_SECONDS = 5
+
+
+def bind_address(host, port):
+    """gunicorn's form of host:port (an IPv6 address in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def options(config, announce):
+    """gunicorn settings from ours; `announce(port)` is called once the server listens."""
+    return {
+        "bind": [bind_address(config["WEBUI_HOST"], config["WEBUI_PORT"])],
+        # One process: running streams, their resumable logs and a loaded local model live in its memory.
+        "workers": 1,
+        # Each open WebSocket holds a thread for its lifetime; the socket cap leaves a quarter for pages.
+        "worker_class": "gthread",
+        "threads": config["WEBUI_THREADS"],
+        "graceful_timeout": GRACEFUL_SECONDS,
+        # X-Forwarded-* is honoured by WEBUI_TRUSTED_PROXIES alone, not also by gunicorn's own default list.
+        "forwarded_allow_ips": "",
+        "control_socket_disable": True,
+        "when_ready": lambda arbiter: announce(arbiter.LISTENERS[0].getsockname()[1]),
+    }
+
+
+class Gunicorn(BaseApplication):
+    """gunicorn run from code, with our settings instead of its command line."""
+
+    def __init__(self, factory, settings):
+        """`factory()` builds the app inside the worker process, after the fork."""
+        self.factory = factory
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self):
+        """Use our settings."""
+        for key, value in self.settings.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        """Build the app in the worker: SQLite connections and threads must not cross a fork."""
+        return self.factory()
+
+
+def run(config, factory, announce):
+    """Serve until stopped."""
+    Gunicorn(factory, options(config, announce)).run()

@@ -1,0 +1,274 @@
+"""Safe to reach over a network: Host and Origin checks, sign-in and CSRF, security headers, size and rate limits."""
+import hmac
+import ipaddress
+import re
+import secrets
+from dataclasses import dataclass
+
+from Crypto.Hash import SHA256
+from Crypto.Protocol.KDF import HKDF
+from flask import current_app, g, jsonify, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext as _
+from werkzeug.exceptions import InternalServerError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import auth
+from .config import ConfigError
+from .limits import SocketRefused, Sockets, Window, client_key, get_sockets
+from .secrets import app_key
+
+# No inline script and nothing from another host. KaTeX writes inline style attributes, so styles may be inline.
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SESSION_CSRF = "csrf"
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+WILDCARD_ADDRESSES = ("", "0.0.0.0", "::")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# A Host header: a name or IPv4 address, or an IPv6 address in brackets; then perhaps a port.
+AUTHORITY = r"(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::(\d{1,5}))?"
+HOST = re.compile(AUTHORITY, re.I)
+ORIGIN = re.compile(r"(https?)://" + AUTHORITY, re.I)
+SESSION_KEY_SALT = b"webui sessions"
+SESSION_KEY_CONTEXT = b"webui/sessions/v1"
+
+
+def setting_list(value):
+    """A list setting: a TOML list, or a comma-separated string from the environment."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return list(value or [])
+
+
+def normal_host(name):
+    """A host name to compare: lower case, without IPv6 brackets, an IP address in its one canonical spelling."""
+    name = name.strip("[]").lower()
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        return name
+
+
+def is_ip(name):
+    """Whether a (normalised) host is an IP address rather than a name."""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_host(value):
+    """(host, port or None) from a Host header; None when it is malformed."""
+    match = HOST.fullmatch(value or "")
+    if not match or (match[2] and int(match[2]) > 65535):
+        return None
+    return normal_host(match[1]), int(match[2]) if match[2] else None
+
+
+def parse_origin(value):
+    """(scheme, host, port) of an origin, its default port filled in; None for "null" and anything malformed."""
+    match = ORIGIN.fullmatch(value or "")
+    if not match:
+        return None
+    scheme = match[1].lower()
+    return scheme, normal_host(match[2]), int(match[3]) if match[3] else DEFAULT_PORTS[scheme]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Which names this server answers to and which other sites' pages may talk to it."""
+
+    names: frozenset
+    any_address: bool
+    origins: frozenset
+
+    @classmethod
+    def from_config(cls, config):
+        """The loopback names, the address listened on and WEBUI_ALLOWED_HOSTS; WEBUI_ALLOWED_ORIGINS."""
+        host = config["WEBUI_HOST"] or ""
+        names = {normal_host(n) for n in (*LOOPBACK_NAMES, host, *setting_list(config["WEBUI_ALLOWED_HOSTS"])) if n}
+        origins = set()
+        for origin in setting_list(config["WEBUI_ALLOWED_ORIGINS"]):
+            parsed = parse_origin(origin)
+            if parsed is None:
+                raise ConfigError(f"WEBUI_ALLOWED_ORIGINS: {origin!r} is not an origin like https://chat.example.org")
+            origins.add(parsed)
+        # DNS rebinding needs a name: a browser sends an address as Host only when it connected to that address.
+        return cls(frozenset(names), host in WILDCARD_ADDRESSES, frozenset(origins))
+
+    def knows(self, host):
+        """Whether a Host header's host names this server."""
+        return host in self.names or (self.any_address and is_ip(host))
+
+    def allows_origin(self, origin, host, port):
+        """Whether a page from `origin` may talk to us: our own origin (as the Host header has it) or an allowed one."""
+        parsed = parse_origin(origin)
+        own = (request.scheme, host, port or DEFAULT_PORTS.get(request.scheme))
+        return parsed is not None and (parsed == own or parsed in self.origins)
+
+
+class Sessions(SecureCookieSessionInterface):
+    """Signed-cookie sessions: the key derived on first use, the cookie Secure over HTTPS and scoped to the app's path."""
+
+    def get_signing_serializer(self, app):
+        """Derive the signing key from the app's secret (WEBUI_SECRET_KEY, or the data folder's key file)."""
+        if not app.secret_key:
+            app.secret_key = HKDF(app_key(app.config), 32, SESSION_KEY_SALT, SHA256, context=SESSION_KEY_CONTEXT).hex()
+        return super().get_signing_serializer(app)
+
+    def get_cookie_secure(self, app):
+        """Secure whenever this request came over HTTPS (as a trusted proxy reports it)."""
+        return request.is_secure
+
+    def get_cookie_path(self, app):
+        """Below the prefix a proxy serves the app under, so other apps on the host never see the cookie."""
+        return request.script_root or "/"
+
+
+def refuse(status, code, message, headers=None):
+    """A JSON error: a stable code and a message saying what to do, never a page or a trace."""
+    return jsonify(error={"code": code, "message": message}), status, headers or {}
+
+
+def is_websocket():
+    """Whether this request asks to become a WebSocket."""
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def csrf_token():
+    """This session's CSRF token, made on first use: pages carry it in a meta tag, forms in a hidden field."""
+    if SESSION_CSRF not in session:
+        session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    return session[SESSION_CSRF]
+
+
+def csrf_token_valid():
+    """Whether the request carries this session's token (X-CSRF-Token, or the form field)."""
+    expected = session.get(SESSION_CSRF, "")
+    given = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD, "")
+    return bool(expected) and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def sign_in_required():
+    """Pages send the visitor to the sign-in form; the API answers 401 and a WebSocket 403, before upgrading."""
+    message = _("Sign in first.")
+    if is_websocket():
+        return refuse(403, "unauthorized", message)
+    if request.path.startswith("/api/"):
+        return refuse(401, "unauthorized", message)
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def admit_socket():
+    """Count the new WebSocket against its owner's and the server's caps, and remember it so it can be closed."""
+    user = g.get("user")
+    owner = "user:" + user if user else client_key()
+    raw = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+    try:
+        g.socket_slot = get_sockets().admit(owner, raw, user, session.get(auth.SESSION_TOKEN) if user else None)
+    except SocketRefused as e:
+        if e.code == "busy":
+            return refuse(503, "busy", _("The server has too many open connections; try again in a minute."))
+        return refuse(429, "rate_limited", _("Too many open connections: close some of this app's tabs."))
+    return None
+
+
+def guard():
+    """Check each request in turn: the name it was sent to, its size, the page that sent it, the user, the token."""
+    policy = current_app.extensions["webui.security"]
+    host = parse_host(request.host)
+    if host is None or not policy.knows(host[0]):
+        message = _("This server does not answer to that name; the administrator can allow it with WEBUI_ALLOWED_HOSTS.")
+        return refuse(421, "misdirected_request", message)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if (request.content_length or 0) > limit:
+        return refuse(413, "too_large", _("The request is too large (the limit is %(kib)d KiB).", kib=limit // 1024))
+    origin = request.headers.get("Origin")
+    # Browsers always send Origin with these; a client without one is no browser, so no other site's page.
+    if origin is not None and (is_websocket() or request.method in UNSAFE_METHODS):
+        if not policy.allows_origin(origin, *host):
+            return refuse(403, "forbidden_origin", _("Requests from other sites' pages are refused."))
+    if not auth.authenticate():
+        return sign_in_required()
+    if request.method in UNSAFE_METHODS and (origin is not None or g.get("user")) and not csrf_token_valid():
+        return refuse(403, "csrf_failed", _("This page is out of date: reload it and try again."))
+    return admit_socket() if is_websocket() else None
+
+
+def release_socket(_error):
+    """Forget a WebSocket once its request is over."""
+    slot = g.pop("socket_slot", None)
+    if slot is not None:
+        get_sockets().release(slot)
+
+
+def add_headers(response):
+    """Put the security headers on every response: pages, files, API answers and errors."""
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def internal_error(error):
+    """A failure inside the server: logged with its trace, answered without one."""
+    return refuse(500, "internal_error", _("Something went wrong inside the server; its log has the details."))
+
+
+def allow_request(owner):
+    """Whether `owner` may start another chat request now (WEBUI_REQUESTS_PER_MINUTE; 0: no limit)."""
+    # Anonymous owners are counted by address: a fresh cookie must not buy a fresh allowance.
+    key = owner if g.get("user") else client_key()
+    return current_app.extensions["webui.requests"].hit(key)
+
+
+def socket_cap(threads):
+    """How many WebSockets may be open at once: each holds a server thread, and pages need some left over."""
+    return max(1, threads - max(2, threads // 4))
+
+
+def init_app(app):
+    """Wire the checks, headers, sessions, limits and proxy handling into the app (after auth.init_app)."""
+    config = app.config
+    proxies = config["WEBUI_TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=proxies)
+    config["MAX_CONTENT_LENGTH"] = config["WEBUI_MAX_BODY_BYTES"]
+    config.update(SESSION_COOKIE_NAME="webui_session", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    app.session_interface = Sessions()
+    app.extensions["webui.security"] = Policy.from_config(config)
+    app.extensions["webui.requests"] = Window(config["WEBUI_REQUESTS_PER_MINUTE"])
+    users = app.extensions["webui.auth"].users
+    app.extensions["webui.sockets"] = Sockets(
+        config["WEBUI_MAX_SOCKETS_PER_USER"], socket_cap(config["WEBUI_THREADS"]), users.token_is_current
+    )
+    app.before_request(guard)
+    app.after_request(add_headers)
+    app.teardown_request(release_socket)
+    app.register_error_handler(InternalServerError, internal_error)
+    app.jinja_env.globals["csrf_token"] = csrf_token
