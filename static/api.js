@@ -1,0 +1,41 @@
+// The conversations HTTP API (docs/api.md); state-changing requests carry the CSRF token from the page.
+import { _ } from "./i18n.js";
+
+const root = new URL(document.body.dataset.root || "/", location.origin);
+
+export const appUrl = (path) => new URL(path, root);
+
+export class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export async function request(method, path, body) {
+  const headers = {};
+  if (method !== "GET") {
+    const token = document.querySelector('meta[name="csrf-token"]')?.content;
+    if (token) headers["X-CSRF-Token"] = token;
+  }
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(appUrl(path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new ApiError(_("The server could not be reached."), 0);
+  }
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(data?.error?.message || _("The server answered with an error (%(status)s).", { status: response.status }), response.status);
+  return data;
+}
+
+export const conversationsApi = {
+  list: (q = "", before = "") => request("GET", `api/conversations?${new URLSearchParams({ q, limit: 50, ...(before && { before }) })}`),
+  get: (id) => request("GET", `api/conversations/${encodeURIComponent(id)}`),
+  update: (id, changes) => request("PATCH", `api/conversations/${encodeURIComponent(id)}`, changes),
+  remove: (id) => request("DELETE", `api/conversations/${encodeURIComponent(id)}`),
+  import: (data) => request("POST", "api/conversations/import", data),
+  exportUrl: (id, format) => appUrl(`api/conversations/${encodeURIComponent(id)}/export?format=${format}`).href,
+};

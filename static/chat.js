@@ -1,0 +1,206 @@
+// The open conversation: sends requests over the socket, streams answers into their views, resumes them after
+// a reconnect, and keeps the page in step with the server's stored copy.
+import { conversationsApi } from "./api.js";
+import { ConversationView } from "./conversation-view.js";
+import { _ } from "./i18n.js";
+
+const newAnswer = () => ({ id: null, role: "assistant", content: "", status: "streaming" });
+
+export class Chat {
+  // pickers: value() -> {provider, model}; settings: options(), forNewConversation(); notify(text) shows a
+  // page-level message; onBusy(busy); onConversation(conversation, how) with how "opened", "created" or "updated".
+  constructor({ socket, pickers, settings, notify, onBusy, onConversation }) {
+    Object.assign(this, { socket, pickers, settings, notify, onBusy, onConversation });
+    this.conversation = null;
+    this.pending = null;
+    this.requests = 0;
+    this.view = new ConversationView(this);
+  }
+
+  busy() {
+    return Boolean(this.pending);
+  }
+
+  // Only the end of the shown branch can be continued.
+  isLast(view) {
+    return view === this.view.last;
+  }
+
+  setBusy(busy) {
+    this.view.setBusy(busy);
+    this.onBusy(busy);
+  }
+
+  // Frames of a request left running in another conversation are ignored from now on; the server still stores it.
+  detach() {
+    this.pending = null;
+    this.setBusy(false);
+    this.view.clear();
+  }
+
+  async open(id) {
+    const conversation = await conversationsApi.get(id);
+    this.detach();
+    this.load(conversation, "opened");
+    return conversation;
+  }
+
+  // An answer the server still calls streaming is followed: one still being written, or one whose end the
+  // server stored after telling us (resume then answers at once with the final frame).
+  load(conversation, how = "updated") {
+    this.conversation = conversation;
+    this.view.show(conversation.messages, { scroll: how === "opened" });
+    this.onConversation(conversation, how);
+    const last = this.view.last;
+    if (last?.message.status === "streaming" && !this.pending) this.follow(last);
+  }
+
+  startNew() {
+    this.detach();
+    this.conversation = null;
+  }
+
+  // Re-reads the conversation after an answer ends: ids of new versions, stored stats, the server's title.
+  async sync() {
+    const id = this.conversation?.id;
+    const conversation = id && (await conversationsApi.get(id).catch(() => null));
+    if (conversation && !this.pending && this.conversation?.id === id) this.load(conversation);
+  }
+
+  canSend() {
+    if (this.pending) return false;
+    if (!this.socket.open) {
+      this.notify(_("Not connected yet; try again in a moment."));
+      return false;
+    }
+    return true;
+  }
+
+  dispatch(frame, pending) {
+    const requestId = `r${++this.requests}`;
+    this.pending = { requestId, lastSeq: 0, messageId: frame.action === "continue" ? frame.message_id : null, ...pending };
+    this.setBusy(true);
+    this.socket.send({
+      type: "chat",
+      request_id: requestId,
+      conversation_id: this.conversation?.id ?? null,
+      ...this.pickers.value(),
+      options: this.settings.options(),
+      ...frame,
+    });
+  }
+
+  startAnswer() {
+    const view = this.view.add(newAnswer());
+    view.startStream();
+    return view;
+  }
+
+  send(content) {
+    if (!this.canSend()) return false;
+    const userView = this.view.add({ id: null, role: "user", content, status: "complete" });
+    const frame = { content };
+    if (!this.conversation) Object.assign(frame, this.settings.forNewConversation());
+    this.dispatch(frame, { view: this.startAnswer(), userView });
+    return true;
+  }
+
+  regenerate(view) {
+    if (!this.canSend()) return;
+    this.view.truncateFrom(view);
+    this.dispatch({ action: "regenerate", message_id: view.id }, { view: this.startAnswer() });
+  }
+
+  continue(view) {
+    if (!this.canSend()) return;
+    view.startStream(view.message.content);
+    this.view.follower.toBottom();
+    this.dispatch({ action: "continue", message_id: view.id }, { view });
+  }
+
+  edit(view, content) {
+    if (!this.canSend()) return;
+    this.view.truncateFrom(view);
+    const userView = this.view.add({ id: null, role: "user", content, status: "complete" });
+    this.dispatch({ action: "edit", message_id: view.id, content }, { view: this.startAnswer(), userView });
+  }
+
+  // An answer the server stored is regenerated; one that failed before the server stored anything is sent again.
+  retry(view) {
+    if (view.id) {
+      this.regenerate(view);
+      return;
+    }
+    const userView = this.view.views[this.view.indexOf(view) - 1];
+    if (!this.canSend()) return;
+    this.view.truncateFrom(userView);
+    this.send(userView.message.content);
+  }
+
+  stop() {
+    if (this.pending) this.socket.send({ type: "stop", request_id: this.pending.requestId });
+  }
+
+  async showVersion(view, messageId) {
+    try {
+      this.load(await conversationsApi.update(this.conversation.id, { leaf_id: messageId }));
+    } catch (error) {
+      this.notify(error.message);
+    }
+  }
+
+  handleFrame(frame) {
+    const pending = this.pending;
+    if (!pending || frame.request_id !== pending.requestId) {
+      if (frame.type === "error" && frame.request_id === null) this.notify(frame.message);
+      return;
+    }
+    if (frame.type === "start") this.started(frame);
+    else if (frame.type === "delta" && frame.seq > pending.lastSeq) {
+      pending.lastSeq = frame.seq;
+      pending.view.appendDelta(frame.text);
+    } else if (frame.type === "done" || frame.type === "error") this.finished(frame);
+  }
+
+  started(frame) {
+    const { view, userView } = this.pending;
+    this.pending.messageId = frame.message_id ?? null;
+    view.update({ id: frame.message_id ?? null, provider: frame.provider, model: frame.model });
+    if (frame.user_message_id) userView?.update({ id: frame.user_message_id });
+    if (!this.conversation && frame.conversation_id) {
+      this.conversation = { id: frame.conversation_id, title: "", messages: [] };
+      this.onConversation(this.conversation, "created");
+    }
+  }
+
+  finished(frame) {
+    const { view } = this.pending;
+    this.pending = null;
+    this.setBusy(false);
+    // A resumed stream that had already ended comes back as one final frame with the whole stored text.
+    if (typeof frame.content === "string") view.replaceText(frame.content);
+    const status = frame.reason || (frame.type === "error" ? "error" : "complete");
+    const error = frame.message ? { code: frame.code, message: frame.message } : null;
+    view.endStream({ status, stats: frame.stats ?? view.message.stats, error });
+    if (view.id) this.sync();
+  }
+
+  // Picks up an answer that is still being written: after a reconnect, or when the page opens mid-answer.
+  follow(view) {
+    this.pending = { requestId: null, lastSeq: 0, messageId: view.id, view };
+    view.startStream();
+    this.setBusy(true);
+    if (this.socket.open) this.resume();
+  }
+
+  resume() {
+    const pending = this.pending;
+    if (!pending) return;
+    if (!pending.messageId) {
+      this.finished({ type: "error", message: _("The connection was lost before the answer started.") });
+      return;
+    }
+    pending.requestId = `r${++this.requests}`;
+    this.socket.send({ type: "resume", request_id: pending.requestId, message_id: pending.messageId, after: pending.lastSeq });
+  }
+}

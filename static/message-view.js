@@ -1,0 +1,183 @@
+// One message on the page: its text (Markdown for answers), the line under it and its actions.
+import { announce, copyWithFeedback, h } from "./dom.js";
+import { _ } from "./i18n.js";
+import { renderMarkdown, StreamRenderer } from "./markdown.js";
+
+const CAN_CONTINUE = new Set(["complete", "stopped", "interrupted"]);
+
+export function statsText(message) {
+  const parts = [[message.provider, message.model].filter(Boolean).join(" · ")];
+  const stats = message.stats;
+  if (stats) {
+    if (stats.ttft_ms !== null && stats.ttft_ms !== undefined) {
+      parts.push(_("first token in %(ms)s ms", { ms: Math.round(stats.ttft_ms) }));
+    }
+    if (stats.chunks) {
+      const seconds = Math.max((stats.duration_ms - (stats.ttft_ms || 0)) / 1000, 0.001);
+      parts.push(_("%(rate)s chunks/s", { rate: (stats.chunks / seconds).toFixed(1) }));
+    }
+  }
+  if (message.status === "stopped") parts.push(_("stopped"));
+  if (message.status === "interrupted") parts.push(_("interrupted"));
+  return parts.filter(Boolean).join(" · ");
+}
+
+// `actions` is the conversation's controller: regenerate, continue, edit, retry, stop, showVersion, busy(), isLast().
+export class MessageView {
+  constructor(message, actions, { onRendered }) {
+    this.message = message;
+    this.actions = actions;
+    this.onRendered = onRendered;
+    this.stream = null;
+    this.rendered = false;
+    const isUser = message.role === "user";
+    this.content = h("div", { className: "content raw" }, message.content);
+    this.foot = h("div", { className: "message-foot" });
+    this.element = h(
+      "article",
+      { className: `message ${message.role}`, "aria-label": isUser ? _("Your message") : _("Answer") },
+      this.content,
+      this.foot,
+    );
+    this.update(message);
+  }
+
+  get id() {
+    return this.message.id;
+  }
+
+  // Answers are Markdown; rendering is deferred for old messages far from view (see conversation-view.js).
+  render() {
+    if (this.rendered) return;
+    this.rendered = true;
+    this.content.classList.remove("raw");
+    if (this.message.role === "assistant") renderMarkdown(this.content, this.message.content);
+  }
+
+  sameAs(message) {
+    return this.id === message.id && this.message.content === message.content && this.message.status === message.status;
+  }
+
+  update(message) {
+    this.message = { ...this.message, ...message };
+    this.element.dataset.id = this.id ?? "";
+    this.element.classList.toggle("streaming", this.message.status === "streaming");
+    this.foot.replaceChildren(...this.footParts());
+  }
+
+  footParts() {
+    const { role, status, error } = this.message;
+    const parts = [];
+    if (status === "error" && error) {
+      parts.push(
+        h(
+          "div",
+          { className: "message-error", role: "alert" },
+          h("span", {}, error.message),
+          h("button", { type: "button", className: "needs-idle", onclick: () => this.actions.retry(this) }, _("Retry")),
+        ),
+      );
+    }
+    const versions = this.versionSwitcher();
+    if (versions) parts.push(versions);
+    if (role === "assistant" && status !== "streaming") parts.push(h("span", { className: "meta" }, statsText(this.message)));
+    parts.push(h("div", { className: "message-actions" }, ...this.actionButtons()));
+    return parts;
+  }
+
+  actionButtons() {
+    const { role, status } = this.message;
+    const button = (label, onclick, idle = true) =>
+      h("button", { type: "button", className: idle ? "small needs-idle" : "small", disabled: idle && this.actions.busy(), onclick }, label);
+    if (status === "streaming") return [button(_("Stop"), () => this.actions.stop(), false)];
+    const copy = button(_("Copy"), () => copyWithFeedback(copy, this.message.content), false);
+    // Until the server has given the message its id there is nothing to act on but its text.
+    if (!this.id) return [copy];
+    if (role === "user") return [copy, button(_("Edit"), () => this.startEditing())];
+    return [
+      copy,
+      button(_("Regenerate"), () => this.actions.regenerate(this)),
+      CAN_CONTINUE.has(status) && this.actions.isLast(this) && button(_("Continue"), () => this.actions.continue(this)),
+    ];
+  }
+
+  versionSwitcher() {
+    const { versions = [], version = 0 } = this.message;
+    if (versions.length < 2) return null;
+    // A button at the end of the row stays disabled, so it is not one of the buttons that busy toggles.
+    const step = (by, label, text) => {
+      const atEnd = !versions[version + by];
+      return h(
+        "button",
+        { type: "button", className: atEnd ? "small" : "small needs-idle", "aria-label": label, disabled: atEnd || this.actions.busy(), onclick: () => this.actions.showVersion(this, versions[version + by]) },
+        text,
+      );
+    };
+    return h(
+      "div",
+      { className: "versions", role: "group", "aria-label": _("Version %(n)s of %(total)s", { n: version + 1, total: versions.length }) },
+      step(-1, _("Previous version"), "‹"),
+      h("span", { "aria-hidden": "true" }, `${version + 1} / ${versions.length}`),
+      step(1, _("Next version"), "›"),
+    );
+  }
+
+  startEditing() {
+    const field = h("textarea", { className: "edit-field", value: this.message.content, "aria-label": _("Edit your message") });
+    const cancel = () => {
+      form.remove();
+      this.content.hidden = false;
+      this.foot.hidden = false;
+    };
+    const form = h(
+      "form",
+      {
+        className: "edit-form",
+        onsubmit: (event) => {
+          event.preventDefault();
+          if (field.value.trim()) this.actions.edit(this, field.value.trim());
+        },
+        onkeydown: (event) => event.key === "Escape" && cancel(),
+      },
+      field,
+      h("div", { className: "edit-buttons" },
+        h("button", { type: "submit", className: "small" }, _("Save and send")),
+        h("button", { type: "button", className: "small secondary", onclick: cancel }, _("Cancel")),
+      ),
+    );
+    this.content.hidden = true;
+    this.foot.hidden = true;
+    this.element.append(form);
+    field.focus();
+  }
+
+  // Streaming: `base` is the text already there (a continued answer grows from it).
+  startStream(base = "") {
+    this.rendered = true;
+    this.content.classList.remove("raw");
+    this.content.replaceChildren();
+    this.update({ status: "streaming", content: base, error: null });
+    this.stream = new StreamRenderer(this.content, {
+      onSettled: (block) => announce(block.textContent),
+      onRendered: this.onRendered,
+    });
+    this.stream.append(base);
+  }
+
+  appendDelta(text) {
+    this.message.content += text;
+    this.stream.append(text);
+  }
+
+  // The server's stored text replaces ours when it knows better (a resumed stream that had already ended).
+  replaceText(text) {
+    this.message.content = text;
+    this.stream.reset(text);
+  }
+
+  endStream(changes) {
+    if (this.stream) announce(this.stream.finish());
+    this.stream = null;
+    this.update(changes);
+  }
+}

@@ -1,0 +1,39 @@
+// A QR code of the server's address on the local network, so a phone can open the page; shown only when the
+// server listens on a non-loopback address and says so in data-lan-url.
+import { $ } from "./dom.js";
+import qrcode from "./vendor/qrcode-generator/qrcode.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const QUIET_ZONE = 4;
+
+// One <path> of unit squares: crisp at any size, and drawn with the page's colours.
+function qrSvg(text) {
+  const qr = qrcode(0, "M");
+  qr.addData(text);
+  qr.make();
+  const count = qr.getModuleCount();
+  let d = "";
+  for (let row = 0; row < count; row++) {
+    for (let col = 0; col < count; col++) if (qr.isDark(row, col)) d += `M${col + QUIET_ZONE},${row + QUIET_ZONE}h1v1h-1z`;
+  }
+  const size = count + 2 * QUIET_ZONE;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", `0 0 ${size} ${size}`);
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(SVG, "path");
+  path.setAttribute("d", d);
+  svg.append(path);
+  return svg;
+}
+
+export function setUpQrCode() {
+  const url = document.body.dataset.lanUrl;
+  const button = $("show-qr");
+  if (!url) return;
+  button.hidden = false;
+  button.addEventListener("click", () => {
+    $("qr-code").replaceChildren(qrSvg(url));
+    $("qr-url").textContent = url;
+    $("qr-dialog").showModal();
+  });
+}

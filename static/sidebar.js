@@ -1,0 +1,169 @@
+// The conversations list: open, search, rename, delete, import; a drawer on narrow screens.
+import { appUrl, conversationsApi } from "./api.js";
+import { $, h } from "./dom.js";
+import { _ } from "./i18n.js";
+
+const SEARCH_AFTER_MS = 250;
+
+const icon = (name) => h("span", { className: `i i-${name}`, "aria-hidden": "true" });
+
+// Resolves to true when the person confirms; the dialog is a <form method="dialog">, so no script runs in it.
+function confirmDialog(text) {
+  const dialog = $("confirm-dialog");
+  $("confirm-text").textContent = text;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true }));
+}
+
+export class Sidebar {
+  // onOpen(id) opens a conversation; onNew() starts an empty one; onRenamed(id, title); notify(text) shows a
+  // page-level message.
+  constructor({ onOpen, onNew, onRenamed, notify }) {
+    Object.assign(this, { onOpen, onNew, onRenamed, notify });
+    this.list = $("conversations");
+    this.search = $("search");
+    this.more = $("more-conversations");
+    this.current = null;
+    this.next = null;
+    this.timer = 0;
+    this.search.addEventListener("input", () => {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.refresh(), SEARCH_AFTER_MS);
+    });
+    this.more.addEventListener("click", () => this.refresh({ append: true }));
+    $("new-chat").addEventListener("click", () => {
+      this.closeDrawer();
+      this.onNew();
+    });
+    $("import").addEventListener("change", (event) => this.importFile(event.target));
+    $("open-sidebar").addEventListener("click", () => this.openDrawer());
+    $("close-sidebar").addEventListener("click", () => this.closeDrawer());
+    $("backdrop").addEventListener("click", () => this.closeDrawer());
+    // Capture phase: Esc closes an open drawer before it can mean "stop the answer".
+    document.addEventListener(
+      "keydown",
+      (event) => {
+        if (event.key === "Escape" && document.body.classList.contains("drawer-open")) {
+          event.stopPropagation();
+          this.closeDrawer();
+        }
+      },
+      { capture: true },
+    );
+  }
+
+  async refresh({ append = false } = {}) {
+    try {
+      const page = await conversationsApi.list(this.search.value.trim(), append ? this.next : "");
+      this.next = page.next;
+      const items = page.conversations.map((conversation) => this.item(conversation));
+      if (append) this.list.append(...items);
+      else this.list.replaceChildren(...items);
+      this.more.hidden = !this.next;
+      $("no-conversations").hidden = this.list.childElementCount > 0;
+    } catch (error) {
+      this.notify(error.message);
+    }
+  }
+
+  item(conversation) {
+    const title = conversation.title || _("New conversation");
+    const link = h("a", { href: appUrl(`c/${encodeURIComponent(conversation.id)}`).pathname, className: "conversation-link" }, title);
+    if (conversation.id === this.current) link.setAttribute("aria-current", "page");
+    link.addEventListener("click", (event) => {
+      if (event.ctrlKey || event.metaKey || event.shiftKey) return;
+      event.preventDefault();
+      this.closeDrawer();
+      this.onOpen(conversation.id);
+    });
+    const rename = h("button", { type: "button", className: "icon", "aria-label": _("Rename “%(title)s”", { title }), title: _("Rename") }, icon("edit"));
+    const remove = h("button", { type: "button", className: "icon", "aria-label": _("Delete “%(title)s”", { title }), title: _("Delete") }, icon("delete"));
+    const item = h("li", { className: "conversation" }, link, rename, remove);
+    item.dataset.id = conversation.id;
+    rename.addEventListener("click", () => this.rename(item, conversation));
+    remove.addEventListener("click", () => this.remove(conversation, title));
+    return item;
+  }
+
+  setCurrent(id) {
+    this.current = id;
+    for (const link of this.list.querySelectorAll(".conversation-link")) {
+      if (link.parentElement.dataset.id === id) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+  }
+
+  rename(item, conversation) {
+    const field = h("input", { type: "text", value: conversation.title, className: "rename-field", "aria-label": _("New title"), maxLength: 200 });
+    let done = false;
+    const finish = async (save) => {
+      if (done) return;
+      done = true;
+      if (save && field.value.trim() && field.value.trim() !== conversation.title) {
+        try {
+          await conversationsApi.update(conversation.id, { title: field.value.trim() });
+          this.onRenamed(conversation.id, field.value.trim());
+        } catch (error) {
+          this.notify(error.message);
+        }
+      }
+      await this.refresh();
+      this.list.querySelector(`[data-id="${CSS.escape(conversation.id)}"] .conversation-link`)?.focus();
+    };
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") finish(true);
+      if (event.key === "Escape") {
+        event.stopPropagation();
+        finish(false);
+      }
+    });
+    field.addEventListener("blur", () => finish(true));
+    item.replaceChildren(field);
+    field.focus();
+    field.select();
+  }
+
+  async remove(conversation, title) {
+    if (!(await confirmDialog(_("Delete “%(title)s”? This cannot be undone.", { title })))) return;
+    try {
+      await conversationsApi.remove(conversation.id);
+    } catch (error) {
+      this.notify(error.message);
+      return;
+    }
+    if (conversation.id === this.current) this.onNew();
+    this.refresh();
+  }
+
+  async importFile(input) {
+    const [file] = input.files;
+    input.value = "";
+    if (!file) return;
+    try {
+      const created = await conversationsApi.import(JSON.parse(await file.text()));
+      this.closeDrawer();
+      await this.refresh();
+      this.onOpen(created.id);
+    } catch (error) {
+      const reason = error instanceof SyntaxError ? _("it is not a JSON file") : error.message;
+      this.notify(_("%(file)s could not be imported: %(error)s", { file: file.name, error: reason }));
+    }
+  }
+
+  // The open drawer is modal: the page behind it is inert, so focus and screen readers stay in the list.
+  openDrawer() {
+    document.body.classList.add("drawer-open");
+    document.querySelector(".main").inert = true;
+    $("open-sidebar").setAttribute("aria-expanded", "true");
+    $("new-chat").focus();
+  }
+
+  closeDrawer() {
+    if (!document.body.classList.contains("drawer-open")) return;
+    document.body.classList.remove("drawer-open");
+    document.querySelector(".main").inert = false;
+    $("open-sidebar").setAttribute("aria-expanded", "false");
+    $("open-sidebar").focus();
+  }
+}

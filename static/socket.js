@@ -1,0 +1,52 @@
+// The WebSocket to /ws: JSON frames, reconnecting with back-off while the page stays open.
+import { appUrl } from "./api.js";
+import { $ } from "./dom.js";
+import { _ } from "./i18n.js";
+
+const FIRST_DELAY_MS = 500;
+const MAX_DELAY_MS = 10000;
+
+export class Socket {
+  constructor({ onFrame, onOpen }) {
+    this.onFrame = onFrame;
+    this.onOpen = onOpen;
+    this.socket = null;
+    this.delay = FIRST_DELAY_MS;
+    this.status = $("connection");
+  }
+
+  get open() {
+    return this.socket?.readyState === WebSocket.OPEN;
+  }
+
+  connect() {
+    const url = appUrl("ws");
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    this.socket = new WebSocket(url);
+    this.socket.addEventListener("open", () => {
+      this.delay = FIRST_DELAY_MS;
+      this.showStatus("online", "");
+      this.onOpen();
+    });
+    this.socket.addEventListener("message", (event) => this.onFrame(JSON.parse(event.data)));
+    this.socket.addEventListener("close", () => this.reconnectLater());
+  }
+
+  // Jitter keeps many pages from reconnecting to a restarted server in the same instant.
+  reconnectLater() {
+    this.showStatus("offline", _("Disconnected. Reconnecting…"));
+    setTimeout(() => this.connect(), this.delay * (0.75 + Math.random() / 2));
+    this.delay = Math.min(this.delay * 2, MAX_DELAY_MS);
+  }
+
+  send(frame) {
+    if (!this.open) return false;
+    this.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  showStatus(state, text) {
+    this.status.dataset.state = state;
+    this.status.textContent = text;
+  }
+}
