@@ -1,0 +1,125 @@
+"""Figure 3: N simultaneous 50 chunks/s streams through gunicorn: order, p99 added latency, errors, memory."""
+import asyncio
+
+from . import client, measure, plot, say, servers
+from .stats import percentile, summary
+
+RATE = 50
+TARGET_P99_MS = 100
+TARGET_RSS_MB = 400
+# gthread holds a thread per open WebSocket for its lifetime, so the pool must exceed the stream count.
+THREAD_HEADROOM = 8
+CONNECT_AT_ONCE = 64
+RSS_EVERY_S = 0.25
+SIZES = {
+    "tiny": {"streams": (2, 5), "chunks": 20, "runs": 2},
+    "small": {"streams": (10, 50, 100), "chunks": 100, "runs": 2},
+    "full": {"streams": (10, 50, 100, 200, 500), "chunks": 250, "runs": 3},
+}
+
+
+async def open_sockets(port, count):
+    """Open `count` WebSockets, a bounded number at a time; failures are returned as exceptions."""
+    gate = asyncio.Semaphore(CONNECT_AT_ONCE)
+
+    async def one():
+        """Open one socket when the gate allows."""
+        async with gate:
+            return await client.connect(port, timeout=30)
+
+    return await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+
+
+async def sample_rss(server, peak, limit_s):
+    """Keep the highest resident memory of the server seen while the streams run."""
+    for _ in range(int(limit_s / RSS_EVERY_S) + 1):
+        peak.append(server.rss_mb())
+        await asyncio.sleep(RSS_EVERY_S)
+
+
+async def stream_after(socket, delay, chunks, timeout):
+    """Start a stream after `delay` seconds and wait for its end."""
+    await asyncio.sleep(delay)
+    stream = socket.chat("rate", {"max_tokens": chunks, "seed": RATE})
+    await client.finish(stream, timeout)
+    return stream
+
+
+async def one_run(server, count, chunks):
+    """Run `count` streams at once; starts are spread over one chunk interval, as independent users would be."""
+    opened = await open_sockets(server.port, count)
+    sockets = [s for s in opened if isinstance(s, client.Socket)]
+    timeout = chunks / RATE * 3 + 30
+    peak = [server.rss_mb()]
+    sampler = asyncio.ensure_future(sample_rss(server, peak, timeout + 5))
+    try:
+        streams = await asyncio.gather(
+            *(stream_after(s, i / RATE / count, chunks, timeout) for i, s in enumerate(sockets))
+        )
+    finally:
+        sampler.cancel()
+        for socket in sockets:
+            socket.close()
+    received = [measure.analyse(s, chunks, 1 / RATE) for s in streams]
+    latencies = [ms for r in received for ms in r.latencies_ms]
+    lateness = [ms for r in received for ms in r.lateness_ms]
+    problems = [str(e) for e in opened if not isinstance(e, client.Socket)] + [r.problem for r in received if r.problem]
+    return {
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "lateness_p99": percentile(lateness, 99),
+        "errors": len(problems),
+        "in_order": not problems,
+        "rss_mb": max(peak),
+        "problems": problems[:5],
+    }
+
+
+def sweep_point(runs):
+    """Summaries of one stream count's runs."""
+    keys = ("p50", "p99", "lateness_p99", "errors", "rss_mb")
+    return {**{key: summary([r[key] for r in runs]) for key in keys}, "runs": runs}
+
+
+def run(size, report):
+    """Sweep the stream count through gunicorn and through the stub (the load generator's own capacity)."""
+    config = SIZES[size]
+    sweep = {"gunicorn": {}, "stub": {}}
+    for count in config["streams"]:
+        for kind in sweep:
+            # The server keeps a quarter of its threads for page loads, so N sockets need 4/3 N threads.
+            with servers.serve(kind, threads=(count + THREAD_HEADROOM) * 4 // 3) as server:
+                runs = []
+                for number in range(config["runs"]):
+                    say(f"concurrency: {kind} {count} streams, run {number + 1}/{config['runs']}")
+                    runs.append(asyncio.run(one_run(server, count, config["chunks"])))
+            sweep[kind][count] = sweep_point(runs)
+        add_rows(report, count, sweep)
+    for key, label in (("p99", "p99 added latency"), ("lateness_p99", "p99 lateness vs schedule")):
+        passing = [n for n, point in sweep["gunicorn"].items() if meets_target(point, key)]
+        report.add(3, f"largest_n.{key}", f"largest N with {label} ≤ {TARGET_P99_MS} ms, no errors · gunicorn", "streams",
+                   [max(passing, default=0)], (">=", 500))
+    report.details["concurrency"] = {"rate": RATE, "chunks": config["chunks"], "sweep": sweep}
+    plot.latency_vs_streams(sweep, TARGET_P99_MS, report.directory / "latency_vs_streams.png")
+
+
+def meets_target(point, key):
+    """The median of `key` within the latency target, and no errors in any run."""
+    median = point[key]["median"]
+    return median is not None and median <= TARGET_P99_MS and point["errors"]["max"] == 0
+
+
+def add_rows(report, count, sweep):
+    """The table rows for one stream count."""
+    runs, control = sweep["gunicorn"][count]["runs"], sweep["stub"][count]["runs"]
+    where = f"gunicorn · N={count}"
+    report.add(3, f"p99.{count}", f"p99 added latency · {where}", "ms", [r["p99"] for r in runs], ("<=", TARGET_P99_MS))
+    # Produced stamps are taken when a starved provider thread finally runs, so they hide the server's
+    # own backlog; lateness against the schedule is what a reader would see.
+    report.add(3, f"lateness_p99.{count}", f"p99 lateness vs schedule · {where}", "ms", [r["lateness_p99"] for r in runs],
+               ("<=", TARGET_P99_MS))
+    report.add(3, f"errors.{count}", f"errors or out-of-order streams · {where}", "streams",
+               [r["errors"] for r in runs], ("==", 0))
+    report.add(3, f"rss_mb.{count}", f"server RSS peak · {where}", "MB", [r["rss_mb"] for r in runs], ("<=", TARGET_RSS_MB))
+    report.add(3, f"p99.{count}.stub", f"p99 added latency · stub (load generator) · N={count}", "ms",
+               [r["p99"] for r in control])

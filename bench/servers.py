@@ -1,0 +1,170 @@
+"""Start the servers under test the way a user would, on a free loopback port, and always kill them."""
+import asyncio
+import collections
+import ctypes
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import PROVIDERS_DIR, ROOT, client
+
+KINDS = ("dev", "gunicorn", "stub")
+LABELS = {"dev": "dev server", "gunicorn": "gunicorn gthread", "stub": "stub (load generator)"}
+READY = re.compile(r"http://127\.0\.0\.1:(\d+)")
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class Server:
+    """A running server process: its kind, port and process id."""
+
+    kind: str
+    port: int
+    pid: int
+
+    @property
+    def url(self):
+        """The page's address."""
+        return f"http://127.0.0.1:{self.port}/"
+
+    def rss_mb(self):
+        """Resident memory of the process and its children (gunicorn's workers), in MB."""
+        return sum(vm_rss_kb(pid) for pid in [self.pid, *child_pids(self.pid)]) / 1024
+
+
+def vm_rss_kb(pid):
+    """VmRSS of one process in kB, 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def child_pids(pid):
+    """Direct children of a process, from every one of its threads."""
+    pids = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            pids += [int(p) for p in children.read_text().split()]
+        except OSError:
+            pass
+    return pids
+
+
+def command(kind, threads):
+    """The command line that starts a server of `kind` on a free port."""
+    python = sys.executable
+    if kind == "dev":
+        return [python, "-m", "webui", "--host", "127.0.0.1", "--port", "0"]
+    if kind == "gunicorn":
+        gunicorn = str(Path(python).with_name("gunicorn"))
+        # No control socket: it lives at a fixed path that concurrent gunicorns would share.
+        return [gunicorn, "-k", "gthread", "--threads", str(threads), "-w", "1", "-b", "127.0.0.1:0",
+                "--no-control-socket", "webui:create_app()"]
+    if kind == "stub":
+        return [python, "-m", "bench.stub"]
+    raise ValueError(f"unknown server kind {kind!r}")
+
+
+def die_with_parent():
+    """In the child: get SIGTERM if the benchmark process dies, so no server outlives it."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Output:
+    """The server's output, read in a thread from the start so the pipe never fills and no line is lost."""
+
+    def __init__(self, stream):
+        """Start reading `stream`."""
+        self.lines = collections.deque(maxlen=40)
+        self.port = None
+        self.settled = threading.Event()
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream):
+        """Keep the last lines; note the port the server announces; settle at the end of the output too."""
+        for line in stream:
+            self.lines.append(line.rstrip())
+            found = READY.search(line)
+            if found and self.port is None:
+                self.port = int(found[1])
+                self.settled.set()
+        self.settled.set()
+
+    def wait_for_port(self, timeout):
+        """The announced port; an error with the output if the server exits or stays silent."""
+        if not self.settled.wait(timeout) or self.port is None:
+            self.thread.join(1)
+            raise RuntimeError("the server did not start:\n" + "\n".join(self.lines))
+        return self.port
+
+
+async def wait_for_socket(port, timeout):
+    """Wait until /ws accepts a WebSocket (gunicorn's worker loads the app after it listens)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            (await client.connect(port, timeout=2)).close()
+            return
+        except (OSError, asyncio.TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+def stop(proc):
+    """Terminate the server's process group, then kill it if it lingers."""
+    for sig, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextmanager
+def serve(kind, threads=8, env=None, timeout=60):
+    """Run a server of `kind` ("dev", "gunicorn" or "stub") for the duration of the block."""
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir:
+        environ = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "WEBUI_PROVIDERS_DIR": str(PROVIDERS_DIR),
+            "WEBUI_DATA_DIR": data_dir,
+            # One load generator stands for many people: per-user limits would measure the limiter.
+            "WEBUI_REQUESTS_PER_MINUTE": "100000000",
+            "WEBUI_MAX_SOCKETS_PER_USER": "100000",
+            **(env or {}),
+        }
+        proc = subprocess.Popen(
+            command(kind, threads), cwd=ROOT, env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True, preexec_fn=die_with_parent,
+        )
+        output = Output(proc.stdout)
+        try:
+            port = output.wait_for_port(timeout)
+            asyncio.run(wait_for_socket(port, timeout))
+            yield Server(kind, port, proc.pid)
+        except Exception as e:
+            e.add_note("server output:\n" + "\n".join(output.lines))
+            raise
+        finally:
+            stop(proc)
+            output.thread.join(5)
+            proc.stdout.close()

@@ -1,0 +1,87 @@
+"""Figure 4: one stream as fast as the provider can yield, in characters per second, against the bare generator."""
+import asyncio
+import json
+import time
+
+from . import client, frames, measure, say, servers
+from .providers import synthetic
+
+SIZES = {
+    "tiny": {"chunks": 2000, "runs": 2},
+    "small": {"chunks": 10000, "runs": 3},
+    "full": {"chunks": 32768, "runs": 5},
+}
+MESSAGES = [{"role": "user", "content": "go"}]
+
+
+def in_process(chunks):
+    """Chars/s from iterating the provider's generator directly, with no server."""
+    started = time.perf_counter()
+    chars = sum(len(text) for text in synthetic._create_completion("burst", MESSAGES, True, max_tokens=chunks))
+    return chars / (time.perf_counter() - started)
+
+
+async def delivered(port, chunks):
+    """Chars/s from sending the chat frame to receiving the last delta, through a server."""
+    socket = await client.connect(port)
+    try:
+        stream = socket.chat("burst", {"max_tokens": chunks})
+        await client.finish(stream, 120)
+    finally:
+        socket.close()
+    received = measure.analyse(stream, chunks)
+    if received.problem:
+        raise RuntimeError(f"burst stream: {received.problem}")
+    return received.chars / ((received.last_ns - stream.sent_ns) / 1e9)
+
+
+class Sink(asyncio.Transport):
+    """A transport that discards what the client writes."""
+
+    def write(self, data):
+        """Discard."""
+
+    def is_closing(self):
+        """Never closing."""
+        return False
+
+
+async def parse_ceiling(chunks):
+    """Chars/s the client itself handles when a server's frames come from memory in 64 KiB reads."""
+    plan = synthetic.Plan("burst", chunks, 1)
+    deltas = ({"type": "delta", "request_id": "c", "seq": i + 1, "text": plan.chunk(i)} for i in range(chunks))
+    wire = b"".join(frames.encode(frames.TEXT, json.dumps(delta).encode(), mask=False) for delta in deltas)
+    socket = client.Socket(client.HOST, 0, "/ws")
+    socket.connection_made(Sink())
+    socket.data_received(frames.server_response(b"GET /ws HTTP/1.1\r\nSec-WebSocket-Key: " + socket.key + frames.HEAD_END))
+    stream = socket.streams["c"] = client.Stream("c", socket.loop)
+    started = time.perf_counter()
+    for offset in range(0, len(wire), client.READ_BYTES):
+        socket.data_received(wire[offset : offset + client.READ_BYTES])
+    elapsed = time.perf_counter() - started
+    return sum(len(text) for _, _, text in stream.deltas) / elapsed
+
+
+def run(size, report):
+    """Each run measures the bare generator right before the server, so every ratio comes from one run."""
+    config = SIZES[size]
+    details = report.details.setdefault("throughput", {"chunks": config["chunks"]})
+    for kind in servers.KINDS:
+        with servers.serve(kind) as server:
+            asyncio.run(delivered(server.port, 100))
+            runs = []
+            for number in range(config["runs"]):
+                say(f"throughput: {kind} run {number + 1}/{config['runs']}")
+                bare = in_process(config["chunks"])
+                through = asyncio.run(delivered(server.port, config["chunks"]))
+                runs.append({"in_process": bare, "delivered": through, "ratio": through / bare})
+        details[kind] = runs
+        label = servers.LABELS[kind]
+        control = kind == "stub"
+        report.add(4, f"chars_per_s.{kind}", f"chars/s delivered · {label}", "chars/s", [r["delivered"] for r in runs])
+        report.add(4, f"ratio.{kind}", f"ratio to the bare generator · {label}", "×", [r["ratio"] for r in runs],
+                   None if control else (">=", 0.5))
+    bare = [r["in_process"] for kind in servers.KINDS for r in details[kind]]
+    report.add(4, "chars_per_s.bare", "chars/s of the bare generator, in process", "chars/s", bare)
+    ceiling = [asyncio.run(parse_ceiling(config["chunks"])) for _ in range(config["runs"])]
+    report.add(4, "chars_per_s.client_ceiling", "chars/s the client parses from memory (its own ceiling)", "chars/s", ceiling)

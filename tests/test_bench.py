@@ -1,0 +1,160 @@
+"""The benchmark harness at its tiny size: every figure comes out with sane numbers.
+
+Performance targets are never checked here; bench/README.md explains how to read them.
+"""
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import client, frames, measure
+from bench.providers import synthetic
+
+ROOT = Path(__file__).resolve().parent.parent
+KINDS = ("dev", "gunicorn", "stub")
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    """Run `python -m bench all --size tiny` once; return its JSON, output folder and process result."""
+    folder = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "all", "--size", "tiny", "--results", str(folder)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    results = json.loads((folder / "latest.json").read_text())
+    return results, folder, done
+
+
+def rows(results, figure):
+    """The rows of one figure, by key."""
+    return {row["key"]: row for row in results["rows"] if row["figure"] == figure}
+
+
+def sane(row, low=0.0):
+    """Every run measured something, and the median lies between min and max, at or above `low`."""
+    assert row["runs"] >= 1, row
+    assert low <= row["min"] <= row["median"] <= row["max"], row
+
+
+def test_every_benchmark_ran_and_printed_a_table(bench_run):
+    results, _, done = bench_run
+    assert results["errors"] == {}, done.stderr[-4000:]
+    assert done.returncode == 0
+    assert done.stdout.splitlines()[0].split()[:3] == ["fig", "measure", "median"]
+    assert set(results["durations_s"]) == {"latency", "concurrency", "throughput", "render", "opening", "local"}
+    assert results["size"] == "tiny"
+
+
+def test_latency_and_ttft_for_every_server(bench_run):
+    results, _, _ = bench_run
+    latency, ttft = rows(results, 1), rows(results, 2)
+    for kind in KINDS:
+        sane(latency[f"latency_p50.{kind}"])
+        sane(latency[f"latency_p99.{kind}"])
+        assert latency[f"latency_p99.{kind}"]["median"] >= latency[f"latency_p50.{kind}"]["median"]
+        # The overhead subtracts the provider's own time to first chunk, which can leave a hair below zero.
+        sane(ttft[f"ttft_overhead.{kind}"], low=-1.0)
+        assert latency[f"latency_p50.{kind}"]["runs"] == 2
+
+
+def test_concurrency_delivers_every_chunk_in_order_and_draws_the_plot(bench_run):
+    results, folder, _ = bench_run
+    figure = rows(results, 3)
+    for count in (2, 5):
+        assert figure[f"errors.{count}"]["max"] == 0, results["details"]["concurrency"]["sweep"]["gunicorn"][str(count)]
+        sane(figure[f"p99.{count}"])
+        sane(figure[f"lateness_p99.{count}"])
+        sane(figure[f"rss_mb.{count}"], low=1.0)
+        sane(figure[f"p99.{count}.stub"])
+    assert figure["largest_n.p99"]["median"] in (0, 2, 5)
+    assert (folder / "latency_vs_streams.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_throughput_ratios(bench_run):
+    results, _, _ = bench_run
+    figure = rows(results, 4)
+    for kind in KINDS:
+        sane(figure[f"chars_per_s.{kind}"], low=1.0)
+        assert 0 < figure[f"ratio.{kind}"]["median"] < 10
+    sane(figure["chars_per_s.bare"], low=1.0)
+    sane(figure["chars_per_s.client_ceiling"], low=1.0)
+
+
+def test_render_in_chromium(bench_run):
+    results, _, _ = bench_run
+    figure = rows(results, 5)
+    for variant in ("product", "naive"):
+        sane(figure[f"render_ratio.{variant}"], low=0.01)
+        sane(figure[f"longest_task_ms.{variant}"])
+    sane(figure["naive_over_product"], low=0.01)
+    for run in results["details"]["render"]["runs"]["product"]:
+        assert run["finished"] and run["deltas"] == 400
+
+
+def test_opening_says_what_cannot_be_measured_yet(bench_run):
+    results, _, _ = bench_run
+    figure = rows(results, 6)
+    for key in ("conversation_first_paint_ms", "conversation_interactive_ms"):
+        assert figure[key]["median"] is None and "issue 4" in figure[key]["note"]
+    sane(figure["shell_first_paint_ms"], low=1.0)
+    sane(figure["shell_interactive_ms"], low=1.0)
+
+
+def test_local_model_through_the_stack(bench_run):
+    results, _, _ = bench_run
+    figure = rows(results, 7)
+    for kind in ("dev", "gunicorn"):
+        sane(figure[f"tokens_per_s.{kind}"], low=0.1)
+        sane(figure[f"tokens_per_s_direct.{kind}"], low=0.1)
+        sane(figure[f"ratio.{kind}"], low=0.01)
+
+
+def test_stamps_survive_several_chunks_in_one_frame():
+    plan = synthetic.Plan("rate", 3, 1000)
+    started, chunks = synthetic.read_stamps("".join(plan.chunk(i) for i in range(3)))
+    assert started == plan.started_ns
+    assert [index for _, index in chunks] == [0, 1, 2]
+    assert all(produced >= started for produced, _ in chunks)
+
+
+def test_a_coalesced_stream_counts_every_chunk_and_a_gap_is_caught():
+    plan = synthetic.Plan("rate", 4, 1000)
+    texts = [plan.chunk(i) for i in range(4)]
+    loop = asyncio.new_event_loop()
+    try:
+        stream = client.Stream("r", loop)
+        stream.sent_ns = plan.started_ns
+        arrived = plan.started_ns + 10**9
+        for seq, text in enumerate([texts[0], texts[1] + texts[2], texts[3]], start=1):
+            stream.receive({"type": "delta", "request_id": "r", "seq": seq, "text": text}, arrived)
+        stream.receive({"type": "done", "request_id": "r", "reason": "complete"}, arrived)
+        received = measure.analyse(stream, 4, 0.001)
+        assert received.problem is None and received.chunks == 4 and len(received.latencies_ms) == 4
+        assert all(ms > 0 for ms in received.latencies_ms)
+        assert "missing" in measure.analyse(stream, 5, 0.001).problem
+    finally:
+        loop.close()
+
+
+def test_the_schedule_can_travel_in_the_message():
+    plan = synthetic.Plan.read("rate", [{"role": "user", "content": "model=markdown max_tokens=7 seed=2000"}], {"max_tokens": 3})
+    assert (plan.shape, plan.count, plan.interval) == ("markdown", 7, 1 / 2000)
+
+
+@pytest.mark.parametrize("mask", [True, False])
+def test_frames_round_trip_in_any_split(mask):
+    payloads = [b"x" * 5, b"y" * 300, b"z" * 70000]
+    wire = b"".join(frames.encode(frames.TEXT, p, mask) for p in payloads)
+    # A fragmented message with a ping between its parts.
+    wire += bytes([0x01, 2 | (0x80 if mask else 0)]) + (b"\0\0\0\0" if mask else b"") + b"ab"
+    wire += frames.encode(frames.PING, b"", mask)
+    wire += bytes([0x80, 1 | (0x80 if mask else 0)]) + (b"\0\0\0\0" if mask else b"") + b"c"
+    expected = [(frames.TEXT, p) for p in payloads] + [(frames.PING, b""), (frames.TEXT, b"abc")]
+    for step in (1, 7, 4096, len(wire)):
+        parser = frames.Parser()
+        got = [m for i in range(0, len(wire), step) for m in parser.feed(wire[i : i + step])]
+        assert got == expected
