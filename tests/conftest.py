@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from simple_websocket import Client
+from simple_websocket import Client, ConnectionClosed
 from werkzeug.serving import make_server
 
 from webui import create_app
@@ -66,17 +66,30 @@ class LiveServer:
         self.port = self.server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.sockets = []
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def connect(self, headers=None):
-        """Open a real WebSocket to /ws."""
-        return Socket(Client.connect(self.ws_url, headers=headers))
+        """Open a real WebSocket to /ws; it is closed when the server stops."""
+        socket = Socket(Client.connect(self.ws_url, headers=headers, thread_class=DaemonThread))
+        self.sockets.append(socket)
+        return socket
 
     def stop(self):
-        """Stop serving."""
+        """Close the sockets the test left open, then stop serving."""
+        for socket in self.sockets:
+            socket.close()
         self.server.shutdown()
         self.server.server_close()
+
+
+class DaemonThread(threading.Thread):
+    """A client socket's reader thread that never keeps the test run from exiting."""
+
+    def __init__(self, *args, **kwargs):
+        """Start as a daemon."""
+        super().__init__(*args, daemon=True, **kwargs)
 
 
 class Socket:
@@ -107,8 +120,11 @@ class Socket:
                     return frames
 
     def close(self):
-        """Close the socket."""
-        self.ws.close()
+        """Close the socket, if it is still open."""
+        try:
+            self.ws.close()
+        except ConnectionClosed:
+            pass
 
 
 @pytest.fixture
@@ -187,3 +203,112 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+
+# The browser tests' fixtures (Playwright driving Debian's Chromium) live in tests/browser.py.
+from browser import browser_context, chromium, page, page_errors  # noqa: E402,F401
+
+
+class Visitor:
+    """One browser at a LiveServer: its own cookie jar (a test client of the same app) and sockets that carry it."""
+
+    def __init__(self, server):
+        """Load the page once, which hands this browser its identity cookie."""
+        self.server = server
+        self.http = server.app.test_client()
+        self.http.get("/")
+
+    def connect(self):
+        """Open a WebSocket with this browser's cookie."""
+        token = self.http.get_cookie("webui_owner").value
+        return self.server.connect(headers={"Cookie": f"webui_owner={token}"})
+
+
+@pytest.fixture
+def visitor(server):
+    """A browser at the live server; answers it leaves streaming are stopped when the test ends."""
+    yield Visitor(server)
+    with server.app.app_context():
+        for stream in server.app.extensions["webui.live"].running(lambda turn: True):
+            stream.finish("stopped")
+
+
+def turn(request_id, conversation_id=None, model="echo", **fields):
+    """A chat frame for a stored conversation: `content`, or an `action` with its `message_id`."""
+    return {"type": "chat", "request_id": request_id, "conversation_id": conversation_id, "provider": "testing", "model": model, **fields}
+
+
+# Security tests: a browser over real HTTP, and WebSocket handshakes with headers of the test's choosing.
+import base64  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+import requests  # noqa: E402
+
+
+class Browser:
+    """Someone at a server over real HTTP: keeps cookies, and sends Origin and the page's CSRF token as a browser does."""
+
+    def __init__(self, url):
+        """Start with no cookies, at the server whose base URL is `url`."""
+        self.url = url
+        self.http = requests.Session()
+        self.http.headers["Origin"] = url
+
+    def get(self, path, **kwargs):
+        """GET without following redirects."""
+        return self.http.get(self.url + path, allow_redirects=False, timeout=10, **kwargs)
+
+    def post(self, path, **kwargs):
+        """POST carrying the chat page's CSRF token."""
+        headers = {"X-CSRF-Token": self.csrf_token(), **kwargs.pop("headers", {})}
+        return self.http.post(self.url + path, allow_redirects=False, timeout=10, headers=headers, **kwargs)
+
+    def csrf_token(self):
+        """The token in the chat page's meta tag."""
+        return re.search(r'name="csrf-token" content="([^"]+)"', self.get("/").text)[1]
+
+    def login(self, name, password):
+        """Fill in and send the sign-in form."""
+        token = re.search(r'name="csrf_token" value="([^"]+)"', self.get("/login").text)[1]
+        form = {"csrf_token": token, "username": name, "password": password}
+        return self.http.post(self.url + "/login", data=form, allow_redirects=False, timeout=10)
+
+    def cookie_header(self):
+        """The Cookie header this browser sends."""
+        return "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.http.cookies)
+
+    def connect(self):
+        """Open a WebSocket with this browser's cookies (simple_websocket's Host has no port, so no Origin is sent)."""
+        ws_url = self.url.replace("http", "ws", 1) + "/ws"
+        return Socket(Client.connect(ws_url, headers={"Cookie": self.cookie_header()}))
+
+
+def raw_handshake(url, headers=None, path="/ws"):
+    """Send a WebSocket handshake with these headers over a plain socket: (status, the socket, for the caller to close)."""
+    parts = urlsplit(url)
+    headers = {
+        "Host": parts.netloc,
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+        "Sec-WebSocket-Version": "13",
+        **(headers or {}),
+    }
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    sock.sendall((f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head and len(head) < 65536:
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    return int(head.split()[1]), sock
+
+
+def handshake(url, headers=None):
+    """The status a WebSocket handshake with these headers gets (101: accepted); the socket is closed."""
+    status, sock = raw_handshake(url, headers)
+    sock.close()
+    return status

@@ -88,3 +88,10 @@ def test_a_module_that_raises_while_listing_models_does_not_break_the_listing(pr
     assert response.status_code == 200
     moody = by_name(response.get_json())["moody"]
     assert not moody["available"] and "RuntimeError" in moody["error"]
+
+
+def test_the_page_offers_its_lan_address_only_beyond_loopback(app_config):
+    loopback = create_app(app_config).test_client().get("/").get_data(as_text=True)
+    assert 'data-lan-url=""' in loopback
+    lan = create_app({**app_config, "WEBUI_HOST": "192.0.2.10", "WEBUI_NO_AUTH": True}).test_client()
+    assert 'data-lan-url="http://192.0.2.10:80/"' in lan.get("/").get_data(as_text=True)

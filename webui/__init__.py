@@ -6,7 +6,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import config as settings
-from . import i18n, registry, views, ws
+from . import auth, conversations, health, i18n, identity, live, registry, security, storage, views, ws
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -35,9 +35,17 @@ def create_app(config=None):
     app.config.update(settings.load(config))
     app.config["WEBUI_DATA_DIR"] = app.config["WEBUI_DATA_DIR"] or app.instance_path
     os.makedirs(app.config["WEBUI_DATA_DIR"], exist_ok=True)
+    # First, so a request from a wrong host, site or user is refused before anything else reads it.
+    auth.init_app(app)
+    security.init_app(app)
     app.register_error_handler(HTTPException, json_http_error)
     i18n.init_app(app, resource_dir("translations"), resource_dir("static"))
+    storage.init_app(app)
+    identity.init_app(app)
+    live.init_app(app)
     registry.init_app(app)
     ws.init_app(app)
     app.register_blueprint(views.bp)
+    app.register_blueprint(conversations.bp)
+    app.register_blueprint(health.bp)
     return app

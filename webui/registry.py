@@ -9,7 +9,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from . import legacy_typing
-from .errors import NeedsKeyError, ProviderError, UserError
+from .errors import NeedsKeyError, ProviderError, UserError, redact
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +99,21 @@ class ModuleProvider(Provider):
         self.check()
         if self.needs_auth:
             options["auth"] = self.key
-        result = self.module._create_completion(model, messages, stream and self.supports_stream, **options)
-        if isinstance(result, str):
-            yield result
-            return
+        result = None
         try:
+            result = self.module._create_completion(model, messages, stream and self.supports_stream, **options)
+            if isinstance(result, str):
+                yield result
+                return
             for chunk in result:
                 if chunk:
                     yield chunk if isinstance(chunk, str) else str(chunk)
+        except UserError:
+            raise
+        except Exception as e:
+            # Only this wrapper knows the module's key, so only here can a message quoting it be cleaned.
+            detail = redact(f"{type(e).__name__}: {e}", [self.key])
+            raise ProviderError(_("The provider failed: %(error)s", error=detail)) from None
         finally:
             close = getattr(result, "close", None)
             if close:
