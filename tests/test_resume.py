@@ -124,3 +124,19 @@ def test_bad_resume_frames_are_refused(visitor, frame):
     ws.send(frame)
     error = ws.recv()
     assert error["type"] == "error" and error["code"] == "bad_request"
+
+
+def test_text_shown_before_a_provider_stalls_is_saved_within_half_a_second(visitor):
+    ws = visitor.connect()
+    ws.send(turn("stall", content="wait for it", model="stall"))
+    start = ws.recv()
+    assert ws.recv()["text"] == "first "
+    deadline = time.monotonic() + 0.5 + 0.3
+    stored = None
+    while time.monotonic() < deadline:
+        messages = visitor.http.get(f"/api/conversations/{start['conversation_id']}").get_json()["messages"]
+        stored = messages[-1]
+        if stored["content"]:
+            break
+        time.sleep(0.05)
+    assert stored["content"] == "first " and stored["status"] == "streaming"

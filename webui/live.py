@@ -42,6 +42,7 @@ class StoredStream(Stream):
         self.streams = streams
         self._store_lock = threading.Lock()
         self._stored_final = False
+        self._stored_chunks = 0
         self._store_due = clock() + FLUSH_SECONDS
 
     def start_frame(self, request_id):
@@ -61,6 +62,11 @@ class StoredStream(Stream):
             self.store()
         return True
 
+    def store_if_due(self):
+        """Write text that has waited long enough: a provider that stalls must not keep shown text unsaved."""
+        if len(self.log) > self._stored_chunks and self._clock() >= self._store_due:
+            self.store()
+
     def text(self):
         """The whole answer so far, including what it had before a continue."""
         return self.turn.prefix + "".join(self.log)
@@ -71,6 +77,7 @@ class StoredStream(Stream):
             if self._stored_final:
                 return
             self._stored_final = final
+            self._stored_chunks = len(self.log)
             self._store_due = self._clock() + FLUSH_SECONDS
             try:
                 save_answer(
@@ -93,17 +100,35 @@ class StoredStream(Stream):
 
 
 class LiveStreams:
-    """The stored answers streaming in this process, by message id."""
+    """The stored answers streaming in this process, by message id, and the thread that saves stalled ones."""
 
-    def __init__(self):
-        """Start empty."""
+    def __init__(self, app):
+        """Start empty; the saving thread runs only while answers stream."""
+        self.app = app
         self._lock = threading.Lock()
         self._streams = {}
+        self._saver = None
 
     def add(self, stream):
         """List a stream that has started."""
         with self._lock:
             self._streams[stream.turn.message_id] = stream
+            if self._saver is None:
+                self._saver = threading.Thread(target=self._save_stalled, name="webui-saver", daemon=True)
+                self._saver.start()
+
+    def _save_stalled(self):
+        """Between chunks nothing else writes, so save what waited too long; stop when no answer streams."""
+        with self.app.app_context():
+            while True:
+                time.sleep(FLUSH_SECONDS / 4)
+                with self._lock:
+                    streams = list(self._streams.values())
+                    if not streams:
+                        self._saver = None
+                        return
+                for stream in streams:
+                    stream.store_if_due()
 
     def get(self, message_id):
         """The running stream writing this message, or None."""
@@ -124,7 +149,7 @@ class LiveStreams:
 
 def init_app(app):
     """Give the app its registry of running stored answers."""
-    app.extensions["webui.live"] = LiveStreams()
+    app.extensions["webui.live"] = LiveStreams(app)
 
 
 def get_live():

@@ -3,7 +3,7 @@ import threading
 import time
 
 url = "http://127.0.0.1/testing"
-model = ["echo", "slow", "fail_midway", "fail_with_secret", "silent", "markdown", "xss", "numbered"]
+model = ["echo", "slow", "fail_midway", "fail_with_secret", "silent", "markdown", "xss", "numbered", "stall"]
 supports_stream = True
 needs_auth = False
 
@@ -68,6 +68,9 @@ def _create_completion(model: str, messages: list, stream: bool, **kwargs):
             raise RuntimeError("rejected key sk-canary1234567890abcdef")
         elif model == "silent":
             return
+        elif model == "stall":
+            yield "first "
+            time.sleep(3)
         elif model == "numbered":
             # Counts on from a partial answer sent last, so a continued answer is one unbroken count.
             last = messages[-1]
