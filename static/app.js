@@ -4,6 +4,7 @@ import { Chat } from "./chat.js";
 import { $ } from "./dom.js";
 import { _ } from "./i18n.js";
 import { Pickers } from "./pickers.js";
+import { setUpHealthCheck } from "./health.js";
 import { setUpQrCode } from "./qr.js";
 import { Settings } from "./settings.js";
 import { Sidebar } from "./sidebar.js";
@@ -119,6 +120,7 @@ document.addEventListener("keydown", (event) => {
 window.addEventListener("popstate", route);
 
 setUpQrCode();
+setUpHealthCheck();
 socket.connect();
 sidebar.refresh();
 await pickers.load();

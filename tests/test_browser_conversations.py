@@ -256,3 +256,15 @@ def test_qr_code_for_the_lan_address(page, server):
     expect(page.locator("#qr-url")).to_have_text("http://192.168.1.20:1338/")
     assert page.locator("#qr-code svg path").get_attribute("d").count("h1v1") > 100
     screenshot(page, "desktop-light-qr")
+
+
+def test_check_providers_shows_which_answer(page, server):
+    """The Check providers button lists every provider with ok and timings, or the reason it failed."""
+    open_chat(page, server)
+    page.click("#check-providers")
+    expect(page.locator("#check-dialog")).to_be_visible()
+    expect(page.locator("#check-results li").first).to_be_visible(timeout=60_000)
+    works = page.locator("#check-results li.check-ok", has_text="testing:")
+    expect(works).to_contain_text("chunks/s")
+    expect(page.locator("#check-results li.check-failed", has_text="broken_module:")).to_contain_text("a_package_that_is_not_installed")
+    screenshot(page, "desktop-light-check")
