@@ -217,3 +217,17 @@ def test_another_browser_cannot_use_the_conversation(visitor):
         assert (error["type"], error["code"], error["request_id"]) == ("error", "not_found", frame["request_id"])
     assert counts(visitor.server.app) == before
     assert stranger.http.get(f"/api/conversations/{conversation['id']}").status_code == 404
+
+
+def test_a_new_conversation_starts_with_the_chosen_system_prompt_and_options(visitor, testing_provider):
+    ws = visitor.connect()
+    ws.send(turn("first", content="ahoy", system_prompt="Talk like a pirate.", options={"temperature": 0.3}))
+    start = ws.until_final("first")[0]
+    assert testing_provider().seen_messages[-1][0] == {"role": "system", "content": "Talk like a pirate."}
+    assert testing_provider().seen_kwargs[-1]["temperature"] == 0.3
+    stored = visitor.http.get(f"/api/conversations/{start['conversation_id']}").get_json()
+    assert stored["system_prompt"] == "Talk like a pirate." and stored["options"] == {"temperature": 0.3}
+    ws.send(turn("later", conversation_id=start["conversation_id"], content="again", system_prompt="No."))
+    assert ws.until_final("later")[-1]["code"] == "bad_request"
+    ws.send(turn("long", content="x", system_prompt="y" * 40_000))
+    assert ws.until_final("long")[-1]["code"] == "bad_request"

@@ -45,6 +45,7 @@ class ChatRequest:
     action: str = "send"
     message_id: str | None = None
     content: str | None = None
+    system_prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,10 +139,18 @@ def parse_turn(frame):
         raise bad_request(_("“message_id” is missing or invalid."))
     if needs_content and not (isinstance(content, str) and content.strip()):
         raise bad_request(_("“content” must be the text of the message."))
-    for name, needed in (("message_id", needs_message), ("content", needs_content)):
+    # A new conversation may start with the settings the person chose before sending anything.
+    starts_conversation = conversation_id is None
+    for name, needed in (("message_id", needs_message), ("content", needs_content), ("system_prompt", starts_conversation)):
         if not needed and frame.get(name) is not None:
             raise bad_request(_("“%(name)s” is not used with this action.", name=name))
-    return {"conversation_id": conversation_id, "action": action, "message_id": message_id, "content": content}
+    return {
+        "conversation_id": conversation_id,
+        "action": action,
+        "message_id": message_id,
+        "content": content,
+        "system_prompt": frame.get("system_prompt"),
+    }
 
 
 def request_id_of(frame):

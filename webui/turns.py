@@ -4,7 +4,7 @@ import json
 
 from flask_babel import gettext as _
 
-from . import history
+from . import history, validate
 from .bridge import bad_request, resolve
 from .live import Turn
 from .storage import transaction
@@ -51,7 +51,10 @@ def answer(db, owner, chat, conversation, parent_id, provider, model):
 def send(db, owner, chat, provider, model):
     """A new user message at the end of the active branch (of a new conversation when there is none)."""
     if chat.conversation_id is None:
-        conversation_id = history.create_conversation(db, owner, history.title_from(chat.content), provider, model)
+        prompt = validate.system_prompt(chat.system_prompt or "")
+        conversation_id = history.create_conversation(
+            db, owner, history.title_from(chat.content), provider, model, system_prompt=prompt, options=chat.options
+        )
     else:
         conversation_id = chat.conversation_id
     conversation = history.owned_conversation(db, owner, conversation_id)
