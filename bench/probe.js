@@ -1,7 +1,7 @@
 "use strict";
 // Injected before the chat page's scripts. It relies only on the WebSocket protocol, #input and the
-// answer bubble (`.message.assistant`, whose `.text` holds the answer and which loses `streaming`
-// when done), never on app.js internals. It records into window.__bench: long tasks, when the socket
+// answer bubble (`.message.assistant`, whose `.text` holds the answer and which has the class `streaming`
+// while it is written), never on app.js internals. It records into window.__bench: long tasks, when the socket
 // opened, when #input first took a keystroke, when the chat frame left, the final frame, and when the
 // page had painted after the answer ended. With window.__benchNaive it also re-renders the whole
 // answer as Markdown on every delta: the naive renderer the product is compared with.
@@ -56,6 +56,7 @@
       bench.chars += frame.text.length;
     } else if (frame.type === "done" || frame.type === "error") {
       bench.final = frame;
+      requestAnimationFrame(markRendered);
     }
   }
 
@@ -84,14 +85,16 @@
     }
   };
 
-  new MutationObserver((mutations) => {
-    for (const m of mutations) {
-      const ended = m.target.matches?.(".message.assistant") && m.oldValue?.includes("streaming") && !m.target.classList.contains("streaming");
-      if (ended && bench.doneAt === null) {
-        bench.doneAt = performance.now();
-        // The callback of a timeout set in a frame callback runs once that frame has been painted.
-        requestAnimationFrame(() => setTimeout(() => { bench.renderedAt = performance.now(); }));
-      }
+  // The page may re-render the answer's bubble when it ends (a new node, not a class change), so the end
+  // is: the final frame has arrived and no answer is streaming any more on screen.
+  function markRendered() {
+    if (bench.doneAt !== null) return;
+    if (document.querySelector(".message.assistant.streaming")) {
+      requestAnimationFrame(markRendered);
+      return;
     }
-  }).observe(document, { subtree: true, attributes: true, attributeFilter: ["class"], attributeOldValue: true });
+    bench.doneAt = performance.now();
+    // The callback of a timeout set in a frame callback runs once that frame has been painted.
+    requestAnimationFrame(() => setTimeout(() => { bench.renderedAt = performance.now(); }));
+  }
 })();
