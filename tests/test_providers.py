@@ -95,3 +95,9 @@ def test_the_page_offers_its_lan_address_only_beyond_loopback(app_config):
     assert 'data-lan-url=""' in loopback
     lan = create_app({**app_config, "WEBUI_HOST": "192.0.2.10", "WEBUI_NO_AUTH": True}).test_client()
     assert 'data-lan-url="http://192.0.2.10:80/"' in lan.get("/").get_data(as_text=True)
+
+
+def test_built_in_labels_follow_the_language(client):
+    english = by_name(client.get("/api/providers", headers={"Accept-Language": "en"}).get_json())["local"]
+    russian = by_name(client.get("/api/providers", headers={"Accept-Language": "ru"}).get_json())["local"]
+    assert english["label"] == "Local (llama.cpp)" and russian["label"] == "Локальная (llama.cpp)"

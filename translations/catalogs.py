@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
@@ -19,7 +19,9 @@ def extract():
     with open(ROOT / "babel.cfg", encoding="utf-8") as f:
         method_map, options_map = parse_mapping_cfg(f)
     template = Catalog()
-    for filename, lineno, message, comments, context in extract_from_dir(ROOT, method_map, options_map):
+    # `_l` is lazy_gettext: labels built before any request knows its language.
+    keywords = {**DEFAULT_KEYWORDS, "_l": None}
+    for filename, lineno, message, comments, context in extract_from_dir(ROOT, method_map, options_map, keywords=keywords):
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return template
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
-from .errors import UserError, redact
+from .errors import UserError, failure_message, redact
 from .history import ID
 
 log = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ def run(stream, provider, model, messages, options):
         stream.fail(e.code, e.message)
     except Exception as e:
         log.warning("provider %s failed: %s", provider.name, redact(repr(e)))
-        stream.fail("provider_error", _("The provider failed: %(error)s", error=redact(f"{type(e).__name__}: {e}")))
+        stream.fail("provider_error", failure_message(e))
     finally:
         close = getattr(chunks, "close", None)
         if close:

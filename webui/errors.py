@@ -1,6 +1,8 @@
 """Errors meant for the person at the page: a stable code and a message that says what to do."""
 import re
 
+from flask_babel import gettext as _
+
 
 class UserError(Exception):
     """A failure reported to the page as an error frame or JSON error."""
@@ -44,3 +46,8 @@ def redact(text, secrets=()):
     text = _SECRET_PATTERNS[0].sub("[redacted]", text)
     text = _SECRET_PATTERNS[1].sub(lambda m: m.group(1) + " [redacted]", text)
     return _SECRET_PATTERNS[2].sub(lambda m: m.group(1) + m.group(2) + "[redacted]", text)
+
+
+def failure_message(error, secrets=()):
+    """What to tell the reader about an unexpected exception from a provider, with anything like a key removed."""
+    return _("The provider failed: %(error)s", error=redact(f"{type(error).__name__}: {error}", secrets))

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, jsonify, request
 from flask_babel import gettext as _
 
 from .bridge import ChatRequest, Stream, bad_request, resolve, run
-from .errors import UserError, redact
+from .errors import UserError, failure_message
 from .registry import get_registry
 
 PROMPT = "Reply with one short sentence."
@@ -34,8 +34,7 @@ def probe(registry, name, clock=time.monotonic):
         result["error"] = {"code": e.code, "message": e.message}
         return result
     except Exception as e:  # a broken drop-in must not stop the other checks
-        message = _("The provider failed: %(error)s", error=redact(f"{type(e).__name__}: {e}"))
-        result["error"] = {"code": "provider_error", "message": message}
+        result["error"] = {"code": "provider_error", "message": failure_message(e)}
         return result
     frames, delta_times = [], []
 

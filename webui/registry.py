@@ -9,7 +9,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from . import legacy_typing
-from .errors import NeedsKeyError, ProviderError, UserError, redact
+from .errors import NeedsKeyError, ProviderError, UserError, failure_message
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Provider:
         """Describe the provider for /api/providers, never raising."""
         info = {
             "name": self.name,
-            "label": self.label,
+            "label": str(self.label),
             "models": [],
             "default_model": None,
             "supports_stream": bool(self.supports_stream),
@@ -112,8 +112,7 @@ class ModuleProvider(Provider):
             raise
         except Exception as e:
             # Only this wrapper knows the module's key, so only here can a message quoting it be cleaned.
-            detail = redact(f"{type(e).__name__}: {e}", [self.key])
-            raise ProviderError(_("The provider failed: %(error)s", error=detail)) from None
+            raise ProviderError(failure_message(e, [self.key])) from None
         finally:
             close = getattr(result, "close", None)
             if close:

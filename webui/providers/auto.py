@@ -2,9 +2,10 @@
 import logging
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..bridge import Via
-from ..errors import ProviderError, UserError, redact
+from ..errors import ProviderError, UserError, failure_message, redact
 from ..registry import Provider
 from .upstream import UpstreamProvider
 
@@ -29,12 +30,12 @@ def close(chunks):
         chunks.close()
 
 
-def failure_message(provider, error):
+def describe_failure(provider, error):
     """What to tell the reader about a provider that failed before answering."""
     if isinstance(error, UserError):
         return error.message
     log.warning("provider %s failed: %s", provider.name, redact(repr(error)))
-    return _("The provider failed: %(error)s", error=redact(f"{type(error).__name__}: {error}"))
+    return failure_message(error)
 
 
 class AutoProvider(Provider):
@@ -42,7 +43,7 @@ class AutoProvider(Provider):
 
     def __init__(self, candidates):
         """Try `candidates` in this order."""
-        super().__init__(AUTO, "Auto (fallback)")
+        super().__init__(AUTO, _l("Auto (fallback)"))
         self.candidates = list(candidates)
 
     def models(self):
@@ -61,7 +62,7 @@ class AutoProvider(Provider):
                 first = first_text(chunks)
             except Exception as e:
                 log.info("auto: %s failed before answering, trying the next provider", provider.name)
-                failures.append(failure_message(provider, e))
+                failures.append(describe_failure(provider, e))
                 close(chunks)
                 continue
             try:

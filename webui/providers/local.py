@@ -5,6 +5,7 @@ import threading
 from pathlib import Path
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..errors import ProviderError, UserError
 from ..registry import Provider
@@ -64,7 +65,7 @@ class LocalProvider(Provider):
 
     def __init__(self, models_dir=None, n_ctx=2048, n_threads=None):
         """Remember where models are; nothing is loaded until the first request."""
-        super().__init__("local", "Local (llama.cpp)")
+        super().__init__("local", _l("Local (llama.cpp)"))
         self.models_dir = Path(models_dir) if models_dir else None
         self.n_ctx = n_ctx
         self.n_threads = n_threads
