@@ -233,6 +233,13 @@ def visitor(server):
             stream.finish("stopped")
 
 
+def delta_seqs(frames):
+    """The seqs of the delta frames, which must rise strictly: a frame may carry several chunks, seq is its last."""
+    seqs = [f["seq"] for f in frames if f["type"] == "delta"]
+    assert all(a < b for a, b in zip(seqs, seqs[1:])), seqs
+    return seqs
+
+
 def turn(request_id, conversation_id=None, model="echo", **fields):
     """A chat frame for a stored conversation: `content`, or an `action` with its `message_id`."""
     return {"type": "chat", "request_id": request_id, "conversation_id": conversation_id, "provider": "testing", "model": model, **fields}

@@ -3,7 +3,7 @@ import sqlite3
 
 import pytest
 
-from conftest import Visitor, turn
+from conftest import Visitor, delta_seqs, turn
 
 
 def text_of(frames):
@@ -37,8 +37,8 @@ def test_a_first_message_creates_a_stored_conversation(visitor):
     frames, conversation = first_turn(visitor, ws, "  Hello   there,\n how are you?  ")
     start = frames[0]
     assert start["type"] == "start" and start["provider"] == "testing" and start["model"] == "echo"
-    seqs = [f["seq"] for f in frames if f["type"] == "delta"]
-    assert seqs == list(range(1, len(seqs) + 1))
+    chunks = delta_seqs(frames)[-1]
+    assert chunks == frames[-1]["stats"]["chunks"]
     assert frames[-1]["type"] == "done" and frames[-1]["reason"] == "complete"
     assert conversation["id"] == start["conversation_id"]
     assert conversation["title"] == "Hello there, how are you?"
@@ -48,7 +48,7 @@ def test_a_first_message_creates_a_stored_conversation(visitor):
     assert user["content"] == "  Hello   there,\n how are you?  " and user["status"] == "complete"
     assert (answer["id"], answer["role"], answer["parent_id"]) == (start["message_id"], "assistant", user["id"])
     assert answer["content"] == text_of(frames) and answer["status"] == "complete"
-    assert answer["stats"]["chunks"] == len(seqs) and (answer["versions"], answer["version"]) == ([answer["id"]], 0)
+    assert answer["stats"]["chunks"] == chunks and (answer["versions"], answer["version"]) == ([answer["id"]], 0)
     listed = visitor.http.get("/api/conversations").json["conversations"]
     assert [c["id"] for c in listed] == [conversation["id"]]
 
@@ -101,7 +101,7 @@ def test_stop_keeps_the_partial_answer_and_continue_carries_on(visitor):
     ws.send(turn("more", conversation_id, model="numbered", action="continue", message_id=message_id, options={"max_tokens": 7}))
     more = ws.until_final("more")
     assert more[0]["message_id"] == message_id and more[0]["user_message_id"] == stopped["parent_id"]
-    assert [f["seq"] for f in more if f["type"] == "delta"] == list(range(1, 8))
+    assert delta_seqs(more)[-1] == 7
     assert text_of(more) == numbers(sent, sent + 7)
     answer = visitor.http.get(f"/api/conversations/{conversation_id}").json["messages"][-1]
     assert answer["id"] == message_id and answer["status"] == "complete"

@@ -198,22 +198,59 @@ def resolve(chat, registry):
     return provider, model
 
 
+def delta_frame(listener, log):
+    """The delta frame carrying the chunks of `log` that `listener` has not had yet, or None; moves its cursor."""
+    # A frame carries every chunk that piled up since the listener's last one, so a reader that falls behind
+    # gets fewer, larger frames; seq is the number of the last chunk in it.
+    end = len(log)
+    if end <= listener.cursor:
+        return None
+    text = "".join(log[listener.cursor : end])
+    listener.cursor = end
+    return {"type": "delta", "request_id": listener.request_id, "seq": end, "text": text}
+
+
+class FrameList:
+    """A listener that keeps every frame of one request in a list, at once: for code that runs a stream itself."""
+
+    def __init__(self, request_id):
+        """No frames yet."""
+        self.request_id = request_id
+        self.cursor = 0
+        self.frames = []
+
+    def deliver(self, frame):
+        """Keep a whole frame."""
+        self.frames.append(frame)
+        return True
+
+    def grew(self, stream):
+        """Keep the new chunks as one delta frame."""
+        self.frames.append(delta_frame(self, stream.log))
+        return True
+
+
 class Stream:
-    """One request in flight: its listeners, the chunks sent so far, and the promise of exactly one final frame."""
+    """One request in flight: its listeners, the chunks so far, and the promise of exactly one final frame.
+
+    A listener has a `request_id`, a `cursor` (how many chunks it has been given), `deliver(frame)` for whole
+    frames and `grew(stream)` to hear that chunks were added; both return False once its reader is gone.
+    """
 
     # Whether generation goes on when the last listener has gone (stored answers are written for later).
     detachable = False
 
-    def __init__(self, request_id, send, provider, model, clock=time.monotonic):
-        """`send(frame)` returns False once the client is gone."""
+    def __init__(self, listener, provider, model, clock=time.monotonic):
+        """Start with one listener, which has had nothing yet."""
         self.provider = provider
         self.model = model
-        self.listeners = [(send, request_id)]
+        self.listeners = [listener]
         self.log = []
         self._clock = clock
         self._lock = threading.Lock()
         self.started_at = clock()
         self.first_chunk_at = None
+        self.last_chunk_at = None
         self.announced = False
         self.finished = False
         self.status = "streaming"
@@ -224,11 +261,6 @@ class Stream:
         """The frame that opens the request for one listener."""
         return {"type": "start", "request_id": request_id, "provider": self.provider, "model": self.model}
 
-    def _deliver(self, listener, frame):
-        """Send one frame to one listener, dropping it if its socket is gone."""
-        if not listener[0](frame):
-            self._drop(listener)
-
     def _drop(self, listener):
         """Forget a listener; without listeners a stream that is not detachable is over."""
         if listener in self.listeners:
@@ -236,15 +268,13 @@ class Stream:
         if not self.listeners and not self.detachable:
             self.finished = True
 
-    def _emit(self, kind, **fields):
-        """Send a frame to every listener, under the lock held by the caller; False once nobody listens."""
+    def _announce(self):
+        """Send the start frame to every listener before the first chunk or final frame, under the caller's lock."""
         if not self.announced:
             self.announced = True
             for listener in list(self.listeners):
-                self._deliver(listener, self.start_frame(listener[1]))
-        for listener in list(self.listeners):
-            self._deliver(listener, {"type": kind, "request_id": listener[1], **fields})
-        return not self.finished
+                if not listener.deliver(self.start_frame(listener.request_id)):
+                    self._drop(listener)
 
     def via(self, provider, model):
         """Record which provider really answers, before the first chunk."""
@@ -253,34 +283,38 @@ class Stream:
                 self.provider, self.model = provider, model
 
     def delta(self, text):
-        """Send one chunk; False means stop generating."""
+        """Add one chunk and tell the listeners; False means stop generating."""
         with self._lock:
             if self.finished:
                 return False
+            now = self._clock()
             if self.first_chunk_at is None:
-                self.first_chunk_at = self._clock()
+                self.first_chunk_at = now
+            self.last_chunk_at = now
+            self._announce()
             self.log.append(text)
             self.chars += len(text)
-            return self._emit("delta", seq=len(self.log), text=text)
+            for listener in self.listeners:
+                if not listener.grew(self):
+                    self._drop(listener)
+            return not self.finished
 
-    def attach(self, send, request_id, after):
-        """Add a listener that has seen chunks 1..`after`: it gets the rest, then the live ones; False if already over."""
+    def attach(self, listener):
+        """Add a listener that has had `listener.cursor` chunks: it gets the rest, then the live ones; False if over."""
         with self._lock:
             if self.finished:
                 return False
-            listener = (send, request_id)
             self.listeners.append(listener)
             # Under the lock no chunk can slip between the replay and the live ones, nor come twice.
             if self.announced:
-                self._deliver(listener, self.start_frame(request_id))
-                for seq in range(after + 1, len(self.log) + 1):
-                    self._deliver(listener, {"type": "delta", "request_id": request_id, "seq": seq, "text": self.log[seq - 1]})
+                if listener.deliver(self.start_frame(listener.request_id)) and self.log:
+                    listener.grew(self)
             return True
 
-    def detach(self, send):
-        """Forget every listener that writes with `send` (its socket has closed)."""
+    def detach(self, belongs):
+        """Forget every listener for which `belongs(listener)` is true (its socket has closed)."""
         with self._lock:
-            for listener in [listener for listener in self.listeners if listener[0] is send]:
+            for listener in [listener for listener in self.listeners if belongs(listener)]:
                 self._drop(listener)
 
     def stats(self):
@@ -306,7 +340,9 @@ class Stream:
     def _send_final(self, kind, **fields):
         """Send the final frame to the listeners left."""
         with self._lock:
-            self._emit(kind, **fields)
+            self._announce()
+            for listener in list(self.listeners):
+                listener.deliver({"type": kind, "request_id": listener.request_id, **fields})
 
     def _final(self, status, error, kind, **fields):
         """End with one final frame, unless the stream already ended."""

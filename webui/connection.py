@@ -27,11 +27,11 @@ def resume_final(request_id, message_id, status, content, error):
 class Connection:
     """The requests of one socket, each streamed by its own thread."""
 
-    def __init__(self, app, registry, send, locale, owner, live):
-        """`send(frame)` writes a frame and returns False once the socket is closed; `owner` is who is connected."""
+    def __init__(self, app, registry, outbox, locale, owner, live):
+        """Frames go out through `outbox` (see outbox.Outbox); `owner` is who is connected."""
         self.app = app
         self.registry = registry
-        self.send = send
+        self.outbox = outbox
         self.locale = locale
         self.owner = owner
         self.live = live
@@ -56,7 +56,7 @@ class Connection:
             else:
                 raise bad_request(_("Unknown frame type “%(type)s”.", type=str(kind)[:40]))
         except UserError as e:
-            self.send({"type": "error", "request_id": request_id, "code": e.code, "message": e.message})
+            self.outbox.put({"type": "error", "request_id": request_id, "code": e.code, "message": e.message})
 
     def admit(self, request_id):
         """Refuse a request id already running here, or one request too many on this socket."""
@@ -74,12 +74,12 @@ class Connection:
             raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
         if chat.stored:
             provider, model, turn = self.begin_turn(chat)
-            stream = StoredStream(chat.request_id, self.send, provider.name, model, turn, self.live)
+            stream = StoredStream(self.outbox.listener(chat.request_id), provider.name, model, turn, self.live)
             self.live.add(stream)
             messages, options = turn.messages, turn.options
         else:
             provider, model = resolve(chat, self.registry)
-            stream = Stream(chat.request_id, self.send, provider.name, model)
+            stream = Stream(self.outbox.listener(chat.request_id), provider.name, model)
             messages, options = chat.messages, chat.options
         self.streams[chat.request_id] = stream
         threading.Thread(
@@ -111,16 +111,17 @@ class Connection:
         # Look up the stream before reading the row: a stream leaves the registry only after its final write.
         stream = self.live.get(message_id)
         message = history.owned_message(get_db(), self.owner, message_id)
-        if stream is not None and stream.attach(self.send, request_id, after):
+        if stream is not None and stream.attach(self.outbox.listener(request_id, after)):
             self.streams[request_id] = stream
             return
         if stream is not None:
             outcome = (stream.status, stream.text(), stream.error)
         else:
             outcome = (message["status"], message["content"], history.error_of(message))
-        self.send(resume_final(request_id, message_id, *outcome))
+        self.outbox.put(resume_final(request_id, message_id, *outcome))
 
     def close(self):
         """The socket is gone: its listeners go; plain requests stop, stored answers go on being written."""
+        self.outbox.close()
         for stream in self.streams.values():
-            stream.detach(self.send)
+            stream.detach(lambda listener: listener.outbox is self.outbox)

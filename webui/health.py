@@ -4,7 +4,7 @@ import time
 from flask import Blueprint, abort, jsonify, request
 from flask_babel import gettext as _
 
-from .bridge import ChatRequest, Stream, bad_request, resolve, run
+from .bridge import ChatRequest, FrameList, Stream, bad_request, resolve, run
 from .errors import UserError, failure_message
 from .registry import get_registry
 
@@ -36,18 +36,10 @@ def probe(registry, name, clock=time.monotonic):
     except Exception as e:  # a broken drop-in must not stop the other checks
         result["error"] = {"code": "provider_error", "message": failure_message(e)}
         return result
-    frames, delta_times = [], []
-
-    def send(frame):
-        """Keep the frame, and when each delta arrived."""
-        frames.append(frame)
-        if frame["type"] == "delta":
-            delta_times.append(clock())
-        return True
-
-    stream = Stream(chat.request_id, send, provider.name, result["model"], clock=clock)
+    listener = FrameList(chat.request_id)
+    stream = Stream(listener, provider.name, result["model"], clock=clock)
     run(stream, provider, result["model"], chat.messages, chat.options)
-    start, final = frames[0], frames[-1]
+    start, final = listener.frames[0], listener.frames[-1]
     if (start["provider"], start["model"]) != (provider.name, result["model"]):
         result["via"] = {"provider": start["provider"], "model": start["model"]}
     if final["type"] == "error":
@@ -56,8 +48,9 @@ def probe(registry, name, clock=time.monotonic):
     result.update(ok=final["type"] == "done", chunks=stats["chunks"])
     result.update(ttft_ms=stats["ttft_ms"], duration_ms=stats["duration_ms"])
     # The rate after the first chunk: the time to the first one is reported on its own.
-    if len(delta_times) > 1 and delta_times[-1] > delta_times[0]:
-        result["chunks_per_s"] = round((len(delta_times) - 1) / (delta_times[-1] - delta_times[0]), 1)
+    first, last = stream.first_chunk_at, stream.last_chunk_at
+    if stats["chunks"] > 1 and last > first:
+        result["chunks_per_s"] = round((stats["chunks"] - 1) / (last - first), 1)
     return result
 
 

@@ -35,9 +35,9 @@ class StoredStream(Stream):
 
     detachable = True
 
-    def __init__(self, request_id, send, provider, model, turn, streams, clock=time.monotonic):
+    def __init__(self, listener, provider, model, turn, streams, clock=time.monotonic):
         """Stream `turn`'s answer; `streams` is the registry that lists it while it runs."""
-        super().__init__(request_id, send, provider, model, clock)
+        super().__init__(listener, provider, model, clock)
         self.turn = turn
         self.streams = streams
         self._store_lock = threading.Lock()

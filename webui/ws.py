@@ -1,36 +1,17 @@
 """The /ws endpoint: a thin loop that hands each frame to a connection.Connection."""
-import json
 import socket
-import threading
 
 from flask import current_app
 from flask_babel import get_locale
 from flask_sock import Sock
-from simple_websocket import ConnectionClosed
 
 from .connection import Connection
 from .identity import current_owner
 from .live import get_live
+from .outbox import open_outbox
 from .registry import get_registry
 
 sock = Sock()
-
-
-def frame_sender(ws):
-    """Return send(frame) -> bool that serializes writes from the streaming threads."""
-    lock = threading.Lock()
-
-    def send(frame):
-        """Write one JSON frame; False once the socket is closed."""
-        data = json.dumps(frame, ensure_ascii=False)
-        with lock:
-            try:
-                ws.send(data)
-            except (ConnectionClosed, OSError):
-                return False
-        return True
-
-    return send
 
 
 @sock.route("/ws")
@@ -40,7 +21,7 @@ def chat_socket(ws):
     # start frame until the client's delayed ACK, about 40 ms (measured in bench figure 2).
     ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     connection = Connection(
-        current_app._get_current_object(), get_registry(), frame_sender(ws), str(get_locale()), current_owner(), get_live()
+        current_app._get_current_object(), get_registry(), open_outbox(ws), str(get_locale()), current_owner(), get_live()
     )
     try:
         while True:

@@ -3,7 +3,7 @@ import threading
 import time
 
 url = "http://127.0.0.1/testing"
-model = ["echo", "slow", "fail_midway", "fail_with_secret", "silent", "markdown", "xss", "numbered", "stall"]
+model = ["echo", "slow", "fail_midway", "fail_with_secret", "silent", "markdown", "xss", "numbered", "stall", "flood"]
 supports_stream = True
 needs_auth = False
 
@@ -71,6 +71,10 @@ def _create_completion(model: str, messages: list, stream: bool, **kwargs):
         elif model == "stall":
             yield "first "
             time.sleep(3)
+        elif model == "flood":
+            # As fast as it can, more than socket buffers hold: chunk n is 64 KiB of its own number.
+            for n in range(kwargs.get("max_tokens", 10)):
+                yield f"{n:08d}" * 8192
         elif model == "numbered":
             # Counts on from a partial answer sent last, so a continued answer is one unbroken count.
             last = messages[-1]
