@@ -3,9 +3,12 @@ import importlib.util
 import logging
 import sys
 import types
+from concurrent.futures import ThreadPoolExecutor
+from operator import methodcaller
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 
 from . import legacy_typing
@@ -17,6 +20,10 @@ log = logging.getLogger(__name__)
 # `from ...typing import ...` (some with `..typing`); loading them under a package of
 # the same shape lets them run unchanged.
 DROPIN_PACKAGE = "webui_dropin.Provider.Providers"
+
+# Providers are described at the same time so that slow servers cost one timeout, not one each;
+# the bound keeps a long list of providers from starting a thread per provider.
+DESCRIBE_WORKERS = 8
 
 
 class Provider:
@@ -166,9 +173,25 @@ class Registry:
         return iter(self._providers.values())
 
     def describe(self):
-        """The JSON body of /api/providers."""
+        """The JSON body of /api/providers, in the registry's order; the providers are asked concurrently."""
         default = self.default if self.default in self._providers else next(iter(self._providers), None)
-        return {"default": default, "providers": [p.describe() for p in self]}
+        with ThreadPoolExecutor(max_workers=DESCRIBE_WORKERS, thread_name_prefix="describe") as pool:
+            providers = list(pool.map(in_current_app_and_locale(methodcaller("describe")), self))
+        return {"default": default, "providers": providers}
+
+
+def in_current_app_and_locale(function):
+    """Wrap `function` to run in any thread with the current app and the current request's language."""
+    app = current_app._get_current_object()
+    locale = get_locale()
+
+    def run(*args):
+        """Call `function` inside its own context of the app, in that language."""
+        # Providers run under this context in the chat's threads too, so they never rely on the request itself.
+        with app.app_context(), force_locale(locale):
+            return function(*args)
+
+    return run
 
 
 def _dropin_package():

@@ -1,0 +1,91 @@
+"""The language links the chat page and the sign-in page share."""
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from webui.auth import get_access
+from webui.i18n import LANGUAGES
+
+
+class LanguageNav(HTMLParser):
+    """Collects the language navigation's label and the attributes and text of its links."""
+
+    def __init__(self):
+        """Start outside the navigation."""
+        super().__init__()
+        self.label = None
+        self.links = []
+        self.inside = False
+
+    def handle_starttag(self, tag, attrs):
+        """Note where the navigation starts and each link in it."""
+        attrs = dict(attrs)
+        if tag == "nav" and attrs.get("class") == "languages":
+            self.inside = True
+            self.label = attrs.get("aria-label")
+        elif tag == "a" and self.inside:
+            self.links.append({**attrs, "text": ""})
+
+    def handle_endtag(self, tag):
+        """Note where the navigation ends."""
+        if tag == "nav":
+            self.inside = False
+
+    def handle_data(self, data):
+        """Keep the text of the link being read."""
+        if self.inside and self.links:
+            self.links[-1]["text"] += data.strip()
+
+
+def language_nav(html):
+    """The page's language navigation, parsed."""
+    nav = LanguageNav()
+    nav.feed(html)
+    return nav
+
+
+@pytest.fixture
+def login_required(app):
+    """An account exists, so the sign-in page is shown instead of skipped."""
+    with app.app_context():
+        get_access().users.add("alice", "correct horse battery")
+
+
+def assert_offers_every_language(nav, current):
+    """Each language is linked once, under its own name, and only the current one is marked current."""
+    assert [link["hreflang"] for link in nav.links] == list(LANGUAGES)
+    assert [link["lang"] for link in nav.links] == list(LANGUAGES)
+    assert [link["text"] for link in nav.links] == list(LANGUAGES.values())
+    assert [link["hreflang"] for link in nav.links if "aria-current" in link] == [current]
+
+
+@pytest.mark.parametrize("locale, label", [("en", "Language"), ("ru", "Язык")])
+def test_chat_page_links_every_language_relative_to_its_own_address(client, locale, label):
+    nav = language_nav(client.get(f"/c/some-conversation?lang={locale}").get_data(as_text=True))
+    assert nav.label == label
+    assert_offers_every_language(nav, locale)
+    # A relative query keeps the reader on the conversation they were reading.
+    assert [link["href"] for link in nav.links] == [f"?lang={code}" for code in LANGUAGES]
+
+
+@pytest.mark.parametrize("locale, label", [("en", "Language"), ("ru", "Язык")])
+def test_sign_in_page_links_every_language_keeping_next(client, login_required, locale, label):
+    target = "/c/a&b?x=\"y\""
+    html = client.get("/login", query_string={"lang": locale, "next": target}).get_data(as_text=True)
+    nav = language_nav(html)
+    assert nav.label == label
+    assert_offers_every_language(nav, locale)
+    for link, code in zip(nav.links, LANGUAGES):
+        address = urlsplit(link["href"])
+        assert address.path == "/login"
+        assert parse_qs(address.query) == {"lang": [code], "next": [target]}
+
+
+def test_following_a_sign_in_language_link_keeps_next(client, login_required):
+    english = language_nav(client.get("/login?next=/c/kept").get_data(as_text=True))
+    russian_link = next(link["href"] for link in english.links if link["hreflang"] == "ru")
+    html = client.get(russian_link).get_data(as_text=True)
+    assert '<html lang="ru">' in html and "<h1>Вход</h1>" in html
+    assert 'name="next" value="/c/kept"' in html
+    assert_offers_every_language(language_nav(html), "ru")
