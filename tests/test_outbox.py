@@ -8,19 +8,42 @@ import pytest
 from bench import frames as wire
 from conftest import chat, raw_handshake
 from webui.bridge import Stream
-from webui.outbox import Outbox, Pump
+from webui.outbox import LATE_SECONDS, MIN_GAP_SECONDS, WINDOW_SECONDS, WRITES_PER_SECOND, Outbox, Pacer, Pump
 
 
-class Doorbell:
-    """A pump that only counts its calls, so a test decides when the outbox is written."""
+class Clock:
+    """A monotonic clock that moves only when told."""
 
     def __init__(self):
-        """Not rung yet."""
-        self.rings = 0
+        """Start at 100 s."""
+        self.now = 100.0
 
-    def wake(self, outbox):
-        """Count."""
-        self.rings += 1
+    def __call__(self):
+        """The time."""
+        return self.now
+
+
+class SteadyPacer:
+    """A pacer as under heavy load: every socket waits one second between writes."""
+
+    def gap(self, now):
+        """One second."""
+        return 1.0
+
+    def wrote(self, outbox, now):
+        """Nothing to count."""
+
+
+class Deadlines:
+    """A pump that only records the deadlines asked of it, so a test decides when they come."""
+
+    def __init__(self):
+        """None yet."""
+        self.asked = []
+
+    def at(self, due, outbox):
+        """Record."""
+        self.asked.append(due)
 
 
 def encode_line(text):
@@ -39,57 +62,105 @@ def read_lines(sock, count, timeout=10):
     return [json.loads(line) for line in data.splitlines()]
 
 
-def test_chunks_queued_before_the_pump_comes_leave_as_one_frame():
+def test_an_idle_server_writes_each_chunk_at_once():
     ours, theirs = socket.socketpair()
     with ours, theirs:
-        bell = Doorbell()
-        outbox = Outbox(bell, ours, encode_line)
+        clock, pump = Clock(), Deadlines()
+        outbox = Outbox(pump, Pacer(), ours, encode_line, clock=clock)
         stream = Stream(outbox.listener("r"), "p", "m")
-        for text in ("a", "b", "c"):
+        for n, text in enumerate("abc", start=1):
+            clock.now += 0.02
             assert stream.delta(text)
-        assert bell.rings == 1
-        assert outbox.flush() is False
-        assert read_lines(theirs, 2) == [
-            {"type": "start", "request_id": "r", "provider": "p", "model": "m"},
-            {"type": "delta", "request_id": "r", "seq": 3, "text": "abc"},
-        ]
-        stream.delta("d")
+            assert read_lines(theirs, 1 + (n == 1))[-1] == {"type": "delta", "request_id": "r", "seq": n, "text": text}
+        assert pump.asked == []
+
+
+def test_chunks_faster_than_a_screen_shows_them_leave_together():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        clock, pump = Clock(), Deadlines()
+        outbox = Outbox(pump, Pacer(), ours, encode_line, clock=clock)
+        stream = Stream(outbox.listener("r"), "p", "m")
+        for text in "abcde":
+            clock.now += MIN_GAP_SECONDS / 4
+            stream.delta(text)
+        assert [f.get("text") for f in read_lines(theirs, 2)] == [None, "a"]
+        first_write = 100 + MIN_GAP_SECONDS / 4
+        assert pump.asked == [first_write + MIN_GAP_SECONDS + LATE_SECONDS]
+        clock.now = pump.asked[0]
+        outbox.due()
+        assert read_lines(theirs, 1) == [{"type": "delta", "request_id": "r", "seq": 5, "text": "bcde"}]
+
+
+def test_under_load_chunks_wait_out_the_gap_and_leave_as_one_frame():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        clock, pump = Clock(), Deadlines()
+        outbox = Outbox(pump, SteadyPacer(), ours, encode_line, clock=clock)
+        stream = Stream(outbox.listener("r"), "p", "m")
+        for text in ("a", "b", "c", "d"):
+            assert stream.delta(text)
+            clock.now += 0.1
+        # The first chunk went at once; the next ones wait out the second after it, or the pump a little longer.
+        assert [f["type"] for f in read_lines(theirs, 2)] == ["start", "delta"]
+        assert pump.asked == [101.0 + LATE_SECONDS]
+        clock.now = 101.0 + LATE_SECONDS
+        outbox.due()
+        assert read_lines(theirs, 1) == [{"type": "delta", "request_id": "r", "seq": 4, "text": "bcd"}]
+        clock.now += 1.5
+        stream.delta("e")
+        assert read_lines(theirs, 1) == [{"type": "delta", "request_id": "r", "seq": 5, "text": "e"}]
+        stream.delta("f")
         stream.finish("complete")
-        assert bell.rings == 2
-        outbox.flush()
+        # The final frame is never held back, nor are the chunks queued before it.
         delta, done = read_lines(theirs, 2)
-        assert delta == {"type": "delta", "request_id": "r", "seq": 4, "text": "d"}
-        assert done["type"] == "done" and done["stats"]["chunks"] == 4
+        assert delta == {"type": "delta", "request_id": "r", "seq": 6, "text": "f"}
+        assert done["type"] == "done" and done["stats"]["chunks"] == 6
+
+
+def test_the_gap_grows_with_the_number_of_busy_sockets_and_goes_when_they_stop():
+    pacer = Pacer()
+    for n in range(500):
+        pacer.wrote(n, 10.0)
+    pacer.wrote(0, 10.0 + WINDOW_SECONDS)
+    assert pacer.gap(10.0 + WINDOW_SECONDS) == 500 / WRITES_PER_SECOND
+    assert pacer.gap(10.0 + 3 * WINDOW_SECONDS) == MIN_GAP_SECONDS
+    pacer.wrote(0, 10.0 + 3 * WINDOW_SECONDS)
+    assert pacer.gap(10.0 + 3 * WINDOW_SECONDS) == MIN_GAP_SECONDS
 
 
 def test_a_late_listener_gets_what_it_missed_in_one_frame_then_the_live_chunks():
     ours, theirs = socket.socketpair()
     with ours, theirs:
-        outbox = Outbox(Doorbell(), ours, encode_line)
+        clock = Clock()
+        outbox = Outbox(Deadlines(), Pacer(), ours, encode_line, clock=clock)
         stream = Stream(outbox.listener("first"), "p", "m")
         for n in range(5):
+            clock.now += 0.02
             stream.delta(f"{n} ")
         assert stream.attach(outbox.listener("late", after=2))
+        clock.now += 0.02
         stream.delta("5 ")
-        outbox.flush()
-        received = read_lines(theirs, 4)
+        received = read_lines(theirs, 9)
         late = [f for f in received if f["request_id"] == "late"]
-        assert late[0]["type"] == "start"
-        assert late[1] == {"type": "delta", "request_id": "late", "seq": 6, "text": "2 3 4 5 "}
-        first = [f for f in received if f["request_id"] == "first"]
-        assert first[1] == {"type": "delta", "request_id": "first", "seq": 6, "text": "0 1 2 3 4 5 "}
+        # The replay waits out the socket's gap (it was just written), so the next chunk rides along.
+        assert late == [
+            {"type": "start", "request_id": "late", "provider": "p", "model": "m"},
+            {"type": "delta", "request_id": "late", "seq": 6, "text": "2 3 4 5 "},
+        ]
+        assert [f.get("seq") for f in received if f["request_id"] == "first"] == [None, 1, 2, 3, 4, 5, 6]
 
 
 def test_a_closed_outbox_takes_nothing_and_its_plain_stream_stops():
     ours, theirs = socket.socketpair()
     with ours, theirs:
-        outbox = Outbox(Doorbell(), ours, encode_line)
+        outbox = Outbox(Deadlines(), Pacer(), ours, encode_line)
         stream = Stream(outbox.listener("r"), "p", "m")
         assert stream.delta("a")
+        read_lines(theirs, 2)
         outbox.close()
         assert outbox.put({"type": "error"}) is False
         assert stream.delta("b") is False
-        assert outbox.flush() is False
         theirs.setblocking(False)
         with pytest.raises(BlockingIOError):
             theirs.recv(100)
@@ -99,7 +170,7 @@ def test_a_full_socket_never_blocks_the_pump_and_loses_nothing():
     ours, theirs = socket.socketpair()
     with ours, theirs:
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
-        outbox = Outbox(Pump(), ours, encode_line)
+        outbox = Outbox(Pump(), Pacer(), ours, encode_line)
         big = "x" * 100_000
         started = time.monotonic()
         for n in range(40):
@@ -145,17 +216,24 @@ def test_a_reader_that_stops_reading_holds_up_only_itself(server):
         assert text == "".join(f"{n:08d}" * 8192 for n in range(400))
 
 
-def test_the_pump_thread_ends_when_idle_and_comes_back(monkeypatch):
+def test_the_pump_calls_at_deadlines_and_its_thread_ends_when_idle(monkeypatch):
     monkeypatch.setattr("webui.outbox.IDLE_SECONDS", 0.05)
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        pump = Pump()
-        outbox = Outbox(pump, ours, encode_line)
-        threads = []
-        for n in range(2):
-            outbox.put({"n": n})
-            threads.append(pump._thread)
-            assert read_lines(theirs, 1) == [{"n": n}]
-            threads[-1].join(5)
-            assert not threads[-1].is_alive(), "the pump thread did not end"
-        assert threads[0] is not threads[1]
+    pump = Pump()
+    called = []
+
+    class Waiting:
+        """An outbox that notes when its deadline came."""
+
+        def due(self):
+            """Note the time."""
+            called.append(time.monotonic())
+
+    threads = []
+    for n in range(2):
+        asked = time.monotonic() + 0.05
+        pump.at(asked, Waiting())
+        threads.append(pump._thread)
+        threads[-1].join(5)
+        assert not threads[-1].is_alive(), "the pump thread did not end"
+        assert len(called) == n + 1 and called[-1] >= asked
+    assert threads[0] is not threads[1]

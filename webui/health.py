@@ -48,9 +48,9 @@ def probe(registry, name, clock=time.monotonic):
     result.update(ok=final["type"] == "done", chunks=stats["chunks"])
     result.update(ttft_ms=stats["ttft_ms"], duration_ms=stats["duration_ms"])
     # The rate after the first chunk: the time to the first one is reported on its own.
-    first, last = stream.first_chunk_at, stream.last_chunk_at
-    if stats["chunks"] > 1 and last > first:
-        result["chunks_per_s"] = round((stats["chunks"] - 1) / (last - first), 1)
+    streaming_s = (stats["duration_ms"] - (stats["ttft_ms"] or 0)) / 1000
+    if stats["chunks"] > 1 and streaming_s > 0:
+        result["chunks_per_s"] = round((stats["chunks"] - 1) / streaming_s, 1)
     return result
 
 

@@ -1,13 +1,16 @@
-"""What goes out on the WebSockets: a queue per socket, and one thread per process that writes them all.
+"""What goes out on the WebSockets: a queue per socket, written without ever waiting on the socket.
 
-Streaming threads never write to a socket. They queue whole frames, or note that a request has new chunks, and
-the pump writes. While the pump is busy the chunks of a request pile up and leave as one frame, so the number of
-frames (and of system calls) falls as the load rises, and a reader that stops reading holds up only itself: the
-pump never blocks on a socket.
+Whoever queues a frame writes it at once, in its own thread, unless that socket was written very recently and
+many sockets are busy: then a request's chunks wait a little and leave together as one frame. So an idle server
+adds no delay, and a busy one sends fewer, larger frames instead of falling behind. A reader that stops reading
+holds up only itself: its bytes wait in its outbox and the pump thread tries them again later.
 """
+import heapq
+import itertools
 import json
 import socket
 import threading
+import time
 
 from flask import current_app
 from wsproto.events import TextMessage
@@ -15,14 +18,27 @@ from wsproto.utilities import LocalProtocolError
 
 from .bridge import delta_frame
 
-# An idle pump thread ends after this long; the next frame starts another.
-IDLE_SECONDS = 2.0
+# The writes per second the whole process aims to stay under: with N sockets streaming, each waits N / this
+# many seconds after writing chunks before it writes chunks again (50 ms for 500 sockets)...
+WRITES_PER_SECOND = 10_000
+# ...and never less than this: no screen shows text faster, and a provider that yields thousands of chunks a
+# second then costs one frame per millisecond instead of one per chunk. Chunks further apart are not delayed.
+MIN_GAP_SECONDS = 0.001
+# The window over which the busy sockets are counted.
+WINDOW_SECONDS = 0.1
+# The pump looks at its deadlines at most this often: it is a safety net, the streaming threads do the writing.
+TICK_SECONDS = 0.005
+# A paced chunk is written by the next chunk's thread once its gap is over; the pump writes it only if no chunk
+# comes within this long after that (a pause, or the last chunks before the final frame).
+LATE_SECONDS = 0.02
 # How often the pump tries again a socket whose reader has fallen a whole send buffer behind.
 RETRY_SECONDS = 0.01
+# An idle pump thread ends after this long; the next deadline starts another.
+IDLE_SECONDS = 2.0
 
 
 class Subscription:
-    """One request's chunks bound for one socket: queued once however many chunks arrive before the pump comes."""
+    """One request's chunks bound for one socket: queued once however many chunks arrive before they are written."""
 
     def __init__(self, outbox, request_id, after=0):
         """A listener (see bridge.Stream) that has had `after` chunks."""
@@ -33,18 +49,16 @@ class Subscription:
         self.queued = False
 
     def deliver(self, frame):
-        """Queue a whole frame."""
+        """Queue a whole frame; it is written at once."""
         return self.outbox.put(frame)
 
     def grew(self, stream):
-        """Queue this request's turn, unless it is already waiting for the pump."""
-        if self.outbox.closed:
-            return False
+        """Queue this request's turn, unless it is already waiting."""
         if self.queued:
             return True
         self.stream = stream
         self.queued = True
-        return self.outbox.put(self)
+        return self.outbox.put(self, paced=True)
 
     def take(self):
         """The delta frame of every chunk not yet written, or None."""
@@ -53,80 +67,138 @@ class Subscription:
         return delta_frame(self, self.stream.log)
 
 
+class Pacer:
+    """How long a socket waits between two writes: nothing while few sockets are busy, longer as they grow in number."""
+
+    def __init__(self):
+        """No socket has written yet."""
+        self._window_end = 0.0
+        self._busy = set()
+        self._gap = 0.0
+
+    def gap(self, now):
+        """Seconds a socket waits after writing chunks before it writes chunks again, as of the last full window."""
+        return self._gap if now < self._window_end + WINDOW_SECONDS else MIN_GAP_SECONDS
+
+    def wrote(self, outbox, now):
+        """Count a socket's write in the current window."""
+        if now >= self._window_end:
+            self._gap = max(MIN_GAP_SECONDS, len(self._busy) / WRITES_PER_SECOND)
+            self._busy = set()
+            self._window_end = now + WINDOW_SECONDS
+        self._busy.add(outbox)
+
+
 class Outbox:
     """The frames waiting for one WebSocket, and the bytes the socket has not taken yet."""
 
-    def __init__(self, pump, raw, encode):
+    def __init__(self, pump, pacer, raw, encode, clock=time.monotonic):
         """`raw` is the socket; `encode(text)` makes the bytes of one text message."""
         self.pump = pump
+        self.pacer = pacer
         self.raw = raw
         self.encode = encode
         self.closed = False
+        self._clock = clock
         self._lock = threading.Lock()
         self._items = []
         self._unsent = bytearray()
-        self._waiting = False
+        self._flushing = False
+        self._deadline = False
+        self._last_write = float("-inf")
 
     def listener(self, request_id, after=0):
         """A listener for one of this socket's requests."""
         return Subscription(self, request_id, after)
 
-    def put(self, item):
-        """Queue a frame or a subscription with news; False once the socket is closed."""
+    def put(self, item, paced=False):
+        """Queue a frame or a subscription with news and write it, now or, if `paced`, once the socket's gap is over."""
         with self._lock:
             if self.closed:
                 return False
             self._items.append(item)
-            wake, self._waiting = not self._waiting, True
-        if wake:
-            self.pump.wake(self)
+            if self._flushing:
+                return True
+            now = self._clock()
+            due = self._last_write + self.pacer.gap(now)
+            if paced and now < due:
+                self._set_deadline(due + LATE_SECONDS)
+                return True
+            self._flushing = True
+        self._flush()
         return True
 
     def put_bytes(self, data):
-        """Bytes of the WebSocket library's own (pings, pongs, close): in order after what is unsent."""
+        """Bytes of the WebSocket library's own (pings, pongs, close): never into the middle of a frame."""
         with self._lock:
             if self.closed:
                 return
             self._unsent += data
             self._write()
-            wake = bool(self._unsent) and not self._waiting
-            self._waiting = self._waiting or wake
-        if wake:
-            self.pump.wake(self)
 
-    def flush(self):
-        """Encode what is queued and write what the socket takes now; True while bytes are left over."""
+    def due(self):
+        """The pump's call at a deadline: write what waited, or try again what the socket refused."""
         with self._lock:
-            items, self._items = self._items, []
-            self._waiting = False
-        data = bytearray()
-        try:
-            for item in items:
-                frame = item.take() if isinstance(item, Subscription) else item
-                if frame is not None:
-                    data += self.encode(json.dumps(frame, ensure_ascii=False))
-        except OSError:
-            self.close()
-            return False
-        with self._lock:
-            if self.closed:
-                return False
-            self._unsent += data
-            self._write()
-            return bool(self._unsent)
+            self._deadline = False
+            if self.closed or self._flushing:
+                return
+            if not self._items:
+                self._write()
+                return
+            self._flushing = True
+        self._flush()
+
+    def _flush(self):
+        """Encode and write what is queued, in this thread, until nothing is left; one thread at a time does this."""
+        while True:
+            with self._lock:
+                items, self._items = self._items, []
+                if not items or self.closed:
+                    self._flushing = False
+                    return
+            try:
+                data = b"".join(self._encode(items))
+            except OSError:
+                with self._lock:
+                    self._close()
+                    self._flushing = False
+                return
+            with self._lock:
+                self._unsent += data
+                self._write()
+                # Only chunks are paced: a start or final frame neither waits nor makes the next chunk wait.
+                if any(isinstance(item, Subscription) for item in items):
+                    now = self._clock()
+                    self._last_write = now
+                    self.pacer.wrote(self, now)
+
+    def _encode(self, items):
+        """The bytes of each frame queued, in order; a subscription with nothing new adds nothing."""
+        for item in items:
+            frame = item.take() if isinstance(item, Subscription) else item
+            if frame is not None:
+                yield self.encode(json.dumps(frame, ensure_ascii=False))
+
+    def _set_deadline(self, due):
+        """Have the pump call due() at `due`, under the lock; one deadline at a time is enough."""
+        if not self._deadline:
+            self._deadline = True
+            self.pump.at(due, self)
 
     def _write(self):
-        """Write what the socket takes without waiting, under the lock; a failed socket closes the outbox."""
+        """Write what the socket takes without waiting, under the lock; the rest waits for the pump's retry."""
         if not self._unsent:
             return
         try:
             sent = self.raw.send(self._unsent, socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
-            return
+            sent = 0
         except OSError:
             self._close()
             return
         del self._unsent[:sent]
+        if self._unsent:
+            self._set_deadline(self._clock() + RETRY_SECONDS)
 
     def _close(self):
         """Drop everything queued, under the lock."""
@@ -159,44 +231,50 @@ class OrderedSocket:
 
 
 class Pump:
-    """The thread that writes every socket's queue; it runs while there is anything to write."""
+    """The thread that calls outboxes at their deadlines; it runs while any deadline is set."""
 
     def __init__(self):
-        """No thread until the first frame."""
+        """No thread until the first deadline."""
         self._cond = threading.Condition()
-        self._ready = []
-        self._blocked = []
+        self._deadlines = []
+        self._order = itertools.count()
         self._thread = None
 
-    def wake(self, outbox):
-        """Have `outbox` written soon."""
+    def at(self, due, outbox):
+        """Call `outbox.due()` at monotonic time `due`, or soon after."""
         with self._cond:
-            self._ready.append(outbox)
+            first = not self._deadlines or due < self._deadlines[0][0]
+            heapq.heappush(self._deadlines, (due, next(self._order), outbox))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="webui-pump", daemon=True)
                 self._thread.start()
-            else:
+            elif first:
                 self._cond.notify()
 
     def _next(self):
-        """The outboxes to write now, waiting for some; None when the thread should end."""
+        """The outboxes whose deadline has come, waiting for one; None when the thread should end."""
         with self._cond:
-            if not self._ready:
-                self._cond.wait(RETRY_SECONDS if self._blocked else IDLE_SECONDS)
-            if not self._ready and not self._blocked:
-                self._thread = None
-                return None
-            ready, self._ready = self._ready, []
-        batch = list(dict.fromkeys(self._blocked + ready))
-        self._blocked = []
-        return batch
+            while True:
+                if not self._deadlines:
+                    if not self._cond.wait(IDLE_SECONDS) and not self._deadlines:
+                        self._thread = None
+                        return None
+                    continue
+                wait = self._deadlines[0][0] - time.monotonic()
+                if wait <= 0:
+                    break
+                self._cond.wait(max(wait, TICK_SECONDS))
+            now = time.monotonic()
+            ready = []
+            while self._deadlines and self._deadlines[0][0] <= now:
+                ready.append(heapq.heappop(self._deadlines)[2])
+            return ready
 
     def _run(self):
-        """Write until there is nothing left; a socket still behind is tried again on the next round."""
-        while (batch := self._next()) is not None:
-            for outbox in batch:
-                if outbox.flush():
-                    self._blocked.append(outbox)
+        """Call each outbox whose deadline has come, until none is set."""
+        while (ready := self._next()) is not None:
+            for outbox in ready:
+                outbox.due()
 
 
 def open_outbox(ws):
@@ -210,11 +288,12 @@ def open_outbox(ws):
         except LocalProtocolError as e:
             raise ConnectionError("the WebSocket is closing") from e
 
-    outbox = Outbox(current_app.extensions["webui.pump"], raw, encode)
+    outbox = Outbox(current_app.extensions["webui.pump"], current_app.extensions["webui.pacer"], raw, encode)
     ws.sock = OrderedSocket(raw, outbox)
     return outbox
 
 
 def init_app(app):
-    """Give the app its pump."""
+    """Give the app its pump and its pacer."""
     app.extensions["webui.pump"] = Pump()
+    app.extensions["webui.pacer"] = Pacer()
