@@ -62,60 +62,88 @@ def read_lines(sock, count, timeout=10):
     return [json.loads(line) for line in data.splitlines()]
 
 
-def test_an_idle_server_writes_each_chunk_at_once():
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        clock, pump = Clock(), Deadlines()
-        outbox = Outbox(pump, Pacer(), ours, encode_line, clock=clock)
-        stream = Stream(outbox.listener("r"), "p", "m")
-        for n, text in enumerate("abc", start=1):
-            clock.now += 0.02
-            assert stream.delta(text)
-            assert read_lines(theirs, 1 + (n == 1))[-1] == {"type": "delta", "request_id": "r", "seq": n, "text": text}
-        assert pump.asked == []
+class Line:
+    """One outbox on a socket pair, with a clock and a pump under the test's control, writing frames as lines."""
+
+    def __init__(self, pacer):
+        """Open the pair; `theirs` is the reading end."""
+        self.ours, self.theirs = socket.socketpair()
+        self.clock, self.pump = Clock(), Deadlines()
+        self.outbox = Outbox(self.pump, pacer, self.ours, encode_line, clock=self.clock)
+
+    def stream(self, request_id="r"):
+        """A plain stream listened to through the outbox."""
+        return Stream(self.outbox.listener(request_id), "p", "m")
+
+    def read(self, count):
+        """The next `count` frames."""
+        return read_lines(self.theirs, count)
+
+    def close(self):
+        """Close both ends."""
+        self.ours.close()
+        self.theirs.close()
 
 
-def test_chunks_faster_than_a_screen_shows_them_leave_together():
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        clock, pump = Clock(), Deadlines()
-        outbox = Outbox(pump, Pacer(), ours, encode_line, clock=clock)
-        stream = Stream(outbox.listener("r"), "p", "m")
-        for text in "abcde":
-            clock.now += MIN_GAP_SECONDS / 4
-            stream.delta(text)
-        assert [f.get("text") for f in read_lines(theirs, 2)] == [None, "a"]
-        first_write = 100 + MIN_GAP_SECONDS / 4
-        assert pump.asked == [first_write + MIN_GAP_SECONDS + LATE_SECONDS]
-        clock.now = pump.asked[0]
-        outbox.due()
-        assert read_lines(theirs, 1) == [{"type": "delta", "request_id": "r", "seq": 5, "text": "bcde"}]
+@pytest.fixture
+def line():
+    """A Line with the real pacer."""
+    opened = Line(Pacer())
+    yield opened
+    opened.close()
 
 
-def test_under_load_chunks_wait_out_the_gap_and_leave_as_one_frame():
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        clock, pump = Clock(), Deadlines()
-        outbox = Outbox(pump, SteadyPacer(), ours, encode_line, clock=clock)
-        stream = Stream(outbox.listener("r"), "p", "m")
-        for text in ("a", "b", "c", "d"):
-            assert stream.delta(text)
-            clock.now += 0.1
-        # The first chunk went at once; the next ones wait out the second after it, or the pump a little longer.
-        assert [f["type"] for f in read_lines(theirs, 2)] == ["start", "delta"]
-        assert pump.asked == [101.0 + LATE_SECONDS]
-        clock.now = 101.0 + LATE_SECONDS
-        outbox.due()
-        assert read_lines(theirs, 1) == [{"type": "delta", "request_id": "r", "seq": 4, "text": "bcd"}]
-        clock.now += 1.5
-        stream.delta("e")
-        assert read_lines(theirs, 1) == [{"type": "delta", "request_id": "r", "seq": 5, "text": "e"}]
-        stream.delta("f")
-        stream.finish("complete")
-        # The final frame is never held back, nor are the chunks queued before it.
-        delta, done = read_lines(theirs, 2)
-        assert delta == {"type": "delta", "request_id": "r", "seq": 6, "text": "f"}
-        assert done["type"] == "done" and done["stats"]["chunks"] == 6
+@pytest.fixture
+def loaded_line():
+    """A Line whose pacer always asks for a second between writes of chunks."""
+    opened = Line(SteadyPacer())
+    yield opened
+    opened.close()
+
+
+def test_an_idle_server_writes_each_chunk_at_once(line):
+    stream = line.stream()
+    for n, text in enumerate("abc", start=1):
+        line.clock.now += 0.02
+        assert stream.delta(text)
+        assert line.read(1 + (n == 1))[-1] == {"type": "delta", "request_id": "r", "seq": n, "text": text}
+    assert line.pump.asked == []
+
+
+def test_chunks_faster_than_a_screen_shows_them_leave_together(line):
+    stream = line.stream()
+    for text in "abcde":
+        line.clock.now += MIN_GAP_SECONDS / 4
+        stream.delta(text)
+    assert [f.get("text") for f in line.read(2)] == [None, "a"]
+    first_write = 100 + MIN_GAP_SECONDS / 4
+    assert line.pump.asked == [first_write + MIN_GAP_SECONDS + LATE_SECONDS]
+    line.clock.now = line.pump.asked[0]
+    line.outbox.due()
+    assert line.read(1) == [{"type": "delta", "request_id": "r", "seq": 5, "text": "bcde"}]
+
+
+def test_under_load_chunks_wait_out_the_gap_and_leave_as_one_frame(loaded_line):
+    line = loaded_line
+    stream = line.stream()
+    for text in ("a", "b", "c", "d"):
+        assert stream.delta(text)
+        line.clock.now += 0.1
+    # The first chunk went at once; the next ones wait out the second after it, or the pump a little longer.
+    assert [f["type"] for f in line.read(2)] == ["start", "delta"]
+    assert line.pump.asked == [101.0 + LATE_SECONDS]
+    line.clock.now = 101.0 + LATE_SECONDS
+    line.outbox.due()
+    assert line.read(1) == [{"type": "delta", "request_id": "r", "seq": 4, "text": "bcd"}]
+    line.clock.now += 1.5
+    stream.delta("e")
+    assert line.read(1) == [{"type": "delta", "request_id": "r", "seq": 5, "text": "e"}]
+    stream.delta("f")
+    stream.finish("complete")
+    # The final frame is never held back, nor are the chunks queued before it.
+    delta, done = line.read(2)
+    assert delta == {"type": "delta", "request_id": "r", "seq": 6, "text": "f"}
+    assert done["type"] == "done" and done["stats"]["chunks"] == 6
 
 
 def test_the_gap_grows_with_the_number_of_busy_sockets_and_goes_when_they_stop():
@@ -129,41 +157,34 @@ def test_the_gap_grows_with_the_number_of_busy_sockets_and_goes_when_they_stop()
     assert pacer.gap(10.0 + 3 * WINDOW_SECONDS) == MIN_GAP_SECONDS
 
 
-def test_a_late_listener_gets_what_it_missed_in_one_frame_then_the_live_chunks():
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        clock = Clock()
-        outbox = Outbox(Deadlines(), Pacer(), ours, encode_line, clock=clock)
-        stream = Stream(outbox.listener("first"), "p", "m")
-        for n in range(5):
-            clock.now += 0.02
-            stream.delta(f"{n} ")
-        assert stream.attach(outbox.listener("late", after=2))
-        clock.now += 0.02
-        stream.delta("5 ")
-        received = read_lines(theirs, 9)
-        late = [f for f in received if f["request_id"] == "late"]
-        # The replay waits out the socket's gap (it was just written), so the next chunk rides along.
-        assert late == [
-            {"type": "start", "request_id": "late", "provider": "p", "model": "m"},
-            {"type": "delta", "request_id": "late", "seq": 6, "text": "2 3 4 5 "},
-        ]
-        assert [f.get("seq") for f in received if f["request_id"] == "first"] == [None, 1, 2, 3, 4, 5, 6]
+def test_a_late_listener_gets_what_it_missed_in_one_frame_then_the_live_chunks(line):
+    stream = line.stream("first")
+    for n in range(5):
+        line.clock.now += 0.02
+        stream.delta(f"{n} ")
+    assert stream.attach(line.outbox.listener("late", after=2))
+    line.clock.now += 0.02
+    stream.delta("5 ")
+    received = line.read(9)
+    late = [f for f in received if f["request_id"] == "late"]
+    # The replay waits out the socket's gap (it was just written), so the next chunk rides along.
+    assert late == [
+        {"type": "start", "request_id": "late", "provider": "p", "model": "m"},
+        {"type": "delta", "request_id": "late", "seq": 6, "text": "2 3 4 5 "},
+    ]
+    assert [f.get("seq") for f in received if f["request_id"] == "first"] == [None, 1, 2, 3, 4, 5, 6]
 
 
-def test_a_closed_outbox_takes_nothing_and_its_plain_stream_stops():
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        outbox = Outbox(Deadlines(), Pacer(), ours, encode_line)
-        stream = Stream(outbox.listener("r"), "p", "m")
-        assert stream.delta("a")
-        read_lines(theirs, 2)
-        outbox.close()
-        assert outbox.put({"type": "error"}) is False
-        assert stream.delta("b") is False
-        theirs.setblocking(False)
-        with pytest.raises(BlockingIOError):
-            theirs.recv(100)
+def test_a_closed_outbox_takes_nothing_and_its_plain_stream_stops(line):
+    stream = line.stream()
+    assert stream.delta("a")
+    line.read(2)
+    line.outbox.close()
+    assert line.outbox.put({"type": "error"}) is False
+    assert stream.delta("b") is False
+    line.theirs.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        line.theirs.recv(100)
 
 
 def test_a_full_socket_never_blocks_the_pump_and_loses_nothing():
