@@ -45,9 +45,9 @@ function onConversation(conversation, how) {
   }
 }
 
-async function openConversation(id, { push }) {
+async function openConversation(id, { push, fetched }) {
   try {
-    await chat.open(id);
+    await chat.open(id, fetched);
     if (push) history.pushState(null, "", appUrl(`c/${encodeURIComponent(id)}`).pathname);
     notify("");
   } catch (error) {
@@ -68,9 +68,9 @@ function startNew({ push }) {
   }
 }
 
-function route() {
+function route(fetched) {
   const id = conversationIdFromUrl();
-  if (id) openConversation(id, { push: false });
+  if (id) openConversation(id, { push: false, fetched });
   else startNew({ push: false });
 }
 
@@ -117,11 +117,15 @@ input.addEventListener("keydown", (event) => {
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && chat.busy() && !document.querySelector("dialog[open]")) chat.stop();
 });
-window.addEventListener("popstate", route);
+window.addEventListener("popstate", () => route());
 
 setUpQrCode();
 setUpHealthCheck();
 socket.connect();
 sidebar.refresh();
+// The conversation in the address is asked for while the providers load: showing it needs both.
+const startId = conversationIdFromUrl();
+const fetched = startId ? conversationsApi.get(startId) : undefined;
+fetched?.catch(() => {});
 await pickers.load();
-route();
+route(fetched);

@@ -38,8 +38,9 @@ export class Chat {
     this.view.clear();
   }
 
-  async open(id) {
-    const conversation = await conversationsApi.get(id);
+  // `fetched` is the conversation's request if it was already made (the page asks while it starts up).
+  async open(id, fetched = conversationsApi.get(id)) {
+    const conversation = await fetched;
     this.detach();
     this.load(conversation, "opened");
     return conversation;

@@ -89,3 +89,29 @@ def test_following_a_sign_in_language_link_keeps_next(client, login_required):
     assert '<html lang="ru">' in html and "<h1>Вход</h1>" in html
     assert 'name="next" value="/c/kept"' in html
     assert_offers_every_language(language_nav(html), "ru")
+
+
+class Preloads(HTMLParser):
+    """Collects the hrefs of the page's modulepreload links."""
+
+    def __init__(self):
+        """None yet."""
+        super().__init__()
+        self.hrefs = []
+
+    def handle_starttag(self, tag, attrs):
+        """Keep a modulepreload link's href."""
+        attrs = dict(attrs)
+        if tag == "link" and attrs.get("rel") == "modulepreload":
+            self.hrefs.append(attrs["href"])
+
+
+def test_the_page_preloads_every_module_its_script_reaches(client):
+    parser = Preloads()
+    parser.feed(client.get("/").text)
+    modules = [href.removeprefix("/static/") for href in parser.hrefs]
+    # Imported directly by app.js, two levels down, and a vendored library three levels down.
+    assert {"chat.js", "markdown.js", "vendor/katex/katex.js", "vendor/markdown-it/markdown-it.js"} <= set(modules)
+    assert "app.js" not in modules and "theme.js" not in modules and len(modules) == len(set(modules))
+    for href in parser.hrefs:
+        assert client.get(href).status_code == 200, href

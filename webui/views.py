@@ -1,6 +1,9 @@
 """The chat page and the provider listing."""
 import ipaddress
+import posixpath
+import re
 import socket
+from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import get_locale
@@ -11,6 +14,28 @@ from .registry import get_registry
 
 bp = Blueprint("chat", __name__)
 
+# A static import of a relative module at the start of a line: `import x from "./x.js"`, `export { y } from "../y.js"`.
+MODULE_IMPORT = re.compile(r"""^\s*(?:import|export)\b[^;"']*?["'](\.{1,2}/[^"']+\.js)["']""", re.M)
+
+
+def page_modules(static_dir, entry="app.js"):
+    """Every module the page's script imports, directly or not, as paths under static/ (the entry excluded)."""
+    found, todo = [], [entry]
+    while todo:
+        path = todo.pop(0)
+        if path in found or not (static_dir / path).is_file():
+            continue
+        found.append(path)
+        for target in MODULE_IMPORT.findall((static_dir / path).read_text(encoding="utf-8")):
+            todo.append(posixpath.normpath(posixpath.join(posixpath.dirname(path), target)))
+    return found[1:]
+
+
+@bp.record_once
+def find_page_modules(state):
+    """List the page's modules once: the page names them all, so the browser fetches them at once, not level by level."""
+    state.app.extensions["webui.page_modules"] = page_modules(Path(state.app.static_folder))
+
 
 @bp.get("/")
 @bp.get("/c/<conversation_id>")
@@ -19,7 +44,12 @@ def index(conversation_id=None):
     # The page's socket and API calls find the browser's conversations by the identity cookie set here.
     current_owner()
     return render_template(
-        "index.html", languages=LANGUAGES, locale=str(get_locale()), script_messages=script_catalog(), lan_url=lan_url()
+        "index.html",
+        languages=LANGUAGES,
+        locale=str(get_locale()),
+        script_messages=script_catalog(),
+        lan_url=lan_url(),
+        page_modules=current_app.extensions["webui.page_modules"],
     )
 
 
