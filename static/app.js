@@ -123,9 +123,7 @@ setUpQrCode();
 setUpHealthCheck();
 socket.connect();
 sidebar.refresh();
-// The conversation in the address is asked for while the providers load: showing it needs both.
-const startId = conversationIdFromUrl();
-const fetched = startId ? conversationsApi.get(startId) : undefined;
-fetched?.catch(() => {});
-await pickers.load();
-route(fetched);
+pickers.load();
+// The server put the conversation in the address into the page, if it is this visitor's: no round trip to wait for.
+const embedded = $("conversation-data");
+route(embedded ? Promise.resolve(JSON.parse(embedded.textContent)) : undefined);

@@ -3,8 +3,10 @@
 import { $, copyWithFeedback } from "./dom.js";
 import { MessageView } from "./message-view.js";
 
-// Messages rendered at once when a conversation opens; older ones wait for idle time.
+// Messages made and rendered at once when a conversation opens; older ones wait for idle time.
 const RENDER_FIRST = 20;
+// Idle work stops this many milliseconds before the browser wants the main thread back.
+const IDLE_MARGIN = 2;
 // Within this many pixels of the end the reader is "at the bottom".
 const BOTTOM_SLACK = 48;
 
@@ -51,6 +53,10 @@ export class ConversationView {
     this.empty = $("empty");
     this.actions = actions;
     this.views = [];
+    // A conversation just opened: its messages that have no view yet (oldest first, all older than this.views),
+    // and the views made for older messages in idle time, kept off the page until the last is made.
+    this.older = [];
+    this.shelf = new DocumentFragment();
     this.idle = 0;
     this.follower = new Follower(this.list, $("to-bottom"));
     // One listener for the Copy buttons of every code block, however many answers there are.
@@ -69,11 +75,28 @@ export class ConversationView {
   }
 
   create(message) {
-    const view = new MessageView(message, this.actions, { onRendered: () => this.follower.stick() });
+    const view = this.makeView(message);
     this.views.push(view);
     this.list.append(view.element);
     this.empty.hidden = true;
     return view;
+  }
+
+  makeView(message) {
+    return new MessageView(message, this.actions, { onRendered: () => this.follower.stick() });
+  }
+
+  // The newest message still without a view gets one, above the others, on the shelf.
+  shelveOlder() {
+    const view = this.makeView(this.older.pop());
+    this.views.unshift(view);
+    this.shelf.prepend(view.element);
+    return view;
+  }
+
+  // Every insertion lays the whole list out again, so the shelf goes onto the page once, whole.
+  placeShelf() {
+    this.empty.after(this.shelf);
   }
 
   add(message) {
@@ -91,20 +114,28 @@ export class ConversationView {
   }
 
   clear() {
+    this.stopIdleWork();
     this.views.forEach((view) => view.element.remove());
     this.views = [];
+    this.older = [];
     this.empty.hidden = false;
   }
 
   // Shows the server's copy of the messages, keeping the views that have not changed (their rendering is kept).
   show(messages, { scroll = false } = {}) {
+    // Comparing with the server's copy needs every view on the page; idle time still renders them.
+    while (this.older.length) this.shelveOlder();
+    this.placeShelf();
     let keep = 0;
     while (keep < messages.length && keep < this.views.length && this.views[keep].sameAs(messages[keep])) {
       this.views[keep].update(messages[keep]);
       keep++;
     }
     if (keep < this.views.length) this.truncateFrom(this.views[keep]);
-    messages.slice(keep).forEach((message) => this.create(message));
+    const fresh = messages.slice(keep);
+    // Making a view costs too: in a conversation just opened only the newest get theirs before the first paint.
+    if (!this.views.length) this.older = fresh.splice(0, fresh.length - RENDER_FIRST);
+    fresh.forEach((message) => this.create(message));
     this.empty.hidden = this.views.length > 0;
     this.renderNewestFirst();
     if (scroll) this.follower.toBottom();
@@ -116,15 +147,25 @@ export class ConversationView {
     const waiting = this.views.filter((view) => !view.rendered);
     waiting.splice(-RENDER_FIRST).forEach((view) => view.render());
     const renderSome = (deadline) => {
-      while (waiting.length && deadline.timeRemaining() > 2) waiting.pop().render();
+      while (waiting.length && deadline.timeRemaining() > IDLE_MARGIN) waiting.pop().render();
+      while (!waiting.length && this.older.length && deadline.timeRemaining() > IDLE_MARGIN) this.shelveOlder().render();
+      if (!this.older.length) this.placeShelf();
       this.follower.stick();
-      this.idle = waiting.length ? whenIdle(renderSome) : 0;
+      this.idle = waiting.length || this.older.length ? whenIdle(renderSome) : 0;
     };
-    if (this.idle) cancelIdle(this.idle);
-    this.idle = waiting.length ? whenIdle(renderSome) : 0;
+    this.stopIdleWork();
+    this.idle = waiting.length || this.older.length ? whenIdle(renderSome) : 0;
   }
 
+  stopIdleWork() {
+    if (this.idle) cancelIdle(this.idle);
+    this.idle = 0;
+  }
+
+  // Views on the shelf are not on the page yet, but they will be.
   setBusy(busy) {
-    for (const button of this.list.querySelectorAll(".needs-idle")) button.disabled = busy;
+    for (const root of [this.list, this.shelf]) {
+      for (const button of root.querySelectorAll(".needs-idle")) button.disabled = busy;
+    }
   }
 }

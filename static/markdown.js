@@ -6,13 +6,35 @@ import { h } from "./dom.js";
 import { _ } from "./i18n.js";
 import { mathPlugin } from "./math.js";
 
+// Grammars highlight.js has compiled. It compiles one on first use, in tens of milliseconds for some: too long to
+// share a frame with a render, so streaming gives each its own task (compileLater).
+const compiled = new WeakSet();
+
 function highlight(code, language) {
-  if (!language || !hljs.getLanguage(language)) return "";
+  const grammar = language && hljs.getLanguage(language);
+  if (!grammar) return "";
+  compiled.add(grammar);
   return hljs.highlight(code, { language, ignoreIllegals: true }).value;
 }
 
 // html: false shows raw HTML from a model as text; markdown-it also refuses javascript:/vbscript:/data: links.
 const md = markdownit({ html: false, linkify: true, highlight }).use(mathPlugin);
+
+// For the block still being written: code whose grammar is not compiled yet is shown plain for a frame.
+const liveOptions = {
+  ...md.options,
+  highlight: (code, language) => (compiled.has(hljs.getLanguage(language)) ? highlight(code, language) : ""),
+};
+
+// Schedules the compiling of the grammars `tokens` need that are not compiled yet; returns whether there were any.
+function compileLater(tokens) {
+  const languages = tokens
+    .filter((token) => token.type === "fence")
+    .map((token) => md.utils.unescapeAll(token.info).trim().split(/\s+/)[0])
+    .filter((language) => hljs.getLanguage(language) && !compiled.has(hljs.getLanguage(language)));
+  for (const language of languages) setTimeout(() => highlight("", language));
+  return languages.length > 0;
+}
 
 // Links from model output open elsewhere and learn nothing about this page.
 DOMPurify.addHook("afterSanitizeAttributes", (node) => {
@@ -24,8 +46,8 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
 
 const sanitize = (html) => DOMPurify.sanitize(html, { FORBID_TAGS: ["style", "form", "input", "button", "textarea"] });
 
-function fill(element, tokens, env) {
-  element.innerHTML = sanitize(md.renderer.render(tokens, md.options, env));
+function fill(element, tokens, env, options = md.options) {
+  element.innerHTML = sanitize(md.renderer.render(tokens, options, env));
   for (const pre of element.querySelectorAll("pre:has(> code)")) {
     pre.prepend(h("button", { type: "button", className: "copy-code", "aria-label": _("Copy the code") }, _("Copy")));
   }
@@ -49,8 +71,7 @@ function lineOffset(text, line) {
 }
 
 // Renders a growing answer so that each frame costs only the block still being written: every top-level block
-// followed by another one is final, rendered once into its own element; only the last block is rendered again.
-// A final render of the whole text at the end settles what streaming cannot know (links to definitions below).
+// followed by another one is final, rendered once into the container; only the last block is rendered again.
 export class StreamRenderer {
   constructor(container, { onSettled = () => {}, onRendered = () => {} } = {}) {
     this.container = container;
@@ -60,6 +81,7 @@ export class StreamRenderer {
     this.settled = 0;
     this.frame = 0;
     this.live = null;
+    this.references = false;
   }
 
   append(text) {
@@ -72,6 +94,7 @@ export class StreamRenderer {
     this.text = text;
     this.settled = 0;
     this.live = null;
+    this.references = false;
     this.container.replaceChildren();
     this.schedule();
   }
@@ -81,31 +104,46 @@ export class StreamRenderer {
     if (!this.frame) this.frame = requestAnimationFrame(() => this.render());
   }
 
-  render() {
+  // The last render (`final`) highlights all code, compiling what it must.
+  render(final = false) {
     this.frame = 0;
     if (!this.live) this.live = this.container.appendChild(h("div", { className: "block live" }));
     const tail = this.text.slice(this.settled);
     const env = {};
     let tokens = md.parse(tail, env);
+    // Also set by a definition that more text turned into a paragraph: that costs one needless render at the end.
+    this.references ||= env.references !== undefined;
     const starts = blockStarts(tokens);
-    if (starts.length > 1) {
-      const last = starts.at(-1);
-      const done = fill(h("div", { className: "block" }), tokens.slice(0, last), env);
-      this.live.before(done);
-      this.onSettled(done);
-      this.settled += lineOffset(tail, tokens[last].map[0]);
-      tokens = tokens.slice(last);
+    // Code in a language not compiled yet is shown plain, so it is not settled until it can be highlighted.
+    const compiling = !final && compileLater(tokens);
+    if (starts.length > 1 && !compiling) {
+      // A last block whose first line is still being written may yet join the one before ("1. a\n\n2" becoming
+      // "2. b" continues the list), so then that one is not final either.
+      const firstLineDone = tail.includes("\n", lineOffset(tail, tokens[starts.at(-1)].map[0]));
+      const open = starts.at(firstLineDone ? -1 : -2);
+      if (open > 0) {
+        const done = fill(h("div"), tokens.slice(0, open), env);
+        this.onSettled(done);
+        // Settled blocks go straight into the container, as a render of the whole text would put them.
+        this.live.before(...done.childNodes);
+        this.settled += lineOffset(tail, tokens[open].map[0]);
+        tokens = tokens.slice(open);
+      }
     }
-    fill(this.live, tokens, env);
+    fill(this.live, tokens, env, final ? md.options : liveOptions);
     this.onRendered();
   }
 
   // Returns the text of the block that was still growing, the one part of the answer not yet announced.
   finish() {
     cancelAnimationFrame(this.frame);
-    this.render();
+    this.render(true);
     const lastBlock = this.live.textContent;
-    renderMarkdown(this.container, this.text);
+    // Blocks rendered one by one differ from a render of the whole text only when a link reference definition
+    // ("[label]: url") serves links in other blocks, above it too. Only such answers are rendered whole again:
+    // for a long answer that is one long task.
+    if (this.references) renderMarkdown(this.container, this.text);
+    else this.live.replaceWith(...this.live.childNodes);
     this.live = null;
     this.onRendered();
     return lastBlock;

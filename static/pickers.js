@@ -25,6 +25,7 @@ export class Pickers {
         ...this.providers.map((p) => new Option(p.available ? p.label : _("%(name)s (unavailable)", { name: p.label }), p.name, false, p.name === listing.default)),
       );
       this.fillModels();
+      if (this.wanted) this.choose(this.wanted.provider, this.wanted.model);
     } catch {
       this.notify(_("Could not load the list of providers."));
     }
@@ -42,7 +43,9 @@ export class Pickers {
   }
 
   // A conversation remembers its provider and model; ones this server no longer has leave the pickers as they are.
+  // A choice made before the list has loaded is applied when it does.
   choose(provider, model) {
+    this.wanted = { provider, model };
     if (!this.providers.some((p) => p.name === provider)) return;
     this.providerSelect.value = provider;
     this.fillModels(model);

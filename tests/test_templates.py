@@ -1,4 +1,6 @@
 """The language links the chat page and the sign-in page share."""
+import json
+import re
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
@@ -115,3 +117,25 @@ def test_the_page_preloads_every_module_its_script_reaches(client):
     assert "app.js" not in modules and "theme.js" not in modules and len(modules) == len(set(modules))
     for href in parser.hrefs:
         assert client.get(href).status_code == 200, href
+
+
+def embedded_conversation(page):
+    """The conversation JSON the page carries, or None."""
+    found = re.search(r'<script id="conversation-data" type="application/json">(.*?)</script>', page, re.S)
+    return json.loads(found[1]) if found else None
+
+
+def test_the_page_carries_the_conversation_it_opens_to_its_owner_only(app):
+    owner, stranger = app.test_client(), app.test_client()
+    owner.get("/")
+    stranger.get("/")
+    lines = [{"role": "user", "content": "a secret <b>question</b>"}, {"role": "assistant", "content": "</script> answer"}]
+    conversation_id = owner.post("/api/conversations/import", json=lines).json["id"]
+
+    carried = embedded_conversation(owner.get(f"/c/{conversation_id}").text)
+    assert carried == owner.get(f"/api/conversations/{conversation_id}").json
+    assert [m["content"] for m in carried["messages"]] == [line["content"] for line in lines]
+
+    page = stranger.get(f"/c/{conversation_id}").text
+    assert embedded_conversation(page) is None and "secret" not in page
+    assert embedded_conversation(owner.get("/").text) is None

@@ -8,9 +8,12 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import get_locale
 
+from . import history
+from .errors import UserError
 from .i18n import LANGUAGES, script_catalog
 from .identity import current_owner
 from .registry import get_registry
+from .storage import get_db
 
 bp = Blueprint("chat", __name__)
 
@@ -42,7 +45,7 @@ def find_page_modules(state):
 def index(conversation_id=None):
     """Render the chat page in the request's language; the page opens the conversation named in its path."""
     # The page's socket and API calls find the browser's conversations by the identity cookie set here.
-    current_owner()
+    owner = current_owner()
     return render_template(
         "index.html",
         languages=LANGUAGES,
@@ -50,7 +53,20 @@ def index(conversation_id=None):
         script_messages=script_catalog(),
         lan_url=lan_url(),
         page_modules=current_app.extensions["webui.page_modules"],
+        conversation=conversation_of(owner, conversation_id),
     )
+
+
+def conversation_of(owner, conversation_id):
+    """The conversation the address names, as GET /api/conversations/<id> answers it, if it is the visitor's."""
+    # Sent inside the page, it saves the round trip that would come after the scripts, before anything can be shown.
+    if conversation_id is None:
+        return None
+    db = get_db()
+    try:
+        return history.conversation_json(db, history.owned_conversation(db, owner, conversation_id))
+    except UserError:
+        return None
 
 
 def machine_address():
