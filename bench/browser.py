@@ -1,4 +1,5 @@
 """Headless Debian Chromium through Playwright, with the probe script injected before the page's own."""
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -7,6 +8,9 @@ from playwright.sync_api import sync_playwright
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 PROBE = Path(__file__).with_name("probe.js")
+NAIVE = Path(__file__).with_name("naive-markdown.js")
+# The page's Markdown module, not the copy that naive-markdown.js imports with a query string.
+MARKDOWN_MODULE = re.compile(r"/static/markdown\.js$")
 
 
 @contextmanager
@@ -22,11 +26,13 @@ def chromium():
 
 @contextmanager
 def probed_page(browser, naive=False):
-    """A page in a fresh context (no cache, no storage) carrying probe.js; `naive` turns on the naive renderer."""
+    """A page in a fresh context (no cache, no storage) carrying probe.js; `naive` swaps in naive-markdown.js."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         page = context.new_page()
-        page.add_init_script(f"window.__benchNaive = {'true' if naive else 'false'};\n" + PROBE.read_text())
+        page.add_init_script(PROBE.read_text())
+        if naive:
+            page.route(MARKDOWN_MODULE, lambda route: route.fulfill(path=NAIVE))
         yield page
     finally:
         context.close()

@@ -11,7 +11,7 @@ SIZES = {
     "small": {"tokens": 4000, "rate": 2000, "runs": 2},
     "full": {"tokens": 20000, "rate": 2000, "runs": 3},
 }
-VARIANTS = {"product": False, "naive": True}
+VARIANTS = ("product", "naive")
 TARGET_RATIO = 1.2
 TARGET_TASK_MS = 50
 # A page that falls behind is cut off after this long, and its figure becomes a lower bound.
@@ -26,12 +26,20 @@ def wait_limit_s(tokens, rate):
     return max(MIN_WAIT_S, WAIT_FACTOR * tokens / rate)
 
 
-def one_answer(chromium, url, tokens, rate, naive):
+def one_answer(chromium, url, tokens, rate, variant):
     """Type the prompt, press Enter, and wait (bounded) until the finished answer has been painted."""
     stream_ms = tokens / rate * 1000
-    with browser.probed_page(chromium, naive) as page:
+    with browser.probed_page(chromium, naive=variant == "naive") as page:
         page.goto(url)
-        page.wait_for_function("() => window.__bench.openAt !== null", timeout=15000)
+        # The page starts a new conversation once its pickers have loaded, which would drop an answer begun sooner.
+        page.wait_for_function("() => window.__bench.openAt !== null && document.querySelector('#model option')",
+                               timeout=15000)
+        # A comparison with the product itself would say nothing: the naive module is the one loading this URL.
+        naive = page.evaluate("() => performance.getEntriesByType('resource')"
+                              ".some((entry) => entry.name.endsWith('/markdown.js?product'))")
+        renderer = "naive" if naive else "product"
+        if renderer != variant:
+            raise RuntimeError(f"the {variant} run rendered with the {renderer} renderer")
         page.fill("#input", PROMPT.format(tokens=tokens, rate=rate))
         page.press("#input", "Enter")
         started = time.monotonic()
@@ -42,16 +50,22 @@ def one_answer(chromium, url, tokens, rate, naive):
             # A page this far behind answers nothing until its backlog is done, so ask it nothing:
             # closing the context ends it, and the elapsed time is a lower bound.
             render_ms = (time.monotonic() - started) * 1000
-            return {"finished": False, "render_ms": render_ms, "stream_ms": stream_ms,
+            return {"renderer": renderer, "finished": False, "render_ms": render_ms, "stream_ms": stream_ms,
                     "ratio": render_ms / stream_ms, "longest_task_ms": None}
         probe = page.evaluate("() => window.__bench")
-    expected = sum(len(markdown_token(i)) for i in range(tokens))
+        headings = page.evaluate("() => [...document.querySelectorAll('.message.assistant')].at(-1)"
+                                 "?.querySelectorAll('.content h2').length ?? 0")
+    text = "".join(markdown_token(i) for i in range(tokens))
     final = probe["final"] or {}
-    if final.get("reason") != "complete" or probe["chars"] != expected:
-        raise RuntimeError(f"the answer did not arrive whole: {final}, {probe['chars']} of {expected} characters")
+    if final.get("reason") != "complete" or probe["chars"] != len(text):
+        raise RuntimeError(f"the answer did not arrive whole: {final}, {probe['chars']} of {len(text)} characters")
+    # The probe only watches the socket: this is what says the page showed the whole answer, as Markdown.
+    if headings != text.count("## "):
+        raise RuntimeError(f"the page shows {headings} of the answer's {text.count('## ')} headings")
     render_ms = probe["renderedAt"] - probe["sentAt"]
     tasks = [t["duration"] for t in probe["longtasks"] if t["start"] >= probe["sentAt"]]
     return {
+        "renderer": renderer,
         "finished": True,
         "render_ms": render_ms,
         "stream_ms": stream_ms,
@@ -75,9 +89,9 @@ def run(size, report):
     runs = {name: [] for name in VARIANTS}
     with servers.serve("dev", env={"WEBUI_DEFAULT_PROVIDER": "synthetic"}) as server, browser.chromium() as chromium:
         for number in range(config["runs"]):
-            for name, naive in VARIANTS.items():
+            for name in VARIANTS:
                 say(f"render: {name} run {number + 1}/{config['runs']}")
-                runs[name].append(one_answer(chromium, server.url, config["tokens"], config["rate"], naive))
+                runs[name].append(one_answer(chromium, server.url, config["tokens"], config["rate"], name))
     report.details["render"] = {**config, "runs": runs}
     where = f"{config['tokens']} tokens at {config['rate']}/s"
     limit_s = wait_limit_s(config["tokens"], config["rate"])

@@ -62,16 +62,13 @@ def child_pids(pid):
     return pids
 
 
-def command(kind, threads):
+def command(kind):
     """The command line that starts a server of `kind` on a free port."""
     python = sys.executable
     if kind == "dev":
         return [python, "-m", "webui", "--host", "127.0.0.1", "--port", "0"]
     if kind == "gunicorn":
-        gunicorn = str(Path(python).with_name("gunicorn"))
-        # No control socket: it lives at a fixed path that concurrent gunicorns would share.
-        return [gunicorn, "-k", "gthread", "--threads", str(threads), "-w", "1", "-b", "127.0.0.1:0",
-                "--no-control-socket", "webui:create_app()"]
+        return [python, "-m", "webui", "--host", "127.0.0.1", "--port", "0", "serve"]
     if kind == "stub":
         return [python, "-m", "bench.stub"]
     raise ValueError(f"unknown server kind {kind!r}")
@@ -139,8 +136,8 @@ def stop(proc):
 
 
 @contextmanager
-def serve(kind, threads=8, env=None, timeout=60):
-    """Run a server of `kind` ("dev", "gunicorn" or "stub") for the duration of the block."""
+def serve(kind, threads=None, env=None, timeout=60):
+    """Run a server of `kind` ("dev", "gunicorn" or "stub") for the block; `threads` sizes gunicorn's pool."""
     with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir:
         environ = {
             **os.environ,
@@ -150,10 +147,11 @@ def serve(kind, threads=8, env=None, timeout=60):
             # One load generator stands for many people: per-user limits would measure the limiter.
             "WEBUI_REQUESTS_PER_MINUTE": "100000000",
             "WEBUI_MAX_SOCKETS_PER_USER": "100000",
+            **({"WEBUI_THREADS": str(threads)} if threads else {}),
             **(env or {}),
         }
         proc = subprocess.Popen(
-            command(kind, threads), cwd=ROOT, env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            command(kind), cwd=ROOT, env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, start_new_session=True, preexec_fn=die_with_parent,
         )
         output = Output(proc.stdout)

@@ -91,17 +91,25 @@ def test_render_in_chromium(bench_run):
         sane(figure[f"render_ratio.{variant}"], low=0.01)
         sane(figure[f"longest_task_ms.{variant}"])
     sane(figure["naive_over_product"], low=0.01)
-    for run in results["details"]["render"]["runs"]["product"]:
-        assert run["finished"] and run["deltas"] == 400
+    # 400 tokens leave even the naive renderer time to finish; the server may send several tokens in one delta.
+    for variant in ("product", "naive"):
+        for run in results["details"]["render"]["runs"][variant]:
+            assert run["finished"] and 1 <= run["deltas"] <= 400 and run["renderer"] == variant
 
 
-def test_opening_says_what_cannot_be_measured_yet(bench_run):
+def test_opening_a_stored_conversation_of_a_thousand_messages(bench_run):
     results, _, _ = bench_run
     figure = rows(results, 6)
-    for key in ("conversation_first_paint_ms", "conversation_interactive_ms"):
-        assert figure[key]["median"] is None and "issue 4" in figure[key]["note"]
-    sane(figure["shell_first_paint_ms"], low=1.0)
-    sane(figure["shell_interactive_ms"], low=1.0)
+    for key in ("conversation_first_paint_ms", "conversation_interactive_ms", "conversation_data_ms",
+                "shell_first_paint_ms", "shell_interactive_ms"):
+        sane(figure[key], low=1.0)
+    sane(figure["conversation_longest_task_ms"])
+    details = results["details"]["opening"]
+    assert details["messages"] == 1000
+    for run in details["runs"]["conversation"]:
+        # The first paint counts only once the conversation itself is on screen, not the page shell.
+        assert run["data_ms"] < run["first_paint_ms"] <= run["interactive_ms"], run
+        assert run["interactive_ms"] >= max(run["rendered_ms"], run["open_ms"], run["input_ms"]), run
 
 
 def test_local_model_through_the_stack(bench_run):
@@ -129,7 +137,7 @@ def test_a_coalesced_stream_counts_every_chunk_and_a_gap_is_caught():
         stream = client.Stream("r", loop)
         stream.sent_ns = plan.started_ns
         arrived = plan.started_ns + 10**9
-        for seq, text in enumerate([texts[0], texts[1] + texts[2], texts[3]], start=1):
+        for seq, text in [(1, texts[0]), (3, texts[1] + texts[2]), (4, texts[3])]:
             stream.receive({"type": "delta", "request_id": "r", "seq": seq, "text": text}, arrived)
         stream.receive({"type": "done", "request_id": "r", "reason": "complete"}, arrived)
         received = measure.analyse(stream, 4, 0.001)
