@@ -1,5 +1,6 @@
 """Accounts: `webui user`, signing in and out, sessions that end, brute force slowed, and who may start a server."""
 import os
+import re
 import sqlite3
 import stat
 import subprocess
@@ -248,3 +249,28 @@ def test_no_auth_starts_and_warns(tmp_path):
     finally:
         server.stop()
 
+
+
+def test_guesses_from_many_addresses_meet_a_limit_per_account(app_config):
+    add_user(app_config)
+    add_user(app_config, "bob")
+    # Behind one trusted proxy each guess can claim a new address, as an attacker with a whole IPv6 /48 could.
+    app = create_app({**app_config, "WEBUI_TRUSTED_PROXIES": 1})
+    client = app.test_client()
+
+    def login(name, password, address):
+        """Sign in through the proxy from `address`."""
+        headers = {"X-Forwarded-For": address}
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login", headers=headers).text)[1]
+        form = {"csrf_token": token, "username": name, "password": password}
+        return client.post("/login", data=form, headers=headers)
+
+    for n in range(20):
+        assert login("alice", f"guess {n}", f"10.0.{n}.1").status_code == 401
+    blocked = login("alice", PASSWORD, "10.0.99.1")
+    assert blocked.status_code == 429 and "this account" in blocked.text
+    assert 1 <= int(blocked.headers["Retry-After"]) <= 60
+    russian = client.post("/login?lang=ru", data={"username": "alice"}, headers={"X-Forwarded-For": "10.0.98.1"})
+    assert russian.status_code == 429 and "учётную запись" in russian.text
+    # Another account, from a fresh address, is not held up by alice's guesses.
+    assert login("bob", PASSWORD, "10.0.100.1").status_code == 302

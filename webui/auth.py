@@ -131,6 +131,9 @@ class Access:
         """Read where the accounts live and where the server listens."""
         self.users = Users(os.path.join(config["WEBUI_DATA_DIR"], DB_FILE))
         self.backoff = Backoff()
+        # Guesses spread over many addresses (easy with IPv6) still meet a limit per account name. It is looser than
+        # the one per address, so someone else's failures cost the account's owner a wait, never a lockout.
+        self.account_backoff = Backoff(free=20, window=900.0, first_wait=60.0, longest=900.0)
         # On a network address, deleting the last account must lock everyone out, not let everyone in.
         self.exposed = not is_loopback(config["WEBUI_HOST"]) and not config.get("WEBUI_NO_AUTH")
 
@@ -182,14 +185,18 @@ def login():
     if request.method == "GET":
         return login_page(target)
     username = request.form.get("username", "")
-    wait = access.backoff.wait(client_key())
-    if wait:
-        seconds = math.ceil(wait)
-        error = _("Too many failed sign-ins from your address: try again in %(seconds)d seconds.", seconds=seconds)
+    address_wait, account_wait = access.backoff.wait(client_key()), access.account_backoff.wait(username)
+    if address_wait or account_wait:
+        seconds = math.ceil(max(address_wait, account_wait))
+        if address_wait >= account_wait:
+            error = _("Too many failed sign-ins from your address: try again in %(seconds)d seconds.", seconds=seconds)
+        else:
+            error = _("Too many failed sign-ins to this account: try again in %(seconds)d seconds.", seconds=seconds)
         return login_page(target, error, 429, {"Retry-After": str(seconds)}, username)
     token = access.users.check(username, request.form.get("password", ""))
     if token is None:
         access.backoff.fail(client_key())
+        access.account_backoff.fail(username)
         return login_page(target, _("Wrong user name or password."), 401, username=username)
     session.clear()
     session.permanent = True
