@@ -3,8 +3,6 @@
 import { $, copyWithFeedback } from "./dom.js";
 import { MessageView } from "./message-view.js";
 
-// Messages made and rendered at once when a conversation opens; older ones wait for idle time.
-const RENDER_FIRST = 20;
 // Idle work stops this many milliseconds before the browser wants the main thread back.
 const IDLE_MARGIN = 2;
 // Within this many pixels of the end the reader is "at the bottom".
@@ -86,11 +84,13 @@ export class ConversationView {
     return new MessageView(message, this.actions, { onRendered: () => this.follower.stick() });
   }
 
-  // The newest message still without a view gets one, above the others, on the shelf.
-  shelveOlder() {
+  // The newest message still without a view gets one, above the others: on the shelf, or on the page while the
+  // shelf is empty.
+  viewOlder({ onPage = false } = {}) {
     const view = this.makeView(this.older.pop());
     this.views.unshift(view);
-    this.shelf.prepend(view.element);
+    if (onPage) this.empty.after(view.element);
+    else this.shelf.prepend(view.element);
     return view;
   }
 
@@ -124,7 +124,7 @@ export class ConversationView {
   // Shows the server's copy of the messages, keeping the views that have not changed (their rendering is kept).
   show(messages, { scroll = false } = {}) {
     // Comparing with the server's copy needs every view on the page; idle time still renders them.
-    while (this.older.length) this.shelveOlder();
+    while (this.older.length) this.viewOlder();
     this.placeShelf();
     let keep = 0;
     while (keep < messages.length && keep < this.views.length && this.views[keep].sameAs(messages[keep])) {
@@ -133,22 +133,33 @@ export class ConversationView {
     }
     if (keep < this.views.length) this.truncateFrom(this.views[keep]);
     const fresh = messages.slice(keep);
-    // Making a view costs too: in a conversation just opened only the newest get theirs before the first paint.
-    if (!this.views.length) this.older = fresh.splice(0, fresh.length - RENDER_FIRST);
-    fresh.forEach((message) => this.create(message));
-    this.empty.hidden = this.views.length > 0;
+    // Making a view costs too: a conversation just opened gets views as its newest messages render (below).
+    if (this.views.length) fresh.forEach((message) => this.create(message));
+    else this.older = fresh;
+    this.empty.hidden = this.views.length + this.older.length > 0;
     this.renderNewestFirst();
     if (scroll) this.follower.toBottom();
   }
 
-  // The newest messages are the ones in view: they render now, the rest in idle time, newest first, so that
-  // opening a long conversation costs a few messages' rendering before it can be read.
+  // The newest messages are the ones in view: as many as fill the list render now, one layout each telling when
+  // they do, and the rest in idle time, newest first, so that opening a long conversation costs a screenful of
+  // rendering before it can be read.
   renderNewestFirst() {
     const waiting = this.views.filter((view) => !view.rendered);
-    waiting.splice(-RENDER_FIRST).forEach((view) => view.render());
+    let height = 0;
+    const renderNow = (view) => {
+      view.render();
+      height += view.element.offsetHeight;
+    };
+    const unfilled = () => height < this.list.clientHeight;
+    while (waiting.length && unfilled()) renderNow(waiting.pop());
+    // The newest message gets its view at once however small the list: an answer still streaming is followed in it.
+    while (!waiting.length && this.older.length && (unfilled() || !this.views.length)) {
+      renderNow(this.viewOlder({ onPage: true }));
+    }
     const renderSome = (deadline) => {
       while (waiting.length && deadline.timeRemaining() > IDLE_MARGIN) waiting.pop().render();
-      while (!waiting.length && this.older.length && deadline.timeRemaining() > IDLE_MARGIN) this.shelveOlder().render();
+      while (!waiting.length && this.older.length && deadline.timeRemaining() > IDLE_MARGIN) this.viewOlder().render();
       if (!this.older.length) this.placeShelf();
       this.follower.stick();
       this.idle = waiting.length || this.older.length ? whenIdle(renderSome) : 0;

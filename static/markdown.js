@@ -1,17 +1,27 @@
 // Markdown for answers: markdown-it (raw HTML off) + highlight.js + KaTeX, always passed through DOMPurify.
 import DOMPurify from "./vendor/dompurify/purify.js";
-import hljs from "./vendor/highlight.js/highlight.js";
 import markdownit from "./vendor/markdown-it/markdown-it.js";
 import { h } from "./dom.js";
 import { _ } from "./i18n.js";
-import { mathPlugin } from "./math.js";
+import { loadMath, mathPlugin, typeset } from "./math.js";
+
+// highlight.js takes tens of milliseconds to evaluate (it registers every grammar it bundles), too long to come
+// before a conversation's first paint: it is imported once the next frame has been painted, and code rendered
+// before then is shown plain, then highlighted in place (highlightWhenLoaded).
+let hljs = null;
+const highlighterLoaded = new Promise((painted) => requestAnimationFrame(() => setTimeout(painted)))
+  .then(() => import("./vendor/highlight.js/highlight.js"))
+  .then((module) => {
+    hljs = module.default;
+  });
+const grammarOf = (language) => hljs?.getLanguage(language);
 
 // Grammars highlight.js has compiled. It compiles one on first use, in tens of milliseconds for some: too long to
 // share a frame with a render, so streaming gives each its own task (compileLater).
 const compiled = new WeakSet();
 
 function highlight(code, language) {
-  const grammar = language && hljs.getLanguage(language);
+  const grammar = language && grammarOf(language);
   if (!grammar) return "";
   compiled.add(grammar);
   return hljs.highlight(code, { language, ignoreIllegals: true }).value;
@@ -23,7 +33,7 @@ const md = markdownit({ html: false, linkify: true, highlight }).use(mathPlugin)
 // For the block still being written: code whose grammar is not compiled yet is shown plain for a frame.
 const liveOptions = {
   ...md.options,
-  highlight: (code, language) => (compiled.has(hljs.getLanguage(language)) ? highlight(code, language) : ""),
+  highlight: (code, language) => (compiled.has(grammarOf(language)) ? highlight(code, language) : ""),
 };
 
 // Schedules the compiling of the grammars `tokens` need that are not compiled yet; returns whether there were any.
@@ -31,7 +41,7 @@ function compileLater(tokens) {
   const languages = tokens
     .filter((token) => token.type === "fence")
     .map((token) => md.utils.unescapeAll(token.info).trim().split(/\s+/)[0])
-    .filter((language) => hljs.getLanguage(language) && !compiled.has(hljs.getLanguage(language)));
+    .filter((language) => grammarOf(language) && !compiled.has(grammarOf(language)));
   for (const language of languages) setTimeout(() => highlight("", language));
   return languages.length > 0;
 }
@@ -44,19 +54,51 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
   }
 });
 
-const sanitize = (html) => DOMPurify.sanitize(html, { FORBID_TAGS: ["style", "form", "input", "button", "textarea"] });
+// The sanitized nodes are used as they are, not serialized for innerHTML to parse all over again.
+const PURIFY = { FORBID_TAGS: ["style", "form", "input", "button", "textarea"], RETURN_DOM_FRAGMENT: true };
+const sanitize = (html) => DOMPurify.sanitize(html, PURIFY);
+
+// Formulas rendered before KaTeX had loaded (see math.js) are typeset in place once it has.
+function typesetWhenLoaded(element, onChange) {
+  loadMath().then(() => {
+    const sources = element.querySelectorAll(".math-loading");
+    for (const source of sources) source.replaceWith(sanitize(typeset(source.textContent, source.dataset.display === "true")));
+    if (sources.length) onChange();
+  });
+}
+
+// markdown-it names a fenced block's language in its class, as `langPrefix` + the language.
+const CODE = "pre > code[class^='language-']";
+const languageOf = (code) => code.className.slice(md.options.langPrefix.length);
+
+function highlightWhenLoaded(element, onChange) {
+  highlighterLoaded.then(() => {
+    const blocks = [...element.querySelectorAll(CODE)].filter((code) => grammarOf(languageOf(code)));
+    for (const code of blocks) code.replaceChildren(sanitize(highlight(code.textContent, languageOf(code))));
+    if (blocks.length) onChange();
+  });
+}
+
+// What a render before KaTeX or highlight.js had loaded left undone is done in place once they have; `onChange`
+// then learns that the element changed size.
+function finishWhenLoaded(element, env, onChange) {
+  if (env.mathWaiting) typesetWhenLoaded(element, onChange);
+  if (!hljs && element.querySelector(CODE)) highlightWhenLoaded(element, onChange);
+}
 
 function fill(element, tokens, env, options = md.options) {
-  element.innerHTML = sanitize(md.renderer.render(tokens, options, env));
+  element.replaceChildren(sanitize(md.renderer.render(tokens, options, env)));
   for (const pre of element.querySelectorAll("pre:has(> code)")) {
     pre.prepend(h("button", { type: "button", className: "copy-code", "aria-label": _("Copy the code") }, _("Copy")));
   }
   return element;
 }
 
-export function renderMarkdown(element, text) {
+export function renderMarkdown(element, text, { onChange = () => {} } = {}) {
   const env = {};
-  return fill(element, md.parse(text, env), env);
+  fill(element, md.parse(text, env), env);
+  finishWhenLoaded(element, env, onChange);
+  return element;
 }
 
 // Index of each top-level block's first token.
@@ -131,6 +173,8 @@ export class StreamRenderer {
       }
     }
     fill(this.live, tokens, env, final ? md.options : liveOptions);
+    // Settled blocks leave the element they were rendered in, so what waits for the libraries is the whole answer.
+    finishWhenLoaded(this.container, env, this.onRendered);
     this.onRendered();
   }
 
@@ -142,7 +186,7 @@ export class StreamRenderer {
     // Blocks rendered one by one differ from a render of the whole text only when a link reference definition
     // ("[label]: url") serves links in other blocks, above it too. Only such answers are rendered whole again:
     // for a long answer that is one long task.
-    if (this.references) renderMarkdown(this.container, this.text);
+    if (this.references) renderMarkdown(this.container, this.text, { onChange: this.onRendered });
     else this.live.replaceWith(...this.live.childNodes);
     this.live = null;
     this.onRendered();

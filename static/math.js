@@ -1,5 +1,8 @@
 // A markdown-it plugin for TeX: $…$ and \(…\) inline, $$…$$ and \[…\] as display math, typeset by KaTeX.
-import katex from "./vendor/katex/katex.js";
+// KaTeX is 600 KB of script, most of what the page would compile before it can show a conversation, so it is
+// fetched only once some text has math; until it has loaded, formulas show their source (see loadMath).
+let katex = null;
+let loading = null;
 
 const INLINE = [
   ["$$", "$$", true],
@@ -13,7 +16,30 @@ const BLOCK = [
 ];
 
 // throwOnError: false turns bad TeX into a red message instead of an exception; trust stays off (no \href etc.).
-const typeset = (tex, displayMode) => katex.renderToString(tex, { displayMode, throwOnError: false, output: "htmlAndMathml" });
+export const typeset = (tex, displayMode) =>
+  katex.renderToString(tex, { displayMode, throwOnError: false, output: "htmlAndMathml" });
+
+// Resolves once KaTeX is there; a failed fetch is tried again by the next formula.
+export function loadMath() {
+  loading ||= import("./vendor/katex/katex.js").then(
+    (module) => {
+      katex = module.default;
+    },
+    (error) => {
+      loading = null;
+      throw error;
+    },
+  );
+  return loading;
+}
+
+// Before KaTeX has loaded: the source in a placeholder that markdown.js typesets in place once it has.
+function typesetOrWait(md, env, tex, display) {
+  if (katex) return typeset(tex, display);
+  env.mathWaiting = true;
+  loadMath();
+  return `<span class="math-loading" data-display="${display}">${md.utils.escapeHtml(tex)}</span>`;
+}
 
 // Pandoc's rule keeps prices like "$5 and $10" plain text: no space inside the dollars, no digit right after.
 function dollarCloses(src, at) {
@@ -77,11 +103,12 @@ function blockMath(state, startLine, endLine, silent) {
 export function mathPlugin(md) {
   md.inline.ruler.before("escape", "math_inline", inlineMath);
   md.block.ruler.before("fence", "math_block", blockMath, { alt: ["paragraph", "reference", "blockquote", "list"] });
-  md.renderer.rules.math_inline = (tokens, idx) => typeset(tokens[idx].content, tokens[idx].meta.display);
+  md.renderer.rules.math_inline = (tokens, idx, options, env) =>
+    typesetOrWait(md, env, tokens[idx].content, tokens[idx].meta.display);
   // A formula still being written is shown as its source: typesetting half of it would flash KaTeX errors.
-  md.renderer.rules.math_block = (tokens, idx) => {
+  md.renderer.rules.math_block = (tokens, idx, options, env) => {
     const { content, meta } = tokens[idx];
     if (!meta.closed) return `<pre class="math-pending">${md.utils.escapeHtml(content)}</pre>\n`;
-    return `<div class="math-block">${typeset(content, true)}</div>\n`;
+    return `<div class="math-block">${typesetOrWait(md, env, content, true)}</div>\n`;
   };
 }

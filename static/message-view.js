@@ -51,7 +51,7 @@ export class MessageView {
     if (this.rendered) return;
     this.rendered = true;
     this.content.classList.remove("raw");
-    if (this.message.role === "assistant") renderMarkdown(this.content, this.message.content);
+    if (this.message.role === "assistant") renderMarkdown(this.content, this.message.content, { onChange: this.onRendered });
   }
 
   sameAs(message) {

@@ -18,7 +18,8 @@ from .storage import get_db
 bp = Blueprint("chat", __name__)
 
 # A static import of a relative module at the start of a line: `import x from "./x.js"`, `export { y } from "../y.js"`.
-MODULE_IMPORT = re.compile(r"""^\s*(?:import|export)\b[^;"']*?["'](\.{1,2}/[^"']+\.js)["']""", re.M)
+# No parenthesis on the way: a module fetched by `import("./z.js")` when needed is not the page's to preload.
+MODULE_IMPORT = re.compile(r"""^\s*(?:import|export)\b[^;"'()]*?["'](\.{1,2}/[^"']+\.js)["']""", re.M)
 
 
 def page_modules(static_dir, entry="app.js"):
