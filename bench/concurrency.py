@@ -14,7 +14,7 @@ RSS_EVERY_S = 0.25
 SIZES = {
     "tiny": {"streams": (2, 5), "chunks": 20, "runs": 2},
     "small": {"streams": (10, 50, 100), "chunks": 100, "runs": 2},
-    "full": {"streams": (10, 50, 100, 200, 500), "chunks": 250, "runs": 3},
+    "full": {"streams": (10, 50, 100, 200, 300, 400, 500), "chunks": 250, "runs": 3},
 }
 
 
