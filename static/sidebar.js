@@ -27,6 +27,7 @@ export class Sidebar {
     this.current = null;
     this.next = null;
     this.timer = 0;
+    this.renaming = false;
     this.search.addEventListener("input", () => {
       clearTimeout(this.timer);
       this.timer = setTimeout(() => this.refresh(), SEARCH_AFTER_MS);
@@ -56,6 +57,8 @@ export class Sidebar {
   async refresh({ append = false } = {}) {
     try {
       const page = await conversationsApi.list(this.search.value.trim(), append ? this.next : "");
+      // A refresh (an answer ending, say) would throw away a title being typed; finishing the edit refreshes.
+      if (this.renaming && !append) return;
       this.next = page.next;
       const items = page.conversations.map((conversation) => this.item(conversation));
       if (append) this.list.append(...items);
@@ -100,6 +103,7 @@ export class Sidebar {
     const finish = async (save) => {
       if (done) return;
       done = true;
+      this.renaming = false;
       if (save && field.value.trim() && field.value.trim() !== conversation.title) {
         try {
           await conversationsApi.update(conversation.id, { title: field.value.trim() });
@@ -119,6 +123,7 @@ export class Sidebar {
       }
     });
     field.addEventListener("blur", () => finish(true));
+    this.renaming = true;
     item.replaceChildren(field);
     field.focus();
     field.select();

@@ -77,6 +77,20 @@ def test_new_rename_search_and_delete(page, server):
     expect(page.locator(".message")).to_have_count(0)
 
 
+def test_a_title_being_typed_survives_the_list_refreshing(page, server):
+    """An answer that ends while a title is being edited refreshes the list, but keeps the edit."""
+    open_chat(page, server)
+    choose(page, "testing", "stall")
+    send(page, "wait for it")
+    expect(page.locator(".conversation-link")).to_have_count(1)
+    page.locator(".conversation").get_by_role("button", name=re.compile("Rename")).click()
+    page.fill(".rename-field", "Typed while it streamed")
+    wait_until_idle(page)
+    expect(page.locator(".rename-field")).to_have_value("Typed while it streamed")
+    page.keyboard.press("Enter")
+    expect(page.locator(".conversation-link")).to_have_text(["Typed while it streamed"])
+
+
 def test_regenerate_versions_and_edit(page, server):
     """Regenerate adds a version with a ‹ 1/2 › switcher; Edit & resend branches from a user message."""
     start_conversation(page, server, "one two three")
