@@ -1,6 +1,8 @@
-"""The outbox and the pump: chunks that pile up leave as one frame, and a reader that stops reading holds up no one."""
+"""The outbox and the pump: chunks that pile up leave as one frame, a reader that stops reading holds up no one,
+and no interleaving of threads loses or strands a frame."""
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -23,27 +25,39 @@ class Clock:
         return self.now
 
 
-class SteadyPacer:
-    """A pacer as under heavy load: every socket waits one second between writes."""
+class FixedPacer:
+    """A pacer as under load: every socket waits `seconds` after writing chunks."""
+
+    def __init__(self, seconds):
+        """Always this gap."""
+        self.seconds = seconds
 
     def gap(self, now):
-        """One second."""
-        return 1.0
+        """The fixed gap."""
+        return self.seconds
 
     def wrote(self, outbox, now):
         """Nothing to count."""
 
 
 class Deadlines:
-    """A pump that only records the deadlines asked of it, so a test decides when they come."""
+    """A pump that records the deadlines asked of it; the test fires them when it likes, as the pump's thread would."""
 
     def __init__(self):
         """None yet."""
         self.asked = []
+        self.waiting = []
 
     def at(self, due, outbox):
-        """Record."""
+        """Record the time and the outbox."""
         self.asked.append(due)
+        self.waiting.append(outbox)
+
+    def fire(self):
+        """Call due() on every outbox that asked."""
+        waiting, self.waiting = self.waiting, []
+        for outbox in waiting:
+            outbox.due()
 
 
 def encode_line(text):
@@ -96,7 +110,7 @@ def line():
 @pytest.fixture
 def loaded_line():
     """A Line whose pacer always asks for a second between writes of chunks."""
-    opened = Line(SteadyPacer())
+    opened = Line(FixedPacer(1.0))
     yield opened
     opened.close()
 
@@ -258,3 +272,133 @@ def test_the_pump_calls_at_deadlines_and_its_thread_ends_when_idle(monkeypatch):
         assert not threads[-1].is_alive(), "the pump thread did not end"
         assert len(called) == n + 1 and called[-1] >= asked
     assert threads[0] is not threads[1]
+
+
+# Races and failures found in review: each test failed before its fix.
+
+
+class SchedulingLock:
+    """Outbox._lock with a hook run right after its n-th release: stands in for the scheduler switching threads."""
+
+    def __init__(self):
+        """No hook armed."""
+        self._lock = threading.Lock()
+        self.countdown = None
+        self.then = None
+
+    def __enter__(self):
+        """Take the lock."""
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        """Release it, then run the hook if this was the n-th release."""
+        self._lock.release()
+        if self.countdown is not None:
+            self.countdown -= 1
+            if self.countdown == 0:
+                self.countdown = None
+                self.then()
+
+
+def available_lines(sock, want, timeout=3.0, between=None):
+    """The frames that arrive within `timeout` (stops early at `want`); `between()` runs while waiting."""
+    sock.setblocking(False)
+    data, deadline = b"", time.monotonic() + timeout
+    while data.count(b"\n") < want and time.monotonic() < deadline:
+        if between:
+            between()
+        try:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+        except BlockingIOError:
+            time.sleep(0.01)
+    # Only whole lines: a frame the outbox has not finished writing is not received.
+    return [json.loads(line) for line in data.split(b"\n")[:-1]]
+
+
+def test_a_retry_that_comes_during_a_flush_is_not_lost():
+    # A reader behind by a whole send buffer: the rest of frame 0 waits, the pump is asked to retry.
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        pump = Deadlines()
+        outbox = Outbox(pump, Pacer(), ours, encode_line)
+        outbox._lock = SchedulingLock()
+        outbox.put({"n": 0, "text": "x" * 100_000})
+        assert outbox._unsent and pump.waiting
+        # Frame 1 is flushed by its own thread; the pump's retry runs between that flush's write (which found a
+        # deadline already set) and its last look at the queue (release 1: put, 2: taking the items, 3: the write).
+        outbox._lock.countdown, outbox._lock.then = 3, pump.fire
+        outbox.put({"n": 1, "text": "last"})
+        # The reader now reads everything; the pump serves every deadline it is given.
+        received = available_lines(theirs, 2, between=pump.fire)
+        assert [f["n"] for f in received] == [0, 1], "bytes left in the outbox with no deadline to write them"
+
+
+def test_the_pump_survives_a_frame_that_cannot_be_encoded():
+    pump = Pump()
+    (bad_ours, bad_theirs), (good_ours, good_theirs) = socket.socketpair(), socket.socketpair()
+    with bad_ours, bad_theirs, good_ours, good_theirs:
+        bad = Stream(Outbox(pump, FixedPacer(0.05), bad_ours, encode_line).listener("bad"), "p", "m")
+        bad.delta("a")
+        # A lone surrogate (a provider's JSON "\ud83d" split from its pair): paced, so the pump thread encodes it.
+        bad.delta("\ud800")
+        time.sleep(0.3)
+        good = Stream(Outbox(pump, FixedPacer(0.05), good_ours, encode_line).listener("good"), "p", "m")
+        good.delta("x")
+        good.delta("y")  # paced: only the pump writes it
+        received = available_lines(good_theirs, 3, timeout=2)
+        assert "y" in [f.get("text") for f in received], "another socket's paced chunk was never written: the pump is dead"
+
+
+def test_text_that_cannot_be_encoded_ends_its_request_and_the_socket_goes_on(server):
+    ws = server.connect()
+    ws.send(chat("bad", "hello \ud800 world"))
+    ws.send(chat("next", "still here"))
+    finals, deadline = {}, time.monotonic() + 5
+    while len(finals) < 2 and time.monotonic() < deadline:
+        data = ws.ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+        if data is None:
+            break
+        frame = json.loads(data)
+        if frame["type"] in ("done", "error"):
+            finals[frame["request_id"]] = frame
+    assert set(finals) == {"bad", "next"}, f"final frames received: {finals}"
+
+
+def test_a_listener_dropped_mid_delta_does_not_make_the_next_one_miss_a_chunk():
+    clock, pump = Clock(), Deadlines()
+    (a_ours, a_theirs), (b_ours, b_theirs) = socket.socketpair(), socket.socketpair()
+    with a_ours, a_theirs, b_ours, b_theirs:
+        first = Outbox(pump, Pacer(), a_ours, encode_line, clock=clock)
+        follower = Outbox(pump, Pacer(), b_ours, encode_line, clock=clock)
+        stream = Stream(first.listener("r"), "p", "m", clock=clock)
+        clock.now += 0.02
+        stream.delta("a")
+        assert stream.attach(follower.listener("follow"))
+        # The first socket goes (a write failed, or its Connection is closing) just before the last chunk.
+        first.close()
+        clock.now += 0.02
+        stream.delta("b")
+        stream.finish("complete")
+        received = available_lines(b_theirs, 4, timeout=1, between=pump.fire)
+        assert received[-1]["type"] == "done" and received[-1]["stats"]["chunks"] == 2
+        assert "".join(f["text"] for f in received if f["type"] == "delta") == "ab", received
+
+
+def test_a_paced_chunk_leaves_with_the_next_chunk_once_its_gap_is_over():
+    clock, pump = Clock(), Deadlines()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        stream = Stream(Outbox(pump, Pacer(), ours, encode_line, clock=clock).listener("r"), "p", "m", clock=clock)
+        stream.delta("a")
+        clock.now += MIN_GAP_SECONDS / 4
+        stream.delta("b")  # within the gap: waits
+        clock.now += 2 * MIN_GAP_SECONDS
+        stream.delta("c")  # the gap is over: this thread should write b and c now, not the pump 20 ms later
+        received = available_lines(theirs, 3, timeout=0.5)
+        assert received[-1] == {"type": "delta", "request_id": "r", "seq": 3, "text": "bc"}, received

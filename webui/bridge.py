@@ -290,9 +290,9 @@ class Stream:
                 self.first_chunk_at = self._clock()
                 self._announce()
             self.log.append(text)
-            for listener in self.listeners:
-                if not listener.grew(self):
-                    self._drop(listener)
+            # Dropped after the loop: removing one during it would skip the next listener for this chunk.
+            for listener in [listener for listener in self.listeners if not listener.grew(self)]:
+                self._drop(listener)
             return not self.finished
 
     def attach(self, listener):

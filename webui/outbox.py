@@ -8,6 +8,7 @@ holds up only itself: its bytes wait in its outbox and the pump thread tries the
 import heapq
 import itertools
 import json
+import logging
 import socket
 import threading
 import time
@@ -17,6 +18,8 @@ from wsproto.events import TextMessage
 from wsproto.utilities import LocalProtocolError
 
 from .bridge import delta_frame
+
+log = logging.getLogger(__name__)
 
 # The writes per second the whole process aims to stay under: with N sockets streaming, each waits N / this
 # many seconds after writing chunks before it writes chunks again (50 ms for 500 sockets)...
@@ -53,9 +56,9 @@ class Subscription:
         return self.outbox.put(frame)
 
     def grew(self, stream):
-        """Queue this request's turn, unless it is already waiting."""
+        """Queue this request's turn, or, if it is already waiting, see whether it may go now."""
         if self.queued:
-            return True
+            return self.outbox.nudge()
         self.stream = stream
         self.queued = True
         return self.outbox.put(self, paced=True)
@@ -106,6 +109,7 @@ class Outbox:
         self._flushing = False
         self._deadline = False
         self._last_write = float("-inf")
+        self._due_at = 0.0
 
     def listener(self, request_id, after=0):
         """A listener for one of this socket's requests."""
@@ -122,7 +126,22 @@ class Outbox:
             now = self._clock()
             due = self._last_write + self.pacer.gap(now)
             if paced and now < due:
+                self._due_at = due
                 self._set_deadline(due + LATE_SECONDS)
+                return True
+            self._flushing = True
+        self._flush()
+        return True
+
+    def nudge(self):
+        """A chunk joined a subscription already queued: once the gap is over it writes them (not the pump, later)."""
+        # Checked without the lock first: a fast provider calls this for every chunk.
+        if self._flushing or self._clock() < self._due_at:
+            return not self.closed
+        with self._lock:
+            if self.closed:
+                return False
+            if self._flushing or not self._items:
                 return True
             self._flushing = True
         self._flush()
@@ -142,9 +161,6 @@ class Outbox:
             self._deadline = False
             if self.closed or self._flushing:
                 return
-            if not self._items:
-                self._write()
-                return
             self._flushing = True
         self._flush()
 
@@ -152,20 +168,30 @@ class Outbox:
         """Encode and write what is queued, in this thread, until nothing is left; one thread at a time does this."""
         while True:
             with self._lock:
-                items, self._items = self._items, []
-                if not items or self.closed:
+                self._write()
+                # A reader that is behind gets nothing more encoded until it catches up: its chunks wait in their
+                # stream's log (and leave as one frame later) instead of piling up here as bytes.
+                if self.closed or self._unsent or not self._items:
                     self._flushing = False
+                    if self._unsent and not self.closed:
+                        self._due_at = self._clock() + RETRY_SECONDS
+                        self._set_deadline(self._due_at)
                     return
+                items, self._items = self._items, []
             try:
                 data = b"".join(self._encode(items))
-            except OSError:
+            except Exception:
+                # Queued subscriptions would stay marked forever: the socket is given up, not the process's writing.
+                log.exception("could not encode a frame; closing the socket's queue")
                 with self._lock:
                     self._close()
                     self._flushing = False
                 return
             with self._lock:
+                if self.closed:
+                    self._flushing = False
+                    return
                 self._unsent += data
-                self._write()
                 # Only chunks are paced: a start or final frame neither waits nor makes the next chunk wait.
                 if any(isinstance(item, Subscription) for item in items):
                     now = self._clock()
@@ -177,7 +203,11 @@ class Outbox:
         for item in items:
             frame = item.take() if isinstance(item, Subscription) else item
             if frame is not None:
-                yield self.encode(json.dumps(frame, ensure_ascii=False))
+                try:
+                    yield self.encode(json.dumps(frame, ensure_ascii=False))
+                except UnicodeEncodeError:
+                    # A lone surrogate (half of a split emoji, say) is not UTF-8; escaped, it is still valid JSON.
+                    yield self.encode(json.dumps(frame))
 
     def _set_deadline(self, due):
         """Have the pump call due() at `due`, under the lock; one deadline at a time is enough."""
@@ -274,7 +304,11 @@ class Pump:
         """Call each outbox whose deadline has come, until none is set."""
         while (ready := self._next()) is not None:
             for outbox in ready:
-                outbox.due()
+                try:
+                    outbox.due()
+                except Exception:
+                    # One socket's failure must not end the thread that retries every other socket.
+                    log.exception("a socket's queue failed at its deadline")
 
 
 def open_outbox(ws):
