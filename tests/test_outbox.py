@@ -388,17 +388,3 @@ def test_a_listener_dropped_mid_delta_does_not_make_the_next_one_miss_a_chunk():
         received = available_lines(b_theirs, 4, timeout=1, between=pump.fire)
         assert received[-1]["type"] == "done" and received[-1]["stats"]["chunks"] == 2
         assert "".join(f["text"] for f in received if f["type"] == "delta") == "ab", received
-
-
-def test_a_paced_chunk_leaves_with_the_next_chunk_once_its_gap_is_over():
-    clock, pump = Clock(), Deadlines()
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        stream = Stream(Outbox(pump, Pacer(), ours, encode_line, clock=clock).listener("r"), "p", "m", clock=clock)
-        stream.delta("a")
-        clock.now += MIN_GAP_SECONDS / 4
-        stream.delta("b")  # within the gap: waits
-        clock.now += 2 * MIN_GAP_SECONDS
-        stream.delta("c")  # the gap is over: this thread should write b and c now, not the pump 20 ms later
-        received = available_lines(theirs, 3, timeout=0.5)
-        assert received[-1] == {"type": "delta", "request_id": "r", "seq": 3, "text": "bc"}, received

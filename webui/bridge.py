@@ -290,8 +290,12 @@ class Stream:
                 self.first_chunk_at = self._clock()
                 self._announce()
             self.log.append(text)
+            gone = None
+            for listener in self.listeners:
+                if not listener.grew(self):
+                    gone = (gone or []) + [listener]
             # Dropped after the loop: removing one during it would skip the next listener for this chunk.
-            for listener in [listener for listener in self.listeners if not listener.grew(self)]:
+            for listener in gone or ():
                 self._drop(listener)
             return not self.finished
 

@@ -31,8 +31,9 @@ MIN_GAP_SECONDS = 0.001
 WINDOW_SECONDS = 0.1
 # The pump looks at its deadlines at most this often: it is a safety net, the streaming threads do the writing.
 TICK_SECONDS = 0.005
-# A paced chunk is written by the next chunk's thread once its gap is over; the pump writes it only if no chunk
-# comes within this long after that (a pause, or the last chunks before the final frame).
+# Paced chunks are written by the pump this long after their gap is over, or sooner by a frame that may not wait
+# (the final one). Chunks that come meanwhile join them: a fast stream costs a frame per ~20 ms, a screen's frame,
+# and writing them all from the pump's one thread keeps hundreds of streaming threads from contending to write.
 LATE_SECONDS = 0.02
 # How often the pump tries again a socket whose reader has fallen a whole send buffer behind.
 RETRY_SECONDS = 0.01
@@ -56,9 +57,9 @@ class Subscription:
         return self.outbox.put(frame)
 
     def grew(self, stream):
-        """Queue this request's turn, or, if it is already waiting, see whether it may go now."""
+        """Queue this request's turn, unless it is already waiting."""
         if self.queued:
-            return self.outbox.nudge()
+            return True
         self.stream = stream
         self.queued = True
         return self.outbox.put(self, paced=True)
@@ -109,7 +110,6 @@ class Outbox:
         self._flushing = False
         self._deadline = False
         self._last_write = float("-inf")
-        self._due_at = 0.0
 
     def listener(self, request_id, after=0):
         """A listener for one of this socket's requests."""
@@ -126,22 +126,7 @@ class Outbox:
             now = self._clock()
             due = self._last_write + self.pacer.gap(now)
             if paced and now < due:
-                self._due_at = due
                 self._set_deadline(due + LATE_SECONDS)
-                return True
-            self._flushing = True
-        self._flush()
-        return True
-
-    def nudge(self):
-        """A chunk joined a subscription already queued: once the gap is over it writes them (not the pump, later)."""
-        # Checked without the lock first: a fast provider calls this for every chunk.
-        if self._flushing or self._clock() < self._due_at:
-            return not self.closed
-        with self._lock:
-            if self.closed:
-                return False
-            if self._flushing or not self._items:
                 return True
             self._flushing = True
         self._flush()
@@ -174,8 +159,7 @@ class Outbox:
                 if self.closed or self._unsent or not self._items:
                     self._flushing = False
                     if self._unsent and not self.closed:
-                        self._due_at = self._clock() + RETRY_SECONDS
-                        self._set_deadline(self._due_at)
+                        self._set_deadline(self._clock() + RETRY_SECONDS)
                     return
                 items, self._items = self._items, []
             try:
