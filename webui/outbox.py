@@ -24,12 +24,13 @@ log = logging.getLogger(__name__)
 # The writes per second the whole process aims to stay under: with N sockets streaming, each waits N / this
 # many seconds after writing chunks before it writes chunks again (50 ms for 500 sockets)...
 WRITES_PER_SECOND = 10_000
-# ...and never less than this: no screen shows text faster, and a provider that yields thousands of chunks a
-# second then costs one frame per millisecond instead of one per chunk. Chunks further apart are not delayed.
+# ...and never less than this: chunks that follow a write sooner wait (see LATE_SECONDS), so a provider that yields
+# thousands of chunks a second costs a frame per pump deadline instead of one per chunk. Chunks further apart are
+# not delayed.
 MIN_GAP_SECONDS = 0.001
 # The window over which the busy sockets are counted.
 WINDOW_SECONDS = 0.1
-# The pump looks at its deadlines at most this often: it is a safety net, the streaming threads do the writing.
+# The pump looks at its deadlines at most this often, so hundreds of paced sockets cost it one wake-up per tick.
 TICK_SECONDS = 0.005
 # Paced chunks are written by the pump this long after their gap is over, or sooner by a frame that may not wait
 # (the final one). Chunks that come meanwhile join them: a fast stream costs a frame per ~20 ms, a screen's frame,
@@ -296,7 +297,7 @@ class Pump:
 
 
 def open_outbox(ws):
-    """The outbox of a flask-sock WebSocket, wired so every write to it goes through the pump."""
+    """The outbox of a flask-sock WebSocket, wired so every write to its socket, the library's too, goes through it."""
     raw = ws.sock
 
     def encode(text):
