@@ -134,7 +134,13 @@ def test_code_in_a_new_language_is_highlighted_once_its_grammar_is_compiled(page
     open_chat(page, server)
     result = page.evaluate(
         """async () => {
-          const { StreamRenderer } = await import("/static/markdown.js");
+          const { StreamRenderer, renderMarkdown } = await import("/static/markdown.js");
+          // highlight.js loads after the first paint, which a busy machine may not have reached yet.
+          await new Promise((loaded) => {
+            const probe = document.createElement("div");
+            renderMarkdown(probe, "```python\\ndef f(): pass\\n```", { onChange: loaded });
+            if (probe.querySelector(".hljs-keyword")) loaded();
+          });
           const box = document.createElement("div");
           const renderer = new StreamRenderer(box);
           const look = () => ({

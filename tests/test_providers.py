@@ -1,7 +1,7 @@
 """The provider registry: /api/providers, drop-in modules, the local provider's model list."""
 import os
 
-from conftest import chat
+from conftest import LiveServer, chat, delta_seqs
 from webui import create_app
 from webui.providers.local import bundled_model_path
 
@@ -43,6 +43,31 @@ def test_a_classic_module_works_unchanged(client, server):
     frames = ws.until_final("c")
     assert "".join(f["text"] for f in frames if f["type"] == "delta") == "classic says: hi there"
     assert frames[-1]["reason"] == "complete"
+
+
+def test_a_module_may_return_a_string_or_yield_chunks_that_are_not_text(providers_dir, app_config):
+    source = (
+        "url = 'x'\nmodel = ['whole', 'mixed']\nsupports_stream = True\nneeds_auth = False\n"
+        "def _create_completion(model, messages, stream, **kwargs):\n"
+        "    if model == 'whole':\n        return 'all at once'\n"
+        "    return iter(['a', '', None, 7, 0, 2.5, b'', 'z'])\n"
+    )
+    (providers_dir / "loose.py").write_text(source)
+    live = LiveServer(create_app(app_config))
+    try:
+        ws = live.connect()
+        answers = {}
+        for model in ("whole", "mixed"):
+            ws.send(chat(model, provider="loose", model=model))
+            answers[model] = ws.until_final(model)
+        ws.close()
+    finally:
+        live.stop()
+    assert [frames[-1]["type"] for frames in answers.values()] == ["done", "done"]
+    text = {model: "".join(f["text"] for f in frames if f["type"] == "delta") for model, frames in answers.items()}
+    assert text == {"whole": "all at once", "mixed": "a72.5z"}
+    # Empty and false chunks are skipped, so the last seq counts four chunks.
+    assert delta_seqs(answers["mixed"])[-1] == 4
 
 
 def test_a_broken_module_is_listed_with_its_error(client):

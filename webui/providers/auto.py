@@ -34,8 +34,8 @@ def describe_failure(provider, error):
     """What to tell the reader about a provider that failed before answering."""
     if isinstance(error, UserError):
         return error.message
-    log.warning("provider %s failed: %s", provider.name, redact(repr(error)))
-    return failure_message(error)
+    log.warning("provider %s failed: %s", provider.name, redact(repr(error), provider.secrets()))
+    return failure_message(error, provider.secrets())
 
 
 class AutoProvider(Provider):
