@@ -1,5 +1,6 @@
 """Headless Debian Chromium through Playwright, with the probe script injected before the page's own."""
 import re
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,6 +12,12 @@ PROBE = Path(__file__).with_name("probe.js")
 NAIVE = Path(__file__).with_name("naive-markdown.js")
 # The page's Markdown module, not the copy that naive-markdown.js imports with a query string.
 MARKDOWN_MODULE = re.compile(r"/static/markdown\.js$")
+# A new context starts a renderer process, which keeps both cores busy for about half a second: a page opened
+# meanwhile would be timed against the browser's own start-up. Idle means this share of the CPU idle...
+IDLE_SHARE = 0.9
+# ...over a window this long, waited for at most MAX_SETTLE_S.
+IDLE_WINDOW_S = 0.1
+MAX_SETTLE_S = 5.0
 
 
 @contextmanager
@@ -36,3 +43,21 @@ def probed_page(browser, naive=False):
         yield page
     finally:
         context.close()
+
+
+def cpu_times():
+    """(idle, total) jiffies of the whole machine, from /proc/stat."""
+    fields = [int(n) for n in open("/proc/stat").readline().split()[1:]]
+    return fields[3] + fields[4], sum(fields)
+
+
+def settle():
+    """Wait until the machine is idle (see IDLE_SHARE), or MAX_SETTLE_S; returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < MAX_SETTLE_S:
+        idle, total = cpu_times()
+        time.sleep(IDLE_WINDOW_S)
+        idle_after, total_after = cpu_times()
+        if total_after > total and (idle_after - idle) / (total_after - total) >= IDLE_SHARE:
+            break
+    return time.monotonic() - started

@@ -89,6 +89,7 @@ def last_marker(count):
 def open_page(chromium, url):
     """Load the page in a fresh context and type into #input at once: first paint and when it could send."""
     with browser.probed_page(chromium) as page:
+        browser.settle()
         page.goto(url, wait_until="commit")
         page.locator("#input").press("x")
         page.wait_for_function(SHELL_READY, polling=50, timeout=15000)
@@ -107,6 +108,8 @@ def open_conversation(chromium, url, count):
             raise RuntimeError(f"the import was refused: {response.status} {response.text()[:500]}")
         page.add_init_script(OPENING_PROBE % (json.dumps(last_marker(count)), count))
         conversation_id = response.json()["id"]
+        # The conversation was stored long before someone opens it: the import's and the new tab's work is over.
+        browser.settle()
         page.goto(f"{url}c/{conversation_id}", wait_until="commit")
         page.locator("#input").press("x")
         page.wait_for_function(OPENED, polling=50, timeout=WAIT_MS)

@@ -19,10 +19,26 @@ const BLOCK = [
 export const typeset = (tex, displayMode) =>
   katex.renderToString(tex, { displayMode, throwOnError: false, output: "htmlAndMathml" });
 
-// Resolves once KaTeX is there; a failed fetch is tried again by the next formula.
+// KaTeX's stylesheet comes with it, not in the page's head, where it would hold up every first paint.
+function loadStylesheet(href) {
+  return new Promise((loaded, failed) => {
+    const link = Object.assign(document.createElement("link"), { rel: "stylesheet", href: href.href });
+    link.addEventListener("load", loaded);
+    link.addEventListener("error", () => {
+      link.remove();
+      failed(new Error(`could not load ${href}`));
+    });
+    document.head.append(link);
+  });
+}
+
+// Resolves once KaTeX and its stylesheet are there; a failed fetch is tried again by the next formula.
 export function loadMath() {
-  loading ||= import("./vendor/katex/katex.js").then(
-    (module) => {
+  loading ||= Promise.all([
+    import("./vendor/katex/katex.js"),
+    loadStylesheet(new URL("./vendor/katex/katex.min.css", import.meta.url)),
+  ]).then(
+    ([module]) => {
       katex = module.default;
     },
     (error) => {

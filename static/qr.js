@@ -1,13 +1,12 @@
 // A QR code of the server's address on the local network, so a phone can open the page; shown only when the
 // server listens on a non-loopback address and says so in data-lan-url.
 import { $ } from "./dom.js";
-import qrcode from "./vendor/qrcode-generator/qrcode.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const QUIET_ZONE = 4;
 
 // One <path> of unit squares: crisp at any size, and drawn with the page's colours.
-function qrSvg(text) {
+function qrSvg(qrcode, text) {
   const qr = qrcode(0, "M");
   qr.addData(text);
   qr.make();
@@ -31,8 +30,10 @@ export function setUpQrCode() {
   const button = $("show-qr");
   if (!url) return;
   button.hidden = false;
-  button.addEventListener("click", () => {
-    $("qr-code").replaceChildren(qrSvg(url));
+  // The encoder is fetched on the first click: few people open the dialog, and every page would compile it.
+  button.addEventListener("click", async () => {
+    const { default: qrcode } = await import("./vendor/qrcode-generator/qrcode.js");
+    $("qr-code").replaceChildren(qrSvg(qrcode, url));
     $("qr-url").textContent = url;
     $("qr-dialog").showModal();
   });

@@ -265,6 +265,8 @@ def test_qr_code_for_the_lan_address(page, server):
         })"""
     )
     open_chat(page, server)
+    fetched = "() => performance.getEntriesByType('resource').some((entry) => entry.name.endsWith('/qrcode.js'))"
+    assert not page.evaluate(fetched), "the encoder is fetched on the first click, not with the page"
     page.click("#show-qr")
     expect(page.locator("#qr-dialog")).to_be_visible()
     expect(page.locator("#qr-url")).to_have_text("http://192.168.1.20:1338/")

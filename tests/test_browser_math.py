@@ -7,7 +7,9 @@ from playwright.sync_api import expect
 from test_browser import DANGEROUS
 from test_browser_conversations import page_fetch
 
-KATEX_FETCHED = "() => performance.getEntriesByType('resource').some((entry) => entry.name.endsWith('/katex.js'))"
+KATEX_FETCHED = "(name) => performance.getEntriesByType('resource').some((entry) => entry.name.endsWith('/' + name))"
+# KaTeX's stylesheet hides the MathML copy of each formula, which is there for screen readers.
+MATHML_HIDDEN = "() => [...document.querySelectorAll('.katex-mathml')].every((m) => getComputedStyle(m).position === 'absolute')"
 # Inline and display math, and TeX that must stay inert once typeset.
 MATH = "inline $x^2$ here\n\n$$\\frac{1}{2}$$\n\nand $\\href{javascript:window.__pwned=true}{x}$"
 
@@ -25,13 +27,13 @@ def test_katex_is_fetched_only_for_a_conversation_with_math(page, server):
     open_imported(page, server, [{"role": "user", "content": "q"}, {"role": "assistant", "content": "no **math** here, $5 and $10"}])
     expect(page.locator(".message.assistant strong")).to_have_text("math")
     page.wait_for_timeout(300)
-    assert not page.evaluate(KATEX_FETCHED)
+    assert not page.evaluate(KATEX_FETCHED, "katex.js") and not page.evaluate(KATEX_FETCHED, "katex.min.css")
     open_imported(page, server, [{"role": "user", "content": "q"}, {"role": "assistant", "content": MATH}])
     answer = page.locator(".message.assistant .content")
     expect(answer.locator(".katex")).to_have_count(3)
     expect(answer.locator(".katex-display")).to_have_count(1)
     expect(answer.locator(".math-loading")).to_have_count(0)
-    assert page.evaluate(KATEX_FETCHED)
+    assert page.evaluate(KATEX_FETCHED, "katex.js") and page.evaluate(MATHML_HIDDEN)
     assert page.locator(f"#messages :is({DANGEROUS})").count() == 0
     assert page.evaluate("window.__pwned") is None
 
