@@ -19,8 +19,9 @@ OPENED = ("() => window.__bench.inputAt !== null && window.__bench.openAt !== nu
           " && window.__bench.opening.paintedAt !== null && window.__bench.opening.renderedAt !== null")
 # Injected after probe.js. Every time is performance.now(), whose origin is the navigation's start.
 # paintedAt: the conversation's last message is in #messages with its Markdown rendered (no `.raw` left) and
-# inside the visible part of the list, checked in each animation frame; the timeout set in that frame's callback
-# runs once the frame has been painted. renderedAt: the end of the task after which all the messages are in
+# inside the visible part of the list, whether in the server's copy of the newest messages or in the page's own
+# views, checked in each animation frame; the timeout set in that frame's callback runs once the frame has been
+# painted. renderedAt: the end of the task after which all the messages are in
 # the list and none is raw any more (a MutationObserver's callback runs as soon as the task that changed the
 # page has run its script).
 OPENING_PROBE = """(() => {
@@ -28,8 +29,8 @@ OPENING_PROBE = """(() => {
   const [marker, count] = [%s, %d];
   const list = () => document.getElementById("messages");
   function endInView() {
-    const end = list()?.lastElementChild;
-    if (!end?.classList.contains("message") || end.querySelector(".raw") || !end.textContent.includes(marker)) return false;
+    const end = list()?.querySelector(".message:last-child");
+    if (!end || end.querySelector(".raw") || !end.textContent.includes(marker)) return false;
     const [box, view] = [end.getBoundingClientRect(), list().getBoundingClientRect()];
     return box.bottom > view.top && box.top < view.bottom;
   }

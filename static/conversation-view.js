@@ -113,7 +113,14 @@ export class ConversationView {
     this.empty.hidden = this.views.length > 0;
   }
 
+  // The newest messages the server put into the page (webui/preview.py) give way to the views made here.
+  dropOpening() {
+    this.list.querySelector(".opening-messages")?.remove();
+    this.list.classList.remove("opening");
+  }
+
   clear() {
+    this.dropOpening();
     this.stopIdleWork();
     this.views.forEach((view) => view.element.remove());
     this.views = [];
@@ -123,6 +130,7 @@ export class ConversationView {
 
   // Shows the server's copy of the messages, keeping the views that have not changed (their rendering is kept).
   show(messages, { scroll = false } = {}) {
+    this.dropOpening();
     // Comparing with the server's copy needs every view on the page; idle time still renders them.
     while (this.older.length) this.viewOlder();
     this.placeShelf();

@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import get_locale
 
-from . import history
+from . import history, preview
 from .errors import UserError
 from .i18n import LANGUAGES, script_catalog
 from .identity import current_owner
@@ -47,6 +47,7 @@ def index(conversation_id=None):
     """Render the chat page in the request's language; the page opens the conversation named in its path."""
     # The page's socket and API calls find the browser's conversations by the identity cookie set here.
     owner = current_owner()
+    conversation = conversation_of(owner, conversation_id)
     return render_template(
         "index.html",
         languages=LANGUAGES,
@@ -54,7 +55,8 @@ def index(conversation_id=None):
         script_messages=script_catalog(),
         lan_url=lan_url(),
         page_modules=current_app.extensions["webui.page_modules"],
-        conversation=conversation_of(owner, conversation_id),
+        conversation=conversation,
+        opening=preview.newest(conversation["messages"]) if conversation else [],
     )
 
 

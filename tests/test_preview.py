@@ -1,0 +1,136 @@
+"""The newest messages of a conversation rendered into its page by the server, shown before the scripts run."""
+import json
+from html.parser import HTMLParser
+
+from browser import DESKTOP, WAIT_MS, open_chat
+from playwright.sync_api import expect
+from test_browser import DANGEROUS
+from test_browser_conversations import page_fetch
+
+from webui import preview
+
+
+def conversation(count, answer="Answer **{n}**."):
+    """`count` messages, question then answer; answers are Markdown numbered by their question."""
+    return [{"role": "user", "content": f"Question {n // 2} <b>as typed</b>"} if n % 2 == 0
+            else {"role": "assistant", "content": answer.format(n=n // 2)} for n in range(count)]
+
+
+def import_conversation(client, messages):
+    """Store `messages` for the test client's visitor; returns the conversation's id."""
+    response = client.post("/api/conversations/import", json=messages)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+class Opening(HTMLParser):
+    """The tags and attributes inside the page's .opening-messages, and the text of each message in it."""
+
+    def __init__(self):
+        """Nothing seen yet."""
+        super().__init__()
+        self.depth = 0
+        self.tags = []
+        self.messages = []
+
+    def handle_starttag(self, tag, attrs):
+        """Track entering the server's copy; inside it, keep every tag with its attributes."""
+        if self.depth:
+            self.depth += 1
+            self.tags.append((tag, dict(attrs)))
+            if tag == "article":
+                self.messages.append("")
+        elif ("class", "opening-messages") in attrs:
+            self.depth = 1
+
+    def handle_endtag(self, tag):
+        """Track leaving it."""
+        if self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        """Text of the current message."""
+        if self.depth and self.messages:
+            self.messages[-1] += data
+
+
+def opening_of(html):
+    """Parse the page's server copy of the newest messages."""
+    parser = Opening()
+    parser.feed(html)
+    return parser
+
+
+def test_the_newest_messages_fit_the_limits_and_the_last_is_always_there():
+    messages = conversation(20)
+    chosen = preview.newest(messages)
+    assert len(chosen) == preview.MAX_MESSAGES
+    assert [m["role"] for m in chosen] == [m["role"] for m in messages[-preview.MAX_MESSAGES:]]
+    assert "<strong>9</strong>" in chosen[-1]["html"]
+    long = messages[:-1] + [{"role": "assistant", "content": "x" * (preview.MAX_CHARS * 2)}]
+    assert [m["role"] for m in preview.newest(long)] == ["assistant"]
+    medium = conversation(6, "{n}" + "y" * (preview.MAX_CHARS // 3))
+    # From the end: answer, question, answer, question fit; the next answer would pass MAX_CHARS.
+    assert len(preview.newest(medium)) == 4
+    assert preview.newest([]) == []
+
+
+def test_the_owners_page_carries_the_end_rendered_and_a_strangers_does_not(app, testing_provider):
+    owner, stranger = app.test_client(), app.test_client()
+    answer = testing_provider().MARKDOWN_ANSWER
+    conversation_id = import_conversation(owner, conversation(4)[:-1] + [{"role": "assistant", "content": answer}])
+    page = owner.get(f"/c/{conversation_id}").get_data(as_text=True)
+    opening = opening_of(page)
+    tags = [tag for tag, _ in opening.tags]
+    assert tags.count("article") == 4 and {"strong", "table", "pre", "code"} <= set(tags)
+    # A question is text: what was typed as a tag shows as typed.
+    assert "Question 1 <b>as typed</b>" in opening.messages[-2] and "b" not in tags
+    assert 'class="messages opening"' in page
+    assert '<h1 id="title">Question 0 &lt;b&gt;as typed&lt;/b&gt;</h1>' in page
+    assert "<title>Question 0 &lt;b&gt;as typed&lt;/b&gt; · Chat</title>" in page
+    assert "opening-messages" not in stranger.get(f"/c/{conversation_id}").get_data(as_text=True)
+    assert "opening-messages" not in owner.get("/").get_data(as_text=True)
+
+
+def test_an_answer_that_tries_to_run_code_is_inert_in_the_page(app, testing_provider):
+    client = app.test_client()
+    answer = testing_provider().XSS_ANSWER
+    conversation_id = import_conversation(client, [{"role": "user", "content": "q"}, {"role": "assistant", "content": answer}])
+    opening = opening_of(client.get(f"/c/{conversation_id}").get_data(as_text=True))
+    assert len(opening.messages) == 2 and "window.__pwned" in opening.messages[-1]
+    for tag, attrs in opening.tags:
+        assert tag not in ("script", "iframe", "svg", "object", "embed"), tag
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        assert not any(str(value).lower().startswith("javascript:") for value in attrs.values()), (tag, attrs)
+
+
+def test_without_scripts_the_end_of_the_conversation_is_in_view(chromium, server):
+    context = chromium.new_context(viewport=DESKTOP, java_script_enabled=False)
+    context.set_default_timeout(WAIT_MS)
+    try:
+        page = context.new_page()
+        # Answers of eight paragraphs: the server's copy is taller than the window.
+        messages = conversation(40, "Answer **{n}**." + "\n\nA paragraph of the answer." * 8)
+        response = context.request.post(f"{server.url}/api/conversations/import", data=messages)
+        assert response.status == 201
+        page.goto(f"{server.url}/c/{response.json()['id']}")
+        last = page.locator("#messages .message.assistant").last
+        expect(last).to_contain_text("Answer 19.")
+        expect(last.locator("strong")).to_have_text("19")
+        expect(last).to_be_in_viewport()
+        expect(page.locator("#messages .message").first).not_to_be_in_viewport()
+    finally:
+        context.close()
+
+
+def test_the_scripts_replace_the_servers_copy_with_the_whole_conversation(page, server):
+    open_chat(page, server)
+    status, body = page_fetch(page, "POST", "/api/conversations/import", conversation(40, "Answer **{n}**\n\n```python\nx = {n}\n```"))
+    assert status == 201, body
+    page.goto(f"{server.url}/c/{json.loads(body)['id']}")
+    expect(page.locator(".opening-messages")).to_have_count(0)
+    expect(page.locator("#messages .message")).to_have_count(40)
+    expect(page.locator("#messages .message .raw")).to_have_count(0)
+    expect(page.locator("#messages .message.assistant").last.locator(".copy-code")).to_have_count(1)
+    expect(page.locator("#messages .message.assistant").last).to_be_in_viewport()
+    assert page.locator(f"#messages :is({DANGEROUS})").count() == 0
