@@ -133,8 +133,51 @@ def test_chunks_faster_than_a_screen_shows_them_leave_together(line):
     first_write = 100 + MIN_GAP_SECONDS / 4
     assert line.pump.asked == [first_write + MIN_GAP_SECONDS + LATE_SECONDS]
     line.clock.now = line.pump.asked[0]
-    line.outbox.due()
-    assert line.read(1) == [{"type": "delta", "request_id": "r", "seq": 5, "text": "bcde"}]
+    line.pump.fire()
+    # Their turn has come: the thread that brings the next chunk writes them all.
+    stream.delta("f")
+    assert line.read(1) == [{"type": "delta", "request_id": "r", "seq": 6, "text": "bcdef"}]
+    line.clock.now += LATE_SECONDS
+    line.pump.fire()
+    stream.delta("g")
+    assert line.read(1) == [{"type": "delta", "request_id": "r", "seq": 7, "text": "g"}]
+
+
+def test_when_no_chunk_comes_after_their_turn_the_pump_writes_them(line):
+    stream = line.stream()
+    for text in "abc":
+        line.clock.now += MIN_GAP_SECONDS / 4
+        stream.delta(text)
+    line.read(2)
+    turn = line.pump.asked[0]
+    line.clock.now = turn
+    line.pump.fire()
+    assert line.pump.asked == [turn, turn + LATE_SECONDS]
+    line.clock.now = turn + LATE_SECONDS
+    line.pump.fire()
+    assert line.read(1) == [{"type": "delta", "request_id": "r", "seq": 3, "text": "bc"}]
+
+
+def test_a_deadline_from_before_a_write_waits_for_the_next_turn(loaded_line):
+    line = loaded_line
+    stream = line.stream()
+    stream.delta("a")
+    line.clock.now += 0.1
+    stream.delta("b")
+    assert line.pump.asked == [101.0 + LATE_SECONDS]
+    line.clock.now = 101.0 + LATE_SECONDS
+    line.pump.fire()
+    stream.delta("c")
+    assert [f.get("text") for f in line.read(3)] == [None, "a", "bc"]
+    line.clock.now += 0.1
+    stream.delta("d")
+    # The deadline asked for "b" fires after "c"'s thread wrote: "d" waits for its own turn, a second later.
+    line.pump.fire()
+    assert line.pump.asked[-1] == 101.0 + LATE_SECONDS + 1.0 + LATE_SECONDS
+    line.clock.now = line.pump.asked[-1]
+    line.pump.fire()
+    stream.delta("e")
+    assert line.read(1) == [{"type": "delta", "request_id": "r", "seq": 5, "text": "de"}]
 
 
 def test_under_load_chunks_wait_out_the_gap_and_leave_as_one_frame(loaded_line):
@@ -147,7 +190,9 @@ def test_under_load_chunks_wait_out_the_gap_and_leave_as_one_frame(loaded_line):
     assert [f["type"] for f in line.read(2)] == ["start", "delta"]
     assert line.pump.asked == [101.0 + LATE_SECONDS]
     line.clock.now = 101.0 + LATE_SECONDS
-    line.outbox.due()
+    line.pump.fire()
+    line.clock.now += LATE_SECONDS
+    line.pump.fire()
     assert line.read(1) == [{"type": "delta", "request_id": "r", "seq": 4, "text": "bcd"}]
     line.clock.now += 1.5
     stream.delta("e")

@@ -1,9 +1,10 @@
 """What goes out on the WebSockets: a queue per socket, written without ever waiting on the socket.
 
 Whoever queues a frame writes it at once, in its own thread, unless that socket was written very recently and
-many sockets are busy: then a request's chunks wait a little and leave together as one frame. So an idle server
-adds no delay, and a busy one sends fewer, larger frames instead of falling behind. A reader that stops reading
-holds up only itself: its bytes wait in its outbox and the pump thread tries them again later.
+many sockets are busy: then a request's chunks wait a little and leave together as one frame, written by the
+thread that brings the next chunk once their turn has come. So an idle server adds no delay, and a busy one sends
+fewer, larger frames instead of falling behind. A reader that stops reading holds up only itself: its bytes wait
+in its outbox and the pump thread tries them again later.
 """
 import heapq
 import itertools
@@ -32,9 +33,12 @@ MIN_GAP_SECONDS = 0.001
 WINDOW_SECONDS = 0.1
 # The pump looks at its deadlines at most this often, so hundreds of paced sockets cost it one wake-up per tick.
 TICK_SECONDS = 0.005
-# Paced chunks are written by the pump this long after their gap is over, or sooner by a frame that may not wait
-# (the final one). Chunks that come meanwhile join them: a fast stream costs a frame per ~20 ms, a screen's frame,
-# and writing them all from the pump's one thread keeps hundreds of streaming threads from contending to write.
+# Paced chunks may leave this long after their gap is over, or sooner with a frame that may not wait (the final
+# one). Chunks that come meanwhile join them: a fast stream costs a frame per ~20 ms, a screen's frame. The pump
+# only says that their turn has come; the thread that brings the next chunk writes them, or the pump itself when
+# none has come LATE_SECONDS later. A thread that writes must take the GIL back after the send, which under load
+# takes up to the interpreter's switch interval (5 ms): a streaming thread has that much to spare between its
+# chunks, while the one pump writing for hundreds of sockets fell seconds behind (figure 3).
 LATE_SECONDS = 0.02
 # How often the pump tries again a socket whose reader has fallen a whole send buffer behind.
 RETRY_SECONDS = 0.01
@@ -43,7 +47,12 @@ IDLE_SECONDS = 2.0
 
 
 class Subscription:
-    """One request's chunks bound for one socket: queued once however many chunks arrive before they are written."""
+    """One request's chunks bound for one socket: queued once however many chunks arrive before they are written.
+
+    `queued` is true while it waits in the outbox for its turn, and the stream need not tell it of more chunks;
+    `waiting` while it is in the outbox at all. When its turn comes the outbox clears `queued` (`Outbox.due`), so
+    the next chunk's thread hears of it and writes.
+    """
 
     def __init__(self, outbox, request_id, after=0):
         """A listener (see bridge.Stream) that has had `after` chunks."""
@@ -52,23 +61,27 @@ class Subscription:
         self.cursor = after
         self.stream = None
         self.queued = False
+        self.waiting = False
 
     def deliver(self, frame):
         """Queue a whole frame; it is written at once."""
         return self.outbox.put(frame)
 
     def grew(self, stream):
-        """Queue this request's turn, unless it is already waiting."""
+        """Queue this request's turn, or write now if its turn has come."""
         if self.queued:
             return True
         self.stream = stream
         self.queued = True
+        if self.waiting:
+            return self.outbox.write_now()
+        self.waiting = True
         return self.outbox.put(self, paced=True)
 
     def take(self):
         """The delta frame of every chunk not yet written, or None."""
         # Cleared before the log is read: a chunk added after this queues the subscription again.
-        self.queued = False
+        self.queued = self.waiting = False
         return delta_frame(self, self.stream.log)
 
 
@@ -110,6 +123,7 @@ class Outbox:
         self._unsent = bytearray()
         self._flushing = False
         self._deadline = False
+        self._turn = False
         self._last_write = float("-inf")
 
     def listener(self, request_id, after=0):
@@ -142,13 +156,39 @@ class Outbox:
             self._write()
 
     def due(self):
-        """The pump's call at a deadline: write what waited, or try again what the socket refused."""
+        """The pump's call at a deadline: tell waiting chunks their turn has come, or write them if none came since;
+        try again what the socket refused."""
         with self._lock:
             self._deadline = False
-            if self.closed or self._flushing:
+            if self.closed or self._flushing or not (self._items or self._unsent):
                 return
+            if not self._unsent:
+                now = self._clock()
+                turn = self._last_write + self.pacer.gap(now) + LATE_SECONDS
+                if now < turn:
+                    # Asked for before a thread wrote this socket: the chunks queued since wait their own turn.
+                    self._set_deadline(turn)
+                    return
+                if not self._turn:
+                    self._turn = True
+                    for item in self._items:
+                        if isinstance(item, Subscription):
+                            item.queued = False
+                    self._set_deadline(now + LATE_SECONDS)
+                    return
             self._flushing = True
         self._flush()
+
+    def write_now(self):
+        """A chunk's thread writes what is queued, now that its turn has come (see due)."""
+        with self._lock:
+            if self.closed:
+                return False
+            if self._flushing:
+                return True
+            self._flushing = True
+        self._flush()
+        return True
 
     def _flush(self):
         """Encode and write what is queued, in this thread, until nothing is left; one thread at a time does this."""
@@ -163,6 +203,7 @@ class Outbox:
                         self._set_deadline(self._clock() + RETRY_SECONDS)
                     return
                 items, self._items = self._items, []
+                self._turn = False
             try:
                 data = b"".join(self._encode(items))
             except Exception:
