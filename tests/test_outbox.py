@@ -10,7 +10,7 @@ import pytest
 from bench import frames as wire
 from conftest import chat, raw_handshake
 from webui.bridge import Stream
-from webui.outbox import LATE_SECONDS, MIN_GAP_SECONDS, WINDOW_SECONDS, WRITES_PER_SECOND, Outbox, Pacer, Pump
+from webui.outbox import FRAME_CHUNKS, LATE_SECONDS, MIN_GAP_SECONDS, WINDOW_SECONDS, WRITES_PER_SECOND, Outbox, Pacer, Pump
 
 
 class Clock:
@@ -203,6 +203,22 @@ def test_under_load_chunks_wait_out_the_gap_and_leave_as_one_frame(loaded_line):
     delta, done = line.read(2)
     assert delta == {"type": "delta", "request_id": "r", "seq": 6, "text": "f"}
     assert done["type"] == "done" and done["stats"]["chunks"] == 6
+
+
+def test_a_backlog_leaves_in_frames_of_at_most_frame_chunks(loaded_line):
+    line = loaded_line
+    stream = line.stream()
+    stream.delta("first ")
+    texts = [f"{n} " for n in range(2 * FRAME_CHUNKS + 5)]
+    for text in texts:
+        stream.delta(text)
+    line.clock.now += 1.0 + LATE_SECONDS
+    line.pump.fire()
+    stream.delta("last")
+    frames = line.read(2 + 3)[2:]
+    total = 1 + len(texts) + 1
+    assert [f["seq"] for f in frames] == [1 + FRAME_CHUNKS, 1 + 2 * FRAME_CHUNKS, total]
+    assert "".join(f["text"] for f in frames) == "".join(texts) + "last"
 
 
 def test_the_gap_grows_with_the_number_of_busy_sockets_and_goes_when_they_stop():

@@ -198,11 +198,12 @@ def resolve(chat, registry):
     return provider, model
 
 
-def delta_frame(listener, log):
-    """The delta frame carrying the chunks of `log` that `listener` has not had yet, or None; moves its cursor."""
+def delta_frame(listener, log, most=None):
+    """The delta frame carrying the chunks of `log` that `listener` has not had yet (at most `most`), or None;
+    moves its cursor."""
     # A frame carries every chunk that piled up since the listener's last one, so a reader that falls behind
     # gets fewer, larger frames; seq is the number of the last chunk in it.
-    end = len(log)
+    end = len(log) if most is None else min(len(log), listener.cursor + most)
     if end <= listener.cursor:
         return None
     text = "".join(log[listener.cursor : end])
