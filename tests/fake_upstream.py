@@ -17,6 +17,8 @@ from webui import create_app
 
 MODELS = ["fake-model", "other-model"]
 WORDS = ["Hello", ",", " world"]
+HELLO = [{"role": "user", "content": "hello"}]
+OPENAI_CHAT = "/v1/chat/completions"
 CUT = object()
 DONE = b"data: [DONE]\n\n"
 

@@ -4,6 +4,8 @@ import pytest
 from conftest import chat
 from fake_upstream import (  # noqa: F401 (upstream and webui are fixtures)
     CUT,
+    HELLO,
+    OPENAI_CHAT,
     FakeUpstream,
     answer,
     closed_port,
@@ -23,8 +25,6 @@ from webui.providers.auto import AutoProvider
 from webui.providers.local import bundled_model_path
 from webui.providers.openai import OpenAIProvider
 
-CHAT = "/v1/chat/completions"
-HELLO = [{"role": "user", "content": "hello"}]
 
 
 def entry(name, url, **settings):
@@ -36,7 +36,7 @@ def entry(name, url, **settings):
 def second():
     """Another fake server, the fallback."""
     server = FakeUpstream()
-    server.on("POST", CHAT, stream(*openai_steps(["from ", "the second"])))
+    server.on("POST", OPENAI_CHAT, stream(*openai_steps(["from ", "the second"])))
     yield server
     server.close()
 
@@ -71,17 +71,17 @@ def test_falls_back_when_the_first_cannot_be_reached(second, webui):
     ids=["401", "429", "500", "timeout", "malformed", "cut-before-text"],
 )
 def test_falls_back_on_any_failure_before_the_first_chunk(upstream, second, webui, failure):
-    upstream.on("POST", CHAT, failure)
+    upstream.on("POST", OPENAI_CHAT, failure)
     ws = webui([entry("first", upstream.url), entry("second", second.url)]).connect()
     ws.send(chat("f", provider="auto", model=None))
     frames = ws.until_final("f")
     assert frames[0]["provider"] == "second"
     assert text_of(frames) == "from the second" and frames[-1]["type"] == "done"
-    assert len(upstream.requests_to(CHAT)) == 1
+    assert len(upstream.requests_to(OPENAI_CHAT)) == 1
 
 
 def test_a_failure_after_the_first_chunk_is_reported_not_retried(upstream, second, webui):
-    upstream.on("POST", CHAT, stream(openai_event("Hello"), CUT))
+    upstream.on("POST", OPENAI_CHAT, stream(openai_event("Hello"), CUT))
     ws = webui([entry("first", upstream.url), entry("second", second.url)]).connect()
     ws.send(chat("n", provider="auto", model=None))
     frames = ws.until_final("n")
@@ -91,7 +91,7 @@ def test_a_failure_after_the_first_chunk_is_reported_not_retried(upstream, secon
 
 
 def test_an_empty_answer_is_an_answer(upstream, second, in_request):
-    upstream.on("POST", CHAT, stream(openai_event(finish="stop")))
+    upstream.on("POST", OPENAI_CHAT, stream(openai_event(finish="stop")))
     auto = AutoProvider([OpenAIProvider("first", upstream.url + "/v1", models=["m"]), OpenAIProvider("second", second.url + "/v1")])
     assert list(auto.complete("default", HELLO)) == [Via("first", "m")]
     assert second.seen == []
@@ -100,7 +100,7 @@ def test_an_empty_answer_is_an_answer(upstream, second, in_request):
 def test_via_comes_before_the_first_chunk_and_options_pass_through(upstream, in_request):
     auto = AutoProvider([OpenAIProvider("lab", upstream.url + "/v1")])
     assert list(auto.complete("default", HELLO, max_tokens=3)) == [Via("lab", "fake-model"), "Hello", ",", " world"]
-    assert upstream.requests_to(CHAT)[0].body["max_tokens"] == 3
+    assert upstream.requests_to(OPENAI_CHAT)[0].body["max_tokens"] == 3
 
 
 def test_when_all_fail_each_failure_is_reported(in_request):
@@ -115,11 +115,11 @@ def test_a_provider_that_needs_a_key_is_skipped(second, in_request):
     keyless = OpenAIProvider("keyless", second.url + "/v1", api_key_env="UNSET_KEY_VARIABLE")
     texts, error = collect(AutoProvider([keyless, OpenAIProvider("second", second.url + "/v1")]).complete("default", HELLO))
     assert error is None and texts[0] == Via("second", "fake-model")
-    assert len(second.requests_to(CHAT)) == 1
+    assert len(second.requests_to(OPENAI_CHAT)) == 1
 
 
 def test_closing_auto_hangs_up_on_the_provider_that_answers(upstream, in_request):
-    upstream.on("POST", CHAT, stream(*openai_steps([f"tick{n} " for n in range(100)], pause=0.05)))
+    upstream.on("POST", OPENAI_CHAT, stream(*openai_steps([f"tick{n} " for n in range(100)], pause=0.05)))
     chunks = AutoProvider([OpenAIProvider("lab", upstream.url + "/v1")]).complete("default", HELLO)
     assert [next(chunks), next(chunks)] == [Via("lab", "fake-model"), "tick0 "]
     chunks.close()

@@ -6,6 +6,7 @@ import pytest
 from conftest import chat
 from fake_upstream import (  # noqa: F401 (upstream and webui are fixtures)
     CUT,
+    HELLO,
     WORDS,
     answer,
     collect,
@@ -21,7 +22,6 @@ from webui.errors import ProviderError
 from webui.providers.ollama import OllamaProvider
 
 CHAT = "/api/chat"
-HELLO = [{"role": "user", "content": "hello"}]
 NDJSON = "application/x-ndjson"
 
 

@@ -13,6 +13,8 @@ import requests
 from conftest import chat
 from fake_upstream import (  # noqa: F401 (upstream and webui are fixtures)
     CUT,
+    HELLO,
+    OPENAI_CHAT,
     DONE,
     WORDS,
     answer,
@@ -31,8 +33,6 @@ from webui.errors import ProviderError
 from webui.providers.local import bundled_model_path
 from webui.providers.openai import OpenAIProvider
 
-CHAT = "/v1/chat/completions"
-HELLO = [{"role": "user", "content": "hello"}]
 
 
 def lab(upstream, **settings):
@@ -49,14 +49,14 @@ def test_streams_the_chunks_and_sends_only_whitelisted_options(upstream):
     options = {"temperature": 0.3, "top_p": 0.9, "max_tokens": 7, "stop": ["\n"], "top_k": 40, "seed": 1}
     texts, error = collect(lab(upstream, api_key="sk-test1234567890").complete("fake-model", HELLO, **options, base_url="http://10.0.0.1"))
     assert error is None and texts == WORDS
-    [request] = upstream.requests_to(CHAT)
+    [request] = upstream.requests_to(OPENAI_CHAT)
     assert request.body == {"model": "fake-model", "messages": HELLO, "stream": True, **options}
     assert request.headers["Authorization"] == "Bearer sk-test1234567890"
 
 
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "until-close"])
 def test_chunks_are_yielded_as_they_arrive(upstream, chunked):
-    upstream.on("POST", CHAT, stream(openai_event("first"), 1.0, *openai_steps(["second"]), chunked=chunked))
+    upstream.on("POST", OPENAI_CHAT, stream(openai_event("first"), 1.0, *openai_steps(["second"]), chunked=chunked))
     chunks = lab(upstream, read_timeout=5).complete("fake-model", HELLO)
     started = time.monotonic()
     assert next(chunks) == "first"
@@ -69,7 +69,7 @@ def test_multibyte_characters_split_across_network_reads(upstream):
     emoji = event.index("👋".encode())
     cyrillic = event.index("и".encode())
     parts = [event[: cyrillic + 1], event[cyrillic + 1 : emoji + 2], event[emoji + 2 :]]
-    upstream.on("POST", CHAT, stream(*parts, openai_event(finish="stop"), DONE))
+    upstream.on("POST", OPENAI_CHAT, stream(*parts, openai_event(finish="stop"), DONE))
     texts, error = collect(lab(upstream).complete("fake-model", HELLO))
     assert error is None and texts == ["привет 👋 мир"]
 
@@ -77,7 +77,7 @@ def test_multibyte_characters_split_across_network_reads(upstream):
 def test_comments_keepalives_fields_and_crlf_are_understood(upstream):
     upstream.on(
         "POST",
-        CHAT,
+        OPENAI_CHAT,
         stream(
             b": keep-alive\n\n",
             b"retry: 1000\nid: 1\nevent: message\n" + openai_event("one"),
@@ -96,7 +96,7 @@ def test_comments_keepalives_fields_and_crlf_are_understood(upstream):
 
 
 def test_a_plain_json_answer_is_used_when_the_server_does_not_stream(upstream):
-    upstream.on("POST", CHAT, answer(body={"choices": [{"message": {"role": "assistant", "content": "all at once"}, "finish_reason": "stop"}]}))
+    upstream.on("POST", OPENAI_CHAT, answer(body={"choices": [{"message": {"role": "assistant", "content": "all at once"}, "finish_reason": "stop"}]}))
     texts, error = collect(lab(upstream).complete("fake-model", HELLO))
     assert error is None and texts == ["all at once"]
 
@@ -107,7 +107,7 @@ def test_a_plain_json_answer_is_used_when_the_server_does_not_stream(upstream):
     ids=["finish_reason-without-done", "done-without-finish_reason"],
 )
 def test_either_end_marker_completes_the_answer(upstream, ending):
-    upstream.on("POST", CHAT, stream(openai_event("Hi"), *ending))
+    upstream.on("POST", OPENAI_CHAT, stream(openai_event("Hi"), *ending))
     texts, error = collect(lab(upstream).complete("fake-model", HELLO))
     assert error is None and texts == ["Hi"]
 
@@ -115,7 +115,7 @@ def test_either_end_marker_completes_the_answer(upstream, ending):
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "until-close"])
 def test_a_stream_cut_before_its_end_is_an_error_after_the_partial_text(upstream, chunked):
     cut_short = openai_event("never arrives")[:30]
-    upstream.on("POST", CHAT, stream(openai_event("Hello"), cut_short, CUT, chunked=chunked))
+    upstream.on("POST", OPENAI_CHAT, stream(openai_event("Hello"), cut_short, CUT, chunked=chunked))
     texts, error = collect(lab(upstream).complete("fake-model", HELLO))
     assert texts == ["Hello"]
     assert isinstance(error, ProviderError) and error.code == "interrupted"
@@ -123,13 +123,13 @@ def test_a_stream_cut_before_its_end_is_an_error_after_the_partial_text(upstream
 
 
 def test_a_stream_that_ends_without_an_end_marker_is_interrupted(upstream):
-    upstream.on("POST", CHAT, stream(openai_event("Hello")))
+    upstream.on("POST", OPENAI_CHAT, stream(openai_event("Hello")))
     texts, error = collect(lab(upstream).complete("fake-model", HELLO))
     assert texts == ["Hello"] and error.code == "interrupted"
 
 
 def test_a_stall_between_chunks_times_out_after_the_partial_text(upstream):
-    upstream.on("POST", CHAT, stream(openai_event("Hello"), 5, *openai_steps(["late"])))
+    upstream.on("POST", OPENAI_CHAT, stream(openai_event("Hello"), 5, *openai_steps(["late"])))
     started = time.monotonic()
     texts, error = collect(lab(upstream, read_timeout=0.5).complete("fake-model", HELLO))
     assert texts == ["Hello"]
@@ -138,7 +138,7 @@ def test_a_stall_between_chunks_times_out_after_the_partial_text(upstream):
 
 
 def test_a_server_that_never_answers_times_out(upstream):
-    upstream.on("POST", CHAT, silence(5))
+    upstream.on("POST", OPENAI_CHAT, silence(5))
     started = time.monotonic()
     texts, error = collect(lab(upstream, read_timeout=0.5).complete("fake-model", HELLO))
     assert texts == [] and error.code == "timeout"
@@ -146,14 +146,14 @@ def test_a_server_that_never_answers_times_out(upstream):
 
 
 def test_malformed_data_is_a_bad_stream(upstream):
-    upstream.on("POST", CHAT, stream(openai_event("Hi"), b"data: {not json at all\n\n", DONE))
+    upstream.on("POST", OPENAI_CHAT, stream(openai_event("Hi"), b"data: {not json at all\n\n", DONE))
     texts, error = collect(lab(upstream).complete("fake-model", HELLO))
     assert texts == ["Hi"] and error.code == "bad_stream"
     assert "{not json at all" in error.message
 
 
 def test_a_line_that_never_ends_is_refused_before_it_exhausts_memory(upstream):
-    upstream.on("POST", CHAT, stream(openai_event("Hi"), b"data: " + b"x" * (1024 * 1024 + 16)))
+    upstream.on("POST", OPENAI_CHAT, stream(openai_event("Hi"), b"data: " + b"x" * (1024 * 1024 + 16)))
     texts, error = collect(lab(upstream).complete("fake-model", HELLO))
     assert texts == ["Hi"] and error.code == "bad_stream"
 
@@ -162,7 +162,7 @@ def test_a_redirect_is_not_followed_so_the_key_stays_home(upstream):
     elsewhere = type(upstream)()
     try:
         target = elsewhere.url + "/v1/chat/completions"
-        upstream.on("POST", CHAT, answer(307, b"", content_type="text/plain", headers={"Location": target}))
+        upstream.on("POST", OPENAI_CHAT, answer(307, b"", content_type="text/plain", headers={"Location": target}))
         _, error = collect(lab(upstream, api_key="sk-stayshome12345").complete("fake-model", HELLO))
         assert error.code == "upstream_rejected" and "307" in error.message
         assert elsewhere.seen == []
@@ -171,7 +171,7 @@ def test_a_redirect_is_not_followed_so_the_key_stays_home(upstream):
 
 
 def test_an_error_event_mid_stream_is_reported(upstream):
-    upstream.on("POST", CHAT, stream(openai_event("Hi"), b'data: {"error": {"message": "the model crashed"}}\n\n'))
+    upstream.on("POST", OPENAI_CHAT, stream(openai_event("Hi"), b'data: {"error": {"message": "the model crashed"}}\n\n'))
     texts, error = collect(lab(upstream).complete("fake-model", HELLO))
     assert texts == ["Hi"] and error.code == "upstream_error" and "the model crashed" in error.message
 
@@ -189,7 +189,7 @@ def test_an_error_event_mid_stream_is_reported(upstream):
     ],
 )
 def test_http_errors_become_distinct_codes(upstream, status, headers, code, words):
-    upstream.on("POST", CHAT, answer(status, {"error": {"message": "bad key or whatever"}}, headers=headers))
+    upstream.on("POST", OPENAI_CHAT, answer(status, {"error": {"message": "bad key or whatever"}}, headers=headers))
     texts, error = collect(lab(upstream).complete("fake-model", HELLO))
     assert texts == [] and isinstance(error, ProviderError) and error.code == code
     for word in words:
@@ -198,13 +198,13 @@ def test_http_errors_become_distinct_codes(upstream, status, headers, code, word
 
 def test_retry_after_as_a_date_is_turned_into_seconds(upstream):
     later = formatdate(time.time() + 120, usegmt=True)
-    upstream.on("POST", CHAT, answer(429, b"slow down", content_type="text/plain", headers={"Retry-After": later}))
+    upstream.on("POST", OPENAI_CHAT, answer(429, b"slow down", content_type="text/plain", headers={"Retry-After": later}))
     _, error = collect(lab(upstream).complete("fake-model", HELLO))
     assert error.code == "rate_limited" and 115 <= error.details["retry_after"] <= 121
 
 
 def test_retry_after_is_in_the_details(upstream):
-    upstream.on("POST", CHAT, answer(429, {}, headers={"Retry-After": "30"}))
+    upstream.on("POST", OPENAI_CHAT, answer(429, {}, headers={"Retry-After": "30"}))
     _, error = collect(lab(upstream).complete("fake-model", HELLO))
     assert error.details == {"retry_after": 30}
 
@@ -255,7 +255,7 @@ def test_a_listing_at_the_wrong_address_says_so(upstream):
 
 
 def test_closing_the_generator_hangs_up_on_the_server(upstream):
-    upstream.on("POST", CHAT, stream(*openai_steps([f"tick{n} " for n in range(100)], pause=0.05)))
+    upstream.on("POST", OPENAI_CHAT, stream(*openai_steps([f"tick{n} " for n in range(100)], pause=0.05)))
     chunks = lab(upstream).complete("fake-model", HELLO)
     assert [next(chunks), next(chunks)] == ["tick0 ", "tick1 "]
     chunks.close()
@@ -263,17 +263,17 @@ def test_closing_the_generator_hangs_up_on_the_server(upstream):
 
 
 def test_end_to_end_through_the_websocket_bridge(upstream, webui):
-    upstream.on("POST", CHAT, stream(*openai_steps(["Hel", "lo"]), openai_event("ignored after finish")))
+    upstream.on("POST", OPENAI_CHAT, stream(*openai_steps(["Hel", "lo"]), openai_event("ignored after finish")))
     ws = webui([entry(upstream)]).connect()
     ws.send(chat("o1", provider="lab", model="other-model", options={"max_tokens": 5}))
     frames = ws.until_final("o1")
     assert frames[0] == {"type": "start", "request_id": "o1", "provider": "lab", "model": "other-model"}
     assert text_of(frames) == "Hello" and frames[-1]["reason"] == "complete"
-    assert upstream.requests_to(CHAT)[0].body["max_tokens"] == 5
+    assert upstream.requests_to(OPENAI_CHAT)[0].body["max_tokens"] == 5
 
 
 def test_a_cut_reply_reaches_the_page_as_an_error_after_its_text(upstream, webui):
-    upstream.on("POST", CHAT, stream(openai_event("partial "), openai_event("text"), CUT))
+    upstream.on("POST", OPENAI_CHAT, stream(openai_event("partial "), openai_event("text"), CUT))
     ws = webui([entry(upstream)]).connect()
     ws.send(chat("c1", provider="lab", model="fake-model"))
     frames = ws.until_final("c1")
@@ -282,7 +282,7 @@ def test_a_cut_reply_reaches_the_page_as_an_error_after_its_text(upstream, webui
 
 
 def test_stop_on_the_page_hangs_up_on_the_server(upstream, webui):
-    upstream.on("POST", CHAT, stream(*openai_steps([f"tick{n} " for n in range(200)], pause=0.05)))
+    upstream.on("POST", OPENAI_CHAT, stream(*openai_steps([f"tick{n} " for n in range(200)], pause=0.05)))
     ws = webui([entry(upstream)]).connect()
     ws.send(chat("s1", provider="lab", model="fake-model"))
     ws.recv()
@@ -299,7 +299,7 @@ def test_the_key_never_reaches_the_page_frames_or_logs(upstream, webui, monkeypa
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("LAB_API_KEY", CANARY)
     upstream.on("GET", "/v1/models", echo_key(401))
-    upstream.on("POST", CHAT, echo_key(401))
+    upstream.on("POST", OPENAI_CHAT, echo_key(401))
     server = webui([entry(upstream, api_key_env="LAB_API_KEY"), {**entry(upstream, api_key=CANARY), "name": "pinned", "models": ["m"]}])
     page = requests.get(server.url + "/", timeout=10).text
     listing = requests.get(server.url + "/api/providers", timeout=10).text
@@ -328,7 +328,7 @@ def test_nothing_a_browser_sends_changes_where_the_server_connects(upstream, web
         ws.send(chat("b4", provider="lab", model="fake-model", base_url=target, api_key="x", headers={"Host": "evil"}))
         assert text_of(ws.until_final("b4")) == "Hello, world"
         assert elsewhere.seen == []
-        assert [r.body["model"] for r in upstream.requests_to(CHAT)] == ["fake-model"]
+        assert [r.body["model"] for r in upstream.requests_to(OPENAI_CHAT)] == ["fake-model"]
     finally:
         elsewhere.close()
 
