@@ -134,3 +134,25 @@ def test_the_scripts_replace_the_servers_copy_with_the_whole_conversation(page, 
     expect(page.locator("#messages .message.assistant").last.locator(".copy-code")).to_have_count(1)
     expect(page.locator("#messages .message.assistant").last).to_be_in_viewport()
     assert page.locator(f"#messages :is({DANGEROUS})").count() == 0
+
+
+def test_nothing_moves_when_the_scripts_take_over(chromium, server):
+    """The last messages sit where the server's copy put them, the room for their actions included."""
+    messages = conversation(40, "Answer **{n}**." + "\n\nA paragraph of the answer." * 3)
+    boxes = []
+    for scripts in (False, True):
+        context = chromium.new_context(viewport=DESKTOP, java_script_enabled=scripts)
+        context.set_default_timeout(WAIT_MS)
+        try:
+            page = context.new_page()
+            response = context.request.post(f"{server.url}/api/conversations/import", data=messages)
+            page.goto(f"{server.url}/c/{response.json()['id']}")
+            if scripts:
+                expect(page.locator(".opening-messages")).to_have_count(0)
+                expect(page.locator("#messages .message")).to_have_count(40)
+            boxes.append([page.locator("#messages .message").nth(-n).bounding_box() for n in (1, 2, 3)])
+        finally:
+            context.close()
+    server_copy, page_views = boxes
+    for before, after in zip(server_copy, page_views):
+        assert abs(before["y"] - after["y"]) <= 2 and abs(before["height"] - after["height"]) <= 2, (before, after)
