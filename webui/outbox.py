@@ -40,6 +40,9 @@ TICK_SECONDS = 0.005
 # takes up to the interpreter's switch interval (5 ms): a streaming thread has that much to spare between its
 # chunks, while the one pump writing for hundreds of sockets fell seconds behind (figure 3).
 LATE_SECONDS = 0.02
+# Under load the pump waits longer (this many gaps more) before it writes chunks no thread came to write: each of its
+# writes costs it the wait for the GIL, and at 500 streams, writing soon made it fall behind in 2 runs of 3.
+HANDOVER_GAPS = 2
 # How often the pump tries again a socket whose reader has fallen a whole send buffer behind.
 RETRY_SECONDS = 0.01
 # An idle pump thread ends after this long; the next deadline starts another.
@@ -171,7 +174,8 @@ class Outbox:
                 return
             if not self._unsent:
                 now = self._clock()
-                turn = self._last_write + self.pacer.gap(now) + LATE_SECONDS
+                gap = self.pacer.gap(now)
+                turn = self._last_write + gap + LATE_SECONDS
                 if now < turn:
                     # Asked for before a thread wrote this socket: the chunks queued since wait their own turn.
                     self._set_deadline(turn)
@@ -181,7 +185,7 @@ class Outbox:
                     for item in self._items:
                         if isinstance(item, Subscription):
                             item.queued = False
-                    self._set_deadline(now + LATE_SECONDS)
+                    self._set_deadline(now + LATE_SECONDS + HANDOVER_GAPS * gap)
                     return
             self._flushing = True
         self._flush()
