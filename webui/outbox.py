@@ -36,9 +36,9 @@ TICK_SECONDS = 0.005
 # Paced chunks may leave this long after their gap is over, or sooner with a frame that may not wait (the final
 # one). Chunks that come meanwhile join them: a fast stream costs a frame per ~20 ms, a screen's frame. The pump
 # only says that their turn has come; the thread that brings the next chunk writes them, or the pump itself when
-# none has come LATE_SECONDS later. A thread that writes must take the GIL back after the send, which under load
-# takes up to the interpreter's switch interval (5 ms): a streaming thread has that much to spare between its
-# chunks, while the one pump writing for hundreds of sockets fell seconds behind (figure 3).
+# none has come a while later (see HANDOVER_GAPS). A thread that writes must take the GIL back after the send,
+# which under load takes up to the interpreter's switch interval (5 ms): a streaming thread has that much to spare
+# between its chunks, while the one pump writing for hundreds of sockets fell seconds behind (figure 3).
 LATE_SECONDS = 0.02
 # Under load the pump waits longer (this many gaps more) before it writes chunks no thread came to write: each of its
 # writes costs it the wait for the GIL, and at 500 streams, writing soon made it fall behind in 2 runs of 3.
