@@ -33,6 +33,8 @@ export function setUpQrCode() {
   // The encoder is fetched on the first click: few people open the dialog, and every page would compile it.
   button.addEventListener("click", async () => {
     const { default: qrcode } = await import("./vendor/qrcode-generator/qrcode.js");
+    // A second click made while the encoder was loading finds the dialog open already.
+    if ($("qr-dialog").open) return;
     $("qr-code").replaceChildren(qrSvg(qrcode, url));
     $("qr-url").textContent = url;
     $("qr-dialog").showModal();

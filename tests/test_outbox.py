@@ -2,13 +2,14 @@
 and no interleaving of threads loses or strands a frame."""
 import json
 import socket
+import sys
 import threading
 import time
 
 import pytest
 
 from bench import frames as wire
-from conftest import chat, raw_handshake
+from conftest import chat, delta_seqs, raw_handshake
 from webui.bridge import Stream
 from webui.outbox import (
     FRAME_CHUNKS,
@@ -20,6 +21,7 @@ from webui.outbox import (
     Outbox,
     Pacer,
     Pump,
+    Subscription,
 )
 
 
@@ -463,3 +465,54 @@ def test_a_listener_dropped_mid_delta_does_not_make_the_next_one_miss_a_chunk():
         received = available_lines(b_theirs, 4, timeout=1, between=pump.fire)
         assert received[-1]["type"] == "done" and received[-1]["stats"]["chunks"] == 2
         assert "".join(f["text"] for f in received if f["type"] == "delta") == "ab", received
+
+
+def test_a_chunk_that_comes_while_a_flush_clears_the_flags_is_not_lost(loaded_line):
+    line = loaded_line
+    stream = line.stream()
+    interrupted = []
+
+    class Interrupted(Subscription):
+        """Brings the provider's next chunk right after take() clears its first flag, as a thread switch could."""
+
+        def __setattr__(self, name, value):
+            """Set, then let the chunk in once, mid-take."""
+            object.__setattr__(self, name, value)
+            if value is False and interrupted == ["armed"] and sys._getframe(1).f_code.co_name == "take":
+                interrupted.append(name)
+                stream.delta("c")
+
+    stream.listeners[0].__class__ = Interrupted
+    stream.delta("a")
+    stream.delta("b")
+    line.clock.now = line.pump.asked[-1]
+    line.pump.fire()
+    # The turn has come and no chunk came for it: the pump writes, and "c" arrives while it takes the chunks.
+    line.clock.now = line.pump.asked[-1]
+    interrupted.append("armed")
+    line.pump.fire()
+    for text in "de":
+        line.clock.now += 2.0
+        stream.delta(text)
+    stream.finish("complete")
+    # start, "a", "bc", "d", "e", done
+    frames = available_lines(line.theirs, 6)
+    assert len(interrupted) == 2, "the chunk came mid-take"
+    assert "".join(f["text"] for f in frames if f["type"] == "delta") == "abcde"
+    assert frames[-1]["type"] == "done" and delta_seqs(frames)[-1] == 5
+
+
+def test_a_final_frame_held_up_by_a_slow_reader_is_not_paced_once_the_socket_drains(loaded_line):
+    line = loaded_line
+    line.ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    stream = line.stream()
+    stream.delta("a")
+    line.outbox.put({"type": "note", "request_id": "x", "text": "x" * 200_000})
+    stream.finish("complete")
+    assert line.outbox._unsent, "the reader is behind: the done frame waits"
+    frames = available_lines(line.theirs, 3, between=lambda: line.outbox.put_bytes(b""))
+    assert [f["type"] for f in frames] == ["start", "delta", "note"]
+    # The retry the outbox asked for: the done frame leaves with it, not a chunk's turn later.
+    line.clock.now += 0.01
+    line.pump.fire()
+    assert [f["type"] for f in available_lines(line.theirs, 1)] == ["done"]

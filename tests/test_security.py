@@ -246,6 +246,20 @@ def test_a_provider_error_that_quotes_its_key_does_not_leak_it(canary_server, ca
     assert leaks([json.dumps(frames), caplog.text]) == []
 
 
+def test_a_key_with_quotes_and_backslashes_is_redacted_in_the_log_too(app_config, providers_dir, serve, caplog):
+    # repr() of the error would write it as we\'ird"key\\…: the log line must not be built from repr.
+    key = 'we\'ird"key\\' + CANARY
+    (providers_dir / "canary.py").write_text(CANARY_MODULE)
+    server = serve(WEBUI_PROVIDER_KEYS={"canary": key}, PROPAGATE_EXCEPTIONS=False)
+    ws = Browser(server.url).connect()
+    ws.send(chat("leaky", provider="canary", model="leaky"))
+    frames = ws.until_final("leaky")
+    ws.close()
+    assert frames[-1]["code"] == "provider_error" and "[redacted]" in frames[-1]["message"]
+    assert "provider canary failed" in caplog.text
+    assert leaks([json.dumps(frames), caplog.text]) == []
+
+
 def test_the_request_rate_limit(app):
     with app.test_request_context("/ws"):
         app.extensions["webui.requests"].limit = 3

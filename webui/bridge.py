@@ -370,6 +370,12 @@ class Stream:
         return self._final("error", {"code": code, "message": message}, "error", code=code, message=message)
 
 
+def described(error, provider):
+    """An exception from `provider` as a log line: its type and text, the provider's secrets and key-like text removed."""
+    # Not repr(): it escapes quotes and backslashes, and a key written differently would no longer be found.
+    return redact(f"{type(error).__name__}: {error}", provider.secrets())
+
+
 def run(stream, provider, model, messages, options):
     """Stream one answer into `stream`, closing the provider's generator however it ends."""
     chunks = None
@@ -389,7 +395,7 @@ def run(stream, provider, model, messages, options):
     except UserError as e:
         stream.fail(e.code, e.message)
     except Exception as e:
-        log.warning("provider %s failed: %s", provider.name, redact(repr(e), provider.secrets()))
+        log.warning("provider %s failed: %s", provider.name, described(e, provider))
         stream.fail("provider_error", failure_message(e, provider.secrets()))
     finally:
         close = getattr(chunks, "close", None)
@@ -397,4 +403,4 @@ def run(stream, provider, model, messages, options):
             try:
                 close()
             except Exception as e:
-                log.warning("provider %s failed while closing: %s", provider.name, redact(repr(e), provider.secrets()))
+                log.warning("provider %s failed while closing: %s", provider.name, described(e, provider))

@@ -87,8 +87,11 @@ class Subscription:
 
     def take(self):
         """The delta frames of every chunk not yet written (none if there is none), FRAME_CHUNKS to a frame."""
-        # Cleared before the log is read: a chunk added after this queues the subscription again.
-        self.queued = self.waiting = False
+        # Cleared before the log is read: a chunk added after this queues the subscription again. `waiting` first: a
+        # chunk's thread that came between the two would otherwise see its turn come, find this flush running, and
+        # leave the subscription queued in no queue.
+        self.waiting = False
+        self.queued = False
         frames = []
         while (frame := delta_frame(self, self.stream.log, FRAME_CHUNKS)) is not None:
             frames.append(frame)
@@ -172,7 +175,8 @@ class Outbox:
             self._deadline = False
             if self.closed or self._flushing or not (self._items or self._unsent):
                 return
-            if not self._unsent:
+            # Only chunks wait for a turn: a whole frame (a final one, say) left behind by a slow reader goes now.
+            if not self._unsent and all(isinstance(item, Subscription) for item in self._items):
                 now = self._clock()
                 gap = self.pacer.gap(now)
                 turn = self._last_write + gap + LATE_SECONDS
