@@ -1,5 +1,6 @@
 """The newest messages of a conversation rendered into its page by the server, shown before the scripts run."""
 import json
+from contextlib import contextmanager
 from html.parser import HTMLParser
 
 from browser import DESKTOP, WAIT_MS, open_chat
@@ -104,23 +105,30 @@ def test_an_answer_that_tries_to_run_code_is_inert_in_the_page(app, testing_prov
         assert not any(str(value).lower().startswith("javascript:") for value in attrs.values()), (tag, attrs)
 
 
-def test_without_scripts_the_end_of_the_conversation_is_in_view(chromium, server):
-    context = chromium.new_context(viewport=DESKTOP, java_script_enabled=False)
+@contextmanager
+def opened(chromium, server, messages, scripts):
+    """A page in a fresh context, with or without scripts, at the address of `messages` stored as its conversation."""
+    context = chromium.new_context(viewport=DESKTOP, java_script_enabled=scripts)
     context.set_default_timeout(WAIT_MS)
     try:
         page = context.new_page()
-        # Answers of eight paragraphs: the server's copy is taller than the window.
-        messages = conversation(40, "Answer **{n}**." + "\n\nA paragraph of the answer." * 8)
         response = context.request.post(f"{server.url}/api/conversations/import", data=messages)
         assert response.status == 201
         page.goto(f"{server.url}/c/{response.json()['id']}")
+        yield page
+    finally:
+        context.close()
+
+
+def test_without_scripts_the_end_of_the_conversation_is_in_view(chromium, server):
+    # Answers of eight paragraphs: the server's copy is taller than the window.
+    messages = conversation(40, "Answer **{n}**." + "\n\nA paragraph of the answer." * 8)
+    with opened(chromium, server, messages, scripts=False) as page:
         last = page.locator("#messages .message.assistant").last
         expect(last).to_contain_text("Answer 19.")
         expect(last.locator("strong")).to_have_text("19")
         expect(last).to_be_in_viewport()
         expect(page.locator("#messages .message").first).not_to_be_in_viewport()
-    finally:
-        context.close()
 
 
 def test_the_scripts_replace_the_servers_copy_with_the_whole_conversation(page, server):
@@ -141,18 +149,11 @@ def test_nothing_moves_when_the_scripts_take_over(chromium, server):
     messages = conversation(40, "Answer **{n}**." + "\n\nA paragraph of the answer." * 3)
     boxes = []
     for scripts in (False, True):
-        context = chromium.new_context(viewport=DESKTOP, java_script_enabled=scripts)
-        context.set_default_timeout(WAIT_MS)
-        try:
-            page = context.new_page()
-            response = context.request.post(f"{server.url}/api/conversations/import", data=messages)
-            page.goto(f"{server.url}/c/{response.json()['id']}")
+        with opened(chromium, server, messages, scripts) as page:
             if scripts:
                 expect(page.locator(".opening-messages")).to_have_count(0)
                 expect(page.locator("#messages .message")).to_have_count(40)
             boxes.append([page.locator("#messages .message").nth(-n).bounding_box() for n in (1, 2, 3)])
-        finally:
-            context.close()
     server_copy, page_views = boxes
     for before, after in zip(server_copy, page_views):
         assert abs(before["y"] - after["y"]) <= 2 and abs(before["height"] - after["height"]) <= 2, (before, after)

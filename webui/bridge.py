@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
-from .errors import UserError, failure_message, redact
+from .errors import UserError, error_text, failure_message
 from .history import ID
 
 log = logging.getLogger(__name__)
@@ -370,12 +370,6 @@ class Stream:
         return self._final("error", {"code": code, "message": message}, "error", code=code, message=message)
 
 
-def described(error, provider):
-    """An exception from `provider` as a log line: its type and text, the provider's secrets and key-like text removed."""
-    # Not repr(): it escapes quotes and backslashes, and a key written differently would no longer be found.
-    return redact(f"{type(error).__name__}: {error}", provider.secrets())
-
-
 def run(stream, provider, model, messages, options):
     """Stream one answer into `stream`, closing the provider's generator however it ends."""
     chunks = None
@@ -395,7 +389,7 @@ def run(stream, provider, model, messages, options):
     except UserError as e:
         stream.fail(e.code, e.message)
     except Exception as e:
-        log.warning("provider %s failed: %s", provider.name, described(e, provider))
+        log.warning("provider %s failed: %s", provider.name, error_text(e, provider.secrets()))
         stream.fail("provider_error", failure_message(e, provider.secrets()))
     finally:
         close = getattr(chunks, "close", None)
@@ -403,4 +397,4 @@ def run(stream, provider, model, messages, options):
             try:
                 close()
             except Exception as e:
-                log.warning("provider %s failed while closing: %s", provider.name, described(e, provider))
+                log.warning("provider %s failed while closing: %s", provider.name, error_text(e, provider.secrets()))

@@ -48,6 +48,12 @@ def redact(text, secrets=()):
     return _SECRET_PATTERNS[2].sub(lambda m: m.group(1) + m.group(2) + "[redacted]", text)
 
 
+def error_text(error, secrets=()):
+    """An exception's type and text, with `secrets` and anything like a key removed: for the page and the log."""
+    # Not repr(): it escapes quotes and backslashes, and a key written differently would no longer be found.
+    return redact(f"{type(error).__name__}: {error}", secrets)
+
+
 def failure_message(error, secrets=()):
     """What to tell the reader about an unexpected exception from a provider, with anything like a key removed."""
-    return _("The provider failed: %(error)s", error=redact(f"{type(error).__name__}: {error}", secrets))
+    return _("The provider failed: %(error)s", error=error_text(error, secrets))

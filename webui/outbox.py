@@ -186,9 +186,8 @@ class Outbox:
                     return
                 if not self._turn:
                     self._turn = True
-                    for item in self._items:
-                        if isinstance(item, Subscription):
-                            item.queued = False
+                    for subscription in self._items:
+                        subscription.queued = False
                     self._set_deadline(now + LATE_SECONDS + HANDOVER_GAPS * gap)
                     return
             self._flushing = True

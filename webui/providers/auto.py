@@ -4,8 +4,8 @@ import logging
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ..bridge import Via, described
-from ..errors import ProviderError, UserError, failure_message
+from ..bridge import Via
+from ..errors import ProviderError, UserError, error_text, failure_message
 from ..registry import Provider
 from .upstream import UpstreamProvider
 
@@ -34,7 +34,7 @@ def describe_failure(provider, error):
     """What to tell the reader about a provider that failed before answering."""
     if isinstance(error, UserError):
         return error.message
-    log.warning("provider %s failed: %s", provider.name, described(error, provider))
+    log.warning("provider %s failed: %s", provider.name, error_text(error, provider.secrets()))
     return failure_message(error, provider.secrets())
 
 
