@@ -7,8 +7,8 @@ from .stats import percentile, summary
 RATE = 50
 TARGET_P99_MS = 100
 TARGET_RSS_MB = 400
-# gthread holds a thread per open WebSocket for its lifetime, so the pool must exceed the stream count.
-THREAD_HEADROOM = 8
+# An open WebSocket holds one of gunicorn's connections for its lifetime, so the cap must exceed the stream count.
+CONNECTION_HEADROOM = 8
 CONNECT_AT_ONCE = 64
 RSS_EVERY_S = 0.25
 SIZES = {
@@ -87,8 +87,8 @@ def run(size, report):
     sweep = {"gunicorn": {}, "stub": {}}
     for count in config["streams"]:
         for kind in sweep:
-            # The server keeps a quarter of its threads for page loads, so N sockets need 4/3 N threads.
-            with servers.serve(kind, threads=(count + THREAD_HEADROOM) * 4 // 3) as server:
+            # The server keeps a quarter of its connections for page loads, so N sockets need 4/3 N connections.
+            with servers.serve(kind, connections=(count + CONNECTION_HEADROOM) * 4 // 3) as server:
                 runs = []
                 for number in range(config["runs"]):
                     say(f"concurrency: {kind} {count} streams, run {number + 1}/{config['runs']}")

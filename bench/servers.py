@@ -17,7 +17,7 @@ from pathlib import Path
 from . import PROVIDERS_DIR, ROOT, client
 
 KINDS = ("dev", "gunicorn", "stub")
-LABELS = {"dev": "dev server", "gunicorn": "gunicorn gthread", "stub": "stub (load generator)"}
+LABELS = {"dev": "dev server", "gunicorn": "gunicorn gevent", "stub": "stub (load generator)"}
 READY = re.compile(r"http://127\.0\.0\.1:(\d+)")
 PR_SET_PDEATHSIG = 1
 
@@ -136,8 +136,8 @@ def stop(proc):
 
 
 @contextmanager
-def serve(kind, threads=None, env=None, timeout=60):
-    """Run a server of `kind` ("dev", "gunicorn" or "stub") for the block; `threads` sizes gunicorn's pool."""
+def serve(kind, connections=None, env=None, timeout=60):
+    """Run a server of `kind` ("dev", "gunicorn" or "stub") for the block; `connections` caps gunicorn's."""
     with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir:
         environ = {
             **os.environ,
@@ -147,7 +147,7 @@ def serve(kind, threads=None, env=None, timeout=60):
             # One load generator stands for many people: per-user limits would measure the limiter.
             "WEBUI_REQUESTS_PER_MINUTE": "100000000",
             "WEBUI_MAX_SOCKETS_PER_USER": "100000",
-            **({"WEBUI_THREADS": str(threads)} if threads else {}),
+            **({"WEBUI_CONNECTIONS": str(connections)} if connections else {}),
             **(env or {}),
         }
         proc = subprocess.Popen(

@@ -12,6 +12,8 @@ from bench import frames as wire
 from conftest import chat, delta_seqs, raw_handshake
 from webui.bridge import Stream
 from webui.outbox import (
+    COOPERATIVE_LATE_SECONDS,
+    COOPERATIVE_WRITES_PER_SECOND,
     FRAME_CHUNKS,
     HANDOVER_GAPS,
     LATE_SECONDS,
@@ -37,11 +39,12 @@ class Clock:
         return self.now
 
 
-class FixedPacer:
+class FixedPacer(Pacer):
     """A pacer as under load: every socket waits `seconds` after writing chunks."""
 
-    def __init__(self, seconds):
-        """Always this gap."""
+    def __init__(self, seconds, **pacing):
+        """Always this gap; `pacing` as for Pacer."""
+        super().__init__(**pacing)
         self.seconds = seconds
 
     def gap(self, now):
@@ -219,6 +222,25 @@ def test_under_load_chunks_wait_out_the_gap_and_leave_as_one_frame(loaded_line):
     delta, done = line.read(2)
     assert delta == {"type": "delta", "request_id": "r", "seq": 6, "text": "f"}
     assert done["type"] == "done" and done["stats"]["chunks"] == 6
+
+
+def test_under_gevent_the_pump_writes_paced_chunks_itself_at_their_deadline():
+    line = Line(FixedPacer(1.0, writes_per_second=COOPERATIVE_WRITES_PER_SECOND, late=COOPERATIVE_LATE_SECONDS,
+                           handover=False))
+    try:
+        stream = line.stream()
+        stream.delta("a")
+        line.clock.now += 0.1
+        stream.delta("b")
+        stream.delta("c")
+        assert line.pump.asked == [101.0 + COOPERATIVE_LATE_SECONDS]
+        line.clock.now = line.pump.asked[0]
+        line.pump.fire()
+        # No turn for the next chunk's thread to take: the pump has written them, and asks for nothing more.
+        assert [f.get("text") for f in line.read(3)] == [None, "a", "bc"]
+        assert line.pump.asked == [101.0 + COOPERATIVE_LATE_SECONDS]
+    finally:
+        line.close()
 
 
 def test_a_backlog_leaves_in_frames_of_at_most_frame_chunks(loaded_line):

@@ -192,7 +192,7 @@ def test_sockets_are_capped_per_user_and_in_total(serve):
     assert wait_for_handshake(server.url) == 101
     second.close()
 
-    crowded = serve(WEBUI_THREADS=4)
+    crowded = serve(WEBUI_CONNECTIONS=4)
     assert socket_cap(4) == 2
     sockets = [crowded.connect(), crowded.connect()]
     assert handshake(crowded.url) == 503

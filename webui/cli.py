@@ -9,7 +9,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from werkzeug.serving import make_server
 
-from . import auth, create_app, health
+from . import auth, cooperative, create_app, health
 from .config import ConfigError
 from .errors import UserError
 from .i18n import LANGUAGES
@@ -128,7 +128,9 @@ def check_access(app):
 @main.command("serve")
 @click.pass_obj
 def serve_production(overrides):
-    """Serve with gunicorn: one process, a thread for each open WebSocket (WEBUI_THREADS)."""
+    """Serve with gunicorn on gevent: one process, up to WEBUI_CONNECTIONS connections at once."""
+    # Before the app is built, so the providers' HTTP client is imported with gevent's sockets and ssl.
+    cooperative.patch()
     app = build_app(overrides)
     check_access(app)
     # Imported here: gunicorn does not run on Windows, where the plain `webui` server still does.

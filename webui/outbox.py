@@ -2,15 +2,14 @@
 
 Whoever queues a frame writes it at once, in its own thread, unless that socket was written very recently and
 many sockets are busy: then a request's chunks wait a little and leave together as one frame, written by the
-thread that brings the next chunk once their turn has come. So an idle server adds no delay, and a busy one sends
-fewer, larger frames instead of falling behind. A reader that stops reading holds up only itself: its bytes wait
+thread that brings the next chunk once their turn has come (under gevent, by the pump). So an idle server adds
+no delay, and a busy one sends fewer, larger frames instead of falling behind. A reader that stops reading holds up only itself: its bytes wait
 in its outbox and the pump thread tries them again later.
 """
 import heapq
 import itertools
 import json
 import logging
-import socket
 import threading
 import time
 
@@ -19,6 +18,7 @@ from wsproto.events import TextMessage
 from wsproto.utilities import LocalProtocolError
 
 from .bridge import delta_frame
+from .cooperative import patched, send_without_waiting
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,12 @@ LATE_SECONDS = 0.02
 # Under load the pump waits longer (this many gaps more) before it writes chunks no thread came to write: each of its
 # writes costs it the wait for the GIL, and at 500 streams, writing soon made it fall behind in 2 runs of 3.
 HANDOVER_GAPS = 2
+# Under gevent (`webui serve`, see cooperative.py) a write waits for no lock, so none of that is needed: the pump
+# writes paced chunks itself, this soon after their gap. Measured at 500 streams, with a gap of 40 ms (the rate below)
+# the one thread has room to spare; at 20 ms its sends alone (a loopback send runs the receiver's TCP work too) used
+# the most of it.
+COOPERATIVE_LATE_SECONDS = 0.005
+COOPERATIVE_WRITES_PER_SECOND = 12_500
 # How often the pump tries again a socket whose reader has fallen a whole send buffer behind.
 RETRY_SECONDS = 0.01
 # An idle pump thread ends after this long; the next deadline starts another.
@@ -99,10 +105,17 @@ class Subscription:
 
 
 class Pacer:
-    """How long a socket waits between two writes: nothing while few sockets are busy, longer as they grow in number."""
+    """How long a socket waits between two writes: nothing while few sockets are busy, longer as they grow in number.
 
-    def __init__(self):
+    `late` is how long after its gap a paced chunk may leave; `handover` says whether the thread that brings the
+    next chunk writes (threads) or the pump does (gevent).
+    """
+
+    def __init__(self, writes_per_second=WRITES_PER_SECOND, late=LATE_SECONDS, handover=True):
         """No socket has written yet."""
+        self.writes_per_second = writes_per_second
+        self.late = late
+        self.handover = handover
         self._window_end = 0.0
         self._busy = set()
         self._gap = 0.0
@@ -114,7 +127,7 @@ class Pacer:
     def wrote(self, outbox, now):
         """Count a socket's write in the current window."""
         if now >= self._window_end:
-            self._gap = max(MIN_GAP_SECONDS, len(self._busy) / WRITES_PER_SECOND)
+            self._gap = max(MIN_GAP_SECONDS, len(self._busy) / self.writes_per_second)
             self._busy = set()
             self._window_end = now + WINDOW_SECONDS
         self._busy.add(outbox)
@@ -127,7 +140,7 @@ class Outbox:
         """`raw` is the socket; `encode(text)` makes the bytes of one text message."""
         self.pump = pump
         self.pacer = pacer
-        self.raw = raw
+        self._send = send_without_waiting(raw)
         self.encode = encode
         self.closed = False
         self._clock = clock
@@ -154,7 +167,7 @@ class Outbox:
             now = self._clock()
             due = self._last_write + self.pacer.gap(now)
             if paced and now < due:
-                self._set_deadline(due + LATE_SECONDS)
+                self._set_deadline(due + self.pacer.late)
                 return True
             self._flushing = True
         self._flush()
@@ -179,16 +192,16 @@ class Outbox:
             if not self._unsent and all(isinstance(item, Subscription) for item in self._items):
                 now = self._clock()
                 gap = self.pacer.gap(now)
-                turn = self._last_write + gap + LATE_SECONDS
+                turn = self._last_write + gap + self.pacer.late
                 if now < turn:
                     # Asked for before a thread wrote this socket: the chunks queued since wait their own turn.
                     self._set_deadline(turn)
                     return
-                if not self._turn:
+                if self.pacer.handover and not self._turn:
                     self._turn = True
                     for subscription in self._items:
                         subscription.queued = False
-                    self._set_deadline(now + LATE_SECONDS + HANDOVER_GAPS * gap)
+                    self._set_deadline(now + self.pacer.late + HANDOVER_GAPS * gap)
                     return
             self._flushing = True
         self._flush()
@@ -259,7 +272,7 @@ class Outbox:
         if not self._unsent:
             return
         try:
-            sent = self.raw.send(self._unsent, socket.MSG_DONTWAIT)
+            sent = self._send(self._unsent)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:
@@ -369,4 +382,6 @@ def open_outbox(ws):
 def init_app(app):
     """Give the app its pump and its pacer."""
     app.extensions["webui.pump"] = Pump()
-    app.extensions["webui.pacer"] = Pacer()
+    app.extensions["webui.pacer"] = (
+        Pacer(COOPERATIVE_WRITES_PER_SECOND, COOPERATIVE_LATE_SECONDS, handover=False) if patched() else Pacer()
+    )

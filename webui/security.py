@@ -247,9 +247,9 @@ def allow_request(owner):
     return current_app.extensions["webui.requests"].hit(key)
 
 
-def socket_cap(threads):
-    """How many WebSockets may be open at once: each holds a server thread, and pages need some left over."""
-    return max(1, threads - max(2, threads // 4))
+def socket_cap(connections):
+    """How many WebSockets may be open at once: each holds a connection for good, and pages need some left over."""
+    return max(1, connections - max(2, connections // 4))
 
 
 def init_app(app):
@@ -265,7 +265,7 @@ def init_app(app):
     app.extensions["webui.requests"] = Window(config["WEBUI_REQUESTS_PER_MINUTE"])
     users = app.extensions["webui.auth"].users
     app.extensions["webui.sockets"] = Sockets(
-        config["WEBUI_MAX_SOCKETS_PER_USER"], socket_cap(config["WEBUI_THREADS"]), users.token_is_current
+        config["WEBUI_MAX_SOCKETS_PER_USER"], socket_cap(config["WEBUI_CONNECTIONS"]), users.token_is_current
     )
     app.before_request(guard)
     app.after_request(add_headers)

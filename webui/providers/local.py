@@ -7,6 +7,7 @@ from pathlib import Path
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from ..cooperative import native_steps
 from ..errors import ProviderError, UserError
 from ..registry import Provider
 
@@ -107,7 +108,7 @@ class LocalProvider(Provider):
         with loaded.lock:
             chunks = loaded.llama.create_chat_completion(messages=messages, stream=True, **params)
             try:
-                for chunk in chunks:
+                for chunk in native_steps(chunks):
                     text = chunk["choices"][0]["delta"].get("content")
                     if text:
                         yield text
