@@ -88,3 +88,32 @@ def test_without_gevent_nothing_changes():
     assert not cooperative.patched()
     assert list(cooperative.native_steps(iter("abc"))) == ["a", "b", "c"]
     assert cooperative.in_native_thread(int, "7") == 7
+
+
+def test_a_provider_that_never_blocks_still_lets_others_run():
+    script = """
+        from webui import cooperative
+        cooperative.patch()
+        import gevent
+
+        ticks = []
+
+        def tick():
+            while True:
+                ticks.append(1)
+                gevent.sleep(0)
+
+        def deliver(chunk):
+            return True
+
+        gevent.spawn(tick)
+        gevent.sleep(0)
+        deliver = {wrap}
+        before = len(ticks)
+        for n in range(10 * cooperative.CHUNKS_PER_TURN):
+            deliver(n)
+        print(len(ticks) - before)
+    """
+    assert int(run_patched(script.format(wrap="cooperative.taking_turns(deliver)"))) >= 9
+    assert int(run_patched(script.format(wrap="deliver"))) == 0
+

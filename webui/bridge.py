@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
+from .cooperative import taking_turns
 from .errors import UserError, error_text, failure_message
 from .history import ID
 
@@ -375,7 +376,7 @@ def run(stream, provider, model, messages, options):
     chunks = None
     try:
         chunks = iter(provider.complete(model, messages, stream=True, **options))
-        delta = stream.delta
+        delta = taking_turns(stream.delta)
         for text in chunks:
             # A classic module's chunks come straight from it: anything not text is made text, and empty ones skipped.
             if text.__class__ is not str:

@@ -6,10 +6,13 @@ the GIL (bench figure 3: 500 streams went from seconds late to tens of milliseco
 it computes in C (llama.cpp, scrypt), is run in a native thread with in_native_thread(). Everything here does
 nothing in a process that gevent has not patched: the development server keeps its threads.
 """
+import itertools
 import sys
 import warnings
 
 _END = object()
+# A provider that never blocks (its chunks are ready at once) lets the other greenlets run after this many chunks.
+CHUNKS_PER_TURN = 256
 
 
 def patch():
@@ -46,6 +49,28 @@ def native_steps(iterator):
         return
     while (item := in_native_thread(next, iterator, _END)) is not _END:
         yield item
+
+
+def taking_turns(function):
+    """`function`, which under gevent lets the other greenlets run every CHUNKS_PER_TURN calls.
+
+    Nothing preempts a greenlet: a generator that never blocks would keep the only thread until its answer ends,
+    holding every other stream and page, and the pump that writes its own paced chunks.
+    """
+    if not patched():
+        return function
+    import gevent
+
+    calls = itertools.count(1)
+
+    def call(*args):
+        """Call `function`; now and then, give the others a turn."""
+        result = function(*args)
+        if not next(calls) % CHUNKS_PER_TURN:
+            gevent.sleep(0)
+        return result
+
+    return call
 
 
 def send_without_waiting(raw):
