@@ -7,6 +7,7 @@ it computes in C (llama.cpp, scrypt), is run in a native thread with in_native_t
 nothing in a process that gevent has not patched: the development server keeps its threads.
 """
 import itertools
+import socket
 import sys
 import warnings
 
@@ -75,8 +76,6 @@ def taking_turns(function):
 
 def send_without_waiting(raw):
     """`raw.send(data)` that takes what the socket has room for and returns, raising BlockingIOError if none."""
-    import socket
-
     if type(raw).__module__.startswith("gevent."):
         # A gevent socket would otherwise wait, as a greenlet, until a slow reader made room.
         return lambda data: raw.send(data, socket.MSG_DONTWAIT, timeout=0.0)

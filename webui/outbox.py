@@ -3,8 +3,8 @@
 Whoever queues a frame writes it at once, in its own thread, unless that socket was written very recently and
 many sockets are busy: then a request's chunks wait a little and leave together as one frame, written by the
 thread that brings the next chunk once their turn has come (under gevent, by the pump). So an idle server adds
-no delay, and a busy one sends fewer, larger frames instead of falling behind. A reader that stops reading holds up only itself: its bytes wait
-in its outbox and the pump thread tries them again later.
+no delay, and a busy one sends fewer, larger frames instead of falling behind. A reader that stops reading holds up
+only itself: its bytes wait in its outbox and the pump thread tries them again later.
 """
 import heapq
 import itertools
