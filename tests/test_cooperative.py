@@ -88,6 +88,8 @@ def test_without_gevent_nothing_changes():
     assert not cooperative.patched()
     assert list(cooperative.native_steps(iter("abc"))) == ["a", "b", "c"]
     assert cooperative.in_native_thread(int, "7") == 7
+    chunks = iter("abc")
+    assert cooperative.taking_turns(chunks) is chunks
 
 
 def test_a_provider_that_never_blocks_still_lets_others_run():
@@ -103,17 +105,14 @@ def test_a_provider_that_never_blocks_still_lets_others_run():
                 ticks.append(1)
                 gevent.sleep(0)
 
-        def deliver(chunk):
-            return True
-
         gevent.spawn(tick)
         gevent.sleep(0)
-        deliver = {wrap}
+        chunks = range(10 * cooperative.CHUNKS_PER_TURN)
         before = len(ticks)
-        for n in range(10 * cooperative.CHUNKS_PER_TURN):
-            deliver(n)
+        seen = list({wrap})
+        assert seen == list(chunks), "every item, in order"
         print(len(ticks) - before)
     """
-    assert int(run_patched(script.format(wrap="cooperative.taking_turns(deliver)"))) >= 9
-    assert int(run_patched(script.format(wrap="deliver"))) == 0
+    assert int(run_patched(script.format(wrap="cooperative.taking_turns(chunks)"))) >= 9
+    assert int(run_patched(script.format(wrap="chunks"))) == 0
 

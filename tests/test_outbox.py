@@ -9,7 +9,7 @@ import time
 import pytest
 
 from bench import frames as wire
-from conftest import chat, delta_seqs, raw_handshake
+from conftest import DaemonThread, chat, delta_seqs, raw_handshake
 from webui.bridge import Stream
 from webui.outbox import (
     COOPERATIVE_LATE_SECONDS,
@@ -538,3 +538,87 @@ def test_a_final_frame_held_up_by_a_slow_reader_is_not_paced_once_the_socket_dra
     line.clock.now += 0.01
     line.pump.fire()
     assert [f["type"] for f in available_lines(line.theirs, 1)] == ["done"]
+
+
+# The chunk's thread adds chunks without the lock while every listener is queued (Stream.delta); these put a stop
+# or a new listener at the moments a thread switch could.
+
+
+class StoppingLog(list):
+    """A stream's log that ends the stream, as a stop from another socket would, around the append of chunk `at`."""
+
+    def __init__(self, stream, at, before):
+        """Stop when the log reaches `at` chunks: just `before` the chunk goes in, or right after."""
+        super().__init__()
+        self.stream, self.at, self.before = stream, at, before
+
+    def append(self, text):
+        """Add the chunk, and stop the stream on the way."""
+        if self.before and len(self) + 1 == self.at:
+            self.stream.finish("stopped")
+        super().append(text)
+        if not self.before and len(self) == self.at:
+            self.stream.finish("stopped")
+
+
+@pytest.mark.parametrize("apart", [0.0, 1.0], ids=["chunks queued", "chunks written at once"])
+@pytest.mark.parametrize("before", [False, True], ids=["stop after the append", "stop before the append"])
+def test_a_stop_racing_a_chunk_either_includes_it_everywhere_or_nowhere(line, apart, before):
+    stream = line.stream()
+    stream.log = StoppingLog(stream, 3, before)
+    for text in "ab":
+        assert stream.delta(text)
+        line.clock.now += apart
+    assert stream.delta("c") is False, "the stream was stopped: the provider must stop"
+    kept = "ab" if before else "abc"
+    assert stream.length() == len(kept) and stream.stats()["chars"] == len(kept)
+    frames = available_lines(line.theirs, 99, timeout=1)
+    assert frames[-1]["type"] == "done" and frames[-1]["reason"] == "stopped"
+    assert "".join(f["text"] for f in frames if f["type"] == "delta") == kept
+    assert delta_seqs(frames)[-1] == frames[-1]["stats"]["chunks"] == len(kept)
+
+
+def test_listeners_that_attach_while_a_fast_stream_runs_get_every_chunk_once_in_order():
+    pump, pacer = Pump(), FixedPacer(0.002, late=0.001, handover=False)
+    pairs = [socket.socketpair() for _ in range(6)]
+    received = [bytearray() for _ in pairs]
+
+    def drain(sock, into):
+        """Read until the writer closes."""
+        while chunk := sock.recv(1 << 16):
+            into += chunk
+
+    readers = [DaemonThread(target=drain, args=(theirs, into)) for (_, theirs), into in zip(pairs, received)]
+    for reader in readers:
+        reader.start()
+    outboxes = [Outbox(pump, pacer, ours, encode_line) for ours, _ in pairs]
+    stream = Stream(outboxes[0].listener("r0"), "p", "m")
+    chunks = [f"{n} " for n in range(20_000)]
+
+    def produce():
+        """The provider's thread: as fast as it can, letting the test's thread in now and then."""
+        for n, text in enumerate(chunks):
+            assert stream.delta(text)
+            if n % 500 == 0:
+                time.sleep(0)
+        stream.finish("complete")
+
+    producer = DaemonThread(target=produce)
+    producer.start()
+    attached, deadline = 1, time.monotonic() + 30
+    while producer.is_alive() and attached < len(outboxes) and time.monotonic() < deadline:
+        if stream.length() >= attached * 3000:
+            attached += stream.attach(outboxes[attached].listener(f"r{attached}"))
+    producer.join(30)
+    assert not producer.is_alive()
+    assert attached > 2, "the stream ended before listeners could attach mid-way"
+    time.sleep(0.2)
+    for ours, _ in pairs:
+        ours.shutdown(socket.SHUT_WR)
+    for reader in readers:
+        reader.join(10)
+    for n, data in enumerate(received[:attached]):
+        frames = [json.loads(line) for line in bytes(data).splitlines()]
+        assert frames[-1]["type"] == "done", f"listener {n} got no final frame"
+        assert "".join(f["text"] for f in frames if f["type"] == "delta") == "".join(chunks), f"listener {n}"
+        delta_seqs(frames)

@@ -52,26 +52,27 @@ def native_steps(iterator):
         yield item
 
 
-def taking_turns(function):
-    """`function`, which under gevent lets the other greenlets run every CHUNKS_PER_TURN calls.
+def taking_turns(iterator):
+    """The items of `iterator`; under gevent, the other greenlets run after every CHUNKS_PER_TURN of them.
 
     Nothing preempts a greenlet: a generator that never blocks would keep the only thread until its answer ends,
     holding every other stream and page, and the pump that writes its own paced chunks.
     """
     if not patched():
-        return function
+        return iterator
     import gevent
 
-    calls = itertools.count(1)
+    iterator = iter(iterator)
 
-    def call(*args):
-        """Call `function`; now and then, give the others a turn."""
-        result = function(*args)
-        if not next(calls) % CHUNKS_PER_TURN:
+    def turns():
+        """Runs of items with a turn for the others between two: sliced and chained in C, an item costs no Python
+        call (a wrapper per item cost figure 4 a tenth of its throughput)."""
+        while (first := next(iterator, _END)) is not _END:
+            yield (first,)
+            yield itertools.islice(iterator, CHUNKS_PER_TURN - 1)
             gevent.sleep(0)
-        return result
 
-    return call
+    return itertools.chain.from_iterable(turns())
 
 
 def send_without_waiting(raw):

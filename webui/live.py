@@ -1,4 +1,5 @@
 """Answers of stored conversations while they stream: written to SQLite as they grow, open to late listeners."""
+import itertools
 import logging
 import sqlite3
 import threading
@@ -64,12 +65,12 @@ class StoredStream(Stream):
 
     def store_if_due(self):
         """Write text that has waited long enough: a provider that stalls must not keep shown text unsaved."""
-        if len(self.log) > self._stored_chunks and self._clock() >= self._store_due:
+        if self.length() > self._stored_chunks and self._clock() >= self._store_due:
             self.store()
 
     def text(self):
         """The whole answer so far, including what it had before a continue."""
-        return self.turn.prefix + "".join(self.log)
+        return self.turn.prefix + "".join(itertools.islice(self.log, self.length()))
 
     def store(self, final=False):
         """Write the answer and its state; after the final write nothing older can overwrite it."""
@@ -77,7 +78,7 @@ class StoredStream(Stream):
             if self._stored_final:
                 return
             self._stored_final = final
-            self._stored_chunks = len(self.log)
+            self._stored_chunks = self.length()
             self._store_due = self._clock() + FLUSH_SECONDS
             try:
                 save_answer(

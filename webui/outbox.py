@@ -99,7 +99,7 @@ class Subscription:
         self.waiting = False
         self.queued = False
         frames = []
-        while (frame := delta_frame(self, self.stream.log, FRAME_CHUNKS)) is not None:
+        while (frame := delta_frame(self, self.stream, FRAME_CHUNKS)) is not None:
             frames.append(frame)
         return frames
 
