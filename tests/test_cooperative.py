@@ -51,6 +51,35 @@ def test_native_steps_let_other_greenlets_run_while_a_step_computes():
     assert in_the_hub <= 2
 
 
+# Loading the bundled model (and importing llama.cpp) while a ticker greenlet runs.
+TICKS_DURING_MODEL_LOAD = """
+from webui import cooperative
+cooperative.patch()
+import gevent
+from webui.providers import local
+
+ticks = []
+
+def tick():
+    for _ in range(5000):
+        ticks.append(1)
+        gevent.sleep(0.002)
+
+gevent.spawn(tick)
+gevent.sleep(0)
+before = len(ticks)
+{load}(local.bundled_model_path(), 512, 1)
+print(len(ticks) - before)
+"""
+
+
+def test_a_local_model_loads_while_other_greenlets_run():
+    aside = int(run_patched(TICKS_DURING_MODEL_LOAD.format(load="local.load")))
+    in_the_hub = int(run_patched(TICKS_DURING_MODEL_LOAD.format(load="local.open_model")))
+    assert aside >= 5, "the other greenlets stood still while the model loaded"
+    assert in_the_hub <= 1
+
+
 def test_an_error_in_a_native_thread_reaches_the_caller():
     output = run_patched("""
         from webui import cooperative

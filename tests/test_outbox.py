@@ -576,6 +576,24 @@ def test_a_stop_racing_a_chunk_either_includes_it_everywhere_or_nowhere(line, ap
     assert frames[-1]["type"] == "done" and frames[-1]["reason"] == "stopped"
     assert "".join(f["text"] for f in frames if f["type"] == "delta") == kept
     assert delta_seqs(frames)[-1] == frames[-1]["stats"]["chunks"] == len(kept)
+    assert frames[-1]["stats"]["ttft_ms"] is not None
+
+
+def test_a_done_frames_stats_count_the_chunk_that_came_just_before_a_stop_ended_the_stream(line):
+    class ChunkBeforeTheEnd(Stream):
+        """Brings the provider's next chunk between a stop's start and the end it records, as a thread switch could."""
+
+        def _end(self, status, error):
+            """Add a chunk, then end."""
+            self.delta("c")
+            return super()._end(status, error)
+
+    stream = ChunkBeforeTheEnd(line.outbox.listener("r"), "p", "m")
+    assert stream.delta("a") and stream.delta("b")
+    assert stream.finish("stopped")
+    frames = available_lines(line.theirs, 99, timeout=1)
+    assert "".join(f["text"] for f in frames if f["type"] == "delta") == "abc"
+    assert frames[-1]["type"] == "done" and delta_seqs(frames)[-1] == frames[-1]["stats"]["chunks"] == 3
 
 
 def test_listeners_that_attach_while_a_fast_stream_runs_get_every_chunk_once_in_order():

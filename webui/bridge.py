@@ -243,11 +243,12 @@ class Stream:
     A listener has a `request_id`, a `cursor` (how many chunks it has been given), `deliver(frame)` for whole
     frames and `grew(stream)` to hear that chunks were added; both return False once its reader is gone. While its
     `queued` is true it has been told of chunks it has not taken yet, and is not told again; it clears `queued`
-    before it reads the log.
+    before it reads the log, or while a read is still to come (a subscription left in its outbox's queue).
 
-    Only the thread that runs the provider adds chunks, and while every listener is queued it adds them without
-    the lock (see delta). So `listeners` is replaced, never changed in place, and whoever reads the log reads
-    `length()` chunks of it: once the stream has ended, a chunk that came after is not part of it.
+    Only the thread that runs the provider adds chunks, and once the stream is announced, while every listener
+    is queued, it adds them without the lock (see delta). So `listeners` is replaced, never changed in place (a
+    loop over it holds one version), and whoever reads the log reads `length()` chunks of it: once the stream
+    has ended, a chunk that came after is not part of it.
     """
 
     # Whether generation goes on when the last listener has gone (stored answers are written for later).
@@ -283,7 +284,7 @@ class Stream:
     def _drop(self, listener):
         """Forget a listener, under the lock; without listeners a stream that is not detachable is over."""
         self.listeners = [other for other in self.listeners if other is not listener]
-        if not self.listeners and not self.detachable:
+        if not self.listeners and not self.detachable and not self.finished:
             self._ended_length = len(self.log)
             self.finished = True
 
@@ -311,21 +312,25 @@ class Stream:
     def delta(self, text):
         """Add one chunk and tell the listeners; False means stop generating."""
         # The hot path of a fast provider takes no lock while every listener is queued (it was a third of the
-        # server's time per chunk in figure 4). The chunk goes in first, then the listeners are looked at; a
-        # listener clears `queued` before it reads the log, so it either reads this chunk or is seen not queued
-        # here and told under the lock. A list append and an attribute read are each atomic under the GIL.
-        self.log.append(text)
+        # server's time per chunk in figure 4). The chunk goes in first, then the listeners are looked at: one that
+        # clears `queued` reads the log afterwards, so it either reads this chunk or is seen not queued here and
+        # told under the lock. That needs an append and an attribute read to be atomic and seen in order, as the
+        # GIL makes them (a free-threaded Python would need the lock back). The end is told by the length it
+        # froze, which _end sets before `finished`.
         if self.announced:
+            self.log.append(text)
             for listener in self.listeners:
                 if not listener.queued:
                     break
             else:
-                return not self.finished
+                return self._ended_length is None
         with self._lock:
             if self.finished:
                 return False
             if not self.announced:
+                # The first chunk goes in under the lock, after its time: no answer has chunks but no first one.
                 self.first_chunk_at = self._clock()
+                self.log.append(text)
                 self._announce()
             self._tell()
             return not self.finished
@@ -336,9 +341,9 @@ class Stream:
             if self.finished:
                 return False
             self.listeners = [*self.listeners, listener]
-            # Listed before the replay reads the log, so a chunk the replay misses was added after the listing, and
-            # the thread that added it sees this listener (see delta): no chunk slips between the replay and the live
-            # ones, and none comes twice.
+            # Listed before the replay is queued: a chunk added after the listing is either in what the replay
+            # takes or, if that take has been, added by a thread that then finds this listener not queued and tells
+            # it (see delta). No chunk slips between the replay and the live ones, and none comes twice.
             if self.announced:
                 if listener.deliver(self.start_frame(listener.request_id)) and self.length():
                     listener.grew(self)
@@ -353,8 +358,9 @@ class Stream:
     def stats(self):
         """Timing and size of the answer so far."""
         now = self._clock()
-        first = self.first_chunk_at
+        # The length first: the first chunk's time is set before it goes in.
         length = self.length()
+        first = self.first_chunk_at
         return {
             "ttft_ms": None if first is None else round((first - self.started_at) * 1000, 1),
             "chunks": length,
@@ -374,10 +380,13 @@ class Stream:
             return True
 
     def _send_final(self, kind, **fields):
-        """Send the final frame to the listeners left, after any chunk added as the stream ended."""
+        """Send the final frame to the listeners left, after any chunk added as the stream ended; a done frame's stats
+        count the answer as it ended."""
         with self._lock:
             self._announce()
             self._tell()
+            if kind == "done":
+                fields["stats"] = self.stats()
             for listener in self.listeners:
                 listener.deliver({"type": kind, "request_id": listener.request_id, **fields})
 
@@ -390,7 +399,7 @@ class Stream:
 
     def finish(self, reason):
         """End with a done frame."""
-        return self._final(reason, None, "done", reason=reason, stats=self.stats())
+        return self._final(reason, None, "done", reason=reason)
 
     def fail(self, code, message):
         """End with an error frame."""

@@ -7,7 +7,7 @@ from pathlib import Path
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ..cooperative import native_steps
+from ..cooperative import in_native_thread, native_steps
 from ..errors import ProviderError, UserError
 from ..registry import Provider
 
@@ -25,6 +25,8 @@ SAMPLING_KEYS = {
     "presence_penalty", "frequency_penalty", "seed", "stop",
 }
 
+# Made when the providers are imported, which `webui serve` does after gevent's patches: a request that wants a model
+# being loaded waits as a greenlet, and the others go on.
 _models_lock = threading.Lock()
 _loaded = {}
 
@@ -50,14 +52,20 @@ class LoadedModel:
         self.lock = threading.Lock()
 
 
+def open_model(path, n_ctx, n_threads):
+    """Read a GGUF file into llama.cpp."""
+    from llama_cpp import Llama
+
+    return Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+
+
 def load(path, n_ctx, n_threads):
     """Load a GGUF file once per process and share it."""
     key = (str(path), n_ctx, n_threads)
     with _models_lock:
         if key not in _loaded:
-            from llama_cpp import Llama
-
-            _loaded[key] = LoadedModel(Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False))
+            # C work, seconds of it for a large model: aside from the streams that go on meanwhile (see cooperative).
+            _loaded[key] = LoadedModel(in_native_thread(open_model, path, n_ctx, n_threads))
         return _loaded[key]
 
 
