@@ -1,22 +1,12 @@
 // The list of messages: keeps views in step with the server's copy, renders what is in view first,
 // and follows a growing answer unless the reader has scrolled up.
-import { $, copyWithFeedback } from "./dom.js";
+import { $, cancelIdle, copyWithFeedback, whenIdle } from "./dom.js";
 import { MessageView } from "./message-view.js";
 
 // Idle work stops this many milliseconds before the browser wants the main thread back.
 const IDLE_MARGIN = 2;
 // Within this many pixels of the end the reader is "at the bottom".
 const BOTTOM_SLACK = 48;
-
-// Safari has no requestIdleCallback: a timer with an 8 ms budget stands in.
-const whenIdle =
-  window.requestIdleCallback ||
-  ((callback) =>
-    setTimeout(() => {
-      const end = performance.now() + 8;
-      callback({ timeRemaining: () => end - performance.now() });
-    }, 16));
-const cancelIdle = window.cancelIdleCallback || clearTimeout;
 
 class Follower {
   constructor(scroller, button) {

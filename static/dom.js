@@ -3,6 +3,16 @@ import { _ } from "./i18n.js";
 
 export const $ = (id) => document.getElementById(id);
 
+// Safari has no requestIdleCallback: a timer with an 8 ms budget stands in.
+export const whenIdle =
+  window.requestIdleCallback ||
+  ((callback) =>
+    setTimeout(() => {
+      const end = performance.now() + 8;
+      callback({ timeRemaining: () => end - performance.now() });
+    }, 16));
+export const cancelIdle = window.cancelIdleCallback || clearTimeout;
+
 // h("button", {type: "button", onclick}, "text", child…): properties for on* and known props, attributes otherwise.
 export function h(tag, props = {}, ...children) {
   const node = document.createElement(tag);
