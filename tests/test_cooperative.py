@@ -8,31 +8,35 @@ import textwrap
 
 from webui import cooperative
 
-# A step that computes without yielding, as llama.cpp or scrypt do: the unpatched sleep holds the OS thread.
-TICKS_DURING_STEPS = """
+# A greenlet that counts its turns while `work` runs, in a fresh interpreter under gevent.
+TICKER = """
 from webui import cooperative
 cooperative.patch()
 import gevent
-from gevent import monkey
-
-hold_thread = monkey.get_original("time", "sleep")
+{setup}
 ticks = []
 
 def tick():
-    for _ in range(200):
+    for _ in range(100_000):
         ticks.append(1)
-        gevent.sleep(0.005)
+        gevent.sleep({interval})
+
+gevent.spawn(tick)
+gevent.sleep(0)
+before = len(ticks)
+{work}
+print(len(ticks) - before)
+"""
+
+# A step that computes without yielding, as llama.cpp or scrypt do: the unpatched sleep holds the OS thread.
+STEPS = """
+from gevent import monkey
+hold_thread = monkey.get_original("time", "sleep")
 
 def steps():
     for i in range(3):
         hold_thread(0.1)
         yield i
-
-gevent.spawn(tick)
-gevent.sleep(0)
-before = len(ticks)
-assert list({iterate}) == [0, 1, 2]
-print(len(ticks) - before)
 """
 
 
@@ -43,39 +47,24 @@ def run_patched(script):
     return done.stdout.strip()
 
 
+def ticks_during(work, setup="", interval=0):
+    """How many turns the ticker got while `work` ran after `setup`, sleeping `interval` seconds between turns."""
+    return int(run_patched(TICKER.format(setup=setup, work=work, interval=interval)))
+
+
 def test_native_steps_let_other_greenlets_run_while_a_step_computes():
-    offloaded = int(run_patched(TICKS_DURING_STEPS.format(iterate="cooperative.native_steps(steps())")))
-    in_the_hub = int(run_patched(TICKS_DURING_STEPS.format(iterate="steps()")))
+    offloaded = ticks_during("assert list(cooperative.native_steps(steps())) == [0, 1, 2]", STEPS, 0.005)
+    in_the_hub = ticks_during("assert list(steps()) == [0, 1, 2]", STEPS, 0.005)
     # 0.3 s of steps: a 5 ms ticker gets ~60 turns when they run aside, none when they hold the hub's thread.
     assert offloaded >= 20
     assert in_the_hub <= 2
 
 
-# Loading the bundled model (and importing llama.cpp) while a ticker greenlet runs.
-TICKS_DURING_MODEL_LOAD = """
-from webui import cooperative
-cooperative.patch()
-import gevent
-from webui.providers import local
-
-ticks = []
-
-def tick():
-    for _ in range(5000):
-        ticks.append(1)
-        gevent.sleep(0.002)
-
-gevent.spawn(tick)
-gevent.sleep(0)
-before = len(ticks)
-{load}(local.bundled_model_path(), 512, 1)
-print(len(ticks) - before)
-"""
-
-
 def test_a_local_model_loads_while_other_greenlets_run():
-    aside = int(run_patched(TICKS_DURING_MODEL_LOAD.format(load="local.load")))
-    in_the_hub = int(run_patched(TICKS_DURING_MODEL_LOAD.format(load="local.open_model")))
+    # Loading the bundled model, the import of llama.cpp included.
+    setup = "from webui.providers import local"
+    aside = ticks_during("local.load(local.bundled_model_path(), 512, 1)", setup, 0.002)
+    in_the_hub = ticks_during("local.open_model(local.bundled_model_path(), 512, 1)", setup, 0.002)
     assert aside >= 5, "the other greenlets stood still while the model loaded"
     assert in_the_hub <= 1
 
@@ -122,26 +111,9 @@ def test_without_gevent_nothing_changes():
 
 
 def test_a_provider_that_never_blocks_still_lets_others_run():
-    script = """
-        from webui import cooperative
-        cooperative.patch()
-        import gevent
-
-        ticks = []
-
-        def tick():
-            while True:
-                ticks.append(1)
-                gevent.sleep(0)
-
-        gevent.spawn(tick)
-        gevent.sleep(0)
-        chunks = range(10 * cooperative.CHUNKS_PER_TURN)
-        before = len(ticks)
-        seen = list({wrap})
-        assert seen == list(chunks), "every item, in order"
-        print(len(ticks) - before)
-    """
-    assert int(run_patched(script.format(wrap="cooperative.taking_turns(chunks)"))) >= 9
-    assert int(run_patched(script.format(wrap="chunks"))) == 0
-
+    work = """
+chunks = range(10 * cooperative.CHUNKS_PER_TURN)
+assert list({wrap}) == list(chunks), "every item, in order"
+"""
+    assert ticks_during(work.format(wrap="cooperative.taking_turns(chunks)")) >= 9
+    assert ticks_during(work.format(wrap="chunks")) == 0

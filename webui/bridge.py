@@ -275,7 +275,7 @@ class Stream:
         return {"type": "start", "request_id": request_id, "provider": self.provider, "model": self.model}
 
     def length(self):
-        """How many chunks the answer has: the whole log while it streams, what it had when it ended after."""
+        """How many chunks the answer has: the whole log while it streams, then as many as it had when it ended."""
         # Read in this order: a length read while the stream had not ended counts only chunks added before the end.
         length = len(self.log)
         ended = self._ended_length
