@@ -121,12 +121,62 @@ def test_signing_in_opens_everything_with_a_safe_cookie(app_config, server):
     ws.close()
 
 
-@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "////evil.example/x"])
 def test_sign_in_never_redirects_to_another_site(app_config, client, target):
     add_user(app_config)
     form = {"username": "alice", "password": PASSWORD, "next": target}
     response = client.post("/login", data=form)
     assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+# `next` as it is written in the query string (percent-encoded where a browser would encode), and where the sign-in
+# form must then send the browser: "/" for anything that is not plainly a path on this site.
+NEXT_TARGETS = {
+    "/c/abc?x=1": "/c/abc?x=1",
+    "/c/abc%3Fx%3D1": "/c/abc?x=1",
+    "%252F%252Fevil.example": "/",
+    "/%252F%252Fevil.example": "/%2F%2Fevil.example",
+    "/.//evil.example": "/.//evil.example",
+    "//evil.example/x": "/",
+    "///evil.example/x": "/",
+    "////evil.example/x": "/",
+    "/%2F%2Fevil.example": "/",
+    "%2F%2Fevil.example": "/",
+    "/%5Cevil.example": "/",
+    "%5C%5Cevil.example": "/",
+    "/%5C/evil.example": "/",
+    "/%09/evil.example": "/",
+    "/%0A/evil.example": "/",
+    "/%0D%0ASet-Cookie:%20x=1": "/",
+    "%20//evil.example": "/",
+    "%00//evil.example": "/",
+    "/%E3%80%80/evil.example": "/",
+    "https://evil.example/": "/",
+    "https:evil.example": "/",
+    "javascript:alert(1)": "/",
+    "JaVaScRiPt%3Aalert(1)": "/",
+    "data:text/html,x": "/",
+    "": "/",
+}
+
+
+def browser_target(base, location):
+    """Where a browser goes from `base` for this Location: it drops tabs and newlines, trims spaces and controls, and
+    reads a backslash as a slash (the WHATWG URL parser)."""
+    cleaned = re.sub(r"[\t\n\r]", "", location).strip("\x00- ").replace("\\", "/")
+    return urllib.parse.urljoin(base + "/login", cleaned)
+
+
+def test_every_way_of_writing_another_site_in_next_lands_on_this_one(app_config, server):
+    add_user(app_config)
+    browser = signed_in(server)
+    # Signed in, /login sends the browser straight on to `next`, as it does after signing in.
+    locations = {query: browser.get("/login?next=" + query).headers["Location"] for query in NEXT_TARGETS}
+    assert locations == NEXT_TARGETS
+    ours = urllib.parse.urlsplit(server.url)
+    for location in locations.values():
+        landed = urllib.parse.urlsplit(browser_target(server.url, location))
+        assert (landed.scheme, landed.netloc) == (ours.scheme, ours.netloc), location
 
 
 def test_guessing_passwords_is_slowed_and_does_not_tell_which_names_exist(app_config, server):

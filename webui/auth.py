@@ -9,7 +9,6 @@ import sqlite3
 import time
 from contextlib import closing
 from functools import cache
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
@@ -163,10 +162,12 @@ def authenticate():
 
 def safe_next(target):
     """Where to go after signing in: a path on this site, or the start page (never another host)."""
-    parts = urlsplit(target or "")
-    local = target and target.startswith("/") and not parts.scheme and not parts.netloc
-    # Browsers read a backslash as a slash: "/\\evil.example" would leave the site.
-    return target if local and "\\" not in target and target.isprintable() else "/"
+    target = target or ""
+    # One slash, then no second: "//evil.example" names a host, and so does "////evil.example", which werkzeug
+    # writes into Location as "//evil.example". Browsers read a backslash as a slash and drop tabs and newlines, so
+    # "/\\evil.example" and "/\t/evil.example" would leave the site too: neither may appear anywhere.
+    path = target.startswith("/") and not target.startswith("//")
+    return target if path and "\\" not in target and target.isprintable() else "/"
 
 
 def login_page(target, error=None, status=200, headers=None, username=""):
