@@ -5,9 +5,11 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import click
 import pytest
@@ -195,6 +197,35 @@ def test_guessing_passwords_is_slowed_and_does_not_tell_which_names_exist(app_co
     assert blocked.status_code == 429 and "try again in" in blocked.text
     assert 1 <= int(blocked.headers["Retry-After"]) <= 30
     assert Browser(server.url).get("/api/providers").status_code == 401, "the right password while blocked did not sign in"
+
+
+def test_a_burst_of_guesses_is_counted_before_the_passwords_are_checked(app_config, server):
+    add_user(app_config)
+    guessers = [Browser(server.url) for _ in range(16)]
+    tokens = [re.search(r'name="csrf_token" value="([^"]+)"', b.get("/login").text)[1] for b in guessers]
+    start = threading.Barrier(len(guessers))
+
+    def guess(n):
+        """Send a wrong password at the same moment as every other guesser."""
+        form = {"csrf_token": tokens[n], "username": "alice", "password": f"guess {n}"}
+        start.wait(timeout=30)
+        return guessers[n].http.post(server.url + "/login", data=form, allow_redirects=False, timeout=60)
+
+    with ThreadPoolExecutor(len(guessers)) as pool:
+        responses = list(pool.map(guess, range(len(guessers))))
+    answers = sorted((r.status_code, "try again in" in r.text, 1 <= int(r.headers.get("Retry-After", 0)) <= 30) for r in responses)
+    # The address's 5 free guesses were checked; every other one was refused without hashing its password.
+    assert answers == [(401, False, False)] * 5 + [(429, True, True)] * 11
+
+
+def test_a_right_password_takes_its_guess_back(app_config, server):
+    add_user(app_config)
+    browser = Browser(server.url)
+    assert [browser.login("alice", f"guess {n}").status_code for n in range(4)] == [401] * 4
+    assert browser.login("alice", PASSWORD).status_code == 302
+    # Counted before it was checked, the right password would have been the fifth failure and begun a wait.
+    assert Browser(server.url).login("alice", "guess 5").status_code == 401
+    assert Browser(server.url).login("alice", PASSWORD).status_code == 429
 
 
 def test_signing_out_closes_that_users_sockets_and_ends_all_their_sessions(app_config, server):

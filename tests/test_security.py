@@ -289,18 +289,21 @@ def test_windows_and_backoff_with_a_clock():
 
     backoff = Backoff(free=5, window=60, first_wait=30, longest=900, clock=lambda: now[0])
     for _ in range(4):
-        backoff.fail("x")
+        assert backoff.attempt("x") is not None
     assert backoff.wait("x") == 0 and backoff.wait("y") == 0
+    fifth = backoff.attempt("x")
+    assert backoff.wait("x") == 30 and backoff.attempt("x") is None, "counted before it is checked"
+    backoff.forgive(fifth)
+    assert backoff.wait("x") == 0, "a right password takes its count back, and the wait it began"
     waits = []
     for _ in range(7):
-        # Fail until the client is made to wait (at most `free` times), then sit the wait out.
+        # Try until the client is made to wait (at most `free` times), then sit the wait out.
         for _ in range(5):
-            if backoff.wait("x"):
+            if backoff.attempt("x") is None:
                 break
-            backoff.fail("x")
         waits.append(backoff.wait("x"))
         now[0] += waits[-1]
     assert waits == [30, 60, 120, 240, 480, 900, 900]
     now[0] += 901
-    backoff.fail("x")
+    backoff.attempt("x")
     assert backoff.wait("x") == 0, "a client quiet for the longest wait starts afresh"
