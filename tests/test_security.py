@@ -140,6 +140,16 @@ def test_security_headers_are_on_every_response(serve):
     assert responses["too large"].status_code == 413 and error_code(responses["too large"]) == "too_large"
 
 
+def test_pages_and_api_answers_are_never_stored_but_static_files_may_be(server):
+    # A page carries the CSRF token and the conversation's text: no cache, shared or the browser's own, may keep it.
+    paths = ("/", "/c/nothing", "/login", "/nothing-here", "/api/providers", "/api/conversations", "/api/nothing")
+    cached = {path: get(server, path).headers.get("Cache-Control") for path in paths}
+    assert cached == dict.fromkeys(paths, "no-store")
+    assert get(server, "/", Host="evil.example").headers.get("Cache-Control") == "no-store"
+    for path in ("/static/style.css", "/static/app.js", "/static/vendor/"):
+        assert "no-store" not in get(server, path).headers.get("Cache-Control", ""), path
+
+
 def test_a_server_error_is_json_without_a_trace(serve, caplog):
     server = serve(PROPAGATE_EXCEPTIONS=False)
 

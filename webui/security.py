@@ -227,10 +227,12 @@ def release_socket(_error):
 
 
 def add_headers(response):
-    """Put the security headers on every response: pages, files, API answers and errors."""
+    """Put the security headers on every response (pages, files, API answers and errors), and no-store on all but files."""
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.path.startswith("/api/"):
+    # Pages carry the CSRF token and conversations' text, API answers the same text: no cache may keep them. The
+    # static files are the same for everyone and stay cacheable.
+    if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
     return response
 
