@@ -156,35 +156,41 @@ def cut(raw):
 
 @dataclass
 class OpenSocket:
-    """One open WebSocket: whose it is for the limits, the session it belongs to, and its connection."""
+    """One open WebSocket: whose it is and where from for the limits, the session it belongs to, and its connection."""
 
     owner: str
+    address: str | None
     user: str | None
     token: str | None
     raw: object
 
 
 class Sockets:
-    """The open WebSockets, capped per owner and in total; those of signed-in users end with their session."""
+    """The open WebSockets, capped per owner, per address (for those of nobody signed in) and in total; those of
+    signed-in users end with their session."""
 
-    def __init__(self, per_owner, total, token_is_current):
+    def __init__(self, per_owner, per_address, total, token_is_current):
         """`token_is_current(user, token)` says whether a session still stands."""
         self.per_owner = per_owner
+        self.per_address = per_address
         self.total = total
         self.token_is_current = token_is_current
         self._lock = threading.Lock()
         self._open = {}
         self._watcher = None
 
-    def admit(self, owner, raw, user=None, token=None):
-        """Hold a place for a socket and return its slot; SocketRefused when there is none."""
+    def admit(self, owner, raw, address=None, user=None, token=None):
+        """Hold a place for a socket and return its slot; SocketRefused when there is none. `address` is given for a
+        socket of nobody signed in: any process there can take a new identity, so they share a looser cap."""
         with self._lock:
             if len(self._open) >= self.total:
                 raise SocketRefused("busy")
             if sum(1 for s in self._open.values() if s.owner == owner) >= self.per_owner:
                 raise SocketRefused("rate_limited")
+            if address and sum(1 for s in self._open.values() if s.address == address) >= self.per_address:
+                raise SocketRefused("rate_limited")
             slot = object()
-            self._open[slot] = OpenSocket(owner, user, token, raw)
+            self._open[slot] = OpenSocket(owner, address, user, token, raw)
             if user and self._watcher is None:
                 self._watcher = threading.Thread(target=self._watch, name="webui-socket-watcher", daemon=True)
                 self._watcher.start()

@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth
 from .config import ConfigError
+from .identity import current_owner
 from .limits import SocketRefused, Sockets, Window, client_key, get_sockets
 from .secrets import app_key
 
@@ -186,10 +187,13 @@ def sign_in_required():
 def admit_socket():
     """Count the new WebSocket against its owner's and the server's caps, and remember it so it can be closed."""
     user = g.get("user")
-    owner = "user:" + user if user else client_key()
     raw = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+    # Without an account the owner is the browser's identity cookie, so sockets that another process on the same
+    # address opens without it cannot use up the browser's place; all of that address share a looser cap.
+    owner, address = (current_owner(), client_key()) if not user else ("user:" + user, None)
     try:
-        g.socket_slot = get_sockets().admit(owner, raw, user, session.get(auth.SESSION_TOKEN) if user else None)
+        token = session.get(auth.SESSION_TOKEN) if user else None
+        g.socket_slot = get_sockets().admit(owner, raw, address, user, token)
     except SocketRefused as e:
         if e.code == "busy":
             return refuse(503, "busy", _("The server has too many open connections; try again in a minute."))
@@ -267,7 +271,10 @@ def init_app(app):
     app.extensions["webui.requests"] = Window(config["WEBUI_REQUESTS_PER_MINUTE"])
     users = app.extensions["webui.auth"].users
     app.extensions["webui.sockets"] = Sockets(
-        config["WEBUI_MAX_SOCKETS_PER_USER"], socket_cap(config["WEBUI_CONNECTIONS"]), users.token_is_current
+        config["WEBUI_MAX_SOCKETS_PER_USER"],
+        config["WEBUI_MAX_SOCKETS_PER_ADDRESS"],
+        socket_cap(config["WEBUI_CONNECTIONS"]),
+        users.token_is_current,
     )
     app.before_request(guard)
     app.after_request(add_headers)
