@@ -5,6 +5,8 @@ import secrets
 from flask import g, request
 
 COOKIE = "webui_owner"
+# Where the cookie is set: the whole host, behind a proxy's prefix too (cookies.py refuses copies under other paths).
+COOKIE_PATH = "/"
 COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest lifetime browsers accept
 # 128 random bits, as secrets.token_urlsafe(16) writes them.
 TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
@@ -28,7 +30,7 @@ def remember_owner(response):
     token = g.get("new_owner_token")
     if token and not g.get("user"):
         response.set_cookie(
-            COOKIE, token, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax", secure=request.is_secure
+            COOKIE, token, max_age=COOKIE_MAX_AGE, path=COOKIE_PATH, httponly=True, samesite="Lax", secure=request.is_secure
         )
     return response
 

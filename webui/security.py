@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
-from flask import current_app, g, jsonify, redirect, request, session, url_for
+from flask import current_app, g, jsonify, make_response, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from werkzeug.exceptions import InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth
+from . import auth, cookies
 from .config import ConfigError
 from .identity import current_owner
 from .limits import SocketRefused, Sockets, Window, client_key, get_sockets
@@ -202,12 +202,18 @@ def admit_socket():
 
 
 def guard():
-    """Check each request in turn: the name it was sent to, its size, the page that sent it, the user, the token."""
+    """Check each request in turn: the name it was sent to, its cookies, its size, the page that sent it, the user,
+    the token."""
     policy = current_app.extensions["webui.security"]
     host = parse_host(request.host)
     if host is None or not policy.knows(host[0]):
         message = _("This server does not answer to that name; the administrator can allow it with WEBUI_ALLOWED_HOSTS.")
         return refuse(421, "misdirected_request", message)
+    tossed = cookies.tossed()
+    if tossed:
+        text = cookies.message(tossed)
+        answer = refuse(400, "cookie_conflict", text) if is_websocket() or request.path.startswith("/api/") else cookies.page(text)
+        return cookies.expire_planted(make_response(answer), tossed, None if is_ip(host[0]) else host[0])
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if (request.content_length or 0) > limit:
         return refuse(413, "too_large", _("The request is too large (the limit is %(kib)d KiB).", kib=limit // 1024))
