@@ -4,8 +4,9 @@ from http.cookies import SimpleCookie
 import pytest
 import requests
 
-from conftest import Browser, Visitor, chat, raw_handshake, turn
+from conftest import Browser, LiveServer, Visitor, chat, raw_handshake, turn
 from test_auth import add_user, signed_in
+from webui import create_app
 
 MINE, PLANTED = "A" * 22, "B" * 22
 
@@ -50,6 +51,22 @@ def test_the_api_and_the_socket_refuse_two_cookies_of_one_name(server, name):
     named = get(server, "/ws", cookie, Host=f"localhost:{server.port}", Upgrade="websocket")
     assert named.status_code == 400 and named.json()["error"]["code"] == "cookie_conflict"
     assert expired(named) == {(name, "/ws", ""), (name, "/ws", "localhost")}
+
+
+def test_behind_a_prefix_the_session_cookies_own_path_is_the_prefix(app_config):
+    proxied = LiveServer(create_app({**app_config, "WEBUI_TRUSTED_PROXIES": 1}))
+    try:
+        cookie = f"webui_session={PLANTED}; webui_session={MINE}"
+        response = get(proxied, "/ws", cookie, **{"X-Forwarded-Prefix": "/chat", "Upgrade": "websocket"})
+        assert response.status_code == 400 and "“/chat”" in response.json()["error"]["message"]
+        assert expired(response) == {("webui_session", "/chat/", ""), ("webui_session", "/chat/ws", "")}
+        both = get(proxied, "/ws", f"{cookie}; webui_owner={MINE}; webui_owner={PLANTED}", **{"X-Forwarded-Prefix": "/chat"})
+        dropped = {(name, path) for name, path, _domain in expired(both)}
+        assert dropped == {("webui_session", "/chat/"), ("webui_session", "/chat/ws")} | {
+            ("webui_owner", path) for path in ("/chat", "/chat/", "/chat/ws")
+        }
+    finally:
+        proxied.stop()
 
 
 def test_one_cookie_of_each_name_and_repeated_other_cookies_are_fine(server):
