@@ -16,12 +16,14 @@ import pytest
 from click.testing import CliRunner
 from simple_websocket import ConnectionClosed
 
-from conftest import Browser, ServerProcess, chat, handshake
+from conftest import Browser, ServerProcess, chat, handshake, turn
 from test_cli import clean_env
 from webui import create_app
 from webui.auth import DB_FILE
 from webui.cli import check_access, main
+from webui.history import create_conversation
 from webui.secrets import KEY_FILE
+from webui.storage import get_db
 
 PASSWORD = "correct horse battery"
 
@@ -254,6 +256,60 @@ def test_a_new_password_or_a_deleted_account_closes_sockets_within_seconds(app_c
     assert webui(app_config, "user", "delete", "alice").exit_code == 0
     assert closed_within(ws, 5)
     assert browser.get("/api/providers").status_code == 401
+
+
+def store_conversations(browser, count):
+    """Start `count` conversations over the browser's socket, each with one answer."""
+    ws = browser.connect()
+    for n in range(count):
+        ws.send(turn(n, content=f"conversation {n}"))
+        assert ws.until_final(n)[-1]["type"] == "done"
+    ws.close()
+
+
+def conversation_count(browser):
+    """How many conversations the browser's owner has."""
+    return len(browser.get("/api/conversations").json()["conversations"])
+
+
+def test_deleting_an_account_deletes_its_conversations(app_config, server):
+    add_user(app_config)
+    add_user(app_config, "bob")
+    store_conversations(signed_in(server), 2)
+    store_conversations(signed_in(server, "bob"), 1)
+    result = webui(app_config, "user", "delete", "alice")
+    assert result.exit_code == 0 and "Deleted alice and their conversations: 2." in result.stdout
+    again = webui(app_config, "user", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n")
+    assert again.exit_code == 0 and again.stdout == "Added alice.\n"
+    assert conversation_count(signed_in(server)) == 0, "a new account of the same name sees nothing of the old one"
+    assert conversation_count(signed_in(server, "bob")) == 1
+
+
+def test_a_new_account_starts_without_what_an_old_one_of_its_name_left(app_config, server):
+    # Left by an account deleted before deleting took its conversations along.
+    with server.app.app_context():
+        db = get_db()
+        for n in range(3):
+            create_conversation(db, "user:alice", f"left over {n}")
+    result = webui(app_config, "user", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n")
+    assert result.exit_code == 0
+    assert result.stdout == "Added alice.\nDeleted the conversations an earlier account called alice had left: 3.\n"
+    assert conversation_count(signed_in(server)) == 0
+
+
+def test_deleting_an_account_stops_its_running_answers(app_config, server, testing_provider):
+    add_user(app_config)
+    add_user(app_config, "bob")  # so that the server still asks for a session once alice is gone
+    ws = signed_in(server).connect()
+    ws.send(turn("long", model="slow", content="go on"))
+    assert [ws.recv()["type"] for _ in range(2)] == ["start", "delta"]
+    assert webui(app_config, "user", "delete", "alice").exit_code == 0
+    live = server.app.extensions["webui.live"]
+    deadline = time.monotonic() + 5
+    while live.running(lambda turn: turn.owner == "user:alice") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live.running(lambda turn: turn.owner == "user:alice") == []
+    assert testing_provider().closed_event.wait(5) and "slow" in testing_provider().closed
 
 
 def sign_in_with_test_client(app):

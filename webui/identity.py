@@ -12,11 +12,16 @@ COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest lifetime browsers accept
 TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
+def user_owner(name):
+    """The owner of what the account `name` reads and writes."""
+    return "user:" + name
+
+
 def current_owner():
     """The owner of what this request reads and writes: "user:<name>" when signed in, else "anon:<cookie>"."""
     user = g.get("user")
     if user:
-        return "user:" + user
+        return user_owner(user)
     if "owner" not in g:
         token = request.cookies.get(COOKIE, "")
         if not TOKEN.fullmatch(token):

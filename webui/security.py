@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, cookies
 from .config import ConfigError
-from .identity import current_owner
+from .identity import current_owner, user_owner
 from .limits import SocketRefused, Sockets, Window, client_key, get_sockets
 from .secrets import app_key
 
@@ -190,7 +190,7 @@ def admit_socket():
     raw = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
     # Without an account the owner is the browser's identity cookie, so sockets that another process on the same
     # address opens without it cannot use up the browser's place; all of that address share a looser cap.
-    owner, address = (current_owner(), client_key()) if not user else ("user:" + user, None)
+    owner, address = (current_owner(), client_key()) if not user else (user_owner(user), None)
     try:
         token = session.get(auth.SESSION_TOKEN) if user else None
         g.socket_slot = get_sockets().admit(owner, raw, address, user, token)
