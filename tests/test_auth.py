@@ -125,7 +125,9 @@ def test_signing_in_opens_everything_with_a_safe_cookie(app_config, server):
     ws.close()
 
 
-@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "////evil.example/x"])
+@pytest.mark.parametrize(
+    "target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "////evil.example/x"]
+)
 def test_sign_in_never_redirects_to_another_site(app_config, client, target):
     add_user(app_config)
     form = {"username": "alice", "password": PASSWORD, "next": target}
@@ -215,7 +217,9 @@ def test_a_burst_of_guesses_is_counted_before_the_passwords_are_checked(app_conf
 
     with ThreadPoolExecutor(len(guessers)) as pool:
         responses = list(pool.map(guess, range(len(guessers))))
-    answers = sorted((r.status_code, "try again in" in r.text, 1 <= int(r.headers.get("Retry-After", 0)) <= 30) for r in responses)
+    answers = sorted(
+        (r.status_code, "try again in" in r.text, 1 <= int(r.headers.get("Retry-After", 0)) <= 30) for r in responses
+    )
     # The address's 5 free guesses were checked; every other one was refused without hashing its password.
     assert answers == [(401, False, False)] * 5 + [(429, True, True)] * 11
 

@@ -243,7 +243,8 @@ def test_sockets_of_nobody_signed_in_are_capped_per_address(serve):
         assert [status for status, _sock in held] == [101] * 3
         # The browser is at its own cap, and the address at its cap, whatever cookie a newcomer brings.
         assert [handshake(server.url, browser), handshake(server.url)] == [429, 429]
-        assert error_code(requests.get(server.url + "/ws", headers={"Upgrade": "websocket"}, timeout=10)) == "rate_limited"
+        refused = requests.get(server.url + "/ws", headers={"Upgrade": "websocket"}, timeout=10)
+        assert error_code(refused) == "rate_limited"
     finally:
         for _status, sock in held:
             sock.close()

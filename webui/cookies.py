@@ -13,9 +13,10 @@ from . import identity
 
 
 def own_paths():
-    """Our cookies' names and the path each is set with: what a planted copy cannot be told apart from."""
+    """Our cookies' names, each with the path we set it under."""
     app = current_app._get_current_object()
-    return {identity.COOKIE: identity.COOKIE_PATH, app.config["SESSION_COOKIE_NAME"]: app.session_interface.get_cookie_path(app)}
+    session_path = app.session_interface.get_cookie_path(app)
+    return {identity.COOKIE: identity.COOKIE_PATH, app.config["SESSION_COOKIE_NAME"]: session_path}
 
 
 def tossed():
@@ -30,7 +31,8 @@ def narrower_paths(own):
     of its slashes (with and without it) and the whole path, below `own`. A cookie is sent only where its path is one
     of these, so the planted one, unless it has our path, is among them."""
     full = request.script_root + request.path
-    paths = {full} | {full[:i] for i, c in enumerate(full) if c == "/"} | {full[: i + 1] for i, c in enumerate(full) if c == "/"}
+    slashes = [i for i, c in enumerate(full) if c == "/"]
+    paths = {full, *(full[:i] for i in slashes), *(full[: i + 1] for i in slashes)}
     return sorted(path for path in paths if len(path) > len(own) and path.startswith(own))
 
 

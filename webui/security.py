@@ -212,7 +212,8 @@ def guard():
     tossed = cookies.tossed()
     if tossed:
         text = cookies.message(tossed)
-        answer = refuse(400, "cookie_conflict", text) if is_websocket() or request.path.startswith("/api/") else cookies.page(text)
+        api = is_websocket() or request.path.startswith("/api/")
+        answer = refuse(400, "cookie_conflict", text) if api else cookies.page(text)
         return cookies.expire_planted(make_response(answer), tossed, None if is_ip(host[0]) else host[0])
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if (request.content_length or 0) > limit:
@@ -237,7 +238,7 @@ def release_socket(_error):
 
 
 def add_headers(response):
-    """Put the security headers on every response (pages, files, API answers and errors), and no-store on all but files."""
+    """Put the security headers on every response (pages, files, API answers, errors); no-store on all but files."""
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
     # Pages carry the CSRF token and conversations' text, API answers the same text: no cache may keep them. The
