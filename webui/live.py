@@ -73,7 +73,8 @@ class StoredStream(Stream):
         return self.turn.prefix + "".join(itertools.islice(self.log, self.length()))
 
     def store(self, final=False):
-        """Write the answer and its state; after the final write nothing older can overwrite it."""
+        """Write the answer and its state; after the final write nothing older can overwrite it. An answer whose
+        message is gone (`webui user delete` in another process deleted its conversation) stops."""
         with self._store_lock:
             if self._stored_final:
                 return
@@ -81,12 +82,17 @@ class StoredStream(Stream):
             self._stored_chunks = self.length()
             self._store_due = self._clock() + FLUSH_SECONDS
             try:
-                save_answer(
+                kept = save_answer(
                     get_db(), self.turn.message_id, self.text(), self.status, self.provider, self.model, self.stats(), self.error
                 )
             except sqlite3.Error as e:
                 # The stream goes on: the next write (at the latest the final one) may well succeed.
                 log.error("could not save the answer %s: %s", self.turn.message_id, e)
+                kept = True
+        if not kept:
+            # Outside the lock, since finishing stores again: that store finds the message gone too, and its finish
+            # does nothing, the stream having ended.
+            self.finish("stopped")
 
     def _final(self, status, error, kind, **fields):
         """End the stream and write the outcome before saying so: whoever gets the final frame can read it back."""
