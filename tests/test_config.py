@@ -69,7 +69,8 @@ LAB = '{name = "lab", type = "openai", base_url = "%s/v1", models = ["fake-model
     "providers, keys",
     [
         ("[" + LAB % "http://127.0.0.1:9" + "]", '{keyed = "secret-value"}'),
-        ("[[providers]]\n" + LAB.strip("{}").replace(", ", "\n") % "http://127.0.0.1:9", '[provider_keys]\nkeyed = "secret-value"'),
+        ("[[providers]]\n" + LAB.strip("{}").replace(", ", "\n") % "http://127.0.0.1:9",
+         '[provider_keys]\nkeyed = "secret-value"'),
     ],
     ids=["inline", "as in the file"],
 )

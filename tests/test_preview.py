@@ -107,8 +107,8 @@ def test_a_page_whose_answer_is_slow_to_render_freezes_nobody(tmp_path, provider
     server = ServerProcess([sys.executable, "-m", "webui", "--port", "0", "serve"], env=env)
     try:
         owner = requests.Session()
-        imported = owner.post(server.url + "/api/conversations/import", json=[{"role": "user", "content": "q"},
-                                                                              {"role": "assistant", "content": text}], timeout=30)
+        messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]
+        imported = owner.post(server.url + "/api/conversations/import", json=messages, timeout=30)
         assert imported.status_code == 201, imported.text
         with ThreadPoolExecutor(2) as pool:
             page = pool.submit(owner.get, f"{server.url}/c/{imported.json()['id']}", timeout=10)
@@ -116,6 +116,10 @@ def test_a_page_whose_answer_is_slow_to_render_freezes_nobody(tmp_path, provider
             assert all(response.status_code == 200 for response in others.result(timeout=30))
             opening = opening_of(page.result(timeout=30).text)
         assert unescape(opening.messages[-1]).strip() == preview.tail(text)
+        # A message within the budget is still rendered, in gevent's pool of native threads.
+        short = owner.post(server.url + "/api/conversations/import", json=conversation(2), timeout=30).json()["id"]
+        rendered = opening_of(owner.get(f"{server.url}/c/{short}", timeout=10).text)
+        assert ("strong", {}) in rendered.tags
     finally:
         server.stop()
 

@@ -119,7 +119,8 @@ def test_a_modules_long_error_reaches_the_page_and_the_log_short_and_without_its
         error = ws.until_final("w")[-1]
     finally:
         live.stop()
-    assert error["code"] == "provider_error" and error["message"].startswith("The provider failed: RuntimeError: KEY [redacted] or [redacted] said: blah")
+    assert error["code"] == "provider_error"
+    assert error["message"].startswith("The provider failed: RuntimeError: KEY [redacted] or [redacted] said: blah")
     assert len(error["message"]) < 1100 and error["message"].endswith("…")
     logged = [record.getMessage() for record in caplog.records if "wordy" in record.getMessage()]
     assert logged and all(len(line) < 1100 and "[redacted]" in line for line in logged)

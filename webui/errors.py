@@ -113,7 +113,8 @@ def excerpt(text, secrets=(), limit=MAX_EXCERPT):
     # A spelling of a secret takes at most 12 characters per byte of it (three for "%6B", eight for a gap of four
     # escaped line breaks; base64 needs less), so one that reaches into the excerpt lies wholly in this window and
     # is redacted whole, never cut in two.
-    window = limit + 64 + 12 * max((len(secret.encode("utf-8", "surrogatepass")) for secret in secrets if secret), default=0)
+    longest = max((len(secret.encode("utf-8", "surrogatepass")) for secret in secrets if secret), default=0)
+    window = limit + 64 + 12 * longest
     words, size = [], 0
     for word in re.finditer(r"\S+", text):
         if size > window:
