@@ -23,6 +23,8 @@ DEFAULTS = {
     "WEBUI_MAX_SOCKETS_PER_USER": 16,
     "WEBUI_MAX_SOCKETS_PER_ADDRESS": 64,
     "WEBUI_REQUESTS_PER_MINUTE": 60,
+    "WEBUI_IMPORTS_PER_MINUTE": 20,
+    "WEBUI_MAX_STORED_BYTES_PER_USER": 1024 * 1024 * 1024,
     "WEBUI_CONNECTIONS": 1000,
     "WEBUI_LOCAL_THREADS": None,
     "WEBUI_LOCAL_CONTEXT": 2048,
@@ -30,12 +32,39 @@ DEFAULTS = {
 }
 
 
+# Settings whose environment variable holds TOML, as README says: the value (an inline array or table), or the
+# config file's own section for it; with the kind of value each must be and an example for the error message.
+TOML_SETTINGS = {
+    "WEBUI_PROVIDERS": ("providers", list, '[{name = "lab", type = "openai", base_url = "http://127.0.0.1:8080/v1"}]'),
+    "WEBUI_PROVIDER_KEYS": ("provider_keys", dict, '{my_module = "the key"}'),
+}
+
+
 class ConfigError(Exception):
     """A setting that cannot be used, with a message saying which and why."""
 
 
+def toml_setting(key, raw):
+    """An environment variable holding TOML: an inline value, or the lines of its section in the config file."""
+    section, kind, example = TOML_SETTINGS[key]
+    if not raw.strip():
+        return kind()
+    try:
+        value = tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        try:
+            value = tomllib.loads(raw).get(section)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{key} is not valid TOML ({e}); write it like {key}='{example}'") from None
+    if not isinstance(value, kind) or (kind is dict and not all(isinstance(v, str) for v in value.values())):
+        raise ConfigError(f"{key} must be written like {key}='{example}'")
+    return value
+
+
 def _coerce(key, raw):
     """Turn an environment string into the type of the key's default."""
+    if key in TOML_SETTINGS:
+        return toml_setting(key, raw)
     default = DEFAULTS.get(key)
     if isinstance(default, bool):
         return raw.strip().lower() in ("1", "true", "yes", "on")

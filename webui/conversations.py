@@ -10,6 +10,7 @@ from .bridge import bad_request
 from .errors import UserError
 from .identity import current_owner
 from .live import get_live
+from .security import allow_request
 from .storage import get_db, transaction
 
 MAX_LIMIT = 100
@@ -17,7 +18,7 @@ DEFAULT_LIMIT = 50
 MAX_QUERY_CHARS = 500
 # An import may be bigger than a chat frame, but has a ceiling even when no body limit is configured.
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
-STATUS = {"not_found": 404, "too_large": 413}
+STATUS = {"not_found": 404, "too_large": 413, "rate_limited": 429, "over_quota": 507}
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
 
@@ -115,5 +116,10 @@ def export(conversation_id):
 @bp.post("/import")
 def import_():
     """Store an uploaded export, or a plain list of OpenAI messages, as a new conversation."""
+    owner = current_owner()
+    # Counted before the body is read: a burst of large files is refused without parsing them.
+    if not allow_request(owner, "webui.imports"):
+        raise UserError(_("Too many imports: wait a minute and try again."), code="rate_limited")
     spec = archive.parse_import(json_body(MAX_IMPORT_BYTES))
-    return jsonify(id=archive.store_import(get_db(), current_owner(), spec)), 201
+    quota = current_app.config["WEBUI_MAX_STORED_BYTES_PER_USER"]
+    return jsonify(id=archive.store_import(get_db(), owner, spec, quota)), 201

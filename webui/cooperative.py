@@ -10,6 +10,9 @@ import itertools
 import socket
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from functools import cache
 
 _END = object()
 # A provider that never blocks (its chunks are ready at once) lets the other greenlets run after this many chunks.
@@ -40,6 +43,31 @@ def in_native_thread(function, *args):
     import gevent
 
     return gevent.get_hub().threadpool.apply(function, args)
+
+
+@cache
+def _deadline_pool():
+    """Threads for within() in a process without gevent (the development server's requests are threads already)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="webui-within")
+
+
+def within(seconds, function, *args):
+    """`function(*args)` computed in a native thread, or None when it is not done within `seconds`.
+
+    The caller waits at most `seconds`, and under gevent only as a greenlet; a late computation finishes unheeded,
+    so `function` must be one whose cost its input bounds.
+    """
+    if not patched():
+        try:
+            return _deadline_pool().submit(function, *args).result(timeout=seconds)
+        except FutureTimeout:
+            return None
+    import gevent
+
+    # The wait for a free pool thread counts towards the deadline too.
+    with gevent.Timeout(seconds, False):
+        return gevent.get_hub().threadpool.spawn(function, *args).get()
+    return None
 
 
 def native_steps(iterator):

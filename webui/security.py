@@ -253,11 +253,12 @@ def internal_error(error):
     return refuse(500, "internal_error", _("Something went wrong inside the server; its log has the details."))
 
 
-def allow_request(owner):
-    """Whether `owner` may start another chat request now (WEBUI_REQUESTS_PER_MINUTE; 0: no limit)."""
+def allow_request(owner, window="webui.requests"):
+    """Whether `owner` may make another request of a kind the app counts per minute (0: no limit): by default a chat
+    request (WEBUI_REQUESTS_PER_MINUTE), or an import ("webui.imports", WEBUI_IMPORTS_PER_MINUTE)."""
     # Anonymous owners are counted by address: a fresh cookie must not buy a fresh allowance.
     key = owner if g.get("user") else client_key()
-    return current_app.extensions["webui.requests"].hit(key)
+    return current_app.extensions[window].hit(key)
 
 
 def socket_cap(connections):
@@ -276,6 +277,7 @@ def init_app(app):
     app.session_interface = Sessions()
     app.extensions["webui.security"] = Policy.from_config(config)
     app.extensions["webui.requests"] = Window(config["WEBUI_REQUESTS_PER_MINUTE"])
+    app.extensions["webui.imports"] = Window(config["WEBUI_IMPORTS_PER_MINUTE"])
     users = app.extensions["webui.auth"].users
     app.extensions["webui.sockets"] = Sockets(
         config["WEBUI_MAX_SOCKETS_PER_USER"],
