@@ -63,16 +63,25 @@ def bad_request(message):
     return UserError(message, code="bad_request")
 
 
+def parse_json(text):
+    """Decode a client's JSON (a frame or a request body), refusing malformed and too deeply nested input."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise bad_request(_("The request is not valid JSON.")) from None
+    except RecursionError:
+        # The decoder recurses once per level: nesting deeper than the interpreter's stack allows is refused here,
+        # before anything else walks the value.
+        raise bad_request(_("The request is nested too deeply.")) from None
+
+
 def parse_frame(raw, max_bytes):
     """Decode one client frame into a dict, refusing binary, oversized and malformed frames."""
     if not isinstance(raw, str):
         raise bad_request(_("Frames must be JSON text."))
     if len(raw) > max_bytes or len(raw.encode()) > max_bytes:
         raise UserError(_("The request is too large (the limit is %(kib)d KiB).", kib=max_bytes // 1024), code="too_large")
-    try:
-        frame = json.loads(raw)
-    except ValueError:
-        raise bad_request(_("The request is not valid JSON.")) from None
+    frame = parse_json(raw)
     if not isinstance(frame, dict):
         raise bad_request(_("The request must be a JSON object."))
     return frame
@@ -111,9 +120,11 @@ def parse_options(options):
         if key not in NUMERIC_OPTIONS:
             raise bad_request(_("Unknown option “%(name)s”.", name=key))
         kind, low, high = NUMERIC_OPTIONS[key]
-        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
         if kind is int:
-            ok_type = ok_type and float(value).is_integer()
+            # Not float(value): an integer beyond a float's range (valid JSON) would raise OverflowError.
+            ok_type = (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+        else:
+            ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not ok_type or not low <= value <= high:
             raise bad_request(_("Option “%(name)s” must be a number from %(low)s to %(high)s.", name=key, low=low, high=high))
         parsed[key] = kind(value)

@@ -1,4 +1,5 @@
 """One WebSocket: reads frames, runs each chat request in its own thread, answers stop and resume."""
+import logging
 import threading
 
 from flask_babel import force_locale
@@ -10,6 +11,8 @@ from .errors import UserError
 from .live import StoredStream
 from .security import allow_request
 from .storage import get_db
+
+log = logging.getLogger(__name__)
 
 
 def resume_final(request_id, message_id, status, content, error):
@@ -41,7 +44,7 @@ class Connection:
 
     def handle(self, raw):
         """Act on one frame; bad input is answered with an error frame and changes nothing."""
-        request_id = None
+        request_id = kind = None
         try:
             frame = parse_frame(raw, self.max_bytes)
             if valid_request_id(frame.get("request_id")):
@@ -57,6 +60,12 @@ class Connection:
                 raise bad_request(_("Unknown frame type “%(type)s”.", type=str(kind)[:40]))
         except UserError as e:
             self.outbox.put({"type": "error", "request_id": request_id, "code": e.code, "message": e.message})
+        except Exception:
+            # A bug, not the client's fault: the trace goes to the log, the page gets a final answer to its frame
+            # without internals, and the socket (and every answer it carries) goes on.
+            log.exception("a %s frame could not be handled", kind)
+            message = _("Something went wrong inside the server; its log has the details.")
+            self.outbox.put({"type": "error", "request_id": request_id, "code": "internal_error", "message": message})
 
     def admit(self, request_id):
         """Refuse a request id already running here, or one request too many on this socket."""
