@@ -1,10 +1,14 @@
 """Whatever a frame or a provider does, every request gets one final answer and the socket stays usable."""
 import json
+import sys
 
 import pytest
+from simple_websocket import Client
 
-from conftest import LiveServer, Visitor, chat, turn
+from conftest import LiveServer, ServerProcess, Socket, Visitor, chat, turn
+from test_cli import clean_env
 from webui import create_app
+
 
 HUGE = 10**400  # a 401-digit integer: valid JSON, too big for a float
 NESTED = "[" * 100_000  # within the request limit, deeper than any parser's recursion
@@ -39,6 +43,15 @@ def test_deeply_nested_json_is_a_bad_request_and_the_socket_stays(server):
     assert error == {"type": "error", "request_id": None, "code": "bad_request", "message": error["message"]}
     assert "вложен" in error["message"]
     assert_usable(ws)
+
+
+def first_frame(ws, request_id, most=1000):
+    """The first frame of this request, passing over (a bounded number of) frames of others."""
+    for _ in range(most):
+        frame = ws.recv()
+        if frame.get("request_id") == request_id:
+            return frame
+    raise AssertionError(f"no frame for {request_id!r} among {most}")
 
 
 def create(client):
@@ -107,3 +120,83 @@ def test_an_unexpected_error_is_an_internal_error_in_the_users_language(quirky_s
     ws.send(chat("y", provider="broken_listing", model="any"))
     assert ws.recv()["code"] == "internal_error", "the socket answers every frame"
     assert_usable(ws)
+RAISERS = """
+import asyncio
+
+url = "http://127.0.0.1/raisers"
+model = ["cancelled", "exit", "keyboard", "generator_exit", "cancelled_at_once"]
+supports_stream = True
+needs_auth = False
+RAISE = {
+    "cancelled": asyncio.CancelledError,
+    "cancelled_at_once": asyncio.CancelledError,
+    "exit": SystemExit,
+    "keyboard": KeyboardInterrupt,
+    "generator_exit": GeneratorExit,
+}
+
+
+def _create_completion(model, messages, stream, **kwargs):
+    if model != "cancelled_at_once":
+        yield "before "
+    raise RAISE[model]("from the provider")
+"""
+
+
+@pytest.fixture
+def raisers_dir(providers_dir):
+    """The test drop-ins plus one whose answers raise exceptions that are not Exceptions."""
+    (providers_dir / "raisers.py").write_text(RAISERS)
+    return providers_dir
+
+
+@pytest.fixture
+def raisers_server(app_config, raisers_dir):
+    """A threaded live server with the raising drop-in."""
+    server = LiveServer(create_app(app_config))
+    yield server
+    server.stop()
+
+
+def test_a_provider_raising_a_base_exception_ends_its_answer_and_frees_its_place(raisers_server):
+    visitor = Visitor(raisers_server)
+    ws = visitor.connect()
+    models = ["cancelled", "exit", "keyboard", "generator_exit", "cancelled_at_once"]
+    finals = {}
+    for n, model in enumerate(models):
+        ws.send({**turn(n, content="go", model=model), "provider": "raisers"})
+        frames = ws.until_final(n, timeout=10)
+        assert frames[-1]["type"] == "error" and frames[-1]["code"] == "provider_error", (model, frames)
+        assert text_of(frames) == ("" if model == "cancelled_at_once" else "before ")
+        finals[model] = frames
+    for model, frames in finals.items():
+        message_id = frames[0]["message_id"]
+        stored = visitor.http.get(f"/api/conversations/{frames[0]['conversation_id']}").json["messages"][-1]
+        assert stored["id"] == message_id and stored["status"] == "error", (model, stored)
+        assert stored["content"] == ("" if model == "cancelled_at_once" else "before ")
+    # Five ended answers hold none of the owner's four places.
+    for n in range(4):
+        ws.send(turn(f"more{n}", content="slow", model="slow"))
+        assert first_frame(ws, f"more{n}")["type"] == "start"
+    for n in range(4):
+        ws.send({"type": "stop", "request_id": f"more{n}"})
+        assert ws.until_final(f"more{n}")[-1]["reason"] == "stopped"
+
+
+def test_under_gevent_a_provider_raising_system_exit_does_not_stop_the_server(tmp_path, raisers_dir):
+    # A SystemExit or KeyboardInterrupt leaving a greenlet is passed to gevent's main greenlet, which stops the worker.
+    env = clean_env(WEBUI_DATA_DIR=str(tmp_path), WEBUI_PROVIDERS_DIR=str(raisers_dir), LANG="C")
+    server = ServerProcess([sys.executable, "-m", "webui", "--port", "0", "serve"], env=env)
+    ws = None
+    try:
+        ws = Socket(Client.connect(server.url.replace("http", "ws", 1) + "/ws"))
+        for model in ("exit", "keyboard", "cancelled", "generator_exit"):
+            ws.send(chat(model, provider="raisers", model=model))
+            frames = ws.until_final(model, timeout=10)
+            assert frames[-1]["type"] == "error" and frames[-1]["code"] == "provider_error", frames
+        assert_usable(ws)  # the same socket: the worker that holds it is still there
+        assert server.process.poll() is None
+    finally:
+        if ws:
+            ws.close()
+        server.stop()

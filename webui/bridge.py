@@ -1,18 +1,14 @@
 """The streaming bridge: chat frames in, start/delta/done or error frames out."""
 import itertools
 import json
-import logging
 import threading
 import time
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
-from .cooperative import taking_turns
-from .errors import UserError, error_text, failure_message
+from .errors import UserError
 from .history import ID
-
-log = logging.getLogger(__name__)
 
 ROLES = ("system", "user", "assistant")
 # Only these options reach a provider: a browser must not be able to pass arbitrary
@@ -416,32 +412,3 @@ class Stream:
         """End with an error frame."""
         return self._final("error", {"code": code, "message": message}, "error", code=code, message=message)
 
-
-def run(stream, provider, model, messages, options):
-    """Stream one answer into `stream`, closing the provider's generator however it ends."""
-    chunks = None
-    try:
-        chunks = iter(provider.complete(model, messages, stream=True, **options))
-        delta = stream.delta
-        for text in taking_turns(chunks):
-            # A classic module's chunks come straight from it: anything not text is made text, and empty ones skipped.
-            if text.__class__ is not str:
-                if isinstance(text, Via):
-                    stream.via(text.provider, text.model)
-                    continue
-                text = str(text) if text else ""
-            if text and not delta(text):
-                return
-        stream.finish("complete")
-    except UserError as e:
-        stream.fail(e.code, e.message)
-    except Exception as e:
-        log.warning("provider %s failed: %s", provider.name, error_text(e, provider.secrets()))
-        stream.fail("provider_error", failure_message(e, provider.secrets()))
-    finally:
-        close = getattr(chunks, "close", None)
-        if close:
-            try:
-                close()
-            except Exception as e:
-                log.warning("provider %s failed while closing: %s", provider.name, error_text(e, provider.secrets()))

@@ -1,12 +1,10 @@
 """One WebSocket: reads frames, runs each chat request in its own thread, answers stop and resume."""
 import logging
-import threading
 
-from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from . import history, turns
-from .bridge import Stream, bad_request, parse_chat, parse_frame, parse_resume, resolve, run, valid_request_id
+from .bridge import Stream, bad_request, parse_chat, parse_frame, parse_resume, resolve, valid_request_id
 from .errors import UserError
 from .live import StoredStream
 from .security import allow_request
@@ -30,10 +28,10 @@ def resume_final(request_id, message_id, status, content, error):
 class Connection:
     """The requests of one socket, each streamed by its own thread."""
 
-    def __init__(self, app, registry, outbox, locale, owner, live):
-        """Frames go out through `outbox` (see outbox.Outbox); `owner` is who is connected."""
-        self.app = app
+    def __init__(self, app, registry, outbox, locale, owner, live, answers):
+        """Frames go out through `outbox` (see outbox.Outbox); `owner` is who is connected; `answers` runs them."""
         self.registry = registry
+        self.answers = answers
         self.outbox = outbox
         self.locale = locale
         self.owner = owner
@@ -91,20 +89,13 @@ class Connection:
             stream = Stream(self.outbox.listener(chat.request_id), provider.name, model)
             messages, options = chat.messages, chat.options
         self.streams[chat.request_id] = stream
-        threading.Thread(
-            target=self._run, args=(stream, provider, model, messages, options), name=f"webui-stream-{chat.request_id}", daemon=True
-        ).start()
+        self.answers.start(stream, provider, model, messages, options, self.locale, f"webui-stream-{chat.request_id}")
 
     def begin_turn(self, chat):
         """Store the user's side of a stored conversation's turn; answers that outlive sockets are limited per owner."""
         if len(self.live.running(lambda turn: turn.owner == self.owner)) >= self.max_streams:
             raise UserError(_("Too many answers are being written for you at once; wait for one to finish."), code="rate_limited")
         return turns.prepare(get_db(), self.owner, chat, self.registry)
-
-    def _run(self, stream, provider, model, messages, options):
-        """Thread body: stream in the connection's language, with an app context for the database."""
-        with self.app.app_context(), force_locale(self.locale):
-            run(stream, provider, model, messages, options)
 
     def stop(self, request_id):
         """Stop a running request: the text sent stays, a done frame says it was stopped."""

@@ -4,7 +4,8 @@ import time
 from flask import Blueprint, abort, jsonify, request
 from flask_babel import gettext as _
 
-from .bridge import ChatRequest, FrameList, Stream, bad_request, resolve, run
+from .answers import run
+from .bridge import ChatRequest, FrameList, Stream, bad_request, resolve
 from .errors import UserError, failure_message
 from .registry import get_registry
 
