@@ -1,6 +1,15 @@
-"""Running answers: a provider's generator feeds a stream, which ends with exactly one final frame whatever happens."""
+"""Running answers: a provider's generator feeds a stream, which ends with exactly one final frame whatever happens.
+
+An answer ends when its provider is done or fails (whatever it raises), when the provider yields no text for its idle
+limit (`timeout`), or from outside: stop, its socket closing, its conversation deleted. A watchdog, one thread per app
+while answers run, looks at each running answer a few times a second: it times out the silent ones and, under gevent,
+interrupts the runner of an answer that has ended while its provider is blocked (in a read, a sleep, a lock), so that
+the generator unwinds, its `finally` runs and its connection closes at once. A thread cannot be interrupted: on the
+development server such a generator is closed as soon as it hands back control.
+"""
 import logging
 import threading
+import time
 
 from flask import current_app
 from flask_babel import force_locale
@@ -8,10 +17,49 @@ from flask_babel import gettext as _
 from greenlet import GreenletExit
 
 from .bridge import Via
-from .cooperative import taking_turns
+from .cooperative import interrupter, taking_turns
 from .errors import UserError, error_text, failure_message
 
 log = logging.getLogger(__name__)
+
+# How often the watchdog looks at the running answers: how late a timeout or an interruption may come.
+PATROL_SECONDS = 0.25
+
+
+class Interrupted(BaseException):
+    """Raised by the watchdog into a runner whose answer has ended: not an Exception, so that a provider's
+    `except Exception` lets it through."""
+
+
+class Runner:
+    """One running answer as the watchdog sees it.
+
+    `in_provider` is true while the runner may be waiting inside the provider's code: only then may it be interrupted.
+    """
+
+    def __init__(self, stream, idle_seconds, timeout_message, now):
+        """Watch `stream`; silence starts counting now."""
+        self.stream = stream
+        self.idle_seconds = idle_seconds
+        # Worded in the runner's context, in the reader's language; the watchdog has neither.
+        self.timeout_message = timeout_message
+        self.interrupt = interrupter(Interrupted)
+        self.in_provider = True
+        self.chunks = 0
+        self.active_at = now
+
+    def check(self, now):
+        """Time the answer out when its provider has been silent too long; interrupt its runner once it has ended."""
+        stream = self.stream
+        if not stream.finished:
+            chunks = stream.length()
+            if chunks != self.chunks:
+                self.chunks, self.active_at = chunks, now
+            elif now - self.active_at >= self.idle_seconds:
+                stream.fail("timeout", self.timeout_message)
+        if stream.finished and self.interrupt:
+            interrupt, self.interrupt = self.interrupt, None
+            interrupt(lambda: self.in_provider)
 
 
 def relay(chunks, stream):
@@ -42,14 +90,22 @@ def close(chunks, provider):
         log.warning("provider %s failed while closing: %s", provider.name, error_text(e, provider.secrets()))
 
 
-def run(stream, provider, model, messages, options):
-    """Stream one answer into `stream`, closing the provider's generator however it ends."""
+def drive(runner, provider, model, messages, options):
+    """Stream one answer into the runner's stream, closing the provider's generator however it ends."""
+    stream = runner.stream
     chunks = None
     try:
-        chunks = iter(provider.complete(model, messages, stream=True, **options))
-        reason = relay(chunks, stream)
+        try:
+            chunks = iter(provider.complete(model, messages, stream=True, **options))
+            reason = relay(chunks, stream)
+        finally:
+            # Set before anything can wait again: from here on an interruption would hit this function, not the
+            # provider.
+            runner.in_provider = False
         if reason:
             stream.finish(reason)
+    except Interrupted:
+        pass  # the answer had ended (stop, timeout, a closed socket) and its final frame is out
     except UserError as e:
         stream.fail(e.code, e.message)
     except GreenletExit:
@@ -67,16 +123,21 @@ def run(stream, provider, model, messages, options):
 
 
 class Answers:
-    """Starts each answer in a thread of its own (under gevent, a greenlet), with the app's context."""
+    """The answers running for one app, each in a thread of its own (under gevent, a greenlet), and their watchdog."""
 
-    def __init__(self, app):
-        """Answers run for `app`."""
+    def __init__(self, app, clock=time.monotonic):
+        """No answer runs yet; the watchdog starts with the first."""
         self.app = app
+        self.idle_seconds = app.config["WEBUI_PROVIDER_IDLE_SECONDS"]
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._runners = set()
+        self._watchdog = None
 
     def start(self, stream, provider, model, messages, options, locale, name):
         """Run the answer in a new thread called `name`, in the language `locale`; the stream ends however that goes."""
         thread = threading.Thread(
-            target=self._run, args=(locale, stream, provider, model, messages, options), name=name, daemon=True
+            target=self._run_in_context, args=(locale, stream, provider, model, messages, options), name=name, daemon=True
         )
         try:
             thread.start()
@@ -85,10 +146,50 @@ class Answers:
             log.exception("could not start an answer")
             stream.fail("internal_error", _("Something went wrong inside the server; its log has the details."))
 
-    def _run(self, locale, *answer):
+    def _run_in_context(self, locale, *answer):
         """Thread body: in the request's language, with an app context for the database."""
         with self.app.app_context(), force_locale(locale):
-            run(*answer)
+            self.run(*answer)
+
+    def run(self, stream, provider, model, messages, options):
+        """Stream one answer into `stream` here, in this thread, under the watchdog."""
+        seconds = provider.idle_limit(self.idle_seconds)
+        message = _(
+            "%(provider)s sent nothing for %(seconds)s s, so the answer was ended.", provider=provider.name, seconds=f"{seconds:g}"
+        )
+        runner = Runner(stream, seconds, message, self._clock())
+        self._watch(runner)
+        try:
+            drive(runner, provider, model, messages, options)
+        finally:
+            with self._lock:
+                self._runners.discard(runner)
+
+    def _watch(self, runner):
+        """Put a runner under the watchdog, starting it if it is not running."""
+        with self._lock:
+            self._runners.add(runner)
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(target=self._patrol, name="webui-watchdog", daemon=True)
+                self._watchdog.start()
+
+    def _patrol(self):
+        """Look at every running answer a few times a second; stop when none runs."""
+        with self.app.app_context():
+            while True:
+                time.sleep(PATROL_SECONDS)
+                with self._lock:
+                    runners = list(self._runners)
+                    if not runners:
+                        self._watchdog = None
+                        return
+                now = self._clock()
+                for runner in runners:
+                    try:
+                        runner.check(now)
+                    except Exception:
+                        # One answer that cannot be ended (its final write failed) must not leave the others unwatched.
+                        log.exception("the watchdog could not end an answer")
 
 
 def init_app(app):
