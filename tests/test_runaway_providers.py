@@ -9,6 +9,7 @@ import pytest
 from simple_websocket import Client
 
 from conftest import Browser, LiveServer, ServerProcess, Socket, Visitor, chat, turn
+from test_bridge_ws import text_of
 from test_cli import clean_env
 from webui import create_app
 from webui.providers.local import bundled_model_path
@@ -105,11 +106,6 @@ def hang_dir(providers_dir, peer):
     """The test drop-ins plus the hanging one, which connects to `peer`."""
     (providers_dir / "hang.py").write_text(HANG.format(port=peer.port))
     return providers_dir
-
-
-def text_of(frames):
-    """Concatenate the delta frames' text."""
-    return "".join(f["text"] for f in frames if f["type"] == "delta")
 
 
 def finals(ws, request_ids, timeout=15):

@@ -6,17 +6,13 @@ import pytest
 from simple_websocket import Client
 
 from conftest import LiveServer, ServerProcess, Socket, Visitor, chat, turn
+from test_bridge_ws import text_of
 from test_cli import clean_env
 from webui import create_app
 
 
 HUGE = 10**400  # a 401-digit integer: valid JSON, too big for a float
 NESTED = "[" * 100_000  # within the request limit, deeper than any parser's recursion
-
-
-def text_of(frames):
-    """Concatenate the delta frames' text."""
-    return "".join(f["text"] for f in frames if f["type"] == "delta")
 
 
 def assert_usable(ws, request_id="after"):

@@ -1,7 +1,7 @@
 """Running answers: a provider's generator feeds a stream, which ends with exactly one final frame whatever happens.
 
-An answer ends when its provider is done or fails (whatever it raises), when the provider yields no text for its idle
-limit (`timeout`), or from outside: stop, its socket closing, its conversation deleted. A watchdog, one thread per app
+An answer ends when its provider is done or fails (whatever it raises), when it reaches WEBUI_MAX_ANSWER_CHARS
+(`length`), when the provider yields no text for its idle limit (`timeout`), or from outside: stop, its socket closing, its conversation deleted. A watchdog, one thread per app
 while answers run, looks at each running answer a few times a second: it times out the silent ones and, under gevent,
 interrupts the runner of an answer that has ended while its provider is blocked (in a read, a sleep, a lock), so that
 the generator unwinds, its `finally` runs and its connection closes at once. A thread cannot be interrupted: on the
@@ -62,8 +62,9 @@ class Runner:
             interrupt(lambda: self.in_provider)
 
 
-def relay(chunks, stream):
-    """Hand the provider's chunks to `stream`: the reason the answer ended, or None when it ended from outside."""
+def relay(chunks, stream, room):
+    """Hand the provider's chunks to `stream`, at most `room` characters of them: the reason the answer ended
+    ("complete", or "length" past the room), or None when it ended from outside."""
     delta = stream.delta
     for text in taking_turns(chunks):
         # A classic module's chunks come straight from it: anything not text is made text, and empty ones skipped.
@@ -72,6 +73,11 @@ def relay(chunks, stream):
                 stream.via(text.provider, text.model)
                 continue
             text = str(text) if text else ""
+        room -= len(text)
+        if room < 0:
+            # What fits goes out; the rest, maybe most of one huge chunk, is let go with the generator.
+            fits = text[: len(text) + room]
+            return "length" if not fits or delta(fits) else None
         if text and not delta(text):
             return None
     return "complete"
@@ -90,14 +96,15 @@ def close(chunks, provider):
         log.warning("provider %s failed while closing: %s", provider.name, error_text(e, provider.secrets()))
 
 
-def drive(runner, provider, model, messages, options):
-    """Stream one answer into the runner's stream, closing the provider's generator however it ends."""
+def drive(runner, provider, model, messages, options, room):
+    """Stream one answer of at most `room` characters into the runner's stream, closing the provider's generator
+    however it ends."""
     stream = runner.stream
     chunks = None
     try:
         try:
             chunks = iter(provider.complete(model, messages, stream=True, **options))
-            reason = relay(chunks, stream)
+            reason = relay(chunks, stream, room)
         finally:
             # Set before anything can wait again: from here on an interruption would hit this function, not the
             # provider.
@@ -129,16 +136,16 @@ class Answers:
         """No answer runs yet; the watchdog starts with the first."""
         self.app = app
         self.idle_seconds = app.config["WEBUI_PROVIDER_IDLE_SECONDS"]
+        self.max_chars = app.config["WEBUI_MAX_ANSWER_CHARS"]
         self._clock = clock
         self._lock = threading.Lock()
         self._runners = set()
         self._watchdog = None
 
-    def start(self, stream, provider, model, messages, options, locale, name):
+    def start(self, stream, provider, model, messages, options, locale, name, written=0):
         """Run the answer in a new thread called `name`, in the language `locale`; the stream ends however that goes."""
-        thread = threading.Thread(
-            target=self._run_in_context, args=(locale, stream, provider, model, messages, options), name=name, daemon=True
-        )
+        answer = (stream, provider, model, messages, options, written)
+        thread = threading.Thread(target=self._run_in_context, args=(locale, *answer), name=name, daemon=True)
         try:
             thread.start()
         except RuntimeError:
@@ -151,8 +158,9 @@ class Answers:
         with self.app.app_context(), force_locale(locale):
             self.run(*answer)
 
-    def run(self, stream, provider, model, messages, options):
-        """Stream one answer into `stream` here, in this thread, under the watchdog."""
+    def run(self, stream, provider, model, messages, options, written=0):
+        """Stream one answer into `stream` here, in this thread, under the watchdog; the message it goes into has
+        `written` characters already (a continued answer), which count toward WEBUI_MAX_ANSWER_CHARS."""
         seconds = provider.idle_limit(self.idle_seconds)
         message = _(
             "%(provider)s sent nothing for %(seconds)s s, so the answer was ended.", provider=provider.name, seconds=f"{seconds:g}"
@@ -160,7 +168,7 @@ class Answers:
         runner = Runner(stream, seconds, message, self._clock())
         self._watch(runner)
         try:
-            drive(runner, provider, model, messages, options)
+            drive(runner, provider, model, messages, options, max(0, self.max_chars - written))
         finally:
             with self._lock:
                 self._runners.discard(runner)

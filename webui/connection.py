@@ -83,13 +83,14 @@ class Connection:
             provider, model, turn = self.begin_turn(chat)
             stream = StoredStream(self.outbox.listener(chat.request_id), provider.name, model, turn, self.live)
             self.live.add(stream)
-            messages, options = turn.messages, turn.options
+            messages, options, written = turn.messages, turn.options, len(turn.prefix)
         else:
             provider, model = resolve(chat, self.registry)
             stream = Stream(self.outbox.listener(chat.request_id), provider.name, model)
-            messages, options = chat.messages, chat.options
+            messages, options, written = chat.messages, chat.options, 0
         self.streams[chat.request_id] = stream
-        self.answers.start(stream, provider, model, messages, options, self.locale, f"webui-stream-{chat.request_id}")
+        name = f"webui-stream-{chat.request_id}"
+        self.answers.start(stream, provider, model, messages, options, self.locale, name, written)
 
     def begin_turn(self, chat):
         """Store the user's side of a stored conversation's turn; answers that outlive sockets are limited per owner."""
