@@ -161,12 +161,15 @@ def test_threaded_hung_answers_time_out_free_their_places_and_close_later(hang_s
     assert peer.wait(lambda: peer.closed == 4), f"{peer.closed} of 4 connections closed"
 
 
-def test_a_timed_out_plain_answer_ends_with_a_timeout_frame(hang_server):
+def test_a_timed_out_plain_answer_ends_with_a_timeout_frame(hang_server, peer):
     ws = hang_server.connect(headers={"Accept-Language": "ru"})
-    ws.send(chat("p", provider="hang", model="sleep"))
+    ws.send(chat("p", provider="hang", model="read"))
     frames = finals(ws, ["p"])["p"]
     assert [f["type"] for f in frames] == ["start", "delta", "error"]
     assert frames[-1]["code"] == "timeout" and "1 с" in frames[-1]["message"]
+    # The thread ends, leaving no thread behind for the tests that count them.
+    peer.speak()
+    assert peer.wait(lambda: peer.closed == 1)
 
 
 def test_the_idle_limits_of_local_servers_and_auto(app_config):
