@@ -178,7 +178,8 @@ def test_the_idle_limits_of_local_servers_and_auto(app_config):
         WEBUI_LOCAL_IDLE_SECONDS=700,
         WEBUI_PROVIDERS=[
             {"name": "quick", "type": "openai", "base_url": "http://127.0.0.1:9/v1", "models": ["m"]},
-            {"name": "patient", "type": "openai", "base_url": "http://127.0.0.1:9/v1", "models": ["m"], "read_timeout": 500},
+            {"name": "patient", "type": "openai", "base_url": "http://127.0.0.1:9/v1", "models": ["m"],
+             "read_timeout": 500},
         ],
     )
     registry = create_app(app_config).extensions["webui.registry"]
@@ -216,7 +217,8 @@ def test_under_gevent_hung_answers_are_killed_and_their_connections_closed(tmp_p
         # The stored answers ended with the timeout.
         listed = browser.get("/api/conversations").json()["conversations"]
         statuses = [browser.get(f"/api/conversations/{c['id']}").json()["messages"][-1] for c in listed]
-        assert sorted((m["status"], m["content"]) for m in statuses) == [("complete", "free again ")] + [("error", "connected ")] * 4
+        ends = sorted((m["status"], m["content"]) for m in statuses)
+        assert ends == [("complete", "free again ")] + [("error", "connected ")] * 4
         # A sleeping provider is woken and closed too, with its timeout frame on the socket.
         again.send(chat("s", provider="hang", model="sleep"))
         assert finals(again, ["s"])["s"][-1]["code"] == "timeout"
@@ -240,7 +242,7 @@ def test_under_gevent_stop_closes_a_hung_generator_at_once(tmp_path, hang_dir, p
         ws.send(chat("c", provider="hang", model="read"))
         assert peer.wait(lambda: len(peer.connections) == 2)
         ws.close()
-        assert peer.wait(lambda: peer.closed == 2, timeout=5), "the generator kept its connection after its socket closed"
+        assert peer.wait(lambda: peer.closed == 2, timeout=5), "the generator kept its connection past its socket"
     finally:
         if ws:
             ws.close()
@@ -266,7 +268,8 @@ def test_under_gevent_stopping_the_local_model_mid_step_leaves_it_usable(tmp_pat
     try:
         ws = Socket(Client.connect(server.url.replace("http", "ws", 1) + "/ws"))
         for n in range(3):
-            ws.send(chat(f"l{n}", "Count to one hundred.", provider="local", model=model, options={"max_tokens": 256, "seed": n}))
+            options = {"max_tokens": 256, "seed": n}
+            ws.send(chat(f"l{n}", "Count to one hundred.", provider="local", model=model, options=options))
             assert [ws.recv(timeout=120)["type"], ws.recv(timeout=60)["type"]] == ["start", "delta"]
             ws.send({"type": "stop", "request_id": f"l{n}"})
             assert ws.until_final(f"l{n}")[-1]["reason"] == "stopped"

@@ -59,7 +59,12 @@ def create(client):
 
 @pytest.mark.parametrize(
     "body",
-    [NESTED, '{"title": ' + "[" * 5000 + "]" * 5000 + "}", json.dumps({"options": {"seed": HUGE}}), json.dumps({"options": {"top_k": HUGE}})],
+    [
+        NESTED,
+        '{"title": ' + "[" * 5000 + "]" * 5000 + "}",
+        json.dumps({"options": {"seed": HUGE}}),
+        json.dumps({"options": {"top_k": HUGE}}),
+    ],
 )
 def test_patch_refuses_nesting_and_huge_numbers_with_400(client, body):
     conversation_id = create(client)

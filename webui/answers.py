@@ -1,11 +1,12 @@
 """Running answers: a provider's generator feeds a stream, which ends with exactly one final frame whatever happens.
 
 An answer ends when its provider is done or fails (whatever it raises), when it reaches WEBUI_MAX_ANSWER_CHARS
-(`length`), when the provider yields no text for its idle limit (`timeout`), or from outside: stop, its socket closing, its conversation deleted. A watchdog, one thread per app
-while answers run, looks at each running answer a few times a second: it times out the silent ones and, under gevent,
-interrupts the runner of an answer that has ended while its provider is blocked (in a read, a sleep, a lock), so that
-the generator unwinds, its `finally` runs and its connection closes at once. A thread cannot be interrupted: on the
-development server such a generator is closed as soon as it hands back control.
+(`length`), when the provider yields no text for its idle limit (`timeout`), or from outside: stop, its socket
+closing, its conversation deleted. A watchdog, one thread per app while answers run, looks at each running answer a
+few times a second: it times out the silent ones and, under gevent, interrupts the runner of an answer that has ended
+while its provider is blocked (in a read, a sleep, a lock), so that the generator unwinds, its `finally` runs and its
+connection closes at once. A thread cannot be interrupted: on the development server such a generator is closed as
+soon as it hands back control.
 """
 import logging
 import threading
@@ -163,7 +164,9 @@ class Answers:
         `written` characters already (a continued answer), which count toward WEBUI_MAX_ANSWER_CHARS."""
         seconds = provider.idle_limit(self.idle_seconds)
         message = _(
-            "%(provider)s sent nothing for %(seconds)s s, so the answer was ended.", provider=provider.name, seconds=f"{seconds:g}"
+            "%(provider)s sent nothing for %(seconds)s s, so the answer was ended.",
+            provider=provider.name,
+            seconds=f"{seconds:g}",
         )
         runner = Runner(stream, seconds, message, self._clock())
         self._watch(runner)

@@ -21,8 +21,15 @@ def chat_socket(ws):
     # Frames are small and must leave at once: Nagle's algorithm would hold a delta behind the
     # start frame until the client's delayed ACK, about 40 ms (measured in bench figure 2).
     ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    app = current_app._get_current_object()
-    connection = Connection(app, get_registry(), open_outbox(ws), str(get_locale()), current_owner(), get_live(), get_answers())
+    connection = Connection(
+        current_app._get_current_object(),
+        get_registry(),
+        open_outbox(ws),
+        str(get_locale()),
+        current_owner(),
+        get_live(),
+        get_answers(),
+    )
     try:
         while True:
             connection.handle(ws.receive())
