@@ -2,6 +2,8 @@
 import sys
 
 import pytest
+from browser import answers, choose, open_chat, send, wait_until_idle
+from playwright.sync_api import expect
 
 from conftest import LiveServer, Visitor, chat, turn
 from test_bridge_ws import text_of
@@ -78,3 +80,13 @@ def test_a_stored_answer_keeps_the_capped_text_and_continuing_it_adds_nothing(ca
     again = ws.until_final("c")
     assert again[-1]["reason"] == "length" and text_of(again) == ""
     assert visitor.http.get(conversation).json["messages"][-1]["content"] == flood_text(50)[:CAP]
+
+
+def test_the_page_says_an_answer_was_cut(page, capped):
+    """An answer that reached the cap keeps its text and says why it ended."""
+    open_chat(page, capped)
+    choose(page, "testing", "flood")
+    send(page, "as much as you can")
+    wait_until_idle(page)
+    expect(answers(page).last.locator(".meta")).to_contain_text("cut at the length limit")
+    assert len(answers(page).last.locator(".content").inner_text()) == CAP
