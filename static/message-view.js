@@ -19,6 +19,7 @@ export function statsText(message) {
   }
   if (message.status === "stopped") parts.push(_("stopped"));
   if (message.status === "interrupted") parts.push(_("interrupted"));
+  if (message.status === "length") parts.push(_("cut at the length limit"));
   return parts.filter(Boolean).join(" · ");
 }
 

@@ -318,6 +318,12 @@ def test_a_full_socket_never_blocks_the_pump_and_loses_nothing():
         assert all(f["text"] == big for f in received if f["n"] != "ping")
 
 
+@pytest.fixture
+def app_config(app_config):
+    """Answers here may be far longer than the default cap: a flood must be more than the socket buffers hold."""
+    return {**app_config, "WEBUI_MAX_ANSWER_CHARS": 100_000_000}
+
+
 def test_a_reader_that_stops_reading_holds_up_only_itself(server):
     # A raw socket that reads nothing while 25 MiB stream at it: far more than the socket buffers hold.
     status, stuck = raw_handshake(server.url)

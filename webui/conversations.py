@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import archive, history, validate
-from .bridge import bad_request
+from .bridge import bad_request, parse_json
 from .errors import UserError
 from .identity import current_owner
 from .live import get_live
@@ -37,10 +37,7 @@ def json_body(limit):
     except RequestEntityTooLarge:
         kib = request.max_content_length // 1024
         raise UserError(_("The request is too large (the limit is %(kib)d KiB).", kib=kib), code="too_large") from None
-    try:
-        return json.loads(data)
-    except ValueError:
-        raise bad_request(_("The request is not valid JSON.")) from None
+    return parse_json(data)
 
 
 def page_size(value):

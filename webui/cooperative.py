@@ -42,7 +42,37 @@ def in_native_thread(function, *args):
         return function(*args)
     import gevent
 
-    return gevent.get_hub().threadpool.apply(function, args)
+    pending = gevent.get_hub().threadpool.spawn(function, *args)
+    try:
+        return pending.get()
+    except BaseException:
+        # The caller was interrupted (see interrupter) while the call goes on, maybe with what the caller holds and
+        # is about to let go: a model, its lock. It waits for the call to end before the exception goes on.
+        pending.wait()
+        raise
+
+
+def interrupter(exception):
+    """Under gevent, `interrupt(wanted)`: raise `exception` in the calling greenlet where it waits, if `wanted()` still
+    holds when the hub gets to it. None with threads, which nothing can interrupt."""
+    if not patched():
+        return None
+    import gevent
+
+    greenlet = gevent.getcurrent()
+    loop = gevent.get_hub().loop
+
+    def interrupt(wanted):
+        """Schedule the exception; gevent.kill() would throw it whatever the greenlet is doing by then."""
+
+        def throw():
+            """Raise it now, in the greenlet, unless that has moved past the point where it may be raised."""
+            if not greenlet.dead and wanted():
+                greenlet.throw(exception)
+
+        loop.run_callback(throw)
+
+    return interrupt
 
 
 @cache

@@ -4,7 +4,8 @@ import time
 from flask import Blueprint, abort, jsonify, request
 from flask_babel import gettext as _
 
-from .bridge import ChatRequest, FrameList, Stream, bad_request, resolve, run
+from .answers import get_answers
+from .bridge import ChatRequest, FrameList, Stream, bad_request, resolve
 from .errors import UserError, failure_message
 from .identity import current_owner
 from .registry import get_registry
@@ -40,7 +41,7 @@ def probe(registry, name, clock=time.monotonic):
         return result
     listener = FrameList(chat.request_id)
     stream = Stream(listener, provider.name, result["model"], clock=clock)
-    run(stream, provider, result["model"], chat.messages, chat.options)
+    get_answers().run(stream, provider, result["model"], chat.messages, chat.options)
     start, final = listener.frames[0], listener.frames[-1]
     if (start["provider"], start["model"]) != (provider.name, result["model"]):
         result["via"] = {"provider": start["provider"], "model": start["model"]}

@@ -5,6 +5,7 @@ from flask import current_app
 from flask_babel import get_locale
 from flask_sock import Sock
 
+from .answers import get_answers
 from .connection import Connection
 from .identity import current_owner
 from .live import get_live
@@ -21,7 +22,13 @@ def chat_socket(ws):
     # start frame until the client's delayed ACK, about 40 ms (measured in bench figure 2).
     ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     connection = Connection(
-        current_app._get_current_object(), get_registry(), open_outbox(ws), str(get_locale()), current_owner(), get_live()
+        current_app._get_current_object(),
+        get_registry(),
+        open_outbox(ws),
+        str(get_locale()),
+        current_owner(),
+        get_live(),
+        get_answers(),
     )
     try:
         while True:
