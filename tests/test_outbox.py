@@ -351,7 +351,7 @@ def test_a_reader_that_stops_reading_holds_up_only_itself(server):
 
 
 def test_the_pump_calls_at_deadlines_and_its_thread_ends_when_idle(monkeypatch):
-    monkeypatch.setattr("webui.outbox.IDLE_SECONDS", 0.05)
+    monkeypatch.setattr("webui.pump.IDLE_SECONDS", 0.05)
     pump = Pump()
     called = []
 

@@ -6,8 +6,6 @@ thread that brings the next chunk once their turn has come (under gevent, by the
 no delay, and a busy one sends fewer, larger frames instead of falling behind. A reader that stops reading holds up
 only itself: its bytes wait in its outbox and the pump thread tries them again later.
 """
-import heapq
-import itertools
 import json
 import logging
 import threading
@@ -19,6 +17,7 @@ from wsproto.utilities import LocalProtocolError
 
 from .bridge import delta_frame
 from .cooperative import patched, send_without_waiting
+from .pump import Pump
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +30,6 @@ WRITES_PER_SECOND = 10_000
 MIN_GAP_SECONDS = 0.001
 # The window over which the busy sockets are counted.
 WINDOW_SECONDS = 0.1
-# The pump looks at its deadlines at most this often, so hundreds of paced sockets cost it one wake-up per tick.
-TICK_SECONDS = 0.005
 # Paced chunks may leave this long after their gap is over, or sooner with a frame that may not wait (the final
 # one). Chunks that come meanwhile join them: a fast stream costs a frame per ~20 ms, a screen's frame. The pump
 # only says that their turn has come; the thread that brings the next chunk writes them, or the pump itself when
@@ -51,8 +48,6 @@ COOPERATIVE_LATE_SECONDS = 0.005
 COOPERATIVE_WRITES_PER_SECOND = 12_500
 # How often the pump tries again a socket whose reader has fallen a whole send buffer behind.
 RETRY_SECONDS = 0.01
-# An idle pump thread ends after this long; the next deadline starts another.
-IDLE_SECONDS = 2.0
 # A frame carries at most this many chunks: a fast stream's backlog leaves as several frames of tens of KB rather
 # than one of megabytes, whose buffers (each copy the encoding makes) glibc would map afresh and zero every time;
 # that cost figure 4 a tenth of its throughput.
@@ -310,57 +305,6 @@ class OrderedSocket:
     def __getattr__(self, name):
         """Everything else (recv, fileno, close) is the socket's own."""
         return getattr(self._raw, name)
-
-
-class Pump:
-    """The thread that calls outboxes at their deadlines; it runs while any deadline is set."""
-
-    def __init__(self):
-        """No thread until the first deadline."""
-        self._cond = threading.Condition()
-        self._deadlines = []
-        self._order = itertools.count()
-        self._thread = None
-
-    def at(self, due, outbox):
-        """Call `outbox.due()` at monotonic time `due`, or soon after."""
-        with self._cond:
-            first = not self._deadlines or due < self._deadlines[0][0]
-            heapq.heappush(self._deadlines, (due, next(self._order), outbox))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="webui-pump", daemon=True)
-                self._thread.start()
-            elif first:
-                self._cond.notify()
-
-    def _next(self):
-        """The outboxes whose deadline has come, waiting for one; None when the thread should end."""
-        with self._cond:
-            while True:
-                if not self._deadlines:
-                    if not self._cond.wait(IDLE_SECONDS) and not self._deadlines:
-                        self._thread = None
-                        return None
-                    continue
-                wait = self._deadlines[0][0] - time.monotonic()
-                if wait <= 0:
-                    break
-                self._cond.wait(max(wait, TICK_SECONDS))
-            now = time.monotonic()
-            ready = []
-            while self._deadlines and self._deadlines[0][0] <= now:
-                ready.append(heapq.heappop(self._deadlines)[2])
-            return ready
-
-    def _run(self):
-        """Call each outbox whose deadline has come, until none is set."""
-        while (ready := self._next()) is not None:
-            for outbox in ready:
-                try:
-                    outbox.due()
-                except Exception:
-                    # One socket's failure must not end the thread that retries every other socket.
-                    log.exception("a socket's queue failed at its deadline")
 
 
 def open_outbox(ws):
