@@ -4,7 +4,8 @@ Whoever queues a frame writes it at once, in its own thread, unless that socket 
 many sockets are busy: then a request's chunks wait a little and leave together as one frame, written by the
 thread that brings the next chunk once their turn has come (under gevent, by the pump). So an idle server adds
 no delay, and a busy one sends fewer, larger frames instead of falling behind. A reader that stops reading holds up
-only itself: its bytes wait in its outbox and the pump thread tries them again later.
+only itself: its bytes wait in its outbox and the pump thread tries them again later, and one that leaves more than
+WEBUI_MAX_QUEUED_BYTES of frames waiting (asking without reading, say) has its connection cut.
 """
 import json
 import logging
@@ -17,6 +18,7 @@ from wsproto.utilities import LocalProtocolError
 
 from .bridge import delta_frame
 from .cooperative import patched, send_without_waiting
+from .limits import cut
 from .pump import Pump
 
 log = logging.getLogger(__name__)
@@ -131,13 +133,18 @@ class Pacer:
 class Outbox:
     """The frames waiting for one WebSocket, and the bytes the socket has not taken yet."""
 
-    def __init__(self, pump, pacer, raw, encode, clock=time.monotonic):
-        """`raw` is the socket; `encode(text)` makes the bytes of one text message."""
+    def __init__(self, pump, pacer, raw, encode, clock=time.monotonic, max_bytes=0):
+        """`raw` is the socket; `encode(text)` makes the bytes of one text message; `max_bytes` bounds the whole
+        frames waiting (0: no bound)."""
         self.pump = pump
         self.pacer = pacer
+        self._raw = raw
         self._send = send_without_waiting(raw)
         self.encode = encode
+        self.max_bytes = max_bytes
         self.closed = False
+        self.ended = False
+        self._frame_bytes = 0
         self._clock = clock
         self._lock = threading.Lock()
         self._items = []
@@ -152,10 +159,22 @@ class Outbox:
         return Subscription(self, request_id, after)
 
     def put(self, item, paced=False):
-        """Queue a frame or a subscription with news and write it, now or, if `paced`, once the socket's gap is over."""
+        """Queue a frame (a dict), a subscription with news, or the close frame's maker (see end), and write it, now
+        or, if `paced`, once the socket's gap is over; False once the socket is gone or cut for falling behind."""
+        if isinstance(item, dict):
+            item = json.dumps(item, ensure_ascii=False)
         with self._lock:
-            if self.closed:
+            if self.closed or self.ended:
                 return False
+            if isinstance(item, str):
+                # Chunks wait in their stream's log, whoever reads them; whole frames wait here, for this reader alone.
+                self._frame_bytes += len(item)
+                if self.max_bytes and self._frame_bytes > self.max_bytes:
+                    log.warning("a WebSocket reader left %d bytes of frames waiting; cutting its connection", self._frame_bytes)
+                    self._close()
+                    cut(self._raw)
+                    return False
+            self.ended = callable(item)
             self._items.append(item)
             if self._flushing:
                 return True
@@ -225,6 +244,7 @@ class Outbox:
                         self._set_deadline(self._clock() + RETRY_SECONDS)
                     return
                 items, self._items = self._items, []
+                self._frame_bytes = 0
                 self._turn = False
             try:
                 data = b"".join(self._encode(items))
@@ -249,12 +269,25 @@ class Outbox:
     def _encode(self, items):
         """The bytes of each frame queued, in order; a subscription adds a frame per FRAME_CHUNKS new chunks."""
         for item in items:
-            for frame in item.take() if isinstance(item, Subscription) else (item,):
-                try:
-                    yield self.encode(json.dumps(frame, ensure_ascii=False))
-                except UnicodeEncodeError:
-                    # A lone surrogate (half of a split emoji, say) is not UTF-8; escaped, it is still valid JSON.
-                    yield self.encode(json.dumps(frame))
+            if callable(item):
+                yield item()
+            elif isinstance(item, Subscription):
+                yield from (self._encode_text(json.dumps(frame, ensure_ascii=False)) for frame in item.take())
+            else:
+                yield self._encode_text(item)
+
+    def _encode_text(self, text):
+        """The bytes of one frame's JSON."""
+        try:
+            return self.encode(text)
+        except UnicodeEncodeError:
+            # A lone surrogate (half of a split emoji, say) is not UTF-8; escaped, it is still valid JSON.
+            return self.encode(json.dumps(json.loads(text)))
+
+    def end(self, close_frame):
+        """Queue the WebSocket's close frame after every frame queued, made by `close_frame()` when its turn comes (the
+        library's state must see the frames before it); nothing is queued after it."""
+        self.put(close_frame)
 
     def _set_deadline(self, due):
         """Have the pump call due() at `due`, under the lock; one deadline at a time is enough."""
@@ -318,7 +351,10 @@ def open_outbox(ws):
         except LocalProtocolError as e:
             raise ConnectionError("the WebSocket is closing") from e
 
-    outbox = Outbox(current_app.extensions["webui.pump"], current_app.extensions["webui.pacer"], raw, encode)
+    extensions = current_app.extensions
+    outbox = Outbox(
+        extensions["webui.pump"], extensions["webui.pacer"], raw, encode, max_bytes=current_app.config["WEBUI_MAX_QUEUED_BYTES"]
+    )
     ws.sock = OrderedSocket(raw, outbox)
     return outbox
 
