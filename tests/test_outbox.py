@@ -696,3 +696,5 @@ def test_the_close_frame_leaves_after_every_frame_queued_and_nothing_after_it():
         assert outbox.put({"n": 2}) is False
         received = available_lines(theirs, 3, between=pump.fire)
         assert [f["n"] for f in received] == [0, 1, "close"]
+        # Nothing can follow it: the connection is closed for writing once it has left.
+        assert read_to_the_end(theirs) == b""

@@ -9,6 +9,7 @@ WEBUI_MAX_QUEUED_BYTES of frames waiting (asking without reading, say) has its c
 """
 import json
 import logging
+import socket
 import threading
 import time
 
@@ -309,6 +310,13 @@ class Outbox:
         del self._unsent[:sent]
         if self._unsent:
             self._set_deadline(self._clock() + RETRY_SECONDS)
+        elif self.ended and not self._items:
+            # The close frame has left and nothing may follow it (the development server would write an HTTP
+            # response after the socket's handler); the client's answer to it can still be read.
+            try:
+                self._raw.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # the connection is gone already
 
     def _close(self):
         """Drop everything queued, under the lock."""
