@@ -1,6 +1,7 @@
 """Stored conversations in a real browser: sidebar, addresses, versions, settings, reconnects, errors, import."""
 import json
 import re
+import threading
 import time
 
 from browser import answers, choose, open_chat, screenshot, send, start_counting, wait_until_idle
@@ -207,6 +208,23 @@ def test_an_answer_that_ends_while_the_page_is_away_comes_back_whole(page, serve
     assert stored["status"] == "stopped" and len(stored["content"]) > 7 * 3
     assert shown == stored["content"].strip()
     page_errors[:] = [error for error in page_errors if "WebSocket" not in error and "ERR_FAILED" not in error]
+
+
+def test_a_restarting_server_leaves_the_answer_interrupted_and_the_page_reconnects(page, server):
+    """The server stops (shutdown.drain): the page shows the answer interrupted with the stored text, says that the
+    server is restarting, and reconnects."""
+    start_counting(page, server)
+    drained = threading.Thread(target=server.app.extensions["webui.shutdown"].drain, args=(0,))
+    drained.start()
+    expect(page.locator("#connection")).to_have_text(re.compile("restarting"))
+    drained.join(10)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "online")
+    answer = answers(page).last
+    expect(answer).to_contain_text("interrupted")
+    shown = answer.locator(".content").inner_text()
+    status, body = page_fetch(page, "GET", f"/api/conversations/{page.url.rsplit('/', 1)[1]}")
+    stored = json.loads(body)["messages"][-1]
+    assert (stored["status"], stored["content"].strip()) == ("interrupted", shown)
 
 
 AT_BOTTOM = "() => { const m = document.querySelector('#messages'); return m.scrollHeight - m.scrollTop - m.clientHeight < 50; }"

@@ -63,6 +63,7 @@ class Connection:
     def chat(self, frame):
         """Validate a chat request and start streaming it."""
         chat = parse_chat(frame)
+        self.app.extensions["webui.shutdown"].refuse_new_answers()
         self.admit(chat.request_id)
         if not allow_request(self.owner):
             raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")

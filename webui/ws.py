@@ -10,6 +10,7 @@ from .identity import current_owner
 from .live import get_live
 from .outbox import open_outbox
 from .registry import get_registry
+from .shutdown import get_shutdown
 
 sock = Sock()
 
@@ -23,11 +24,14 @@ def chat_socket(ws):
     connection = Connection(
         current_app._get_current_object(), get_registry(), open_outbox(ws), str(get_locale()), current_owner(), get_live()
     )
+    shutdown = get_shutdown()
+    shutdown.add(ws, connection)
     try:
         while True:
             connection.handle(ws.receive())
     finally:
         connection.close()
+        shutdown.discard(connection)
 
 
 def init_app(app):
