@@ -698,3 +698,15 @@ def test_the_close_frame_leaves_after_every_frame_queued_and_nothing_after_it():
         assert [f["n"] for f in received] == [0, 1, "close"]
         # Nothing can follow it: the connection is closed for writing once it has left.
         assert read_to_the_end(theirs) == b""
+
+
+def test_a_ping_written_while_the_close_frame_is_made_does_not_end_the_connection_before_it(line):
+    line.outbox.put({"n": 0})
+    line.read(1)
+    line.outbox._lock = SchedulingLock()
+    # The library's ping comes after the close frame's turn is taken (release 1: put, 2: taking the items), before
+    # its bytes are added.
+    line.outbox._lock.countdown, line.outbox._lock.then = 2, lambda: line.outbox.put_bytes(b'{"n": "ping"}\n')
+    line.outbox.end(lambda: b'{"n": "close"}\n')
+    assert [f["n"] for f in available_lines(line.theirs, 2)] == ["ping", "close"]
+    assert read_to_the_end(line.theirs) == b""

@@ -145,6 +145,7 @@ class Outbox:
         self.max_bytes = max_bytes
         self.closed = False
         self.ended = False
+        self._closing = False
         self._frame_bytes = 0
         self._clock = clock
         self._lock = threading.Lock()
@@ -175,7 +176,8 @@ class Outbox:
                     self._close()
                     cut(self._raw)
                     return False
-            self.ended = callable(item)
+            if callable(item):
+                self.ended = True
             self._items.append(item)
             if self._flushing:
                 return True
@@ -261,6 +263,9 @@ class Outbox:
                     self._flushing = False
                     return
                 self._unsent += data
+                # The close frame is last (see end): once these bytes have left, nothing may follow.
+                if callable(items[-1]):
+                    self._closing = True
                 # Only chunks are paced: a start or final frame neither waits nor makes the next chunk wait.
                 if any(isinstance(item, Subscription) for item in items):
                     now = self._clock()
@@ -310,7 +315,7 @@ class Outbox:
         del self._unsent[:sent]
         if self._unsent:
             self._set_deadline(self._clock() + RETRY_SECONDS)
-        elif self.ended and not self._items:
+        elif self._closing:
             # The close frame has left and nothing may follow it (the development server would write an HTTP
             # response after the socket's handler); the client's answer to it can still be read.
             try:

@@ -82,12 +82,23 @@ class Shutdown:
         if underway:
             self._drained.wait(grace + CLOSE_SECONDS + 1)
             return
-        while self.running() and time.monotonic() < self._deadline:
-            time.sleep(POLL_SECONDS)
+        try:
+            while self.running() and time.monotonic() < self._deadline:
+                time.sleep(POLL_SECONDS)
+            self._interrupt()
+            self._close_sockets()
+        finally:
+            # A quick drain waits for this one (see above), however it ends.
+            self._drained.set()
+
+    def _interrupt(self):
+        """End every answer still running as interrupted; a stored one is written so before its page hears it."""
         with self.app.app_context():
-            # A stored answer is written as interrupted before its page hears so (see live.StoredStream).
             for stream in self.running():
                 stream.finish("interrupted")
+
+    def _close_sockets(self):
+        """Close every socket with 1012 after its last frame; cut those whose client has not closed in time."""
         with self._lock:
             sockets = list(self._open.items())
         for connection, ws in sockets:
@@ -99,7 +110,6 @@ class Shutdown:
             left = list(self._open.values())
         for ws in left:
             cut(ws.sock)
-        self._drained.set()
 
 
 def init_app(app):
