@@ -170,7 +170,7 @@ export class MessageView {
     this.stream.append(text);
   }
 
-  // The server's stored text replaces ours when it knows better (a resumed stream that had already ended).
+  // The server's stored text replaces ours when it knows better (a resumed answer that had already ended).
   replaceText(text) {
     this.message.content = text;
     this.stream.reset(text);

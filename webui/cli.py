@@ -1,6 +1,7 @@
 """The `webui` command: serve the chat UI."""
 import ipaddress
 import os
+import signal
 import sqlite3
 import sys
 from contextlib import contextmanager
@@ -51,18 +52,37 @@ def main(ctx, host, port, config_path, no_auth):
         serve(ctx.obj)
 
 
+class Terminated(Exception):
+    """SIGTERM arrived: stop, and give the running answers their grace period."""
+
+
+def terminated(signum, frame):
+    """The SIGTERM handler of the development server."""
+    raise Terminated
+
+
 def serve(overrides):
-    """Run the built-in threaded server until interrupted."""
+    """Run the built-in threaded server until SIGTERM or Ctrl-C, then drain it (see shutdown.py): after SIGTERM with
+    the grace period, after Ctrl-C without; a second signal ends the process at once."""
     app = build_app(overrides)
     check_access(app)
     server = make_server(app.config["WEBUI_HOST"], app.config["WEBUI_PORT"], app, threaded=True)
     announce(app.config["WEBUI_HOST"], server.server_port)
+    signal.signal(signal.SIGTERM, terminated)
+    grace = 0
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+    except Terminated:
+        grace = app.config["WEBUI_SHUTDOWN_GRACE_SECONDS"]
     finally:
         server.server_close()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        app.extensions["webui.shutdown"].drain(grace)
+    except KeyboardInterrupt:
+        pass
 
 
 @main.command()

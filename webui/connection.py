@@ -6,23 +6,16 @@ from flask_babel import gettext as _
 from . import history, turns
 from .bridge import Stream, bad_request, parse_chat, parse_frame, parse_resume, resolve, valid_request_id
 from .errors import UserError
+from .limits import Window
 from .live import StoredStream
+from .replay import replay
 from .security import allow_request
 from .storage import get_db
 
 log = logging.getLogger(__name__)
 
-
-def resume_final(request_id, message_id, status, content, error):
-    """The one frame that answers a resume for an answer no longer streaming: its stored outcome and whole text."""
-    frame = {
-        "type": "error" if status == "error" else "done",
-        "request_id": request_id,
-        "message_id": message_id,
-        "reason": status,
-        "content": content,
-    }
-    return {**frame, **(error or {})}
+# A page resumes once for each socket it opens, for the one answer it follows.
+RESUMES_PER_MINUTE = 20
 
 
 class Connection:
@@ -32,6 +25,7 @@ class Connection:
         """Frames go out through `outbox` (see outbox.Outbox); `owner` is who is connected; `answers` runs them."""
         self.registry = registry
         self.answers = answers
+        self.shutdown = app.extensions["webui.shutdown"]
         self.outbox = outbox
         self.locale = locale
         self.owner = owner
@@ -39,6 +33,7 @@ class Connection:
         self.max_bytes = app.config["WEBUI_MAX_REQUEST_BYTES"]
         self.max_streams = app.config["WEBUI_MAX_STREAMS_PER_SOCKET"]
         self.streams = {}
+        self.resumes = Window(RESUMES_PER_MINUTE)
 
     def handle(self, raw):
         """Act on one frame; bad input is answered with an error frame and changes nothing."""
@@ -76,6 +71,7 @@ class Connection:
     def chat(self, frame):
         """Validate a chat request and start streaming it."""
         chat = parse_chat(frame)
+        self.shutdown.refuse_new_answers()
         self.admit(chat.request_id)
         if not allow_request(self.owner):
             raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
@@ -106,20 +102,20 @@ class Connection:
         stream.finish("stopped")
 
     def resume(self, frame):
-        """Re-attach to a stored answer still streaming, or hand over its stored outcome when it is over."""
+        """Re-attach to a stored answer still streaming, or replay its stored outcome when it is over."""
         request_id, message_id, after = parse_resume(frame)
         self.admit(request_id)
+        if not self.resumes.hit(None):
+            raise UserError(_("Too many resumes on this connection: wait a minute and try again."), code="rate_limited")
         # Look up the stream before reading the row: a stream leaves the registry only after its final write.
         stream = self.live.get(message_id)
         message = history.owned_message(get_db(), self.owner, message_id)
         if stream is not None and stream.attach(self.outbox.listener(request_id, after)):
             self.streams[request_id] = stream
             return
-        if stream is not None:
-            outcome = (stream.status, stream.text(), stream.error)
-        else:
-            outcome = (message["status"], message["content"], history.error_of(message))
-        self.outbox.put(resume_final(request_id, message_id, *outcome))
+        # A replay counts among this socket's requests until its last frame is made: a resume costs a copy of the
+        # text while it waits for the reader, so a socket holds at most WEBUI_MAX_STREAMS_PER_SOCKET of them.
+        self.streams[request_id] = replay(self.outbox, request_id, message, stream)
 
     def close(self):
         """The socket is gone: its listeners go; plain requests stop, stored answers go on being written."""

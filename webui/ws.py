@@ -11,6 +11,7 @@ from .identity import current_owner
 from .live import get_live
 from .outbox import open_outbox
 from .registry import get_registry
+from .shutdown import get_shutdown
 
 sock = Sock()
 
@@ -30,11 +31,14 @@ def chat_socket(ws):
         get_live(),
         get_answers(),
     )
+    shutdown = get_shutdown()
+    shutdown.add(ws, connection)
     try:
         while True:
             connection.handle(ws.receive())
     finally:
         connection.close()
+        shutdown.discard(connection)
 
 
 def init_app(app):
