@@ -182,6 +182,26 @@ def test_rename_and_delete_always_show_on_a_touch_screen(phone, server):
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_long_title_stays_inside_the_delete_dialog(page, server, lang):
+    """A 200-character title without a space wraps inside the confirmation, which keeps its buttons in view."""
+    open_chat(page, server, f"/?lang={lang}")
+    title = "https://example.org/" + "a" * 180
+    import_conversations(page, [title])
+    page.reload()
+    page.locator(".conversation").get_by_role("button", name=re.compile(DELETE[lang])).click()
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#confirm-text")).to_contain_text(title)
+    assert dialog.evaluate("(d) => d.scrollWidth <= d.clientWidth")
+    outer = dialog.bounding_box()
+    text = box(page, "#confirm-text")
+    assert outer["x"] <= text["x"] and text["x"] + text["width"] <= outer["x"] + outer["width"]
+    expect(dialog.get_by_role("button", name=DELETE[lang])).to_be_in_viewport(ratio=1)
+    screenshot(page, f"desktop-delete-long-title-{lang}")
+    page.keyboard.press("Escape")
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
 def test_the_header_shows_the_title_while_the_first_answer_streams(page, server, lang):
     """As soon as the conversation exists, the header and the tab show its title, not "New conversation"."""
     open_chat(page, server, f"/?lang={lang}")
