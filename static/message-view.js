@@ -31,7 +31,7 @@ export class MessageView {
     this.stream = null;
     this.rendered = false;
     const isUser = message.role === "user";
-    this.content = h("div", { className: "content raw" }, message.content);
+    this.content = h("div", { className: "content raw", dir: "auto" }, message.content);
     this.foot = h("div", { className: "message-foot" });
     this.element = h(
       "article",
@@ -123,7 +123,7 @@ export class MessageView {
   }
 
   startEditing() {
-    const field = h("textarea", { className: "edit-field", value: this.message.content, "aria-label": _("Edit your message") });
+    const field = h("textarea", { className: "edit-field", dir: "auto", value: this.message.content, "aria-label": _("Edit your message") });
     const cancel = () => {
       form.remove();
       this.content.hidden = false;

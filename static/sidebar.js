@@ -109,7 +109,7 @@ export class Sidebar {
 
   item(conversation) {
     const title = conversation.title || _("New conversation");
-    const link = h("a", { href: appUrl(`c/${encodeURIComponent(conversation.id)}`).pathname, className: "conversation-link" }, title);
+    const link = h("a", { href: appUrl(`c/${encodeURIComponent(conversation.id)}`).pathname, className: "conversation-link", dir: "auto" }, title);
     if (conversation.id === this.current) link.setAttribute("aria-current", "page");
     link.addEventListener("click", (event) => {
       if (event.ctrlKey || event.metaKey || event.shiftKey) return;
@@ -135,7 +135,7 @@ export class Sidebar {
   }
 
   rename(item, conversation) {
-    const field = h("input", { type: "text", value: conversation.title, className: "rename-field", "aria-label": _("New title"), maxLength: 200 });
+    const field = h("input", { type: "text", value: conversation.title, className: "rename-field", dir: "auto", "aria-label": _("New title"), maxLength: 200 });
     let done = false;
     const finish = async (save) => {
       if (done) return;

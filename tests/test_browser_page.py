@@ -218,3 +218,33 @@ def test_the_header_shows_the_title_while_the_first_answer_streams(page, server,
 
 
 DIRECTION = "(element) => getComputedStyle(element).direction"
+
+
+def test_right_to_left_text_reads_right_to_left(page, server, browser_context, chromium):
+    """Hebrew and Arabic messages, answers and titles run right to left, on the server's copy too; English stays left
+    to right."""
+    open_chat(page, server)
+    choose(page, "testing", "echo")
+    send(page, "שלום, מה שלומך?")
+    wait_until_idle(page)
+    send(page, "hello there")
+    wait_until_idle(page)
+    for element in (page.locator(".message.user .content").first, answers(page).first.locator(".content"),
+                    page.locator(".conversation-link"), page.locator("#title")):
+        assert element.evaluate(DIRECTION) == "rtl"
+    assert page.locator(".message.user .content").last.evaluate(DIRECTION) == "ltr"
+    assert answers(page).last.locator(".content").evaluate(DIRECTION) == "ltr"
+    page.fill("#input", "مرحبا")
+    assert page.locator("#input").evaluate(DIRECTION) == "rtl"
+
+    # Without scripts the page shows the server's copy of the conversation's end.
+    plain = chromium.new_context(storage_state=browser_context.storage_state(), java_script_enabled=False)
+    try:
+        static = plain.new_page()
+        static.goto(page.url)
+        opening = static.locator(".opening-messages .content")
+        expect(opening).to_have_count(4)
+        assert [opening.nth(n).evaluate(DIRECTION) for n in range(4)] == ["rtl", "rtl", "ltr", "ltr"]
+        assert static.locator("#title").evaluate(DIRECTION) == "rtl"
+    finally:
+        plain.close()
