@@ -47,10 +47,12 @@ export class Sidebar {
       this.timer = setTimeout(() => this.refresh(), SEARCH_AFTER_MS);
     });
     this.more.addEventListener("click", () => this.refresh({ append: true }));
-    $("new-chat").addEventListener("click", () => {
-      this.closeDrawer();
-      this.onNew();
-    });
+    for (const button of [$("new-chat"), $("header-new-chat")]) {
+      button.addEventListener("click", () => {
+        this.closeDrawer();
+        this.onNew();
+      });
+    }
     $("import").addEventListener("change", (event) => this.importFile(event.target));
     $("open-sidebar").addEventListener("click", () => this.openDrawer());
     $("close-sidebar").addEventListener("click", () => this.closeDrawer());

@@ -248,3 +248,51 @@ def test_right_to_left_text_reads_right_to_left(page, server, browser_context, c
         assert static.locator("#title").evaluate(DIRECTION) == "rtl"
     finally:
         plain.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_settings_stay_on_the_first_row_of_a_narrow_desktop_header(chromium, server, lang):
+    """At 780 px wide the title and Settings share the first row and the pickers take the second; at 1280 px it is
+    all one row."""
+    context = chromium.new_context(viewport=NARROW_DESKTOP, locale="en-US")
+    try:
+        page = context.new_page()
+        open_chat(page, server, f"/?lang={lang}")
+        title, settings, picker = box(page, "#title"), box(page, "#settings-toggle"), box(page, "#provider")
+        assert abs(middle(settings) - middle(title)) < 4
+        assert picker["y"] >= settings["y"] + settings["height"]
+        assert right_edge(page, "#settings-toggle") <= NARROW_DESKTOP["width"] and right_edge(page, "#model") <= NARROW_DESKTOP["width"]
+        screenshot(page, f"desktop-780-header-{lang}")
+        page.set_viewport_size(DESKTOP)
+        page.wait_for_function("() => innerWidth === 1280")
+        title, settings, picker = box(page, "#title"), box(page, "#settings-toggle"), box(page, "#provider")
+        assert abs(middle(settings) - middle(title)) < 4 and abs(middle(picker) - middle(title)) < 4
+        assert picker["x"] < settings["x"]
+        expect(page.locator("#header-new-chat")).to_be_hidden()
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_the_phone_header_starts_a_new_chat(phone, server, lang):
+    """At phone width the header has a New chat button beside Settings on the first row; it starts an empty chat."""
+    open_chat(phone, server, f"/?lang={lang}")
+    choose(phone, "testing", "echo")
+    send(phone, "first on the phone")
+    wait_until_idle(phone)
+    expect(phone).to_have_url(re.compile(r"/c/[\w-]+$"))
+    new_chat = phone.get_by_role("button", name=NEW_CHAT[lang], exact=True)
+    expect(new_chat).to_be_visible()
+    title, button, settings = box(phone, "#title"), new_chat.bounding_box(), box(phone, "#settings-toggle")
+    assert abs(middle(button) - middle(title)) < 4 and abs(middle(settings) - middle(title)) < 4
+    assert button["height"] >= 43.5 and button["width"] >= 43.5
+    assert right_edge(phone, "#settings-toggle") <= PHONE["width"] and right_edge(phone, "#model") <= PHONE["width"]
+    screenshot(phone, f"phone-header-{lang}")
+    new_chat.tap()
+    expect(phone).to_have_url(f"{server.url}/")
+    expect(phone.locator(".message")).to_have_count(0)
+    expect(phone.locator("#input")).to_be_focused()
+    send(phone, "second on the phone")
+    wait_until_idle(phone)
+    phone.click("#open-sidebar")
+    expect(phone.locator(".conversation-link")).to_have_count(2)
