@@ -296,3 +296,40 @@ def test_the_phone_header_starts_a_new_chat(phone, server, lang):
     wait_until_idle(phone)
     phone.click("#open-sidebar")
     expect(phone.locator(".conversation-link")).to_have_count(2)
+
+
+def test_the_manifest_lets_a_phone_install_the_page(page, server):
+    """The page links a web app manifest, served as one and allowed by the page's policy, whose icons load at the
+    sizes it gives, one of them maskable."""
+    open_chat(page, server)
+    href = page.locator("link[rel='manifest']").evaluate("(link) => link.href")
+    response = page.request.get(href)
+    assert response.status == 200
+    assert response.headers["content-type"].split(";")[0] == "application/manifest+json"
+    manifest = json.loads(response.text())
+    assert manifest["name"] and manifest["short_name"] and manifest["display"] == "standalone"
+    assert re.fullmatch(r"#[0-9a-f]{6}", manifest["theme_color"]) and re.fullmatch(r"#[0-9a-f]{6}", manifest["background_color"])
+    # Relative to the manifest, so that an app served under a path prefix starts at its own root.
+    assert page.evaluate("(href) => new URL('../', href).href", href) == f"{server.url}/"
+    assert manifest["start_url"] == manifest["scope"] == "../"
+
+    # Chromium's own reading of the manifest the page links: no error, and the policy let it be fetched.
+    parsed = page.context.new_cdp_session(page).send("Page.getAppManifest")
+    assert parsed["errors"] == [] and parsed["url"] == href and json.loads(parsed["data"]) == manifest
+
+    icons = manifest["icons"]
+    assert {icon["purpose"] for icon in icons} >= {"any", "maskable"}
+    assert {"192x192", "512x512"} <= {icon["sizes"] for icon in icons}
+    for icon in icons:
+        url = page.evaluate("([src, base]) => new URL(src, base).href", [icon["src"], href])
+        size = page.evaluate(
+            """(url) => new Promise((resolve, reject) => {
+              const image = new Image();
+              image.onload = () => resolve(`${image.naturalWidth}x${image.naturalHeight}`);
+              image.onerror = () => reject(new Error(`${url} did not load`));
+              image.src = url;
+            })""",
+            url,
+        )
+        assert size == icon["sizes"]
+        assert page.request.get(url).headers["content-type"] == icon["type"] == "image/png"
