@@ -97,7 +97,7 @@ const sidebar = new Sidebar({
   notify,
   onOpen: (id) => openConversation(id, { push: true }),
   onNew: () => startNew({ push: true }),
-  onRenamed: (id, title) => id === chat.conversation?.id && showTitle(title),
+  onTitle: (id, title) => id === chat.conversation?.id && showTitle(title),
 });
 const chat = new Chat({ socket, pickers, settings, notify, onBusy, onConversation });
 

@@ -32,7 +32,7 @@ export class MessageView {
     this.stream = null;
     this.rendered = false;
     const isUser = message.role === "user";
-    this.content = h("div", { className: "content raw" }, message.content);
+    this.content = h("div", { className: "content raw", dir: "auto" }, message.content);
     this.foot = h("div", { className: "message-foot" });
     this.element = h(
       "article",
@@ -124,7 +124,7 @@ export class MessageView {
   }
 
   startEditing() {
-    const field = h("textarea", { className: "edit-field", value: this.message.content, "aria-label": _("Edit your message") });
+    const field = h("textarea", { className: "edit-field", dir: "auto", value: this.message.content, "aria-label": _("Edit your message") });
     const cancel = () => {
       form.remove();
       this.content.hidden = false;

@@ -7,6 +7,18 @@ const SEARCH_AFTER_MS = 250;
 
 const icon = (name) => h("span", { className: `i i-${name}`, "aria-hidden": "true" });
 
+// The groups of the list, newest first: a conversation belongs to the first whose day it last changed is in
+// (days in the reader's time zone).
+function dateGroups(now = new Date()) {
+  const dayStart = (daysAgo) => new Date(now.getFullYear(), now.getMonth(), now.getDate() - daysAgo).getTime();
+  return [
+    { since: dayStart(0), label: _("Today") },
+    { since: dayStart(1), label: _("Yesterday") },
+    { since: dayStart(7), label: _("Previous 7 days") },
+    { since: -Infinity, label: _("Older") },
+  ];
+}
+
 // Resolves to true when the person confirms; the dialog is a <form method="dialog">, so no script runs in it.
 function confirmDialog(text) {
   const dialog = $("confirm-dialog");
@@ -17,13 +29,15 @@ function confirmDialog(text) {
 }
 
 export class Sidebar {
-  // onOpen(id) opens a conversation; onNew() starts an empty one; onRenamed(id, title); notify(text) shows a
-  // page-level message.
-  constructor({ onOpen, onNew, onRenamed, notify }) {
-    Object.assign(this, { onOpen, onNew, onRenamed, notify });
+  // onOpen(id) opens a conversation; onNew() starts an empty one; onTitle(id, title) tells the server's title of a
+  // conversation, after a rename and whenever the list shows the open one; notify(text) shows a page-level message.
+  constructor({ onOpen, onNew, onTitle, notify }) {
+    Object.assign(this, { onOpen, onNew, onTitle, notify });
     this.list = $("conversations");
     this.search = $("search");
     this.more = $("more-conversations");
+    this.empty = $("no-conversations");
+    this.conversations = [];
     this.current = null;
     this.next = null;
     this.timer = 0;
@@ -33,10 +47,12 @@ export class Sidebar {
       this.timer = setTimeout(() => this.refresh(), SEARCH_AFTER_MS);
     });
     this.more.addEventListener("click", () => this.refresh({ append: true }));
-    $("new-chat").addEventListener("click", () => {
-      this.closeDrawer();
-      this.onNew();
-    });
+    for (const button of [$("new-chat"), $("header-new-chat")]) {
+      button.addEventListener("click", () => {
+        this.closeDrawer();
+        this.onNew();
+      });
+    }
     $("import").addEventListener("change", (event) => this.importFile(event.target));
     $("open-sidebar").addEventListener("click", () => this.openDrawer());
     $("close-sidebar").addEventListener("click", () => this.closeDrawer());
@@ -55,24 +71,47 @@ export class Sidebar {
   }
 
   async refresh({ append = false } = {}) {
+    const query = this.search.value.trim();
     try {
-      const page = await conversationsApi.list(this.search.value.trim(), append ? this.next : "");
+      const page = await conversationsApi.list(query, append ? this.next : "");
       // A refresh (an answer ending, say) would throw away a title being typed; finishing the edit refreshes.
       if (this.renaming && !append) return;
       this.next = page.next;
-      const items = page.conversations.map((conversation) => this.item(conversation));
-      if (append) this.list.append(...items);
-      else this.list.replaceChildren(...items);
+      this.conversations = append ? [...this.conversations, ...page.conversations] : page.conversations;
+      this.render();
       this.more.hidden = !this.next;
-      $("no-conversations").hidden = this.list.childElementCount > 0;
+      this.empty.hidden = this.conversations.length > 0;
+      this.empty.textContent = query ? _("Nothing found") : _("No conversations yet.");
+      const open = this.conversations.find((conversation) => conversation.id === this.current);
+      if (open) this.onTitle(open.id, open.title);
     } catch (error) {
       this.notify(error.message);
     }
   }
 
+  // The list comes newest first, so each group's conversations keep their order.
+  render() {
+    const groups = dateGroups().map((group) => ({ ...group, items: [] }));
+    for (const conversation of this.conversations) {
+      const changed = Date.parse(conversation.updated_at);
+      (groups.find((group) => changed >= group.since) ?? groups[0]).items.push(this.item(conversation));
+    }
+    const sections = groups
+      .filter((group) => group.items.length)
+      .map((group, index) =>
+        h(
+          "section",
+          { className: "conversation-group", "aria-labelledby": `conversation-group-${index}` },
+          h("h2", { id: `conversation-group-${index}`, className: "group-title" }, group.label),
+          h("ul", { className: "conversations" }, group.items),
+        ),
+      );
+    this.list.replaceChildren(...sections);
+  }
+
   item(conversation) {
     const title = conversation.title || _("New conversation");
-    const link = h("a", { href: appUrl(`c/${encodeURIComponent(conversation.id)}`).pathname, className: "conversation-link" }, title);
+    const link = h("a", { href: appUrl(`c/${encodeURIComponent(conversation.id)}`).pathname, className: "conversation-link", dir: "auto" }, title);
     if (conversation.id === this.current) link.setAttribute("aria-current", "page");
     link.addEventListener("click", (event) => {
       if (event.ctrlKey || event.metaKey || event.shiftKey) return;
@@ -82,7 +121,7 @@ export class Sidebar {
     });
     const rename = h("button", { type: "button", className: "icon", "aria-label": _("Rename “%(title)s”", { title }), title: _("Rename") }, icon("edit"));
     const remove = h("button", { type: "button", className: "icon", "aria-label": _("Delete “%(title)s”", { title }), title: _("Delete") }, icon("delete"));
-    const item = h("li", { className: "conversation" }, link, rename, remove);
+    const item = h("li", { className: "conversation" }, link, h("div", { className: "conversation-actions" }, rename, remove));
     item.dataset.id = conversation.id;
     rename.addEventListener("click", () => this.rename(item, conversation));
     remove.addEventListener("click", () => this.remove(conversation, title));
@@ -98,7 +137,7 @@ export class Sidebar {
   }
 
   rename(item, conversation) {
-    const field = h("input", { type: "text", value: conversation.title, className: "rename-field", "aria-label": _("New title"), maxLength: 200 });
+    const field = h("input", { type: "text", value: conversation.title, className: "rename-field", dir: "auto", "aria-label": _("New title"), maxLength: 200 });
     let done = false;
     const finish = async (save) => {
       if (done) return;
@@ -107,7 +146,7 @@ export class Sidebar {
       if (save && field.value.trim() && field.value.trim() !== conversation.title) {
         try {
           await conversationsApi.update(conversation.id, { title: field.value.trim() });
-          this.onRenamed(conversation.id, field.value.trim());
+          this.onTitle(conversation.id, field.value.trim());
         } catch (error) {
           this.notify(error.message);
         }

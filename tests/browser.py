@@ -62,6 +62,15 @@ def page(browser_context, page_errors):
     assert not page_errors, f"the page reported errors: {page_errors}"
 
 
+@pytest.fixture
+def phone(chromium):
+    """A page in a phone-sized touch context."""
+    context = chromium.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="en-US")
+    context.set_default_timeout(WAIT_MS)
+    yield context.new_page()
+    context.close()
+
+
 def screenshot(page, name):
     """Save a screenshot of the page as a test artefact."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

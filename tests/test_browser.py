@@ -1,8 +1,7 @@
 """The chat page in a real browser: streaming, stopping, pickers, keyboard, languages, Markdown, XSS, layouts."""
 import re
 
-import pytest
-from browser import PHONE, WAIT_MS, answers, choose, open_chat, screenshot, send, start_counting, wait_until_idle
+from browser import answers, choose, open_chat, phone, screenshot, send, start_counting, wait_until_idle  # noqa: F401
 from playwright.sync_api import expect
 
 # Text nodes, placeholders and labels a person sees or hears, leaving out what is not the page's own words:
@@ -226,15 +225,6 @@ def test_theme_switch_is_remembered(page, server):
     page.reload()
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     expect(page.locator("#theme")).to_have_value("dark")
-
-
-@pytest.fixture
-def phone(chromium):
-    """A page in a phone-sized touch context."""
-    context = chromium.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="en-US")
-    context.set_default_timeout(WAIT_MS)
-    yield context.new_page()
-    context.close()
 
 
 def no_horizontal_scroll(page):

@@ -141,3 +141,13 @@ def test_the_page_carries_the_conversation_it_opens_to_its_owner_only(app):
     page = stranger.get(f"/c/{conversation_id}").text
     assert embedded_conversation(page) is None and "secret" not in page
     assert embedded_conversation(owner.get("/").text) is None
+
+
+def test_the_sign_in_page_links_the_icons_and_manifest_as_the_chat_page_does(app, client):
+    head = re.compile(r'<link rel="(?:icon|apple-touch-icon|manifest)" href="([^"]+)"')
+    chat = head.findall(client.get("/").text)
+    with app.app_context():
+        get_access().users.add("alice", "correct horse battery")
+    assert len(chat) == 3 and head.findall(client.get("/login").text) == chat
+    for href in chat:
+        assert client.get(href).status_code == 200
