@@ -1,7 +1,6 @@
 """Answers of stored conversations while they stream: written to SQLite as they grow, open to late listeners."""
 import itertools
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -9,13 +8,16 @@ from dataclasses import dataclass
 from flask import current_app
 
 from .bridge import Stream
+from .database import StorageError
 from .history import save_answer
-from .storage import get_db
+from .storage import get_db, transaction
 
 log = logging.getLogger(__name__)
 
 # Streamed text waits at most about this long before it is written: what a crash can cost of an answer.
 FLUSH_SECONDS = 0.4
+# How often the saver looks for text that is due.
+SAVER_TICK = FLUSH_SECONDS / 8
 
 
 @dataclass
@@ -55,16 +57,8 @@ class StoredStream(Stream):
             "user_message_id": self.turn.user_message_id,
         }
 
-    def delta(self, text):
-        """Send a chunk, and write the answer when the last write is old enough (never per chunk)."""
-        if not super().delta(text):
-            return False
-        if self._clock() >= self._store_due:
-            self.store()
-        return True
-
     def store_if_due(self):
-        """Write text that has waited long enough: a provider that stalls must not keep shown text unsaved."""
+        """Write text that has waited long enough (the saver's job: the stream itself never waits for the database)."""
         if self.length() > self._stored_chunks and self._clock() >= self._store_due:
             self.store()
 
@@ -81,12 +75,13 @@ class StoredStream(Stream):
             self._stored_chunks = self.length()
             self._store_due = self._clock() + FLUSH_SECONDS
             try:
-                save_answer(
-                    get_db(), self.turn.message_id, self.text(), self.status, self.provider, self.model, self.stats(), self.error
-                )
-            except sqlite3.Error as e:
+                with transaction(get_db()) as db:
+                    save_answer(
+                        db, self.turn.message_id, self.text(), self.status, self.provider, self.model, self.stats(), self.error
+                    )
+            except StorageError as e:
                 # The stream goes on: the next write (at the latest the final one) may well succeed.
-                log.error("could not save the answer %s: %s", self.turn.message_id, e)
+                log.error("could not save the answer %s: %s", self.turn.message_id, e.cause)
 
     def _final(self, status, error, kind, **fields):
         """End the stream and write the outcome before saying so: whoever gets the final frame can read it back."""
@@ -101,10 +96,10 @@ class StoredStream(Stream):
 
 
 class LiveStreams:
-    """The stored answers streaming in this process, by message id, and the thread that saves stalled ones."""
+    """The stored answers streaming in this process, by message id, and the thread that saves them as they grow."""
 
     def __init__(self, app):
-        """Start empty; the saving thread runs only while answers stream."""
+        """Start empty; the saver runs only while answers stream."""
         self.app = app
         self._lock = threading.Lock()
         self._streams = {}
@@ -115,14 +110,14 @@ class LiveStreams:
         with self._lock:
             self._streams[stream.turn.message_id] = stream
             if self._saver is None:
-                self._saver = threading.Thread(target=self._save_stalled, name="webui-saver", daemon=True)
+                self._saver = threading.Thread(target=self._save_due, name="webui-saver", daemon=True)
                 self._saver.start()
 
-    def _save_stalled(self):
-        """Between chunks nothing else writes, so save what waited too long; stop when no answer streams."""
+    def _save_due(self):
+        """Write each answer's text once it has waited FLUSH_SECONDS; stop when no answer streams."""
         with self.app.app_context():
             while True:
-                time.sleep(FLUSH_SECONDS / 4)
+                time.sleep(SAVER_TICK)
                 with self._lock:
                     streams = list(self._streams.values())
                     if not streams:

@@ -5,6 +5,11 @@ from gunicorn.app.base import BaseApplication
 
 # How long a stopping server waits for open sockets: they would otherwise hold a restart for gunicorn's 30 s.
 GRACEFUL_SECONDS = 5
+# gunicorn kills the worker when its event loop has not run for this long, dropping every socket and every answer in
+# memory. Nothing the worker does holds the loop (the database, local models and password hashes wait in native
+# threads), so only a real hang gets this far: the bound lies well beyond any pause that ends by itself, and a hung
+# server still comes back on its own within a minute.
+WORKER_TIMEOUT = 60
 
 
 def bind_address(host, port):
@@ -23,6 +28,7 @@ def options(config, announce):
         # Open WebSockets hold their connection for their lifetime; the socket cap leaves a quarter for pages.
         "worker_connections": config["WEBUI_CONNECTIONS"],
         "graceful_timeout": GRACEFUL_SECONDS,
+        "timeout": WORKER_TIMEOUT,
         # X-Forwarded-* is honoured by WEBUI_TRUSTED_PROXIES alone, not also by gunicorn's own default list.
         "forwarded_allow_ips": "",
         "control_socket_disable": True,
