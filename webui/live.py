@@ -114,7 +114,10 @@ class LiveStreams:
                 self._saver.start()
 
     def _save_due(self):
-        """Write each answer's text once it has waited FLUSH_SECONDS; stop when no answer streams."""
+        """Write each answer's text once it has waited FLUSH_SECONDS; stop when no answer streams.
+
+        Nothing ends it but that: an answer it cannot write is logged and tried again, and the others are still saved.
+        """
         with self.app.app_context():
             while True:
                 time.sleep(SAVER_TICK)
@@ -124,7 +127,10 @@ class LiveStreams:
                         self._saver = None
                         return
                 for stream in streams:
-                    stream.store_if_due()
+                    try:
+                        stream.store_if_due()
+                    except Exception:
+                        log.exception("could not save the answer %s", stream.turn.message_id)
 
     def get(self, message_id):
         """The running stream writing this message, or None."""

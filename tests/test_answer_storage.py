@@ -1,0 +1,78 @@
+"""What a stored answer streams is what storage keeps, whatever text a provider yields and whatever the disk does."""
+import time
+
+import pytest
+
+from conftest import turn
+
+# Halves of emoji, as a provider that cuts UTF-16 text into chunks yields them.
+SURROGATES = '''
+import time
+
+url = "http://127.0.0.1/surrogates"
+model = ["split", "lone"]
+supports_stream = True
+needs_auth = False
+
+
+def _create_completion(model, messages, stream, **kwargs):
+    if model == "split":
+        yield "smile "
+        yield "\\ud83d"
+        yield "\\ude00"
+    else:
+        yield "half "
+        yield "\\ud83d"
+        # Long enough for the saver to write the lone half while the provider waits.
+        time.sleep(0.8)
+        yield " end"
+'''
+
+
+@pytest.fixture
+def app_config(app_config, providers_dir):
+    """The test providers and one that yields surrogates."""
+    (providers_dir / "surrogates.py").write_text(SURROGATES)
+    return app_config
+
+
+def stored_answer(visitor, conversation_id):
+    """The last message of a conversation as the API gives it."""
+    return visitor.http.get(f"/api/conversations/{conversation_id}").json["messages"][-1]
+
+
+def wait_for(condition, seconds=5.0):
+    """Poll `condition()` until it is true or `seconds` pass; its last value."""
+    deadline = time.monotonic() + seconds
+    while not (value := condition()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return value
+
+
+def ask(ws, request_id, model, provider="testing"):
+    """Send a stored turn and collect its frames; the last must say it completed."""
+    ws.send({**turn(request_id, content="go", model=model), "provider": provider})
+    frames = ws.until_final(request_id)
+    assert frames[-1]["type"] == "done" and frames[-1]["reason"] == "complete"
+    return frames
+
+
+def test_surrogates_are_stored_as_text(visitor):
+    ws = visitor.connect()
+    for model, stored in (("split", "smile 😀"), ("lone", "half \ufffd end")):
+        frames = ask(ws, model, model, "surrogates")
+        answer = stored_answer(visitor, frames[0]["conversation_id"])
+        assert (answer["content"], answer["status"]) == (stored, "complete")
+
+
+def test_the_saver_outlives_what_it_could_not_write(visitor):
+    ws = visitor.connect()
+    # The saver meets the lone half while the provider waits (it used to die of it, for good).
+    ws.send({**turn("lone", content="go", model="lone"), "provider": "surrogates"})
+    ws.until_final("lone")
+    ws.send(turn("stall", content="wait", model="stall"))
+    start = ws.recv()
+    assert ws.recv()["text"] == "first "
+    assert wait_for(lambda: stored_answer(visitor, start["conversation_id"])["content"] == "first ", 2.5)
+    assert stored_answer(visitor, start["conversation_id"])["status"] == "streaming"
+    assert ws.until_final("stall")[-1]["reason"] == "complete"
