@@ -1,9 +1,12 @@
 """What a stored answer streams is what storage keeps, whatever text a provider yields and whatever the disk does."""
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
 from conftest import turn
+from webui import storage
 
 # Halves of emoji, as a provider that cuts UTF-16 text into chunks yields them.
 SURROGATES = '''
@@ -31,9 +34,9 @@ def _create_completion(model, messages, stream, **kwargs):
 
 @pytest.fixture
 def app_config(app_config, providers_dir):
-    """The test providers and one that yields surrogates."""
+    """The test providers and one that yields surrogates; a write waits a second for a lock."""
     (providers_dir / "surrogates.py").write_text(SURROGATES)
-    return app_config
+    return {**app_config, "WEBUI_DATABASE_TIMEOUT": 1}
 
 
 def stored_answer(visitor, conversation_id):
@@ -76,3 +79,32 @@ def test_the_saver_outlives_what_it_could_not_write(visitor):
     assert wait_for(lambda: stored_answer(visitor, start["conversation_id"])["content"] == "first ", 2.5)
     assert stored_answer(visitor, start["conversation_id"])["status"] == "streaming"
     assert ws.until_final("stall")[-1]["reason"] == "complete"
+
+
+def test_an_end_that_cannot_be_written_is_told_kept_and_written_later(app_config, visitor):
+    ws, other = visitor.connect(), visitor.connect()
+    ws.send(turn("t", content="count", model="slow"))
+    start = ws.recv()
+    frames = [ws.recv() for _ in range(5)]
+    holder = sqlite3.connect(Path(app_config["WEBUI_DATA_DIR"]) / storage.FILENAME, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        ws.send({"type": "stop", "request_id": "t"})
+        frames += ws.until_final("t")
+        shown = "".join(f["text"] for f in frames if f["type"] == "delta")
+        assert frames[-1]["type"] == "error" and frames[-1]["code"] == "storage_failed"
+        assert "saves it as soon as it can" in frames[-1]["message"]
+        # Nothing claims the answer is stopped while the file says otherwise; the file still has it streaming.
+        status, content = holder.execute("SELECT status, content FROM messages WHERE id = ?", (start["message_id"],)).fetchone()
+        assert status == "streaming" and shown.startswith(content)
+        # Another page gets the whole text from the server's memory, and the truth about it.
+        other.send({"type": "resume", "request_id": "again", "message_id": start["message_id"]})
+        (resumed,) = other.until_final("again")
+        assert (resumed["type"], resumed["code"], resumed["content"]) == ("error", "storage_failed", shown)
+    finally:
+        holder.close()
+    assert wait_for(lambda: stored_answer(visitor, start["conversation_id"])["status"] == "stopped", 5)
+    assert stored_answer(visitor, start["conversation_id"])["content"] == shown
+    other.send({"type": "resume", "request_id": "later", "message_id": start["message_id"]})
+    (resumed,) = other.until_final("later")
+    assert (resumed["type"], resumed["reason"], resumed["content"]) == ("done", "stopped", shown)

@@ -115,7 +115,7 @@ class Connection:
             self.streams[request_id] = stream
             return
         if stream is not None:
-            outcome = (stream.status, stream.text(), stream.error)
+            outcome = stream.outcome()
         else:
             outcome = (message["status"], message["content"], history.error_of(message))
         self.outbox.put(resume_final(request_id, message_id, *outcome))
