@@ -1,7 +1,6 @@
 """Another program holding the database's write lock (a second instance, a backup, the sqlite3 shell) stops only the
 writes that need it: under `webui serve` everything else goes on, and a writer is told within WEBUI_DATABASE_TIMEOUT."""
 import sqlite3
-import sys
 import time
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import requests
 from simple_websocket import Client
 
 from conftest import DaemonThread, ServerProcess, Socket, chat, turn
-from test_cli import clean_env
+from test_cli import server_command
 from test_conversation_restart import get_json, owner_cookie
 from webui import storage
 
@@ -18,11 +17,8 @@ WAIT = 5
 
 def test_a_held_write_lock_stops_only_the_writes_that_need_it(tmp_path, providers_dir):
     data = tmp_path / "data"
-    env = clean_env(
-        WEBUI_DATA_DIR=str(data), WEBUI_PROVIDERS_DIR=str(providers_dir), WEBUI_DATABASE_TIMEOUT=str(WAIT),
-        WEBUI_PING_INTERVAL="0", LANG="C",
-    )
-    server = ServerProcess([sys.executable, "-m", "webui", "--port", "0", "serve"], env=env)
+    command, env = server_command(data, providers_dir, "serve", WEBUI_DATABASE_TIMEOUT=str(WAIT), LANG="C")
+    server = ServerProcess(command, env=env)
     holder = sqlite3.connect(Path(data) / storage.FILENAME, isolation_level=None)
     try:
         cookie = owner_cookie(server.url)

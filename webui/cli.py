@@ -28,9 +28,10 @@ def display_url(host, port):
 
 
 def build_app(overrides):
-    """Create the app, turning a bad setting into a message instead of a trace."""
+    """Create the app, turning a bad setting into a message instead of a trace; outside a request it speaks the
+    terminal's language."""
     try:
-        return create_app(overrides)
+        return create_app({"BABEL_DEFAULT_LOCALE": terminal_language(), **overrides})
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
 

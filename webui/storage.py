@@ -3,9 +3,10 @@ import threading
 from pathlib import Path
 
 from flask import current_app, g
+from flask_babel import gettext as _
 
 from .config import DEFAULTS, ConfigError
-from .database import Database
+from .database import Database, StorageError
 
 FILENAME = "webui.sqlite3"
 TOKENIZER = "unicode61 remove_diacritics 2"
@@ -127,16 +128,22 @@ def close_db(error=None):
 
 
 def init_app(app):
-    """Open (creating or upgrading) the database and mark answers cut off by a crash."""
+    """Open (creating or upgrading) the database and mark answers cut off by a crash; a file that cannot be used
+    stops the start with a message that says why."""
     path = str(Path(app.config["WEBUI_DATA_DIR"]) / FILENAME)
     app.extensions["webui.database"] = path
     app.extensions["webui.writers"] = threading.Lock()
-    db = app_connection(app)
-    try:
-        migrate(db)
-        # After the version check, so that a database from a newer version is not touched at all.
-        db.execute("PRAGMA journal_mode = WAL")
-        recover(db)
-    finally:
-        db.close()
+    # In an app context, so that the message is in the app's default language (a command's is its terminal's).
+    with app.app_context():
+        try:
+            db = app_connection(app)
+            try:
+                migrate(db)
+                # After the version check, so that a database from a newer version is not touched at all.
+                db.execute("PRAGMA journal_mode = WAL")
+                recover(db)
+            finally:
+                db.close()
+        except StorageError as e:
+            raise ConfigError(_("The database %(path)s cannot be used: %(error)s", path=path, error=e.cause)) from None
     app.teardown_appcontext(close_db)
