@@ -9,7 +9,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from werkzeug.serving import make_server
 
-from . import auth, cooperative, create_app, health
+from . import auth, cooperative, create_app, health, serving
 from .config import ConfigError
 from .errors import UserError
 from .i18n import LANGUAGES
@@ -55,6 +55,8 @@ def serve(overrides):
     app = build_app(overrides)
     check_access(app)
     server = make_server(app.config["WEBUI_HOST"], app.config["WEBUI_PORT"], app, threaded=True)
+    # Once it listens: a start that fails (the port is taken) must not touch the answers of the server that runs.
+    serving.start_serving(app)
     announce(app.config["WEBUI_HOST"], server.server_port)
     try:
         server.serve_forever()
@@ -137,7 +139,14 @@ def serve_production(overrides):
     # Imported here: gunicorn does not run on Windows, where the plain `webui` server still does.
     from . import production
 
-    production.run(app.config, lambda: build_app(overrides), lambda port: announce(app.config["WEBUI_HOST"], port))
+    production.run(app.config, lambda: serving_app(overrides), lambda port: announce(app.config["WEBUI_HOST"], port))
+
+
+def serving_app(overrides):
+    """The app as gunicorn's worker builds it: the worker is the process that serves (its arbiter never is)."""
+    app = build_app(overrides)
+    serving.start_serving(app)
+    return app
 
 
 @main.group()

@@ -1,4 +1,4 @@
-"""The SQLite database in WEBUI_DATA_DIR: connections, the versioned schema and recovery at start."""
+"""The SQLite database in WEBUI_DATA_DIR: connections, the versioned schema, and marking answers of dead servers."""
 import threading
 from pathlib import Path
 
@@ -103,7 +103,8 @@ def migrate(db):
 
 
 def recover(db):
-    """Answers that were streaming when the last process died stay, marked interrupted."""
+    """Answers that were streaming when the last process died stay, marked interrupted (see serving: only when no
+    other process is writing any)."""
     with transaction(db):
         db.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
 
@@ -128,8 +129,8 @@ def close_db(error=None):
 
 
 def init_app(app):
-    """Open (creating or upgrading) the database and mark answers cut off by a crash; a file that cannot be used
-    stops the start with a message that says why."""
+    """Open (creating or upgrading) the database; a file that cannot be used stops the start with a message that says
+    why. (Only a process that serves marks answers cut off by a crash: see serving.)"""
     path = str(Path(app.config["WEBUI_DATA_DIR"]) / FILENAME)
     app.extensions["webui.database"] = path
     app.extensions["webui.writers"] = threading.Lock()
@@ -141,7 +142,6 @@ def init_app(app):
                 migrate(db)
                 # After the version check, so that a database from a newer version is not touched at all.
                 db.execute("PRAGMA journal_mode = WAL")
-                recover(db)
             finally:
                 db.close()
         except StorageError as e:
