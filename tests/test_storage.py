@@ -7,6 +7,7 @@ import pytest
 
 from webui import create_app, history, serving, storage
 from webui.config import ConfigError
+from webui.database import StorageError
 
 # The first released schema, written out as it was: an upgrade test must not depend on today's code.
 V1 = """
@@ -107,7 +108,7 @@ def test_many_threads_write_at_once(app):
             for i in range(25):
                 with storage.transaction(db):
                     history.add_message(db, conversation_id, None, "user", f"thread {n} message {i}")
-        except sqlite3.Error as e:
+        except (sqlite3.Error, StorageError) as e:
             errors.append(e)
         finally:
             db.close()
@@ -132,3 +133,17 @@ def test_deleting_a_conversation_removes_its_messages_from_search(client, app):
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM message_search WHERE message_search MATCH 'needle'").fetchone()[0] == 0
     db.close()
+
+
+def test_a_statement_tells_how_many_rows_it_changed(app):
+    db = storage.connect(app.extensions["webui.database"])
+    try:
+        with storage.transaction(db):
+            conversation_id = history.create_conversation(db, "anon:x", "counted")
+            for n in range(3):
+                history.add_message(db, conversation_id, None, "user", f"message {n}")
+            changed = db.execute("UPDATE messages SET content = 'x' WHERE conversation_id = ?", (conversation_id,))
+        assert (changed.rowcount, changed.fetchall()) == (3, [])
+        assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
+    finally:
+        db.close()

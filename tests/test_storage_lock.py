@@ -1,13 +1,15 @@
 """Another program holding the database's write lock (a second instance, a backup, the sqlite3 shell) stops only the
 writes that need it: under `webui serve` everything else goes on, and a writer is told within WEBUI_DATABASE_TIMEOUT."""
 import sqlite3
+import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 from simple_websocket import Client
 
-from conftest import DaemonThread, ServerProcess, Socket, chat, turn
+from conftest import Browser, DaemonThread, ServerProcess, Socket, chat, turn
 from test_cli import server_command
 from test_conversation_restart import get_json, owner_cookie
 from webui import storage
@@ -52,6 +54,34 @@ def test_a_held_write_lock_stops_only_the_writes_that_need_it(tmp_path, provider
         assert [m["content"] for m in stored["messages"]] == [
             "stored before the lock", "stored before the lock ", "written once the lock is gone", "written once the lock is gone ",
         ]
+    finally:
+        holder.close()
+        server.stop()
+
+
+def test_a_held_lock_on_the_accounts_file_stops_only_the_requests_that_read_it(tmp_path, providers_dir):
+    data = tmp_path / "data"
+    command, env = server_command(data, providers_dir, "serve", LANG="C")
+    added = subprocess.run(
+        command[:3] + ["user", "add", "ann", "--password-stdin"], input="a long password\n", env=env, capture_output=True,
+        text=True, timeout=60,
+    )
+    assert added.returncode == 0, added.stderr
+    server = ServerProcess(command, env=env)
+    holder = sqlite3.connect(data / "users.db", isolation_level=None)
+    try:
+        browser = Browser(server.url)
+        assert browser.login("ann", "a long password").status_code == 302
+        ws = browser.connect()
+        holder.execute("BEGIN EXCLUSIVE")
+        with ThreadPoolExecutor(1) as pool:
+            # Every request reads the accounts file, which waits for the lock.
+            page = pool.submit(browser.get, "/")
+            ws.send(chat("plain", "n", model="numbered", options={"max_tokens": 20}))
+            assert ws.until_final("plain")[-1]["reason"] == "complete"
+            assert not page.done(), "the answer streamed while the page waited for the accounts file"
+            holder.execute("ROLLBACK")
+            assert page.result(timeout=30).status_code == 200
     finally:
         holder.close()
         server.stop()

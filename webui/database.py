@@ -58,7 +58,12 @@ def storable(value):
 
 
 class Rows(list):
-    """A statement's rows, all fetched, read like a cursor."""
+    """A statement's rows, all fetched, and how many rows it changed (`rowcount`), read like a cursor."""
+
+    def __init__(self, rows, rowcount):
+        """Keep the rows and the count."""
+        super().__init__(rows)
+        self.rowcount = rowcount
 
     def fetchone(self):
         """The first row, or None."""
@@ -67,6 +72,15 @@ class Rows(list):
     def fetchall(self):
         """Every row."""
         return self
+
+
+def outcome(function, *args):
+    """(`function(*args)`, None), or (None, the SQLite error it raised): returned, not raised, from a native thread,
+    where gevent would print each error as a crash of the pool."""
+    try:
+        return function(*args), None
+    except sqlite3.Error as e:
+        return None, e
 
 
 def open_connection(path, wait):
@@ -80,8 +94,10 @@ def open_connection(path, wait):
 
 
 def run_statement(connection, sql, params):
-    """Run one statement and fetch its rows: fetching steps it further, so it happens in the same thread."""
-    return connection.execute(sql, [storable(value) for value in params]).fetchall()
+    """Run one statement and fetch its rows (fetching steps it further, so it happens in the same thread): the rows and
+    how many rows it changed."""
+    cursor = connection.execute(sql, [storable(value) for value in params])
+    return cursor.fetchall(), cursor.rowcount
 
 
 def begin(connection, seconds, wait):
@@ -119,17 +135,17 @@ class Database:
 
     def _call(self, function, *args):
         """`function(*args)` off the event loop, with a file that cannot be used turned into a StorageError."""
-        try:
-            return in_native_thread(function, *args)
-        except sqlite3.Error as e:
-            error = storage_error(e)
-            if error is None:
-                raise
-            raise error from e
+        result, error = in_native_thread(outcome, function, *args)
+        if error is None:
+            return result
+        failure = storage_error(error)
+        if failure is None:
+            raise error
+        raise failure from error
 
     def execute(self, sql, params=()):
         """Run one statement; returns its Rows."""
-        return Rows(self._call(run_statement, self.connection, sql, params))
+        return Rows(*self._call(run_statement, self.connection, sql, params))
 
     @contextmanager
     def transaction(self):
