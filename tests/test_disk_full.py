@@ -65,7 +65,7 @@ def test_a_full_disk_is_a_message_and_the_server_recovers(tmp_path, providers_di
 
 
 def test_a_full_database_file_is_storage_full(app):
-    db = storage.connect(app.extensions["webui.database"])
+    db = storage.app_connection(app)
     try:
         with storage.transaction(db):
             conversation_id = history.create_conversation(db, "anon:x", "full")

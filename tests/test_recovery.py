@@ -45,7 +45,7 @@ def row(path, message_id):
 def left_streaming(data_dir):
     """A conversation whose answer a server that died was writing: (the database file, the answer's id)."""
     app = create_app({"WEBUI_DATA_DIR": str(data_dir)})
-    db = storage.connect(app.extensions["webui.database"])
+    db = storage.app_connection(app)
     try:
         with storage.transaction(db):
             conversation_id = history.create_conversation(db, "anon:x", "left behind")

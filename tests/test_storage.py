@@ -94,8 +94,7 @@ def test_a_database_from_a_newer_version_is_left_alone(app_config):
 
 
 def test_many_threads_write_at_once(app):
-    path = app.extensions["webui.database"]
-    setup = storage.connect(path)
+    setup = storage.app_connection(app)
     with storage.transaction(setup):
         conversation_id = history.create_conversation(setup, "anon:x", "busy")
     setup.close()
@@ -103,7 +102,7 @@ def test_many_threads_write_at_once(app):
 
     def write(n):
         """Add messages in small transactions from this thread's own connection."""
-        db = storage.connect(path)
+        db = storage.app_connection(app)
         try:
             for i in range(25):
                 with storage.transaction(db):
@@ -119,7 +118,7 @@ def test_many_threads_write_at_once(app):
     for thread in threads:
         thread.join(30)
     assert errors == []
-    db = storage.connect(path)
+    db = storage.app_connection(app)
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 200
     db.close()
 
@@ -129,14 +128,14 @@ def test_deleting_a_conversation_removes_its_messages_from_search(client, app):
     assert client.get("/api/conversations?q=needle").json["conversations"] != []
     assert client.delete(f"/api/conversations/{created.json['id']}").status_code == 204
     assert client.get("/api/conversations?q=needle").json["conversations"] == []
-    db = storage.connect(app.extensions["webui.database"])
+    db = storage.app_connection(app)
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM message_search WHERE message_search MATCH 'needle'").fetchone()[0] == 0
     db.close()
 
 
 def test_a_statement_tells_how_many_rows_it_changed(app):
-    db = storage.connect(app.extensions["webui.database"])
+    db = storage.app_connection(app)
     try:
         with storage.transaction(db):
             conversation_id = history.create_conversation(db, "anon:x", "counted")

@@ -5,7 +5,7 @@ from pathlib import Path
 from flask import current_app, g
 from flask_babel import gettext as _
 
-from .config import DEFAULTS, ConfigError
+from .config import ConfigError
 from .database import Database, StorageError
 
 FILENAME = "webui.sqlite3"
@@ -65,12 +65,6 @@ MIGRATIONS = [
     search_index("message_search", "messages", "content") + search_index("title_search", "conversations", "title"),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def connect(path, wait=DEFAULTS["WEBUI_DATABASE_TIMEOUT"]):
-    """A Database on the file at `path` whose writers take turns with no other connection of this process (the
-    app's connections take turns with each other: see get_db)."""
-    return Database(path, threading.Lock(), wait)
 
 
 def transaction(db):
