@@ -147,6 +147,9 @@ def serve(kind, connections=None, env=None, timeout=60):
             # One load generator stands for many people: per-user limits would measure the limiter.
             "WEBUI_REQUESTS_PER_MINUTE": "100000000",
             "WEBUI_MAX_SOCKETS_PER_USER": "100000",
+            "WEBUI_MAX_SOCKETS_PER_ADDRESS": "100000",
+            # Figure 4's bursts are longer than an answer may be (WEBUI_MAX_ANSWER_CHARS).
+            "WEBUI_MAX_ANSWER_CHARS": "1000000000",
             **({"WEBUI_CONNECTIONS": str(connections)} if connections else {}),
             **(env or {}),
         }

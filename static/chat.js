@@ -47,7 +47,7 @@ export class Chat {
   }
 
   // An answer the server still calls streaming is followed: one still being written, or one whose end the
-  // server stored after telling us (resume then answers at once with the final frame).
+  // server stored after telling us (resume then replays its stored text and final frame).
   load(conversation, how = "updated") {
     this.conversation = conversation;
     this.view.show(conversation.messages, { scroll: how === "opened" });
@@ -166,6 +166,11 @@ export class Chat {
   started(frame) {
     const { view, userView } = this.pending;
     this.pending.messageId = frame.message_id ?? null;
+    // A resumed answer that had already ended comes back whole, in deltas numbered from 1: they replace our text.
+    if (frame.replay) {
+      this.pending.lastSeq = 0;
+      view.replaceText("");
+    }
     view.update({ id: frame.message_id ?? null, provider: frame.provider, model: frame.model });
     if (frame.user_message_id) userView?.update({ id: frame.user_message_id });
     if (!this.conversation && frame.conversation_id) {
@@ -178,8 +183,6 @@ export class Chat {
     const { view } = this.pending;
     this.pending = null;
     this.setBusy(false);
-    // A resumed stream that had already ended comes back as one final frame with the whole stored text.
-    if (typeof frame.content === "string") view.replaceText(frame.content);
     const status = frame.reason || (frame.type === "error" ? "error" : "complete");
     const error = frame.message ? { code: frame.code, message: frame.message } : null;
     view.endStream({ status, stats: frame.stats ?? view.message.stats, error });

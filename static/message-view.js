@@ -19,6 +19,7 @@ export function statsText(message) {
   }
   if (message.status === "stopped") parts.push(_("stopped"));
   if (message.status === "interrupted") parts.push(_("interrupted"));
+  if (message.status === "length") parts.push(_("cut at the length limit"));
   return parts.filter(Boolean).join(" · ");
 }
 
@@ -165,7 +166,7 @@ export class MessageView {
     this.stream.append(text);
   }
 
-  // The server's stored text replaces ours when it knows better (a resumed stream that had already ended).
+  // The server's stored text replaces ours when it knows better (a resumed answer that had already ended).
   replaceText(text) {
     this.message.content = text;
     this.stream.reset(text);

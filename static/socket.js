@@ -5,6 +5,8 @@ import { _ } from "./i18n.js";
 
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 10000;
+// The close code of a server that is restarting: it has ended our answers and will be back shortly.
+const SERVICE_RESTART = 1012;
 
 export class Socket {
   constructor({ onFrame, onOpen }) {
@@ -29,12 +31,12 @@ export class Socket {
       this.onOpen();
     });
     this.socket.addEventListener("message", (event) => this.onFrame(JSON.parse(event.data)));
-    this.socket.addEventListener("close", () => this.reconnectLater());
+    this.socket.addEventListener("close", (event) => this.reconnectLater(event.code === SERVICE_RESTART));
   }
 
   // Jitter keeps many pages from reconnecting to a restarted server in the same instant.
-  reconnectLater() {
-    this.showStatus("offline", _("Disconnected. Reconnecting…"));
+  reconnectLater(restarting) {
+    this.showStatus("offline", restarting ? _("The server is restarting. Reconnecting…") : _("Disconnected. Reconnecting…"));
     setTimeout(() => this.connect(), this.delay * (0.75 + Math.random() / 2));
     this.delay = Math.min(this.delay * 2, MAX_DELAY_MS);
   }

@@ -97,13 +97,17 @@ def answer(status=200, body=b"", content_type="application/json", headers=None):
     return reply
 
 
-def echo_key(status=401):
-    """Answer with an error that repeats the Authorization header and the bare key, as careless servers do."""
+def echo_key(status=401, spelling=None):
+    """Answer with an error that repeats the Authorization header and the bare key, as careless servers do;
+    `spelling(key)`, when given, is how it writes the key instead (encoded, upper-cased, split…)."""
 
     def reply(handler):
         """Put the caller's credentials into the error body."""
         authorization = handler.headers.get("Authorization", "")
         key = authorization.removeprefix("Bearer ")
+        if spelling:
+            key = spelling(key)
+            authorization = "Bearer " + key
         message = f"Incorrect API key provided: {key}. You sent Authorization: {authorization}"
         answer(status, {"error": {"message": message, "type": "invalid_request_error"}})(handler)
 

@@ -5,21 +5,25 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import click
 import pytest
 from click.testing import CliRunner
 from simple_websocket import ConnectionClosed
 
-from conftest import Browser, ServerProcess, chat, handshake
+from conftest import Browser, ServerProcess, chat, handshake, turn
 from test_cli import clean_env
 from webui import create_app
 from webui.auth import DB_FILE
 from webui.cli import check_access, main
+from webui.history import create_conversation
 from webui.secrets import KEY_FILE
+from webui.storage import get_db
 
 PASSWORD = "correct horse battery"
 
@@ -121,12 +125,64 @@ def test_signing_in_opens_everything_with_a_safe_cookie(app_config, server):
     ws.close()
 
 
-@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "////evil.example/x"]
+)
 def test_sign_in_never_redirects_to_another_site(app_config, client, target):
     add_user(app_config)
     form = {"username": "alice", "password": PASSWORD, "next": target}
     response = client.post("/login", data=form)
     assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+# `next` as it is written in the query string (percent-encoded where a browser would encode), and where the sign-in
+# form must then send the browser: "/" for anything that is not plainly a path on this site.
+NEXT_TARGETS = {
+    "/c/abc?x=1": "/c/abc?x=1",
+    "/c/abc%3Fx%3D1": "/c/abc?x=1",
+    "%252F%252Fevil.example": "/",
+    "/%252F%252Fevil.example": "/%2F%2Fevil.example",
+    "/.//evil.example": "/.//evil.example",
+    "//evil.example/x": "/",
+    "///evil.example/x": "/",
+    "////evil.example/x": "/",
+    "/%2F%2Fevil.example": "/",
+    "%2F%2Fevil.example": "/",
+    "/%5Cevil.example": "/",
+    "%5C%5Cevil.example": "/",
+    "/%5C/evil.example": "/",
+    "/%09/evil.example": "/",
+    "/%0A/evil.example": "/",
+    "/%0D%0ASet-Cookie:%20x=1": "/",
+    "%20//evil.example": "/",
+    "%00//evil.example": "/",
+    "/%E3%80%80/evil.example": "/",
+    "https://evil.example/": "/",
+    "https:evil.example": "/",
+    "javascript:alert(1)": "/",
+    "JaVaScRiPt%3Aalert(1)": "/",
+    "data:text/html,x": "/",
+    "": "/",
+}
+
+
+def browser_target(base, location):
+    """Where a browser goes from `base` for this Location: it drops tabs and newlines, trims spaces and controls, and
+    reads a backslash as a slash (the WHATWG URL parser)."""
+    cleaned = re.sub(r"[\t\n\r]", "", location).strip("\x00- ").replace("\\", "/")
+    return urllib.parse.urljoin(base + "/login", cleaned)
+
+
+def test_every_way_of_writing_another_site_in_next_lands_on_this_one(app_config, server):
+    add_user(app_config)
+    browser = signed_in(server)
+    # Signed in, /login sends the browser straight on to `next`, as it does after signing in.
+    locations = {query: browser.get("/login?next=" + query).headers["Location"] for query in NEXT_TARGETS}
+    assert locations == NEXT_TARGETS
+    ours = urllib.parse.urlsplit(server.url)
+    for location in locations.values():
+        landed = urllib.parse.urlsplit(browser_target(server.url, location))
+        assert (landed.scheme, landed.netloc) == (ours.scheme, ours.netloc), location
 
 
 def test_guessing_passwords_is_slowed_and_does_not_tell_which_names_exist(app_config, server):
@@ -145,6 +201,37 @@ def test_guessing_passwords_is_slowed_and_does_not_tell_which_names_exist(app_co
     assert blocked.status_code == 429 and "try again in" in blocked.text
     assert 1 <= int(blocked.headers["Retry-After"]) <= 30
     assert Browser(server.url).get("/api/providers").status_code == 401, "the right password while blocked did not sign in"
+
+
+def test_a_burst_of_guesses_is_counted_before_the_passwords_are_checked(app_config, server):
+    add_user(app_config)
+    guessers = [Browser(server.url) for _ in range(16)]
+    tokens = [re.search(r'name="csrf_token" value="([^"]+)"', b.get("/login").text)[1] for b in guessers]
+    start = threading.Barrier(len(guessers))
+
+    def guess(n):
+        """Send a wrong password at the same moment as every other guesser."""
+        form = {"csrf_token": tokens[n], "username": "alice", "password": f"guess {n}"}
+        start.wait(timeout=30)
+        return guessers[n].http.post(server.url + "/login", data=form, allow_redirects=False, timeout=60)
+
+    with ThreadPoolExecutor(len(guessers)) as pool:
+        responses = list(pool.map(guess, range(len(guessers))))
+    answers = sorted(
+        (r.status_code, "try again in" in r.text, 1 <= int(r.headers.get("Retry-After", 0)) <= 30) for r in responses
+    )
+    # The address's 5 free guesses were checked; every other one was refused without hashing its password.
+    assert answers == [(401, False, False)] * 5 + [(429, True, True)] * 11
+
+
+def test_a_right_password_takes_its_guess_back(app_config, server):
+    add_user(app_config)
+    browser = Browser(server.url)
+    assert [browser.login("alice", f"guess {n}").status_code for n in range(4)] == [401] * 4
+    assert browser.login("alice", PASSWORD).status_code == 302
+    # Counted before it was checked, the right password would have been the fifth failure and begun a wait.
+    assert Browser(server.url).login("alice", "guess 5").status_code == 401
+    assert Browser(server.url).login("alice", PASSWORD).status_code == 429
 
 
 def test_signing_out_closes_that_users_sockets_and_ends_all_their_sessions(app_config, server):
@@ -173,6 +260,60 @@ def test_a_new_password_or_a_deleted_account_closes_sockets_within_seconds(app_c
     assert webui(app_config, "user", "delete", "alice").exit_code == 0
     assert closed_within(ws, 5)
     assert browser.get("/api/providers").status_code == 401
+
+
+def store_conversations(browser, count):
+    """Start `count` conversations over the browser's socket, each with one answer."""
+    ws = browser.connect()
+    for n in range(count):
+        ws.send(turn(n, content=f"conversation {n}"))
+        assert ws.until_final(n)[-1]["type"] == "done"
+    ws.close()
+
+
+def conversation_count(browser):
+    """How many conversations the browser's owner has."""
+    return len(browser.get("/api/conversations").json()["conversations"])
+
+
+def test_deleting_an_account_deletes_its_conversations(app_config, server):
+    add_user(app_config)
+    add_user(app_config, "bob")
+    store_conversations(signed_in(server), 2)
+    store_conversations(signed_in(server, "bob"), 1)
+    result = webui(app_config, "user", "delete", "alice")
+    assert result.exit_code == 0 and "Deleted alice and their conversations: 2." in result.stdout
+    again = webui(app_config, "user", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n")
+    assert again.exit_code == 0 and again.stdout == "Added alice.\n"
+    assert conversation_count(signed_in(server)) == 0, "a new account of the same name sees nothing of the old one"
+    assert conversation_count(signed_in(server, "bob")) == 1
+
+
+def test_a_new_account_starts_without_what_an_old_one_of_its_name_left(app_config, server):
+    # Left by an account deleted before deleting took its conversations along.
+    with server.app.app_context():
+        db = get_db()
+        for n in range(3):
+            create_conversation(db, "user:alice", f"left over {n}")
+    result = webui(app_config, "user", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n")
+    assert result.exit_code == 0
+    assert result.stdout == "Added alice.\nDeleted the conversations an earlier account called alice had left: 3.\n"
+    assert conversation_count(signed_in(server)) == 0
+
+
+def test_deleting_an_account_stops_its_running_answers(app_config, server, testing_provider):
+    add_user(app_config)
+    add_user(app_config, "bob")  # so that the server still asks for a session once alice is gone
+    ws = signed_in(server).connect()
+    ws.send(turn("long", model="slow", content="go on"))
+    assert [ws.recv()["type"] for _ in range(2)] == ["start", "delta"]
+    assert webui(app_config, "user", "delete", "alice").exit_code == 0
+    live = server.app.extensions["webui.live"]
+    deadline = time.monotonic() + 5
+    while live.running(lambda turn: turn.owner == "user:alice") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live.running(lambda turn: turn.owner == "user:alice") == []
+    assert testing_provider().closed_event.wait(5) and "slow" in testing_provider().closed
 
 
 def sign_in_with_test_client(app):

@@ -1,6 +1,11 @@
 """Settings layering: defaults < TOML file < WEBUI_* environment < explicit overrides."""
+import subprocess
+import sys
+
 import pytest
 
+from fake_upstream import upstream  # noqa: F401 (a fixture)
+from test_cli import clean_env
 from webui import create_app
 from webui.config import DEFAULTS, ConfigError, load
 
@@ -55,3 +60,50 @@ def test_nothing_is_read_at_import_time(tmp_path, monkeypatch):
     assert create_app({"WEBUI_DATA_DIR": str(tmp_path)}).config["WEBUI_PORT"] == 4321
     monkeypatch.setenv("WEBUI_PORT", "4322")
     assert create_app({"WEBUI_DATA_DIR": str(tmp_path)}).config["WEBUI_PORT"] == 4322
+
+
+LAB = '{name = "lab", type = "openai", base_url = "%s/v1", models = ["fake-model"], timeout = 2, read_timeout = 5}'
+
+
+@pytest.mark.parametrize(
+    "providers, keys",
+    [
+        ("[" + LAB % "http://127.0.0.1:9" + "]", '{keyed = "secret-value"}'),
+        ("[[providers]]\n" + LAB.strip("{}").replace(", ", "\n") % "http://127.0.0.1:9",
+         '[provider_keys]\nkeyed = "secret-value"'),
+    ],
+    ids=["inline", "as in the file"],
+)
+def test_providers_and_their_keys_are_toml_in_the_environment(tmp_path, providers_dir, monkeypatch, providers, keys):
+    (providers_dir / "keyed.py").write_text(
+        "url = 'x'\nmodel = 'm'\nsupports_stream = True\nneeds_auth = True\n"
+        "def _create_completion(model, messages, stream, **kwargs):\n    yield 'ok'\n"
+    )
+    monkeypatch.setenv("WEBUI_PROVIDERS", providers)
+    monkeypatch.setenv("WEBUI_PROVIDER_KEYS", keys)
+    app = create_app({"TESTING": True, "WEBUI_DATA_DIR": str(tmp_path), "WEBUI_PROVIDERS_DIR": str(providers_dir)})
+    listed = {p["name"]: p for p in app.test_client().get("/api/providers").get_json()["providers"]}
+    assert listed["lab"]["models"] == ["fake-model"] and listed["keyed"]["available"]
+
+
+@pytest.mark.parametrize(
+    "environ, fragment",
+    [
+        ({"WEBUI_PROVIDERS": "lab"}, "WEBUI_PROVIDERS is not valid TOML"),
+        ({"WEBUI_PROVIDERS": '{name = "lab"}'}, "WEBUI_PROVIDERS must be written like"),
+        ({"WEBUI_PROVIDER_KEYS": "[]"}, "WEBUI_PROVIDER_KEYS must be written like"),
+        ({"WEBUI_PROVIDER_KEYS": "{keyed = 5}"}, "WEBUI_PROVIDER_KEYS must be written like"),
+    ],
+)
+def test_bad_toml_in_the_environment_says_what_to_write(environ, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load(environ=environ)
+
+
+def test_webui_check_uses_providers_from_the_environment(upstream, tmp_path):
+    env = clean_env(WEBUI_DATA_DIR=str(tmp_path), WEBUI_PROVIDERS="[" + LAB % upstream.url + "]", LANG="C")
+    command = [sys.executable, "-m", "webui", "check", "--provider", "lab"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0 and result.stdout.startswith("lab: ok (fake-model)"), result.stdout + result.stderr
+    bad = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**env, "WEBUI_PROVIDERS": "[{name"})
+    assert bad.returncode != 0 and "WEBUI_PROVIDERS is not valid TOML" in bad.stderr and "Traceback" not in bad.stderr

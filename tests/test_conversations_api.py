@@ -5,6 +5,8 @@ import sqlite3
 
 import pytest
 
+from webui import create_app
+
 
 def snapshot(app):
     """Every row of the conversations and messages tables, to prove a refused request changed nothing."""
@@ -67,6 +69,9 @@ def test_search_finds_titles_and_text_of_the_owner_only(client, stranger):
     assert found('"apples" (') == [apples]
     assert found("-") == []
     assert found("") == [pears, apples]
+    # FTS5 would read a NUL as the end of its query; it separates words, as in the text searched.
+    assert found("apples\0about") == [apples]
+    assert found("\0") == []
 
 
 def test_a_conversation_shows_its_active_path_with_versions(client):
@@ -218,6 +223,9 @@ def test_a_plain_openai_messages_list_imports(client):
         json.dumps({"title": "", "messages": [{"role": "user", "content": "x"}]}),
         json.dumps({"options": {"temperature": "hot"}, "messages": [{"role": "user", "content": "x"}]}),
         json.dumps({"created_at": "yesterday", "messages": [{"role": "user", "content": "x"}]}),
+        json.dumps({"created_at": "9999-12-31T23:59:59-14:00", "messages": [{"role": "user", "content": "x"}]}),
+        json.dumps({"created_at": "0001-01-01T00:00:00+14:00", "messages": [{"role": "user", "content": "x"}]}),
+        json.dumps({"created_at": "1969-12-31T23:59:59Z", "messages": [{"role": "user", "content": "x"}]}),
         json.dumps({"model": 5, "messages": [{"role": "user", "content": "x"}]}),
     ],
 )
@@ -229,6 +237,55 @@ def test_bad_import_files_are_refused_and_store_nothing(client, app, body):
     error = response.json["error"]
     assert error["code"] in ("invalid_import", "bad_request") and error["message"]
     assert snapshot(app) == before
+
+
+@pytest.mark.parametrize("created_at", ["1970-01-01T00:00:00+00:00", "9999-12-31T23:59:59Z"])
+def test_the_first_and_last_times_import(client, created_at):
+    conversation_id = create(client, created_at=created_at)
+    expected = created_at.replace("+00:00", "Z").replace("Z", ".000Z")
+    assert client.get(f"/api/conversations/{conversation_id}").json["created_at"] == expected
+
+
+@pytest.mark.parametrize("stored, shown", [(1e300, "9999-12-31T23:59:59.000Z"), (-1e300, "1970-01-01T00:00:00.000Z"),
+                                           ("garbage", "1970-01-01T00:00:00.000Z")])
+def test_a_time_stored_out_of_range_shows_at_its_end_and_fails_nothing(client, app, stored, shown):
+    conversation_id = create(client)
+    db = sqlite3.connect(app.extensions["webui.database"])
+    with db:
+        db.execute("UPDATE conversations SET created_at = ?", (stored,))
+        db.execute("UPDATE messages SET created_at = ?", (stored,))
+    db.close()
+    assert client.get("/api/conversations").json["conversations"][0]["created_at"] == shown
+    conversation = client.get(f"/api/conversations/{conversation_id}").json
+    assert conversation["created_at"] == shown and {m["created_at"] for m in conversation["messages"]} == {shown}
+    assert json.loads(client.get(f"/api/conversations/{conversation_id}/export").data)["created_at"] == shown
+    assert client.get(f"/c/{conversation_id}").status_code == 200
+
+
+def test_imports_are_limited_per_minute(app_config, tmp_path):
+    app = create_app({**app_config, "WEBUI_IMPORTS_PER_MINUTE": 2})
+    client = app.test_client()
+    ids = [create(client) for _ in range(2)]
+    before = snapshot(app)
+    response = client.post("/api/conversations/import?lang=ru", json=[{"role": "user", "content": "x"}])
+    assert response.status_code == 429 and response.json["error"]["code"] == "rate_limited"
+    assert response.json["error"]["message"] == "Слишком много импортов: подождите минуту и попробуйте снова."
+    assert snapshot(app) == before and len(ids) == 2
+
+
+def test_imports_stop_at_the_owners_storage_quota(app_config):
+    app = create_app({**app_config, "WEBUI_MAX_STORED_BYTES_PER_USER": 100})
+    owner, stranger = app.test_client(), app.test_client()
+    first = create(owner, [{"role": "user", "content": "я" * 20}, {"role": "assistant", "content": "a" * 40}])
+    before = snapshot(app)
+    response = owner.post("/api/conversations/import", json=[{"role": "user", "content": "b" * 21}])
+    assert response.status_code == 507 and response.json["error"]["code"] == "over_quota"
+    assert "0.0 MiB, and your conversations already take 0.0 MiB of the 0.0 MiB" in response.json["error"]["message"]
+    assert snapshot(app) == before
+    create(owner, [{"role": "user", "content": "b" * 20}])
+    create(stranger, [{"role": "user", "content": "c" * 100}])
+    assert owner.delete(f"/api/conversations/{first}").status_code == 204
+    create(owner, [{"role": "user", "content": "d" * 80}])
 
 
 def test_a_too_large_import_is_refused(client, app):

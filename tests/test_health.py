@@ -88,6 +88,23 @@ def test_an_empty_list_checks_nothing(upstream, webui):
     assert check(webui([entry("lab", upstream.url)]), {"providers": []}).json()["results"] == []
 
 
+def test_a_provider_named_many_times_is_asked_once(upstream, webui):
+    server = webui([entry("lab", upstream.url)])
+    results = check(server, {"providers": ["lab", "auto"] * 250}).json()["results"]
+    assert [r["provider"] for r in results] == ["lab", "auto"] and all(r["ok"] for r in results)
+    assert len(upstream.requests_to(CHAT)) == 2
+
+
+def test_checks_count_against_the_request_rate(upstream, webui):
+    server = webui([entry("lab", upstream.url)], WEBUI_REQUESTS_PER_MINUTE=2)
+    assert [check(server, {"providers": ["lab"]}).status_code for _ in range(2)] == [200, 200]
+    refused = check(server, {"providers": ["lab"]}, headers={"Accept-Language": "ru"})
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert refused.json()["error"]["message"] == "Слишком много запросов: подождите минуту и попробуйте снова."
+    assert len(upstream.requests_to(CHAT)) == 2
+
+
 def test_the_report_never_shows_a_key(upstream, webui):
     canary = "canaryKEY0x77healthZ"
     upstream.on("POST", CHAT, echo_key(401))

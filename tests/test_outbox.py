@@ -318,6 +318,12 @@ def test_a_full_socket_never_blocks_the_pump_and_loses_nothing():
         assert all(f["text"] == big for f in received if f["n"] != "ping")
 
 
+@pytest.fixture
+def app_config(app_config):
+    """Answers here may be far longer than the default cap: a flood must be more than the socket buffers hold."""
+    return {**app_config, "WEBUI_MAX_ANSWER_CHARS": 100_000_000}
+
+
 def test_a_reader_that_stops_reading_holds_up_only_itself(server):
     # A raw socket that reads nothing while 25 MiB stream at it: far more than the socket buffers hold.
     status, stuck = raw_handshake(server.url)
@@ -351,7 +357,7 @@ def test_a_reader_that_stops_reading_holds_up_only_itself(server):
 
 
 def test_the_pump_calls_at_deadlines_and_its_thread_ends_when_idle(monkeypatch):
-    monkeypatch.setattr("webui.outbox.IDLE_SECONDS", 0.05)
+    monkeypatch.setattr("webui.pump.IDLE_SECONDS", 0.05)
     pump = Pump()
     called = []
 
@@ -640,3 +646,73 @@ def test_listeners_that_attach_while_a_fast_stream_runs_get_every_chunk_once_in_
         assert frames[-1]["type"] == "done", f"listener {n} got no final frame"
         assert "".join(f["text"] for f in frames if f["type"] == "delta") == "".join(chunks), f"listener {n}"
         delta_seqs(frames)
+
+
+def read_to_the_end(sock, timeout=10):
+    """Everything the socket delivers until its peer ends the connection (bounded in time)."""
+    sock.settimeout(timeout)
+    data, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            return data
+        data += chunk
+    raise AssertionError("the connection did not end")
+
+
+def test_a_reader_that_leaves_frames_waiting_past_the_bound_is_cut_off():
+    # A client that asks and never reads: its answers pile up behind what the socket holds, until the bound.
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        outbox = Outbox(Deadlines(), Pacer(), ours, encode_line, max_bytes=1_000_000)
+        frame = {"type": "error", "text": "x" * 10_000}
+        taken = 0
+        while taken < 1000 and outbox.put(frame):
+            taken += 1
+        # What the socket's buffers took, plus a million bytes waiting here; then nothing more is kept.
+        assert 100 <= taken < 300
+        assert outbox.put({"type": "error"}) is False
+        assert not outbox._items and not outbox._unsent
+        received = read_to_the_end(theirs).split(b"\n")
+        assert len(received) < taken
+
+
+def test_chunks_waiting_for_a_slow_reader_do_not_count_against_the_bound(line):
+    line.outbox.max_bytes = 10_000
+    stream = line.stream()
+    for n in range(100):
+        assert stream.delta(f"{n:04d}" * 2500)
+    stream.finish("complete")
+    frames = available_lines(line.theirs, 3, between=line.pump.fire)
+    assert frames[-1]["type"] == "done"
+    assert "".join(f["text"] for f in frames if f["type"] == "delta") == "".join(f"{n:04d}" * 2500 for n in range(100))
+
+
+def test_the_close_frame_leaves_after_every_frame_queued_and_nothing_after_it():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        pump = Deadlines()
+        outbox = Outbox(pump, Pacer(), ours, encode_line)
+        outbox.put({"n": 0, "text": "x" * 100_000})
+        assert outbox._unsent, "the reader is behind: what follows waits"
+        outbox.put({"n": 1})
+        outbox.end(lambda: b'{"n": "close"}\n')
+        assert outbox.put({"n": 2}) is False
+        received = available_lines(theirs, 3, between=pump.fire)
+        assert [f["n"] for f in received] == [0, 1, "close"]
+        # Nothing can follow it: the connection is closed for writing once it has left.
+        assert read_to_the_end(theirs) == b""
+
+
+def test_a_ping_written_while_the_close_frame_is_made_does_not_end_the_connection_before_it(line):
+    line.outbox.put({"n": 0})
+    line.read(1)
+    line.outbox._lock = SchedulingLock()
+    # The library's ping comes after the close frame's turn is taken (release 1: put, 2: taking the items), before
+    # its bytes are added.
+    line.outbox._lock.countdown, line.outbox._lock.then = 2, lambda: line.outbox.put_bytes(b'{"n": "ping"}\n')
+    line.outbox.end(lambda: b'{"n": "close"}\n')
+    assert [f["n"] for f in available_lines(line.theirs, 2)] == ["ping", "close"]
+    assert read_to_the_end(line.theirs) == b""

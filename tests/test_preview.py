@@ -1,12 +1,18 @@
 """The newest messages of a conversation rendered into its page by the server, shown before the scripts run."""
 import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from html import unescape
 from html.parser import HTMLParser
 
+import requests
 from browser import DESKTOP, WAIT_MS, open_chat
+from conftest import ServerProcess
 from playwright.sync_api import expect
 from test_browser import DANGEROUS
 from test_browser_conversations import page_fetch
+from test_cli import clean_env
 
 from webui import preview
 
@@ -74,6 +80,48 @@ def test_the_newest_messages_fit_the_limits_and_the_last_is_always_there():
     # From the end: answer, question, answer, question fit; the next answer would pass MAX_CHARS.
     assert len(preview.newest(medium)) == 4
     assert preview.newest([]) == []
+
+
+def test_a_message_too_long_to_render_shows_the_end_of_its_text():
+    text = "Start. " + "x" * (preview.MAX_CHARS * 2) + " The end."
+    [shown] = preview.newest(conversation(3)[:-1] + [{"role": "assistant", "content": text}])
+    assert shown["raw"] and shown["html"] == preview.ELLIPSIS + text[-(preview.MAX_CHARS - 1):]
+    assert len(shown["html"]) == preview.MAX_CHARS and shown["html"].endswith("x The end.")
+
+
+def test_messages_that_take_too_long_to_render_are_shown_as_text():
+    # Within MAX_CHARS, but a render of it takes a tenth of a second: more than a deadline of none.
+    messages = [{"role": "user", "content": "links?"}, {"role": "assistant", "content": "http://a" * 700}]
+    assert preview.newest(messages, seconds=0) == [
+        {"role": "user", "html": "links?", "raw": False},
+        {"role": "assistant", "html": "http://a" * 700, "raw": True},
+    ]
+    assert not preview.newest(messages, seconds=30)[-1]["raw"]
+
+
+def test_a_page_whose_answer_is_slow_to_render_freezes_nobody(tmp_path, providers_dir):
+    # markdown-it takes 17 s over this: under gevent that would stop every other request, and gunicorn's timeout
+    # kills the worker, dropping every user, at twice the size.
+    text = "http://a" * 80_000
+    env = clean_env(WEBUI_DATA_DIR=str(tmp_path), WEBUI_PROVIDERS_DIR=str(providers_dir), LANG="C")
+    server = ServerProcess([sys.executable, "-m", "webui", "--port", "0", "serve"], env=env)
+    try:
+        owner = requests.Session()
+        messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]
+        imported = owner.post(server.url + "/api/conversations/import", json=messages, timeout=30)
+        assert imported.status_code == 201, imported.text
+        with ThreadPoolExecutor(2) as pool:
+            page = pool.submit(owner.get, f"{server.url}/c/{imported.json()['id']}", timeout=10)
+            others = pool.submit(lambda: [requests.get(server.url + "/api/providers", timeout=5) for _ in range(5)])
+            assert all(response.status_code == 200 for response in others.result(timeout=30))
+            opening = opening_of(page.result(timeout=30).text)
+        assert unescape(opening.messages[-1]).strip() == preview.tail(text)
+        # A message within the budget is still rendered, in gevent's pool of native threads.
+        short = owner.post(server.url + "/api/conversations/import", json=conversation(2), timeout=30).json()["id"]
+        rendered = opening_of(owner.get(f"{server.url}/c/{short}", timeout=10).text)
+        assert ("strong", {}) in rendered.tags
+    finally:
+        server.stop()
 
 
 def test_the_owners_page_carries_the_end_rendered_and_a_strangers_does_not(app, testing_provider):

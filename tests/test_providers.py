@@ -102,6 +102,31 @@ def test_a_module_that_needs_a_key_waits_for_one(providers_dir, app_config):
     assert keyed["available"] and "secret-value" not in str(keyed)
 
 
+def test_a_modules_long_error_reaches_the_page_and_the_log_short_and_without_its_key(providers_dir, app_config, caplog):
+    source = (
+        "import base64\nurl = 'x'\nmodel = 'm'\nsupports_stream = True\nneeds_auth = True\n"
+        "def _create_completion(model, messages, stream, **kwargs):\n"
+        "    yield 'x'\n"
+        "    raise RuntimeError('KEY ' + kwargs['auth'].upper() + ' or ' + base64.b64encode(kwargs['auth'].encode()).decode()"
+        " + ' said:\\n' + 'blah ' * 200_000)\n"
+    )
+    (providers_dir / "wordy.py").write_text(source)
+    key = "wordy-key-0123456789"
+    live = LiveServer(create_app({**app_config, "WEBUI_PROVIDER_KEYS": {"wordy": key}}))
+    try:
+        ws = live.connect()
+        ws.send(chat("w", provider="wordy", model="m"))
+        error = ws.until_final("w")[-1]
+    finally:
+        live.stop()
+    assert error["code"] == "provider_error"
+    assert error["message"].startswith("The provider failed: RuntimeError: KEY [redacted] or [redacted] said: blah")
+    assert len(error["message"]) < 1100 and error["message"].endswith("…")
+    logged = [record.getMessage() for record in caplog.records if "wordy" in record.getMessage()]
+    assert logged and all(len(line) < 1100 and "[redacted]" in line for line in logged)
+    assert all(key.upper() not in text.upper() for text in [error["message"], caplog.text])
+
+
 def test_a_module_that_raises_while_listing_models_does_not_break_the_listing(providers_dir, app_config):
     source = (
         "url = 'x'\nsupports_stream = True\nneeds_auth = False\n"

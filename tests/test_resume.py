@@ -4,6 +4,8 @@ import time
 import pytest
 
 from conftest import delta_seqs, turn
+from webui.connection import RESUMES_PER_MINUTE
+from webui.replay import PIECE_CHARS
 
 
 def text_of(frames):
@@ -81,18 +83,26 @@ def test_two_sockets_follow_one_answer_and_either_can_stop_it(visitor):
     assert content.startswith("tick0 tick1 tick2 ") and content.endswith(ones[-2]["text"])
 
 
+def replayed(ws, request_id):
+    """The frames of a resume of an answer that is over: (its start, its stored text, its final frame)."""
+    frames = ws.until_final(request_id)
+    start, deltas, final = frames[0], frames[1:-1], frames[-1]
+    assert start["type"] == "start" and start["replay"] is True
+    assert all(f["type"] == "delta" for f in deltas)
+    assert [f["seq"] for f in deltas] == list(range(1, len(deltas) + 1))
+    assert all(len(f["text"]) <= PIECE_CHARS for f in deltas)
+    return start, text_of(deltas), final
+
+
 def test_resuming_a_finished_answer_gives_its_stored_text(visitor):
     ws = visitor.connect()
     ws.send(turn("r1", content="all of it"))
     start = ws.until_final("r1")[0]
     ws.send({"type": "resume", "request_id": "late", "message_id": start["message_id"], "after": 1})
-    assert ws.recv() == {
-        "type": "done",
-        "request_id": "late",
-        "message_id": start["message_id"],
-        "reason": "complete",
-        "content": "all of it ",
-    }
+    again, text, final = replayed(ws, "late")
+    assert again == {**start, "request_id": "late", "replay": True}
+    assert text == "all of it "
+    assert final == {"type": "done", "request_id": "late", "message_id": start["message_id"], "reason": "complete"}
 
 
 def test_resuming_a_failed_answer_gives_its_error(visitor):
@@ -100,9 +110,40 @@ def test_resuming_a_failed_answer_gives_its_error(visitor):
     ws.send(turn("r1", model="fail_midway", content="x"))
     start = ws.until_final("r1")[0]
     ws.send({"type": "resume", "request_id": "late", "message_id": start["message_id"]})
-    final = ws.recv()
+    _start, text, final = replayed(ws, "late")
     assert (final["type"], final["reason"], final["code"]) == ("error", "error", "provider_error")
-    assert final["content"] == "partial answer " and "upstream went away" in final["message"]
+    assert text == "partial answer " and "upstream went away" in final["message"] and "content" not in final
+
+
+def imported_answer(visitor, text):
+    """Import a conversation whose answer is `text`; returns the answer's message id."""
+    created = visitor.http.post("/api/conversations/import", json=[{"role": "user", "content": "q"}, {"role": "assistant", "content": text}])
+    assert created.status_code == 201, created.json
+    return visitor.http.get(f"/api/conversations/{created.json['id']}").json["messages"][-1]["id"]
+
+
+def test_a_long_stored_answer_comes_back_whole_in_bounded_frames(visitor):
+    text = "".join(f"{n:06d} ж🙂 $x^2$\n" for n in range(30_000))
+    message_id = imported_answer(visitor, text)
+    ws = visitor.connect()
+    ws.send({"type": "resume", "request_id": "long", "message_id": message_id, "after": 12})
+    start, replayed_text, final = replayed(ws, "long")
+    assert replayed_text == text
+    assert (start["message_id"], final["reason"], "content" in final) == (message_id, "complete", False)
+
+
+def test_resumes_are_limited_per_socket(visitor):
+    message_id = imported_answer(visitor, "short")
+    ws = visitor.connect()
+    for n in range(RESUMES_PER_MINUTE):
+        ws.send({"type": "resume", "request_id": n, "message_id": message_id})
+        assert replayed(ws, n)[1] == "short"
+    ws.send({"type": "resume", "request_id": "more", "message_id": message_id})
+    refused = ws.recv()
+    assert (refused["type"], refused["request_id"], refused["code"]) == ("error", "more", "rate_limited")
+    other = visitor.connect()
+    other.send({"type": "resume", "request_id": "elsewhere", "message_id": message_id})
+    assert replayed(other, "elsewhere")[1] == "short"
 
 
 def test_resuming_an_unknown_message_is_not_found(visitor):

@@ -5,7 +5,7 @@ import time
 import pytest
 import requests
 
-from conftest import Browser, LiveServer, chat, handshake
+from conftest import Browser, LiveServer, Visitor, chat, handshake, raw_handshake
 from webui import create_app
 from webui.limits import Backoff, Window
 from webui.security import CSP, allow_request, socket_cap
@@ -140,6 +140,16 @@ def test_security_headers_are_on_every_response(serve):
     assert responses["too large"].status_code == 413 and error_code(responses["too large"]) == "too_large"
 
 
+def test_pages_and_api_answers_are_never_stored_but_static_files_may_be(server):
+    # A page carries the CSRF token and the conversation's text: no cache, shared or the browser's own, may keep it.
+    paths = ("/", "/c/nothing", "/login", "/nothing-here", "/api/providers", "/api/conversations", "/api/nothing")
+    cached = {path: get(server, path).headers.get("Cache-Control") for path in paths}
+    assert cached == dict.fromkeys(paths, "no-store")
+    assert get(server, "/", Host="evil.example").headers.get("Cache-Control") == "no-store"
+    for path in ("/static/style.css", "/static/app.js", "/static/vendor/"):
+        assert "no-store" not in get(server, path).headers.get("Cache-Control", ""), path
+
+
 def test_a_server_error_is_json_without_a_trace(serve, caplog):
     server = serve(PROPAGATE_EXCEPTIONS=False)
 
@@ -186,10 +196,11 @@ def test_forwarded_headers_are_ignored_unless_the_proxy_is_trusted(serve):
 
 def test_sockets_are_capped_per_user_and_in_total(serve):
     server = serve(WEBUI_MAX_SOCKETS_PER_USER=2)
-    first, second = server.connect(), server.connect()
-    assert handshake(server.url) == 429
+    browser = {"Cookie": "webui_owner=" + Visitor(server).http.get_cookie("webui_owner").value}
+    first, second = server.connect(browser), server.connect(browser)
+    assert handshake(server.url, browser) == 429
     first.close()
-    assert wait_for_handshake(server.url) == 101
+    assert wait_for_handshake(server.url, browser) == 101
     second.close()
 
     crowded = serve(WEBUI_CONNECTIONS=4)
@@ -201,14 +212,43 @@ def test_sockets_are_capped_per_user_and_in_total(serve):
         ws.close()
 
 
-def wait_for_handshake(url, seconds=5.0):
+def wait_for_handshake(url, headers=None, seconds=5.0):
     """Retry a handshake while the server is still releasing a closed socket's place; the last status."""
     deadline = time.monotonic() + seconds
-    status = handshake(url)
+    status = handshake(url, headers)
     while status != 101 and time.monotonic() < deadline:
         time.sleep(0.05)
-        status = handshake(url)
+        status = handshake(url, headers)
     return status
+
+
+def test_sockets_without_the_browsers_cookie_do_not_lock_the_browser_out(server, visitor):
+    # Any process on this machine can open sockets from the browser's address, but not with the browser's cookie.
+    others = [raw_handshake(server.url) for _ in range(16)]
+    try:
+        assert [status for status, _sock in others] == [101] * 16
+        ws = visitor.connect()
+        ws.send(chat("mine"))
+        assert ws.until_final("mine")[-1]["type"] == "done"
+    finally:
+        for _status, sock in others:
+            sock.close()
+
+
+def test_sockets_of_nobody_signed_in_are_capped_per_address(serve):
+    server = serve(WEBUI_MAX_SOCKETS_PER_USER=2, WEBUI_MAX_SOCKETS_PER_ADDRESS=3)
+    browser = {"Cookie": "webui_owner=" + Visitor(server).http.get_cookie("webui_owner").value}
+    held = [raw_handshake(server.url, browser) for _ in range(2)] + [raw_handshake(server.url)]
+    try:
+        assert [status for status, _sock in held] == [101] * 3
+        # The browser is at its own cap, and the address at its cap, whatever cookie a newcomer brings.
+        assert [handshake(server.url, browser), handshake(server.url)] == [429, 429]
+        refused = requests.get(server.url + "/ws", headers={"Upgrade": "websocket"}, timeout=10)
+        assert error_code(refused) == "rate_limited"
+    finally:
+        for _status, sock in held:
+            sock.close()
+    assert wait_for_handshake(server.url) == 101
 
 
 @pytest.fixture
@@ -289,18 +329,21 @@ def test_windows_and_backoff_with_a_clock():
 
     backoff = Backoff(free=5, window=60, first_wait=30, longest=900, clock=lambda: now[0])
     for _ in range(4):
-        backoff.fail("x")
+        assert backoff.attempt("x") is not None
     assert backoff.wait("x") == 0 and backoff.wait("y") == 0
+    fifth = backoff.attempt("x")
+    assert backoff.wait("x") == 30 and backoff.attempt("x") is None, "counted before it is checked"
+    backoff.forgive(fifth)
+    assert backoff.wait("x") == 0, "a right password takes its count back, and the wait it began"
     waits = []
     for _ in range(7):
-        # Fail until the client is made to wait (at most `free` times), then sit the wait out.
+        # Try until the client is made to wait (at most `free` times), then sit the wait out.
         for _ in range(5):
-            if backoff.wait("x"):
+            if backoff.attempt("x") is None:
                 break
-            backoff.fail("x")
         waits.append(backoff.wait("x"))
         now[0] += waits[-1]
     assert waits == [30, 60, 120, 240, 480, 900, 900]
     now[0] += 901
-    backoff.fail("x")
+    backoff.attempt("x")
     assert backoff.wait("x") == 0, "a client quiet for the longest wait starts afresh"

@@ -6,7 +6,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import config as settings
-from . import auth, conversations, health, i18n, identity, live, outbox, registry, security, storage, views, ws
+from . import answers, auth, conversations, health, i18n, identity, live, outbox, registry, security, shutdown, storage, views, ws
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -43,8 +43,10 @@ def create_app(config=None):
     storage.init_app(app)
     identity.init_app(app)
     live.init_app(app)
+    answers.init_app(app)
     registry.init_app(app)
     outbox.init_app(app)
+    shutdown.init_app(app)
     ws.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(conversations.bp)

@@ -81,7 +81,10 @@ def parse_time(value):
         moment = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         raise invalid(_("“created_at” must be a date and time in ISO 8601 form.")) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if not history.EARLIEST <= moment <= history.LATEST:
+        raise invalid(_("“created_at” must be a time between the years 1970 and 9999."))
+    return moment.timestamp()
 
 
 def parse_import(data):
@@ -109,9 +112,32 @@ def parse_import(data):
     }
 
 
-def store_import(db, owner, spec):
-    """Store a checked import as a new conversation in one transaction; returns its id."""
+def over_quota(needed, used, quota):
+    """The refusal of an import that would take its owner past the bytes they may store."""
+    mib = 1024 * 1024
+    return UserError(
+        _(
+            "This import needs %(needed).1f MiB, and your conversations already take %(used).1f MiB of the"
+            " %(quota).1f MiB you may store: delete some conversations first.",
+            needed=needed / mib,
+            used=used / mib,
+            quota=quota / mib,
+        ),
+        code="over_quota",
+    )
+
+
+def store_import(db, owner, spec, quota=0):
+    """Store a checked import as a new conversation in one transaction; returns its id.
+
+    With a `quota` (bytes), the owner's messages may not take more than that with the import's.
+    """
+    needed = sum(len(message["content"].encode("utf-8", "surrogatepass")) for message in spec["messages"])
     with transaction(db):
+        # Counted inside the transaction: two imports at once cannot both fit in the same room.
+        used = history.stored_bytes(db, owner) if quota else 0
+        if quota and used + needed > quota:
+            raise over_quota(needed, used, quota)
         conversation_id = history.create_conversation(
             db, owner, spec["title"], spec["provider"], spec["model"], spec["system_prompt"], spec["options"], spec["created_at"]
         )

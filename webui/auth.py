@@ -9,7 +9,6 @@ import sqlite3
 import time
 from contextlib import closing
 from functools import cache
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
@@ -144,6 +143,22 @@ class Access:
         # On a network address, deleting the last account must lock everyone out, not let everyone in.
         self.exposed = not is_loopback(config["WEBUI_HOST"]) and not config.get("WEBUI_NO_AUTH")
 
+    def attempt(self, address, name):
+        """Count a sign-in from `address` to account `name` as failed before its password is checked (the hash takes
+        long enough for a burst to pass a count made afterwards): the Attempts to forgive if the password is right,
+        or None, with nothing counted, while either must wait."""
+        attempts = self.backoff.attempt(address), self.account_backoff.attempt(name)
+        if None not in attempts:
+            return attempts
+        self.forgive(attempts)
+        return None
+
+    def forgive(self, attempts):
+        """Take back the counted attempts of a sign-in that succeeded (or was never checked)."""
+        for backoff, attempt in zip((self.backoff, self.account_backoff), attempts):
+            if attempt is not None:
+                backoff.forgive(attempt)
+
     def required(self):
         """Signing in is required once an account exists, and always on a network address unless --no-auth."""
         return self.exposed or self.users.has_any()
@@ -168,10 +183,12 @@ def authenticate():
 
 def safe_next(target):
     """Where to go after signing in: a path on this site, or the start page (never another host)."""
-    parts = urlsplit(target or "")
-    local = target and target.startswith("/") and not parts.scheme and not parts.netloc
-    # Browsers read a backslash as a slash: "/\\evil.example" would leave the site.
-    return target if local and "\\" not in target and target.isprintable() else "/"
+    target = target or ""
+    # One slash, then no second: "//evil.example" names a host, and so does "////evil.example", which werkzeug
+    # writes into Location as "//evil.example". Browsers read a backslash as a slash and drop tabs and newlines, so
+    # "/\\evil.example" and "/\t/evil.example" would leave the site too: neither may appear anywhere.
+    path = target.startswith("/") and not target.startswith("//")
+    return target if path and "\\" not in target and target.isprintable() else "/"
 
 
 def login_page(target, error=None, status=200, headers=None, username=""):
@@ -192,9 +209,10 @@ def login():
     if request.method == "GET":
         return login_page(target)
     username = request.form.get("username", "")
-    address_wait, account_wait = access.backoff.wait(client_key()), access.account_backoff.wait(username)
-    if address_wait or account_wait:
-        seconds = math.ceil(max(address_wait, account_wait))
+    attempts = access.attempt(client_key(), username)
+    if attempts is None:
+        address_wait, account_wait = access.backoff.wait(client_key()), access.account_backoff.wait(username)
+        seconds = max(1, math.ceil(max(address_wait, account_wait)))
         if address_wait >= account_wait:
             error = _("Too many failed sign-ins from your address: try again in %(seconds)d seconds.", seconds=seconds)
         else:
@@ -202,9 +220,8 @@ def login():
         return login_page(target, error, 429, {"Retry-After": str(seconds)}, username)
     token = access.users.check(username, request.form.get("password", ""))
     if token is None:
-        access.backoff.fail(client_key())
-        access.account_backoff.fail(username)
         return login_page(target, _("Wrong user name or password."), 401, username=username)
+    access.forgive(attempts)
     session.clear()
     session.permanent = True
     session[SESSION_USER] = username

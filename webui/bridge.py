@@ -1,18 +1,14 @@
 """The streaming bridge: chat frames in, start/delta/done or error frames out."""
 import itertools
 import json
-import logging
 import threading
 import time
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
-from .cooperative import taking_turns
-from .errors import UserError, error_text, failure_message
+from .errors import UserError
 from .history import ID
-
-log = logging.getLogger(__name__)
 
 ROLES = ("system", "user", "assistant")
 # Only these options reach a provider: a browser must not be able to pass arbitrary
@@ -63,16 +59,25 @@ def bad_request(message):
     return UserError(message, code="bad_request")
 
 
+def parse_json(text):
+    """Decode a client's JSON (a frame or a request body), refusing malformed and too deeply nested input."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise bad_request(_("The request is not valid JSON.")) from None
+    except RecursionError:
+        # The decoder recurses once per level: nesting deeper than the interpreter's stack allows is refused here,
+        # before anything else walks the value.
+        raise bad_request(_("The request is nested too deeply.")) from None
+
+
 def parse_frame(raw, max_bytes):
     """Decode one client frame into a dict, refusing binary, oversized and malformed frames."""
     if not isinstance(raw, str):
         raise bad_request(_("Frames must be JSON text."))
     if len(raw) > max_bytes or len(raw.encode()) > max_bytes:
         raise UserError(_("The request is too large (the limit is %(kib)d KiB).", kib=max_bytes // 1024), code="too_large")
-    try:
-        frame = json.loads(raw)
-    except ValueError:
-        raise bad_request(_("The request is not valid JSON.")) from None
+    frame = parse_json(raw)
     if not isinstance(frame, dict):
         raise bad_request(_("The request must be a JSON object."))
     return frame
@@ -111,9 +116,11 @@ def parse_options(options):
         if key not in NUMERIC_OPTIONS:
             raise bad_request(_("Unknown option “%(name)s”.", name=key))
         kind, low, high = NUMERIC_OPTIONS[key]
-        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
         if kind is int:
-            ok_type = ok_type and float(value).is_integer()
+            # Not float(value): an integer beyond a float's range (valid JSON) would raise OverflowError.
+            ok_type = (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+        else:
+            ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not ok_type or not low <= value <= high:
             raise bad_request(_("Option “%(name)s” must be a number from %(low)s to %(high)s.", name=key, low=low, high=high))
         parsed[key] = kind(value)
@@ -405,32 +412,3 @@ class Stream:
         """End with an error frame."""
         return self._final("error", {"code": code, "message": message}, "error", code=code, message=message)
 
-
-def run(stream, provider, model, messages, options):
-    """Stream one answer into `stream`, closing the provider's generator however it ends."""
-    chunks = None
-    try:
-        chunks = iter(provider.complete(model, messages, stream=True, **options))
-        delta = stream.delta
-        for text in taking_turns(chunks):
-            # A classic module's chunks come straight from it: anything not text is made text, and empty ones skipped.
-            if text.__class__ is not str:
-                if isinstance(text, Via):
-                    stream.via(text.provider, text.model)
-                    continue
-                text = str(text) if text else ""
-            if text and not delta(text):
-                return
-        stream.finish("complete")
-    except UserError as e:
-        stream.fail(e.code, e.message)
-    except Exception as e:
-        log.warning("provider %s failed: %s", provider.name, error_text(e, provider.secrets()))
-        stream.fail("provider_error", failure_message(e, provider.secrets()))
-    finally:
-        close = getattr(chunks, "close", None)
-        if close:
-            try:
-                close()
-            except Exception as e:
-                log.warning("provider %s failed while closing: %s", provider.name, error_text(e, provider.secrets()))

@@ -1,6 +1,8 @@
 """The `webui` command: serve the chat UI."""
 import ipaddress
 import os
+import signal
+import sqlite3
 import sys
 from contextlib import contextmanager
 
@@ -9,10 +11,11 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from werkzeug.serving import make_server
 
-from . import auth, cooperative, create_app, health, serving
+from . import auth, cooperative, create_app, health, history, serving, storage
 from .config import ConfigError
 from .errors import UserError
 from .i18n import LANGUAGES
+from .identity import user_owner
 
 
 def display_url(host, port):
@@ -50,20 +53,39 @@ def main(ctx, host, port, config_path, no_auth):
         serve(ctx.obj)
 
 
+class Terminated(Exception):
+    """SIGTERM arrived: stop, and give the running answers their grace period."""
+
+
+def terminated(signum, frame):
+    """The SIGTERM handler of the development server."""
+    raise Terminated
+
+
 def serve(overrides):
-    """Run the built-in threaded server until interrupted."""
+    """Run the built-in threaded server until SIGTERM or Ctrl-C, then drain it (see shutdown.py): after SIGTERM with
+    the grace period, after Ctrl-C without; a second signal ends the process at once."""
     app = build_app(overrides)
     check_access(app)
     server = make_server(app.config["WEBUI_HOST"], app.config["WEBUI_PORT"], app, threaded=True)
     # Once it listens: a start that fails (the port is taken) must not touch the answers of the server that runs.
     serving.start_serving(app)
     announce(app.config["WEBUI_HOST"], server.server_port)
+    signal.signal(signal.SIGTERM, terminated)
+    grace = 0
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+    except Terminated:
+        grace = app.config["WEBUI_SHUTDOWN_GRACE_SECONDS"]
     finally:
         server.server_close()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        app.extensions["webui.shutdown"].drain(grace)
+    except KeyboardInterrupt:
+        pass
 
 
 @main.command()
@@ -168,6 +190,8 @@ def accounts(overrides):
             yield auth.get_access().users
         except UserError as e:
             raise click.ClickException(e.message) from None
+        except sqlite3.Error as e:
+            raise click.ClickException(_("The data folder could not be changed: %(error)s", error=e)) from None
 
 
 def read_password(from_stdin):
@@ -180,15 +204,29 @@ def read_password(from_stdin):
 stdin_option = click.option("--password-stdin", is_flag=True, help="Read the password from standard input, not a prompt.")
 
 
+def delete_conversations(name):
+    """Delete the conversations of the account `name`: they must never pass to a later account of the same name."""
+    db = storage.get_db()
+    with storage.transaction(db):
+        return history.delete_owned(db, user_owner(name))
+
+
 @user.command("add")
 @click.argument("name")
 @stdin_option
 @click.pass_obj
 def user_add(overrides, name, password_stdin):
-    """Create an account."""
+    """Create an account; it starts with no conversations, whatever an earlier account of that name left."""
     with accounts(overrides) as users:
-        users.add(name, read_password(password_stdin))
+        password = read_password(password_stdin)
+        if name in users.names():
+            raise click.ClickException(_("There is already a user called “%(name)s”.", name=name))
+        # Before the account exists, so that nobody can have signed in to it and written anything yet.
+        left = delete_conversations(name)
+        users.add(name, password)
         click.echo(_("Added %(name)s.", name=name))
+        if left:
+            click.echo(_("Deleted the conversations an earlier account called %(name)s had left: %(count)d.", name=name, count=left))
 
 
 @user.command("passwd")
@@ -207,11 +245,14 @@ def user_passwd(overrides, name, password_stdin):
 @click.argument("name")
 @click.pass_obj
 def user_delete(overrides, name):
-    """Delete an account; its sessions end."""
+    """Delete an account with its conversations; its sessions end and its running answers stop."""
     with accounts(overrides) as users:
+        # The account first, ending its sessions. What a socket of it writes before the server closes it (within two
+        # seconds) is deleted when the name is next added.
         if not users.delete(name):
             raise unknown_user(name)
-        click.echo(_("Deleted %(name)s.", name=name))
+        count = delete_conversations(name)
+        click.echo(_("Deleted %(name)s and their conversations: %(count)d.", name=name, count=count))
         if not users.has_any():
             message = _(
                 "No accounts are left: on 127.0.0.1 the server no longer asks anyone to sign in, "

@@ -15,18 +15,34 @@ DEFAULTS = {
     "WEBUI_MAX_REQUEST_BYTES": 128 * 1024,
     "WEBUI_MAX_FRAME_BYTES": 256 * 1024,
     "WEBUI_MAX_STREAMS_PER_SOCKET": 4,
+    "WEBUI_PROVIDER_IDLE_SECONDS": 300,
+    "WEBUI_LOCAL_IDLE_SECONDS": 900,
+    "WEBUI_MAX_ANSWER_CHARS": 1_000_000,
+    "WEBUI_MAX_QUEUED_BYTES": 4 * 1024 * 1024,
     "WEBUI_PING_INTERVAL": 25,
     "WEBUI_ALLOWED_HOSTS": [],
     "WEBUI_ALLOWED_ORIGINS": [],
     "WEBUI_TRUSTED_PROXIES": 0,
     "WEBUI_MAX_BODY_BYTES": 8 * 1024 * 1024,
     "WEBUI_MAX_SOCKETS_PER_USER": 16,
+    "WEBUI_MAX_SOCKETS_PER_ADDRESS": 64,
     "WEBUI_REQUESTS_PER_MINUTE": 60,
+    "WEBUI_IMPORTS_PER_MINUTE": 20,
+    "WEBUI_MAX_STORED_BYTES_PER_USER": 1024 * 1024 * 1024,
     "WEBUI_CONNECTIONS": 1000,
     "WEBUI_DATABASE_TIMEOUT": 5,
+    "WEBUI_SHUTDOWN_GRACE_SECONDS": 10,
     "WEBUI_LOCAL_THREADS": None,
     "WEBUI_LOCAL_CONTEXT": 2048,
     "WEBUI_SECRET_KEY": None,
+}
+
+
+# Settings whose environment variable holds TOML, as README says: the value (an inline array or table), or the
+# config file's own section for it; with the kind of value each must be and an example for the error message.
+TOML_SETTINGS = {
+    "WEBUI_PROVIDERS": ("providers", list, '[{name = "lab", type = "openai", base_url = "http://127.0.0.1:8080/v1"}]'),
+    "WEBUI_PROVIDER_KEYS": ("provider_keys", dict, '{my_module = "the key"}'),
 }
 
 
@@ -34,8 +50,27 @@ class ConfigError(Exception):
     """A setting that cannot be used, with a message saying which and why."""
 
 
+def toml_setting(key, raw):
+    """An environment variable holding TOML: an inline value, or the lines of its section in the config file."""
+    section, kind, example = TOML_SETTINGS[key]
+    if not raw.strip():
+        return kind()
+    try:
+        value = tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        try:
+            value = tomllib.loads(raw).get(section)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{key} is not valid TOML ({e}); write it like {key}='{example}'") from None
+    if not isinstance(value, kind) or (kind is dict and not all(isinstance(v, str) for v in value.values())):
+        raise ConfigError(f"{key} must be written like {key}='{example}'")
+    return value
+
+
 def _coerce(key, raw):
     """Turn an environment string into the type of the key's default."""
+    if key in TOML_SETTINGS:
+        return toml_setting(key, raw)
     default = DEFAULTS.get(key)
     if isinstance(default, bool):
         return raw.strip().lower() in ("1", "true", "yes", "on")

@@ -1,36 +1,31 @@
 """One WebSocket: reads frames, runs each chat request in its own thread, answers stop and resume."""
-import threading
+import logging
 
-from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from . import history, turns
-from .bridge import Stream, bad_request, parse_chat, parse_frame, parse_resume, resolve, run, valid_request_id
+from .bridge import Stream, bad_request, parse_chat, parse_frame, parse_resume, resolve, valid_request_id
 from .errors import UserError
+from .limits import Window
 from .live import StoredStream
+from .replay import replay
 from .security import allow_request
 from .storage import get_db
 
+log = logging.getLogger(__name__)
 
-def resume_final(request_id, message_id, status, content, error):
-    """The one frame that answers a resume for an answer no longer streaming: its stored outcome and whole text."""
-    frame = {
-        "type": "error" if status == "error" else "done",
-        "request_id": request_id,
-        "message_id": message_id,
-        "reason": status,
-        "content": content,
-    }
-    return {**frame, **(error or {})}
+# A page resumes once for each socket it opens, for the one answer it follows.
+RESUMES_PER_MINUTE = 20
 
 
 class Connection:
     """The requests of one socket, each streamed by its own thread."""
 
-    def __init__(self, app, registry, outbox, locale, owner, live):
-        """Frames go out through `outbox` (see outbox.Outbox); `owner` is who is connected."""
-        self.app = app
+    def __init__(self, app, registry, outbox, locale, owner, live, answers):
+        """Frames go out through `outbox` (see outbox.Outbox); `owner` is who is connected; `answers` runs them."""
         self.registry = registry
+        self.answers = answers
+        self.shutdown = app.extensions["webui.shutdown"]
         self.outbox = outbox
         self.locale = locale
         self.owner = owner
@@ -38,10 +33,11 @@ class Connection:
         self.max_bytes = app.config["WEBUI_MAX_REQUEST_BYTES"]
         self.max_streams = app.config["WEBUI_MAX_STREAMS_PER_SOCKET"]
         self.streams = {}
+        self.resumes = Window(RESUMES_PER_MINUTE)
 
     def handle(self, raw):
         """Act on one frame; bad input is answered with an error frame and changes nothing."""
-        request_id = None
+        request_id = kind = None
         try:
             frame = parse_frame(raw, self.max_bytes)
             if valid_request_id(frame.get("request_id")):
@@ -57,6 +53,12 @@ class Connection:
                 raise bad_request(_("Unknown frame type “%(type)s”.", type=str(kind)[:40]))
         except UserError as e:
             self.outbox.put({"type": "error", "request_id": request_id, "code": e.code, "message": e.message})
+        except Exception:
+            # A bug, not the client's fault: the trace goes to the log, the page gets a final answer to its frame
+            # without internals, and the socket (and every answer it carries) goes on.
+            log.exception("a %s frame could not be handled", kind)
+            message = _("Something went wrong inside the server; its log has the details.")
+            self.outbox.put({"type": "error", "request_id": request_id, "code": "internal_error", "message": message})
 
     def admit(self, request_id):
         """Refuse a request id already running here, or one request too many on this socket."""
@@ -69,6 +71,7 @@ class Connection:
     def chat(self, frame):
         """Validate a chat request and start streaming it."""
         chat = parse_chat(frame)
+        self.shutdown.refuse_new_answers()
         self.admit(chat.request_id)
         if not allow_request(self.owner):
             raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
@@ -76,26 +79,20 @@ class Connection:
             provider, model, turn = self.begin_turn(chat)
             stream = StoredStream(self.outbox.listener(chat.request_id), provider.name, model, turn, self.live)
             self.live.add(stream)
-            messages, options = turn.messages, turn.options
+            messages, options, written = turn.messages, turn.options, len(turn.prefix)
         else:
             provider, model = resolve(chat, self.registry)
             stream = Stream(self.outbox.listener(chat.request_id), provider.name, model)
-            messages, options = chat.messages, chat.options
+            messages, options, written = chat.messages, chat.options, 0
         self.streams[chat.request_id] = stream
-        threading.Thread(
-            target=self._run, args=(stream, provider, model, messages, options), name=f"webui-stream-{chat.request_id}", daemon=True
-        ).start()
+        name = f"webui-stream-{chat.request_id}"
+        self.answers.start(stream, provider, model, messages, options, self.locale, name, written)
 
     def begin_turn(self, chat):
         """Store the user's side of a stored conversation's turn; answers that outlive sockets are limited per owner."""
         if len(self.live.running(lambda turn: turn.owner == self.owner)) >= self.max_streams:
             raise UserError(_("Too many answers are being written for you at once; wait for one to finish."), code="rate_limited")
         return turns.prepare(get_db(), self.owner, chat, self.registry)
-
-    def _run(self, stream, provider, model, messages, options):
-        """Thread body: stream in the connection's language, with an app context for the database."""
-        with self.app.app_context(), force_locale(self.locale):
-            run(stream, provider, model, messages, options)
 
     def stop(self, request_id):
         """Stop a running request: the text sent stays, a done frame says it was stopped."""
@@ -105,20 +102,20 @@ class Connection:
         stream.finish("stopped")
 
     def resume(self, frame):
-        """Re-attach to a stored answer still streaming, or hand over its stored outcome when it is over."""
+        """Re-attach to a stored answer still streaming, or replay its stored outcome when it is over."""
         request_id, message_id, after = parse_resume(frame)
         self.admit(request_id)
+        if not self.resumes.hit(None):
+            raise UserError(_("Too many resumes on this connection: wait a minute and try again."), code="rate_limited")
         # Look up the stream before reading the row: a stream leaves the registry only after its final write.
         stream = self.live.get(message_id)
         message = history.owned_message(get_db(), self.owner, message_id)
         if stream is not None and stream.attach(self.outbox.listener(request_id, after)):
             self.streams[request_id] = stream
             return
-        if stream is not None:
-            outcome = stream.outcome()
-        else:
-            outcome = (message["status"], message["content"], history.error_of(message))
-        self.outbox.put(resume_final(request_id, message_id, *outcome))
+        # A replay counts among this socket's requests until its last frame is made: a resume costs a copy of the
+        # text while it waits for the reader, so a socket holds at most WEBUI_MAX_STREAMS_PER_SOCKET of them.
+        self.streams[request_id] = replay(self.outbox, request_id, message, stream)
 
     def close(self):
         """The socket is gone: its listeners go; plain requests stop, stored answers go on being written."""

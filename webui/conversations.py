@@ -6,10 +6,11 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import archive, history, validate
-from .bridge import bad_request
+from .bridge import bad_request, parse_json
 from .errors import UserError
 from .identity import current_owner
 from .live import get_live
+from .security import allow_request
 from .storage import get_db, transaction
 
 MAX_LIMIT = 100
@@ -18,7 +19,10 @@ MAX_QUERY_CHARS = 500
 # An import may be bigger than a chat frame, but has a ceiling even when no body limit is configured.
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
 # Storage that cannot be written now: 503 (busy, failing) asks to try again later, 507 says the disk is full.
-STATUS = {"not_found": 404, "too_large": 413, "storage_busy": 503, "storage_failed": 503, "storage_full": 507}
+STATUS = {
+    "not_found": 404, "too_large": 413, "rate_limited": 429, "over_quota": 507,
+    "storage_busy": 503, "storage_failed": 503, "storage_full": 507,
+}
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
 
@@ -37,10 +41,7 @@ def json_body(limit):
     except RequestEntityTooLarge:
         kib = request.max_content_length // 1024
         raise UserError(_("The request is too large (the limit is %(kib)d KiB).", kib=kib), code="too_large") from None
-    try:
-        return json.loads(data)
-    except ValueError:
-        raise bad_request(_("The request is not valid JSON.")) from None
+    return parse_json(data)
 
 
 def page_size(value):
@@ -116,5 +117,10 @@ def export(conversation_id):
 @bp.post("/import")
 def import_():
     """Store an uploaded export, or a plain list of OpenAI messages, as a new conversation."""
+    owner = current_owner()
+    # Counted before the body is read: a burst of large files is refused without parsing them.
+    if not allow_request(owner, "webui.imports"):
+        raise UserError(_("Too many imports: wait a minute and try again."), code="rate_limited")
     spec = archive.parse_import(json_body(MAX_IMPORT_BYTES))
-    return jsonify(id=archive.store_import(get_db(), current_owner(), spec)), 201
+    quota = current_app.config["WEBUI_MAX_STORED_BYTES_PER_USER"]
+    return jsonify(id=archive.store_import(get_db(), owner, spec, quota)), 201

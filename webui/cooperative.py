@@ -10,6 +10,9 @@ import itertools
 import socket
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from functools import cache
 
 _END = object()
 # A provider that never blocks (its chunks are ready at once) lets the other greenlets run after this many chunks.
@@ -39,7 +42,62 @@ def in_native_thread(function, *args):
         return function(*args)
     import gevent
 
-    return gevent.get_hub().threadpool.apply(function, args)
+    pending = gevent.get_hub().threadpool.spawn(function, *args)
+    try:
+        return pending.get()
+    except BaseException:
+        # The caller was interrupted (see interrupter) while the call goes on, maybe with what the caller holds and
+        # is about to let go: a model, its lock. It waits for the call to end before the exception goes on.
+        pending.wait()
+        raise
+
+
+def interrupter(exception):
+    """Under gevent, `interrupt(wanted)`: raise `exception` in the calling greenlet where it waits, if `wanted()` still
+    holds when the hub gets to it. None with threads, which nothing can interrupt."""
+    if not patched():
+        return None
+    import gevent
+
+    greenlet = gevent.getcurrent()
+    loop = gevent.get_hub().loop
+
+    def interrupt(wanted):
+        """Schedule the exception; gevent.kill() would throw it whatever the greenlet is doing by then."""
+
+        def throw():
+            """Raise it now, in the greenlet, unless that has moved past the point where it may be raised."""
+            if not greenlet.dead and wanted():
+                greenlet.throw(exception)
+
+        loop.run_callback(throw)
+
+    return interrupt
+
+
+@cache
+def _deadline_pool():
+    """Threads for within() in a process without gevent (the development server's requests are threads already)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="webui-within")
+
+
+def within(seconds, function, *args):
+    """`function(*args)` computed in a native thread, or None when it is not done within `seconds`.
+
+    The caller waits at most `seconds`, and under gevent only as a greenlet; a late computation finishes unheeded,
+    so `function` must be one whose cost its input bounds.
+    """
+    if not patched():
+        try:
+            return _deadline_pool().submit(function, *args).result(timeout=seconds)
+        except FutureTimeout:
+            return None
+    import gevent
+
+    # The wait for a free pool thread counts towards the deadline too.
+    with gevent.Timeout(seconds, False):
+        return gevent.get_hub().threadpool.spawn(function, *args).get()
+    return None
 
 
 def native_steps(iterator):

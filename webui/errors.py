@@ -1,5 +1,8 @@
 """Errors meant for the person at the page: a stable code and a message that says what to do."""
+import base64
 import re
+import string
+from functools import lru_cache
 
 from flask_babel import gettext as _
 
@@ -36,22 +39,96 @@ _SECRET_PATTERNS = [
     re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=\-]{8,}"),
     re.compile(r"(?i)\b(api[-_]?key|access[-_]?token|secret|password|authorization)([\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"),
 ]
+# A known secret shorter than this is hidden only as written: its other spellings would match ordinary words.
+MIN_SECRET_CHARS = 8
+# What may come between two characters of an echoed secret: line breaks and spaces, or them escaped as in JSON.
+_GAP = r"(?:\s|\\[nrt]){0,4}"
+# Base64 in either alphanumeric alphabet; "=" only pads its end.
+_BASE64_CHARS = frozenset(string.ascii_letters + string.digits + "+/-_")
+# Text from outside (an upstream's error, a provider's exception) is shown at most this long.
+MAX_EXCERPT = 1000
+REDACTED = "[redacted]"
+
+
+def spelled(secret):
+    """A pattern for `secret` in any case, any character perhaps percent-encoded, with line breaks or spaces between."""
+    def character(c):
+        """The character itself, or its UTF-8 bytes percent-encoded."""
+        return "(?:" + re.escape(c) + "|" + "".join(f"%{b:02x}" for b in c.encode("utf-8", "surrogatepass")) + ")"
+
+    return "(?P<spelled>(?i:" + _GAP.join(character(c) for c in secret) + "))"
+
+
+def base64_cores(secret):
+    """The base64 characters that `secret` alone determines, at each of the three places it can start in a group of
+    three bytes, in the standard and the URL-safe alphabet: they are there whatever is encoded around it ("user:…")."""
+    data = secret.encode("utf-8", "surrogatepass")
+    cores = set()
+    for shift in range(3):
+        encoded = base64.b64encode(bytes(shift) + data).decode()
+        # Character i carries bits 6i to 6i + 6; the secret's are bits 8 * shift to 8 * (shift + len(data)).
+        core = encoded[-(-8 * shift // 6) : 8 * (shift + len(data)) // 6]
+        cores |= {core, core.translate(str.maketrans("+/", "-_"))}
+    return cores
+
+
+@lru_cache(maxsize=256)
+def secret_pattern(secret):
+    """One pattern for the spellings of a known secret that careless servers echo back."""
+    if len(secret) < MIN_SECRET_CHARS:
+        return re.compile("(?P<spelled>" + re.escape(secret) + ")")
+    cores = (_GAP.join(re.escape(c) for c in core) for core in sorted(base64_cores(secret)))
+    return re.compile("|".join([spelled(secret), *cores]))
+
+
+def hide(text, secret):
+    """`text` with every spelling of `secret` replaced, a base64 one with the whole run of base64 around it."""
+    parts, done = [], 0
+    for match in secret_pattern(secret).finditer(text):
+        start, end = match.span()
+        if not match.group("spelled"):
+            # Grown by a loop, not by the pattern: a pattern could only find the run's start by backtracking.
+            while start > done and text[start - 1] in _BASE64_CHARS:
+                start -= 1
+            while end < len(text) and (text[end] in _BASE64_CHARS or text[end] == "="):
+                end += 1
+        parts += [text[done:start], REDACTED]
+        done = end
+    return "".join(parts) + text[done:]
 
 
 def redact(text, secrets=()):
-    """Hide known secrets and anything shaped like a key before text reaches a page or a log."""
+    """Hide known secrets, however echoed, and anything shaped like a key before text reaches a page or a log."""
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "[redacted]")
-    text = _SECRET_PATTERNS[0].sub("[redacted]", text)
-    text = _SECRET_PATTERNS[1].sub(lambda m: m.group(1) + " [redacted]", text)
-    return _SECRET_PATTERNS[2].sub(lambda m: m.group(1) + m.group(2) + "[redacted]", text)
+            text = hide(text, secret)
+    text = _SECRET_PATTERNS[0].sub(REDACTED, text)
+    text = _SECRET_PATTERNS[1].sub(lambda m: m.group(1) + " " + REDACTED, text)
+    return _SECRET_PATTERNS[2].sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+
+
+def excerpt(text, secrets=(), limit=MAX_EXCERPT):
+    """At most `limit` characters of text from outside, whitespace collapsed, with secrets and anything like a key
+    redacted. Only the text near the excerpt is read, so a text of any size costs no more than a short one."""
+    # A spelling of a secret takes at most 12 characters per byte of it (three for "%6B", eight for a gap of four
+    # escaped line breaks; base64 needs less), so one that reaches into the excerpt lies wholly in this window and
+    # is redacted whole, never cut in two.
+    longest = max((len(secret.encode("utf-8", "surrogatepass")) for secret in secrets if secret), default=0)
+    window = limit + 64 + 12 * longest
+    words, size = [], 0
+    for word in re.finditer(r"\S+", text):
+        if size > window:
+            break
+        words.append(word.group())
+        size += len(words[-1]) + 1
+    text = redact(" ".join(words)[:window], secrets)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def error_text(error, secrets=()):
     """An exception's type and text, with `secrets` and anything like a key removed: for the page and the log."""
     # Not repr(): it escapes quotes and backslashes, and a key written differently would no longer be found.
-    return redact(f"{type(error).__name__}: {error}", secrets)
+    return excerpt(f"{type(error).__name__}: {error}", secrets)
 
 
 def failure_message(error, secrets=()):

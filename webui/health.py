@@ -4,9 +4,12 @@ import time
 from flask import Blueprint, abort, jsonify, request
 from flask_babel import gettext as _
 
-from .bridge import ChatRequest, FrameList, Stream, bad_request, resolve, run
+from .answers import get_answers
+from .bridge import ChatRequest, FrameList, Stream, bad_request, resolve
 from .errors import UserError, failure_message
+from .identity import current_owner
 from .registry import get_registry
+from .security import allow_request
 
 PROMPT = "Reply with one short sentence."
 MAX_TOKENS = 8
@@ -38,7 +41,7 @@ def probe(registry, name, clock=time.monotonic):
         return result
     listener = FrameList(chat.request_id)
     stream = Stream(listener, provider.name, result["model"], clock=clock)
-    run(stream, provider, result["model"], chat.messages, chat.options)
+    get_answers().run(stream, provider, result["model"], chat.messages, chat.options)
     start, final = listener.frames[0], listener.frames[-1]
     if (start["provider"], start["model"]) != (provider.name, result["model"]):
         result["via"] = {"provider": start["provider"], "model": start["model"]}
@@ -55,9 +58,12 @@ def probe(registry, name, clock=time.monotonic):
 
 
 def check_providers(names=None):
-    """Probe the named providers of the current app (all when None), one at a time so timings stay undisturbed."""
+    """Probe the named providers of the current app (all when None), one at a time so timings stay undisturbed.
+
+    Each provider is probed once however often it is named: a request never fans out beyond the providers known.
+    """
     registry = get_registry()
-    names = [provider.name for provider in registry] if names is None else list(names)
+    names = [provider.name for provider in registry] if names is None else list(dict.fromkeys(names))
     for name in names:
         registry.get(name)
     return [probe(registry, name) for name in names]
@@ -90,7 +96,10 @@ def check():
         names = body.get("providers")
         if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
             raise bad_request(_("“providers” must be a list of provider names."))
+        # Each check sends requests upstream with the providers' keys: it counts as a chat request of its owner.
+        if not allow_request(current_owner()):
+            raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
         results = check_providers(names)
     except UserError as e:
-        return jsonify(error={"code": e.code, "message": e.message}), 400
+        return jsonify(error={"code": e.code, "message": e.message}), 429 if e.code == "rate_limited" else 400
     return jsonify(prompt=PROMPT, max_tokens=MAX_TOKENS, results=results)

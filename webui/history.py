@@ -19,9 +19,19 @@ def new_id():
     return secrets.token_urlsafe(12)
 
 
+# The times a conversation may carry: an import outside them is refused, and a row stored outside what the API can
+# write (put there by hand, or by a version that did not check) shows as the nearer end, not as a failed list.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+
+
 def iso(timestamp):
     """A stored timestamp as ISO 8601 UTC, the way the API and exports write times."""
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    except (OverflowError, OSError, ValueError, TypeError):
+        moment = LATEST if isinstance(timestamp, (int, float)) and timestamp > 0 else EARLIEST
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def title_from(text):
@@ -88,11 +98,26 @@ def update_conversation(db, conversation_id, **fields):
 
 
 def save_answer(db, message_id, content, status, provider, model, stats=None, error=None):
-    """Write an assistant message's text and state (while it streams and when it ends)."""
-    db.execute(
+    """Write an assistant message's text and state (while it streams and when it ends); False when the message is
+    gone (its conversation was deleted, perhaps by another process)."""
+    return db.execute(
         "UPDATE messages SET content = ?, status = ?, provider = ?, model = ?, stats = ?, error = ? WHERE id = ?",
         (content, status, provider, model, json.dumps(stats) if stats else None, json.dumps(error) if error else None, message_id),
-    )
+    ).rowcount > 0
+
+
+def delete_owned(db, owner):
+    """Delete every conversation of `owner` with its messages; how many conversations there were."""
+    return db.execute("DELETE FROM conversations WHERE owner = ?", (owner,)).rowcount
+
+
+def stored_bytes(db, owner):
+    """How many bytes the text of all the owner's messages takes, every branch counted (UTF-8)."""
+    return db.execute(
+        "SELECT COALESCE(SUM(length(CAST(m.content AS BLOB))), 0) FROM messages m"
+        " JOIN conversations c ON c.id = m.conversation_id WHERE c.owner = ?",
+        (owner,),
+    ).fetchone()[0]
 
 
 def has_children(db, message_id):
@@ -177,7 +202,8 @@ def conversation_json(db, row):
 
 def match_expression(query):
     """An FTS5 query that finds every word of `query` as a prefix, whatever punctuation the words contain."""
-    terms = [term for term in query.split() if re.search(r"\w", term)][:MAX_SEARCH_TERMS]
+    # FTS5 reads its query as a C string, which a NUL would end inside a quoted term; to its tokenizer it separates.
+    terms = [term for term in query.replace("\0", " ").split() if re.search(r"\w", term)][:MAX_SEARCH_TERMS]
     return " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
 
 

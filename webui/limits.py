@@ -76,6 +76,16 @@ class Failures:
     until: float = 0.0
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """A sign-in counted as failed before it was checked: the record it went into and the wait it may have begun."""
+
+    failures: Failures
+    at: float
+    until_before: float
+    until_after: float
+
+
 class Backoff:
     """Failed sign-ins per client: `free` in a window, then a wait that doubles with every further failure."""
 
@@ -95,18 +105,34 @@ class Backoff:
             failures = self._clients.get(key)
         return max(0.0, failures.until - self.clock()) if failures else 0.0
 
-    def fail(self, key):
-        """Count a failure; from the `free`-th within the window on, each one doubles the wait."""
+    def attempt(self, key):
+        """Count an attempt as a failure before it is checked, so that a burst of attempts meets the wait after the
+        `free`-th, not after all were checked; None, and nothing counted, while `key` must wait. From the `free`-th
+        within the window on, each one doubles the wait. An attempt that succeeds is taken back with `forgive`."""
         now = self.clock()
         with self._lock:
             failures = self._clients.get(key)
+            if failures is not None and failures.until > now:
+                return None
             if failures is None or (failures.times and now - failures.times[-1] > self.longest):
                 failures = Failures()
             failures.times = [t for t in failures.times if t > now - self.window] + [now]
+            until_before = failures.until
             if len(failures.times) >= self.free:
                 failures.until = now + min(self.first_wait * 2**failures.strikes, self.longest)
                 failures.strikes += 1
             touch(self._clients, key, failures)
+            return Attempt(failures, now, until_before, failures.until)
+
+    def forgive(self, attempt):
+        """Take back an attempt that succeeded, and the wait it began unless a later attempt began another."""
+        with self._lock:
+            failures = attempt.failures
+            if attempt.at in failures.times:
+                failures.times.remove(attempt.at)
+            if attempt.until_after != attempt.until_before and failures.until == attempt.until_after:
+                failures.until = attempt.until_before
+                failures.strikes -= 1
 
 
 class SocketRefused(Exception):
@@ -130,35 +156,41 @@ def cut(raw):
 
 @dataclass
 class OpenSocket:
-    """One open WebSocket: whose it is for the limits, the session it belongs to, and its connection."""
+    """One open WebSocket: whose it is and where from for the limits, the session it belongs to, and its connection."""
 
     owner: str
+    address: str | None
     user: str | None
     token: str | None
     raw: object
 
 
 class Sockets:
-    """The open WebSockets, capped per owner and in total; those of signed-in users end with their session."""
+    """The open WebSockets, capped per owner, per address (for those of nobody signed in) and in total; those of
+    signed-in users end with their session."""
 
-    def __init__(self, per_owner, total, token_is_current):
+    def __init__(self, per_owner, per_address, total, token_is_current):
         """`token_is_current(user, token)` says whether a session still stands."""
         self.per_owner = per_owner
+        self.per_address = per_address
         self.total = total
         self.token_is_current = token_is_current
         self._lock = threading.Lock()
         self._open = {}
         self._watcher = None
 
-    def admit(self, owner, raw, user=None, token=None):
-        """Hold a place for a socket and return its slot; SocketRefused when there is none."""
+    def admit(self, owner, raw, address=None, user=None, token=None):
+        """Hold a place for a socket and return its slot; SocketRefused when there is none. `address` is given for a
+        socket of nobody signed in: any process there can take a new identity, so they share a looser cap."""
         with self._lock:
             if len(self._open) >= self.total:
                 raise SocketRefused("busy")
             if sum(1 for s in self._open.values() if s.owner == owner) >= self.per_owner:
                 raise SocketRefused("rate_limited")
+            if address and sum(1 for s in self._open.values() if s.address == address) >= self.per_address:
+                raise SocketRefused("rate_limited")
             slot = object()
-            self._open[slot] = OpenSocket(owner, user, token, raw)
+            self._open[slot] = OpenSocket(owner, address, user, token, raw)
             if user and self._watcher is None:
                 self._watcher = threading.Thread(target=self._watch, name="webui-socket-watcher", daemon=True)
                 self._watcher.start()

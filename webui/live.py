@@ -85,7 +85,8 @@ class StoredStream(Stream):
         return self.turn.prefix + "".join(itertools.islice(self.log, self.length()))
 
     def store(self, final=False):
-        """Write the answer and its state; True once written. After the final write nothing older can overwrite it."""
+        """Write the answer and its state; True once written. After the final write nothing older can overwrite it. An
+        answer whose message is gone (`webui user delete` in another process deleted its conversation) stops."""
         with self._store_lock:
             if self._stored_final:
                 return True
@@ -95,7 +96,7 @@ class StoredStream(Stream):
             self._store_due = self._clock() + RETRY_SECONDS
             try:
                 with transaction(get_db()) as db:
-                    save_answer(db, self.turn.message_id, self.text(), self.status, self.provider, self.model, stats, self.error)
+                    kept = save_answer(db, self.turn.message_id, self.text(), self.status, self.provider, self.model, stats, self.error)
             except StorageError as e:
                 # The text stays here: the saver writes it once it can.
                 log.error("could not save the answer %s: %s", self.turn.message_id, e.cause)
@@ -103,7 +104,11 @@ class StoredStream(Stream):
             self._stored_final = final
             self._stored_chunks = length
             self._store_due = self._clock() + FLUSH_SECONDS
-            return True
+        if not kept:
+            # Outside the lock, since finishing stores again: that store finds the message gone too, and its finish
+            # does nothing, the stream having ended.
+            self.finish("stopped")
+        return True
 
     def _final(self, status, error, kind, **fields):
         """End the stream and write the outcome before saying so: whoever gets the final frame can read it back.

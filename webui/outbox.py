@@ -4,12 +4,12 @@ Whoever queues a frame writes it at once, in its own thread, unless that socket 
 many sockets are busy: then a request's chunks wait a little and leave together as one frame, written by the
 thread that brings the next chunk once their turn has come (under gevent, by the pump). So an idle server adds
 no delay, and a busy one sends fewer, larger frames instead of falling behind. A reader that stops reading holds up
-only itself: its bytes wait in its outbox and the pump thread tries them again later.
+only itself: its bytes wait in its outbox and the pump thread tries them again later, and one that leaves more than
+WEBUI_MAX_QUEUED_BYTES of frames waiting (asking without reading, say) has its connection cut.
 """
-import heapq
-import itertools
 import json
 import logging
+import socket
 import threading
 import time
 
@@ -19,6 +19,8 @@ from wsproto.utilities import LocalProtocolError
 
 from .bridge import delta_frame
 from .cooperative import patched, send_without_waiting
+from .limits import cut
+from .pump import Pump
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,6 @@ WRITES_PER_SECOND = 10_000
 MIN_GAP_SECONDS = 0.001
 # The window over which the busy sockets are counted.
 WINDOW_SECONDS = 0.1
-# The pump looks at its deadlines at most this often, so hundreds of paced sockets cost it one wake-up per tick.
-TICK_SECONDS = 0.005
 # Paced chunks may leave this long after their gap is over, or sooner with a frame that may not wait (the final
 # one). Chunks that come meanwhile join them: a fast stream costs a frame per ~20 ms, a screen's frame. The pump
 # only says that their turn has come; the thread that brings the next chunk writes them, or the pump itself when
@@ -51,8 +51,6 @@ COOPERATIVE_LATE_SECONDS = 0.005
 COOPERATIVE_WRITES_PER_SECOND = 12_500
 # How often the pump tries again a socket whose reader has fallen a whole send buffer behind.
 RETRY_SECONDS = 0.01
-# An idle pump thread ends after this long; the next deadline starts another.
-IDLE_SECONDS = 2.0
 # A frame carries at most this many chunks: a fast stream's backlog leaves as several frames of tens of KB rather
 # than one of megabytes, whose buffers (each copy the encoding makes) glibc would map afresh and zero every time;
 # that cost figure 4 a tenth of its throughput.
@@ -136,13 +134,19 @@ class Pacer:
 class Outbox:
     """The frames waiting for one WebSocket, and the bytes the socket has not taken yet."""
 
-    def __init__(self, pump, pacer, raw, encode, clock=time.monotonic):
-        """`raw` is the socket; `encode(text)` makes the bytes of one text message."""
+    def __init__(self, pump, pacer, raw, encode, clock=time.monotonic, max_bytes=0):
+        """`raw` is the socket; `encode(text)` makes the bytes of one text message; `max_bytes` bounds the whole
+        frames waiting (0: no bound)."""
         self.pump = pump
         self.pacer = pacer
+        self._raw = raw
         self._send = send_without_waiting(raw)
         self.encode = encode
+        self.max_bytes = max_bytes
         self.closed = False
+        self.ended = False
+        self._closing = False
+        self._frame_bytes = 0
         self._clock = clock
         self._lock = threading.Lock()
         self._items = []
@@ -157,10 +161,23 @@ class Outbox:
         return Subscription(self, request_id, after)
 
     def put(self, item, paced=False):
-        """Queue a frame or a subscription with news and write it, now or, if `paced`, once the socket's gap is over."""
+        """Queue a frame (a dict), a subscription with news, or the close frame's maker (see end), and write it, now
+        or, if `paced`, once the socket's gap is over; False once the socket is gone or cut for falling behind."""
+        if isinstance(item, dict):
+            item = json.dumps(item, ensure_ascii=False)
         with self._lock:
-            if self.closed:
+            if self.closed or self.ended:
                 return False
+            if isinstance(item, str):
+                # Chunks wait in their stream's log, whoever reads them; whole frames wait here, for this reader alone.
+                self._frame_bytes += len(item)
+                if self.max_bytes and self._frame_bytes > self.max_bytes:
+                    log.warning("a WebSocket reader left %d bytes of frames waiting; cutting its connection", self._frame_bytes)
+                    self._close()
+                    cut(self._raw)
+                    return False
+            if callable(item):
+                self.ended = True
             self._items.append(item)
             if self._flushing:
                 return True
@@ -230,6 +247,7 @@ class Outbox:
                         self._set_deadline(self._clock() + RETRY_SECONDS)
                     return
                 items, self._items = self._items, []
+                self._frame_bytes = 0
                 self._turn = False
             try:
                 data = b"".join(self._encode(items))
@@ -245,6 +263,9 @@ class Outbox:
                     self._flushing = False
                     return
                 self._unsent += data
+                # The close frame is last (see end): once these bytes have left, nothing may follow.
+                if callable(items[-1]):
+                    self._closing = True
                 # Only chunks are paced: a start or final frame neither waits nor makes the next chunk wait.
                 if any(isinstance(item, Subscription) for item in items):
                     now = self._clock()
@@ -254,12 +275,25 @@ class Outbox:
     def _encode(self, items):
         """The bytes of each frame queued, in order; a subscription adds a frame per FRAME_CHUNKS new chunks."""
         for item in items:
-            for frame in item.take() if isinstance(item, Subscription) else (item,):
-                try:
-                    yield self.encode(json.dumps(frame, ensure_ascii=False))
-                except UnicodeEncodeError:
-                    # A lone surrogate (half of a split emoji, say) is not UTF-8; escaped, it is still valid JSON.
-                    yield self.encode(json.dumps(frame))
+            if callable(item):
+                yield item()
+            elif isinstance(item, Subscription):
+                yield from (self._encode_text(json.dumps(frame, ensure_ascii=False)) for frame in item.take())
+            else:
+                yield self._encode_text(item)
+
+    def _encode_text(self, text):
+        """The bytes of one frame's JSON."""
+        try:
+            return self.encode(text)
+        except UnicodeEncodeError:
+            # A lone surrogate (half of a split emoji, say) is not UTF-8; escaped, it is still valid JSON.
+            return self.encode(json.dumps(json.loads(text)))
+
+    def end(self, close_frame):
+        """Queue the WebSocket's close frame after every frame queued, made by `close_frame()` when its turn comes (the
+        library's state must see the frames before it); nothing is queued after it."""
+        self.put(close_frame)
 
     def _set_deadline(self, due):
         """Have the pump call due() at `due`, under the lock; one deadline at a time is enough."""
@@ -281,6 +315,13 @@ class Outbox:
         del self._unsent[:sent]
         if self._unsent:
             self._set_deadline(self._clock() + RETRY_SECONDS)
+        elif self._closing:
+            # The close frame has left and nothing may follow it (the development server would write an HTTP
+            # response after the socket's handler); the client's answer to it can still be read.
+            try:
+                self._raw.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # the connection is gone already
 
     def _close(self):
         """Drop everything queued, under the lock."""
@@ -312,57 +353,6 @@ class OrderedSocket:
         return getattr(self._raw, name)
 
 
-class Pump:
-    """The thread that calls outboxes at their deadlines; it runs while any deadline is set."""
-
-    def __init__(self):
-        """No thread until the first deadline."""
-        self._cond = threading.Condition()
-        self._deadlines = []
-        self._order = itertools.count()
-        self._thread = None
-
-    def at(self, due, outbox):
-        """Call `outbox.due()` at monotonic time `due`, or soon after."""
-        with self._cond:
-            first = not self._deadlines or due < self._deadlines[0][0]
-            heapq.heappush(self._deadlines, (due, next(self._order), outbox))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="webui-pump", daemon=True)
-                self._thread.start()
-            elif first:
-                self._cond.notify()
-
-    def _next(self):
-        """The outboxes whose deadline has come, waiting for one; None when the thread should end."""
-        with self._cond:
-            while True:
-                if not self._deadlines:
-                    if not self._cond.wait(IDLE_SECONDS) and not self._deadlines:
-                        self._thread = None
-                        return None
-                    continue
-                wait = self._deadlines[0][0] - time.monotonic()
-                if wait <= 0:
-                    break
-                self._cond.wait(max(wait, TICK_SECONDS))
-            now = time.monotonic()
-            ready = []
-            while self._deadlines and self._deadlines[0][0] <= now:
-                ready.append(heapq.heappop(self._deadlines)[2])
-            return ready
-
-    def _run(self):
-        """Call each outbox whose deadline has come, until none is set."""
-        while (ready := self._next()) is not None:
-            for outbox in ready:
-                try:
-                    outbox.due()
-                except Exception:
-                    # One socket's failure must not end the thread that retries every other socket.
-                    log.exception("a socket's queue failed at its deadline")
-
-
 def open_outbox(ws):
     """The outbox of a flask-sock WebSocket, wired so every write to its socket, the library's too, goes through it."""
     raw = ws.sock
@@ -374,7 +364,10 @@ def open_outbox(ws):
         except LocalProtocolError as e:
             raise ConnectionError("the WebSocket is closing") from e
 
-    outbox = Outbox(current_app.extensions["webui.pump"], current_app.extensions["webui.pacer"], raw, encode)
+    extensions = current_app.extensions
+    outbox = Outbox(
+        extensions["webui.pump"], extensions["webui.pacer"], raw, encode, max_bytes=current_app.config["WEBUI_MAX_QUEUED_BYTES"]
+    )
     ws.sock = OrderedSocket(raw, outbox)
     return outbox
 

@@ -1,10 +1,15 @@
 """`webui serve`: gunicorn with one process on gevent, where each open WebSocket and each answer is a greenlet."""
 import gc
 
+import gevent
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.ggevent import GeventWorker
 
-# How long a stopping server waits for open sockets: they would otherwise hold a restart for gunicorn's 30 s.
-GRACEFUL_SECONDS = 5
+from .shutdown import CLOSE_SECONDS
+
+# What a stop takes beyond the answers' grace period: their final writes, closing the sockets, the worker's exit.
+# gunicorn kills the worker after the grace period and this.
+STOP_SECONDS = CLOSE_SECONDS + 3
 # gunicorn kills the worker when its event loop has not run for this long, dropping every socket and every answer in
 # memory. Nothing the worker does holds the loop (the database, local models and password hashes wait in native
 # threads), so only a real hang gets this far: the bound lies well beyond any pause that ends by itself, and a hung
@@ -24,16 +29,51 @@ def options(config, announce):
         # One process: running streams, their resumable logs and a loaded local model live in its memory.
         "workers": 1,
         # Blocking providers yield to each other instead of queueing for the GIL in a thread each (see cooperative).
-        "worker_class": "gevent",
+        "worker_class": Worker,
         # Open WebSockets hold their connection for their lifetime; the socket cap leaves a quarter for pages.
         "worker_connections": config["WEBUI_CONNECTIONS"],
-        "graceful_timeout": GRACEFUL_SECONDS,
+        "graceful_timeout": config["WEBUI_SHUTDOWN_GRACE_SECONDS"] + STOP_SECONDS,
+        "worker_int": quit_now,
         "timeout": WORKER_TIMEOUT,
         # X-Forwarded-* is honoured by WEBUI_TRUSTED_PROXIES alone, not also by gunicorn's own default list.
         "forwarded_allow_ips": "",
         "control_socket_disable": True,
         "when_ready": lambda arbiter: announce(arbiter.LISTENERS[0].getsockname()[1]),
     }
+
+
+class Worker(GeventWorker):
+    """gunicorn's gevent worker, which lets running answers end before it stops (see shutdown.py)."""
+
+    draining = None
+
+    def drain(self, quick=False):
+        """Start draining the app (shutdown.Shutdown.drain) in a greenlet, with the grace period or, if `quick`,
+        none (which shortens a drain under way); returns the draining greenlet, None before the app is loaded."""
+        if self.booted:
+            app = self.wsgi
+            grace = 0 if quick else app.config["WEBUI_SHUTDOWN_GRACE_SECONDS"]
+            drain = gevent.spawn(app.extensions["webui.shutdown"].drain, grace)
+            self.draining = self.draining or drain
+        return self.draining
+
+    def handle_exit(self, sig, frame):
+        """SIGTERM: gunicorn stops accepting (GeventWorker.run) while the answers get their grace period."""
+        super().handle_exit(sig, frame)
+        self.drain()
+
+    def run(self):
+        """Serve until stopped; then exit only once the drain is over (idle sockets are not all it waits for)."""
+        super().run()
+        if self.draining is not None:
+            self.draining.join(self.cfg.graceful_timeout)
+
+
+def quit_now(worker):
+    """SIGINT and SIGQUIT (gunicorn's worker_int): the answers are interrupted without a grace period."""
+    draining = worker.drain(quick=True)
+    if draining is not None:
+        draining.join(STOP_SECONDS)
 
 
 class Gunicorn(BaseApplication):

@@ -31,6 +31,8 @@ class Provider:
 
     supports_stream = True
     needs_auth = False
+    # Seconds an answer may go without text before it ends with `timeout`; None: WEBUI_PROVIDER_IDLE_SECONDS.
+    idle_seconds = None
 
     def __init__(self, name, label=None):
         """Name the provider; the label is what the dropdown shows."""
@@ -45,6 +47,10 @@ class Provider:
         """Return the model used when a request names none."""
         models = self.models()
         return models[0] if models else None
+
+    def idle_limit(self, default):
+        """Seconds this provider's answers may go without text; `default` is WEBUI_PROVIDER_IDLE_SECONDS."""
+        return default if self.idle_seconds is None else self.idle_seconds
 
     def check(self):
         """Raise a UserError when the provider cannot be used right now."""

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 
 from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
-from flask import current_app, g, jsonify, redirect, request, session, url_for
+from flask import current_app, g, jsonify, make_response, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from werkzeug.exceptions import InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth
+from . import auth, cookies
 from .config import ConfigError
+from .identity import current_owner, user_owner
 from .limits import SocketRefused, Sockets, Window, client_key, get_sockets
 from .secrets import app_key
 
@@ -186,10 +187,13 @@ def sign_in_required():
 def admit_socket():
     """Count the new WebSocket against its owner's and the server's caps, and remember it so it can be closed."""
     user = g.get("user")
-    owner = "user:" + user if user else client_key()
     raw = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+    # Without an account the owner is the browser's identity cookie, so sockets that another process on the same
+    # address opens without it cannot use up the browser's place; all of that address share a looser cap.
+    owner, address = (current_owner(), client_key()) if not user else (user_owner(user), None)
     try:
-        g.socket_slot = get_sockets().admit(owner, raw, user, session.get(auth.SESSION_TOKEN) if user else None)
+        token = session.get(auth.SESSION_TOKEN) if user else None
+        g.socket_slot = get_sockets().admit(owner, raw, address, user, token)
     except SocketRefused as e:
         if e.code == "busy":
             return refuse(503, "busy", _("The server has too many open connections; try again in a minute."))
@@ -198,12 +202,19 @@ def admit_socket():
 
 
 def guard():
-    """Check each request in turn: the name it was sent to, its size, the page that sent it, the user, the token."""
+    """Check each request in turn: the name it was sent to, its cookies, its size, the page that sent it, the user,
+    the token."""
     policy = current_app.extensions["webui.security"]
     host = parse_host(request.host)
     if host is None or not policy.knows(host[0]):
         message = _("This server does not answer to that name; the administrator can allow it with WEBUI_ALLOWED_HOSTS.")
         return refuse(421, "misdirected_request", message)
+    tossed = cookies.tossed()
+    if tossed:
+        text = cookies.message(tossed)
+        api = is_websocket() or request.path.startswith("/api/")
+        answer = refuse(400, "cookie_conflict", text) if api else cookies.page(text)
+        return cookies.expire_planted(make_response(answer), tossed, None if is_ip(host[0]) else host[0])
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if (request.content_length or 0) > limit:
         return refuse(413, "too_large", _("The request is too large (the limit is %(kib)d KiB).", kib=limit // 1024))
@@ -227,10 +238,12 @@ def release_socket(_error):
 
 
 def add_headers(response):
-    """Put the security headers on every response: pages, files, API answers and errors."""
+    """Put the security headers on every response (pages, files, API answers, errors); no-store on all but files."""
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.path.startswith("/api/"):
+    # Pages carry the CSRF token and conversations' text, API answers the same text: no cache may keep them. The
+    # static files are the same for everyone and stay cacheable.
+    if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
     return response
 
@@ -240,11 +253,12 @@ def internal_error(error):
     return refuse(500, "internal_error", _("Something went wrong inside the server; its log has the details."))
 
 
-def allow_request(owner):
-    """Whether `owner` may start another chat request now (WEBUI_REQUESTS_PER_MINUTE; 0: no limit)."""
+def allow_request(owner, window="webui.requests"):
+    """Whether `owner` may make another request of a kind the app counts per minute (0: no limit): by default a chat
+    request (WEBUI_REQUESTS_PER_MINUTE), or an import ("webui.imports", WEBUI_IMPORTS_PER_MINUTE)."""
     # Anonymous owners are counted by address: a fresh cookie must not buy a fresh allowance.
     key = owner if g.get("user") else client_key()
-    return current_app.extensions["webui.requests"].hit(key)
+    return current_app.extensions[window].hit(key)
 
 
 def socket_cap(connections):
@@ -263,9 +277,13 @@ def init_app(app):
     app.session_interface = Sessions()
     app.extensions["webui.security"] = Policy.from_config(config)
     app.extensions["webui.requests"] = Window(config["WEBUI_REQUESTS_PER_MINUTE"])
+    app.extensions["webui.imports"] = Window(config["WEBUI_IMPORTS_PER_MINUTE"])
     users = app.extensions["webui.auth"].users
     app.extensions["webui.sockets"] = Sockets(
-        config["WEBUI_MAX_SOCKETS_PER_USER"], socket_cap(config["WEBUI_CONNECTIONS"]), users.token_is_current
+        config["WEBUI_MAX_SOCKETS_PER_USER"],
+        config["WEBUI_MAX_SOCKETS_PER_ADDRESS"],
+        socket_cap(config["WEBUI_CONNECTIONS"]),
+        users.token_is_current,
     )
     app.before_request(guard)
     app.after_request(add_headers)

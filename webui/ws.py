@@ -5,11 +5,13 @@ from flask import current_app
 from flask_babel import get_locale
 from flask_sock import Sock
 
+from .answers import get_answers
 from .connection import Connection
 from .identity import current_owner
 from .live import get_live
 from .outbox import open_outbox
 from .registry import get_registry
+from .shutdown import get_shutdown
 
 sock = Sock()
 
@@ -21,13 +23,22 @@ def chat_socket(ws):
     # start frame until the client's delayed ACK, about 40 ms (measured in bench figure 2).
     ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     connection = Connection(
-        current_app._get_current_object(), get_registry(), open_outbox(ws), str(get_locale()), current_owner(), get_live()
+        current_app._get_current_object(),
+        get_registry(),
+        open_outbox(ws),
+        str(get_locale()),
+        current_owner(),
+        get_live(),
+        get_answers(),
     )
+    shutdown = get_shutdown()
+    shutdown.add(ws, connection)
     try:
         while True:
             connection.handle(ws.receive())
     finally:
         connection.close()
+        shutdown.discard(connection)
 
 
 def init_app(app):

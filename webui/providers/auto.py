@@ -50,6 +50,10 @@ class AutoProvider(Provider):
         """One pseudo-model: each provider's own default."""
         return [DEFAULT_MODEL]
 
+    def idle_limit(self, default):
+        """The longest of its providers' limits: whichever answers may need it."""
+        return max(provider.idle_limit(default) for provider in self.candidates)
+
     def complete(self, model, messages, stream=True, **options):
         """Say who answers (Via) before the first chunk, then stream that provider's answer."""
         failures = []

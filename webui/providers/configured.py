@@ -103,6 +103,9 @@ def register(registry, config):
         problem = entry_problem(entry, taken)
         if problem is None:
             provider = build_provider(entry)
+            # A server given more time to answer than the server-wide idle limit has it: its own read_timeout
+            # speaks first.
+            provider.idle_seconds = max(config["WEBUI_PROVIDER_IDLE_SECONDS"], provider.read_timeout)
         else:
             log.warning("the [[providers]] entry #%d cannot be used: %s", number, problem)
             own_name = entry.get("name") if isinstance(entry, dict) else None

@@ -72,12 +72,14 @@ def load(path, n_ctx, n_threads):
 class LocalProvider(Provider):
     """The bundled SmolLM2 model plus every *.gguf in the models folder."""
 
-    def __init__(self, models_dir=None, n_ctx=2048, n_threads=None):
+    def __init__(self, models_dir=None, n_ctx=2048, n_threads=None, idle_seconds=None):
         """Remember where models are; nothing is loaded until the first request."""
         super().__init__("local", _l("Local (llama.cpp)"))
         self.models_dir = Path(models_dir) if models_dir else None
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        # Longer than a server's: an answer waits its turn for the model (and its loading) without any text.
+        self.idle_seconds = idle_seconds
 
     def model_paths(self):
         """Map model names to GGUF files; the folder is read each time so new files appear."""
@@ -133,5 +135,6 @@ def register(registry, config):
             models_dir=config.get("WEBUI_MODELS_DIR"),
             n_ctx=config["WEBUI_LOCAL_CONTEXT"],
             n_threads=config.get("WEBUI_LOCAL_THREADS"),
+            idle_seconds=config["WEBUI_LOCAL_IDLE_SECONDS"],
         )
     )

@@ -10,7 +10,7 @@ import requests
 from flask_babel import gettext as _
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
-from ..errors import NeedsKeyError, ProviderError, redact
+from ..errors import NeedsKeyError, ProviderError, excerpt, redact
 from ..registry import Provider
 from .streams import MalformedStream, text_lines
 
@@ -58,12 +58,6 @@ MESSAGES = {
     "bad_stream": lambda p: _("%(name)s sent an answer that cannot be read: %(detail)s", **p),
     "interrupted": lambda p: _("The answer from %(name)s was cut off before it finished.", **p),
 }
-
-
-def shorten(text):
-    """Collapse whitespace and cut long upstream text down to a readable size."""
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
 
 
 def retry_after(value):
@@ -224,7 +218,7 @@ class UpstreamProvider(Provider):
         """Put a failure into words in the current language, with anything like a key redacted from upstream text."""
         params = {"name": self.name, **failure.params}
         if "detail" in params:
-            params["detail"] = shorten(redact(params["detail"] or "", [self.api_key]))
+            params["detail"] = excerpt(params["detail"] or "", [self.api_key], MAX_DETAIL)
         details = {"retry_after": params.get("seconds")} if failure.code == "rate_limited" else {}
         return ProviderError(MESSAGES[failure.code](params), code=failure.code, **details)
 

@@ -1,0 +1,213 @@
+"""Running answers: a provider's generator feeds a stream, which ends with exactly one final frame whatever happens.
+
+An answer ends when its provider is done or fails (whatever it raises), when it reaches WEBUI_MAX_ANSWER_CHARS
+(`length`), when the provider yields no text for its idle limit (`timeout`), or from outside: stop, its socket
+closing, its conversation deleted. A watchdog, one thread per app while answers run, looks at each running answer a
+few times a second: it times out the silent ones and, under gevent, interrupts the runner of an answer that has ended
+while its provider is blocked (in a read, a sleep, a lock), so that the generator unwinds, its `finally` runs and its
+connection closes at once. A thread cannot be interrupted: on the development server such a generator is closed as
+soon as it hands back control.
+"""
+import logging
+import threading
+import time
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from greenlet import GreenletExit
+
+from .bridge import Via
+from .cooperative import interrupter, taking_turns
+from .errors import UserError, error_text, failure_message
+
+log = logging.getLogger(__name__)
+
+# How often the watchdog looks at the running answers: how late a timeout or an interruption may come.
+PATROL_SECONDS = 0.25
+
+
+class Interrupted(BaseException):
+    """Raised by the watchdog into a runner whose answer has ended: not an Exception, so that a provider's
+    `except Exception` lets it through."""
+
+
+class Runner:
+    """One running answer as the watchdog sees it.
+
+    `in_provider` is true while the runner may be waiting inside the provider's code: only then may it be interrupted.
+    """
+
+    def __init__(self, stream, idle_seconds, timeout_message, now):
+        """Watch `stream`; silence starts counting now."""
+        self.stream = stream
+        self.idle_seconds = idle_seconds
+        # Worded in the runner's context, in the reader's language; the watchdog has neither.
+        self.timeout_message = timeout_message
+        self.interrupt = interrupter(Interrupted)
+        self.in_provider = True
+        self.chunks = 0
+        self.active_at = now
+
+    def check(self, now):
+        """Time the answer out when its provider has been silent too long; interrupt its runner once it has ended."""
+        stream = self.stream
+        if not stream.finished:
+            chunks = stream.length()
+            if chunks != self.chunks:
+                self.chunks, self.active_at = chunks, now
+            elif now - self.active_at >= self.idle_seconds:
+                stream.fail("timeout", self.timeout_message)
+        if stream.finished and self.interrupt:
+            interrupt, self.interrupt = self.interrupt, None
+            interrupt(lambda: self.in_provider)
+
+
+def relay(chunks, stream, room):
+    """Hand the provider's chunks to `stream`, at most `room` characters of them: the reason the answer ended
+    ("complete", or "length" past the room), or None when it ended from outside."""
+    delta = stream.delta
+    for text in taking_turns(chunks):
+        # A classic module's chunks come straight from it: anything not text is made text, and empty ones skipped.
+        if text.__class__ is not str:
+            if isinstance(text, Via):
+                stream.via(text.provider, text.model)
+                continue
+            text = str(text) if text else ""
+        room -= len(text)
+        if room < 0:
+            # What fits goes out; the rest, maybe most of one huge chunk, is let go with the generator.
+            fits = text[: len(text) + room]
+            return "length" if not fits or delta(fits) else None
+        if text and not delta(text):
+            return None
+    return "complete"
+
+
+def close(chunks, provider):
+    """Close the provider's generator, if it made one; what its `finally` raises is logged, never passed on."""
+    end = getattr(chunks, "close", None)
+    if end is None:
+        return
+    try:
+        end()
+    except GreenletExit:
+        raise
+    except BaseException as e:
+        log.warning("provider %s failed while closing: %s", provider.name, error_text(e, provider.secrets()))
+
+
+def drive(runner, provider, model, messages, options, room):
+    """Stream one answer of at most `room` characters into the runner's stream, closing the provider's generator
+    however it ends."""
+    stream = runner.stream
+    chunks = None
+    try:
+        try:
+            chunks = iter(provider.complete(model, messages, stream=True, **options))
+            reason = relay(chunks, stream, room)
+        finally:
+            # Set before anything can wait again: from here on an interruption would hit this function, not the
+            # provider.
+            runner.in_provider = False
+        if reason:
+            stream.finish(reason)
+    except Interrupted:
+        pass  # the answer had ended (stop, timeout, a closed socket) and its final frame is out
+    except UserError as e:
+        stream.fail(e.code, e.message)
+    except GreenletExit:
+        # The server ends this greenlet (it is shutting down): the answer is cut off, as by a restart.
+        stream.finish("interrupted")
+        raise
+    except BaseException as e:
+        # An Exception, or what a provider should never raise (SystemExit, KeyboardInterrupt, CancelledError, a stray
+        # GeneratorExit): each is the provider's failure, and none goes further. A thread would just end without a
+        # final frame, and under gevent a SystemExit or KeyboardInterrupt leaving a greenlet stops the whole server.
+        log.warning("provider %s failed: %s", provider.name, error_text(e, provider.secrets()))
+        stream.fail("provider_error", failure_message(e, provider.secrets()))
+    finally:
+        close(chunks, provider)
+
+
+class Answers:
+    """The answers running for one app, each in a thread of its own (under gevent, a greenlet), and their watchdog."""
+
+    def __init__(self, app, clock=time.monotonic):
+        """No answer runs yet; the watchdog starts with the first."""
+        self.app = app
+        self.idle_seconds = app.config["WEBUI_PROVIDER_IDLE_SECONDS"]
+        self.max_chars = app.config["WEBUI_MAX_ANSWER_CHARS"]
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._runners = set()
+        self._watchdog = None
+
+    def start(self, stream, provider, model, messages, options, locale, name, written=0):
+        """Run the answer in a new thread called `name`, in the language `locale`; the stream ends however that goes."""
+        answer = (stream, provider, model, messages, options, written)
+        thread = threading.Thread(target=self._run_in_context, args=(locale, *answer), name=name, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            # No thread to be had (a limit of the system): the request still gets its one final frame.
+            log.exception("could not start an answer")
+            stream.fail("internal_error", _("Something went wrong inside the server; its log has the details."))
+
+    def _run_in_context(self, locale, *answer):
+        """Thread body: in the request's language, with an app context for the database."""
+        with self.app.app_context(), force_locale(locale):
+            self.run(*answer)
+
+    def run(self, stream, provider, model, messages, options, written=0):
+        """Stream one answer into `stream` here, in this thread, under the watchdog; the message it goes into has
+        `written` characters already (a continued answer), which count toward WEBUI_MAX_ANSWER_CHARS."""
+        seconds = provider.idle_limit(self.idle_seconds)
+        message = _(
+            "%(provider)s sent nothing for %(seconds)s s, so the answer was ended.",
+            provider=provider.name,
+            seconds=f"{seconds:g}",
+        )
+        runner = Runner(stream, seconds, message, self._clock())
+        self._watch(runner)
+        try:
+            drive(runner, provider, model, messages, options, max(0, self.max_chars - written))
+        finally:
+            with self._lock:
+                self._runners.discard(runner)
+
+    def _watch(self, runner):
+        """Put a runner under the watchdog, starting it if it is not running."""
+        with self._lock:
+            self._runners.add(runner)
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(target=self._patrol, name="webui-watchdog", daemon=True)
+                self._watchdog.start()
+
+    def _patrol(self):
+        """Look at every running answer a few times a second; stop when none runs."""
+        with self.app.app_context():
+            while True:
+                time.sleep(PATROL_SECONDS)
+                with self._lock:
+                    runners = list(self._runners)
+                    if not runners:
+                        self._watchdog = None
+                        return
+                now = self._clock()
+                for runner in runners:
+                    try:
+                        runner.check(now)
+                    except Exception:
+                        # One answer that cannot be ended (its final write failed) must not leave the others unwatched.
+                        log.exception("the watchdog could not end an answer")
+
+
+def init_app(app):
+    """Give the app its runner of answers."""
+    app.extensions["webui.answers"] = Answers(app)
+
+
+def get_answers():
+    """The current app's runner of answers."""
+    return current_app.extensions["webui.answers"]
