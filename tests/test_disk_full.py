@@ -4,12 +4,8 @@ write SQLite makes fails as on a full disk."""
 import resource
 import subprocess
 
-import pytest
-
 from conftest import Browser, ServerProcess, chat, turn
 from test_cli import server_command
-from webui import history, storage
-from webui.database import StorageError
 
 _, UNLIMITED = resource.getrlimit(resource.RLIMIT_FSIZE)
 STORAGE_CODES = ("storage_full", "storage_failed")
@@ -63,19 +59,3 @@ def test_a_full_disk_is_a_message_and_the_server_recovers(tmp_path, providers_di
     server = ServerProcess(command, env=env)
     server.stop()
 
-
-def test_a_full_database_file_is_storage_full(app):
-    db = storage.app_connection(app)
-    try:
-        with storage.transaction(db):
-            conversation_id = history.create_conversation(db, "anon:x", "full")
-        pages = db.execute("PRAGMA page_count").fetchone()[0]
-        # SQLite's own ceiling on the file's size, per connection: past it SQLite says the disk is full.
-        db.execute(f"PRAGMA max_page_count = {pages}")
-        with pytest.raises(StorageError) as refused, storage.transaction(db):
-            history.add_message(db, conversation_id, None, "user", "x" * 100_000)
-        assert refused.value.code == "storage_full"
-        assert "database or disk is full" in refused.value.cause
-        assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
-    finally:
-        db.close()

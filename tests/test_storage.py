@@ -93,11 +93,18 @@ def test_a_database_from_a_newer_version_is_left_alone(app_config):
     assert path.read_bytes() == before
 
 
-def test_many_threads_write_at_once(app):
-    setup = storage.app_connection(app)
-    with storage.transaction(setup):
-        conversation_id = history.create_conversation(setup, "anon:x", "busy")
-    setup.close()
+@pytest.fixture
+def conversation(app):
+    """A connection to the app's database, and an empty conversation in it: (db, its id)."""
+    db = storage.app_connection(app)
+    with storage.transaction(db):
+        conversation_id = history.create_conversation(db, "anon:x", "a conversation")
+    yield db, conversation_id
+    db.close()
+
+
+def test_many_threads_write_at_once(app, conversation):
+    _, conversation_id = conversation
     errors = []
 
     def write(n):
@@ -134,15 +141,23 @@ def test_deleting_a_conversation_removes_its_messages_from_search(client, app):
     db.close()
 
 
-def test_a_statement_tells_how_many_rows_it_changed(app):
-    db = storage.app_connection(app)
-    try:
-        with storage.transaction(db):
-            conversation_id = history.create_conversation(db, "anon:x", "counted")
-            for n in range(3):
-                history.add_message(db, conversation_id, None, "user", f"message {n}")
-            changed = db.execute("UPDATE messages SET content = 'x' WHERE conversation_id = ?", (conversation_id,))
-        assert (changed.rowcount, changed.fetchall()) == (3, [])
-        assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
-    finally:
-        db.close()
+def test_a_statement_tells_how_many_rows_it_changed(conversation):
+    db, conversation_id = conversation
+    with storage.transaction(db):
+        for n in range(3):
+            history.add_message(db, conversation_id, None, "user", f"message {n}")
+        changed = db.execute("UPDATE messages SET content = 'x' WHERE conversation_id = ?", (conversation_id,))
+    assert (changed.rowcount, changed.fetchall()) == (3, [])
+    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
+
+
+def test_a_full_database_file_is_storage_full(conversation):
+    db, conversation_id = conversation
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    # SQLite's own ceiling on the file's size, per connection: past it SQLite says the disk is full.
+    db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(StorageError) as refused, storage.transaction(db):
+        history.add_message(db, conversation_id, None, "user", "x" * 100_000)
+    assert refused.value.code == "storage_full"
+    assert "database or disk is full" in refused.value.cause
+    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
