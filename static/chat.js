@@ -186,7 +186,9 @@ export class Chat {
     const status = frame.reason || (frame.type === "error" ? "error" : "complete");
     const error = frame.message ? { code: frame.code, message: frame.message } : null;
     view.endStream({ status, stats: frame.stats ?? view.message.stats, error });
-    if (view.id) this.sync();
+    // Until the server has written an answer it could not save (storage_failed), its stored copy is behind the text
+    // shown here: reading it back would replace the text with less of it.
+    if (view.id && frame.code !== "storage_failed") this.sync();
   }
 
   // Picks up an answer that is still being written: after a reconnect, or when the page opens mid-answer.

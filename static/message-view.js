@@ -70,14 +70,10 @@ export class MessageView {
     const { role, status, error } = this.message;
     const parts = [];
     if (status === "error" && error) {
-      parts.push(
-        h(
-          "div",
-          { className: "message-error", role: "alert" },
-          h("span", {}, error.message),
-          h("button", { type: "button", className: "needs-idle", onclick: () => this.actions.retry(this) }, _("Retry")),
-        ),
-      );
+      // An answer the server could not save yet is not retried: the server saves that very text once it can.
+      const retry = error.code !== "storage_failed" &&
+        h("button", { type: "button", className: "needs-idle", onclick: () => this.actions.retry(this) }, _("Retry"));
+      parts.push(h("div", { className: "message-error", role: "alert" }, h("span", {}, error.message), retry));
     }
     const versions = this.versionSwitcher();
     if (versions) parts.push(versions);

@@ -14,6 +14,12 @@ def clean_env(**extra):
     return {**env, **extra}
 
 
+def server_command(data_dir, providers_dir, *args, **settings):
+    """`webui --port 0 *args` and its environment: the test's data folder and providers, no pings, and `settings`."""
+    env = clean_env(WEBUI_DATA_DIR=str(data_dir), WEBUI_PROVIDERS_DIR=str(providers_dir), WEBUI_PING_INTERVAL="0", **settings)
+    return [sys.executable, "-m", "webui", "--port", "0", *args], env
+
+
 def test_python_m_webui_serves_the_page_and_prints_the_url(tmp_path):
     config = tmp_path / "webui.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n')

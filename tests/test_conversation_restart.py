@@ -2,14 +2,13 @@
 import json
 import os
 import signal
-import sys
 import time
 import urllib.request
 
 from simple_websocket import Client
 
 from conftest import DaemonThread, LiveServer, ServerProcess, Socket, Visitor, turn
-from test_cli import clean_env
+from test_cli import server_command
 from webui import create_app
 
 
@@ -44,8 +43,7 @@ def get_json(url, cookie):
 
 
 def test_a_killed_server_comes_back_with_the_partial_answer_interrupted(tmp_path, providers_dir):
-    env = clean_env(WEBUI_DATA_DIR=str(tmp_path / "data"), WEBUI_PROVIDERS_DIR=str(providers_dir), WEBUI_PING_INTERVAL="0")
-    command = [sys.executable, "-m", "webui", "--port", "0"]
+    command, env = server_command(tmp_path / "data", providers_dir)
     server = ServerProcess(command, env=env)
     try:
         cookie = owner_cookie(server.url)

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from webui import create_app, history, storage
+from webui import create_app, history, serving, storage
 from webui.config import ConfigError
+from webui.database import StorageError
 
 # The first released schema, written out as it was: an upgrade test must not depend on today's code.
 V1 = """
@@ -61,8 +62,11 @@ def test_an_old_database_is_upgraded_with_its_data_intact(app_config):
     db.executescript(V1)
     db.close()
 
-    client = create_app(app_config).test_client()
+    app = create_app(app_config)
     assert pragma(path, "user_version") == storage.SCHEMA_VERSION
+    # The answer cut off by the old server is marked once a server starts serving the folder.
+    serving.start_serving(app)
+    client = app.test_client()
     client.set_cookie("webui_owner", "AAAAAAAAAAAAAAAAAAAAAA")
     conversation = client.get("/api/conversations/old1").json
     assert conversation["title"] == "Старый разговор"
@@ -89,22 +93,28 @@ def test_a_database_from_a_newer_version_is_left_alone(app_config):
     assert path.read_bytes() == before
 
 
-def test_many_threads_write_at_once(app):
-    path = app.extensions["webui.database"]
-    setup = storage.connect(path)
-    with storage.transaction(setup):
-        conversation_id = history.create_conversation(setup, "anon:x", "busy")
-    setup.close()
+@pytest.fixture
+def conversation(app):
+    """A connection to the app's database, and an empty conversation in it: (db, its id)."""
+    db = storage.app_connection(app)
+    with storage.transaction(db):
+        conversation_id = history.create_conversation(db, "anon:x", "a conversation")
+    yield db, conversation_id
+    db.close()
+
+
+def test_many_threads_write_at_once(app, conversation):
+    _, conversation_id = conversation
     errors = []
 
     def write(n):
         """Add messages in small transactions from this thread's own connection."""
-        db = storage.connect(path)
+        db = storage.app_connection(app)
         try:
             for i in range(25):
                 with storage.transaction(db):
                     history.add_message(db, conversation_id, None, "user", f"thread {n} message {i}")
-        except sqlite3.Error as e:
+        except (sqlite3.Error, StorageError) as e:
             errors.append(e)
         finally:
             db.close()
@@ -115,7 +125,7 @@ def test_many_threads_write_at_once(app):
     for thread in threads:
         thread.join(30)
     assert errors == []
-    db = storage.connect(path)
+    db = storage.app_connection(app)
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 200
     db.close()
 
@@ -125,7 +135,29 @@ def test_deleting_a_conversation_removes_its_messages_from_search(client, app):
     assert client.get("/api/conversations?q=needle").json["conversations"] != []
     assert client.delete(f"/api/conversations/{created.json['id']}").status_code == 204
     assert client.get("/api/conversations?q=needle").json["conversations"] == []
-    db = storage.connect(app.extensions["webui.database"])
+    db = storage.app_connection(app)
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM message_search WHERE message_search MATCH 'needle'").fetchone()[0] == 0
     db.close()
+
+
+def test_a_statement_tells_how_many_rows_it_changed(conversation):
+    db, conversation_id = conversation
+    with storage.transaction(db):
+        for n in range(3):
+            history.add_message(db, conversation_id, None, "user", f"message {n}")
+        changed = db.execute("UPDATE messages SET content = 'x' WHERE conversation_id = ?", (conversation_id,))
+    assert (changed.rowcount, changed.fetchall()) == (3, [])
+    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
+
+
+def test_a_full_database_file_is_storage_full(conversation):
+    db, conversation_id = conversation
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    # SQLite's own ceiling on the file's size, per connection: past it SQLite says the disk is full.
+    db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(StorageError) as refused, storage.transaction(db):
+        history.add_message(db, conversation_id, None, "user", "x" * 100_000)
+    assert refused.value.code == "storage_full"
+    assert "database or disk is full" in refused.value.cause
+    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0

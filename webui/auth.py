@@ -69,7 +69,12 @@ class Users:
         self.path = path
 
     def _execute(self, sql, *args):
-        """Run one statement in its own transaction; its rows and how many rows it changed."""
+        """Run one statement in its own transaction; its rows and how many rows it changed. Every request reads the
+        file: in a native thread, so another program holding its lock stops only the requests that read it."""
+        return in_native_thread(self._run, sql, args)
+
+    def _run(self, sql, args):
+        """The work of _execute, done in a native thread."""
         # Made with mode 0600 before SQLite opens it: SQLite gives its journal the database file's mode.
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         with closing(sqlite3.connect(self.path, timeout=5)) as db, db:

@@ -11,7 +11,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from werkzeug.serving import make_server
 
-from . import auth, cooperative, create_app, health, history, storage
+from . import auth, cooperative, create_app, health, history, serving, storage
 from .config import ConfigError
 from .errors import UserError
 from .i18n import LANGUAGES
@@ -31,9 +31,10 @@ def display_url(host, port):
 
 
 def build_app(overrides):
-    """Create the app, turning a bad setting into a message instead of a trace."""
+    """Create the app, turning a bad setting into a message instead of a trace; outside a request it speaks the
+    terminal's language."""
     try:
-        return create_app(overrides)
+        return create_app({"BABEL_DEFAULT_LOCALE": terminal_language(), **overrides})
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
 
@@ -67,6 +68,8 @@ def serve(overrides):
     app = build_app(overrides)
     check_access(app)
     server = make_server(app.config["WEBUI_HOST"], app.config["WEBUI_PORT"], app, threaded=True)
+    # Once it listens: a start that fails (the port is taken) must not touch the answers of the server that runs.
+    serving.start_serving(app)
     announce(app.config["WEBUI_HOST"], server.server_port)
     signal.signal(signal.SIGTERM, terminated)
     grace = 0
@@ -158,7 +161,14 @@ def serve_production(overrides):
     # Imported here: gunicorn does not run on Windows, where the plain `webui` server still does.
     from . import production
 
-    production.run(app.config, lambda: build_app(overrides), lambda port: announce(app.config["WEBUI_HOST"], port))
+    production.run(app.config, lambda: serving_app(overrides), lambda port: announce(app.config["WEBUI_HOST"], port))
+
+
+def serving_app(overrides):
+    """The app as gunicorn's worker builds it: the worker is the process that serves (its arbiter never is)."""
+    app = build_app(overrides)
+    serving.start_serving(app)
+    return app
 
 
 @main.group()

@@ -18,7 +18,11 @@ DEFAULT_LIMIT = 50
 MAX_QUERY_CHARS = 500
 # An import may be bigger than a chat frame, but has a ceiling even when no body limit is configured.
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
-STATUS = {"not_found": 404, "too_large": 413, "rate_limited": 429, "over_quota": 507}
+# Storage that cannot be written now: 503 (busy, failing) asks to try again later, 507 says the disk is full.
+STATUS = {
+    "not_found": 404, "too_large": 413, "rate_limited": 429, "over_quota": 507,
+    "storage_busy": 503, "storage_failed": 503, "storage_full": 507,
+}
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
 

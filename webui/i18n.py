@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from babel.messages.extract import extract_from_file
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 from flask_babel import Babel, gettext
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
@@ -11,7 +11,9 @@ COOKIE_MAX_AGE = 365 * 24 * 3600
 
 
 def select_locale():
-    """Pick the page's language for this request."""
+    """Pick the page's language for this request; outside one (a background thread, a command) the default language."""
+    if not has_request_context():
+        return None
     for choice in (request.args.get("lang"), request.cookies.get(COOKIE)):
         if choice in LANGUAGES:
             return choice

@@ -1,21 +1,32 @@
 """Answers of stored conversations while they stream: written to SQLite as they grow, open to late listeners."""
 import itertools
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import gettext as _
 
 from .bridge import Stream
+from .database import StorageError
 from .history import save_answer
-from .storage import get_db
+from .storage import get_db, transaction
 
 log = logging.getLogger(__name__)
 
 # Streamed text waits at most about this long before it is written: what a crash can cost of an answer.
 FLUSH_SECONDS = 0.4
+# How often the saver looks for text that is due.
+SAVER_TICK = FLUSH_SECONDS / 8
+# A write that failed is tried again after this long, an answer's end until it is written.
+RETRY_SECONDS = 1.0
+
+
+def unsaved_error():
+    """What the page is told instead of an answer's outcome while the end of that answer is not written."""
+    message = _("This answer could not be saved yet. The server keeps it and saves it as soon as it can.")
+    return {"code": "storage_failed", "message": message}
 
 
 @dataclass
@@ -45,6 +56,9 @@ class StoredStream(Stream):
         self._stored_final = False
         self._stored_chunks = 0
         self._store_due = clock() + FLUSH_SECONDS
+        self._end_stats = None
+        # The stream has ended but its end is not written: it stays listed, and the saver tries again.
+        self.unsaved_end = False
 
     def start_frame(self, request_id):
         """The start frame names the conversation and the messages, so the page can resume or reload."""
@@ -55,17 +69,15 @@ class StoredStream(Stream):
             "user_message_id": self.turn.user_message_id,
         }
 
-    def delta(self, text):
-        """Send a chunk, and write the answer when the last write is old enough (never per chunk)."""
-        if not super().delta(text):
-            return False
-        if self._clock() >= self._store_due:
-            self.store()
-        return True
-
     def store_if_due(self):
-        """Write text that has waited long enough: a provider that stalls must not keep shown text unsaved."""
-        if self.length() > self._stored_chunks and self._clock() >= self._store_due:
+        """Write what has waited long enough: new text, or an end that could not be written (the saver's job: the
+        stream itself never waits for the database). An end once written, the stream is no longer listed."""
+        if self._clock() < self._store_due:
+            return
+        if self.unsaved_end:
+            if self.store(final=True):
+                self.streams.discard(self)
+        elif self.length() > self._stored_chunks:
             self.store()
 
     def text(self):
@@ -73,44 +85,65 @@ class StoredStream(Stream):
         return self.turn.prefix + "".join(itertools.islice(self.log, self.length()))
 
     def store(self, final=False):
-        """Write the answer and its state; after the final write nothing older can overwrite it. An answer whose
-        message is gone (`webui user delete` in another process deleted its conversation) stops."""
+        """Write the answer and its state; True once written. After the final write nothing older can overwrite it. An
+        answer whose message is gone (`webui user delete` in another process deleted its conversation) stops."""
         with self._store_lock:
             if self._stored_final:
-                return
-            self._stored_final = final
-            self._stored_chunks = self.length()
-            self._store_due = self._clock() + FLUSH_SECONDS
+                return True
+            length = self.length()
+            stats = self._end_stats if final else self.stats()
+            # When the saver tries again should this write fail, whatever the failure.
+            self._store_due = self._clock() + RETRY_SECONDS
             try:
-                kept = save_answer(
-                    get_db(), self.turn.message_id, self.text(), self.status, self.provider, self.model, self.stats(), self.error
-                )
-            except sqlite3.Error as e:
-                # The stream goes on: the next write (at the latest the final one) may well succeed.
-                log.error("could not save the answer %s: %s", self.turn.message_id, e)
-                kept = True
+                with transaction(get_db()) as db:
+                    kept = save_answer(db, self.turn.message_id, self.text(), self.status, self.provider, self.model, stats, self.error)
+            except StorageError as e:
+                # The text stays here: the saver writes it once it can.
+                log.error("could not save the answer %s: %s", self.turn.message_id, e.cause)
+                return False
+            self._stored_final = final
+            self._stored_chunks = length
+            self._store_due = self._clock() + FLUSH_SECONDS
         if not kept:
             # Outside the lock, since finishing stores again: that store finds the message gone too, and its finish
             # does nothing, the stream having ended.
             self.finish("stopped")
+        return True
 
     def _final(self, status, error, kind, **fields):
-        """End the stream and write the outcome before saying so: whoever gets the final frame can read it back."""
+        """End the stream and write the outcome before saying so: whoever gets the final frame can read it back.
+
+        An end that cannot be written is not announced as the outcome: the listeners are told storage_failed (their
+        text stays theirs), and the stream stays listed, so a resume gets its whole text, until the saver writes it.
+        """
         if not self._end(status, error):
             return False
+        self._end_stats = self.stats()
+        saved = False
         try:
-            self.store(final=True)
+            saved = self.store(final=True)
         finally:
-            self.streams.discard(self)
-            self._send_final(kind, **fields)
+            if saved:
+                self.streams.discard(self)
+                self._send_final(kind, **fields)
+            else:
+                self.unsaved_end = True
+                self._send_final("error", **unsaved_error())
         return True
+
+    def outcome(self):
+        """(status, text, error) of the answer after its end, as a resume tells it: storage_failed until it is written."""
+        if self.unsaved_end:
+            return "error", self.text(), unsaved_error()
+        return self.status, self.text(), self.error
 
 
 class LiveStreams:
-    """The stored answers streaming in this process, by message id, and the thread that saves stalled ones."""
+    """The stored answers streaming in this process, by message id, and the thread that saves them as they grow (and
+    writes an answer's end that could not be written when it came)."""
 
     def __init__(self, app):
-        """Start empty; the saving thread runs only while answers stream."""
+        """Start empty; the saver runs only while answers stream."""
         self.app = app
         self._lock = threading.Lock()
         self._streams = {}
@@ -121,37 +154,44 @@ class LiveStreams:
         with self._lock:
             self._streams[stream.turn.message_id] = stream
             if self._saver is None:
-                self._saver = threading.Thread(target=self._save_stalled, name="webui-saver", daemon=True)
+                self._saver = threading.Thread(target=self._save_due, name="webui-saver", daemon=True)
                 self._saver.start()
 
-    def _save_stalled(self):
-        """Between chunks nothing else writes, so save what waited too long; stop when no answer streams."""
+    def _save_due(self):
+        """Write each answer's text once it has waited FLUSH_SECONDS, and the ends not written yet; stop when no answer
+        is left.
+
+        Nothing ends it but that: an answer it cannot write is logged and tried again, and the others are still saved.
+        """
         with self.app.app_context():
             while True:
-                time.sleep(FLUSH_SECONDS / 4)
+                time.sleep(SAVER_TICK)
                 with self._lock:
                     streams = list(self._streams.values())
                     if not streams:
                         self._saver = None
                         return
                 for stream in streams:
-                    stream.store_if_due()
+                    try:
+                        stream.store_if_due()
+                    except Exception:
+                        log.exception("could not save the answer %s", stream.turn.message_id)
 
     def get(self, message_id):
-        """The running stream writing this message, or None."""
+        """The stream writing this message (running, or ended and not yet written), or None."""
         with self._lock:
             return self._streams.get(message_id)
 
     def discard(self, stream):
-        """Forget a stream that has ended."""
+        """Forget a stream whose end is written."""
         with self._lock:
             if self._streams.get(stream.turn.message_id) is stream:
                 del self._streams[stream.turn.message_id]
 
     def running(self, predicate):
-        """The running streams whose turn satisfies `predicate`."""
+        """The running streams whose turn satisfies `predicate` (not those that ended and wait to be written)."""
         with self._lock:
-            return [stream for stream in self._streams.values() if predicate(stream.turn)]
+            return [stream for stream in self._streams.values() if not stream.finished and predicate(stream.turn)]
 
 
 def init_app(app):

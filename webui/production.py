@@ -10,6 +10,11 @@ from .shutdown import CLOSE_SECONDS
 # What a stop takes beyond the answers' grace period: their final writes, closing the sockets, the worker's exit.
 # gunicorn kills the worker after the grace period and this.
 STOP_SECONDS = CLOSE_SECONDS + 3
+# gunicorn kills the worker when its event loop has not run for this long, dropping every socket and every answer in
+# memory. Nothing the worker does holds the loop (the database, local models and password hashes wait in native
+# threads), so only a real hang gets this far: the bound lies well beyond any pause that ends by itself, and a hung
+# server still comes back on its own within a minute.
+WORKER_TIMEOUT = 60
 
 
 def bind_address(host, port):
@@ -29,6 +34,7 @@ def options(config, announce):
         "worker_connections": config["WEBUI_CONNECTIONS"],
         "graceful_timeout": config["WEBUI_SHUTDOWN_GRACE_SECONDS"] + STOP_SECONDS,
         "worker_int": quit_now,
+        "timeout": WORKER_TIMEOUT,
         # X-Forwarded-* is honoured by WEBUI_TRUSTED_PROXIES alone, not also by gunicorn's own default list.
         "forwarded_allow_ips": "",
         "control_socket_disable": True,

@@ -56,7 +56,7 @@ def replay(outbox, request_id, message, stream=None):
     whose outcome the row, read while it ran, may not have yet."""
     if stream is not None:
         start = stream.start_frame(request_id)
-        status, text, error = stream.status, stream.text(), stream.error
+        status, text, error = stream.outcome()
     else:
         start = {
             "type": "start",

@@ -1,15 +1,14 @@
-"""The SQLite database in WEBUI_DATA_DIR: connections, the versioned schema and recovery at start."""
-import sqlite3
-from contextlib import contextmanager
+"""The SQLite database in WEBUI_DATA_DIR: connections, the versioned schema, and marking answers of dead servers."""
+import threading
 from pathlib import Path
 
 from flask import current_app, g
+from flask_babel import gettext as _
 
 from .config import ConfigError
+from .database import Database, StorageError
 
 FILENAME = "webui.sqlite3"
-# Milliseconds a writer waits for another thread or process to finish its transaction.
-BUSY_TIMEOUT_MS = 10_000
 TOKENIZER = "unicode61 remove_diacritics 2"
 
 
@@ -68,55 +67,51 @@ MIGRATIONS = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def connect(path):
-    """Open a connection in autocommit mode; transactions are explicit (see transaction())."""
-    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    db.row_factory = sqlite3.Row
-    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    db.execute("PRAGMA foreign_keys = ON")
-    # In WAL mode NORMAL keeps every commit through a crash of the process; only a power cut may lose the last ones.
-    db.execute("PRAGMA synchronous = NORMAL")
-    return db
-
-
-@contextmanager
 def transaction(db):
-    """Run a block as one write transaction, taking the write lock up front so it cannot deadlock."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+    """Run a block as one write transaction (see Database.transaction)."""
+    return db.transaction()
+
+
+def schema_version(db):
+    """The file's schema version, which must be one this code knows."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"the database was written by a newer version of webui (schema {version}; this one knows {SCHEMA_VERSION})"
+        )
+    return version
 
 
 def migrate(db):
-    """Bring the schema up to SCHEMA_VERSION, one step per transaction."""
+    """Bring the schema up to SCHEMA_VERSION, one step per transaction; a current file is only read."""
     for _ in range(SCHEMA_VERSION + 1):
+        if schema_version(db) == SCHEMA_VERSION:
+            return
         with transaction(db):
-            # Read inside the transaction: another process starting at the same time may have just upgraded.
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"the database was written by a newer version of webui (schema {version}; this one knows {SCHEMA_VERSION})"
-                )
-            if version == SCHEMA_VERSION:
-                return
-            for statement in MIGRATIONS[version]:
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {version + 1}")
+            # Read again inside the transaction: another process starting at the same time may have just upgraded.
+            version = schema_version(db)
+            if version < SCHEMA_VERSION:
+                for statement in MIGRATIONS[version]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {version + 1}")
 
 
 def recover(db):
-    """Answers that were streaming when the last process died stay, marked interrupted."""
-    db.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
+    """Answers that were streaming when the last process died stay, marked interrupted (see serving: only when no
+    other process is writing any)."""
+    with transaction(db):
+        db.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
+
+
+def app_connection(app):
+    """A new connection to the app's database; its writers take turns with those of the app's other connections."""
+    return Database(app.extensions["webui.database"], app.extensions["webui.writers"], app.config["WEBUI_DATABASE_TIMEOUT"])
 
 
 def get_db():
     """The connection of the current app context, opened on first use."""
     if "db" not in g:
-        g.db = connect(current_app.extensions["webui.database"])
+        g.db = app_connection(current_app)
     return g.db
 
 
@@ -128,15 +123,21 @@ def close_db(error=None):
 
 
 def init_app(app):
-    """Open (creating or upgrading) the database and mark answers cut off by a crash."""
+    """Open (creating or upgrading) the database; a file that cannot be used stops the start with a message that says
+    why. (Only a process that serves marks answers cut off by a crash: see serving.)"""
     path = str(Path(app.config["WEBUI_DATA_DIR"]) / FILENAME)
     app.extensions["webui.database"] = path
-    db = connect(path)
-    try:
-        migrate(db)
-        # After the version check, so that a database from a newer version is not touched at all.
-        db.execute("PRAGMA journal_mode = WAL")
-        recover(db)
-    finally:
-        db.close()
+    app.extensions["webui.writers"] = threading.Lock()
+    # In an app context, so that the message is in the app's default language (a command's is its terminal's).
+    with app.app_context():
+        try:
+            db = app_connection(app)
+            try:
+                migrate(db)
+                # After the version check, so that a database from a newer version is not touched at all.
+                db.execute("PRAGMA journal_mode = WAL")
+            finally:
+                db.close()
+        except StorageError as e:
+            raise ConfigError(_("The database %(path)s cannot be used: %(error)s", path=path, error=e.cause)) from None
     app.teardown_appcontext(close_db)

@@ -1,0 +1,100 @@
+"""Only a server that finds no other serving its data folder marks answers `interrupted`: a command, a start that
+fails and a second server leave a live answer streaming."""
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from simple_websocket import Client
+
+from conftest import DaemonThread, ServerProcess, Socket, turn
+from test_cli import server_command
+from test_conversation_restart import get_json, owner_cookie
+from webui import create_app, history, storage
+
+# Answers "first ", then waits (at most a minute) for the file named by WEBUI_TEST_RELEASE before it ends.
+HELD = '''
+import os
+import time
+
+url = "http://127.0.0.1/held"
+model = "held"
+supports_stream = True
+needs_auth = False
+
+
+def _create_completion(model, messages, stream, **kwargs):
+    yield "first "
+    deadline = time.monotonic() + 60
+    while not os.path.exists(os.environ["WEBUI_TEST_RELEASE"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield "last"
+'''
+
+
+def row(path, message_id):
+    """(status, content) of a message in the database file."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT status, content FROM messages WHERE id = ?", (message_id,)).fetchone()
+    finally:
+        db.close()
+
+
+def left_streaming(data_dir):
+    """A conversation whose answer a server that died was writing: (the database file, the answer's id)."""
+    app = create_app({"WEBUI_DATA_DIR": str(data_dir)})
+    db = storage.app_connection(app)
+    try:
+        with storage.transaction(db):
+            conversation_id = history.create_conversation(db, "anon:x", "left behind")
+            question = history.add_message(db, conversation_id, None, "user", "hello?")
+            answer = history.add_message(db, conversation_id, question, "assistant", "half an", "streaming")
+    finally:
+        db.close()
+    return Path(app.extensions["webui.database"]), answer
+
+
+def test_only_a_lone_server_marks_answers_interrupted(tmp_path, providers_dir):
+    (providers_dir / "held.py").write_text(HELD)
+    release = tmp_path / "release"
+    path, dead = left_streaming(tmp_path / "data")
+    command, env = server_command(tmp_path / "data", providers_dir, "serve", WEBUI_TEST_RELEASE=str(release))
+    server = ServerProcess(command, env=env)
+    try:
+        cookie = owner_cookie(server.url)
+        # Answered by gunicorn's worker, which is the process that serves: it found no other, and marked it.
+        assert row(path, dead) == ("interrupted", "half an")
+        ws = Socket(Client.connect(server.url.replace("http", "ws", 1) + "/ws", headers={"Cookie": cookie}, thread_class=DaemonThread))
+        ws.send({**turn("t", content="go", model="held"), "provider": "held"})
+        start, first = ws.recv(), ws.recv()
+        assert first["text"] == "first "
+        deadline = time.monotonic() + 5
+        while row(path, start["message_id"]) != ("streaming", "first ") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert row(path, start["message_id"]) == ("streaming", "first ")
+
+        listed = subprocess.run([sys.executable, "-m", "webui", "user", "list"], env=env, capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert row(path, start["message_id"]) == ("streaming", "first "), "webui user list left it alone"
+
+        port = server.url.rsplit(":", 1)[1]
+        taken = [sys.executable, "-m", "webui", "--port", port]
+        for second in (taken + ["serve"], taken):
+            refused = subprocess.run(second, env=env, capture_output=True, text=True, timeout=60)
+            assert refused.returncode != 0
+            assert row(path, start["message_id"]) == ("streaming", "first "), f"{second[3:]} failed to start and left it alone"
+        assert "Traceback" not in refused.stderr
+
+        another = ServerProcess(server_command(tmp_path / "data", providers_dir)[0], env=env)
+        another.stop()
+        assert row(path, start["message_id"]) == ("streaming", "first "), "a second server found the first and left it alone"
+
+        release.touch()
+        assert ws.until_final("t")[-1]["reason"] == "complete"
+        answer = get_json(f"{server.url}/api/conversations/{start['conversation_id']}", cookie)["messages"][-1]
+        assert (answer["status"], answer["content"]) == ("complete", "first last")
+    finally:
+        release.touch()
+        server.stop()

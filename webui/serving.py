@@ -1,0 +1,53 @@
+"""Which processes serve a data folder: each holds a shared lock on a file in it for as long as it lives, so a server
+that starts and finds no other knows that the answers left `streaming` have no writer any more, and marks them
+interrupted. Commands (`webui user …`, `webui check`), tests' apps and a start that fails before it serves never do."""
+import logging
+from pathlib import Path
+
+from .database import StorageError
+from .storage import get_db, recover
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = "serving.lock"
+
+
+def alone(lock):
+    """Take `lock` exclusively if no other process holds it; whether that worked. Without flock (Windows) a process
+    cannot tell, and counts as alone, as every start did before."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def share(lock):
+    """Hold `lock` shared, as every serving process does (waiting while another one that starts recovers)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    # Not atomic after an exclusive hold: another server starting right then may take it and recover, which costs this
+    # one nothing, since it has no answer yet.
+    fcntl.flock(lock, fcntl.LOCK_SH)
+
+
+def start_serving(app):
+    """Called by the process that serves `app`, once, before it serves: hold the data folder's serving lock for the
+    rest of the process and, if no other process serves the folder, mark the answers left streaming interrupted."""
+    lock = open(Path(app.config["WEBUI_DATA_DIR"]) / LOCK_FILE, "a")
+    # Kept open with the app; the process's end lets the lock go, however it ends.
+    app.extensions["webui.serving_lock"] = lock
+    if alone(lock):
+        with app.app_context():
+            try:
+                recover(get_db())
+            except StorageError as e:
+                # Serving matters more: the answers are marked at the next start that can write.
+                log.warning("could not mark the answers of stopped servers interrupted: %s", e.cause)
+    share(lock)
