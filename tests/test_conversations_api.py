@@ -315,3 +315,13 @@ def test_the_page_serves_conversation_urls(client):
     assert assets.findall(page) == assets.findall(client.get("/").text)
     carried = re.search(r'<script id="conversation-data" type="application/json">(.*?)</script>', page, re.S)
     assert json.loads(carried[1]) == client.get(f"/api/conversations/{conversation_id}").get_json()
+
+
+def test_imported_and_renamed_text_with_lone_surrogates_is_stored_readably(client):
+    # JSON may carry halves of UTF-16 pairs that UTF-8 cannot hold: a pair split in two is joined, a lone half
+    # becomes U+FFFD, instead of an error inside SQLite's encoder (a 500).
+    conversation_id = create(client, [{"role": "user", "content": "a\ud800b"}, {"role": "assistant", "content": "\ud83d\ude00 x\udc00"}])
+    renamed = client.patch(f"/api/conversations/{conversation_id}", json={"title": "t\ud83d"})
+    assert renamed.status_code == 200, renamed.json
+    stored = client.get(f"/api/conversations/{conversation_id}").json
+    assert (stored["title"], [m["content"] for m in stored["messages"]]) == ("t\ufffd", ["a\ufffdb", "\U0001f600 x\ufffd"])

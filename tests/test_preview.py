@@ -135,7 +135,7 @@ def test_the_owners_page_carries_the_end_rendered_and_a_strangers_does_not(app, 
     # A question is text: what was typed as a tag shows as typed.
     assert "Question 1 <b>as typed</b>" in opening.messages[-2] and "b" not in tags
     assert 'class="messages opening"' in page
-    assert '<h1 id="title">Question 0 &lt;b&gt;as typed&lt;/b&gt;</h1>' in page
+    assert '<h1 id="title" dir="auto">Question 0 &lt;b&gt;as typed&lt;/b&gt;</h1>' in page
     assert "<title>Question 0 &lt;b&gt;as typed&lt;/b&gt; · Chat</title>" in page
     assert "opening-messages" not in stranger.get(f"/c/{conversation_id}").get_data(as_text=True)
     assert "opening-messages" not in owner.get("/").get_data(as_text=True)
