@@ -13,11 +13,14 @@ from webui.registry import DROPIN_PACKAGE
 CAP = 100_000
 # One chunk far over the cap, then more that must never be asked for.
 HUGE = """
+import threading
+
 url = "http://127.0.0.1/huge"
 model = "one-chunk"
 supports_stream = True
 needs_auth = False
 closed = []
+closed_event = threading.Event()
 asked = []
 
 
@@ -28,6 +31,7 @@ def _create_completion(model, messages, stream, **kwargs):
         yield "never"
     finally:
         closed.append(model)
+        closed_event.set()
 """
 
 
@@ -63,6 +67,8 @@ def test_one_huge_chunk_is_cut_at_the_cap(capped):
     frames = ws.until_final("h")
     assert frames[-1]["reason"] == "length" and text_of(frames) == "y" * CAP
     module = sys.modules[f"{DROPIN_PACKAGE}.huge"]
+    # The generator is closed after the final frame has gone out.
+    assert module.closed_event.wait(5)
     assert module.closed == ["one-chunk"] and module.asked == [], "the generator was asked for more, or not closed"
 
 
