@@ -1,0 +1,133 @@
+"""A streaming answer is stored by parts: every reader and search sees the whole text at any moment, and its end puts
+it all in the message's content, indexed once."""
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from conftest import turn
+from webui import history, storage
+from webui.answer_parts import append_part, end_answer, lead_after
+
+TOKEN = "B" * 22
+OWNER = f"anon:{TOKEN}"
+
+
+def read(app, sql, params=()):
+    """Rows of a query on the app's database file, from a connection of the test's own."""
+    db = sqlite3.connect(Path(app.extensions["webui.database"]))
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
+
+
+def terms(app, index):
+    """The words an FTS5 index holds: word -> how many rows have it."""
+    db = sqlite3.connect(Path(app.extensions["webui.database"]))
+    try:
+        db.execute(f"CREATE VIRTUAL TABLE temp.words USING fts5vocab(main, {index}, 'row')")
+        return dict(db.execute("SELECT term, doc FROM temp.words").fetchall())
+    finally:
+        db.close()
+
+
+def found(client, query):
+    """The ids of the conversations a search lists."""
+    return [c["id"] for c in client.get("/api/conversations", query_string={"q": query}).json["conversations"]]
+
+
+def text_of(frames):
+    """The text of a request's delta frames."""
+    return "".join(f["text"] for f in frames if f["type"] == "delta")
+
+
+@pytest.fixture
+def streaming(app):
+    """A conversation whose answer a server is writing: a question, then an answer with text in content and in parts.
+    Returns (conversation id, answer id, a function that appends a part)."""
+    db = storage.app_connection(app)
+    with storage.transaction(db):
+        conversation_id = history.create_conversation(db, OWNER, "streaming", "testing", "echo")
+        question = history.add_message(db, conversation_id, None, "user", "Is it lost?")
+        answer = history.add_message(db, conversation_id, question, "assistant", "Said before. ", "streaming", "testing", "echo")
+        history.update_conversation(db, conversation_id, leaf_id=answer)
+    lead = [lead_after("", "Said before. ")]
+
+    def append(text):
+        with storage.transaction(db):
+            assert append_part(db, answer, text, lead[0], "testing", "echo", None)
+        lead[0] = lead_after(lead[0], text)
+
+    append("Looking for the nee")
+    append("dle: it is under the hay")
+    yield conversation_id, answer, append
+    db.close()
+
+
+WHOLE = "Said before. Looking for the needle: it is under the hay"
+
+
+@pytest.fixture
+def owner_client(app):
+    """A client with the cookie of the streaming conversation's owner."""
+    client = app.test_client()
+    client.set_cookie("webui_owner", TOKEN)
+    return client
+
+
+def test_every_reader_gets_the_whole_text_while_it_streams(app, streaming, owner_client, server, testing_provider):
+    conversation_id, answer, _ = streaming
+    shown = owner_client.get(f"/api/conversations/{conversation_id}").json["messages"][-1]
+    assert (shown["content"], shown["status"]) == (WHOLE, "streaming")
+    exported = owner_client.get(f"/api/conversations/{conversation_id}/export").json
+    assert exported["messages"][-1] == {"role": "assistant", "content": WHOLE}
+    assert WHOLE in owner_client.get(f"/api/conversations/{conversation_id}/export?format=md").get_data(as_text=True)
+    assert WHOLE in owner_client.get(f"/c/{conversation_id}").get_data(as_text=True)
+
+    # A resume where no stream writes it (another server does) replays the stored text.
+    ws = server.connect(headers={"Cookie": f"webui_owner={TOKEN}"})
+    ws.send({"type": "resume", "request_id": "r", "message_id": answer})
+    assert text_of(ws.until_final("r")) == WHOLE
+    # The next turn's provider sees it as it is stored.
+    ws.send(turn("next", conversation_id, content="and then?"))
+    assert ws.until_final("next")[-1]["reason"] == "complete"
+    assert testing_provider().seen_messages[-1][-2:] == [
+        {"role": "assistant", "content": WHOLE},
+        {"role": "user", "content": "and then?"},
+    ]
+
+
+def test_search_finds_a_word_cut_by_a_write_while_it_streams_and_once_after_the_end(app, streaming, owner_client):
+    conversation_id, answer, append = streaming
+    append("stack, where")
+    # "needle" and "haystack" were each cut in two by a write; "Said" is in the content.
+    for word in ("needle", "haystack", "where", "said"):
+        assert found(owner_client, word) == [conversation_id], word
+    db = storage.app_connection(app)
+    try:
+        with storage.transaction(db):
+            assert end_answer(db, answer, " nobody looks.", "complete", "testing", "echo")
+    finally:
+        db.close()
+    assert read(app, "SELECT content FROM messages WHERE id = ?", (answer,)) == [(WHOLE + "stack, where nobody looks.",)]
+    assert terms(app, "part_search") == {}
+    for word in ("needle", "haystack", "where", "nobody"):
+        assert found(owner_client, word) == [conversation_id], word
+        assert read(app, "SELECT count(*) FROM message_search WHERE message_search MATCH ?", (word,)) == [(1,)], word
+
+
+def test_deleting_a_streaming_conversation_deletes_its_parts_and_their_index(app, streaming, owner_client):
+    conversation_id, _, _ = streaming
+    assert owner_client.delete(f"/api/conversations/{conversation_id}").status_code == 204
+    assert read(app, "SELECT count(*) FROM answer_parts") == [(0,)]
+    assert terms(app, "part_search") == {}
+    assert found(owner_client, "needle") == []
+
+
+def test_a_server_that_starts_alone_puts_the_parts_of_cut_off_answers_into_their_text(app, streaming, owner_client):
+    conversation_id, answer, _ = streaming
+    storage.recover(storage.app_connection(app))
+    assert read(app, "SELECT content, status FROM messages WHERE id = ?", (answer,)) == [(WHOLE, "interrupted")]
+    assert read(app, "SELECT count(*) FROM answer_parts") == [(0,)] and terms(app, "part_search") == {}
+    assert found(owner_client, "needle") == [conversation_id]
