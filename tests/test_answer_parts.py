@@ -1,6 +1,7 @@
-"""A streaming answer is stored by parts: every reader and search sees the whole text at any moment, and its end puts
-it all in the message's content, indexed once."""
+"""A streaming answer is stored by parts: each write adds only its new text (and indexes only that), every reader and
+search sees the whole text at any moment, and its end puts it all in the message's content, indexed once."""
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,14 @@ def terms(app, index):
         db.close()
 
 
+def wait_for(condition, seconds=5.0):
+    """Poll `condition()` until it is true or `seconds` pass; its last value."""
+    deadline = time.monotonic() + seconds
+    while not (value := condition()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return value
+
+
 def found(client, query):
     """The ids of the conversations a search lists."""
     return [c["id"] for c in client.get("/api/conversations", query_string={"q": query}).json["conversations"]]
@@ -40,6 +49,63 @@ def found(client, query):
 def text_of(frames):
     """The text of a request's delta frames."""
     return "".join(f["text"] for f in frames if f["type"] == "delta")
+
+
+def stored_text(visitor, start):
+    """The text of the answer a start frame opened, as the API gives it."""
+    return visitor.http.get(f"/api/conversations/{start['conversation_id']}").json["messages"][-1]["content"]
+
+
+def test_a_write_while_streaming_adds_and_indexes_only_its_new_text(visitor):
+    app = visitor.server.app
+    ws = visitor.connect()
+    ws.send(turn("t", content="go", model="slow"))
+    start = ws.recv()
+    message_id = start["message_id"]
+
+    def parts():
+        return [text for (text,) in read(app, "SELECT text FROM answer_parts WHERE message_id = ? ORDER BY seq", (message_id,))]
+
+    # A few writes: about 20 words each.
+    assert wait_for(lambda: len(stored_text(visitor, start).split()) >= 60)
+    # The message's own text and its search index are not written while it streams: what a write costs does not
+    # depend on how long the answer already is.
+    assert read(app, "SELECT content, status FROM messages WHERE id = ?", (message_id,)) == [("", "streaming")]
+    assert terms(app, "message_search") == {"go": 1}
+    stored = parts()
+    assert len(stored) >= 2
+    # Each part is text no other part has, indexed once: every word of the parts is in exactly one indexed part.
+    words = "".join(stored).split()
+    assert len(words) == len(set(words)) and all(stored)
+    assert terms(app, "part_search") == {word: 1 for word in words}
+    # Readers see the whole text, and search finds the newest stored word.
+    assert stored_text(visitor, start).startswith("".join(stored))
+    assert found(visitor.http, stored[-1].split()[-1]) == [start["conversation_id"]]
+
+    ws.send({"type": "stop", "request_id": "t"})
+    shown = text_of(ws.until_final("t"))
+    assert shown.startswith("".join(stored))
+    # At the end the whole text is the message's content, indexed once, and the parts are gone with their index.
+    assert read(app, "SELECT content, status FROM messages WHERE id = ?", (message_id,)) == [(shown, "stopped")]
+    assert parts() == [] and terms(app, "part_search") == {}
+    assert terms(app, "message_search") == {"go": 1, **{word: 1 for word in shown.split()}}
+    assert found(visitor.http, stored[-1].split()[-1]) == [start["conversation_id"]]
+
+
+def test_a_continued_answer_keeps_its_text_and_adds_parts_after_it(visitor):
+    app = visitor.server.app
+    ws = visitor.connect()
+    ws.send(turn("first", content="alpha beta"))
+    start = ws.until_final("first")[0]
+    ws.send(turn("more", start["conversation_id"], model="slow", action="continue", message_id=start["message_id"]))
+    frames = [ws.recv()]
+    assert wait_for(lambda: stored_text(visitor, start).startswith("alpha beta tick0 tick1 "))
+    assert read(app, "SELECT content FROM messages WHERE id = ?", (start["message_id"],)) == [("alpha beta ",)]
+    ws.send({"type": "stop", "request_id": "more"})
+    frames += ws.until_final("more")
+    stored = read(app, "SELECT content, status FROM messages WHERE id = ?", (start["message_id"],))
+    assert stored == [("alpha beta " + text_of(frames), "stopped")]
+    assert read(app, "SELECT count(*) FROM answer_parts") == [(0,)]
 
 
 @pytest.fixture

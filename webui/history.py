@@ -98,15 +98,6 @@ def update_conversation(db, conversation_id, **fields):
     db.execute(f"UPDATE conversations SET {columns} WHERE id = ?", (*fields.values(), conversation_id))
 
 
-def save_answer(db, message_id, content, status, provider, model, stats=None, error=None):
-    """Write an assistant message's text and state (while it streams and when it ends); False when the message is
-    gone (its conversation was deleted, perhaps by another process)."""
-    return db.execute(
-        "UPDATE messages SET content = ?, status = ?, provider = ?, model = ?, stats = ?, error = ? WHERE id = ?",
-        (content, status, provider, model, json.dumps(stats) if stats else None, json.dumps(error) if error else None, message_id),
-    ).rowcount > 0
-
-
 def delete_owned(db, owner):
     """Delete every conversation of `owner` with its messages; how many conversations there were."""
     return db.execute("DELETE FROM conversations WHERE owner = ?", (owner,)).rowcount
