@@ -23,12 +23,18 @@ def read(app, sql, params=()):
         db.close()
 
 
-def terms(app, index):
-    """The words an FTS5 index holds: word -> how many rows have it."""
-    db = sqlite3.connect(Path(app.extensions["webui.database"]))
+def terms(app, index, message_id=None):
+    """The words an FTS5 index holds: word -> how many rows have it; with a `message_id`, also the text of that
+    message's parts, read in the same transaction: (words, parts)."""
+    db = sqlite3.connect(Path(app.extensions["webui.database"]), isolation_level=None)
     try:
         db.execute(f"CREATE VIRTUAL TABLE temp.words USING fts5vocab(main, {index}, 'row')")
-        return dict(db.execute("SELECT term, doc FROM temp.words").fetchall())
+        db.execute("BEGIN")
+        words = dict(db.execute("SELECT term, doc FROM temp.words").fetchall())
+        if message_id is None:
+            return words
+        parts = db.execute("SELECT text FROM answer_parts WHERE message_id = ? ORDER BY seq", (message_id,)).fetchall()
+        return words, [text for (text,) in parts]
     finally:
         db.close()
 
@@ -63,21 +69,18 @@ def test_a_write_while_streaming_adds_and_indexes_only_its_new_text(visitor):
     start = ws.recv()
     message_id = start["message_id"]
 
-    def parts():
-        return [text for (text,) in read(app, "SELECT text FROM answer_parts WHERE message_id = ? ORDER BY seq", (message_id,))]
-
     # A few writes: about 20 words each.
     assert wait_for(lambda: len(stored_text(visitor, start).split()) >= 60)
     # The message's own text and its search index are not written while it streams: what a write costs does not
     # depend on how long the answer already is.
     assert read(app, "SELECT content, status FROM messages WHERE id = ?", (message_id,)) == [("", "streaming")]
     assert terms(app, "message_search") == {"go": 1}
-    stored = parts()
+    indexed, stored = terms(app, "part_search", message_id)
     assert len(stored) >= 2
     # Each part is text no other part has, indexed once: every word of the parts is in exactly one indexed part.
     words = "".join(stored).split()
     assert len(words) == len(set(words)) and all(stored)
-    assert terms(app, "part_search") == {word: 1 for word in words}
+    assert indexed == {word: 1 for word in words}
     # Readers see the whole text, and search finds the newest stored word.
     assert stored_text(visitor, start).startswith("".join(stored))
     assert found(visitor.http, stored[-1].split()[-1]) == [start["conversation_id"]]
@@ -87,7 +90,7 @@ def test_a_write_while_streaming_adds_and_indexes_only_its_new_text(visitor):
     assert shown.startswith("".join(stored))
     # At the end the whole text is the message's content, indexed once, and the parts are gone with their index.
     assert read(app, "SELECT content, status FROM messages WHERE id = ?", (message_id,)) == [(shown, "stopped")]
-    assert parts() == [] and terms(app, "part_search") == {}
+    assert terms(app, "part_search", message_id) == ({}, [])
     assert terms(app, "message_search") == {"go": 1, **{word: 1 for word in shown.split()}}
     assert found(visitor.http, stored[-1].split()[-1]) == [start["conversation_id"]]
 
