@@ -102,7 +102,7 @@ def test_an_end_that_cannot_be_written_is_told_kept_and_written_later(app_config
         assert frames[-1]["type"] == "error" and frames[-1]["code"] == "storage_failed"
         assert "saves it as soon as it can" in frames[-1]["message"]
         # Nothing claims the answer is stopped while the file says otherwise; the file still has it streaming.
-        status, content = holder.execute("SELECT status, content FROM messages WHERE id = ?", (start["message_id"],)).fetchone()
+        status, content = holder.execute("SELECT status, content FROM stored_messages WHERE id = ?", (start["message_id"],)).fetchone()
         assert status == "streaming" and shown.startswith(content)
         # Another page gets the whole text from the server's memory, and the truth about it.
         other.send({"type": "resume", "request_id": "again", "message_id": start["message_id"]})
