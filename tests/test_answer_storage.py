@@ -13,7 +13,7 @@ SURROGATES = '''
 import time
 
 url = "http://127.0.0.1/surrogates"
-model = ["split", "lone"]
+model = ["split", "lone", "paused"]
 supports_stream = True
 needs_auth = False
 
@@ -23,6 +23,13 @@ def _create_completion(model, messages, stream, **kwargs):
         yield "smile "
         yield "\\ud83d"
         yield "\\ude00"
+    elif model == "paused":
+        # A write comes between the two halves of one emoji.
+        yield "pair "
+        yield "\\ud83d"
+        time.sleep(0.8)
+        yield "\\ude00"
+        yield " end"
     else:
         yield "half "
         yield "\\ud83d"
@@ -62,7 +69,7 @@ def ask(ws, request_id, model, provider="testing"):
 
 def test_surrogates_are_stored_as_text(visitor):
     ws = visitor.connect()
-    for model, stored in (("split", "smile 😀"), ("lone", "half \ufffd end")):
+    for model, stored in (("split", "smile 😀"), ("lone", "half \ufffd end"), ("paused", "pair 😀 end")):
         frames = ask(ws, model, model, "surrogates")
         answer = stored_answer(visitor, frames[0]["conversation_id"])
         assert (answer["content"], answer["status"]) == (stored, "complete")
@@ -95,7 +102,7 @@ def test_an_end_that_cannot_be_written_is_told_kept_and_written_later(app_config
         assert frames[-1]["type"] == "error" and frames[-1]["code"] == "storage_failed"
         assert "saves it as soon as it can" in frames[-1]["message"]
         # Nothing claims the answer is stopped while the file says otherwise; the file still has it streaming.
-        status, content = holder.execute("SELECT status, content FROM messages WHERE id = ?", (start["message_id"],)).fetchone()
+        status, content = holder.execute("SELECT status, content FROM stored_messages WHERE id = ?", (start["message_id"],)).fetchone()
         assert status == "streaming" and shown.startswith(content)
         # Another page gets the whole text from the server's memory, and the truth about it.
         other.send({"type": "resume", "request_id": "again", "message_id": start["message_id"]})

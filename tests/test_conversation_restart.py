@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import sqlite3
 import time
 import urllib.request
 
@@ -9,7 +10,7 @@ from simple_websocket import Client
 
 from conftest import DaemonThread, LiveServer, ServerProcess, Socket, Visitor, turn
 from test_cli import server_command
-from webui import create_app
+from webui import create_app, storage
 
 
 def test_conversations_survive_a_restart(app_config):
@@ -74,3 +75,13 @@ def test_a_killed_server_comes_back_with_the_partial_answer_interrupted(tmp_path
     assert answer["status"] == "interrupted"
     assert received.startswith(answer["content"])
     assert len(answer["content"].split()) >= max(written_before, 1)
+    # The text it had written by parts is the message's own now, and found by search.
+    db = sqlite3.connect(tmp_path / "data" / storage.FILENAME)
+    try:
+        assert db.execute("SELECT content FROM messages WHERE id = ?", (answer["id"],)).fetchone() == (answer["content"],)
+        assert db.execute("SELECT count(*) FROM answer_parts").fetchone() == (0,)
+        last = answer["content"].split()[-1]
+        hits = db.execute("SELECT count(*) FROM message_search WHERE message_search MATCH ?", (last,)).fetchone()
+        assert hits == (1,)
+    finally:
+        db.close()

@@ -34,10 +34,10 @@ def _create_completion(model, messages, stream, **kwargs):
 
 
 def row(path, message_id):
-    """(status, content) of a message in the database file."""
+    """(status, whole stored text) of a message in the database file."""
     db = sqlite3.connect(path)
     try:
-        return db.execute("SELECT status, content FROM messages WHERE id = ?", (message_id,)).fetchone()
+        return db.execute("SELECT status, content FROM stored_messages WHERE id = ?", (message_id,)).fetchone()
     finally:
         db.close()
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from webui import create_app, history, serving, storage
+from webui import answer_parts, create_app, history, serving, storage
 from webui.config import ConfigError
 from webui.database import StorageError
 
@@ -79,6 +79,36 @@ def test_an_old_database_is_upgraded_with_its_data_intact(app_config):
     for query in ("ancient", "СТАРЫЙ", "answ"):
         found = client.get("/api/conversations", query_string={"q": query}).json["conversations"]
         assert [c["id"] for c in found] == ["old1"], query
+
+
+def test_a_database_of_schema_2_with_an_answer_streaming_is_upgraded_in_place(app_config):
+    path = database(app_config)
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(V1)
+    # Released steps are never edited: today's step 2 is the one every schema-2 database ran.
+    for statement in storage.MIGRATIONS[1]:
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 2")
+    db.close()
+
+    app = create_app(app_config)
+    assert pragma(path, "user_version") == storage.SCHEMA_VERSION
+    client = app.test_client()
+    client.set_cookie("webui_owner", "AAAAAAAAAAAAAAAAAAAAAA")
+    assert client.get("/api/conversations/old1").json["messages"][-1]["content"] == "Half an answ"
+    # The answer goes on by parts, as one written by this version would.
+    db = storage.app_connection(app)
+    with storage.transaction(db):
+        assert answer_parts.append_part(db, "m2", "er, then more", "answ", "testing", "echo", None)
+    db.close()
+    answer = client.get("/api/conversations/old1").json["messages"][-1]
+    assert (answer["content"], answer["status"]) == ("Half an answer, then more", "streaming")
+    assert [c["id"] for c in client.get("/api/conversations?q=answer").json["conversations"]] == ["old1"]
+    serving.start_serving(app)
+    answer = client.get("/api/conversations/old1").json["messages"][-1]
+    assert (answer["content"], answer["status"]) == ("Half an answer, then more", "interrupted")
+    assert [c["id"] for c in client.get("/api/conversations?q=more").json["conversations"]] == ["old1"]
 
 
 def test_a_database_from_a_newer_version_is_left_alone(app_config):

@@ -57,9 +57,10 @@ def owned_conversation(db, owner, conversation_id):
 
 
 def owned_message(db, owner, message_id, conversation_id=None):
-    """The message row, if `owner` owns its conversation (and it is in `conversation_id`, when given)."""
+    """The message row with its whole text (see answer_parts), if `owner` owns its conversation (and it is in
+    `conversation_id`, when given)."""
     row = db.execute(
-        "SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ? AND c.owner = ?",
+        "SELECT m.* FROM stored_messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ? AND c.owner = ?",
         (message_id, owner),
     ).fetchone()
     if row is None or conversation_id not in (None, row["conversation_id"]):
@@ -97,15 +98,6 @@ def update_conversation(db, conversation_id, **fields):
     db.execute(f"UPDATE conversations SET {columns} WHERE id = ?", (*fields.values(), conversation_id))
 
 
-def save_answer(db, message_id, content, status, provider, model, stats=None, error=None):
-    """Write an assistant message's text and state (while it streams and when it ends); False when the message is
-    gone (its conversation was deleted, perhaps by another process)."""
-    return db.execute(
-        "UPDATE messages SET content = ?, status = ?, provider = ?, model = ?, stats = ?, error = ? WHERE id = ?",
-        (content, status, provider, model, json.dumps(stats) if stats else None, json.dumps(error) if error else None, message_id),
-    ).rowcount > 0
-
-
 def delete_owned(db, owner):
     """Delete every conversation of `owner` with its messages; how many conversations there were."""
     return db.execute("DELETE FROM conversations WHERE owner = ?", (owner,)).rowcount
@@ -114,7 +106,7 @@ def delete_owned(db, owner):
 def stored_bytes(db, owner):
     """How many bytes the text of all the owner's messages takes, every branch counted (UTF-8)."""
     return db.execute(
-        "SELECT COALESCE(SUM(length(CAST(m.content AS BLOB))), 0) FROM messages m"
+        "SELECT COALESCE(SUM(length(CAST(m.content AS BLOB))), 0) FROM stored_messages m"
         " JOIN conversations c ON c.id = m.conversation_id WHERE c.owner = ?",
         (owner,),
     ).fetchone()[0]
@@ -126,13 +118,13 @@ def has_children(db, message_id):
 
 
 def path_to(db, message_id):
-    """The messages from the root down to `message_id`, in order."""
+    """The messages from the root down to `message_id`, in order, each with its whole text (see answer_parts)."""
     return db.execute(
         """WITH RECURSIVE path (id, parent_id, depth) AS (
                SELECT id, parent_id, 0 FROM messages WHERE id = ?
                UNION ALL SELECT m.id, m.parent_id, path.depth + 1 FROM messages m JOIN path ON m.id = path.parent_id
            )
-           SELECT m.* FROM messages m JOIN path USING (id) ORDER BY path.depth DESC""",
+           SELECT m.* FROM stored_messages m JOIN path USING (id) ORDER BY path.depth DESC""",
         (message_id,),
     ).fetchall()
 
@@ -228,9 +220,11 @@ def list_conversations(db, owner, query, limit, before):
         sql.append(
             "AND (seq IN (SELECT rowid FROM title_search WHERE title_search MATCH ?)"
             " OR id IN (SELECT m.conversation_id FROM message_search s JOIN messages m ON m.seq = s.rowid"
-            " WHERE message_search MATCH ?))"
+            " WHERE message_search MATCH ?)"
+            " OR id IN (SELECT m.conversation_id FROM part_search s JOIN answer_parts p ON p.seq = s.rowid"
+            " JOIN messages m ON m.id = p.message_id WHERE part_search MATCH ?))"
         )
-        params += [expression, expression]
+        params += [expression, expression, expression]
     elif query and query.strip():
         return [], None  # only punctuation: no word to look for, so nothing matches
     if before:

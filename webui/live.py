@@ -1,4 +1,4 @@
-"""Answers of stored conversations while they stream: written to SQLite as they grow, open to late listeners."""
+"""Answers of stored conversations while they stream: appended to SQLite as they grow, open to late listeners."""
 import itertools
 import logging
 import threading
@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import gettext as _
 
+from .answer_parts import append_part, end_answer, lead_after
 from .bridge import Stream
 from .database import StorageError
-from .history import save_answer
 from .storage import get_db, transaction
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,11 @@ def unsaved_error():
     return {"code": "storage_failed", "message": message}
 
 
+def ends_in_half_a_pair(chunk):
+    """Whether a chunk ends with the first half of a UTF-16 surrogate pair (an emoji that a provider cut in two)."""
+    return "\ud800" <= chunk[-1:] <= "\udbff"
+
+
 @dataclass
 class Turn:
     """A stored chat request whose rows are written: where its answer goes and what the provider is sent."""
@@ -43,7 +48,8 @@ class Turn:
 
 
 class StoredStream(Stream):
-    """A stream that writes its answer into the message row and goes on when its sockets close."""
+    """A stream that appends its answer to its message as it grows (see answer_parts) and goes on when its sockets
+    close."""
 
     detachable = True
 
@@ -55,6 +61,8 @@ class StoredStream(Stream):
         self._store_lock = threading.Lock()
         self._stored_final = False
         self._stored_chunks = 0
+        # The unfinished word the next part is indexed with in front of it: a continued answer's goes on its prefix's.
+        self._lead = lead_after("", turn.prefix)
         self._store_due = clock() + FLUSH_SECONDS
         self._end_stats = None
         # The stream has ended but its end is not written: it stays listed, and the saver tries again.
@@ -85,24 +93,33 @@ class StoredStream(Stream):
         return self.turn.prefix + "".join(itertools.islice(self.log, self.length()))
 
     def store(self, final=False):
-        """Write the answer and its state; True once written. After the final write nothing older can overwrite it. An
-        answer whose message is gone (`webui user delete` in another process deleted its conversation) stops."""
+        """Write the text not written yet and the answer's state (its end, when `final`); True once written. After the
+        final write nothing older can overwrite it. An answer whose message is gone (`webui user delete` in another
+        process deleted its conversation) stops."""
         with self._store_lock:
             if self._stored_final:
                 return True
-            length = self.length()
-            stats = self._end_stats if final else self.stats()
+            upto = self.length()
+            if not final and upto > self._stored_chunks and ends_in_half_a_pair(self.log[upto - 1]):
+                # Kept for the next write, which has the other half: text is stored as UTF-8, which has no halves.
+                upto -= 1
+            text = "".join(self.log[self._stored_chunks : upto])
             # When the saver tries again should this write fail, whatever the failure.
             self._store_due = self._clock() + RETRY_SECONDS
+            message_id = self.turn.message_id
             try:
                 with transaction(get_db()) as db:
-                    kept = save_answer(db, self.turn.message_id, self.text(), self.status, self.provider, self.model, stats, self.error)
+                    if final:
+                        kept = end_answer(db, message_id, text, self.status, self.provider, self.model, self._end_stats, self.error)
+                    else:
+                        kept = append_part(db, message_id, text, self._lead, self.provider, self.model, self.stats())
             except StorageError as e:
                 # The text stays here: the saver writes it once it can.
-                log.error("could not save the answer %s: %s", self.turn.message_id, e.cause)
+                log.error("could not save the answer %s: %s", message_id, e.cause)
                 return False
             self._stored_final = final
-            self._stored_chunks = length
+            self._stored_chunks = upto
+            self._lead = lead_after(self._lead, text)
             self._store_due = self._clock() + FLUSH_SECONDS
         if not kept:
             # Outside the lock, since finishing stores again: that store finds the message gone too, and its finish

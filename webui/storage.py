@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import current_app, g
 from flask_babel import gettext as _
 
+from .answer_parts import fold_parts
 from .config import ConfigError
 from .database import Database, StorageError
 
@@ -63,6 +64,32 @@ MIGRATIONS = [
         "CREATE INDEX messages_by_status ON messages (status)",
     ),
     search_index("message_search", "messages", "content") + search_index("title_search", "conversations", "title"),
+    (
+        # A streaming answer's text grows by parts, one row per write, so a write costs what it adds. Only a message
+        # that is streaming has parts: its end (or recover) appends them to its content and deletes them at once.
+        """CREATE TABLE answer_parts (
+            seq INTEGER PRIMARY KEY,
+            message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            text TEXT NOT NULL,
+            lead TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX answer_parts_by_message ON answer_parts (message_id, seq)",
+        # Each part is indexed once, as it comes, with `lead` (the unfinished word before it) in front, so a word cut
+        # in two by a write is found whole. Contentless: the words are only looked up, never read back.
+        f"CREATE VIRTUAL TABLE part_search USING fts5 (words, content='', tokenize='{TOKENIZER}')",
+        "CREATE TRIGGER part_search_insert AFTER INSERT ON answer_parts BEGIN"
+        " INSERT INTO part_search (rowid, words) VALUES (new.seq, new.lead || new.text); END",
+        "CREATE TRIGGER part_search_delete AFTER DELETE ON answer_parts BEGIN"
+        " INSERT INTO part_search (part_search, rowid, words) VALUES ('delete', old.seq, old.lead || old.text); END",
+        # Every message as readers see it: its content followed by its parts, in the order they were written. It
+        # names messages' columns one by one: a step that adds a column to messages makes this view again.
+        """CREATE VIEW stored_messages AS SELECT
+            seq, id, conversation_id, parent_id, role,
+            content || COALESCE((SELECT group_concat(text, '') FROM
+                (SELECT text FROM answer_parts p WHERE p.message_id = m.id ORDER BY p.seq)), '') AS content,
+            status, provider, model, stats, error, created_at
+        FROM messages m""",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -97,9 +124,10 @@ def migrate(db):
 
 
 def recover(db):
-    """Answers that were streaming when the last process died stay, marked interrupted (see serving: only when no
-    other process is writing any)."""
+    """Answers that were streaming when the last process died stay, with all the text they had written, marked
+    interrupted (see serving: only when no other process is writing any)."""
     with transaction(db):
+        fold_parts(db, "status = 'streaming'")
         db.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
 
 

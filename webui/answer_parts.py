@@ -1,0 +1,56 @@
+"""A streaming answer's text in storage: one part appended per write while it streams, all of it in its content at its end.
+
+Invariant: only a message that is `streaming` has parts (table answer_parts); its whole text is its content followed by
+its parts in the order of their seq, which is what the view stored_messages gives every reader. A write while it
+streams touches neither its content nor its content's search index, so it costs what it adds, however long the
+answer already is; its end writes the content once, which the search index then takes in once.
+"""
+import json
+import re
+
+# The longest unfinished word carried in front of the next part in the search index, so that a word a write cut in
+# two is found whole while the answer streams; a longer one is found by its pieces until the answer ends.
+LEAD_CHARS = 64
+UNFINISHED_WORD = re.compile(r"\S*\Z")
+# A message's whole text as the view gives it, inside a statement that changes the messages table.
+WHOLE_TEXT = "(SELECT s.content FROM stored_messages s WHERE s.id = messages.id)"
+
+
+def lead_after(lead, text):
+    """The unfinished word at the end of a part `text` indexed with `lead` in front: the lead of the next part."""
+    return UNFINISHED_WORD.search((lead + text[-LEAD_CHARS:])[-LEAD_CHARS:]).group()
+
+
+def json_or_none(value):
+    """A value for a JSON column: None stays NULL."""
+    return json.dumps(value) if value else None
+
+
+def append_part(db, message_id, text, lead, provider, model, stats):
+    """Add `text` to a streaming answer as a part, indexed with `lead` in front, and write its stats; False when the
+    message is gone (its conversation was deleted, perhaps by another process). Its content and status stay as
+    they are."""
+    kept = db.execute(
+        "UPDATE messages SET provider = ?, model = ?, stats = ? WHERE id = ?", (provider, model, json_or_none(stats), message_id)
+    ).rowcount > 0
+    if kept and text:
+        db.execute("INSERT INTO answer_parts (message_id, text, lead) VALUES (?, ?, ?)", (message_id, text, lead))
+    return kept
+
+
+def end_answer(db, message_id, tail, status, provider, model, stats=None, error=None):
+    """Write an answer's end: its parts and `tail` (what no part has yet) appended to its content, and how it ended;
+    False when the message is gone."""
+    kept = db.execute(
+        f"UPDATE messages SET content = {WHOLE_TEXT} || ?, status = ?, provider = ?, model = ?, stats = ?, error = ? WHERE id = ?",
+        (tail, status, provider, model, json_or_none(stats), json_or_none(error), message_id),
+    ).rowcount > 0
+    db.execute("DELETE FROM answer_parts WHERE message_id = ?", (message_id,))
+    return kept
+
+
+def fold_parts(db, condition):
+    """Append their parts to the content of the messages that satisfy `condition` (SQL on messages), and delete the
+    parts: the text of answers whose writer is gone."""
+    db.execute(f"UPDATE messages SET content = {WHOLE_TEXT} WHERE ({condition}) AND id IN (SELECT message_id FROM answer_parts)")
+    db.execute(f"DELETE FROM answer_parts WHERE message_id IN (SELECT id FROM messages WHERE {condition})")
