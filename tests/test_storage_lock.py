@@ -82,6 +82,13 @@ def test_a_held_lock_on_the_accounts_file_stops_only_the_requests_that_read_it(t
             assert not page.done(), "the answer streamed while the page waited for the accounts file"
             holder.execute("ROLLBACK")
             assert page.result(timeout=30).status_code == 200
+        # Held past SQLite's wait, the lock is a clear refusal for the request that needed the file, not a 500.
+        holder.execute("BEGIN EXCLUSIVE")
+        refused = browser.get("/api/conversations")
+        holder.execute("ROLLBACK")
+        assert (refused.status_code, refused.json()["error"]["code"]) == (503, "storage_busy")
+        assert "another program is writing" in refused.json()["error"]["message"]
+        assert browser.get("/").status_code == 200
     finally:
         holder.close()
         server.stop()

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .cooperative import in_native_thread
+from .database import storage_error
 from .errors import UserError
 from .i18n import LANGUAGES
 from .limits import Backoff, client_key, get_sockets
@@ -70,8 +71,15 @@ class Users:
 
     def _execute(self, sql, *args):
         """Run one statement in its own transaction; its rows and how many rows it changed. Every request reads the
-        file: in a native thread, so another program holding its lock stops only the requests that read it."""
-        return in_native_thread(self._run, sql, args)
+        file: in a native thread, so another program holding its lock stops only the requests that read it, and
+        after SQLite's wait they get a StorageError that says so."""
+        try:
+            return in_native_thread(self._run, sql, args)
+        except sqlite3.Error as e:
+            failure = storage_error(e)
+            if failure is None:
+                raise
+            raise failure from e
 
     def _run(self, sql, args):
         """The work of _execute, done in a native thread."""

@@ -5,7 +5,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import archive, history, validate
+from . import archive, database, history, validate
 from .bridge import bad_request, parse_json
 from .errors import UserError
 from .identity import current_owner
@@ -18,11 +18,7 @@ DEFAULT_LIMIT = 50
 MAX_QUERY_CHARS = 500
 # An import may be bigger than a chat frame, but has a ceiling even when no body limit is configured.
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
-# Storage that cannot be written now: 503 (busy, failing) asks to try again later, 507 says the disk is full.
-STATUS = {
-    "not_found": 404, "too_large": 413, "rate_limited": 429, "over_quota": 507,
-    "storage_busy": 503, "storage_failed": 503, "storage_full": 507,
-}
+STATUS = {"not_found": 404, "too_large": 413, "rate_limited": 429, "over_quota": 507, **database.HTTP_STATUS}
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
 
