@@ -18,6 +18,7 @@ from . import PROVIDERS_DIR, ROOT, client
 
 KINDS = ("dev", "gunicorn", "stub")
 LABELS = {"dev": "dev server", "gunicorn": "gunicorn gevent", "stub": "stub (load generator)"}
+PATH_LABELS = {client.STORED: "stored conversation", client.MESSAGES: "plain messages"}
 READY = re.compile(r"http://127\.0\.0\.1:(\d+)")
 PR_SET_PDEATHSIG = 1
 
@@ -38,6 +39,40 @@ class Server:
     def rss_mb(self):
         """Resident memory of the process and its children (gunicorn's workers), in MB."""
         return sum(vm_rss_kb(pid) for pid in [self.pid, *child_pids(self.pid)]) / 1024
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One series of rows: a server of `kind` driven along `path` (client.STORED or client.MESSAGES)."""
+
+    kind: str
+    path: str
+
+    @property
+    def stub(self):
+        """The stub stores nothing: its rows are the load generator's floor, whichever frame it answered."""
+        return self.kind == "stub"
+
+    @property
+    def key(self):
+        """The rows' key suffix: "gunicorn.stored", "dev.messages", …, or "stub"."""
+        return self.kind if self.stub else f"{self.kind}.{self.path}"
+
+    @property
+    def label(self):
+        """The rows' name suffix, for people."""
+        return LABELS[self.kind] if self.stub else f"{LABELS[self.kind]} · {PATH_LABELS[self.path]}"
+
+    @property
+    def row_path(self):
+        """The path a row measures, for the report's "path" field; None for the stub."""
+        return None if self.stub else self.path
+
+
+def variants(kind):
+    """The series measured through a server of `kind`: the page's stored conversations (the headline), then plain
+    messages; the stub once, with the page's frames."""
+    return [Variant(kind, client.STORED)] if kind == "stub" else [Variant(kind, path) for path in client.PATHS]
 
 
 def vm_rss_kb(pid):
