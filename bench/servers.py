@@ -21,6 +21,7 @@ LABELS = {"dev": "dev server", "gunicorn": "gunicorn gevent", "stub": "stub (loa
 PATH_LABELS = {client.STORED: "stored conversation", client.MESSAGES: "plain messages"}
 READY = re.compile(r"http://127\.0\.0\.1:(\d+)")
 PR_SET_PDEATHSIG = 1
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -39,6 +40,11 @@ class Server:
     def rss_mb(self):
         """Resident memory of the process and its children (gunicorn's workers), in MB."""
         return sum(vm_rss_kb(pid) for pid in [self.pid, *child_pids(self.pid)]) / 1024
+
+    def cpu_s(self):
+        """CPU time (user + system) the process and its children have used so far, in seconds: their own work, which
+        other load on the machine does not add to."""
+        return sum(cpu_ticks(pid) for pid in [self.pid, *child_pids(self.pid)]) / CLOCK_TICKS
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,16 @@ def vm_rss_kb(pid):
     except OSError:
         pass
     return 0
+
+
+def cpu_ticks(pid):
+    """utime + stime of one process (all its threads) in clock ticks, 0 if it is gone."""
+    try:
+        # The fields after the command name, which is in parentheses and may hold spaces: utime and stime are 14 and 15.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
 
 
 def child_pids(pid):

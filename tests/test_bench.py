@@ -76,7 +76,7 @@ def test_concurrency_delivers_every_chunk_in_order_along_both_paths_and_draws_th
     for count in (2, 5):
         for path in ("stored", "messages"):
             assert figure[f"errors.{count}.{path}"]["max"] == 0, sweep[f"gunicorn.{path}"][str(count)]
-            for key in ("p99", "lateness_p99", "errors"):
+            for key in ("p99", "lateness_p99", "errors", "cpu_us_per_chunk"):
                 sane(figure[f"{key}.{count}.{path}"])
                 assert figure[f"{key}.{count}.{path}"]["path"] == path
             sane(figure[f"rss_mb.{count}.{path}"], low=1.0)
