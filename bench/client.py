@@ -2,12 +2,19 @@
 import asyncio
 import itertools
 import json
+import secrets
 import time
 
 from . import frames
 
 HOST = "127.0.0.1"
 READ_BYTES = 64 * 1024
+# The two ways to ask for an answer: a turn of a conversation the server stores, as the page sends it, and plain
+# `messages`, as an API client may. The page's path comes first: it is every figure's headline row.
+STORED, MESSAGES = "stored", "messages"
+PATHS = (STORED, MESSAGES)
+# The browser's identity cookie (webui/identity.py); the server accepts any well-formed token as a new person.
+OWNER_COOKIE = "webui_owner"
 _ids = itertools.count(1)
 _decode = json.JSONDecoder().decode
 
@@ -15,9 +22,11 @@ _decode = json.JSONDecoder().decode
 class Stream:
     """What one chat request received: each delta with its arrival time, then the final frame."""
 
-    def __init__(self, request_id, loop):
-        """Nothing received yet."""
+    def __init__(self, request_id, loop, stored=False):
+        """Nothing received yet; `stored` says the request was a turn of a stored conversation."""
         self.request_id = request_id
+        self.stored = stored
+        self.conversation_id = None
         self.sent_ns = None
         self.deltas = []
         self.final = None
@@ -28,6 +37,8 @@ class Stream:
         kind = frame.get("type")
         if kind == "delta":
             self.deltas.append((now, frame.get("seq"), frame.get("text", "")))
+        elif kind == "start":
+            self.conversation_id = frame.get("conversation_id")
         elif kind in ("done", "error"):
             self.end(frame)
 
@@ -44,11 +55,15 @@ class Stream:
 
 
 class Socket(asyncio.BufferedProtocol):
-    """One client WebSocket; received frames are routed to their stream by request_id."""
+    """One client WebSocket, as one person's browser: its own identity cookie; received frames are routed to their
+    stream by request_id."""
 
     def __init__(self, host, port, path):
         """Prepare the handshake."""
         self.host, self.port, self.path = host, port, path
+        # Stored answers are limited per owner (WEBUI_MAX_STREAMS_PER_SOCKET), so each socket is its own person, as
+        # each browser tab of a different person would be.
+        self.cookie = f"{OWNER_COOKIE}={secrets.token_urlsafe(16)}"
         self.key = frames.new_key()
         self.parser = frames.Parser()
         self.head = b""
@@ -64,7 +79,7 @@ class Socket(asyncio.BufferedProtocol):
     def connection_made(self, transport):
         """Send the upgrade request."""
         self.transport = transport
-        transport.write(frames.client_request(self.host, self.port, self.path, self.key))
+        transport.write(frames.client_request(self.host, self.port, self.path, self.key, self.cookie))
 
     def get_buffer(self, sizehint):
         """Where asyncio reads into."""
@@ -111,19 +126,20 @@ class Socket(asyncio.BufferedProtocol):
         """Send one JSON frame."""
         self.transport.write(frames.encode(frames.TEXT, json.dumps(frame).encode(), mask=True))
 
-    def chat(self, model, options=None, text="", provider="synthetic"):
-        """Start a chat request and return its Stream."""
-        stream = Stream(f"b{next(_ids)}", self.loop)
+    def chat(self, model, options=None, text="", provider="synthetic", path=MESSAGES, conversation_id=None):
+        """Start a chat request on `path` and return its Stream; a stored one continues `conversation_id`, or starts
+        a conversation when it is None."""
+        stream = Stream(f"b{next(_ids)}", self.loop, stored=path == STORED)
         self.streams[stream.request_id] = stream
+        frame = {"type": "chat", "request_id": stream.request_id, "provider": provider, "model": model,
+                 "options": options or {}}
+        if stream.stored:
+            # What the page sends (static/chat.js): the server builds the history from storage.
+            frame.update(conversation_id=conversation_id, content=text or "go")
+        else:
+            frame["messages"] = [{"role": "user", "content": text or "go"}]
         stream.sent_ns = time.time_ns()
-        self.send({
-            "type": "chat",
-            "request_id": stream.request_id,
-            "provider": provider,
-            "model": model,
-            "messages": [{"role": "user", "content": text or "go"}],
-            "options": options or {},
-        })
+        self.send(frame)
         return stream
 
     def close(self):
@@ -131,6 +147,23 @@ class Socket(asyncio.BufferedProtocol):
         if self.transport and not self.transport.is_closing():
             self.transport.write(frames.encode(frames.CLOSE, b"\x03\xe8", mask=True))
             self.transport.close()
+
+
+class Conversation:
+    """One person's turns on one socket along `path`: a stored conversation's later turns continue the one its first
+    turn started, as the page does once the start frame has named it; plain messages are each a single question."""
+
+    def __init__(self, socket, path):
+        """No turn yet."""
+        self.socket = socket
+        self.path = path
+        self.last = None
+
+    def ask(self, model, options=None, text=""):
+        """Send the next turn and return its Stream."""
+        conversation_id = self.last.conversation_id if self.last else None
+        self.last = self.socket.chat(model, options, text, path=self.path, conversation_id=conversation_id)
+        return self.last
 
 
 async def connect(port, path="/ws", timeout=10.0):

@@ -19,11 +19,12 @@ def accept_key(key):
     return base64.b64encode(hashlib.sha1(key + GUID).digest())
 
 
-def client_request(host, port, path, key):
-    """The HTTP upgrade request a client sends."""
+def client_request(host, port, path, key, cookie=None):
+    """The HTTP upgrade request a client sends, with a Cookie header when `cookie` is given."""
+    cookie_line = f"Cookie: {cookie}\r\n" if cookie else ""
     return (
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n{cookie_line}\r\n"
     ).encode()
 
 

@@ -20,10 +20,12 @@ class Received:
 
 
 def order_problem(stream, indices, count):
-    """Why the stream is not `count` chunks complete and in order, or None."""
+    """Why the stream is not `count` chunks complete and in order (and, asked for as a stored turn, stored), or None."""
     final = stream.final or {}
     if final.get("type") != "done" or final.get("reason") != "complete":
         return f"ended with {final.get('type')} {final.get('code') or final.get('reason')}"
+    if stream.stored and not stream.conversation_id:
+        return "the start frame named no conversation: the answer was not stored"
     if indices != list(range(count)):
         return f"chunks missing or out of order ({len(indices)} of {count})"
     # A frame may carry several chunks (the server coalesces when it falls behind); seq numbers its last.

@@ -1,11 +1,12 @@
 """The latency-versus-streams plot of figure 3."""
-from .servers import LABELS
-
+# One line style per series, in the order given: the headline (stored conversations), plain messages, the stub.
+STYLES = ("-", "--", ":")
 NAMES = {"p99": "p99 produced → received", "lateness_p99": "p99 lateness vs schedule"}
 
 
-def latency_vs_streams(sweep, target_ms, path):
-    """Plot p99 added latency and lateness (median of runs, bars from min to max) against the stream count."""
+def latency_vs_streams(series, target_ms, path):
+    """Plot p99 added latency and lateness (median of runs, bars from min to max) against the stream count;
+    `series` maps each line's label to its sweep ({count: summaries})."""
     # matplotlib takes a second to import and only this figure draws.
     import matplotlib
 
@@ -13,15 +14,15 @@ def latency_vs_streams(sweep, target_ms, path):
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for kind, style in (("gunicorn", "-"), ("stub", ":")):
-        counts = sorted(sweep[kind])
+    for (label, sweep), style in zip(series.items(), STYLES):
+        counts = sorted(sweep)
         for key, marker in (("p99", "o"), ("lateness_p99", "s")):
-            points = [sweep[kind][n][key] for n in counts]
+            points = [sweep[n][key] for n in counts]
             middle = [p["median"] for p in points]
             below = [p["median"] - p["min"] for p in points]
             above = [p["max"] - p["median"] for p in points]
             axes.errorbar(counts, middle, yerr=[below, above], linestyle=style, marker=marker, capsize=3,
-                          label=f"{LABELS[kind]} {NAMES[key]}")
+                          label=f"{label} {NAMES[key]}")
     axes.axhline(target_ms, color="red", linestyle="--", linewidth=1, label=f"target ≤ {target_ms} ms")
     axes.set_xscale("log")
     axes.set_yscale("log")

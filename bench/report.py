@@ -40,10 +40,11 @@ class Report:
         # Other work on the machine skews every figure; the load average shows whether there was any.
         self.load_at_start = os.getloadavg()
 
-    def add(self, figure, key, name, unit, values, target=None, note=None):
+    def add(self, figure, key, name, unit, values, target=None, note=None, path=None):
         """Add a row summarising per-run values; `key` is stable for machines, `name` is for people;
-        `target` is (op, number), checked against the median."""
-        row = {"figure": figure, "key": key, "name": name, "unit": unit, **summary(values),
+        `target` is (op, number), checked against the median; `path` is the chat path a server row measures
+        ("stored" or "messages"), None for every other row."""
+        row = {"figure": figure, "key": key, "name": name, "unit": unit, "path": path, **summary(values),
                "target": None, "met": None, "note": note}
         if target:
             op, limit = target

@@ -18,8 +18,10 @@ from . import PROVIDERS_DIR, ROOT, client
 
 KINDS = ("dev", "gunicorn", "stub")
 LABELS = {"dev": "dev server", "gunicorn": "gunicorn gevent", "stub": "stub (load generator)"}
+PATH_LABELS = {client.STORED: "stored conversation", client.MESSAGES: "plain messages"}
 READY = re.compile(r"http://127\.0\.0\.1:(\d+)")
 PR_SET_PDEATHSIG = 1
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -39,6 +41,45 @@ class Server:
         """Resident memory of the process and its children (gunicorn's workers), in MB."""
         return sum(vm_rss_kb(pid) for pid in [self.pid, *child_pids(self.pid)]) / 1024
 
+    def cpu_s(self):
+        """CPU time (user + system) the process and its children have used so far, in seconds: their own work, which
+        other load on the machine does not add to."""
+        return sum(cpu_ticks(pid) for pid in [self.pid, *child_pids(self.pid)]) / CLOCK_TICKS
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One series of rows: a server of `kind` driven along `path` (client.STORED or client.MESSAGES)."""
+
+    kind: str
+    path: str
+
+    @property
+    def stub(self):
+        """The stub stores nothing: its rows are the load generator's floor, whichever frame it answered."""
+        return self.kind == "stub"
+
+    @property
+    def key(self):
+        """The rows' key suffix: "gunicorn.stored", "dev.messages", …, or "stub"."""
+        return self.kind if self.stub else f"{self.kind}.{self.path}"
+
+    @property
+    def label(self):
+        """The rows' name suffix, for people."""
+        return LABELS[self.kind] if self.stub else f"{LABELS[self.kind]} · {PATH_LABELS[self.path]}"
+
+    @property
+    def row_path(self):
+        """The path a row measures, for the report's "path" field; None for the stub."""
+        return None if self.stub else self.path
+
+
+def variants(kind):
+    """The series measured through a server of `kind`: the page's stored conversations (the headline), then plain
+    messages; the stub once, with the page's frames."""
+    return [Variant(kind, client.STORED)] if kind == "stub" else [Variant(kind, path) for path in client.PATHS]
+
 
 def vm_rss_kb(pid):
     """VmRSS of one process in kB, 0 if it is gone."""
@@ -49,6 +90,16 @@ def vm_rss_kb(pid):
     except OSError:
         pass
     return 0
+
+
+def cpu_ticks(pid):
+    """utime + stime of one process (all its threads) in clock ticks, 0 if it is gone."""
+    try:
+        # The fields after the command name, which is in parentheses and may hold spaces: utime and stime are 14 and 15.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
 
 
 def child_pids(pid):

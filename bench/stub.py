@@ -13,6 +13,7 @@ from . import frames
 from .providers.synthetic import Plan
 
 BATCH = 64
+STUB_CONVERSATION = "stub"
 
 
 class StubConnection(asyncio.Protocol):
@@ -68,9 +69,15 @@ class StubConnection(asyncio.Protocol):
 
     async def stream(self, chat):
         """Send the planned chunks on schedule, as the real server's bridge would."""
-        plan = Plan.read(chat.get("model"), chat.get("messages") or [], chat.get("options") or {})
+        # A turn of a stored conversation carries its question as `content`; the stub stores nothing, and names the
+        # conversation only so the client goes on as it would with the real server.
+        messages = chat.get("messages") or [{"role": "user", "content": chat.get("content") or ""}]
+        plan = Plan.read(chat.get("model"), messages, chat.get("options") or {})
         request_id = chat.get("request_id")
-        self.send({"type": "start", "request_id": request_id, "provider": "stub", "model": plan.shape})
+        start = {"type": "start", "request_id": request_id, "provider": "stub", "model": plan.shape}
+        if "conversation_id" in chat:
+            start["conversation_id"] = chat["conversation_id"] or STUB_CONVERSATION
+        self.send(start)
         begin = time.monotonic()
         # Chunks that are due together go out in one write, so the stub is never the slow side.
         batch = []

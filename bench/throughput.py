@@ -21,13 +21,13 @@ def in_process(chunks):
     return chars / (time.perf_counter() - started)
 
 
-async def delivered(port, chunks):
-    """Chars/s from sending the chat frame to receiving the last delta, through a server."""
+async def delivered(port, path, chunks):
+    """Chars/s from sending the chat frame to receiving the last delta, through a server, along `path`."""
     socket = await client.connect(port)
     try:
         # In words: the max_tokens option stops at 32,768, and a rate needs a stream long enough (7 MB, ~0.4 s,
         # at full size) for its start and end, a few milliseconds each, not to count.
-        stream = socket.chat("burst", text=f"max_tokens={chunks}")
+        stream = socket.chat("burst", text=f"max_tokens={chunks}", path=path)
         await client.finish(stream, 120)
     finally:
         socket.close()
@@ -65,25 +65,31 @@ async def parse_ceiling(chunks):
 
 
 def run(size, report):
-    """Each run measures the bare generator right before the server, so every ratio comes from one run."""
+    """Each run measures the bare generator right before the server, so every ratio comes from one run; the paths take
+    turns, run by run, on the same server."""
     config = SIZES[size]
     details = report.details.setdefault("throughput", {"chunks": config["chunks"]})
+    bare_runs = []
     for kind in servers.KINDS:
+        series = servers.variants(kind)
+        runs = {variant: [] for variant in series}
         with servers.serve(kind) as server:
-            asyncio.run(delivered(server.port, 100))
-            runs = []
+            for variant in series:
+                asyncio.run(delivered(server.port, variant.path, 100))
             for number in range(config["runs"]):
-                say(f"throughput: {kind} run {number + 1}/{config['runs']}")
-                bare = in_process(config["chunks"])
-                through = asyncio.run(delivered(server.port, config["chunks"]))
-                runs.append({"in_process": bare, "delivered": through, "ratio": through / bare})
-        details[kind] = runs
-        label = servers.LABELS[kind]
-        control = kind == "stub"
-        report.add(4, f"chars_per_s.{kind}", f"chars/s delivered · {label}", "chars/s", [r["delivered"] for r in runs])
-        report.add(4, f"ratio.{kind}", f"ratio to the bare generator · {label}", "×", [r["ratio"] for r in runs],
-                   None if control else (">=", 0.5))
-    bare = [r["in_process"] for kind in servers.KINDS for r in details[kind]]
-    report.add(4, "chars_per_s.bare", "chars/s of the bare generator, in process", "chars/s", bare)
+                for variant in series:
+                    say(f"throughput: {variant.label} run {number + 1}/{config['runs']}")
+                    bare = in_process(config["chunks"])
+                    bare_runs.append(bare)
+                    through = asyncio.run(delivered(server.port, variant.path, config["chunks"]))
+                    runs[variant].append({"in_process": bare, "delivered": through, "ratio": through / bare})
+        for variant, measured in runs.items():
+            details[variant.key] = measured
+            key, label, path = variant.key, variant.label, variant.row_path
+            report.add(4, f"chars_per_s.{key}", f"chars/s delivered · {label}", "chars/s",
+                       [r["delivered"] for r in measured], path=path)
+            report.add(4, f"ratio.{key}", f"ratio to the bare generator · {label}", "×", [r["ratio"] for r in measured],
+                       None if variant.stub else (">=", 0.5), path=path)
+    report.add(4, "chars_per_s.bare", "chars/s of the bare generator, in process", "chars/s", bare_runs)
     ceiling = [asyncio.run(parse_ceiling(config["chunks"])) for _ in range(config["runs"])]
     report.add(4, "chars_per_s.client_ceiling", "chars/s the client parses from memory (its own ceiling)", "chars/s", ceiling)

@@ -14,7 +14,9 @@ from bench import client, frames, measure
 from bench.providers import synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
-KINDS = ("dev", "gunicorn", "stub")
+# Each server along the page's stored conversations and along plain messages; the stub, which stores nothing, once.
+SERIES = {"dev.stored": "stored", "dev.messages": "messages", "gunicorn.stored": "stored",
+          "gunicorn.messages": "messages", "stub": None}
 
 
 @pytest.fixture(scope="module")
@@ -49,37 +51,49 @@ def test_every_benchmark_ran_and_printed_a_table(bench_run):
     assert results["size"] == "tiny"
 
 
-def test_latency_and_ttft_for_every_server(bench_run):
+def test_latency_and_ttft_for_every_server_along_both_paths(bench_run):
     results, _, _ = bench_run
     latency, ttft = rows(results, 1), rows(results, 2)
-    for kind in KINDS:
-        sane(latency[f"latency_p50.{kind}"])
-        sane(latency[f"latency_p99.{kind}"])
-        assert latency[f"latency_p99.{kind}"]["median"] >= latency[f"latency_p50.{kind}"]["median"]
+    assert {key for key in latency if key.startswith("latency_p50.")} == {f"latency_p50.{s}" for s in SERIES}
+    for series, path in SERIES.items():
+        sane(latency[f"latency_p50.{series}"])
+        sane(latency[f"latency_p99.{series}"])
+        assert latency[f"latency_p99.{series}"]["median"] >= latency[f"latency_p50.{series}"]["median"]
         # The overhead subtracts the provider's own time to first chunk, which can leave a hair below zero.
-        sane(ttft[f"ttft_overhead.{kind}"], low=-1.0)
-        assert latency[f"latency_p50.{kind}"]["runs"] == 2
+        sane(ttft[f"ttft_overhead.{series}"], low=-1.0)
+        assert latency[f"latency_p50.{series}"]["runs"] == 2
+        assert latency[f"latency_p50.{series}"]["path"] == ttft[f"ttft_overhead.{series}"]["path"] == path
+        # A stored run is one conversation: the probes are later turns of the one the long answer started.
+        conversations = [run["conversations"] for run in results["details"]["latency"][series]]
+        assert conversations == ([0, 0] if path == "messages" else [1, 1])
 
 
-def test_concurrency_delivers_every_chunk_in_order_and_draws_the_plot(bench_run):
+def test_concurrency_delivers_every_chunk_in_order_along_both_paths_and_draws_the_plot(bench_run):
     results, folder, _ = bench_run
     figure = rows(results, 3)
+    sweep = results["details"]["concurrency"]["sweep"]
+    assert set(sweep) == {"gunicorn.stored", "gunicorn.messages", "stub"}
     for count in (2, 5):
-        assert figure[f"errors.{count}"]["max"] == 0, results["details"]["concurrency"]["sweep"]["gunicorn"][str(count)]
-        sane(figure[f"p99.{count}"])
-        sane(figure[f"lateness_p99.{count}"])
-        sane(figure[f"rss_mb.{count}"], low=1.0)
+        for path in ("stored", "messages"):
+            assert figure[f"errors.{count}.{path}"]["max"] == 0, sweep[f"gunicorn.{path}"][str(count)]
+            for key in ("p99", "lateness_p99", "errors", "cpu_us_per_chunk"):
+                sane(figure[f"{key}.{count}.{path}"])
+                assert figure[f"{key}.{count}.{path}"]["path"] == path
+            sane(figure[f"rss_mb.{count}.{path}"], low=1.0)
         sane(figure[f"p99.{count}.stub"])
-    assert figure["largest_n.p99"]["median"] in (0, 2, 5)
+    for path in ("stored", "messages"):
+        assert figure[f"largest_n.p99.{path}"]["median"] in (0, 2, 5)
+        assert figure[f"largest_n.lateness_p99.{path}"]["median"] in (0, 2, 5)
     assert (folder / "latency_vs_streams.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_throughput_ratios(bench_run):
+def test_throughput_ratios_along_both_paths(bench_run):
     results, _, _ = bench_run
     figure = rows(results, 4)
-    for kind in KINDS:
-        sane(figure[f"chars_per_s.{kind}"], low=1.0)
-        assert 0 < figure[f"ratio.{kind}"]["median"] < 10
+    for series, path in SERIES.items():
+        sane(figure[f"chars_per_s.{series}"], low=1.0)
+        assert 0 < figure[f"ratio.{series}"]["median"] < 10
+        assert figure[f"ratio.{series}"]["path"] == path
     sane(figure["chars_per_s.bare"], low=1.0)
     sane(figure["chars_per_s.client_ceiling"], low=1.0)
 
@@ -144,6 +158,23 @@ def test_a_coalesced_stream_counts_every_chunk_and_a_gap_is_caught():
         assert received.problem is None and received.chunks == 4 and len(received.latencies_ms) == 4
         assert all(ms > 0 for ms in received.latencies_ms)
         assert "missing" in measure.analyse(stream, 5, 0.001).problem
+    finally:
+        loop.close()
+
+
+def test_a_stored_turn_whose_start_names_no_conversation_is_not_counted_as_delivered():
+    plan = synthetic.Plan("rate", 1, 1000)
+    loop = asyncio.new_event_loop()
+    try:
+        problems = []
+        for start in ({}, {"conversation_id": 7}):
+            stored = client.Stream("s", loop, stored=True)
+            stored.sent_ns = plan.started_ns
+            for frame in ({"type": "start", **start}, {"type": "delta", "seq": 1, "text": plan.chunk(0)},
+                          {"type": "done", "reason": "complete"}):
+                stored.receive({"request_id": "s", **frame}, plan.started_ns)
+            problems.append(measure.analyse(stored, 1).problem)
+        assert "not stored" in problems[0] and problems[1] is None
     finally:
         loop.close()
 
