@@ -2,10 +2,11 @@
 import os
 from pathlib import Path
 
-from flask import Flask, jsonify, request
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from . import config as settings
+from .errors import UserError, json_error, user_error_response
 from . import answers, auth, conversations, health, i18n, identity, live, outbox, registry, security, shutdown, storage, views, ws
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -21,7 +22,7 @@ def json_http_error(error):
     """API errors are JSON with a code and message, never a page or a trace."""
     if not request.path.startswith("/api/"):
         return error
-    return jsonify(error={"code": error.name.lower().replace(" ", "_"), "message": error.description}), error.code
+    return json_error(error.name.lower().replace(" ", "_"), error.description, error.code)
 
 
 def create_app(config=None):
@@ -39,6 +40,8 @@ def create_app(config=None):
     auth.init_app(app)
     security.init_app(app)
     app.register_error_handler(HTTPException, json_http_error)
+    # A refusal raised anywhere (a route, the sign-in check before every request) is the same JSON answer.
+    app.register_error_handler(UserError, user_error_response)
     i18n.init_app(app, resource_dir("translations"), resource_dir("static"))
     storage.init_app(app)
     identity.init_app(app)

@@ -5,7 +5,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import archive, database, history, validate
+from . import archive, history, validate
 from .bridge import bad_request, parse_json
 from .errors import UserError
 from .identity import current_owner
@@ -18,15 +18,7 @@ DEFAULT_LIMIT = 50
 MAX_QUERY_CHARS = 500
 # An import may be bigger than a chat frame, but has a ceiling even when no body limit is configured.
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
-STATUS = {"not_found": 404, "too_large": 413, "rate_limited": 429, "over_quota": 507, **database.HTTP_STATUS}
-
 bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
-
-
-@bp.errorhandler(UserError)
-def user_error(error):
-    """Refusals are JSON in the user's language; nothing was changed."""
-    return jsonify(error={"code": error.code, "message": error.message}), STATUS.get(error.code, 400)
 
 
 def json_body(limit):

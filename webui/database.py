@@ -4,7 +4,6 @@ import sqlite3
 import time
 from contextlib import contextmanager
 
-from flask import jsonify
 from flask_babel import gettext as _
 
 from .cooperative import in_native_thread
@@ -26,10 +25,6 @@ CODES = {
 }
 
 
-# The HTTP status of each code: 503 asks to try again later, 507 says the disk is full.
-HTTP_STATUS = {"storage_busy": 503, "storage_failed": 503, "storage_full": 507}
-
-
 class StorageError(UserError):
     """The database cannot do what was asked now: another program holds its lock, the disk is full, or it fails."""
 
@@ -48,12 +43,6 @@ def storage_error(error):
     """The StorageError for a SQLite error that says the file cannot be used now, or None (the error is a bug)."""
     code = CODES.get((getattr(error, "sqlite_errorcode", None) or 0) & 0xFF)
     return StorageError(code, str(error)) if code else None
-
-
-def refusal(error):
-    """The JSON answer to a request that met a StorageError outside a blueprint that answers it (the sign-in check
-    before every request reads the accounts file, say)."""
-    return jsonify(error={"code": error.code, "message": error.message}), HTTP_STATUS[error.code]
 
 
 def storable(value):

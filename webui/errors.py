@@ -4,7 +4,26 @@ import re
 import string
 from functools import lru_cache
 
+from flask import jsonify
 from flask_babel import gettext as _
+
+
+# The HTTP status of the codes that are not a plain bad request (400).
+HTTP_STATUS = {
+    "not_found": 404, "too_large": 413, "rate_limited": 429, "over_quota": 507,
+    # Storage that cannot be used now: 503 asks to try again later, 507 says the disk is full.
+    "storage_busy": 503, "storage_failed": 503, "storage_full": 507,
+}
+
+
+def json_error(code, message, status=None, headers=None):
+    """The one shape of every refusal over HTTP: {"error": {"code", "message"}}, never a page or a trace."""
+    return jsonify(error={"code": code, "message": message}), status or HTTP_STATUS.get(code, 400), headers or {}
+
+
+def user_error_response(error):
+    """A UserError raised while handling a request, answered as JSON; nothing was changed."""
+    return json_error(error.code, error.message)
 
 
 class UserError(Exception):

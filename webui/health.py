@@ -90,16 +90,13 @@ def check():
     if not request.is_json:
         abort(415)
     body = request.get_json(silent=True)
-    try:
-        if not isinstance(body, dict):
-            raise bad_request(_("The request must be a JSON object."))
-        names = body.get("providers")
-        if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
-            raise bad_request(_("“providers” must be a list of provider names."))
-        # Each check sends requests upstream with the providers' keys: it counts as a chat request of its owner.
-        if not allow_request(current_owner()):
-            raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
-        results = check_providers(names)
-    except UserError as e:
-        return jsonify(error={"code": e.code, "message": e.message}), 429 if e.code == "rate_limited" else 400
+    if not isinstance(body, dict):
+        raise bad_request(_("The request must be a JSON object."))
+    names = body.get("providers")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise bad_request(_("“providers” must be a list of provider names."))
+    # Each check sends requests upstream with the providers' keys: it counts as a chat request of its owner.
+    if not allow_request(current_owner()):
+        raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
+    results = check_providers(names)
     return jsonify(prompt=PROMPT, max_tokens=MAX_TOKENS, results=results)

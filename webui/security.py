@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
-from flask import current_app, g, jsonify, make_response, redirect, request, session, url_for
+from flask import current_app, g, make_response, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from werkzeug.exceptions import InternalServerError
@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, cookies
 from .config import ConfigError
+from .errors import json_error
 from .identity import current_owner, user_owner
 from .limits import SocketRefused, Sockets, Window, client_key, get_sockets
 from .secrets import app_key
@@ -152,7 +153,7 @@ class Sessions(SecureCookieSessionInterface):
 
 def refuse(status, code, message, headers=None):
     """A JSON error: a stable code and a message saying what to do, never a page or a trace."""
-    return jsonify(error={"code": code, "message": message}), status, headers or {}
+    return json_error(code, message, status, headers)
 
 
 def is_websocket():

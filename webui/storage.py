@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 
 from .answer_parts import fold_parts
 from .config import ConfigError
-from .database import Database, StorageError, refusal
+from .database import Database, StorageError
 
 FILENAME = "webui.sqlite3"
 TOKENIZER = "unicode61 remove_diacritics 2"
@@ -169,4 +169,3 @@ def init_app(app):
         except StorageError as e:
             raise ConfigError(_("The database %(path)s cannot be used: %(error)s", path=path, error=e.cause)) from None
     app.teardown_appcontext(close_db)
-    app.register_error_handler(StorageError, refusal)
