@@ -17,9 +17,9 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from greenlet import GreenletExit
 
-from .bridge import Via
 from .cooperative import interrupter, taking_turns
 from .errors import UserError, error_text, failure_message
+from .markers import Ending, Via
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,17 @@ class Runner:
 
 def relay(chunks, stream, room):
     """Hand the provider's chunks to `stream`, at most `room` characters of them: the reason the answer ended
-    ("complete", or "length" past the room), or None when it ended from outside."""
+    ("complete"; "length" past the room or at the model's token limit), or None when it ended from outside."""
     delta = stream.delta
+    reason = "complete"
     for text in taking_turns(chunks):
         # A classic module's chunks come straight from it: anything not text is made text, and empty ones skipped.
         if text.__class__ is not str:
             if isinstance(text, Via):
                 stream.via(text.provider, text.model)
+                continue
+            if isinstance(text, Ending):
+                reason, stream.tokens = text.reason, text.tokens
                 continue
             text = str(text) if text else ""
         room -= len(text)
@@ -81,7 +85,7 @@ def relay(chunks, stream, room):
             return "length" if not fits or delta(fits) else None
         if text and not delta(text):
             return None
-    return "complete"
+    return reason
 
 
 def close(chunks, provider):
