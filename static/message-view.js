@@ -3,23 +3,32 @@ import { announce, copyWithFeedback, h } from "./dom.js";
 import { _ } from "./i18n.js";
 import { renderMarkdown, StreamRenderer } from "./markdown.js";
 
-const CAN_CONTINUE = new Set(["complete", "stopped", "interrupted"]);
+const CAN_CONTINUE = new Set(["complete", "stopped", "interrupted", "length"]);
+// A rate over less time than this says more about the timer than about the model.
+const MIN_RATE_SECONDS = 0.25;
+const STATUS_NOTES = {
+  stopped: () => _("stopped"),
+  interrupted: () => _("interrupted"),
+  length: () => _("cut at the length limit"),
+};
 
-export function statsText(message) {
+// Tokens per second after the first one, when the provider counted them and the answer lasted long enough to
+// tell; null otherwise (a drop-in module's chunks are not tokens).
+export function tokensPerSecond(stats) {
+  if (!stats?.tokens || stats.tokens < 2 || stats.ttft_ms === null || stats.ttft_ms === undefined) return null;
+  const seconds = (stats.duration_ms - stats.ttft_ms) / 1000;
+  return seconds < MIN_RATE_SECONDS ? null : (stats.tokens - 1) / seconds;
+}
+
+// Who answered and how fast: the message's details, shown on request.
+export function detailsText(message) {
   const parts = [[message.provider, message.model].filter(Boolean).join(" · ")];
   const stats = message.stats;
-  if (stats) {
-    if (stats.ttft_ms !== null && stats.ttft_ms !== undefined) {
-      parts.push(_("first token in %(ms)s ms", { ms: Math.round(stats.ttft_ms) }));
-    }
-    if (stats.chunks) {
-      const seconds = Math.max((stats.duration_ms - (stats.ttft_ms || 0)) / 1000, 0.001);
-      parts.push(_("%(rate)s chunks/s", { rate: (stats.chunks / seconds).toFixed(1) }));
-    }
+  if (stats?.ttft_ms !== null && stats?.ttft_ms !== undefined) {
+    parts.push(_("first token in %(ms)s ms", { ms: Math.round(stats.ttft_ms) }));
   }
-  if (message.status === "stopped") parts.push(_("stopped"));
-  if (message.status === "interrupted") parts.push(_("interrupted"));
-  if (message.status === "length") parts.push(_("cut at the length limit"));
+  const rate = tokensPerSecond(stats);
+  if (rate !== null) parts.push(_("%(rate)s tokens/s", { rate: rate.toFixed(1) }));
   return parts.filter(Boolean).join(" · ");
 }
 
@@ -81,12 +90,32 @@ export class MessageView {
     }
     const versions = this.versionSwitcher();
     if (versions) parts.push(versions);
-    if (role === "assistant" && status !== "streaming") parts.push(h("span", { className: "meta" }, statsText(this.message)));
-    parts.push(h("div", { className: "message-actions" }, ...this.actionButtons()));
+    const meta = role === "assistant" && status !== "streaming" && this.metaLine();
+    if (meta) parts.push(meta);
+    parts.push(h("div", { className: "message-actions" }, ...this.actionButtons(meta)));
     return parts;
   }
 
-  actionButtons() {
+  // How the answer ended, when that is news (stopped, cut off), then its details, shown with the Details button.
+  metaLine() {
+    const note = STATUS_NOTES[this.message.status]?.();
+    const details = detailsText(this.message);
+    if (!note && !details) return null;
+    return h(
+      "span",
+      { className: "meta" },
+      note && h("span", {}, note),
+      details && h("span", { className: "details", hidden: !this.detailsShown }, note ? ` · ${details}` : details),
+    );
+  }
+
+  toggleDetails(button, details) {
+    this.detailsShown = !this.detailsShown;
+    button.setAttribute("aria-expanded", String(this.detailsShown));
+    details.hidden = !this.detailsShown;
+  }
+
+  actionButtons(meta) {
     const { role, status } = this.message;
     const button = (label, onclick, idle = true) =>
       h("button", { type: "button", className: idle ? "small needs-idle" : "small", disabled: idle && this.actions.busy(), onclick }, label);
@@ -95,10 +124,14 @@ export class MessageView {
     // Until the server has given the message its id there is nothing to act on but its text.
     if (!this.id) return [copy];
     if (role === "user") return [copy, button(_("Edit"), () => this.startEditing())];
+    const details = meta?.querySelector(".details");
+    const toggle = details && button(_("Details"), () => this.toggleDetails(toggle, details), false);
+    toggle?.setAttribute("aria-expanded", String(Boolean(this.detailsShown)));
     return [
       copy,
       button(_("Regenerate"), () => this.actions.regenerate(this)),
       CAN_CONTINUE.has(status) && this.actions.isLast(this) && button(_("Continue"), () => this.actions.continue(this)),
+      toggle,
     ];
   }
 
