@@ -236,6 +236,8 @@ def webui(tmp_path):
                 "WEBUI_DATA_DIR": str(tmp_path / "data"),
                 "WEBUI_PING_INTERVAL": 0,
                 "WEBUI_PROVIDERS": providers,
+                # As in conftest's app_config: a title request would be one more request to the fake server.
+                "WEBUI_TITLES": False,
                 **settings,
             }
         )

@@ -147,10 +147,11 @@ class Answers:
         self._runners = set()
         self._watchdog = None
 
-    def start(self, stream, provider, model, messages, options, locale, name, written=0):
-        """Run the answer in a new thread called `name`, in the language `locale`; the stream ends however that goes."""
+    def start(self, stream, provider, model, messages, options, locale, name, written=0, after=None):
+        """Run the answer in a new thread called `name`, in the language `locale`; the stream ends however that goes.
+        Then `after()`, if given, runs in that thread, after the final frame."""
         answer = (stream, provider, model, messages, options, written)
-        thread = threading.Thread(target=self._run_in_context, args=(locale, *answer), name=name, daemon=True)
+        thread = threading.Thread(target=self._run_in_context, args=(locale, after, *answer), name=name, daemon=True)
         try:
             thread.start()
         except RuntimeError:
@@ -158,10 +159,12 @@ class Answers:
             log.exception("could not start an answer")
             stream.fail("internal_error", _("Something went wrong inside the server; its log has the details."))
 
-    def _run_in_context(self, locale, *answer):
+    def _run_in_context(self, locale, after, *answer):
         """Thread body: in the request's language, with an app context for the database."""
         with self.app.app_context(), force_locale(locale):
             self.run(*answer)
+            if after:
+                after()
 
     def run(self, stream, provider, model, messages, options, written=0):
         """Stream one answer into `stream` here, in this thread, under the watchdog; the message it goes into has
