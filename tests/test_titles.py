@@ -20,7 +20,7 @@ TITLER = '''
 import threading
 
 url = "http://127.0.0.1/titler"
-model = ["chat", "namer", "broken", "held"]
+model = ["chat", "namer", "broken", "held", "rambler"]
 supports_stream = True
 needs_auth = False
 asked = []
@@ -40,6 +40,9 @@ def _create_completion(model, messages, stream, **kwargs):
             raise RuntimeError("the title model is down")
         if model == "held":
             release.wait(10)
+        if model == "rambler":
+            yield "Bunnies are wonderful animals!"
+            return
         yield '**Title: "Kitchen'
         yield ' plans".**\\nA title for a conversation about a kitchen.'
     finally:
@@ -129,6 +132,16 @@ def test_a_failing_title_model_leaves_the_first_line_quietly(titled, caplog):
     [record] = [r for r in caplog.records if r.name == "webui.titles"]
     assert record.levelno == logging.DEBUG and "RuntimeError" in record.getMessage()
     assert not [r for r in caplog.records[started:] if r.levelno >= logging.WARNING]
+
+
+def test_a_reply_about_something_else_is_no_title(titled):
+    server = titled(WEBUI_TITLE_MODEL="rambler")
+    visitor, ws, frames = first_answer(server)
+    assert titler().done.wait(10)
+    # The reply was read by the time a next answer has come and gone.
+    ws.send(turn("u", frames[0]["conversation_id"], content="ok", model="chat") | {"provider": "titler"})
+    ws.until_final("u")
+    assert title_of(visitor, frames) == FIRST_LINE
 
 
 def test_another_provider_and_model_can_name_conversations(titled):

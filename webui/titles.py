@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 EXCERPT_CHARS = 1500
 MAX_TITLE_TOKENS = 24
 INSTRUCTION = (
-    "Write a title of three to six words for the conversation below, in the language the conversation is written "
-    "in. Reply with the title alone, without quotes or a full stop."
+    "Write a title of three to six words for this text, in the language it is written in. "
+    "Reply with the title only, without quotes."
 )
 # A reply is read up to this many characters, for at most TITLE_SECONDS (a model that rambles is cut short).
 MAX_REPLY_CHARS = 300
@@ -36,26 +36,30 @@ NAMED_STATUSES = ("complete", "length", "stopped")
 # What models wrap a title in anyway: a label, quotes, Markdown.
 LABEL = re.compile(r"^title\s*:\s*", re.IGNORECASE)
 WRAPPERS = " \t*_#`\"'«»“”„‘’"
+# A reply longer than this, or that shares no word of four letters or more with the conversation, is a model
+# rambling (as small ones do), not a title; a word is shared when its first SHARED_PREFIX letters are in the
+# conversation ("kitchens" with "kitchen").
+MAX_TITLE_WORDS = 10
+SHARED_PREFIX = 4
+WORD = re.compile(r"\w{4,}")
 
 
 class TitleTimeout(Exception):
     """The title took longer than TITLE_SECONDS."""
 
 
-def title_prompt(question, answer):
-    """The messages that ask a model to name the conversation that began with `question` and `answer`."""
-    excerpt = f"User: {question[:EXCERPT_CHARS]}\n\nAssistant: {answer[:EXCERPT_CHARS]}"
-    return [{"role": "user", "content": f"{INSTRUCTION}\n\n{excerpt}"}]
+def excerpt(question, answer):
+    """What the model is shown of the conversation: its first exchange, each side cut to EXCERPT_CHARS."""
+    return f"{question[:EXCERPT_CHARS]}\n\n{answer[:EXCERPT_CHARS]}"
 
 
-def clean(reply):
+def clean(reply, conversation):
     """The title in a model's reply: its first line with text, without label, quotes or markup, cut as a first-line
-    title is; "" when there is none."""
-    for line in reply.splitlines():
-        line = bare(LABEL.sub("", bare(line)))
-        if line:
-            return title_from(line)
-    return ""
+    title is; "" when there is none, or when it cannot be a title of `conversation` (see MAX_TITLE_WORDS)."""
+    line = next((bare(LABEL.sub("", bare(line))) for line in reply.splitlines() if bare(line)), "")
+    text = conversation.casefold()
+    shared = any(word[:SHARED_PREFIX] in text for word in WORD.findall(line.casefold()))
+    return title_from(line) if shared and len(line.split()) <= MAX_TITLE_WORDS else ""
 
 
 def bare(text):
@@ -107,7 +111,8 @@ def name(provider, model, conversation_id, question, answer, first_title, tell):
     socket that asked. Nothing here fails loudly: the first-line title is a fine title."""
     try:
         title_by, title_model = title_provider(provider, model)
-        title = clean(ask(title_by, title_model, title_prompt(question, answer)))
+        shown = excerpt(question, answer)
+        title = clean(ask(title_by, title_model, [{"role": "user", "content": f"{INSTRUCTION}\n\n{shown}"}]), shown)
         if not title or title == first_title:
             return
         # Not if it has another title by now: the person renamed it (or it is gone).
