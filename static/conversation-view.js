@@ -23,14 +23,22 @@ class Follower {
     this.button.hidden = this.following;
   }
 
+  // Once per frame however many renders ask: reading the list's height lays the page out.
   stick() {
+    this.sticking ||= requestAnimationFrame(() => {
+      this.sticking = 0;
+      this.toEnd();
+    });
+  }
+
+  toEnd() {
     if (this.following) this.scroller.scrollTop = this.scroller.scrollHeight;
     else this.button.hidden = false;
   }
 
   toBottom() {
     this.following = true;
-    this.stick();
+    this.toEnd();
     this.button.hidden = true;
   }
 }

@@ -1,7 +1,7 @@
 // One message on the page: its text (Markdown for answers), the line under it and its actions.
 import { announce, copyWithFeedback, h } from "./dom.js";
 import { _ } from "./i18n.js";
-import { renderMarkdown, StreamRenderer } from "./markdown.js";
+import { renderInSlices, StreamRenderer } from "./markdown.js";
 
 const CAN_CONTINUE = new Set(["complete", "stopped", "interrupted", "length"]);
 // A rate over less time than this says more about the timer than about the model.
@@ -38,6 +38,8 @@ export class MessageView {
     this.message = message;
     this.actions = actions;
     this.onRendered = onRendered;
+    // The renderer still at work on the content, if any; `stream` while the answer streams.
+    this.renderer = null;
     this.stream = null;
     this.rendered = false;
     const isUser = message.role === "user";
@@ -61,7 +63,7 @@ export class MessageView {
     if (this.rendered) return;
     this.rendered = true;
     this.content.classList.remove("raw");
-    if (this.message.role === "assistant") renderMarkdown(this.content, this.message.content, { onChange: this.onRendered });
+    if (this.message.role === "assistant") this.renderer = renderInSlices(this.content, this.message.content, { onChange: this.onRendered });
   }
 
   sameAs(message) {
@@ -188,10 +190,11 @@ export class MessageView {
   // Streaming: `base` is the text already there (a continued answer grows from it).
   startStream(base = "") {
     this.rendered = true;
+    this.renderer?.cancel();
     this.content.classList.remove("raw");
     this.content.replaceChildren();
     this.update({ status: "streaming", content: base, error: null });
-    this.stream = new StreamRenderer(this.content, {
+    this.stream = this.renderer = new StreamRenderer(this.content, {
       onSettled: (block) => announce(block.textContent),
       onRendered: this.onRendered,
     });
@@ -210,7 +213,7 @@ export class MessageView {
   }
 
   endStream(changes) {
-    if (this.stream) announce(this.stream.finish());
+    this.stream?.finish(announce);
     this.stream = null;
     this.update(changes);
   }
