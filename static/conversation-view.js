@@ -13,6 +13,7 @@ class Follower {
     this.scroller = scroller;
     this.button = button;
     this.following = true;
+    this.sticking = 0;
     scroller.addEventListener("scroll", () => this.check(), { passive: true });
     button.addEventListener("click", () => this.toBottom());
   }
