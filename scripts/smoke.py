@@ -82,7 +82,8 @@ def stream_one_answer(url):
             if reply.get("type") == "delta":
                 text.append(reply["text"])
             elif reply.get("type") in ("done", "error"):
-                if reply.get("reason") != "complete" or not "".join(text).strip():
+                # Sixteen tokens may end the answer before the model does (length): an answer all the same.
+                if reply.get("reason") not in ("complete", "length") or not "".join(text).strip():
                     raise AssertionError(f"the answer did not complete: {reply}")
                 return "".join(text)
         raise AssertionError("no final frame within the time limit")

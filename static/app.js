@@ -92,7 +92,17 @@ const pickers = new Pickers({
   onChange: (choice) => chat.conversation && conversationsApi.update(chat.conversation.id, choice).catch((error) => notify(error.message)),
 });
 const settings = new Settings({ conversationId: () => chat.conversation?.id });
-const socket = new Socket({ onFrame: (frame) => chat.handleFrame(frame), onOpen: () => chat.resume() });
+// A title frame names a new conversation after its first answer (docs/protocol.md); every other frame is a request's.
+function onFrame(frame) {
+  if (frame.type !== "title") {
+    chat.handleFrame(frame);
+    return;
+  }
+  if (frame.conversation_id === chat.conversation?.id) showTitle(frame.title);
+  sidebar.refresh();
+}
+
+const socket = new Socket({ onFrame, onOpen: () => chat.resume() });
 const sidebar = new Sidebar({
   notify,
   onOpen: (id) => openConversation(id, { push: true }),

@@ -13,6 +13,7 @@ class Follower {
     this.scroller = scroller;
     this.button = button;
     this.following = true;
+    this.sticking = 0;
     scroller.addEventListener("scroll", () => this.check(), { passive: true });
     button.addEventListener("click", () => this.toBottom());
   }
@@ -23,14 +24,22 @@ class Follower {
     this.button.hidden = this.following;
   }
 
+  // Once per frame however many renders ask: reading the list's height lays the page out.
   stick() {
+    this.sticking ||= requestAnimationFrame(() => {
+      this.sticking = 0;
+      this.toEnd();
+    });
+  }
+
+  toEnd() {
     if (this.following) this.scroller.scrollTop = this.scroller.scrollHeight;
     else this.button.hidden = false;
   }
 
   toBottom() {
     this.following = true;
-    this.stick();
+    this.toEnd();
     this.button.hidden = true;
   }
 }
@@ -45,6 +54,8 @@ export class ConversationView {
     // and the views made for older messages in idle time, kept off the page until the last is made.
     this.older = [];
     this.shelf = new DocumentFragment();
+    // The view that last drew its actions as the list's last (see markLast).
+    this.lastDrawn = null;
     this.idle = 0;
     this.follower = new Follower(this.list, $("to-bottom"));
     // One listener for the Copy buttons of every code block, however many answers there are.
@@ -67,7 +78,19 @@ export class ConversationView {
     this.views.push(view);
     this.list.append(view.element);
     this.empty.hidden = true;
+    this.markLast();
     return view;
+  }
+
+  // Only the last message offers Continue, and a view asks whether it is the last while it is being made, before it
+  // is in the list: whenever another view becomes the last, the old last and the new one draw their actions again.
+  markLast() {
+    const last = this.last ?? null;
+    if (last === this.lastDrawn) return;
+    const before = this.lastDrawn;
+    this.lastDrawn = last;
+    before?.update({});
+    last?.update({});
   }
 
   makeView(message) {
@@ -81,6 +104,7 @@ export class ConversationView {
     this.views.unshift(view);
     if (onPage) this.empty.after(view.element);
     else this.shelf.prepend(view.element);
+    this.markLast();
     return view;
   }
 
@@ -101,6 +125,7 @@ export class ConversationView {
     const index = this.indexOf(view);
     for (const gone of this.views.splice(index)) gone.element.remove();
     this.empty.hidden = this.views.length > 0;
+    this.markLast();
   }
 
   // The newest messages the server put into the page (webui/preview.py) give way to the views made here.
@@ -115,6 +140,7 @@ export class ConversationView {
     this.views.forEach((view) => view.element.remove());
     this.views = [];
     this.older = [];
+    this.lastDrawn = null;
     this.empty.hidden = false;
   }
 

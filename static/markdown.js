@@ -71,12 +71,35 @@ function typesetWhenLoaded(element, onChange) {
 const CODE = "pre > code[class^='language-']";
 const languageOf = (code) => code.className.slice(md.options.langPrefix.length);
 
+// Code rendered before highlight.js had loaded, with the element it was rendered into and whom to tell: each block
+// is highlighted once, however many renders of its answer waited, a few milliseconds of them per task (a long
+// answer has hundreds).
+const unhighlighted = new Map();
+const HIGHLIGHT_BUDGET_MS = 20;
+let highlighting = false;
+
 function highlightWhenLoaded(element, onChange) {
-  highlighterLoaded.then(() => {
-    const blocks = [...element.querySelectorAll(CODE)].filter((code) => grammarOf(languageOf(code)));
-    for (const code of blocks) code.replaceChildren(sanitize(highlight(code.textContent, languageOf(code))));
-    if (blocks.length) onChange();
-  });
+  for (const code of element.querySelectorAll(CODE)) unhighlighted.set(code, [element, onChange]);
+  if (!highlighting) {
+    highlighting = true;
+    highlighterLoaded.then(highlightWaiting);
+  }
+}
+
+function highlightWaiting() {
+  const end = performance.now() + HIGHLIGHT_BUDGET_MS;
+  const changed = new Set();
+  for (const [code, [element, onChange]] of unhighlighted) {
+    if (performance.now() > end) break;
+    unhighlighted.delete(code);
+    // A block that a later render of a growing answer replaced has left its element.
+    if (!element.contains(code) || !grammarOf(languageOf(code))) continue;
+    code.replaceChildren(sanitize(highlight(code.textContent, languageOf(code))));
+    changed.add(onChange);
+  }
+  changed.forEach((onChange) => onChange());
+  if (unhighlighted.size) setTimeout(highlightWaiting);
+  else highlighting = false;
 }
 
 // What a render before KaTeX or highlight.js had loaded left undone is done in place once they have; `onChange`
@@ -138,18 +161,32 @@ function lineOffset(text, line) {
   return offset;
 }
 
+// A render parses a slice of the text past the settled blocks, so that text that comes in one piece (a burst of a
+// long answer, a long message opened) renders in several tasks, none of them long: SLICE_CHARS at first, then as
+// much as takes about SLICE_MS to render here (a slow or busy machine gets smaller slices), at most twice the last,
+// within the bounds below. A block longer than a slice is rendered whole all the same: the reach grows until it
+// holds the block. The frames' layout and paint, which grow with the answer, come in tasks of their own.
+const SLICE_CHARS = 8_000;
+const SLICE_MS = 12;
+const SLICE_BOUNDS = [1_000, 32_000];
+
 // Renders a growing answer so that each frame costs only the block still being written: every top-level block
 // followed by another one is final, rendered once into the container; only the last block is rendered again.
+// `caret`: the block being written ends with a blinking caret (an answer streaming, not a stored one rendering).
 export class StreamRenderer {
-  constructor(container, { onSettled = () => {}, onRendered = () => {} } = {}) {
+  constructor(container, { onSettled = () => {}, onRendered = () => {}, caret = true } = {}) {
     this.container = container;
     this.onSettled = onSettled;
     this.onRendered = onRendered;
+    this.liveClass = caret ? "block live" : "block";
     this.text = "";
     this.settled = 0;
+    this.reach = SLICE_CHARS;
     this.frame = 0;
+    this.slice = 0;
     this.live = null;
     this.references = false;
+    this.whenFinished = null;
   }
 
   append(text) {
@@ -161,22 +198,35 @@ export class StreamRenderer {
   reset(text) {
     this.text = text;
     this.settled = 0;
+    this.reach = SLICE_CHARS;
     this.live = null;
     this.references = false;
     this.container.replaceChildren();
     this.schedule();
   }
 
-  // Screen updates are coalesced: many deltas between two frames cost one render.
+  // Screen updates are coalesced: many deltas between two frames cost one render (or one slice, already due).
   schedule() {
-    if (!this.frame) this.frame = requestAnimationFrame(() => this.render());
+    if (!this.frame && !this.slice) this.frame = requestAnimationFrame(() => this.render());
   }
 
-  // The last render (`final`) highlights all code, compiling what it must.
-  render(final = false) {
+  // Where this render's text ends: a slice past the settled blocks, at the end of a line, or the end of the text.
+  sliceEnd() {
+    const end = this.text.indexOf("\n", this.settled + this.reach);
+    return end < 0 ? this.text.length : end + 1;
+  }
+
+  // The last render, once the answer has ended and the last slice is reached, highlights all code, compiling what
+  // it must.
+  render() {
+    const started = performance.now();
     this.frame = 0;
-    if (!this.live) this.live = this.container.appendChild(h("div", { className: "block live" }));
-    const tail = this.text.slice(this.settled);
+    if (!this.live) this.live = this.container.appendChild(h("div", { className: this.liveClass }));
+    const end = this.sliceEnd();
+    const whole = end === this.text.length;
+    const final = whole && this.whenFinished !== null;
+    const tail = this.text.slice(this.settled, end);
+    const settledBefore = this.settled;
     const env = {};
     let tokens = md.parse(tail, env);
     // Also set by a definition that more text turned into a paragraph: that costs one needless render at the end.
@@ -201,13 +251,42 @@ export class StreamRenderer {
     fill(this.live, tokens, env, final ? md.options : liveOptions);
     // Settled blocks leave the element they were rendered in, so what waits for the libraries is the whole answer.
     finishWhenLoaded(this.container, env, this.onRendered);
+    const spent = performance.now() - started;
     this.onRendered();
+    if (!whole) {
+      // The text past this slice is rendered next, reaching further if nothing settled here: the block being
+      // written is longer than a slice.
+      const [least, most] = SLICE_BOUNDS;
+      const paced = Math.min(most, Math.max(least, Math.round(this.reach * Math.min(2, SLICE_MS / Math.max(spent, 1)))));
+      this.reach = this.settled > settledBefore || compiling ? paced : this.reach * 2;
+      // In a task of its own rather than the next frame's, so that the frame's layout and paint do not add to it.
+      if (!this.frame && !this.slice) {
+        this.slice = setTimeout(() => {
+          this.slice = 0;
+          this.render();
+        });
+      }
+    } else if (final) {
+      this.wrapUp();
+    }
   }
 
-  // Returns the text of the block that was still growing, the one part of the answer not yet announced.
-  finish() {
+  // Ends the answer. What is left renders in slices too; `whenFinished` then gets the text of the block that was
+  // still growing, the one part of the answer not yet announced (at once, when the rest fits in one slice).
+  finish(whenFinished = () => {}) {
+    this.whenFinished = whenFinished;
+    this.cancel();
+    this.render();
+  }
+
+  // No more frames: the container is being given other text.
+  cancel() {
     cancelAnimationFrame(this.frame);
-    this.render(true);
+    clearTimeout(this.slice);
+    this.frame = this.slice = 0;
+  }
+
+  wrapUp() {
     const lastBlock = this.live.textContent;
     // Blocks rendered one by one differ from a render of the whole text only when a link reference definition
     // ("[label]: url") serves links in other blocks, above it too. Only such answers are rendered whole again:
@@ -216,6 +295,20 @@ export class StreamRenderer {
     else this.live.replaceWith(...this.live.childNodes);
     this.live = null;
     this.onRendered();
-    return lastBlock;
+    this.whenFinished(lastBlock);
   }
+}
+
+// Renders a message's whole text: at once when it is short, else in slices, one per frame; returns the renderer
+// still at work, or null.
+export function renderInSlices(element, text, { onChange = () => {} } = {}) {
+  if (text.length <= SLICE_CHARS) {
+    renderMarkdown(element, text, { onChange });
+    return null;
+  }
+  element.replaceChildren();
+  const renderer = new StreamRenderer(element, { onRendered: onChange, caret: false });
+  renderer.append(text);
+  renderer.finish();
+  return renderer;
 }

@@ -1,25 +1,34 @@
 // One message on the page: its text (Markdown for answers), the line under it and its actions.
 import { announce, copyWithFeedback, h } from "./dom.js";
 import { _ } from "./i18n.js";
-import { renderMarkdown, StreamRenderer } from "./markdown.js";
+import { renderInSlices, StreamRenderer } from "./markdown.js";
 
-const CAN_CONTINUE = new Set(["complete", "stopped", "interrupted"]);
+const CAN_CONTINUE = new Set(["complete", "stopped", "interrupted", "length"]);
+// A rate over less time than this says more about the timer than about the model.
+const MIN_RATE_SECONDS = 0.25;
+const STATUS_NOTES = {
+  stopped: () => _("stopped"),
+  interrupted: () => _("interrupted"),
+  length: () => _("cut at the length limit"),
+};
 
-export function statsText(message) {
+// Tokens per second after the first one, when the provider counted them and the answer lasted long enough to
+// tell; null otherwise (a drop-in module's chunks are not tokens).
+export function tokensPerSecond(stats) {
+  if (!stats?.tokens || stats.tokens < 2 || stats.ttft_ms === null || stats.ttft_ms === undefined) return null;
+  const seconds = (stats.duration_ms - stats.ttft_ms) / 1000;
+  return seconds < MIN_RATE_SECONDS ? null : (stats.tokens - 1) / seconds;
+}
+
+// Who answered and how fast: the message's details, shown on request.
+export function detailsText(message) {
   const parts = [[message.provider, message.model].filter(Boolean).join(" · ")];
   const stats = message.stats;
-  if (stats) {
-    if (stats.ttft_ms !== null && stats.ttft_ms !== undefined) {
-      parts.push(_("first token in %(ms)s ms", { ms: Math.round(stats.ttft_ms) }));
-    }
-    if (stats.chunks) {
-      const seconds = Math.max((stats.duration_ms - (stats.ttft_ms || 0)) / 1000, 0.001);
-      parts.push(_("%(rate)s chunks/s", { rate: (stats.chunks / seconds).toFixed(1) }));
-    }
+  if (stats?.ttft_ms !== null && stats?.ttft_ms !== undefined) {
+    parts.push(_("first token in %(ms)s ms", { ms: Math.round(stats.ttft_ms) }));
   }
-  if (message.status === "stopped") parts.push(_("stopped"));
-  if (message.status === "interrupted") parts.push(_("interrupted"));
-  if (message.status === "length") parts.push(_("cut at the length limit"));
+  const rate = tokensPerSecond(stats);
+  if (rate !== null) parts.push(_("%(rate)s tokens/s", { rate: rate.toFixed(1) }));
   return parts.filter(Boolean).join(" · ");
 }
 
@@ -29,6 +38,8 @@ export class MessageView {
     this.message = message;
     this.actions = actions;
     this.onRendered = onRendered;
+    // The renderer still at work on the content, if any; `stream` while the answer streams.
+    this.renderer = null;
     this.stream = null;
     this.rendered = false;
     const isUser = message.role === "user";
@@ -52,7 +63,7 @@ export class MessageView {
     if (this.rendered) return;
     this.rendered = true;
     this.content.classList.remove("raw");
-    if (this.message.role === "assistant") renderMarkdown(this.content, this.message.content, { onChange: this.onRendered });
+    if (this.message.role === "assistant") this.renderer = renderInSlices(this.content, this.message.content, { onChange: this.onRendered });
   }
 
   sameAs(message) {
@@ -77,12 +88,32 @@ export class MessageView {
     }
     const versions = this.versionSwitcher();
     if (versions) parts.push(versions);
-    if (role === "assistant" && status !== "streaming") parts.push(h("span", { className: "meta" }, statsText(this.message)));
-    parts.push(h("div", { className: "message-actions" }, ...this.actionButtons()));
+    const meta = role === "assistant" && status !== "streaming" && this.metaLine();
+    if (meta) parts.push(meta);
+    parts.push(h("div", { className: "message-actions" }, ...this.actionButtons(meta)));
     return parts;
   }
 
-  actionButtons() {
+  // How the answer ended, when that is news (stopped, cut off), then its details, shown with the Details button.
+  metaLine() {
+    const note = STATUS_NOTES[this.message.status]?.();
+    const details = detailsText(this.message);
+    if (!note && !details) return null;
+    return h(
+      "span",
+      { className: "meta" },
+      note && h("span", {}, note),
+      details && h("span", { className: "details", hidden: !this.detailsShown }, note ? ` · ${details}` : details),
+    );
+  }
+
+  toggleDetails(button, details) {
+    this.detailsShown = !this.detailsShown;
+    button.setAttribute("aria-expanded", String(this.detailsShown));
+    details.hidden = !this.detailsShown;
+  }
+
+  actionButtons(meta) {
     const { role, status } = this.message;
     const button = (label, onclick, idle = true) =>
       h("button", { type: "button", className: idle ? "small needs-idle" : "small", disabled: idle && this.actions.busy(), onclick }, label);
@@ -91,10 +122,14 @@ export class MessageView {
     // Until the server has given the message its id there is nothing to act on but its text.
     if (!this.id) return [copy];
     if (role === "user") return [copy, button(_("Edit"), () => this.startEditing())];
+    const details = meta?.querySelector(".details");
+    const toggle = details && button(_("Details"), () => this.toggleDetails(toggle, details), false);
+    toggle?.setAttribute("aria-expanded", String(Boolean(this.detailsShown)));
     return [
       copy,
       button(_("Regenerate"), () => this.actions.regenerate(this)),
       CAN_CONTINUE.has(status) && this.actions.isLast(this) && button(_("Continue"), () => this.actions.continue(this)),
+      toggle,
     ];
   }
 
@@ -151,10 +186,11 @@ export class MessageView {
   // Streaming: `base` is the text already there (a continued answer grows from it).
   startStream(base = "") {
     this.rendered = true;
+    this.renderer?.cancel();
     this.content.classList.remove("raw");
     this.content.replaceChildren();
     this.update({ status: "streaming", content: base, error: null });
-    this.stream = new StreamRenderer(this.content, {
+    this.stream = this.renderer = new StreamRenderer(this.content, {
       onSettled: (block) => announce(block.textContent),
       onRendered: this.onRendered,
     });
@@ -173,7 +209,7 @@ export class MessageView {
   }
 
   endStream(changes) {
-    if (this.stream) announce(this.stream.finish());
+    this.stream?.finish(announce);
     this.stream = null;
     this.update(changes);
   }

@@ -35,6 +35,9 @@ def app_config(tmp_path, providers_dir):
         "WEBUI_DATA_DIR": str(tmp_path / "data"),
         "WEBUI_PROVIDERS_DIR": str(providers_dir),
         "WEBUI_PING_INTERVAL": 0,
+        # The testing module would answer a title request too, as a second call and a new title that tests of
+        # everything else do not expect: tests of titles turn them on.
+        "WEBUI_TITLES": False,
     }
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from conftest import LiveServer
 from webui import create_app
+from webui.markers import Ending
 
 MODELS = ["fake-model", "other-model"]
 WORDS = ["Hello", ",", " world"]
@@ -30,6 +31,12 @@ def openai_event(text=None, finish=None):
     return b"data: " + json.dumps(chunk, ensure_ascii=False).encode() + b"\n\n"
 
 
+def openai_usage(completion_tokens, prompt_tokens=9):
+    """The chunk a stream asked to include its usage sends after the finish_reason: no choices, the token counts."""
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    return b"data: " + json.dumps({"object": "chat.completion.chunk", "choices": [], "usage": usage}).encode() + b"\n\n"
+
+
 def openai_steps(texts=WORDS, pause=0.0):
     """The events of a complete OpenAI answer, with an optional pause after each text."""
     steps = []
@@ -38,9 +45,9 @@ def openai_steps(texts=WORDS, pause=0.0):
     return steps + [openai_event(finish="stop"), DONE]
 
 
-def ollama_line(text="", done=False):
-    """One line of an Ollama /api/chat stream."""
-    event = {"model": "fake-model", "message": {"role": "assistant", "content": text}, "done": done}
+def ollama_line(text="", done=False, **final):
+    """One line of an Ollama /api/chat stream; `final` adds what the last line says (done_reason, eval_count…)."""
+    event = {"model": "fake-model", "message": {"role": "assistant", "content": text}, "done": done, **final}
     return json.dumps(event, ensure_ascii=False).encode() + b"\n"
 
 
@@ -229,6 +236,8 @@ def webui(tmp_path):
                 "WEBUI_DATA_DIR": str(tmp_path / "data"),
                 "WEBUI_PING_INTERVAL": 0,
                 "WEBUI_PROVIDERS": providers,
+                # As in conftest's app_config: a title request would be one more request to the fake server.
+                "WEBUI_TITLES": False,
                 **settings,
             }
         )
@@ -246,11 +255,13 @@ def text_of(frames):
 
 
 def collect(chunks):
-    """Drain a provider's generator: the texts it yielded, and the error it ended with (or None)."""
+    """Drain a provider's generator: what it yielded but its Ending (texts, and auto's Via), and the error it ended
+    with (or None)."""
     texts = []
     try:
         for text in chunks:
-            texts.append(text)
+            if not isinstance(text, Ending):
+                texts.append(text)
     except Exception as e:
         return texts, e
     return texts, None

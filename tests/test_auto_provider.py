@@ -19,7 +19,7 @@ from fake_upstream import (  # noqa: F401 (upstream and webui are fixtures)
     webui,
 )
 from webui import create_app
-from webui.bridge import Via
+from webui.markers import Ending, Via
 from webui.errors import ProviderError
 from webui.providers.auto import AutoProvider
 from webui.providers.local import bundled_model_path
@@ -93,13 +93,13 @@ def test_a_failure_after_the_first_chunk_is_reported_not_retried(upstream, secon
 def test_an_empty_answer_is_an_answer(upstream, second, in_request):
     upstream.on("POST", OPENAI_CHAT, stream(openai_event(finish="stop")))
     auto = AutoProvider([OpenAIProvider("first", upstream.url + "/v1", models=["m"]), OpenAIProvider("second", second.url + "/v1")])
-    assert list(auto.complete("default", HELLO)) == [Via("first", "m")]
+    assert list(auto.complete("default", HELLO)) == [Via("first", "m"), Ending()]
     assert second.seen == []
 
 
 def test_via_comes_before_the_first_chunk_and_options_pass_through(upstream, in_request):
     auto = AutoProvider([OpenAIProvider("lab", upstream.url + "/v1")])
-    assert list(auto.complete("default", HELLO, max_tokens=3)) == [Via("lab", "fake-model"), "Hello", ",", " world"]
+    assert list(auto.complete("default", HELLO, max_tokens=3)) == [Via("lab", "fake-model"), "Hello", ",", " world", Ending()]
     assert upstream.requests_to(OPENAI_CHAT)[0].body["max_tokens"] == 3
 
 

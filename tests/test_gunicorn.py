@@ -53,7 +53,8 @@ def test_the_local_model_answers_through_gunicorn(tmp_path):
         model = bundled_model_path().stem
         ws.send(chat("m", "Say hello.", provider="local", model=model, options={"max_tokens": 8, "seed": 1}))
         frames = ws.until_final("m", timeout=120)
-        assert frames[-1]["type"] == "done" and frames[-1]["reason"] == "complete"
+        # Eight tokens may end the answer before the model does (length).
+        assert frames[-1]["type"] == "done" and frames[-1]["reason"] in ("complete", "length")
         assert "".join(f["text"] for f in frames if f["type"] == "delta").strip()
     finally:
         if ws:

@@ -33,6 +33,7 @@ from fake_upstream import (  # noqa: F401 (upstream and webui are fixtures)
     webui,
 )
 from webui.errors import ProviderError
+from webui.markers import Ending
 from webui.providers.local import bundled_model_path
 from webui.providers.openai import OpenAIProvider
 
@@ -53,7 +54,7 @@ def test_streams_the_chunks_and_sends_only_whitelisted_options(upstream):
     texts, error = collect(lab(upstream, api_key="sk-test1234567890").complete("fake-model", HELLO, **options, base_url="http://10.0.0.1"))
     assert error is None and texts == WORDS
     [request] = upstream.requests_to(OPENAI_CHAT)
-    assert request.body == {"model": "fake-model", "messages": HELLO, "stream": True, **options}
+    assert request.body == {"model": "fake-model", "messages": HELLO, "stream": True, "stream_options": {"include_usage": True}, **options}
     assert request.headers["Authorization"] == "Bearer sk-test1234567890"
 
 
@@ -64,7 +65,7 @@ def test_chunks_are_yielded_as_they_arrive(upstream, chunked):
     started = time.monotonic()
     assert next(chunks) == "first"
     assert time.monotonic() - started < 0.6, "the first chunk waited for the rest of the body"
-    assert list(chunks) == ["second"]
+    assert list(chunks) == ["second", Ending()]
 
 
 def test_multibyte_characters_split_across_network_reads(upstream):

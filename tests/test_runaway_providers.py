@@ -275,7 +275,8 @@ def test_under_gevent_stopping_the_local_model_mid_step_leaves_it_usable(tmp_pat
             assert ws.until_final(f"l{n}")[-1]["reason"] == "stopped"
         ws.send(chat("last", "Say hello.", provider="local", model=model, options={"max_tokens": 8, "seed": 1}))
         frames = ws.until_final("last", timeout=60)
-        assert frames[-1]["type"] == "done" and frames[-1]["reason"] == "complete" and text_of(frames).strip()
+        # Eight tokens may end the answer before the model does (length).
+        assert frames[-1]["type"] == "done" and frames[-1]["reason"] in ("complete", "length") and text_of(frames).strip()
     finally:
         if ws:
             ws.close()

@@ -17,9 +17,9 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from greenlet import GreenletExit
 
-from .bridge import Via
 from .cooperative import interrupter, taking_turns
 from .errors import UserError, error_text, failure_message
+from .markers import Ending, Via
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,17 @@ class Runner:
 
 def relay(chunks, stream, room):
     """Hand the provider's chunks to `stream`, at most `room` characters of them: the reason the answer ended
-    ("complete", or "length" past the room), or None when it ended from outside."""
+    ("complete"; "length" past the room or at the model's token limit), or None when it ended from outside."""
     delta = stream.delta
+    reason = "complete"
     for text in taking_turns(chunks):
         # A classic module's chunks come straight from it: anything not text is made text, and empty ones skipped.
         if text.__class__ is not str:
             if isinstance(text, Via):
                 stream.via(text.provider, text.model)
+                continue
+            if isinstance(text, Ending):
+                reason, stream.tokens = text.reason, text.tokens
                 continue
             text = str(text) if text else ""
         room -= len(text)
@@ -81,7 +85,7 @@ def relay(chunks, stream, room):
             return "length" if not fits or delta(fits) else None
         if text and not delta(text):
             return None
-    return "complete"
+    return reason
 
 
 def close(chunks, provider):
@@ -143,10 +147,11 @@ class Answers:
         self._runners = set()
         self._watchdog = None
 
-    def start(self, stream, provider, model, messages, options, locale, name, written=0):
-        """Run the answer in a new thread called `name`, in the language `locale`; the stream ends however that goes."""
+    def start(self, stream, provider, model, messages, options, locale, name, written=0, after=None):
+        """Run the answer in a new thread called `name`, in the language `locale`; the stream ends however that goes.
+        Then `after()`, if given, runs in that thread, after the final frame."""
         answer = (stream, provider, model, messages, options, written)
-        thread = threading.Thread(target=self._run_in_context, args=(locale, *answer), name=name, daemon=True)
+        thread = threading.Thread(target=self._run_in_context, args=(locale, after, *answer), name=name, daemon=True)
         try:
             thread.start()
         except RuntimeError:
@@ -154,10 +159,12 @@ class Answers:
             log.exception("could not start an answer")
             stream.fail("internal_error", _("Something went wrong inside the server; its log has the details."))
 
-    def _run_in_context(self, locale, *answer):
+    def _run_in_context(self, locale, after, *answer):
         """Thread body: in the request's language, with an app context for the database."""
         with self.app.app_context(), force_locale(locale):
             self.run(*answer)
+            if after:
+                after()
 
     def run(self, stream, provider, model, messages, options, written=0):
         """Stream one answer into `stream` here, in this thread, under the watchdog; the message it goes into has

@@ -46,14 +46,6 @@ class ChatRequest:
     system_prompt: str | None = None
 
 
-@dataclass(frozen=True)
-class Via:
-    """Yielded by a provider that hands the request to another (auto) before its first chunk."""
-
-    provider: str
-    model: str
-
-
 def bad_request(message):
     """A UserError with the bad_request code."""
     return UserError(message, code="bad_request")
@@ -276,6 +268,8 @@ class Stream:
         self.finished = False
         self.status = "streaming"
         self.error = None
+        # Tokens the model wrote, when its provider says (markers.Ending): what the page's rate counts.
+        self.tokens = None
 
     def start_frame(self, request_id):
         """The frame that opens the request for one listener."""
@@ -373,6 +367,7 @@ class Stream:
             "chunks": length,
             "chars": sum(map(len, itertools.islice(self.log, length))),
             "duration_ms": round((now - self.started_at) * 1000, 1),
+            "tokens": self.tokens,
         }
 
     def _end(self, status, error):

@@ -35,6 +35,9 @@ DEFAULTS = {
     "WEBUI_LOCAL_THREADS": None,
     "WEBUI_LOCAL_CONTEXT": 2048,
     "WEBUI_SECRET_KEY": None,
+    "WEBUI_TITLES": True,
+    "WEBUI_TITLE_PROVIDER": None,
+    "WEBUI_TITLE_MODEL": None,
 }
 
 

