@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from greenlet import GreenletExit
 
 from .bridge import Via
+from .context import Trimmed
 from .cooperative import interrupter, taking_turns
 from .errors import UserError, error_text, failure_message
 
@@ -72,6 +73,9 @@ def relay(chunks, stream, room):
         if text.__class__ is not str:
             if isinstance(text, Via):
                 stream.via(text.provider, text.model)
+                continue
+            if isinstance(text, Trimmed):
+                stream.context = text.applied(stream.context)
                 continue
             text = str(text) if text else ""
         room -= len(text)

@@ -236,10 +236,12 @@ class Stream:
         self.finished = False
         self.status = "streaming"
         self.error = None
+        # What of the history the provider was sent (see context.summary), set before the answer starts.
+        self.context = None
 
     def start_frame(self, request_id):
         """The frame that opens the request for one listener."""
-        return {"type": "start", "request_id": request_id, "provider": self.provider, "model": self.model}
+        return {"type": "start", "request_id": request_id, "provider": self.provider, "model": self.model, "context": self.context}
 
     def length(self):
         """How many chunks the answer has: the whole log while it streams, then as many as it had when it ended."""
@@ -333,6 +335,7 @@ class Stream:
             "chunks": length,
             "chars": sum(map(len, itertools.islice(self.log, length))),
             "duration_ms": round((now - self.started_at) * 1000, 1),
+            "context": self.context,
         }
 
     def _end(self, status, error):

@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 
 from . import history, turns
 from .bridge import Stream, bad_request, parse_chat, parse_frame, parse_resume, resolve, valid_request_id
+from .context import Budget
 from .errors import UserError
 from .limits import Window
 from .live import StoredStream
@@ -76,14 +77,17 @@ class Connection:
         if not allow_request(self.owner):
             raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
         if chat.stored:
-            provider, model, turn = self.begin_turn(chat)
+            provider, model, turn, context = self.begin_turn(chat)
             stream = StoredStream(self.outbox.listener(chat.request_id), provider.name, model, turn, self.live)
             self.live.add(stream)
             messages, options, written = turn.messages, turn.options, len(turn.prefix)
         else:
             provider, model = resolve(chat, self.registry)
+            window = Budget(provider, model).fit(chat.messages, chat.options)
             stream = Stream(self.outbox.listener(chat.request_id), provider.name, model)
-            messages, options, written = chat.messages, chat.options, 0
+            messages, options, written, context = window.messages, chat.options, 0, window.context
+        # Set before the first chunk, which sends the start frame and makes the first write of a stored answer.
+        stream.context = context
         self.streams[chat.request_id] = stream
         name = f"webui-stream-{chat.request_id}"
         self.answers.start(stream, provider, model, messages, options, self.locale, name, written)
