@@ -4,13 +4,16 @@ The system prompt is always sent, then the newest whole turns (a user message an
 model's context with room left for the answer; no message is ever cut. Tokens are counted with the model's own
 tokenizer where the provider has it (the local models), and estimated from the text's length otherwise.
 """
+import logging
 import math
 from dataclasses import dataclass
 
 from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
 
-from .errors import UserError
+from .errors import UserError, error_text
+
+log = logging.getLogger(__name__)
 
 # Room kept for the answer when the request sets no max_tokens and the provider has no default: a quarter of the
 # context. Never more than half of it, whatever max_tokens asks: a model stops at its context's end anyway.
@@ -116,10 +119,17 @@ class Budget:
     provider may load the model or ask its server."""
 
     def __init__(self, provider, model):
-        """Ask the provider for the model's context length and its token counter."""
-        self.limit = provider.context_limit(model)
-        self.counter = provider.token_counter(model) if self.limit else None
+        """Ask the provider for the model's context length and its token counter; a provider that fails to say is
+        sent the whole history, as if its context were unknown, and reports its failure when it answers."""
         self.answer_tokens = provider.answer_tokens
+        try:
+            self.limit = provider.context_limit(model)
+            self.counter = provider.token_counter(model) if self.limit else None
+        except UserError:
+            raise
+        except Exception as e:
+            log.warning("provider %s could not say how long its context is: %s", provider.name, error_text(e, provider.secrets()))
+            self.limit = self.counter = None
 
     def reserve(self, options):
         """The tokens kept for the answer."""
