@@ -1,7 +1,8 @@
 """Ollama: its native POST /api/chat streamed as newline-delimited JSON, GET /api/tags."""
 import json
 
-from .upstream import Failure, UpstreamProvider, json_object, raise_if_error
+from .failures import Failure, json_object, raise_if_error
+from .upstream import UpstreamProvider
 
 # The bridge's option names, and what Ollama calls them inside "options".
 OPTIONS = {

@@ -1,8 +1,5 @@
-"""Model servers over HTTP: requests with timeouts, the model list cache, and upstream failures put into words."""
-import email.utils
-import json
+"""Model servers over HTTP: requests with timeouts, the model list cache, and a prompt too long sent shorter once."""
 import logging
-import math
 import threading
 import time
 
@@ -12,6 +9,7 @@ from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from ..errors import NeedsKeyError, ProviderError, excerpt, redact
 from ..registry import Provider
+from .failures import MESSAGES, Failure, error_text, json_object, retry_after
 from .streams import MalformedStream, text_lines
 
 log = logging.getLogger(__name__)
@@ -26,88 +24,6 @@ READ_SIZE = 64 * 1024
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 MAX_ERROR_BYTES = 64 * 1024
 MAX_DETAIL = 300
-
-
-class Failure(Exception):
-    """What went wrong upstream, kept apart from its wording so each reader gets it in their language."""
-
-    def __init__(self, code, **params):
-        """Keep the error code and the facts its message needs."""
-        super().__init__(code)
-        self.code = code
-        self.params = params
-
-
-MESSAGES = {
-    "auth_failed": lambda p: _("%(name)s rejected the key (HTTP %(status)d): %(detail)s", **p),
-    "unknown_model": lambda p: _("%(name)s does not know the model “%(model)s” (HTTP 404): %(detail)s", **p),
-    "not_found": lambda p: _(
-        "%(name)s has nothing at %(path)s (HTTP 404): check its base_url, or list its models in the config file.", **p
-    ),
-    "rate_limited": lambda p: (
-        _("%(name)s is limiting requests: try again in %(seconds)d s.", **p)
-        if p.get("seconds") is not None
-        else _("%(name)s is limiting requests: try again later.", **p)
-    ),
-    "upstream_error": lambda p: (
-        _("%(name)s failed (HTTP %(status)d): %(detail)s", **p) if p.get("status") else _("%(name)s failed: %(detail)s", **p)
-    ),
-    "upstream_rejected": lambda p: _("%(name)s refused the request (HTTP %(status)d): %(detail)s", **p),
-    "unreachable": lambda p: _("Cannot connect to %(name)s: is the server running, and is its base_url right?", **p),
-    "timeout": lambda p: _("No answer from %(name)s for %(seconds)s s.", **p),
-    "bad_stream": lambda p: _("%(name)s sent an answer that cannot be read: %(detail)s", **p),
-    "interrupted": lambda p: _("The answer from %(name)s was cut off before it finished.", **p),
-}
-
-
-def retry_after(value):
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date); None when absent or unreadable."""
-    value = (value or "").strip()
-    if value.isdigit():
-        return int(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0, math.ceil(when.timestamp() - time.time()))
-
-
-def error_message(data):
-    """The message of an error object in the OpenAI, Ollama or FastAPI shape; None when it holds none."""
-    for key in ("error", "detail", "message"):
-        value = data.get(key)
-        if isinstance(value, dict):
-            value = value.get("message") or json.dumps(value)
-        if value:
-            return str(value)
-    return None
-
-
-def error_text(body):
-    """What an error body says: the message of a JSON error object, or the text itself."""
-    text = body.decode("utf-8", "replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return text
-    return (error_message(data) if isinstance(data, dict) else None) or text
-
-
-def json_object(text):
-    """Parse one JSON object of an answer; anything else makes the answer unreadable."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise Failure("bad_stream", detail=text if isinstance(text, str) else text.decode("utf-8", "replace"))
-    return data
-
-
-def raise_if_error(event):
-    """An error object inside a stream or answer fails the request with the server's message."""
-    if event.get("error"):
-        raise Failure("upstream_error", detail=error_message(event))
 
 
 def is_json(response):
