@@ -28,6 +28,11 @@ BYTES_PER_TOKEN = 3
 MESSAGE_OVERHEAD = 4
 
 
+def answer_room(limit, wanted):
+    """The tokens of a context of `limit` kept for the answer: `wanted` (None: a share of the context), at most half."""
+    return min(wanted or limit // ANSWER_SHARE, limit // 2)
+
+
 def estimated_tokens(text):
     """Tokens a text is likely to take in a tokenizer we do not have."""
     return math.ceil(len(text.encode("utf-8", "surrogatepass")) / BYTES_PER_TOKEN)
@@ -133,8 +138,7 @@ class Budget:
 
     def reserve(self, options):
         """The tokens kept for the answer."""
-        wanted = options.get("max_tokens") or self.answer_tokens or self.limit // ANSWER_SHARE
-        return min(wanted, self.limit // 2)
+        return answer_room(self.limit, options.get("max_tokens") or self.answer_tokens)
 
     def fit(self, messages, options):
         """The Window of `messages` this model is sent; a UserError (`context_exceeded`) when even the newest turn,
@@ -182,6 +186,24 @@ class Trimmed:
         """The stream's `context` (None if it had none) once these messages were left out too."""
         context = context or summary(None, None, 0)
         return summary(self.limit or context["limit"], None, context["dropped_messages"] + self.dropped)
+
+
+# After a server refused a prompt as too long, the retry aims a little under what it said it holds.
+RETRY_MARGIN = 0.9
+
+
+def retry_window(messages, options, limit=None, prompt=None, detail=None):
+    """After a server refused `messages` as too long for its context (of `limit` tokens, the prompt taking `prompt`, when
+    it says): the messages to send once more and the Trimmed that tells the stream; None with only the newest turn left.
+    Without both numbers, half of what was sent goes."""
+    share = 0.5
+    if limit and prompt:
+        share = min(RETRY_MARGIN, max(0.1, RETRY_MARGIN * (limit - answer_room(limit, options.get("max_tokens"))) / prompt))
+    trimmed = trim_further(messages, share)
+    if trimmed is None:
+        return None
+    kept, dropped = trimmed
+    return kept, Trimmed(dropped, limit)
 
 
 def trim_further(messages, share):

@@ -2,6 +2,7 @@
 import email.utils
 import json
 import math
+import re
 import time
 
 from flask_babel import gettext as _
@@ -36,7 +37,20 @@ MESSAGES = {
     "timeout": lambda p: _("No answer from %(name)s for %(seconds)s s.", **p),
     "bad_stream": lambda p: _("%(name)s sent an answer that cannot be read: %(detail)s", **p),
     "interrupted": lambda p: _("The answer from %(name)s was cut off before it finished.", **p),
+    "context_exceeded": lambda p: _(
+        "%(name)s found the conversation too long for its context, even with older messages left out: %(detail)s", **p
+    ),
 }
+# How servers say a prompt does not fit their context: OpenAI, vLLM and llama-cpp-python ("This model's maximum context
+# length is N tokens. However, your messages resulted in M tokens", code context_length_exceeded), llama.cpp's server
+# (type exceed_context_size_error, with n_ctx and n_prompt_tokens), and llama.cpp's own "Requested tokens (M) exceed
+# context window of N".
+OVERFLOW_WORDS = re.compile(r"context (length|window|size)|maximum context|exceed_context", re.I)
+LIMIT_NUMBERS = [re.compile(r"maximum context length is (\d+)", re.I), re.compile(r"context window of (\d+)", re.I)]
+PROMPT_NUMBERS = [
+    re.compile(r"resulted in (\d+) tokens", re.I), re.compile(r"requested (\d+) tokens", re.I),
+    re.compile(r"requested tokens \((\d+)\)", re.I),
+]
 
 
 def retry_after(value):
@@ -87,3 +101,31 @@ def raise_if_error(event):
     """An error object inside a stream or answer fails the request with the server's message."""
     if event.get("error"):
         raise Failure("upstream_error", detail=error_message(event))
+
+
+def first_number(patterns, text):
+    """The number the first matching pattern finds in `text`, or None."""
+    for pattern in patterns:
+        found = pattern.search(text)
+        if found:
+            return int(found[1])
+    return None
+
+
+def overflow(body):
+    """A Failure for an error body that says the prompt is too long for the server's context (with the context length
+    and the prompt's tokens when it states them), or None for any other error."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    error = error if isinstance(error, dict) else {}
+    detail = error_text(body)
+    named = error.get("code") == "context_length_exceeded" or error.get("type") == "exceed_context_size_error"
+    if not (named or OVERFLOW_WORDS.search(detail)):
+        return None
+    number = lambda key: error[key] if isinstance(error.get(key), int) and error[key] > 0 else None  # noqa: E731
+    limit = number("n_ctx") or first_number(LIMIT_NUMBERS, detail)
+    prompt = number("n_prompt_tokens") or first_number(PROMPT_NUMBERS, detail)
+    return Failure("context_exceeded", limit=limit, prompt=prompt, detail=detail)

@@ -7,9 +7,10 @@ import requests
 from flask_babel import gettext as _
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
+from ..context import retry_window
 from ..errors import NeedsKeyError, ProviderError, excerpt, redact
 from ..registry import Provider
-from .failures import MESSAGES, Failure, error_text, json_object, retry_after
+from .failures import MESSAGES, Failure, error_text, json_object, overflow, retry_after
 from .streams import MalformedStream, text_lines
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,10 @@ class UpstreamProvider(Provider):
         timeout=DEFAULT_TIMEOUT,
         read_timeout=DEFAULT_READ_TIMEOUT,
         models_ttl=DEFAULT_MODELS_TTL,
+        context_length=None,
     ):
-        """Remember where the server is and how long to wait for it; nothing is sent yet."""
+        """Remember where the server is, how long to wait for it and, when given, how many tokens its models' context
+        holds; nothing is sent yet."""
         super().__init__(name)
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
@@ -59,8 +62,10 @@ class UpstreamProvider(Provider):
         self.timeout = timeout
         self.read_timeout = read_timeout
         self.models_ttl = models_ttl
+        self.context_length = context_length
         self._lock = threading.Lock()
-        self._listing = None
+        # What the server said when last asked (its models, a model's context), by question: (until when, answer).
+        self._answers = {}
 
     def chat_body(self, model, messages, stream, options):
         """The JSON body of a chat request."""
@@ -89,30 +94,43 @@ class UpstreamProvider(Provider):
         """The configured models, or else the server's list, cached: a dead server is not asked on every page load."""
         if self.configured_models:
             return list(self.configured_models)
-        with self._lock:
-            if self._listing is None or time.monotonic() >= self._listing[0]:
-                try:
-                    result, ttl = self._fetch_models(), self.models_ttl
-                except Failure as failure:
-                    log.warning("provider %s could not list its models: %s", self.name, failure.code)
-                    result, ttl = failure, min(self.models_ttl, FAILED_LISTING_TTL)
-                self._listing = (time.monotonic() + ttl, result)
-            result = self._listing[1]
+        result = self.asked("models", self._fetch_models)
         if isinstance(result, Failure):
             raise self.user_error(result)
         return list(result)
 
+    def asked(self, question, fetch):
+        """The server's answer to `question`, fetched at most once per models_ttl (a failure, sooner): the result of
+        `fetch()`, or the Failure it raised."""
+        with self._lock:
+            until, result = self._answers.get(question, (0, None))
+            if time.monotonic() >= until:
+                try:
+                    result, ttl = fetch(), self.models_ttl
+                except Failure as failure:
+                    log.warning("provider %s: asking for its %s failed: %s", self.name, question, failure.code)
+                    result, ttl = failure, min(self.models_ttl, FAILED_LISTING_TTL)
+                self._answers[question] = (time.monotonic() + ttl, result)
+        return result
+
+    def context_limit(self, model):
+        """The connection's context_length; None (unknown) without it."""
+        return self.context_length
+
     def complete(self, model, messages, stream=True, **options):
-        """Yield the answer as it streams in; an answer that stops early is an error after its text."""
+        """Yield the answer as it streams in; an answer that stops early is an error after its text. A prompt the server
+        finds too long for its context is sent once more without its oldest turns (see context.retry_window)."""
         self.check()
         try:
-            response = self._send(
-                "POST",
-                self.chat_path,
-                (self.timeout, self.read_timeout),
-                model=model,
-                json=self.chat_body(model, messages, stream, options),
-            )
+            try:
+                response = self._ask(model, messages, stream, options)
+            except Failure as failure:
+                retry = failure.code == "context_exceeded" and retry_window(messages, options, **failure.params)
+                if not retry:
+                    raise
+                messages, trimmed = retry
+                yield trimmed
+                response = self._ask(model, messages, stream, options)
             # Closing here is what hangs up on the server when the reader presses Stop.
             try:
                 if is_json(response):
@@ -130,6 +148,11 @@ class UpstreamProvider(Provider):
             log.warning("provider %s failed: %s", self.name, failure.code)
             raise self.user_error(failure) from None
 
+    def _ask(self, model, messages, stream, options):
+        """Send the chat request; the response, streaming."""
+        body = self.chat_body(model, messages, stream, options)
+        return self._send("POST", self.chat_path, (self.timeout, self.read_timeout), model=model, json=body)
+
     def user_error(self, failure):
         """Put a failure into words in the current language, with anything like a key redacted from upstream text."""
         params = {"name": self.name, **failure.params}
@@ -140,9 +163,13 @@ class UpstreamProvider(Provider):
 
     def _fetch_models(self):
         """Ask the server for its models, waiting no longer than `timeout`."""
-        response = self._send("GET", self.models_path, (self.timeout, self.timeout))
+        return self.parse_models(self.fetch_json("GET", self.models_path))
+
+    def fetch_json(self, method, path, **kwargs):
+        """A JSON object the server answers with, waiting no longer than `timeout`."""
+        response = self._send(method, path, (self.timeout, self.timeout), **kwargs)
         try:
-            return self.parse_models(json_object(self._read_body(response, MAX_ANSWER_BYTES, self.timeout)))
+            return json_object(self._read_body(response, MAX_ANSWER_BYTES, self.timeout))
         finally:
             response.close()
 
@@ -179,6 +206,8 @@ class UpstreamProvider(Provider):
         except Failure:
             body = b""
         detail = error_text(body) or response.reason or ""
+        if status in (400, 413) and (failure := overflow(body)):
+            return failure
         if status in (401, 403):
             return Failure("auth_failed", status=status, detail=detail)
         if status == 404 and model:
