@@ -1,6 +1,7 @@
 """The streaming bridge: chat frames in, start/delta/done or error frames out."""
 import itertools
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -12,6 +13,9 @@ from .history import ID
 from .options import parse_options
 
 ROLES = ("system", "user", "assistant")
+# Where the request id of a frame too large to parse is looked for: its first or second member (after "type").
+LEADING_CHARS = 400
+LEADING_REQUEST_ID = re.compile(r'\s*\{\s*(?:"type"\s*:\s*"\w{1,20}"\s*,\s*)?"request_id"\s*:\s*("(?:[^"\\]|\\.){1,128}"|-?\d{1,20})')
 # What each action of a stored conversation needs: (a message_id, the text of a message).
 ACTION_FIELDS = {"send": (False, True), "regenerate": (True, False), "continue": (True, False), "edit": (True, True)}
 
@@ -63,11 +67,23 @@ def parse_frame(raw, max_bytes):
     if not isinstance(raw, str):
         raise bad_request(_("Frames must be JSON text."))
     if len(raw) > max_bytes or len(raw.encode()) > max_bytes:
-        raise UserError(_("The request is too large (the limit is %(kib)d KiB).", kib=max_bytes // 1024), code="too_large")
+        message = _("The request is too large (the limit is %(kib)d KiB).", kib=max_bytes // 1024)
+        raise UserError(message, code="too_large", request_id=leading_request_id(raw))
     frame = parse_json(raw)
     if not isinstance(frame, dict):
         raise bad_request(_("The request must be a JSON object."))
     return frame
+
+
+def leading_request_id(raw):
+    """The request id at the start of a frame too large to parse (the page writes it first, after "type"), or None:
+    the refusal is then answered as its request."""
+    found = LEADING_REQUEST_ID.match(raw, 0, LEADING_CHARS)
+    try:
+        request_id = json.loads(found[1]) if found else None
+    except ValueError:
+        return None
+    return request_id if valid_request_id(request_id) else None
 
 
 def valid_request_id(value):

@@ -53,6 +53,8 @@ class Connection:
             else:
                 raise bad_request(_("Unknown frame type “%(type)s”.", type=str(kind)[:40]))
         except UserError as e:
+            # An oversized frame is refused before it is parsed, with the request id found at its start.
+            request_id = e.details.get("request_id", request_id)
             self.outbox.put({"type": "error", "request_id": request_id, "code": e.code, "message": e.message})
         except Exception:
             # A bug, not the client's fault: the trace goes to the log, the page gets a final answer to its frame
