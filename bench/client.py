@@ -19,6 +19,7 @@ class Stream:
         """Nothing received yet."""
         self.request_id = request_id
         self.sent_ns = None
+        self.start = None
         self.deltas = []
         self.final = None
         self.done = loop.create_future()
@@ -26,7 +27,9 @@ class Stream:
     def receive(self, frame, now):
         """Record one frame for this request."""
         kind = frame.get("type")
-        if kind == "delta":
+        if kind == "start":
+            self.start = frame
+        elif kind == "delta":
             self.deltas.append((now, frame.get("seq"), frame.get("text", "")))
         elif kind in ("done", "error"):
             self.end(frame)
@@ -112,18 +115,16 @@ class Socket(asyncio.BufferedProtocol):
         self.transport.write(frames.encode(frames.TEXT, json.dumps(frame).encode(), mask=True))
 
     def chat(self, model, options=None, text="", provider="synthetic"):
-        """Start a chat request and return its Stream."""
+        """Start a chat request with one message and return its Stream."""
+        messages = [{"role": "user", "content": text or "go"}]
+        return self.request({"provider": provider, "model": model, "messages": messages, "options": options or {}})
+
+    def request(self, fields):
+        """Start a chat request with these fields (a stored conversation's, or `messages`) and return its Stream."""
         stream = Stream(f"b{next(_ids)}", self.loop)
         self.streams[stream.request_id] = stream
         stream.sent_ns = time.time_ns()
-        self.send({
-            "type": "chat",
-            "request_id": stream.request_id,
-            "provider": provider,
-            "model": model,
-            "messages": [{"role": "user", "content": text or "go"}],
-            "options": options or {},
-        })
+        self.send({"type": "chat", "request_id": stream.request_id, **fields})
         return stream
 
     def close(self):
