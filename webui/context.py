@@ -41,8 +41,6 @@ def estimated_tokens(text):
 class Estimate:
     """Counts for a provider without the model's tokenizer: from the text's length."""
 
-    exact = False
-
     def costs(self, messages):
         """The tokens each message adds to a prompt."""
         return [estimated_tokens(m["content"]) + MESSAGE_OVERHEAD for m in messages]
@@ -116,7 +114,7 @@ def too_long(length, alone, limit, reserve):
             tokens=tokens(length),
             **values,
         )
-    return UserError(message, code="context_exceeded", tokens=length, limit=limit)
+    return UserError(message, code="context_exceeded")
 
 
 class Budget:
@@ -192,7 +190,7 @@ class Trimmed:
 RETRY_MARGIN = 0.9
 
 
-def retry_window(messages, options, limit=None, prompt=None, detail=None):
+def retry_window(messages, options, limit, prompt):
     """After a server refused `messages` as too long for its context (of `limit` tokens, the prompt taking `prompt`, when
     it says): the messages to send once more and the Trimmed that tells the stream; None with only the newest turn left.
     Without both numbers, half of what was sent goes."""

@@ -38,8 +38,6 @@ class LlamaCounter:
     """Counts for a loaded model (see context.Estimate for what each method answers); the C work runs in a native
     thread under gevent. Counting only reads the model, so it may run while the model answers someone else."""
 
-    exact = True
-
     def __init__(self, llama):
         """Count for `llama`; the template's cost per message is measured on first use."""
         self.llama = llama

@@ -125,7 +125,9 @@ class UpstreamProvider(Provider):
             try:
                 response = self._ask(model, messages, stream, options)
             except Failure as failure:
-                retry = failure.code == "context_exceeded" and retry_window(messages, options, **failure.params)
+                retry = failure.code == "context_exceeded" and retry_window(
+                    messages, options, failure.params["limit"], failure.params["prompt"]
+                )
                 if not retry:
                     raise
                 messages, trimmed = retry
