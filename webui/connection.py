@@ -85,7 +85,9 @@ class Connection:
             messages, options, written = turn.messages, turn.options, len(turn.prefix)
         else:
             provider, model = resolve(chat, self.registry)
-            window = Budget(provider, model).fit(chat.messages, chat.options)
+            budget = Budget(provider, model)
+            budget.warm(chat.messages)
+            window = budget.fit(chat.messages, chat.options)
             stream = Stream(self.outbox.listener(chat.request_id), provider.name, model)
             messages, options, written, context = window.messages, chat.options, 0, window.context
         # Set before the first chunk, which sends the start frame and makes the first write of a stored answer.

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
 
+from .cooperative import in_native_thread
 from .errors import UserError, error_text
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,13 @@ class Budget:
         except Exception as e:
             log.warning("provider %s could not say how long its context is: %s", provider.name, error_text(e, provider.secrets()))
             self.limit = self.counter = None
+
+    def warm(self, messages):
+        """Count the texts of `messages` ahead (under gevent in a native thread), so that fitting a history made of
+        them is quick: it runs inside the turn's transaction, which must not wait for anything while it holds the
+        write lock."""
+        if self.counter:
+            in_native_thread(self.counter.costs, messages)
 
     def reserve(self, options):
         """The tokens kept for the answer."""

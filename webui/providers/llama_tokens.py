@@ -1,8 +1,6 @@
 """A local model's tokens, counted by llama.cpp itself: the prompt exactly as create_chat_completion evaluates it."""
 import hashlib
 
-from ..cooperative import in_native_thread
-
 # Token counts of message texts kept per model, so that a long conversation is tokenized once, not on every turn.
 MAX_CACHED = 8192
 
@@ -35,19 +33,20 @@ class PromptMeter:
 
 
 class LlamaCounter:
-    """Counts for a loaded model (see context.Estimate for what each method answers); the C work runs in a native
-    thread under gevent. Counting only reads the model, so it may run while the model answers someone else."""
+    """Counts for a loaded model (see context.Estimate for what each method answers). Counting only reads the model,
+    so it may run while the model answers someone else. It is C work done right here: context.Budget.warm does the
+    long part (a conversation's texts, counted once) in a native thread before the turn's transaction."""
 
     def __init__(self, llama):
         """Count for `llama`; the template's cost per message is measured on first use."""
         self.llama = llama
-        # Filled from pool threads: without a lock (a gevent one cannot be taken there), as one dict operation at a
-        # time is atomic, and a count computed twice or a cache emptied twice costs nothing but time.
+        # Filled from pool threads too: without a lock (a gevent one cannot be taken there), as one dict operation at
+        # a time is atomic, and a count computed twice or a cache emptied twice costs nothing but time.
         self._cache = {}
         self._overhead = None
 
-    def _prompt_tokens(self, messages):
-        """The tokens create_chat_completion would evaluate for `messages`."""
+    def prompt(self, messages):
+        """The tokens of the whole prompt, exactly as create_chat_completion will evaluate it."""
         from llama_cpp import Llama
 
         try:
@@ -64,10 +63,10 @@ class LlamaCounter:
         """What the template adds around one message's text: a second message's cost beyond its text."""
         one = [{"role": "user", "content": "a"}]
         two = one + [{"role": "assistant", "content": "a"}]
-        return self._prompt_tokens(two) - self._prompt_tokens(one) - self._text_tokens("a")
+        return self.prompt(two) - self.prompt(one) - self._text_tokens("a")
 
-    def _costs(self, messages):
-        """Each message's cost, its text's count from the cache when it was counted before."""
+    def costs(self, messages):
+        """The tokens each message adds to a prompt, its text's count from the cache when it was counted before."""
         if self._overhead is None:
             self._overhead = self._measure_overhead()
         costs = []
@@ -81,11 +80,3 @@ class LlamaCounter:
                 self._cache[key] = count
             costs.append(count + self._overhead)
         return costs
-
-    def costs(self, messages):
-        """The tokens each message adds to a prompt."""
-        return in_native_thread(self._costs, messages)
-
-    def prompt(self, messages):
-        """The tokens of the whole prompt, exactly as llama.cpp will evaluate it."""
-        return in_native_thread(self._prompt_tokens, messages)
