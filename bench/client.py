@@ -28,6 +28,7 @@ class Stream:
         self.stored = stored
         self.conversation_id = None
         self.sent_ns = None
+        self.start = None
         self.deltas = []
         self.final = None
         self.done = loop.create_future()
@@ -35,7 +36,9 @@ class Stream:
     def receive(self, frame, now):
         """Record one frame for this request."""
         kind = frame.get("type")
-        if kind == "delta":
+        if kind == "start":
+            self.start = frame
+        elif kind == "delta":
             self.deltas.append((now, frame.get("seq"), frame.get("text", "")))
         elif kind == "start":
             self.conversation_id = frame.get("conversation_id")

@@ -79,6 +79,15 @@ function resizeInput() {
   input.style.height = `${input.scrollHeight}px`;
 }
 
+// A message the server refused (too long for it or for the model) comes back, unless something else was typed since.
+function onRefused(text) {
+  if (!input.value.trim()) {
+    input.value = text;
+    resizeInput();
+  }
+  input.focus();
+}
+
 function submit() {
   const content = input.value.trim();
   if (!content || !chat.send(content)) return;
@@ -109,7 +118,8 @@ const sidebar = new Sidebar({
   onNew: () => startNew({ push: true }),
   onTitle: (id, title) => id === chat.conversation?.id && showTitle(title),
 });
-const chat = new Chat({ socket, pickers, settings, notify, onBusy, onConversation });
+const maxRequestBytes = Number(document.body.dataset.maxRequestBytes);
+const chat = new Chat({ socket, pickers, settings, notify, onBusy, onConversation, onRefused, maxRequestBytes });
 
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();

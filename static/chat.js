@@ -1,20 +1,26 @@
 // The open conversation: sends requests over the socket, streams answers into their views, resumes them after
 // a reconnect, and keeps the page in step with the server's stored copy.
 import { conversationsApi } from "./api.js";
+import { ContextGauge } from "./context.js";
 import { ConversationView } from "./conversation-view.js";
-import { _ } from "./i18n.js";
+import { _, formatNumber } from "./i18n.js";
 
 const newAnswer = () => ({ id: null, role: "assistant", content: "", status: "streaming" });
+// Refusals that sending the same text again cannot cure: the text goes back into the message box to be shortened.
+const TEXT_REFUSALS = new Set(["too_large", "context_exceeded"]);
+const utf8 = new TextEncoder();
 
 export class Chat {
   // pickers: value() -> {provider, model}; settings: options(), forNewConversation(); notify(text) shows a
-  // page-level message; onBusy(busy); onConversation(conversation, how) with how "opened", "created" or "updated".
-  constructor({ socket, pickers, settings, notify, onBusy, onConversation }) {
-    Object.assign(this, { socket, pickers, settings, notify, onBusy, onConversation });
+  // page-level message; onBusy(busy); onConversation(conversation, how) with how "opened", "created" or "updated";
+  // onRefused(text) gives back the text of a message the server refused; maxRequestBytes: the largest frame it takes.
+  constructor({ socket, pickers, settings, notify, onBusy, onConversation, onRefused, maxRequestBytes }) {
+    Object.assign(this, { socket, pickers, settings, notify, onBusy, onConversation, onRefused, maxRequestBytes });
     this.conversation = null;
     this.pending = null;
     this.requests = 0;
     this.view = new ConversationView(this);
+    this.gauge = new ContextGauge();
   }
 
   busy() {
@@ -36,6 +42,7 @@ export class Chat {
     this.pending = null;
     this.setBusy(false);
     this.view.clear();
+    this.gauge.show(null);
   }
 
   // `fetched` is the conversation's request if it was already made (the page asks while it starts up).
@@ -53,6 +60,8 @@ export class Chat {
     this.view.show(conversation.messages, { scroll: how === "opened" });
     this.onConversation(conversation, how);
     const last = this.view.last;
+    const answer = last?.message.role === "assistant" ? last : null;
+    this.showContext(answer, answer?.message.stats?.context);
     if (last?.message.status === "streaming" && !this.pending) this.follow(last);
   }
 
@@ -77,18 +86,35 @@ export class Chat {
     return true;
   }
 
-  dispatch(frame, pending) {
-    const requestId = `r${++this.requests}`;
-    this.pending = { requestId, lastSeq: 0, messageId: frame.action === "continue" ? frame.message_id : null, ...pending };
-    this.setBusy(true);
-    this.socket.send({
+  chatFrame(frame, requestId) {
+    return {
       type: "chat",
       request_id: requestId,
       conversation_id: this.conversation?.id ?? null,
       ...this.pickers.value(),
       options: this.settings.options(),
       ...frame,
-    });
+    };
+  }
+
+  // The server refuses a frame larger than its limit: such a message is not sent, and its text stays where it is.
+  fits(frame) {
+    const bytes = utf8.encode(JSON.stringify(this.chatFrame(frame, `r${this.requests + 1}`))).length;
+    if (bytes <= this.maxRequestBytes) return true;
+    this.notify(
+      _("This message is too long to send: %(size)s KB, and the server takes at most %(limit)s KB. Shorten it or send it in parts.", {
+        size: formatNumber(Math.ceil(bytes / 1024)),
+        limit: formatNumber(Math.floor(this.maxRequestBytes / 1024)),
+      }),
+    );
+    return false;
+  }
+
+  dispatch(frame, pending) {
+    const requestId = `r${++this.requests}`;
+    this.pending = { requestId, lastSeq: 0, messageId: frame.action === "continue" ? frame.message_id : null, ...pending };
+    this.setBusy(true);
+    this.socket.send(this.chatFrame(frame, requestId));
   }
 
   startAnswer() {
@@ -99,10 +125,11 @@ export class Chat {
 
   send(content) {
     if (!this.canSend()) return false;
-    const userView = this.view.add({ id: null, role: "user", content, status: "complete" });
     const frame = { content };
     if (!this.conversation) Object.assign(frame, this.settings.forNewConversation());
-    this.dispatch(frame, { view: this.startAnswer(), userView });
+    if (!this.fits(frame)) return false;
+    const userView = this.view.add({ id: null, role: "user", content, status: "complete" });
+    this.dispatch(frame, { view: this.startAnswer(), userView, content });
     return true;
   }
 
@@ -120,10 +147,11 @@ export class Chat {
   }
 
   edit(view, content) {
-    if (!this.canSend()) return;
+    const frame = { action: "edit", message_id: view.id, content };
+    if (!this.canSend() || !this.fits(frame)) return;
     this.view.truncateFrom(view);
     const userView = this.view.add({ id: null, role: "user", content, status: "complete" });
-    this.dispatch({ action: "edit", message_id: view.id, content }, { view: this.startAnswer(), userView });
+    this.dispatch(frame, { view: this.startAnswer(), userView, content });
   }
 
   // An answer the server stored is regenerated; one that failed before the server stored anything is sent again.
@@ -165,6 +193,7 @@ export class Chat {
 
   started(frame) {
     const { view, userView } = this.pending;
+    this.pending.started = true;
     this.pending.messageId = frame.message_id ?? null;
     // A resumed answer that had already ended comes back whole, in deltas numbered from 1: they replace our text.
     if (frame.replay) {
@@ -173,16 +202,30 @@ export class Chat {
     }
     view.update({ id: frame.message_id ?? null, provider: frame.provider, model: frame.model });
     if (frame.user_message_id) userView?.update({ id: frame.user_message_id });
+    this.showContext(view, frame.context);
     if (!this.conversation && frame.conversation_id) {
       this.conversation = { id: frame.conversation_id, title: "", messages: [] };
       this.onConversation(this.conversation, "created");
     }
   }
 
+  showContext(view, context) {
+    this.view.showContext(view, context);
+    this.gauge.show(context);
+  }
+
   finished(frame) {
-    const { view } = this.pending;
+    const { view, userView, content, started } = this.pending;
     this.pending = null;
     this.setBusy(false);
+    // Refused before it started, the message was not stored: it leaves the list and its text goes back to the box.
+    if (!started && content !== undefined && TEXT_REFUSALS.has(frame.code)) {
+      this.view.truncateFrom(userView);
+      this.onRefused(content);
+      this.notify(frame.message);
+      this.sync();
+      return;
+    }
     const status = frame.reason || (frame.type === "error" ? "error" : "complete");
     const error = frame.message ? { code: frame.code, message: frame.message } : null;
     view.endStream({ status, stats: frame.stats ?? view.message.stats, error });

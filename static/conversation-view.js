@@ -1,5 +1,6 @@
 // The list of messages: keeps views in step with the server's copy, renders what is in view first,
 // and follows a growing answer unless the reader has scrolled up.
+import { contextNote, droppedText, firstSent } from "./context.js";
 import { $, cancelIdle, copyWithFeedback, whenIdle } from "./dom.js";
 import { MessageView } from "./message-view.js";
 
@@ -57,6 +58,11 @@ export class ConversationView {
     // The view that last drew its actions as the list's last (see markLast).
     this.lastDrawn = null;
     this.idle = 0;
+    // The line above the first message the newest answer's model saw: the view it stands before, or the message
+    // whose view is still to be made.
+    this.note = contextNote();
+    this.noteView = null;
+    this.noteFor = null;
     this.follower = new Follower(this.list, $("to-bottom"));
     // One listener for the Copy buttons of every code block, however many answers there are.
     this.list.addEventListener("click", (event) => {
@@ -100,12 +106,39 @@ export class ConversationView {
   // The newest message still without a view gets one, above the others: on the shelf, or on the page while the
   // shelf is empty.
   viewOlder({ onPage = false } = {}) {
-    const view = this.makeView(this.older.pop());
+    const message = this.older.pop();
+    const view = this.makeView(message);
     this.views.unshift(view);
     if (onPage) this.empty.after(view.element);
     else this.shelf.prepend(view.element);
     this.markLast();
+    if (message === this.noteFor) this.placeNote(view);
     return view;
+  }
+
+  placeNote(view) {
+    view.element.before(this.note);
+    this.noteView = view;
+    this.noteFor = null;
+  }
+
+  hideNote() {
+    this.note.remove();
+    this.noteView = this.noteFor = null;
+  }
+
+  // Says above the first message `answer`'s model saw how many before it were left out (`context` from the answer's
+  // start frame or stored stats); nothing when none were.
+  showContext(answer, context) {
+    this.hideNote();
+    const text = droppedText(context);
+    if (!text || !answer) return;
+    const messages = [...this.older, ...this.views.map((view) => view.message)];
+    const index = firstSent(messages, this.older.length + this.indexOf(answer), context.dropped_messages);
+    if (index < 0) return;
+    this.note.textContent = text;
+    if (index >= this.older.length) this.placeNote(this.views[index - this.older.length]);
+    else this.noteFor = messages[index];
   }
 
   // Every insertion lays the whole list out again, so the shelf goes onto the page once, whole.
@@ -123,7 +156,9 @@ export class ConversationView {
   // Removes `view` and every message after it (a regenerated or edited branch replaces them).
   truncateFrom(view) {
     const index = this.indexOf(view);
-    for (const gone of this.views.splice(index)) gone.element.remove();
+    const removed = this.views.splice(index);
+    for (const gone of removed) gone.element.remove();
+    if (removed.includes(this.noteView)) this.hideNote();
     this.empty.hidden = this.views.length > 0;
     this.markLast();
   }
@@ -137,6 +172,7 @@ export class ConversationView {
   clear() {
     this.dropOpening();
     this.stopIdleWork();
+    this.hideNote();
     this.views.forEach((view) => view.element.remove());
     this.views = [];
     this.older = [];

@@ -1,7 +1,26 @@
-// The page's strings in the page's language: the server hands over the catalog of every _("…") in static/*.js.
+// The page's strings in the page's language: the server hands over the catalog of every _("…") and ngettext("…")
+// in static/*.js.
 const catalog = JSON.parse(document.getElementById("messages-catalog").textContent);
+// For each singular msgid, its form for each plural category of the language (Intl.PluralRules' names).
+const plurals = JSON.parse(document.getElementById("plurals-catalog").textContent);
+const language = document.documentElement.lang;
+const pluralRules = new Intl.PluralRules(language);
+const numbers = new Intl.NumberFormat(language);
 
 // Same placeholders as Python's gettext: %(name)s.
+const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (match, key) => String(values[key]));
+
 export function _(msgid, values = {}) {
-  return (catalog[msgid] || msgid).replace(/%\((\w+)\)s/g, (match, key) => String(values[key]));
+  return fill(catalog[msgid] || msgid, values);
+}
+
+// The form of a message for the number `n` (a count), as gettext's ngettext picks it.
+export function ngettext(singular, plural, n, values = {}) {
+  const forms = plurals[singular] || {};
+  return fill(forms[pluralRules.select(n)] ?? forms.other ?? (n === 1 ? singular : plural), values);
+}
+
+// A number as the page's language writes it (2,048 or 2 048).
+export function formatNumber(n) {
+  return numbers.format(n);
 }

@@ -54,7 +54,10 @@ def test_falls_back_when_the_first_cannot_be_reached(second, webui):
     ws = webui([entry("dead", dead), entry("second", second.url)]).connect()
     ws.send(chat("a", provider="auto", model=None))
     frames = ws.until_final("a")
-    assert frames[0] == {"type": "start", "request_id": "a", "provider": "second", "model": "fake-model"}
+    assert frames[0] == {
+        "type": "start", "request_id": "a", "provider": "second", "model": "fake-model",
+        "context": {"limit": None, "used": None, "dropped_messages": 0},
+    }
     assert text_of(frames) == "from the second" and frames[-1]["reason"] == "complete"
 
 

@@ -25,7 +25,7 @@ def bench_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench")
     done = subprocess.run(
         [sys.executable, "-m", "bench", "all", "--size", "tiny", "--results", str(folder)],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     results = json.loads((folder / "latest.json").read_text())
     return results, folder, done
@@ -47,7 +47,7 @@ def test_every_benchmark_ran_and_printed_a_table(bench_run):
     assert results["errors"] == {}, done.stderr[-4000:]
     assert done.returncode == 0
     assert done.stdout.splitlines()[0].split()[:3] == ["fig", "measure", "median"]
-    assert set(results["durations_s"]) == {"latency", "concurrency", "throughput", "render", "opening", "local"}
+    assert set(results["durations_s"]) == {"latency", "concurrency", "throughput", "render", "opening", "local", "context"}
     assert results["size"] == "tiny"
 
 
@@ -133,6 +133,22 @@ def test_local_model_through_the_stack(bench_run):
         sane(figure[f"tokens_per_s.{kind}"], low=0.1)
         sane(figure[f"tokens_per_s_direct.{kind}"], low=0.1)
         sane(figure[f"ratio.{kind}"], low=0.01)
+
+
+def test_a_conversation_past_its_context(bench_run):
+    results, _, _ = bench_run
+    figure = rows(results, 8)
+    for key in ("ttft_before", "ttft_after", "ttft_overflow_turn"):
+        sane(figure[key], low=1.0)
+    sane(figure["ratio"], low=0.001)
+    [turns] = results["details"]["context"]["runs"]
+    first = figure["turns_to_overflow"]["median"]
+    # Nothing dropped before the overflow, then whole turns in steps: fewer steps than the ten turns after it.
+    assert first >= 2 and len(turns) == first + 10
+    dropped = [turn["dropped_messages"] for turn in turns]
+    assert dropped[:first] == [0] * first and all(n > 0 and n % 2 == 0 for n in dropped[first:])
+    assert len(set(dropped[first:])) < 5
+    assert all(turn["limit"] == 512 and turn["used"] <= 512 - 8 for turn in turns)
 
 
 def test_stamps_survive_several_chunks_in_one_frame():

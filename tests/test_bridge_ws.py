@@ -19,7 +19,10 @@ def test_deltas_arrive_in_order_between_start_and_done(server):
     words = [f"w{n}" for n in range(50)]
     ws.send(chat("a1", " ".join(words)))
     frames = ws.until_final("a1")
-    assert frames[0] == {"type": "start", "request_id": "a1", "provider": "testing", "model": "echo"}
+    assert frames[0] == {
+        "type": "start", "request_id": "a1", "provider": "testing", "model": "echo",
+        "context": {"limit": None, "used": None, "dropped_messages": 0},
+    }
     deltas = [f for f in frames if f["type"] == "delta"]
     assert delta_seqs(deltas)[-1] == 50
     assert text_of(frames) == "".join(w + " " for w in words)

@@ -65,6 +65,8 @@ models_ttl = 5
         ({**GOOD, "name": "x", "models": "m"}, "x", "“models” must be a list of model names"),
         ({**GOOD, "name": "x", "read_timeout": 0}, "x", "“read_timeout” must be a number of seconds above zero"),
         ({**GOOD, "name": "x", "timeout": "5"}, "x", "“timeout” must be a number of seconds above zero"),
+        ({**GOOD, "name": "x", "context_length": 0}, "x", "“context_length” must be a whole number of tokens above zero"),
+        ({**GOOD, "name": "x", "context_length": 4096.5}, "x", "“context_length” must be a whole number of tokens above zero"),
         ({**GOOD, "name": ""}, "[[providers]] #2", "“name” must be non-empty text"),
         ({**GOOD, "name": "lab"}, "[[providers]] #2", "the name “lab” is already taken"),
         ({**GOOD, "name": "local"}, "[[providers]] #2", "the name “local” is already taken"),

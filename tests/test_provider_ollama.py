@@ -125,7 +125,10 @@ def test_end_to_end_through_the_websocket_bridge(upstream, webui):
     ws = webui([{"name": "box", "type": "ollama", "base_url": upstream.url}]).connect()
     ws.send(chat("o", provider="box", model=None, options={"max_tokens": 4}))
     frames = ws.until_final("o")
-    assert frames[0] == {"type": "start", "request_id": "o", "provider": "box", "model": "fake-model"}
+    assert frames[0] == {
+        "type": "start", "request_id": "o", "provider": "box", "model": "fake-model",
+        "context": {"limit": None, "used": None, "dropped_messages": 0},
+    }
     assert text_of(frames) == "Hello, world" and frames[-1]["reason"] == "complete"
     assert upstream.requests_to(CHAT)[0].body["options"] == {"num_predict": 4}
 

@@ -271,7 +271,10 @@ def test_end_to_end_through_the_websocket_bridge(upstream, webui):
     ws = webui([entry(upstream)]).connect()
     ws.send(chat("o1", provider="lab", model="other-model", options={"max_tokens": 5}))
     frames = ws.until_final("o1")
-    assert frames[0] == {"type": "start", "request_id": "o1", "provider": "lab", "model": "other-model"}
+    assert frames[0] == {
+        "type": "start", "request_id": "o1", "provider": "lab", "model": "other-model",
+        "context": {"limit": None, "used": None, "dropped_messages": 0},
+    }
     assert text_of(frames) == "Hello" and frames[-1]["reason"] == "complete"
     assert upstream.requests_to(OPENAI_CHAT)[0].body["max_tokens"] == 5
 

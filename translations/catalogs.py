@@ -44,6 +44,12 @@ def compiled(catalog):
     return out.getvalue()
 
 
+def translated(message):
+    """Whether a message has its translation: every plural form, for one with plurals."""
+    forms = message.string if message.pluralizable else [message.string]
+    return all(forms)
+
+
 def refresh():
     """Merge new strings into each catalog (English ones translate to themselves), drop stale ones, compile."""
     for locale in LOCALES:
@@ -56,12 +62,12 @@ def refresh():
         catalog.fuzzy = False
         if locale == "en":
             for message in catalog:
-                if message.id and not message.string:
+                if message.id and not translated(message):
                     message.string = message.id
         with open(path, "wb") as f:
             write_po(f, catalog, width=0, omit_header=False, no_location=True, sort_output=True)
         path.with_suffix(".mo").write_bytes(compiled(catalog))
-        missing = [m.id for m in catalog if m.id and not m.string]
+        missing = [m.id for m in catalog if m.id and not translated(m)]
         for msgid in missing:
             print(f"{locale}: untranslated: {msgid}", file=sys.stderr)
 

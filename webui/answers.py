@@ -17,6 +17,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from greenlet import GreenletExit
 
+from .context import Trimmed
 from .cooperative import interrupter, taking_turns
 from .errors import UserError, error_text, failure_message
 from .markers import Ending, Via
@@ -76,6 +77,9 @@ def relay(chunks, stream, room):
                 continue
             if isinstance(text, Ending):
                 reason, stream.tokens = text.reason, text.tokens
+                continue
+            if isinstance(text, Trimmed):
+                stream.context = text.applied(stream.context)
                 continue
             text = str(text) if text else ""
         room -= len(text)

@@ -1,6 +1,7 @@
 """The streaming bridge: chat frames in, start/delta/done or error frames out."""
 import itertools
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -9,22 +10,12 @@ from flask_babel import gettext as _
 
 from .errors import UserError
 from .history import ID
+from .options import parse_options
 
 ROLES = ("system", "user", "assistant")
-# Only these options reach a provider: a browser must not be able to pass arbitrary
-# keyword arguments (a proxy, a base URL, a key) into provider code.
-NUMERIC_OPTIONS = {
-    "temperature": (float, 0.0, 2.0),
-    "top_p": (float, 0.0, 1.0),
-    "min_p": (float, 0.0, 1.0),
-    "top_k": (int, 0, 1000),
-    "max_tokens": (int, 1, 32768),
-    "presence_penalty": (float, -2.0, 2.0),
-    "frequency_penalty": (float, -2.0, 2.0),
-    "repeat_penalty": (float, 0.5, 2.0),
-    "seed": (int, 0, 2**32 - 1),
-}
-MAX_STOP_SEQUENCES = 4
+# Where the request id of a frame too large to parse is looked for: its first or second member (after "type").
+LEADING_CHARS = 400
+LEADING_REQUEST_ID = re.compile(r'\s*\{\s*(?:"type"\s*:\s*"\w{1,20}"\s*,\s*)?"request_id"\s*:\s*("(?:[^"\\]|\\.){1,128}"|-?\d{1,20})')
 # What each action of a stored conversation needs: (a message_id, the text of a message).
 ACTION_FIELDS = {"send": (False, True), "regenerate": (True, False), "continue": (True, False), "edit": (True, True)}
 
@@ -68,11 +59,23 @@ def parse_frame(raw, max_bytes):
     if not isinstance(raw, str):
         raise bad_request(_("Frames must be JSON text."))
     if len(raw) > max_bytes or len(raw.encode()) > max_bytes:
-        raise UserError(_("The request is too large (the limit is %(kib)d KiB).", kib=max_bytes // 1024), code="too_large")
+        message = _("The request is too large (the limit is %(kib)d KiB).", kib=max_bytes // 1024)
+        raise UserError(message, code="too_large", request_id=leading_request_id(raw))
     frame = parse_json(raw)
     if not isinstance(frame, dict):
         raise bad_request(_("The request must be a JSON object."))
     return frame
+
+
+def leading_request_id(raw):
+    """The request id at the start of a frame too large to parse (the page writes it first, after "type"), or None:
+    the refusal is then answered as its request."""
+    found = LEADING_REQUEST_ID.match(raw, 0, LEADING_CHARS)
+    try:
+        request_id = json.loads(found[1]) if found else None
+    except ValueError:
+        return None
+    return request_id if valid_request_id(request_id) else None
 
 
 def valid_request_id(value):
@@ -90,33 +93,6 @@ def parse_messages(messages):
         if not isinstance(message, dict) or message.get("role") not in ROLES or not isinstance(message.get("content"), str):
             raise bad_request(_("Each message needs a role (system, user or assistant) and text content."))
     return [{"role": m["role"], "content": m["content"]} for m in messages]
-
-
-def parse_options(options):
-    """Check the generation options against their types and ranges."""
-    if options is None:
-        return {}
-    if not isinstance(options, dict):
-        raise bad_request(_("“options” must be an object."))
-    parsed = {}
-    for key, value in options.items():
-        if key == "stop":
-            if not (isinstance(value, list) and len(value) <= MAX_STOP_SEQUENCES and all(isinstance(s, str) and s for s in value)):
-                raise bad_request(_("“stop” must be a list of at most %(n)d strings.", n=MAX_STOP_SEQUENCES))
-            parsed[key] = value
-            continue
-        if key not in NUMERIC_OPTIONS:
-            raise bad_request(_("Unknown option “%(name)s”.", name=key))
-        kind, low, high = NUMERIC_OPTIONS[key]
-        if kind is int:
-            # Not float(value): an integer beyond a float's range (valid JSON) would raise OverflowError.
-            ok_type = (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
-        else:
-            ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok_type or not low <= value <= high:
-            raise bad_request(_("Option “%(name)s” must be a number from %(low)s to %(high)s.", name=key, low=low, high=high))
-        parsed[key] = kind(value)
-    return parsed
 
 
 def valid_id(value):
@@ -270,10 +246,12 @@ class Stream:
         self.error = None
         # Tokens the model wrote, when its provider says (markers.Ending): what the page's rate counts.
         self.tokens = None
+        # What of the history the provider was sent (see context.summary), set before the answer starts.
+        self.context = None
 
     def start_frame(self, request_id):
         """The frame that opens the request for one listener."""
-        return {"type": "start", "request_id": request_id, "provider": self.provider, "model": self.model}
+        return {"type": "start", "request_id": request_id, "provider": self.provider, "model": self.model, "context": self.context}
 
     def length(self):
         """How many chunks the answer has: the whole log while it streams, then as many as it had when it ended."""
@@ -368,6 +346,7 @@ class Stream:
             "chars": sum(map(len, itertools.islice(self.log, length))),
             "duration_ms": round((now - self.started_at) * 1000, 1),
             "tokens": self.tokens,
+            "context": self.context,
         }
 
     def _end(self, status, error):

@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 
 from . import history, titles, turns
 from .bridge import Stream, bad_request, parse_chat, parse_frame, parse_resume, resolve, valid_request_id
+from .context import Budget
 from .errors import UserError
 from .limits import Window
 from .live import StoredStream
@@ -52,6 +53,8 @@ class Connection:
             else:
                 raise bad_request(_("Unknown frame type “%(type)s”.", type=str(kind)[:40]))
         except UserError as e:
+            # An oversized frame is refused before it is parsed, with the request id found at its start.
+            request_id = e.details.get("request_id", request_id)
             self.outbox.put({"type": "error", "request_id": request_id, "code": e.code, "message": e.message})
         except Exception:
             # A bug, not the client's fault: the trace goes to the log, the page gets a final answer to its frame
@@ -77,7 +80,7 @@ class Connection:
             raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
         after = None
         if chat.stored:
-            provider, model, turn = self.begin_turn(chat)
+            provider, model, turn, context = self.begin_turn(chat)
             stream = StoredStream(self.outbox.listener(chat.request_id), provider.name, model, turn, self.live)
             self.live.add(stream)
             messages, options, written = turn.messages, turn.options, len(turn.prefix)
@@ -86,8 +89,13 @@ class Connection:
                 after = titles.namer(provider, model, turn, chat.content, self.outbox.put)
         else:
             provider, model = resolve(chat, self.registry)
+            budget = Budget(provider, model)
+            budget.warm(chat.messages)
+            window = budget.fit(chat.messages, chat.options)
             stream = Stream(self.outbox.listener(chat.request_id), provider.name, model)
-            messages, options, written = chat.messages, chat.options, 0
+            messages, options, written, context = window.messages, chat.options, 0, window.context
+        # Set before the first chunk, which sends the start frame and makes the first write of a stored answer.
+        stream.context = context
         self.streams[chat.request_id] = stream
         name = f"webui-stream-{chat.request_id}"
         self.answers.start(stream, provider, model, messages, options, self.locale, name, written, after)

@@ -1,9 +1,10 @@
 """Languages: English and Russian, chosen by ?lang=, then a cookie, then Accept-Language."""
 from pathlib import Path
 
+from babel import Locale
 from babel.messages.extract import extract_from_file
 from flask import current_app, has_request_context, request
-from flask_babel import Babel, gettext
+from flask_babel import Babel, get_locale, get_translations, gettext
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
 COOKIE = "webui_lang"
@@ -28,21 +29,30 @@ def remember_choice(response):
     return response
 
 
-def script_msgids(static_dir):
-    """The strings the page scripts pass to _(), read from the scripts themselves so they cannot drift."""
-    return sorted(
-        {
-            message
-            for path in Path(static_dir).glob("*.js")
-            for _, message, _, _ in extract_from_file("javascript", path)
-            if isinstance(message, str)
-        }
-    )
+def script_strings(static_dir):
+    """What the page scripts pass to _() (strings) and to ngettext() ((singular, plural) pairs), read from the scripts
+    themselves so they cannot drift."""
+    found = {message for path in Path(static_dir).glob("*.js") for _, message, _, _ in extract_from_file("javascript", path)}
+    return sorted(m for m in found if isinstance(m, str)), sorted(m for m in found if isinstance(m, tuple))
 
 
 def script_catalog():
     """The page script's strings in the current language."""
     return {msgid: gettext(msgid) for msgid in current_app.extensions["webui.script_msgids"]}
+
+
+def script_plurals():
+    """The page script's messages with plurals in the current language: for each singular msgid, its form for each
+    plural category (Intl.PluralRules' names) that a whole number falls in."""
+    rule = Locale.parse(str(get_locale())).plural_form
+    samples = {}
+    for n in range(200):
+        samples.setdefault(rule(n), n)
+    translations = get_translations()
+    return {
+        singular: {category: translations.ngettext(singular, plural, n) for category, n in samples.items()}
+        for singular, plural in current_app.extensions["webui.script_plurals"]
+    }
 
 
 def init_app(app, translations_dir, static_dir):
@@ -51,4 +61,4 @@ def init_app(app, translations_dir, static_dir):
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(translations_dir)
     Babel(app, locale_selector=select_locale)
     app.after_request(remember_choice)
-    app.extensions["webui.script_msgids"] = script_msgids(static_dir)
+    app.extensions["webui.script_msgids"], app.extensions["webui.script_plurals"] = script_strings(static_dir)

@@ -12,6 +12,7 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 
 from . import legacy_typing
+from .context import ESTIMATE
 from .errors import NeedsKeyError, ProviderError, UserError
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ class Provider:
     needs_auth = False
     # Seconds an answer may go without text before it ends with `timeout`; None: WEBUI_PROVIDER_IDLE_SECONDS.
     idle_seconds = None
+    # Tokens kept for the answer when a request sets no max_tokens; None: a share of the context (see context.py).
+    answer_tokens = None
 
     def __init__(self, name, label=None):
         """Name the provider; the label is what the dropdown shows."""
@@ -54,6 +57,14 @@ class Provider:
 
     def check(self):
         """Raise a UserError when the provider cannot be used right now."""
+
+    def context_limit(self, model):
+        """The tokens `model`'s context holds; None when unknown, and then the whole history is sent."""
+        return None
+
+    def token_counter(self, model):
+        """How `model`'s tokens are counted (see context.Estimate): estimated, unless the provider has its tokenizer."""
+        return ESTIMATE
 
     def complete(self, model, messages, stream=True, **options):
         """Yield the answer's text chunks."""
@@ -103,6 +114,13 @@ class ModuleProvider(Provider):
         """Return the module's `model`, which may be one name or a list."""
         model = self.module.model
         return [model] if isinstance(model, str) else list(model)
+
+    def context_limit(self, model):
+        """The module's `context_length`: one number of tokens, or one per model name."""
+        length = getattr(self.module, "context_length", None)
+        if isinstance(length, dict):
+            length = length.get(model)
+        return length if isinstance(length, int) and not isinstance(length, bool) and length > 0 else None
 
     def check(self):
         """A module that needs a key is unusable until the configuration gives it one."""

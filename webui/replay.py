@@ -1,4 +1,6 @@
 """Resuming an answer that is over: its stored text, in delta frames of bounded size, as its socket takes them."""
+import json
+
 from .history import error_of
 from .outbox import Subscription
 
@@ -63,6 +65,7 @@ def replay(outbox, request_id, message, stream=None):
             "request_id": request_id,
             "provider": message["provider"],
             "model": message["model"],
+            "context": (json.loads(message["stats"]) if message["stats"] else {}).get("context"),
             "conversation_id": message["conversation_id"],
             "message_id": message["id"],
             "user_message_id": message["parent_id"],

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 
 from . import history, validate
 from .bridge import bad_request, resolve
+from .context import Budget
 from .live import Turn
 from .storage import transaction
 
@@ -92,15 +93,29 @@ def carry_on(db, owner, chat, provider, model):
 ACTIONS = {"send": send, "regenerate": regenerate, "edit": edit, "continue": carry_on}
 
 
+def likely_history(db, chat, conversation):
+    """The messages a turn will most likely send, read without writing: the conversation's active path and the new
+    text (an edit or a regenerated answer sends part of that path)."""
+    path = history.path_to(db, conversation["leaf_id"]) if conversation is not None and conversation["leaf_id"] else []
+    return [{"role": m["role"], "content": m["content"]} for m in path] + [{"role": "user", "content": chat.content or ""}]
+
+
 def prepare(db, owner, chat, registry):
-    """Check the request, write its rows in one transaction and return (provider, model, Turn); nothing is written on error."""
+    """Check the request, write its rows in one transaction and return (provider, model, Turn, context), the Turn with
+    the history that fits the model's context (see context.Budget); nothing is written on error."""
+    conversation = None
     if chat.conversation_id is not None:
         conversation = history.owned_conversation(db, owner, chat.conversation_id)
         if chat.provider is None:
             # Without a choice in the frame the conversation goes on with the model it used last.
             chat = dataclasses.replace(chat, provider=conversation["provider"], model=chat.model or conversation["model"])
-    # Before the transaction: a provider may take a moment to list its models, and nothing is written for a bad one.
+    # Before the transaction: a provider may take a moment to list its models, load one or ask its server for its
+    # context length, and nothing is written for a bad one.
     provider, model = resolve(chat, registry)
+    budget = Budget(provider, model)
+    budget.warm(likely_history(db, chat, conversation))
     with transaction(db):
         turn = ACTIONS[chat.action](db, owner, chat, provider.name, model)
-    return provider, model, turn
+        # Inside: a turn whose newest message does not fit is refused, and its rows are rolled back.
+        window = budget.fit(turn.messages, turn.options)
+    return provider, model, dataclasses.replace(turn, messages=window.messages), window.context

@@ -4,7 +4,8 @@ import json
 from flask_babel import gettext as _
 
 from . import history
-from .bridge import bad_request, parse_options
+from .bridge import bad_request
+from .options import parse_options
 
 MAX_TITLE_CHARS = 200
 MAX_SYSTEM_PROMPT_CHARS = 32 * 1024

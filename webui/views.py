@@ -10,7 +10,7 @@ from flask_babel import get_locale
 
 from . import history, preview
 from .errors import UserError
-from .i18n import LANGUAGES, script_catalog
+from .i18n import LANGUAGES, script_catalog, script_plurals
 from .identity import current_owner
 from .registry import get_registry
 from .storage import get_db
@@ -53,6 +53,8 @@ def index(conversation_id=None):
         languages=LANGUAGES,
         locale=str(get_locale()),
         script_messages=script_catalog(),
+        script_plurals=script_plurals(),
+        max_request_bytes=current_app.config["WEBUI_MAX_REQUEST_BYTES"],
         lan_url=lan_url(),
         page_modules=current_app.extensions["webui.page_modules"],
         conversation=conversation,

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 TYPES = {"openai": OpenAIProvider, "ollama": OllamaProvider}
 TEXT_KEYS = ("name", "type", "base_url", "api_key", "api_key_env")
 SECONDS_KEYS = ("timeout", "read_timeout", "models_ttl")
-KEYS = {*TEXT_KEYS, *SECONDS_KEYS, "models"}
+KEYS = {*TEXT_KEYS, *SECONDS_KEYS, "models", "context_length"}
 
 
 def entry_problem(entry, taken):
@@ -47,6 +47,9 @@ def entry_problem(entry, taken):
         value = entry.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             return _("“%(key)s” must be a number of seconds above zero.", key=key)
+    length = entry.get("context_length", 1)
+    if isinstance(length, bool) or not isinstance(length, int) or length <= 0:
+        return _("“context_length” must be a whole number of tokens above zero.")
     if entry["name"] in taken:
         return _("the name “%(name)s” is already taken.", name=entry["name"])
     return None
@@ -89,6 +92,7 @@ def build_provider(entry):
         api_key=key or None,
         api_key_env=entry.get("api_key_env"),
         models=entry.get("models"),
+        context_length=entry.get("context_length"),
         **{k: float(entry[k]) for k in SECONDS_KEYS if k in entry},
     )
 

