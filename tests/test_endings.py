@@ -110,9 +110,10 @@ def test_the_local_model_says_length_and_counts_its_tokens(server):
     assert 1 <= frames[-1]["stats"]["tokens"] <= 4
 
 
-def loaded_llama():
-    """The one llama.cpp model the server has loaded."""
-    [model] = local._loaded.values()
+def loaded_llama(config):
+    """The llama.cpp model the server with this config has loaded (other tests in the process may have loaded the
+    same file with another context length)."""
+    [model] = [model for (_path, n_ctx, _threads), model in local._loaded.items() if n_ctx == config["WEBUI_LOCAL_CONTEXT"]]
     return model.llama
 
 
@@ -134,7 +135,7 @@ def test_continue_with_the_local_model_goes_on_in_the_same_turn(server):
     assert more[-1]["type"] == "done" and text_of(more)
     # What llama.cpp evaluated: the template's history, then the answer so far as the open turn and the new text
     # right after it, with no end of turn between them and no new turn started.
-    llama = loaded_llama()
+    llama = loaded_llama(server.app.config)
     seen = llama.detokenize(llama.input_ids[: llama.n_tokens].tolist(), special=True).decode()
     opened = seen.index("<|im_start|>assistant\n" + partial)
     after = seen[opened + len("<|im_start|>assistant\n") :]
