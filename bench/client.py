@@ -38,10 +38,9 @@ class Stream:
         kind = frame.get("type")
         if kind == "start":
             self.start = frame
+            self.conversation_id = frame.get("conversation_id")
         elif kind == "delta":
             self.deltas.append((now, frame.get("seq"), frame.get("text", "")))
-        elif kind == "start":
-            self.conversation_id = frame.get("conversation_id")
         elif kind in ("done", "error"):
             self.end(frame)
 

@@ -5,6 +5,12 @@ import { renderMarkdown } from "./markdown.js?product";
 
 export { renderMarkdown };
 
+// A stored message: rendered whole, at once, like everything here.
+export function renderInSlices(element, text, options) {
+  renderMarkdown(element, text, options);
+  return null;
+}
+
 export class StreamRenderer {
   constructor(container, { onRendered = () => {} } = {}) {
     this.container = container;
@@ -28,7 +34,10 @@ export class StreamRenderer {
   }
 
   // Every delta was rendered whole already; the answer is announced whole, as no piece of it was.
-  finish() {
-    return this.container.textContent;
+  finish(whenFinished = () => {}) {
+    whenFinished(this.container.textContent);
   }
+
+  // Nothing is ever left to render later.
+  cancel() {}
 }
