@@ -8,7 +8,7 @@ import pytest
 
 from conftest import turn
 from webui import history, storage
-from webui.answer_parts import append_part, end_answer, lead_after
+from webui.answer_parts import Part, append_parts, end_answer, lead_after
 
 TOKEN = "B" * 22
 OWNER = f"anon:{TOKEN}"
@@ -124,8 +124,7 @@ def streaming(app):
     lead = [lead_after("", "Said before. ")]
 
     def append(text):
-        with storage.transaction(db):
-            assert append_part(db, answer, text, lead[0], "testing", "echo", None)
+        assert db.write(append_parts, [Part(answer, text, lead[0], "testing", "echo", None)]) == set()
         lead[0] = lead_after(lead[0], text)
 
     append("Looking for the nee")

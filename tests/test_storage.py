@@ -99,8 +99,8 @@ def test_a_database_of_schema_2_with_an_answer_streaming_is_upgraded_in_place(ap
     assert client.get("/api/conversations/old1").json["messages"][-1]["content"] == "Half an answ"
     # The answer goes on by parts, as one written by this version would.
     db = storage.app_connection(app)
-    with storage.transaction(db):
-        assert answer_parts.append_part(db, "m2", "er, then more", "answ", "testing", "echo", None)
+    part = answer_parts.Part("m2", "er, then more", "answ", "testing", "echo", None)
+    assert db.write(answer_parts.append_parts, [part]) == set()
     db.close()
     answer = client.get("/api/conversations/old1").json["messages"][-1]
     assert (answer["content"], answer["status"]) == ("Half an answer, then more", "streaming")

@@ -7,6 +7,9 @@ answer already is; its end writes the content once, which the search index then 
 """
 import json
 import re
+from dataclasses import dataclass
+
+from .database import run_many
 
 # The longest unfinished word carried in front of the next part in the search index, so that a word a write cut in
 # two is found whole while the answer streams; a longer one is found by its pieces until the answer ends.
@@ -26,16 +29,38 @@ def json_or_none(value):
     return json.dumps(value) if value else None
 
 
-def append_part(db, message_id, text, lead, provider, model, stats):
-    """Add `text` to a streaming answer as a part, indexed with `lead` in front, and write its stats; False when the
-    message is gone (its conversation was deleted, perhaps by another process). Its content and status stay as
+@dataclass(frozen=True)
+class Part:
+    """Text to add to a streaming answer, indexed with `lead` in front, and what its message says meanwhile."""
+
+    message_id: str
+    text: str
+    lead: str
+    provider: str
+    model: str
+    stats: dict | None
+
+
+def append_parts(connection, parts):
+    """Add each part to its streaming answer and write its stats, with one statement for all the messages and one for
+    all the parts, on a sqlite3 connection in a write transaction (see Database.write). The ids of the messages that
+    are gone (a conversation deleted, perhaps by another process), which get nothing. Contents and statuses stay as
     they are."""
-    kept = db.execute(
-        "UPDATE messages SET provider = ?, model = ?, stats = ? WHERE id = ?", (provider, model, json_or_none(stats), message_id)
-    ).rowcount > 0
-    if kept and text:
-        db.execute("INSERT INTO answer_parts (message_id, text, lead) VALUES (?, ?, ?)", (message_id, text, lead))
-    return kept
+    changed = run_many(
+        connection,
+        "UPDATE messages SET provider = ?, model = ?, stats = ? WHERE id = ?",
+        [(part.provider, part.model, json_or_none(part.stats), part.message_id) for part in parts],
+    )
+    gone = set()
+    if changed < len(parts):
+        exists = "SELECT count(*) FROM messages WHERE id = ?"
+        gone = {part.message_id for part in parts if not connection.execute(exists, (part.message_id,)).fetchone()[0]}
+    run_many(
+        connection,
+        "INSERT INTO answer_parts (message_id, text, lead) VALUES (?, ?, ?)",
+        [(part.message_id, part.text, part.lead) for part in parts if part.text and part.message_id not in gone],
+    )
+    return gone
 
 
 def end_answer(db, message_id, tail, status, provider, model, stats=None, error=None):

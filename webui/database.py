@@ -100,6 +100,11 @@ def run_statement(connection, sql, params):
     return cursor.fetchall(), cursor.rowcount
 
 
+def run_many(connection, sql, rows):
+    """Run one statement once for each row of parameters: how many rows it changed in all."""
+    return connection.executemany(sql, ([storable(value) for value in params] for params in rows)).rowcount
+
+
 def begin(connection, seconds, wait):
     """Take the write lock, waiting at most `seconds` for another process to let go of it."""
     connection.execute(f"PRAGMA busy_timeout = {max(0, round(seconds * 1000))}")
@@ -116,6 +121,18 @@ def end(connection, commit):
     finally:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
+
+
+def in_transaction(connection, seconds, wait, function, args):
+    """`function(connection, *args)` as one write transaction: committed if it returns, rolled back if it raises."""
+    begin(connection, seconds, wait)
+    try:
+        result = function(connection, *args)
+    except BaseException:
+        end(connection, False)
+        raise
+    end(connection, True)
+    return result
 
 
 class Database:
@@ -148,12 +165,20 @@ class Database:
         return Rows(*self._call(run_statement, self.connection, sql, params))
 
     @contextmanager
-    def transaction(self):
-        """Run a block as one write transaction, taking the write lock up front so it cannot deadlock."""
+    def _writers_turn(self):
+        """Hold this process's turn to write for the block, which is given the time its wait for the file's lock ends."""
         deadline = time.monotonic() + self.wait
         if not self.gate.acquire(timeout=self.wait):
             raise StorageError("storage_busy", "another writer of this process kept the database")
         try:
+            yield deadline
+        finally:
+            self.gate.release()
+
+    @contextmanager
+    def transaction(self):
+        """Run a block as one write transaction, taking the write lock up front so it cannot deadlock."""
+        with self._writers_turn() as deadline:
             self._call(begin, self.connection, deadline - time.monotonic(), self.wait)
             try:
                 yield self
@@ -161,8 +186,13 @@ class Database:
                 self._call(end, self.connection, False)
                 raise
             self._call(end, self.connection, True)
-        finally:
-            self.gate.release()
+
+    def write(self, function, *args):
+        """`function(connection, *args)` as one write transaction in a single call into SQLite (under gevent one trip
+        to a native thread, however many statements it runs), given the sqlite3 connection itself: its parameters go
+        through run_statement or run_many, which make them storable."""
+        with self._writers_turn() as deadline:
+            return self._call(in_transaction, self.connection, deadline - time.monotonic(), self.wait, function, args)
 
     def close(self):
         """Close the connection (the last one to close checkpoints the file, so it may write)."""

@@ -1,4 +1,12 @@
-"""Answers of stored conversations while they stream: appended to SQLite as they grow, open to late listeners."""
+"""Answers of stored conversations while they stream: appended to SQLite as they grow, open to late listeners.
+
+Invariant: an answer's stored text is a prefix of its shown text, and what was shown FLUSH_SECONDS ago is stored unless
+the database refuses (then it is tried again every RETRY_SECONDS, nothing dropped). Whoever writes an answer holds its
+store lock from reading how much is stored to marking what it wrote: each round the saver takes the locks of the
+answers that are due (skipping one whose end is being written), writes all their parts in one transaction, marks
+them if it committed, and lets go; an answer's end waits for that lock, writes what no part has, and nothing is
+written after it.
+"""
 import itertools
 import logging
 import threading
@@ -8,7 +16,7 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import gettext as _
 
-from .answer_parts import append_part, end_answer, lead_after
+from .answer_parts import Part, append_parts, end_answer, lead_after
 from .bridge import Stream
 from .database import StorageError
 from .storage import get_db, transaction
@@ -65,6 +73,8 @@ class StoredStream(Stream):
         self._lead = lead_after("", turn.prefix)
         self._store_due = clock() + FLUSH_SECONDS
         self._end_stats = None
+        # While the saver holds the store lock: how many chunks the part it writes ends with, and when it took it.
+        self._taken = (0, 0.0)
         # The stream has ended but its end is not written: it stays listed, and the saver tries again.
         self.unsaved_end = False
 
@@ -77,54 +87,70 @@ class StoredStream(Stream):
             "user_message_id": self.turn.user_message_id,
         }
 
-    def store_if_due(self):
-        """Write what has waited long enough: new text, or an end that could not be written (the saver's job: the
-        stream itself never waits for the database). An end once written, the stream is no longer listed."""
-        if self._clock() < self._store_due:
-            return
-        if self.unsaved_end:
-            if self.store(final=True):
-                self.streams.discard(self)
-        elif self.length() > self._stored_chunks:
-            self.store()
+    def take_part(self):
+        """The Part of this answer that is due to be written, with its store lock held until settle_part() lets go of
+        it; None, holding nothing, when no text is due or another write of the answer is under way."""
+        if self.unsaved_end or self._clock() < self._store_due or self.length() <= self._stored_chunks:
+            return None
+        if not self._store_lock.acquire(blocking=False):
+            return None
+        part = None
+        try:
+            part = self._due_part()
+        finally:
+            if part is None:
+                self._store_lock.release()
+        return part
+
+    def _due_part(self):
+        """The Part with the text no write has, under the store lock; None if there is none or the end is written."""
+        upto = self.length()
+        if self._stored_final or upto <= self._stored_chunks:
+            return None
+        if ends_in_half_a_pair(self.log[upto - 1]):
+            # Kept for the next write, which has the other half: text is stored as UTF-8, which has no halves.
+            upto -= 1
+        self._taken = (upto, self._clock())
+        text = "".join(self.log[self._stored_chunks : upto])
+        return Part(self.turn.message_id, text, self._lead, self.provider, self.model, self.stats())
+
+    def settle_part(self, part, written):
+        """Let go of the store lock that take_part() took, the part stored if `written`, else due in RETRY_SECONDS."""
+        try:
+            if written:
+                # Due again FLUSH_SECONDS after it was taken, however long the write took: text waits no longer.
+                self._stored_chunks, taken_at = self._taken
+                self._lead = lead_after(self._lead, part.text)
+                self._store_due = taken_at + FLUSH_SECONDS
+            else:
+                self._store_due = self._clock() + RETRY_SECONDS
+        finally:
+            self._store_lock.release()
+
+    def store_end_if_due(self):
+        """Write an end that could not be written when it came, once RETRY_SECONDS have passed; True once written."""
+        return self.unsaved_end and self._clock() >= self._store_due and self.store_end()
 
     def text(self):
         """The whole answer so far, including what it had before a continue."""
         return self.turn.prefix + "".join(itertools.islice(self.log, self.length()))
 
-    def store(self, final=False):
-        """Write the text not written yet and the answer's state (its end, when `final`); True once written. After the
-        final write nothing older can overwrite it. An answer whose message is gone (`webui user delete` in another
-        process deleted its conversation) stops."""
+    def store_end(self):
+        """Write the text no part has and how the answer ended; True once written (or its message is gone)."""
         with self._store_lock:
             if self._stored_final:
                 return True
-            upto = self.length()
-            if not final and upto > self._stored_chunks and ends_in_half_a_pair(self.log[upto - 1]):
-                # Kept for the next write, which has the other half: text is stored as UTF-8, which has no halves.
-                upto -= 1
-            text = "".join(self.log[self._stored_chunks : upto])
-            # When the saver tries again should this write fail, whatever the failure.
-            self._store_due = self._clock() + RETRY_SECONDS
+            text = "".join(self.log[self._stored_chunks : self.length()])
             message_id = self.turn.message_id
             try:
                 with transaction(get_db()) as db:
-                    if final:
-                        kept = end_answer(db, message_id, text, self.status, self.provider, self.model, self._end_stats, self.error)
-                    else:
-                        kept = append_part(db, message_id, text, self._lead, self.provider, self.model, self.stats())
+                    end_answer(db, message_id, text, self.status, self.provider, self.model, self._end_stats, self.error)
             except StorageError as e:
                 # The text stays here: the saver writes it once it can.
-                log.error("could not save the answer %s: %s", message_id, e.cause)
+                log.error("could not save the end of the answer %s: %s", message_id, e.cause)
+                self._store_due = self._clock() + RETRY_SECONDS
                 return False
-            self._stored_final = final
-            self._stored_chunks = upto
-            self._lead = lead_after(self._lead, text)
-            self._store_due = self._clock() + FLUSH_SECONDS
-        if not kept:
-            # Outside the lock, since finishing stores again: that store finds the message gone too, and its finish
-            # does nothing, the stream having ended.
-            self.finish("stopped")
+            self._stored_final = True
         return True
 
     def _final(self, status, error, kind, **fields):
@@ -138,7 +164,7 @@ class StoredStream(Stream):
         self._end_stats = self.stats()
         saved = False
         try:
-            saved = self.store(final=True)
+            saved = self.store_end()
         finally:
             if saved:
                 self.streams.discard(self)
@@ -175,10 +201,9 @@ class LiveStreams:
                 self._saver.start()
 
     def _save_due(self):
-        """Write each answer's text once it has waited FLUSH_SECONDS, and the ends not written yet; stop when no answer
-        is left.
+        """Save what is due every SAVER_TICK; stop when no answer is left.
 
-        Nothing ends it but that: an answer it cannot write is logged and tried again, and the others are still saved.
+        Nothing ends it but that: a round that fails is logged, and what it was to write is written by a later round.
         """
         with self.app.app_context():
             while True:
@@ -188,11 +213,32 @@ class LiveStreams:
                     if not streams:
                         self._saver = None
                         return
-                for stream in streams:
-                    try:
-                        stream.store_if_due()
-                    except Exception:
-                        log.exception("could not save the answer %s", stream.turn.message_id)
+                try:
+                    self._save_round(streams)
+                except Exception:
+                    log.exception("could not save the answers")
+
+    def _save_round(self, streams):
+        """Write the text of every answer that is due, all in one transaction (an answer whose message is gone stops),
+        then the ends that could not be written when they came, one by one."""
+        taken, gone = [], None
+        try:
+            for stream in streams:
+                if (part := stream.take_part()) is not None:
+                    taken.append((stream, part))
+            if taken:
+                gone = get_db().write(append_parts, [part for _, part in taken])
+        except StorageError as e:
+            log.error("could not save %d answers: %s", len(taken), e.cause)
+        finally:
+            for stream, part in taken:
+                stream.settle_part(part, gone is not None)
+        for stream, part in taken:
+            if gone and part.message_id in gone:
+                stream.finish("stopped")
+        for stream in streams:
+            if stream.store_end_if_due():
+                self.discard(stream)
 
     def get(self, message_id):
         """The stream writing this message (running, or ended and not yet written), or None."""
