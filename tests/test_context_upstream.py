@@ -107,6 +107,15 @@ def test_a_connections_context_length_fits_the_history_before_it_is_sent(upstrea
     assert 0 < context["used"] <= 150
 
 
+def test_auto_fits_the_history_to_the_provider_that_answers(upstream, webui):
+    # auto's own context is unknown (it depends on who answers), so each provider it tries is sent what fits its own.
+    frames = ask(webui([lab(upstream, context_length=200)]), provider="auto", model="default", max_tokens=50)
+    [request] = upstream.requests_to(OPENAI_CHAT)
+    context = frames[0]["context"]
+    assert frames[-1]["type"] == "done" and context["limit"] == 200 and context["dropped_messages"] > 0
+    assert request.body["messages"] == HISTORY[:1] + HISTORY[1 + context["dropped_messages"] :]
+
+
 @pytest.mark.parametrize(
     "shown, window",
     [

@@ -4,6 +4,7 @@ import logging
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from ..context import Budget, Trimmed
 from ..errors import ProviderError, UserError, error_text, failure_message
 from ..markers import Via
 from ..registry import Provider
@@ -62,7 +63,11 @@ class AutoProvider(Provider):
             try:
                 provider.check()
                 chosen = provider.default_model()
-                chunks = iter(provider.complete(chosen, messages, stream=stream, **options))
+                # Fitted to the context of the provider tried: auto's own is unknown, as it depends on who answers.
+                budget = Budget(provider, chosen)
+                budget.warm(messages)
+                window = budget.fit(messages, options)
+                chunks = iter(provider.complete(chosen, window.messages, stream=stream, **options))
                 first = first_text(chunks)
             except Exception as e:
                 log.info("auto: %s failed before answering, trying the next provider", provider.name)
@@ -71,6 +76,8 @@ class AutoProvider(Provider):
                 continue
             try:
                 yield Via(provider.name, chosen)
+                if window.context["dropped_messages"]:
+                    yield Trimmed(window.context["dropped_messages"], window.context["limit"])
                 if first:
                     yield first
                 yield from chunks
