@@ -282,7 +282,7 @@ def test_a_late_listener_gets_what_it_missed_in_one_frame_then_the_live_chunks(l
     late = [f for f in received if f["request_id"] == "late"]
     # The replay waits out the socket's gap (it was just written), so the next chunk rides along.
     assert late == [
-        {"type": "start", "request_id": "late", "provider": "p", "model": "m"},
+        {"type": "start", "request_id": "late", "provider": "p", "model": "m", "context": None},
         {"type": "delta", "request_id": "late", "seq": 6, "text": "2 3 4 5 "},
     ]
     assert [f.get("seq") for f in received if f["request_id"] == "first"] == [None, 1, 2, 3, 4, 5, 6]
