@@ -4,11 +4,13 @@ import logging
 from flask_babel import gettext as _
 
 from . import history, titles, turns
-from .bridge import Stream, bad_request, parse_chat, parse_frame, parse_resume, resolve, valid_request_id
+from .bridge import Stream
 from .context import Budget
 from .errors import UserError
+from .frames import bad_request, parse_chat, parse_frame, parse_resume, valid_request_id
 from .limits import Window
 from .live import StoredStream
+from .registry import resolve
 from .replay import replay
 from .security import allow_request
 from .storage import get_db

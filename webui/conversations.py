@@ -6,8 +6,8 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import archive, history, validate
-from .bridge import bad_request, parse_json
 from .errors import UserError
+from .frames import bad_request, parse_json
 from .identity import current_owner
 from .live import get_live
 from .security import allow_request

@@ -5,10 +5,11 @@ from flask import Blueprint, abort, jsonify, request
 from flask_babel import gettext as _
 
 from .answers import get_answers
-from .bridge import ChatRequest, FrameList, Stream, bad_request, resolve
+from .bridge import FrameList, Stream
 from .errors import UserError, failure_message
+from .frames import ChatRequest, bad_request
 from .identity import current_owner
-from .registry import get_registry
+from .registry import get_registry, resolve
 from .security import allow_request
 
 PROMPT = "Reply with one short sentence."

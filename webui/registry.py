@@ -277,3 +277,17 @@ def init_app(app):
 def get_registry():
     """The current app's registry."""
     return current_app.extensions["webui.registry"]
+
+
+def resolve(chat, registry):
+    """Find the provider and model a chat request names, or the defaults."""
+    provider = registry.get(chat.provider)
+    provider.check()
+    models = provider.models()
+    model = chat.model or provider.default_model()
+    if not model or (models and model not in models):
+        raise UserError(
+            _("%(provider)s has no model called “%(model)s”.", provider=provider.name, model=model or ""),
+            code="unknown_model",
+        )
+    return provider, model

@@ -13,10 +13,10 @@ import time
 from flask import current_app
 from greenlet import GreenletExit
 
-from .bridge import ChatRequest, resolve
 from .cooperative import patched
+from .frames import ChatRequest
 from .history import title_from
-from .registry import get_registry
+from .registry import get_registry, resolve
 from .storage import get_db
 
 log = logging.getLogger(__name__)

@@ -5,9 +5,10 @@ import json
 from flask_babel import gettext as _
 
 from . import history, validate
-from .bridge import bad_request, resolve
 from .context import Budget
+from .frames import bad_request
 from .live import Turn
+from .registry import resolve
 from .storage import transaction
 
 

@@ -4,7 +4,7 @@ import json
 from flask_babel import gettext as _
 
 from . import history
-from .bridge import bad_request
+from .frames import bad_request
 from .options import parse_options
 
 MAX_TITLE_CHARS = 200
