@@ -130,7 +130,7 @@ class ModuleProvider(Provider):
             )
 
     def complete(self, model, messages, stream=True, **options):
-        """The module's generator itself, or its plain string as the one chunk; bridge.run makes other chunks text."""
+        """The module's generator itself, or its plain string as the one chunk; answers.relay makes other chunks text."""
         # Returned, not wrapped in a generator of ours: another Python frame per chunk costs a tenth of figure 4.
         self.check()
         if self.needs_auth:
