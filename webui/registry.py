@@ -12,8 +12,9 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 
 from . import legacy_typing
-from .context import ESTIMATE
-from .errors import NeedsKeyError, ProviderError, UserError
+from .errors import NeedsKeyError, UserError
+from .providers import register_builtins
+from .providers.base import Provider, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -25,77 +26,6 @@ DROPIN_PACKAGE = "webui_dropin.Provider.Providers"
 # Providers are described at the same time so that slow servers cost one timeout, not one each;
 # the bound keeps a long list of providers from starting a thread per provider.
 DESCRIBE_WORKERS = 8
-
-
-class Provider:
-    """A named source of chat completions; subclasses override models() and complete()."""
-
-    supports_stream = True
-    needs_auth = False
-    # Seconds an answer may go without text before it ends with `timeout`; None: WEBUI_PROVIDER_IDLE_SECONDS.
-    idle_seconds = None
-    # Tokens kept for the answer when a request sets no max_tokens; None: a share of the context (see context.py).
-    answer_tokens = None
-
-    def __init__(self, name, label=None):
-        """Name the provider; the label is what the dropdown shows."""
-        self.name = name
-        self.label = label or name
-
-    def models(self):
-        """Return the model names this provider offers."""
-        return []
-
-    def default_model(self):
-        """Return the model used when a request names none."""
-        models = self.models()
-        return models[0] if models else None
-
-    def idle_limit(self, default):
-        """Seconds this provider's answers may go without text; `default` is WEBUI_PROVIDER_IDLE_SECONDS."""
-        return default if self.idle_seconds is None else self.idle_seconds
-
-    def check(self):
-        """Raise a UserError when the provider cannot be used right now."""
-
-    def context_limit(self, model):
-        """The tokens `model`'s context holds; None when unknown, and then the whole history is sent."""
-        return None
-
-    def token_counter(self, model):
-        """How `model`'s tokens are counted (see context.Estimate): estimated, unless the provider has its tokenizer."""
-        return ESTIMATE
-
-    def complete(self, model, messages, stream=True, **options):
-        """Yield the answer's text chunks."""
-        raise NotImplementedError
-
-    def secrets(self):
-        """Values that must never reach a page or a log, e.g. in the text of a provider's exception."""
-        return ()
-
-    def describe(self):
-        """Describe the provider for /api/providers, never raising."""
-        info = {
-            "name": self.name,
-            "label": str(self.label),
-            "models": [],
-            "default_model": None,
-            "supports_stream": bool(self.supports_stream),
-            "needs_auth": bool(self.needs_auth),
-            "available": True,
-            "error": None,
-        }
-        try:
-            self.check()
-            info["models"] = list(self.models())
-            info["default_model"] = self.default_model()
-        except UserError as e:
-            info.update(available=False, error=e.message)
-        except Exception as e:  # a broken provider must not take the listing down
-            log.warning("provider %s failed to describe itself: %r", self.name, e)
-            info.update(available=False, error=_("The provider failed: %(error)s", error=type(e).__name__))
-        return info
 
 
 class ModuleProvider(Provider):
@@ -141,26 +71,6 @@ class ModuleProvider(Provider):
     def secrets(self):
         """The module's key."""
         return (self.key,) if self.key else ()
-
-
-class BrokenProvider(Provider):
-    """A provider that failed to load: listed with its error, never used."""
-
-    def __init__(self, name, filename, error):
-        """Remember which file failed and why."""
-        super().__init__(name)
-        self.filename = filename
-        self.error = error
-
-    def check(self):
-        """Always unusable."""
-        raise ProviderError(
-            _("%(file)s could not be loaded: %(error)s", file=self.filename, error=self.error), code="provider_unavailable"
-        )
-
-    def complete(self, model, messages, stream=True, **options):
-        """Refuse, saying why."""
-        self.check()
 
 
 class Registry:
@@ -242,6 +152,15 @@ def load_module(path):
     return module
 
 
+def unloadable(name, filename, error):
+    """The provider listed in place of a drop-in module that failed to load, saying which file and why."""
+    return Unavailable(
+        name,
+        lambda: _("%(file)s could not be loaded: %(error)s", file=filename, error=error),
+        code="provider_unavailable",
+    )
+
+
 def load_dropins(registry, folder, keys):
     """Register every *.py in `folder` under its file name; a module that fails is listed as broken."""
     for path in sorted(Path(folder).glob("*.py")):
@@ -251,7 +170,7 @@ def load_dropins(registry, folder, keys):
             provider = ModuleProvider(path.stem, load_module(path), key=keys.get(path.stem))
         except Exception as e:
             log.warning("provider module %s failed to load: %r", path, e)
-            provider = BrokenProvider(path.stem, path.name, f"{type(e).__name__}: {e}")
+            provider = unloadable(path.stem, path.name, f"{type(e).__name__}: {e}")
         try:
             registry.register(provider)
         except ValueError as e:
@@ -260,8 +179,6 @@ def load_dropins(registry, folder, keys):
 
 def build(config):
     """Build the registry from the settings: built-ins first, then drop-ins."""
-    from .providers import register_builtins
-
     registry = Registry(default=config["WEBUI_DEFAULT_PROVIDER"])
     register_builtins(registry, config)
     if config.get("WEBUI_PROVIDERS_DIR"):

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from ..context import Budget, Trimmed
 from ..errors import ProviderError, UserError, error_text, failure_message
 from ..markers import Via
-from ..registry import Provider
+from .base import Provider
 from .upstream import UpstreamProvider
 
 log = logging.getLogger(__name__)

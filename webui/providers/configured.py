@@ -6,9 +6,8 @@ from urllib.parse import urlsplit
 from flask_babel import gettext as _
 
 from ..config import ConfigError
-from ..errors import ProviderError
-from ..registry import Provider
 from .auto import AUTO
+from .base import Unavailable
 from .ollama import OllamaProvider
 from .openai import OpenAIProvider
 
@@ -55,30 +54,18 @@ def entry_problem(entry, taken):
     return None
 
 
-class InvalidEntry(Provider):
-    """An entry that cannot be used: listed with what is wrong with it, never called."""
-
-    def __init__(self, name, number, entry, taken):
-        """Keep the entry and the names taken before it, to say what is wrong in each reader's language."""
-        super().__init__(name)
-        self.number = number
-        self.entry = entry
-        self.taken = set(taken)
-
-    def check(self):
-        """Always unusable."""
-        raise ProviderError(
-            _(
-                "The [[providers]] entry #%(number)d cannot be used: %(problem)s",
-                number=self.number,
-                problem=entry_problem(self.entry, self.taken),
-            ),
-            code="bad_config",
-        )
-
-    def complete(self, model, messages, stream=True, **options):
-        """Refuse, saying why."""
-        self.check()
+def invalid_entry(name, number, entry, taken):
+    """The provider listed in place of an entry that cannot be used, saying what is wrong with it."""
+    taken = set(taken)
+    return Unavailable(
+        name,
+        lambda: _(
+            "The [[providers]] entry #%(number)d cannot be used: %(problem)s",
+            number=number,
+            problem=entry_problem(entry, taken),
+        ),
+        code="bad_config",
+    )
 
 
 def build_provider(entry):
@@ -114,6 +101,6 @@ def register(registry, config):
             log.warning("the [[providers]] entry #%d cannot be used: %s", number, problem)
             own_name = entry.get("name") if isinstance(entry, dict) else None
             usable = isinstance(own_name, str) and own_name.strip() and own_name not in taken
-            provider = InvalidEntry(own_name if usable else f"[[providers]] #{number}", number, entry, taken)
+            provider = invalid_entry(own_name if usable else f"[[providers]] #{number}", number, entry, taken)
         taken.add(provider.name)
         registry.register(provider)

