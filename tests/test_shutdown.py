@@ -4,7 +4,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sys
 import time
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from simple_websocket import Client, ConnectionClosed
 
 from browser import answers, send, start_counting, wait_until_idle
 from conftest import DaemonThread, ServerProcess, Socket, chat, turn
+from fake_upstream import closed_port
 from test_browser_conversations import page_fetch
 from test_cli import clean_env
 from test_conversation_restart import get_json, owner_cookie
@@ -175,15 +175,8 @@ def test_ctrl_c_interrupts_the_answers_at_once_and_closes_for_a_restart(tmp_path
         assert (answer["status"], answer["content"]) == ("interrupted", text_of(stopped.frames))
 
 
-def free_port():
-    """A loopback port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_a_page_sees_the_restart_and_comes_back_to_the_new_process(page, page_errors, tmp_path, providers_dir):
-    server, again = start(tmp_path, providers_dir, ["serve"], 1, port=free_port())
+    server, again = start(tmp_path, providers_dir, ["serve"], 1, port=closed_port())
     try:
         start_counting(page, server)
         os.kill(server.process.pid, signal.SIGTERM)
