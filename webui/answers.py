@@ -21,6 +21,7 @@ from .context import Trimmed
 from .cooperative import interrupter, taking_turns
 from .errors import UserError, error_text, failure_message
 from .markers import Ending, Via
+from .patrol import Patrol
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class Answers:
         self._clock = clock
         self._lock = threading.Lock()
         self._runners = set()
-        self._watchdog = None
+        self._watchdog = Patrol(app, "webui-watchdog", PATROL_SECONDS, self._lock, lambda: bool(self._runners), self._patrol)
 
     def start(self, stream, provider, model, messages, options, locale, name, written=0, after=None):
         """Run the answer in a new thread called `name`, in the language `locale`; the stream ends however that goes.
@@ -191,27 +192,19 @@ class Answers:
         """Put a runner under the watchdog, starting it if it is not running."""
         with self._lock:
             self._runners.add(runner)
-            if self._watchdog is None:
-                self._watchdog = threading.Thread(target=self._patrol, name="webui-watchdog", daemon=True)
-                self._watchdog.start()
+            self._watchdog.wake()
 
     def _patrol(self):
-        """Look at every running answer a few times a second; stop when none runs."""
-        with self.app.app_context():
-            while True:
-                time.sleep(PATROL_SECONDS)
-                with self._lock:
-                    runners = list(self._runners)
-                    if not runners:
-                        self._watchdog = None
-                        return
-                now = self._clock()
-                for runner in runners:
-                    try:
-                        runner.check(now)
-                    except Exception:
-                        # One answer that cannot be ended (its final write failed) must not leave the others unwatched.
-                        log.exception("the watchdog could not end an answer")
+        """Look at every running answer: a few times a second while any runs."""
+        with self._lock:
+            runners = list(self._runners)
+        now = self._clock()
+        for runner in runners:
+            try:
+                runner.check(now)
+            except Exception:
+                # One answer that cannot be ended (its final write failed) must not leave the others unwatched.
+                log.exception("the watchdog could not end an answer")
 
 
 def init_app(app):

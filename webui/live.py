@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from .answer_parts import Part, append_parts, end_answer, lead_after
 from .bridge import Stream
 from .database import StorageError
+from .patrol import Patrol
 from .storage import get_db, transaction
 
 log = logging.getLogger(__name__)
@@ -187,40 +188,22 @@ class LiveStreams:
 
     def __init__(self, app):
         """Start empty; the saver runs only while answers stream."""
-        self.app = app
         self._lock = threading.Lock()
         self._streams = {}
-        self._saver = None
+        # A round that fails is logged, and what it was to write is written by a later round.
+        self._saver = Patrol(app, "webui-saver", SAVER_TICK, self._lock, lambda: bool(self._streams), self._save_round)
 
     def add(self, stream):
         """List a stream that has started."""
         with self._lock:
             self._streams[stream.turn.message_id] = stream
-            if self._saver is None:
-                self._saver = threading.Thread(target=self._save_due, name="webui-saver", daemon=True)
-                self._saver.start()
+            self._saver.wake()
 
-    def _save_due(self):
-        """Save what is due every SAVER_TICK; stop when no answer is left.
-
-        Nothing ends it but that: a round that fails is logged, and what it was to write is written by a later round.
-        """
-        with self.app.app_context():
-            while True:
-                time.sleep(SAVER_TICK)
-                with self._lock:
-                    streams = list(self._streams.values())
-                    if not streams:
-                        self._saver = None
-                        return
-                try:
-                    self._save_round(streams)
-                except Exception:
-                    log.exception("could not save the answers")
-
-    def _save_round(self, streams):
+    def _save_round(self):
         """Write the text of every answer that is due, all in one transaction (an answer whose message is gone stops),
         then the ends that could not be written when they came, one by one."""
+        with self._lock:
+            streams = list(self._streams.values())
         taken, gone = [], None
         try:
             for stream in streams:
