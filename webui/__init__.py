@@ -7,7 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import config as settings
 from .errors import UserError, json_error, user_error_response
-from . import answers, auth, conversations, health, i18n, identity, live, outbox, registry, security, shutdown, storage, views, ws
+from . import answers, auth, conversations, health, i18n, identity, live, registry, security, shutdown, storage, views, writer, ws
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -48,7 +48,7 @@ def create_app(config=None):
     live.init_app(app)
     answers.init_app(app)
     registry.init_app(app)
-    outbox.init_app(app)
+    writer.init_app(app)
     shutdown.init_app(app)
     ws.init_app(app)
     app.register_blueprint(views.bp)

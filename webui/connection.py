@@ -1,10 +1,10 @@
-"""One WebSocket: reads frames, runs each chat request in its own thread, answers stop and resume."""
+"""One WebSocket's requests: reads frames, starts each chat request's answer, answers stop and resume."""
 import logging
 
 from flask_babel import gettext as _
 
 from . import history, titles, turns
-from .bridge import Stream
+from .answer import Answer, Cursor
 from .context import Budget
 from .errors import UserError
 from .frames import bad_request, parse_chat, parse_frame, parse_resume, valid_request_id
@@ -22,20 +22,20 @@ RESUMES_PER_MINUTE = 20
 
 
 class Connection:
-    """The requests of one socket, each streamed by its own thread."""
+    """The requests of one socket, each a cursor in an answer (see answer.py), by request id."""
 
-    def __init__(self, app, registry, outbox, locale, owner, live, answers):
-        """Frames go out through `outbox` (see outbox.Outbox); `owner` is who is connected; `answers` runs them."""
+    def __init__(self, app, registry, writer, locale, owner, live, answers):
+        """Frames go out through `writer` (see writer.Writer); `owner` is who is connected; `answers` runs them."""
         self.registry = registry
         self.answers = answers
         self.shutdown = app.extensions["webui.shutdown"]
-        self.outbox = outbox
+        self.writer = writer
         self.locale = locale
         self.owner = owner
         self.live = live
         self.max_bytes = app.config["WEBUI_MAX_REQUEST_BYTES"]
         self.max_streams = app.config["WEBUI_MAX_STREAMS_PER_SOCKET"]
-        self.streams = {}
+        self.requests = {}
         self.resumes = Window(RESUMES_PER_MINUTE)
 
     def handle(self, raw):
@@ -57,50 +57,52 @@ class Connection:
         except UserError as e:
             # An oversized frame is refused before it is parsed, with the request id found at its start.
             request_id = e.details.get("request_id", request_id)
-            self.outbox.put({"type": "error", "request_id": request_id, "code": e.code, "message": e.message})
+            self.writer.put({"type": "error", "request_id": request_id, "code": e.code, "message": e.message})
         except Exception:
             # A bug, not the client's fault: the trace goes to the log, the page gets a final answer to its frame
             # without internals, and the socket (and every answer it carries) goes on.
             log.exception("a %s frame could not be handled", kind)
             message = _("Something went wrong inside the server; its log has the details.")
-            self.outbox.put({"type": "error", "request_id": request_id, "code": "internal_error", "message": message})
+            self.writer.put({"type": "error", "request_id": request_id, "code": "internal_error", "message": message})
 
     def admit(self, request_id):
         """Refuse a request id already running here, or one request too many on this socket."""
-        self.streams = {key: stream for key, stream in self.streams.items() if not stream.finished}
-        if request_id in self.streams:
+        # A request counts until its writer has taken its final frame: a replay holds a copy of its text till then.
+        self.requests = {key: cursor for key, cursor in self.requests.items() if not cursor.done}
+        if request_id in self.requests:
             raise bad_request(_("A request with this id is already running."))
-        if len(self.streams) >= self.max_streams:
+        if len(self.requests) >= self.max_streams:
             raise UserError(_("Too many answers at once on this connection; wait for one to finish."), code="rate_limited")
 
     def chat(self, frame):
-        """Validate a chat request and start streaming it."""
+        """Validate a chat request and start its answer."""
         chat = parse_chat(frame)
         self.shutdown.refuse_new_answers()
         self.admit(chat.request_id)
         if not allow_request(self.owner):
             raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
         after = None
+        cursor = Cursor(self.writer, chat.request_id)
         if chat.stored:
             provider, model, turn, context = self.begin_turn(chat)
-            stream = StoredStream(self.outbox.listener(chat.request_id), provider.name, model, turn, self.live)
-            self.live.add(stream)
+            answer = StoredStream(cursor, provider.name, model, turn, self.live)
+            self.live.add(answer)
             messages, options, written = turn.messages, turn.options, len(turn.prefix)
             if chat.conversation_id is None:
                 # A new conversation is named once its first answer has ended.
-                after = titles.namer(provider, model, turn, chat.content, self.outbox.put)
+                after = titles.namer(provider, model, turn, chat.content, self.writer.put)
         else:
             provider, model = resolve(chat, self.registry)
             budget = Budget(provider, model)
             budget.warm(chat.messages)
             window = budget.fit(chat.messages, chat.options)
-            stream = Stream(self.outbox.listener(chat.request_id), provider.name, model)
+            answer = Answer(cursor, provider.name, model)
             messages, options, written, context = window.messages, chat.options, 0, window.context
         # Set before the first chunk, which sends the start frame and makes the first write of a stored answer.
-        stream.context = context
-        self.streams[chat.request_id] = stream
+        answer.context = context
+        self.requests[chat.request_id] = cursor
         name = f"webui-stream-{chat.request_id}"
-        self.answers.start(stream, provider, model, messages, options, self.locale, name, written, after)
+        self.answers.start(answer, provider, model, messages, options, self.locale, name, written, after)
 
     def begin_turn(self, chat):
         """Store the user's side of a stored conversation's turn; answers that outlive sockets are limited per owner."""
@@ -110,10 +112,10 @@ class Connection:
 
     def stop(self, request_id):
         """Stop a running request: the text sent stays, a done frame says it was stopped."""
-        stream = self.streams.get(request_id)
-        if stream is None or stream.finished:
+        cursor = self.requests.get(request_id)
+        if cursor is None or cursor.answer.finished:
             raise UserError(_("No request with this id is running."), code="unknown_request")
-        stream.finish("stopped")
+        cursor.answer.finish("stopped")
 
     def resume(self, frame):
         """Re-attach to a stored answer still streaming, or replay its stored outcome when it is over."""
@@ -121,18 +123,20 @@ class Connection:
         self.admit(request_id)
         if not self.resumes.hit(None):
             raise UserError(_("Too many resumes on this connection: wait a minute and try again."), code="rate_limited")
-        # Look up the stream before reading the row: a stream leaves the registry only after its final write.
-        stream = self.live.get(message_id)
+        # Look up the answer before reading the row: an answer leaves the registry only after its final write.
+        answer = self.live.get(message_id)
         message = history.owned_message(get_db(), self.owner, message_id)
-        if stream is not None and stream.attach(self.outbox.listener(request_id, after)):
-            self.streams[request_id] = stream
-            return
-        # A replay counts among this socket's requests until its last frame is made: a resume costs a copy of the
-        # text while it waits for the reader, so a socket holds at most WEBUI_MAX_STREAMS_PER_SOCKET of them.
-        self.streams[request_id] = replay(self.outbox, request_id, message, stream)
+        cursor = Cursor(self.writer, request_id, after)
+        if answer is None or not answer.attach(cursor):
+            cursor = replay(self.writer, request_id, message, answer)
+        self.requests[request_id] = cursor
+
+    def running(self):
+        """The answers of this socket's requests that are still running."""
+        return [cursor.answer for cursor in list(self.requests.values()) if not cursor.answer.finished]
 
     def close(self):
         """The socket is gone: its listeners go; plain requests stop, stored answers go on being written."""
-        self.outbox.close()
-        for stream in self.streams.values():
-            stream.detach(lambda listener: listener.outbox is self.outbox)
+        self.writer.close()
+        for cursor in self.requests.values():
+            cursor.answer.detach(cursor)

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, jsonify, request
 from flask_babel import gettext as _
 
 from .answers import get_answers
-from .bridge import FrameList, Stream
+from .answer import Answer, Cursor, FrameList
 from .errors import UserError, failure_message
 from .frames import ChatRequest, bad_request
 from .identity import current_owner
@@ -40,8 +40,8 @@ def probe(registry, name, clock=time.monotonic):
     except Exception as e:  # a broken drop-in must not stop the other checks
         result["error"] = {"code": "provider_error", "message": failure_message(e)}
         return result
-    listener = FrameList(chat.request_id)
-    stream = Stream(listener, provider.name, result["model"], clock=clock)
+    listener = FrameList()
+    stream = Answer(Cursor(listener, chat.request_id), provider.name, result["model"], clock=clock)
     get_answers().run(stream, provider, result["model"], chat.messages, chat.options)
     start, final = listener.frames[0], listener.frames[-1]
     if (start["provider"], start["model"]) != (provider.name, result["model"]):

@@ -17,7 +17,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from .answer_parts import Part, append_parts, end_answer, lead_after
-from .bridge import Stream
+from .answer import Answer
 from .database import StorageError
 from .patrol import Patrol
 from .storage import get_db, transaction
@@ -56,15 +56,15 @@ class Turn:
     options: dict
 
 
-class StoredStream(Stream):
+class StoredStream(Answer):
     """A stream that appends its answer to its message as it grows (see answer_parts) and goes on when its sockets
     close."""
 
     detachable = True
 
-    def __init__(self, listener, provider, model, turn, streams, clock=time.monotonic):
+    def __init__(self, cursor, provider, model, turn, streams, clock=time.monotonic):
         """Stream `turn`'s answer; `streams` is the registry that lists it while it runs."""
-        super().__init__(listener, provider, model, clock)
+        super().__init__(cursor, provider, model, clock)
         self.turn = turn
         self.streams = streams
         self._store_lock = threading.Lock()

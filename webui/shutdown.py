@@ -25,7 +25,7 @@ CLOSE_SECONDS = 2
 
 
 def close_frame(ws):
-    """What makes `ws`'s close frame (1012) when its turn comes in its outbox (see outbox.Outbox.end)."""
+    """What makes `ws`'s close frame (1012) when its turn comes in its writer (see writer.Writer.end)."""
 
     def make():
         """The frame's bytes; none if the client closed first (its close has been answered)."""
@@ -68,10 +68,10 @@ class Shutdown:
         """The answers still running: the stored ones, followed or not, and those of the open sockets."""
         with self._lock:
             connections = list(self._open)
-        streams = {id(stream): stream for stream in self.app.extensions["webui.live"].running(lambda turn: True)}
+        answers = {id(answer): answer for answer in self.app.extensions["webui.live"].running(lambda turn: True)}
         for connection in connections:
-            streams.update((id(stream), stream) for stream in list(connection.streams.values()) if not stream.finished)
-        return list(streams.values())
+            answers.update((id(answer), answer) for answer in connection.running())
+        return list(answers.values())
 
     def drain(self, grace):
         """Refuse new answers, give the running ones up to `grace` seconds, end the rest as interrupted, close every
@@ -102,7 +102,7 @@ class Shutdown:
         with self._lock:
             sockets = list(self._open.items())
         for connection, ws in sockets:
-            connection.outbox.end(close_frame(ws))
+            connection.writer.end(close_frame(ws))
         closing = time.monotonic() + CLOSE_SECONDS
         while self._open and time.monotonic() < closing:
             time.sleep(POLL_SECONDS)

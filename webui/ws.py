@@ -9,9 +9,9 @@ from .answers import get_answers
 from .connection import Connection
 from .identity import current_owner
 from .live import get_live
-from .outbox import open_outbox
 from .registry import get_registry
 from .shutdown import get_shutdown
+from .writer import open_writer
 
 sock = Sock()
 
@@ -25,7 +25,7 @@ def chat_socket(ws):
     connection = Connection(
         current_app._get_current_object(),
         get_registry(),
-        open_outbox(ws),
+        open_writer(ws),
         str(get_locale()),
         current_owner(),
         get_live(),
