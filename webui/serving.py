@@ -14,7 +14,7 @@ LOCK_FILE = "serving.lock"
 
 def alone(lock):
     """Take `lock` exclusively if no other process holds it; whether that worked. Without flock (Windows) a process
-    cannot tell, and counts as alone, as every start did before."""
+    cannot tell, and counts as alone: each start marks the answers left streaming interrupted."""
     try:
         import fcntl
     except ImportError:
