@@ -1,4 +1,4 @@
-"""A self-hosted chat UI for language models."""
+"""A self-hosted chat UI for language models: create_app() builds the Flask app from its settings and its parts."""
 import os
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Settings: defaults < TOML file < WEBUI_* environment variables < explicit overrides."""
+"""Settings: defaults < TOML file < WEBUI_* environment variables < explicit overrides, and the checks they pass."""
 import os
 import tomllib
 
