@@ -107,3 +107,42 @@ def test_webui_check_uses_providers_from_the_environment(upstream, tmp_path):
     assert result.returncode == 0 and result.stdout.startswith("lab: ok (fake-model)"), result.stdout + result.stderr
     bad = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**env, "WEBUI_PROVIDERS": "[{name"})
     assert bad.returncode != 0 and "WEBUI_PROVIDERS is not valid TOML" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("WEBUI_SHUTDOWN_GRACE_SECONDS", -1), ("WEBUI_DATABASE_TIMEOUT", -0.5), ("WEBUI_LOCAL_THREADS", -2),
+     ("WEBUI_MAX_QUEUED_BYTES", "lots")],
+)
+def test_a_negative_or_unnumbered_count_stops_the_start_and_changes_nothing(tmp_path, key, value):
+    data = tmp_path / "data"
+    with pytest.raises(ConfigError, match=f"{key} must be a number, 0 or more"):
+        create_app({"WEBUI_DATA_DIR": str(data), key: value})
+    assert not data.exists()
+
+
+def test_zero_and_no_value_are_allowed_where_they_mean_off_or_all(tmp_path):
+    app = create_app({"WEBUI_DATA_DIR": str(tmp_path), "WEBUI_SHUTDOWN_GRACE_SECONDS": 0, "WEBUI_LOCAL_THREADS": None})
+    assert app.config["WEBUI_SHUTDOWN_GRACE_SECONDS"] == 0 and app.config["WEBUI_LOCAL_THREADS"] is None
+
+
+def test_local_threads_from_the_environment_are_a_number():
+    assert load(environ={"WEBUI_LOCAL_THREADS": "2"})["WEBUI_LOCAL_THREADS"] == 2
+    with pytest.raises(ConfigError, match="WEBUI_LOCAL_THREADS must be a whole number"):
+        load(environ={"WEBUI_LOCAL_THREADS": "all"})
+
+
+def test_a_value_from_the_config_file_is_checked_too(tmp_path):
+    path = tmp_path / "webui.toml"
+    path.write_text(f'data_dir = "{tmp_path / "data"}"\nshutdown_grace_seconds = -10\n')
+    with pytest.raises(ConfigError, match="WEBUI_SHUTDOWN_GRACE_SECONDS must be a number, 0 or more, not -10"):
+        create_app({"WEBUI_CONFIG": str(path)})
+
+
+@pytest.mark.parametrize("lang, words", [("C", "must be a number, 0 or more, not -1"), ("ru_RU.UTF-8", "должен быть числом")])
+def test_a_negative_grace_is_one_line_in_the_terminals_language(tmp_path, lang, words):
+    env = clean_env(WEBUI_DATA_DIR=str(tmp_path), WEBUI_SHUTDOWN_GRACE_SECONDS="-1", LANG=lang, LC_ALL="", LC_MESSAGES="")
+    result = subprocess.run([sys.executable, "-m", "webui", "user", "list"], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode != 0 and result.stdout == "", result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert "WEBUI_SHUTDOWN_GRACE_SECONDS" in line and words in line

@@ -27,6 +27,16 @@ def test_the_bundled_model_streams_a_short_answer(server):
     assert frames[-1]["type"] == "done" and frames[-1]["reason"] in ("complete", "length")
 
 
+def test_an_answers_token_count_is_the_count_its_text_gets_in_the_next_prompt(server):
+    ws = server.connect()
+    model = bundled_model_path().stem
+    ws.send(chat("m", "Say hello.", provider="local", model=model, options={"max_tokens": 8, "seed": 1}))
+    frames = ws.until_final("m", timeout=120)
+    answer = "".join(f["text"] for f in frames if f["type"] == "delta")
+    counter = LocalProvider().token_counter(model)
+    assert 1 <= frames[-1]["stats"]["tokens"] == counter.text_tokens(answer)
+
+
 def test_concurrent_requests_to_one_model_are_serialized():
     provider = LocalProvider()
     model = provider.default_model()

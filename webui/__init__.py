@@ -1,4 +1,4 @@
-"""A self-hosted chat UI for language models."""
+"""A self-hosted chat UI for language models: create_app() builds the Flask app from its settings and its parts."""
 import os
 from pathlib import Path
 
@@ -34,6 +34,10 @@ def create_app(config=None):
         static_folder=str(resource_dir("static")),
     )
     app.config.update(settings.load(config))
+    i18n.init_app(app, resource_dir("translations"), resource_dir("static"))
+    # In an app context, so that a refusal is in the app's default language (a command's is its terminal's).
+    with app.app_context():
+        settings.check_numbers(app.config)
     app.config["WEBUI_DATA_DIR"] = app.config["WEBUI_DATA_DIR"] or app.instance_path
     os.makedirs(app.config["WEBUI_DATA_DIR"], exist_ok=True)
     # First, so a request from a wrong host, site or user is refused before anything else reads it.
@@ -42,7 +46,6 @@ def create_app(config=None):
     app.register_error_handler(HTTPException, json_http_error)
     # A refusal raised anywhere (a route, the sign-in check before every request) is the same JSON answer.
     app.register_error_handler(UserError, user_error_response)
-    i18n.init_app(app, resource_dir("translations"), resource_dir("static"))
     storage.init_app(app)
     identity.init_app(app)
     live.init_app(app)

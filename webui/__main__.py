@@ -1,4 +1,4 @@
-"""`python -m webui`."""
+"""`python -m webui`: the `webui` command."""
 from .cli import main
 
 main()

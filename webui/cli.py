@@ -1,4 +1,4 @@
-"""The `webui` command: serve the chat UI."""
+"""The `webui` command: serve the chat UI (development server or gunicorn), check the providers, manage accounts."""
 import ipaddress
 import os
 import signal

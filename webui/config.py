@@ -1,6 +1,8 @@
-"""Settings: defaults < TOML file < WEBUI_* environment variables < explicit overrides."""
+"""Settings: defaults < TOML file < WEBUI_* environment variables < explicit overrides, and the checks they pass."""
 import os
 import tomllib
+
+from flask_babel import gettext as _
 
 DEFAULTS = {
     "WEBUI_HOST": "127.0.0.1",
@@ -42,6 +44,10 @@ DEFAULTS = {
 }
 
 
+# Counts, sizes and seconds: whole numbers in the environment, and never negative (0 is "none" or "off" where README
+# says so). WEBUI_LOCAL_THREADS is one without a default (all cores).
+NUMBERS = {key for key, value in DEFAULTS.items() if type(value) is int} | {"WEBUI_LOCAL_THREADS"}
+
 # Settings whose environment variable holds TOML, as README says: the value (an inline array or table), or the
 # config file's own section for it; with the kind of value each must be and an example for the error message.
 TOML_SETTINGS = {
@@ -72,13 +78,12 @@ def toml_setting(key, raw):
 
 
 def _coerce(key, raw):
-    """Turn an environment string into the type of the key's default."""
+    """Turn an environment string into its setting's kind: TOML, a flag, a whole number, or text."""
     if key in TOML_SETTINGS:
         return toml_setting(key, raw)
-    default = DEFAULTS.get(key)
-    if isinstance(default, bool):
+    if isinstance(DEFAULTS.get(key), bool):
         return raw.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
+    if key in NUMBERS:
         try:
             return int(raw)
         except ValueError:
@@ -116,3 +121,14 @@ def load(overrides=None, environ=None):
     settings.update(env)
     settings.update(overrides)
     return settings
+
+
+def check_numbers(settings):
+    """Refuse a count, size or time that is negative or not a number, from whichever source it came: a ConfigError
+    that names the setting, in the current language."""
+    for key in sorted(NUMBERS):
+        value = settings.get(key)
+        if value is None and DEFAULTS[key] is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(_("%(name)s must be a number, 0 or more, not %(value)s.", name=key, value=repr(value)))

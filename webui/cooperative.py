@@ -1,10 +1,11 @@
-"""`webui serve` runs on gevent: every connection and every provider generator is a greenlet in one thread.
+"""Living on gevent: C work in native threads, deadlines, interruptions, turns for busy generators, unblocking sends.
 
-Providers are plain blocking generators (they sleep, they read sockets with requests). With gevent's patches those
-calls let the other greenlets run instead of holding an OS thread each, so hundreds of streams do not queue for
-the GIL (bench figure 3: 500 streams went from seconds late to tens of milliseconds). What does not yield, because
-it computes in C (llama.cpp, scrypt), is run in a native thread with in_native_thread(). Everything here does
-nothing in a process that gevent has not patched: the development server keeps its threads.
+`webui serve` runs on gevent: every connection and every provider generator is a greenlet in one thread. Providers are
+plain blocking generators (they sleep, they read sockets with requests). With gevent's patches those calls let the
+other greenlets run instead of holding an OS thread each, so hundreds of streams do not queue for the GIL (figure 3 in
+bench/README.md). What does not yield, because it computes in C (llama.cpp, scrypt), is run in a native thread with
+in_native_thread(). Everything here does nothing in a process that gevent has not patched: the development server
+keeps its threads.
 """
 import itertools
 import socket
@@ -123,8 +124,8 @@ def taking_turns(iterator):
     iterator = iter(iterator)
 
     def turns():
-        """Runs of items with a turn for the others between two: sliced and chained in C, an item costs no Python
-        call (a wrapper per item cost figure 4 a tenth of its throughput)."""
+        """Runs of items with a turn for the others between two: sliced and chained in C, so that an item, which is
+        every chunk of every answer, costs no Python call."""
         while (first := next(iterator, _END)) is not _END:
             yield (first,)
             yield itertools.islice(iterator, CHUNKS_PER_TURN - 1)

@@ -1,5 +1,7 @@
-"""A connection to the SQLite file: its waits stop only its caller and end within a bound, any text can be stored,
-and a file that cannot be used is a StorageError the user can read instead of a crash."""
+"""A connection to the SQLite file, whose waits stop only its caller and end within a bound.
+
+Any text can be stored, and a file that cannot be used is a StorageError the user can read instead of a crash.
+"""
 import sqlite3
 import time
 from contextlib import contextmanager

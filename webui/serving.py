@@ -1,6 +1,9 @@
-"""Which processes serve a data folder: each holds a shared lock on a file in it for as long as it lives, so a server
-that starts and finds no other knows that the answers left `streaming` have no writer any more, and marks them
-interrupted. Commands (`webui user …`, `webui check`), tests' apps and a start that fails before it serves never do."""
+"""The data folder's serving lock: which processes serve the folder, and whether a server that starts is alone.
+
+Each serving process holds a shared lock on a file in the folder for as long as it lives, so a server that starts and
+finds no other knows that the answers left `streaming` have no writer any more, and marks them interrupted. Commands
+(`webui user …`, `webui check`), tests' apps and a start that fails before it serves never do.
+"""
 import logging
 from pathlib import Path
 
@@ -14,7 +17,7 @@ LOCK_FILE = "serving.lock"
 
 def alone(lock):
     """Take `lock` exclusively if no other process holds it; whether that worked. Without flock (Windows) a process
-    cannot tell, and counts as alone, as every start did before."""
+    cannot tell, and counts as alone: each start marks the answers left streaming interrupted."""
     try:
         import fcntl
     except ImportError:

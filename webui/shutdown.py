@@ -1,6 +1,8 @@
-"""Stopping without losing an answer: the answers still running get a grace period to end; then each is stored as
-`interrupted` and its page told so, and every socket is closed with 1012 (service restart) after its last frame, so
-pages reconnect to the next process and resume there.
+"""Stopping without losing an answer: a grace period for the running answers, then their end and the sockets' close.
+
+The answers still running get a grace period to end; then each is stored as `interrupted` and its page told so, and
+every socket is closed with 1012 (service restart) after its last frame, so pages reconnect to the next process and
+resume there.
 
 `webui serve` drains on SIGTERM (production.Worker), and at once on SIGINT and SIGQUIT; the development server on
 SIGTERM and Ctrl-C (cli.serve).

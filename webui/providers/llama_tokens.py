@@ -1,7 +1,7 @@
 """A local model's tokens, counted by llama.cpp itself: the prompt exactly as create_chat_completion evaluates it."""
 import hashlib
 
-# Token counts of message texts kept per model, so that a long conversation is tokenized once, not on every turn.
+# Token counts of texts kept per model, so that a long conversation is tokenized once, not on every turn.
 MAX_CACHED = 8192
 
 
@@ -55,28 +55,28 @@ class LlamaCounter:
             return len(measured.tokens)
         raise RuntimeError("the chat handler did not ask for a completion")
 
-    def _text_tokens(self, text):
-        """The tokens of a message's text, as the template's tokenizing reads it (special tokens too)."""
-        return len(self.llama.tokenize(text.encode("utf-8", "surrogatepass"), add_bos=False, special=True))
+    def text_tokens(self, text):
+        """The tokens of a text, as the template's tokenizing reads it (special tokens too): the one count of a local
+        model's tokens, for a message of the prompt and for an answer the model wrote. A text counted before is read
+        from the cache."""
+        data = text.encode("utf-8", "surrogatepass")
+        key = hashlib.blake2b(data, digest_size=16).digest()
+        count = self._cache.get(key)
+        if count is None:
+            count = len(self.llama.tokenize(data, add_bos=False, special=True))
+            if len(self._cache) >= MAX_CACHED:
+                self._cache.clear()
+            self._cache[key] = count
+        return count
 
     def _measure_overhead(self):
         """What the template adds around one message's text: a second message's cost beyond its text."""
         one = [{"role": "user", "content": "a"}]
         two = one + [{"role": "assistant", "content": "a"}]
-        return self.prompt(two) - self.prompt(one) - self._text_tokens("a")
+        return self.prompt(two) - self.prompt(one) - self.text_tokens("a")
 
     def costs(self, messages):
-        """The tokens each message adds to a prompt, its text's count from the cache when it was counted before."""
+        """The tokens each message adds to a prompt."""
         if self._overhead is None:
             self._overhead = self._measure_overhead()
-        costs = []
-        for message in messages:
-            key = hashlib.blake2b(message["content"].encode("utf-8", "surrogatepass"), digest_size=16).digest()
-            count = self._cache.get(key)
-            if count is None:
-                count = self._text_tokens(message["content"])
-                if len(self._cache) >= MAX_CACHED:
-                    self._cache.clear()
-                self._cache[key] = count
-            costs.append(count + self._overhead)
-        return costs
+        return [self.text_tokens(message["content"]) + self._overhead for message in messages]

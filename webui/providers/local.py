@@ -92,10 +92,6 @@ class LoadedModel:
         # As llama-cpp-python's own chat handler does: the template writes any special tokens itself.
         return self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 
-    def count_tokens(self, text):
-        """How many tokens of this model `text` is."""
-        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
-
 
 def open_model(path, n_ctx, n_threads):
     """Read a GGUF file into llama.cpp."""
@@ -188,7 +184,7 @@ class LocalProvider(Provider):
                         written.append(text)
                         yield text
                     reason = choice.get("finish_reason") or reason
-                yield ending(reason, loaded.count_tokens("".join(written)))
+                yield ending(reason, loaded.counter.text_tokens("".join(written)))
             except ValueError as e:
                 raise ProviderError(_("The local model could not answer: %(error)s", error=str(e))) from e
             finally:

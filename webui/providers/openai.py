@@ -2,8 +2,8 @@
 import json
 
 from ..markers import ending
-from .streams import sse_data
 from .failures import Failure, json_object, raise_if_error
+from .lines import sse_data
 from .upstream import UpstreamProvider
 
 # The bridge's options under their own names: the OpenAI ones, plus top_k, min_p and

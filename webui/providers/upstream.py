@@ -11,7 +11,7 @@ from ..context import retry_window
 from ..errors import NeedsKeyError, ProviderError, excerpt, redact
 from .base import Provider
 from .failures import MESSAGES, Failure, error_text, json_object, overflow, retry_after
-from .streams import MalformedStream, text_lines
+from .lines import LineTooLong, text_lines
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class UpstreamProvider(Provider):
                         raise Failure("interrupted")
             finally:
                 response.close()
-        except (Failure, MalformedStream) as e:
+        except (Failure, LineTooLong) as e:
             failure = e if isinstance(e, Failure) else Failure("bad_stream", detail=str(e))
             log.warning("provider %s failed: %s", self.name, failure.code)
             raise self.user_error(failure) from None

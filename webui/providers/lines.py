@@ -1,4 +1,4 @@
-"""Streamed bodies: bytes to text lines, and text lines to server-sent events."""
+"""Upstream response bodies read as lines: bytes to text lines (JSON lines), and text lines to server-sent events."""
 import codecs
 import re
 
@@ -7,8 +7,8 @@ LINE_BREAK = re.compile(r"\r\n|\r|\n")
 MAX_LINE = 1024 * 1024
 
 
-class MalformedStream(ValueError):
-    """The bytes cannot be a stream of the expected kind."""
+class LineTooLong(ValueError):
+    """A line went on past MAX_LINE characters without its end."""
 
 
 def text_lines(chunks):
@@ -23,7 +23,7 @@ def text_lines(chunks):
         *lines, rest = LINE_BREAK.split(text[:cut])
         pending = rest + text[cut:]
         if len(pending) > MAX_LINE:
-            raise MalformedStream(f"a line longer than {MAX_LINE} characters")
+            raise LineTooLong(f"a line longer than {MAX_LINE} characters")
         yield from lines
     # A last line without its line break is a fragment of a cut stream, not a line.
     *lines, _ = LINE_BREAK.split(pending + decoder.decode(b"", final=True))
