@@ -17,7 +17,7 @@ from pathlib import Path
 from . import PROVIDERS_DIR, ROOT, client
 
 KINDS = ("dev", "gunicorn", "stub")
-LABELS = {"dev": "dev server", "gunicorn": "gunicorn gevent", "stub": "stub (load generator)"}
+LABELS = {"dev": "webui", "gunicorn": "gunicorn gevent", "stub": "stub (load generator)"}
 PATH_LABELS = {client.STORED: "stored conversation", client.MESSAGES: "plain messages"}
 READY = re.compile(r"http://127\.0\.0\.1:(\d+)")
 PR_SET_PDEATHSIG = 1

@@ -7,7 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import config as settings
 from .errors import UserError, json_error, user_error_response
-from . import answers, auth, conversations, health, i18n, identity, live, registry, security, shutdown, storage, views, writer, ws
+from . import auth, conversations, health, i18n, identity, live, registry, runner, security, shutdown, storage, views, writer, ws
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -49,7 +49,7 @@ def create_app(config=None):
     storage.init_app(app)
     identity.init_app(app)
     live.init_app(app)
-    answers.init_app(app)
+    runner.init_app(app)
     registry.init_app(app)
     writer.init_app(app)
     shutdown.init_app(app)

@@ -72,6 +72,8 @@ class Answer:
         self.started_at = clock()
         self.first_chunk_at = None
         self.finished = False
+        # Set once every cursor has its final frame queued (or none is left to tell): what a closing socket waits for.
+        self.settled = False
         self.status = "streaming"
         self.error = None
         # Tokens the model wrote, when its provider says (markers.Ending): what the page's rate counts.
@@ -126,7 +128,7 @@ class Answer:
         with self._lock:
             self._cursors = [other for other in self._cursors if other is not cursor]
             if not self._cursors and not self.detachable:
-                self.finished = True
+                self.finished = self.settled = True
 
     def frames(self, cursor, most):
         """Up to `most` frames `cursor` has not had (its start, its deltas, its final), and whether more are left;
@@ -186,6 +188,7 @@ class Answer:
                 cursor.final = {"type": kind, "request_id": cursor.request_id, **fields}
         for cursor in cursors:
             cursor.wake()
+        self.settled = True
 
     def _final(self, status, error, kind, **fields):
         """End with one final frame, unless the answer already ended."""

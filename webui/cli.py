@@ -1,4 +1,4 @@
-"""The `webui` command: serve the chat UI (development server or gunicorn), check the providers, manage accounts."""
+"""The `webui` command: serve the chat UI (gevent's server, or gunicorn's gevent worker), check the providers, manage accounts."""
 import ipaddress
 import os
 import signal
@@ -9,7 +9,6 @@ from contextlib import contextmanager
 import click
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from werkzeug.serving import make_server
 
 from . import auth, cooperative, create_app, health, history, serving, storage
 from .config import ConfigError
@@ -53,39 +52,46 @@ def main(ctx, host, port, config_path, no_auth):
         serve(ctx.obj)
 
 
-class Terminated(Exception):
-    """SIGTERM arrived: stop, and give the running answers their grace period."""
-
-
-def terminated(signum, frame):
-    """The SIGTERM handler of the development server."""
-    raise Terminated
-
-
 def serve(overrides):
-    """Run the built-in threaded server until SIGTERM or Ctrl-C, then drain it (see shutdown.py): after SIGTERM with
-    the grace period, after Ctrl-C without; a second signal ends the process at once."""
+    """Run gevent's WSGI server in this process, as `webui serve` runs gunicorn's gevent worker (one runtime, see
+    cooperative.py), until SIGTERM or Ctrl-C; then drain it (see shutdown.py): after SIGTERM with the grace period,
+    after Ctrl-C without."""
+    # Before the app is built, so the providers' HTTP client is imported with gevent's sockets and ssl.
+    cooperative.patch()
+    import gevent
+    from gevent.event import Event
+    from gevent.pool import Pool
+    from gevent.pywsgi import WSGIServer
+
     app = build_app(overrides)
     check_access(app)
-    server = make_server(app.config["WEBUI_HOST"], app.config["WEBUI_PORT"], app, threaded=True)
+    config = app.config
+    server = WSGIServer((config["WEBUI_HOST"], config["WEBUI_PORT"]), app, spawn=Pool(config["WEBUI_CONNECTIONS"]), log=None)
+    try:
+        server.start()
+    except OSError as e:
+        with terminal(app):
+            address = f"{config['WEBUI_HOST']}:{config['WEBUI_PORT']}"
+            message = _("Could not listen on %(address)s: %(reason)s.", address=address, reason=e.strerror or e)
+        raise click.ClickException(message) from None
     # Once it listens: a start that fails (the port is taken) must not touch the answers of the server that runs.
     serving.start_serving(app)
-    announce(app.config["WEBUI_HOST"], server.server_port)
-    signal.signal(signal.SIGTERM, terminated)
-    grace = 0
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    except Terminated:
-        grace = app.config["WEBUI_SHUTDOWN_GRACE_SECONDS"]
-    finally:
-        server.server_close()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        app.extensions["webui.shutdown"].drain(grace)
-    except KeyboardInterrupt:
-        pass
+    announce(config["WEBUI_HOST"], server.server_port)
+    shutdown, stopping, grace = app.extensions["webui.shutdown"], Event(), []
+
+    def stop(seconds):
+        """The first signal stops the server with a drain of `seconds`; a later one shortens the drain under way."""
+        if stopping.is_set():
+            gevent.spawn(shutdown.drain, seconds)
+        else:
+            grace.append(seconds)
+            stopping.set()
+
+    gevent.signal_handler(signal.SIGTERM, stop, config["WEBUI_SHUTDOWN_GRACE_SECONDS"])
+    gevent.signal_handler(signal.SIGINT, stop, 0)
+    stopping.wait()
+    server.close()
+    shutdown.drain(grace[0])
 
 
 @main.command()
@@ -154,7 +160,6 @@ def check_access(app):
 @click.pass_obj
 def serve_production(overrides):
     """Serve with gunicorn on gevent: one process, up to WEBUI_CONNECTIONS connections at once."""
-    # Before the app is built, so the providers' HTTP client is imported with gevent's sockets and ssl.
     cooperative.patch()
     app = build_app(overrides)
     check_access(app)

@@ -24,10 +24,10 @@ RESUMES_PER_MINUTE = 20
 class Connection:
     """The requests of one socket, each a cursor in an answer (see answer.py), by request id."""
 
-    def __init__(self, app, registry, writer, locale, owner, live, answers):
-        """Frames go out through `writer` (see writer.Writer); `owner` is who is connected; `answers` runs them."""
+    def __init__(self, app, registry, writer, locale, owner, live, runner):
+        """Frames go out through `writer` (see writer.Writer); `owner` is who is connected; `runner` runs the answers."""
         self.registry = registry
-        self.answers = answers
+        self.runner = runner
         self.shutdown = app.extensions["webui.shutdown"]
         self.writer = writer
         self.locale = locale
@@ -102,7 +102,7 @@ class Connection:
         answer.context = context
         self.requests[chat.request_id] = cursor
         name = f"webui-stream-{chat.request_id}"
-        self.answers.start(answer, provider, model, messages, options, self.locale, name, written, after)
+        self.runner.start(answer, provider, model, messages, options, self.locale, name, written, after)
 
     def begin_turn(self, chat):
         """Store the user's side of a stored conversation's turn; answers that outlive sockets are limited per owner."""
@@ -132,11 +132,11 @@ class Connection:
         self.requests[request_id] = cursor
 
     def running(self):
-        """The answers of this socket's requests that are still running."""
-        return [cursor.answer for cursor in list(self.requests.values()) if not cursor.answer.finished]
+        """The answers of this socket's requests whose final frame is not queued yet."""
+        return [cursor.answer for cursor in list(self.requests.values()) if not cursor.answer.settled]
 
     def close(self):
-        """The socket is gone: its listeners go; plain requests stop, stored answers go on being written."""
+        """The socket is gone: its cursors go; plain answers stop, stored answers go on being written."""
         self.writer.close()
         for cursor in self.requests.values():
             cursor.answer.detach(cursor)

@@ -1,11 +1,11 @@
 """Living on gevent: C work in native threads, deadlines, interruptions, turns for busy generators, unblocking sends.
 
-`webui serve` runs on gevent: every connection and every provider generator is a greenlet in one thread. Providers are
-plain blocking generators (they sleep, they read sockets with requests). With gevent's patches those calls let the
-other greenlets run instead of holding an OS thread each, so hundreds of streams do not queue for the GIL (figure 3 in
-bench/README.md). What does not yield, because it computes in C (llama.cpp, scrypt), is run in a native thread with
-in_native_thread(). Everything here does nothing in a process that gevent has not patched: the development server
-keeps its threads.
+`webui` and `webui serve` run on gevent: every connection, its writer and every provider generator is a greenlet in
+one thread. Providers are plain blocking generators (they sleep, they read sockets with requests). With gevent's
+patches those calls let the other greenlets run instead of holding an OS thread each, so hundreds of streams do not
+queue for the GIL (figure 3 in bench/README.md). What does not yield, because it computes in C (llama.cpp, scrypt), is
+run in a native thread with in_native_thread(). Everything here does nothing in a process that gevent has not patched
+(the tests' in-process server, whose requests are threads).
 """
 import itertools
 import socket
@@ -78,7 +78,7 @@ def interrupter(exception):
 
 @cache
 def _deadline_pool():
-    """Threads for within() in a process without gevent (the development server's requests are threads already)."""
+    """Threads for within() in a process without gevent (whose requests are threads already)."""
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="webui-within")
 
 
@@ -115,7 +115,7 @@ def taking_turns(iterator):
     """The items of `iterator`; under gevent, the other greenlets run after every CHUNKS_PER_TURN of them.
 
     Nothing preempts a greenlet: a generator that never blocks would keep the only thread until its answer ends,
-    holding every other stream and page, and the pump that writes its own paced chunks.
+    holding every other answer, page and socket writer.
     """
     if not patched():
         return iterator

@@ -4,7 +4,7 @@ import time
 from flask import Blueprint, abort, jsonify, request
 from flask_babel import gettext as _
 
-from .answers import get_answers
+from .runner import get_runner
 from .answer import Answer, Cursor, FrameList
 from .errors import UserError, failure_message
 from .frames import ChatRequest, bad_request
@@ -42,7 +42,7 @@ def probe(registry, name, clock=time.monotonic):
         return result
     listener = FrameList()
     stream = Answer(Cursor(listener, chat.request_id), provider.name, result["model"], clock=clock)
-    get_answers().run(stream, provider, result["model"], chat.messages, chat.options)
+    get_runner().run(stream, provider, result["model"], chat.messages, chat.options)
     start, final = listener.frames[0], listener.frames[-1]
     if (start["provider"], start["model"]) != (provider.name, result["model"]):
         result["via"] = {"provider": start["provider"], "model": start["model"]}

@@ -1,4 +1,4 @@
-"""What a built-in provider may yield besides text: facts about its answer for the run loop (answers.relay).
+"""What a built-in provider may yield besides text: facts about its answer for the run loop (runner.relay).
 
 Drop-in modules yield text only; the classic contract does not change.
 """

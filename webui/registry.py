@@ -60,7 +60,7 @@ class ModuleProvider(Provider):
             )
 
     def complete(self, model, messages, stream=True, **options):
-        """The module's generator itself, or its plain string as the one chunk; answers.relay makes other chunks text."""
+        """The module's generator itself, or its plain string as the one chunk; runner.relay makes other chunks text."""
         # Returned, not wrapped in a generator of ours: every chunk would pay for another Python frame.
         self.check()
         if self.needs_auth:

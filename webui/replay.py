@@ -21,6 +21,7 @@ class Replay(Answer):
         self.finished = True
         cursor.final = final
         cursor.wake()
+        self.settled = True
 
     def start_frame(self, request_id):
         """The start frame of the answer replayed."""

@@ -4,8 +4,8 @@ The answers still running get a grace period to end; then each is stored as `int
 every socket is closed with 1012 (service restart) after its last frame, so pages reconnect to the next process and
 resume there.
 
-`webui serve` drains on SIGTERM (production.Worker), and at once on SIGINT and SIGQUIT; the development server on
-SIGTERM and Ctrl-C (cli.serve).
+`webui serve` drains on SIGTERM (production.Worker), and at once on SIGINT and SIGQUIT; `webui` on SIGTERM, and at once
+on Ctrl-C (cli.serve).
 """
 import threading
 import time

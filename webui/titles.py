@@ -124,7 +124,7 @@ def name(provider, model, conversation_id, question, answer, first_title, tell):
     except GreenletExit:
         raise
     except BaseException as e:
-        # Whatever the provider raises, even what a provider never should (see answers.drive), ends here.
+        # Whatever the provider raises, even what a provider never should (see runner.drive), ends here.
         log.debug("no title for conversation %s: %s", conversation_id, type(e).__name__)
 
 

@@ -170,8 +170,8 @@ class Writer:
                 if not self._send_all(data):
                     break
                 if closing:
-                    # Nothing may follow the close frame (the development server would write an HTTP response after
-                    # the handler); the client's answer to it can still be read.
+                    # Nothing may follow the close frame (a WSGI server may write an HTTP response after the
+                    # handler); the client's answer to it can still be read.
                     cut_off = False
                     try:
                         self._raw.shutdown(socket.SHUT_WR)

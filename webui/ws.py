@@ -5,11 +5,11 @@ from flask import current_app
 from flask_babel import get_locale
 from flask_sock import Sock
 
-from .answers import get_answers
 from .connection import Connection
 from .identity import current_owner
 from .live import get_live
 from .registry import get_registry
+from .runner import get_runner
 from .shutdown import get_shutdown
 from .writer import open_writer
 
@@ -29,7 +29,7 @@ def chat_socket(ws):
         str(get_locale()),
         current_owner(),
         get_live(),
-        get_answers(),
+        get_runner(),
     )
     shutdown = get_shutdown()
     shutdown.add(ws, connection)

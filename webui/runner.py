@@ -1,12 +1,12 @@
-"""Running answers: a provider's generator feeds a stream, which ends with exactly one final frame whatever happens.
+"""Running answers: a provider's generator feeds an answer, which ends with exactly one final frame whatever happens.
 
 An answer ends when its provider is done or fails (whatever it raises), when it reaches WEBUI_MAX_ANSWER_CHARS
 (`length`), when the provider yields no text for its idle limit (`timeout`), or from outside: stop, its socket
 closing, its conversation deleted. A watchdog, one thread per app while answers run, looks at each running answer a
-few times a second: it times out the silent ones and, under gevent, interrupts the runner of an answer that has ended
+few times a second: it times out the silent ones and, under gevent, interrupts the thread running an answer that has ended
 while its provider is blocked (in a read, a sleep, a lock), so that the generator unwinds, its `finally` runs and its
-connection closes at once. A thread cannot be interrupted: on the development server such a generator is closed as
-soon as it hands back control.
+connection closes at once. A plain thread (the tests' in-process server) cannot be interrupted: there such a generator is
+closed as soon as it hands back control.
 """
 import logging
 import threading
@@ -30,21 +30,21 @@ PATROL_SECONDS = 0.25
 
 
 class Interrupted(BaseException):
-    """Raised by the watchdog into a runner whose answer has ended: not an Exception, so that a provider's
+    """Raised by the watchdog into the thread running an answer that has ended: not an Exception, so that a provider's
     `except Exception` lets it through."""
 
 
-class Runner:
+class Watch:
     """One running answer as the watchdog sees it.
 
-    `in_provider` is true while the runner may be waiting inside the provider's code: only then may it be interrupted.
+    `in_provider` is true while its thread may be waiting inside the provider's code: only then may it be interrupted.
     """
 
-    def __init__(self, stream, idle_seconds, timeout_message, now):
-        """Watch `stream`; silence starts counting now."""
-        self.stream = stream
+    def __init__(self, answer, idle_seconds, timeout_message, now):
+        """Watch `answer`; silence starts counting now."""
+        self.answer = answer
         self.idle_seconds = idle_seconds
-        # Worded in the runner's context, in the reader's language; the watchdog has neither.
+        # Worded in the running thread's context, in the reader's language; the watchdog has neither.
         self.timeout_message = timeout_message
         self.interrupt = interrupter(Interrupted)
         self.in_provider = True
@@ -52,35 +52,35 @@ class Runner:
         self.active_at = now
 
     def check(self, now):
-        """Time the answer out when its provider has been silent too long; interrupt its runner once it has ended."""
-        stream = self.stream
-        if not stream.finished:
-            chunks = stream.length()
+        """Time the answer out when its provider has been silent too long; interrupt its thread once it has ended."""
+        answer = self.answer
+        if not answer.finished:
+            chunks = answer.length()
             if chunks != self.chunks:
                 self.chunks, self.active_at = chunks, now
             elif now - self.active_at >= self.idle_seconds:
-                stream.fail("timeout", self.timeout_message)
-        if stream.finished and self.interrupt:
+                answer.fail("timeout", self.timeout_message)
+        if answer.finished and self.interrupt:
             interrupt, self.interrupt = self.interrupt, None
             interrupt(lambda: self.in_provider)
 
 
-def relay(chunks, stream, room):
-    """Hand the provider's chunks to `stream`, at most `room` characters of them: the reason the answer ended
+def relay(chunks, answer, room):
+    """Hand the provider's chunks to `answer`, at most `room` characters of them: the reason the answer ended
     ("complete"; "length" past the room or at the model's token limit), or None when it ended from outside."""
-    delta = stream.delta
+    delta = answer.delta
     reason = "complete"
     for text in taking_turns(chunks):
         # A classic module's chunks come straight from it: anything not text is made text, and empty ones skipped.
         if text.__class__ is not str:
             if isinstance(text, Via):
-                stream.via(text.provider, text.model)
+                answer.via(text.provider, text.model)
                 continue
             if isinstance(text, Ending):
-                reason, stream.tokens = text.reason, text.tokens
+                reason, answer.tokens = text.reason, text.tokens
                 continue
             if isinstance(text, Trimmed):
-                stream.context = text.applied(stream.context)
+                answer.context = text.applied(answer.context)
                 continue
             text = str(text) if text else ""
         room -= len(text)
@@ -106,40 +106,40 @@ def close(chunks, provider):
         log.warning("provider %s failed while closing: %s", provider.name, error_text(e, provider.secrets()))
 
 
-def drive(runner, provider, model, messages, options, room):
-    """Stream one answer of at most `room` characters into the runner's stream, closing the provider's generator
+def drive(watch, provider, model, messages, options, room):
+    """Stream one answer of at most `room` characters into the watched answer, closing the provider's generator
     however it ends."""
-    stream = runner.stream
+    answer = watch.answer
     chunks = None
     try:
         try:
             chunks = iter(provider.complete(model, messages, stream=True, **options))
-            reason = relay(chunks, stream, room)
+            reason = relay(chunks, answer, room)
         finally:
             # Set before anything can wait again: from here on an interruption would hit this function, not the
             # provider.
-            runner.in_provider = False
+            watch.in_provider = False
         if reason:
-            stream.finish(reason)
+            answer.finish(reason)
     except Interrupted:
         pass  # the answer had ended (stop, timeout, a closed socket) and its final frame is out
     except UserError as e:
-        stream.fail(e.code, e.message)
+        answer.fail(e.code, e.message)
     except GreenletExit:
         # The server ends this greenlet (it is shutting down): the answer is cut off, as by a restart.
-        stream.finish("interrupted")
+        answer.finish("interrupted")
         raise
     except BaseException as e:
         # An Exception, or what a provider should never raise (SystemExit, KeyboardInterrupt, CancelledError, a stray
         # GeneratorExit): each is the provider's failure, and none goes further. A thread would just end without a
         # final frame, and under gevent a SystemExit or KeyboardInterrupt leaving a greenlet stops the whole server.
         log.warning("provider %s failed: %s", provider.name, error_text(e, provider.secrets()))
-        stream.fail("provider_error", failure_message(e, provider.secrets()))
+        answer.fail("provider_error", failure_message(e, provider.secrets()))
     finally:
         close(chunks, provider)
 
 
-class Answers:
+class Runner:
     """The answers running for one app, each in a thread of its own (under gevent, a greenlet), and their watchdog."""
 
     def __init__(self, app, clock=time.monotonic):
@@ -149,20 +149,20 @@ class Answers:
         self.max_chars = app.config["WEBUI_MAX_ANSWER_CHARS"]
         self._clock = clock
         self._lock = threading.Lock()
-        self._runners = set()
-        self._watchdog = Patrol(app, "webui-watchdog", PATROL_SECONDS, self._lock, lambda: bool(self._runners), self._patrol)
+        self._watches = set()
+        self._watchdog = Patrol(app, "webui-watchdog", PATROL_SECONDS, self._lock, lambda: bool(self._watches), self._patrol)
 
-    def start(self, stream, provider, model, messages, options, locale, name, written=0, after=None):
-        """Run the answer in a new thread called `name`, in the language `locale`; the stream ends however that goes.
+    def start(self, answer, provider, model, messages, options, locale, name, written=0, after=None):
+        """Run the answer in a new thread called `name`, in the language `locale`; the answer ends however that goes.
         Then `after()`, if given, runs in that thread, after the final frame."""
-        answer = (stream, provider, model, messages, options, written)
+        answer = (answer, provider, model, messages, options, written)
         thread = threading.Thread(target=self._run_in_context, args=(locale, after, *answer), name=name, daemon=True)
         try:
             thread.start()
         except RuntimeError:
             # No thread to be had (a limit of the system): the request still gets its one final frame.
             log.exception("could not start an answer")
-            stream.fail("internal_error", _("Something went wrong inside the server; its log has the details."))
+            answer.fail("internal_error", _("Something went wrong inside the server; its log has the details."))
 
     def _run_in_context(self, locale, after, *answer):
         """Thread body: in the request's language, with an app context for the database."""
@@ -171,8 +171,8 @@ class Answers:
             if after:
                 after()
 
-    def run(self, stream, provider, model, messages, options, written=0):
-        """Stream one answer into `stream` here, in this thread, under the watchdog; the message it goes into has
+    def run(self, answer, provider, model, messages, options, written=0):
+        """Stream one answer into `answer` here, in this thread, under the watchdog; the message it goes into has
         `written` characters already (a continued answer), which count toward WEBUI_MAX_ANSWER_CHARS."""
         seconds = provider.idle_limit(self.idle_seconds)
         message = _(
@@ -180,28 +180,28 @@ class Answers:
             provider=provider.name,
             seconds=f"{seconds:g}",
         )
-        runner = Runner(stream, seconds, message, self._clock())
-        self._watch(runner)
+        watch = Watch(answer, seconds, message, self._clock())
+        self._watch(watch)
         try:
-            drive(runner, provider, model, messages, options, max(0, self.max_chars - written))
+            drive(watch, provider, model, messages, options, max(0, self.max_chars - written))
         finally:
             with self._lock:
-                self._runners.discard(runner)
+                self._watches.discard(watch)
 
-    def _watch(self, runner):
-        """Put a runner under the watchdog, starting it if it is not running."""
+    def _watch(self, watch):
+        """Put a watch under the watchdog, starting it if it is not running."""
         with self._lock:
-            self._runners.add(runner)
+            self._watches.add(watch)
             self._watchdog.wake()
 
     def _patrol(self):
         """Look at every running answer: a few times a second while any runs."""
         with self._lock:
-            runners = list(self._runners)
+            watches = list(self._watches)
         now = self._clock()
-        for runner in runners:
+        for watch in watches:
             try:
-                runner.check(now)
+                watch.check(now)
             except Exception:
                 # One answer that cannot be ended (its final write failed) must not leave the others unwatched.
                 log.exception("the watchdog could not end an answer")
@@ -209,9 +209,9 @@ class Answers:
 
 def init_app(app):
     """Give the app its runner of answers."""
-    app.extensions["webui.answers"] = Answers(app)
+    app.extensions["webui.runner"] = Runner(app)
 
 
-def get_answers():
+def get_runner():
     """The current app's runner of answers."""
-    return current_app.extensions["webui.answers"]
+    return current_app.extensions["webui.runner"]
