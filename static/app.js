@@ -21,8 +21,10 @@ function conversationIdFromUrl() {
 }
 
 function showTitle(title) {
-  $("title").textContent = title || _("New conversation");
-  document.title = `${title || _("New conversation")} · ${_("Chat")}`;
+  const shown = title || _("New conversation");
+  $("title").textContent = shown;
+  // Babel does not read calls inside a template literal: the translated strings are looked up outside it.
+  document.title = [shown, _("Chat")].join(" · ");
 }
 
 function onBusy(busy) {
