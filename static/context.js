@@ -36,20 +36,21 @@ export function contextNote() {
 }
 
 export class ContextGauge {
+  #element = $("context-gauge");
+  #meter = $("context-meter");
+  #text = $("context-text");
+
   constructor() {
-    this.element = $("context-gauge");
-    this.meter = $("context-meter");
-    this.text = $("context-text");
-    this.element.title = _("What the model was sent with the last message, of the tokens its context holds");
+    this.#element.title = _("What the model was sent with the last message, of the tokens its context holds");
   }
 
   show(context) {
     const { limit, used } = context || {};
-    this.element.hidden = !limit;
+    this.#element.hidden = !limit;
     if (!limit) return;
-    Object.assign(this.meter, { max: limit, low: limit * 0.75, high: limit * 0.9, optimum: 0, value: used ?? 0 });
-    this.meter.hidden = used === null || used === undefined;
-    this.text.textContent = this.meter.hidden
+    Object.assign(this.#meter, { max: limit, low: limit * 0.75, high: limit * 0.9, optimum: 0, value: used ?? 0 });
+    this.#meter.hidden = used === null || used === undefined;
+    this.#text.textContent = this.#meter.hidden
       ? holds(limit)
       : ngettext("%(used)s of %(limit)s token", "%(used)s of %(limit)s tokens", limit, { used: formatNumber(used), limit: formatNumber(limit) });
   }
