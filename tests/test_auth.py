@@ -21,9 +21,9 @@ from test_cli import clean_env
 from webui import create_app
 from webui.auth import DB_FILE
 from webui.cli import check_access, main
-from webui.history import create_conversation
 from webui.secrets import KEY_FILE
 from webui.storage import get_db
+from webui.storage.conversations import create_conversation
 
 PASSWORD = "correct horse battery"
 

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .cooperative import in_native_thread
-from .database import storage_error
+from .storage.database import storage_error
 from .errors import UserError
 from .i18n import LANGUAGES
 from .limits import Backoff, client_key, get_sockets

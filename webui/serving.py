@@ -4,8 +4,9 @@ interrupted. Commands (`webui user …`, `webui check`), tests' apps and a start
 import logging
 from pathlib import Path
 
-from .database import StorageError
-from .storage import get_db, recover
+from .storage import get_db
+from .storage.answer_parts import recover
+from .storage.database import StorageError
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from contextlib import contextmanager
 
 from flask_babel import gettext as _
 
-from .cooperative import in_native_thread
-from .errors import UserError
+from ..cooperative import in_native_thread
+from ..errors import UserError
 
 # What an error's primary result code (its code & 0xFF) says about the file: each is a code the user is told.
 # Any other SQLite error is a bug and is raised as it is.
@@ -197,3 +197,8 @@ class Database:
     def close(self):
         """Close the connection (the last one to close checkpoints the file, so it may write)."""
         self._call(self.connection.close)
+
+
+def transaction(db):
+    """Run a block as one write transaction (see Database.transaction)."""
+    return db.transaction()
