@@ -1,8 +1,9 @@
-"""The server's SQLite file in WEBUI_DATA_DIR, opened (and upgraded) at start, and each app context's connection to it.
+"""The conversations' SQLite file in WEBUI_DATA_DIR, opened (and upgraded) at start, and each app context's connection to it.
 
 The package's modules: database (a connection whose waits stop only its caller; StorageError), migrations (the
 versioned schema), conversations (conversations and message trees: queries and API shapes), answer_parts (a streaming
-answer's text while it streams), archive (export and import), validate (what a client may store).
+answer's text while it streams), archive (export and import), validate (what a client may store), accounts (the
+accounts' own file).
 """
 import threading
 from pathlib import Path
@@ -11,6 +12,7 @@ from flask import current_app, g
 from flask_babel import gettext as _
 
 from ..config import ConfigError
+from . import accounts
 from .database import Database, StorageError
 from .migrations import migrate
 
@@ -38,7 +40,8 @@ def close_db(error=None):
 
 def init_app(app):
     """Open (creating or upgrading) the database; a file that cannot be used stops the start with a message that says
-    why. (Only a process that serves marks answers cut off by a crash: see serving.)"""
+    why. (Only a process that serves marks answers cut off by a crash: see serving.) The accounts' file is opened
+    when they are first read."""
     path = str(Path(app.config["WEBUI_DATA_DIR"]) / FILENAME)
     app.extensions["webui.database"] = path
     app.extensions["webui.writers"] = threading.Lock()
@@ -55,3 +58,4 @@ def init_app(app):
         except StorageError as e:
             raise ConfigError(_("The database %(path)s cannot be used: %(error)s", path=path, error=e.cause)) from None
     app.teardown_appcontext(close_db)
+    accounts.init_app(app)

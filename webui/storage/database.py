@@ -1,4 +1,4 @@
-"""A connection to the SQLite file: its waits stop only its caller and end within a bound, any text can be stored,
+"""A connection to a SQLite file: its waits stop only its caller and end within a bound, any text can be stored,
 and a file that cannot be used is a StorageError the user can read instead of a crash."""
 import sqlite3
 import time
@@ -88,8 +88,10 @@ def open_connection(path, wait):
     connection = sqlite3.connect(path, timeout=wait, isolation_level=None, check_same_thread=False)
     connection.row_factory = sqlite3.Row
     connection.execute("PRAGMA foreign_keys = ON")
-    # In WAL mode NORMAL keeps every commit through a crash of the process; only a power cut may lose the last ones.
-    connection.execute("PRAGMA synchronous = NORMAL")
+    # In WAL mode (the conversations) NORMAL keeps every commit through a crash of the process; only a power cut may
+    # lose the last ones. With a rollback journal (the accounts) it could leave the file corrupt: SQLite's FULL stays.
+    if connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        connection.execute("PRAGMA synchronous = NORMAL")
     return connection
 
 
