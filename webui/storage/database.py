@@ -1,5 +1,8 @@
-"""A connection to a SQLite file: its waits stop only its caller and end within a bound, any text can be stored,
-and a file that cannot be used is a StorageError the user can read instead of a crash."""
+"""Database, a connection to a SQLite file whose waits stop only its caller, and StorageError for a file it cannot use.
+
+Its waits end within a bound, any text can be stored, and a file that cannot be used is a StorageError the user can
+read instead of a crash.
+"""
 import sqlite3
 import time
 from contextlib import contextmanager

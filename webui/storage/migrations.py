@@ -1,5 +1,4 @@
-"""The conversations file's schema: each released step from an empty file to the current one, and the upgrade that
-runs those a file has not seen."""
+"""The conversations file's versioned schema: every released step, and the upgrade that runs those a file has not seen."""
 from ..config import ConfigError
 from .database import transaction
 
