@@ -92,7 +92,7 @@ def open_connection(path, wait):
     connection.row_factory = sqlite3.Row
     connection.execute("PRAGMA foreign_keys = ON")
     # In WAL mode (the conversations) NORMAL keeps every commit through a crash of the process; only a power cut may
-    # lose the last ones. With a rollback journal (the accounts) it could leave the file corrupt: SQLite's FULL stays.
+    # lose the last ones. With a rollback journal (the accounts) a power cut could corrupt the file: SQLite's FULL stays.
     if connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
         connection.execute("PRAGMA synchronous = NORMAL")
     return connection
