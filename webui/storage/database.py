@@ -1,7 +1,6 @@
-"""Database, a connection to a SQLite file whose waits stop only its caller, and StorageError for a file it cannot use.
+"""A connection to the SQLite file, whose waits stop only its caller and end within a bound.
 
-Its waits end within a bound, any text can be stored, and a file that cannot be used is a StorageError the user can
-read instead of a crash.
+Any text can be stored, and a file that cannot be used is a StorageError the user can read instead of a crash.
 """
 import sqlite3
 import time
