@@ -3,7 +3,7 @@ import logging
 
 from flask_babel import gettext as _
 
-from . import history, titles, turns
+from . import titles, turns
 from .bridge import Stream
 from .context import Budget
 from .errors import UserError
@@ -13,7 +13,7 @@ from .live import StoredStream
 from .registry import resolve
 from .replay import replay
 from .security import allow_request
-from .storage import get_db
+from .storage import conversations, get_db
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class Connection:
             raise UserError(_("Too many resumes on this connection: wait a minute and try again."), code="rate_limited")
         # Look up the stream before reading the row: a stream leaves the registry only after its final write.
         stream = self.live.get(message_id)
-        message = history.owned_message(get_db(), self.owner, message_id)
+        message = conversations.owned_message(get_db(), self.owner, message_id)
         if stream is not None and stream.attach(self.outbox.listener(request_id, after)):
             self.streams[request_id] = stream
             return

@@ -1,7 +1,7 @@
 """Resuming an answer that is over: its stored text, in delta frames of bounded size, as its socket takes them."""
 import json
 
-from .history import error_of
+from .storage.conversations import error_of
 from .outbox import Subscription
 
 # A replayed delta frame carries at most this many characters (at most 64 KiB of UTF-8).
