@@ -21,8 +21,10 @@ function conversationIdFromUrl() {
 }
 
 function showTitle(title) {
-  $("title").textContent = title || _("New conversation");
-  document.title = `${title || _("New conversation")} · ${_("Chat")}`;
+  const shown = title || _("New conversation");
+  $("title").textContent = shown;
+  // Babel does not read calls inside a template literal: the translated strings are looked up outside it.
+  document.title = [shown, _("Chat")].join(" · ");
 }
 
 function onBusy(busy) {
@@ -98,16 +100,16 @@ function submit() {
 
 const pickers = new Pickers({
   notify,
-  onChange: (choice) => chat.conversation && conversationsApi.update(chat.conversation.id, choice).catch((error) => notify(error.message)),
+  onChange: (choice) => chat.conversationId() && conversationsApi.update(chat.conversationId(), choice).catch((error) => notify(error.message)),
 });
-const settings = new Settings({ conversationId: () => chat.conversation?.id });
+const settings = new Settings({ conversationId: () => chat.conversationId() });
 // A title frame names a new conversation after its first answer (docs/protocol.md); every other frame is a request's.
 function onFrame(frame) {
   if (frame.type !== "title") {
     chat.handleFrame(frame);
     return;
   }
-  if (frame.conversation_id === chat.conversation?.id) showTitle(frame.title);
+  if (frame.conversation_id === chat.conversationId()) showTitle(frame.title);
   sidebar.refresh();
 }
 
@@ -116,7 +118,7 @@ const sidebar = new Sidebar({
   notify,
   onOpen: (id) => openConversation(id, { push: true }),
   onNew: () => startNew({ push: true }),
-  onTitle: (id, title) => id === chat.conversation?.id && showTitle(title),
+  onTitle: (id, title) => id === chat.conversationId() && showTitle(title),
 });
 const maxRequestBytes = Number(document.body.dataset.maxRequestBytes);
 const chat = new Chat({ socket, pickers, settings, notify, onBusy, onConversation, onRefused, maxRequestBytes });

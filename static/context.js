@@ -1,12 +1,11 @@
-// What the model was sent of the conversation, from the `context` of an answer's start frame or stored stats: a quiet
-// line above the first message it saw, and a gauge of its context beside the message box.
+// What the model was sent of the conversation: the line above the first message it saw, and the gauge of its context.
 import { $, h } from "./dom.js";
 import { _, formatNumber, ngettext } from "./i18n.js";
 
 const holds = (limit) =>
   ngettext("the model holds %(limit)s token", "the model holds %(limit)s tokens", limit, { limit: formatNumber(limit) });
 
-// The line's text, or "" when nothing was left out.
+// The line's text, or "" when nothing was left out; `context` comes from an answer's start frame or its stored stats.
 export function droppedText(context) {
   const n = context?.dropped_messages || 0;
   if (!n) return "";
@@ -19,12 +18,13 @@ export function droppedText(context) {
   );
 }
 
-// The index in `messages` of the first one the model saw, when `dropped` were left out of those before `end`: the
-// server sends only messages with text, so the empty ones (an answer that failed at once) do not count.
-export function firstSent(messages, end, dropped) {
+// The index in `texts` (the messages' texts) of the first message the model saw, when `dropped` were left out of
+// those before `end`: the server sends only messages with text, so the empty ones (an answer that failed at once) do
+// not count.
+export function firstSent(texts, end, dropped) {
   let seen = 0;
   for (let index = 0; index < end; index++) {
-    if (!messages[index].content) continue;
+    if (!texts[index]) continue;
     if (seen === dropped) return index;
     seen++;
   }
@@ -36,20 +36,21 @@ export function contextNote() {
 }
 
 export class ContextGauge {
+  #element = $("context-gauge");
+  #meter = $("context-meter");
+  #text = $("context-text");
+
   constructor() {
-    this.element = $("context-gauge");
-    this.meter = $("context-meter");
-    this.text = $("context-text");
-    this.element.title = _("What the model was sent with the last message, of the tokens its context holds");
+    this.#element.title = _("What the model was sent with the last message, of the tokens its context holds");
   }
 
   show(context) {
     const { limit, used } = context || {};
-    this.element.hidden = !limit;
+    this.#element.hidden = !limit;
     if (!limit) return;
-    Object.assign(this.meter, { max: limit, low: limit * 0.75, high: limit * 0.9, optimum: 0, value: used ?? 0 });
-    this.meter.hidden = used === null || used === undefined;
-    this.text.textContent = this.meter.hidden
+    Object.assign(this.#meter, { max: limit, low: limit * 0.75, high: limit * 0.9, optimum: 0, value: used ?? 0 });
+    this.#meter.hidden = used === null || used === undefined;
+    this.#text.textContent = this.#meter.hidden
       ? holds(limit)
       : ngettext("%(used)s of %(limit)s token", "%(used)s of %(limit)s tokens", limit, { used: formatNumber(used), limit: formatNumber(limit) });
   }

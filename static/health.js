@@ -1,5 +1,4 @@
-// "Check providers": the server sends a one-line prompt to every provider (POST /api/check, docs/providers.md)
-// and the dialog shows which ones answer right now, and how fast.
+// The "Check providers" dialog: which providers answer right now, and how fast.
 import { request } from "./api.js";
 import { $ } from "./dom.js";
 import { _ } from "./i18n.js";
@@ -13,6 +12,7 @@ function describe(result) {
   });
 }
 
+// The server sends a one-line prompt to every provider (POST /api/check, docs/providers.md).
 export function setUpHealthCheck() {
   $("check-providers").addEventListener("click", async () => {
     const list = $("check-results");

@@ -1,5 +1,6 @@
-// The page's strings in the page's language: the server hands over the catalog of every _("…") and ngettext("…")
-// in static/*.js.
+// The page's strings and numbers in the page's language.
+
+// The server puts into the page the translations of every _("…") and ngettext("…") in static/*.js.
 const catalog = JSON.parse(document.getElementById("messages-catalog").textContent);
 // For each singular msgid, its form for each plural category of the language (Intl.PluralRules' names).
 const plurals = JSON.parse(document.getElementById("plurals-catalog").textContent);

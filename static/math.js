@@ -1,4 +1,5 @@
 // A markdown-it plugin for TeX: $…$ and \(…\) inline, $$…$$ and \[…\] as display math, typeset by KaTeX.
+
 // KaTeX is 600 KB of script, most of what the page would compile before it can show a conversation, so it is
 // fetched only once some text has math; until it has loaded, formulas show their source (see loadMath).
 let katex = null;

@@ -32,116 +32,139 @@ export function detailsText(message) {
   return parts.filter(Boolean).join(" · ");
 }
 
-// `actions` is the conversation's controller: regenerate, continue, edit, retry, stop, showVersion, busy(), isLast().
 export class MessageView {
-  constructor(message, actions, { onRendered }) {
-    this.message = message;
-    this.actions = actions;
-    this.onRendered = onRendered;
-    // The renderer still at work on the content, if any; `stream` while the answer streams.
-    this.renderer = null;
-    this.stream = null;
-    this.rendered = false;
+  #message;
+  #callbacks;
+  // The renderer still at work on the content, if any; #stream while the answer streams.
+  #renderer = null;
+  #stream = null;
+  #rendered = false;
+  #detailsShown = false;
+  #content;
+  #foot;
+  #element;
+
+  // `message` as the server has it (or as much of it as the page knows yet). The buttons call onRetry(view),
+  // onRegenerate(view), onContinue(view), onEdit(view, text), onShowVersion(messageId) and onStop(); isBusy() says
+  // whether a request is running (the buttons that would start one are disabled), isLast(view) whether this message
+  // ends the shown branch (only that one offers Continue); onRendered() follows every change of the rendered text.
+  constructor(message, { onRetry, onRegenerate, onContinue, onEdit, onShowVersion, onStop, isBusy, isLast, onRendered }) {
+    this.#message = message;
+    this.#callbacks = { onRetry, onRegenerate, onContinue, onEdit, onShowVersion, onStop, isBusy, isLast, onRendered };
     const isUser = message.role === "user";
-    this.content = h("div", { className: "content raw", dir: "auto" }, message.content);
-    this.foot = h("div", { className: "message-foot" });
-    this.element = h(
+    this.#content = h("div", { className: "content raw", dir: "auto" }, message.content);
+    this.#foot = h("div", { className: "message-foot" });
+    this.#element = h(
       "article",
       { className: `message ${message.role}`, "aria-label": isUser ? _("Your message") : _("Answer") },
-      this.content,
-      this.foot,
+      this.#content,
+      this.#foot,
     );
     this.update(message);
   }
 
+  get element() {
+    return this.#element;
+  }
+
   get id() {
-    return this.message.id;
+    return this.#message.id;
+  }
+
+  get text() {
+    return this.#message.content;
+  }
+
+  get rendered() {
+    return this.#rendered;
   }
 
   // Answers are Markdown; rendering is deferred for old messages far from view (see conversation-view.js).
   render() {
-    if (this.rendered) return;
-    this.rendered = true;
-    this.content.classList.remove("raw");
-    if (this.message.role === "assistant") this.renderer = renderInSlices(this.content, this.message.content, { onChange: this.onRendered });
+    if (this.#rendered) return;
+    this.#rendered = true;
+    this.#content.classList.remove("raw");
+    if (this.#message.role === "assistant") {
+      this.#renderer = renderInSlices(this.#content, this.#message.content, { onChange: this.#callbacks.onRendered });
+    }
   }
 
   sameAs(message) {
-    return this.id === message.id && this.message.content === message.content && this.message.status === message.status;
+    return this.id === message.id && this.#message.content === message.content && this.#message.status === message.status;
   }
 
   update(message) {
-    this.message = { ...this.message, ...message };
-    this.element.dataset.id = this.id ?? "";
-    this.element.classList.toggle("streaming", this.message.status === "streaming");
-    this.foot.replaceChildren(...this.footParts());
+    this.#message = { ...this.#message, ...message };
+    this.#element.dataset.id = this.id ?? "";
+    this.#element.classList.toggle("streaming", this.#message.status === "streaming");
+    this.#foot.replaceChildren(...this.#footParts());
   }
 
-  footParts() {
-    const { role, status, error } = this.message;
+  #footParts() {
+    const { role, status, error } = this.#message;
     const parts = [];
     if (status === "error" && error) {
       // An answer the server could not save yet is not retried: the server saves that very text once it can.
       const retry = error.code !== "storage_failed" &&
-        h("button", { type: "button", className: "needs-idle", onclick: () => this.actions.retry(this) }, _("Retry"));
+        h("button", { type: "button", className: "needs-idle", onclick: () => this.#callbacks.onRetry(this) }, _("Retry"));
       parts.push(h("div", { className: "message-error", role: "alert" }, h("span", {}, error.message), retry));
     }
-    const versions = this.versionSwitcher();
+    const versions = this.#versionSwitcher();
     if (versions) parts.push(versions);
-    const meta = role === "assistant" && status !== "streaming" && this.metaLine();
+    const meta = role === "assistant" && status !== "streaming" && this.#metaLine();
     if (meta) parts.push(meta);
-    parts.push(h("div", { className: "message-actions" }, ...this.actionButtons(meta)));
+    parts.push(h("div", { className: "message-actions" }, ...this.#actionButtons(meta)));
     return parts;
   }
 
   // How the answer ended, when that is news (stopped, cut off), then its details, shown with the Details button.
-  metaLine() {
-    const note = STATUS_NOTES[this.message.status]?.();
-    const details = detailsText(this.message);
+  #metaLine() {
+    const note = STATUS_NOTES[this.#message.status]?.();
+    const details = detailsText(this.#message);
     if (!note && !details) return null;
     return h(
       "span",
       { className: "meta" },
       note && h("span", {}, note),
-      details && h("span", { className: "details", hidden: !this.detailsShown }, note ? ` · ${details}` : details),
+      details && h("span", { className: "details", hidden: !this.#detailsShown }, note ? ` · ${details}` : details),
     );
   }
 
-  toggleDetails(button, details) {
-    this.detailsShown = !this.detailsShown;
-    button.setAttribute("aria-expanded", String(this.detailsShown));
-    details.hidden = !this.detailsShown;
+  #toggleDetails(button, details) {
+    this.#detailsShown = !this.#detailsShown;
+    button.setAttribute("aria-expanded", String(this.#detailsShown));
+    details.hidden = !this.#detailsShown;
   }
 
-  actionButtons(meta) {
-    const { role, status } = this.message;
+  #actionButtons(meta) {
+    const { role, status } = this.#message;
     const button = (label, onclick, idle = true) =>
-      h("button", { type: "button", className: idle ? "small needs-idle" : "small", disabled: idle && this.actions.busy(), onclick }, label);
-    if (status === "streaming") return [button(_("Stop"), () => this.actions.stop(), false)];
-    const copy = button(_("Copy"), () => copyWithFeedback(copy, this.message.content), false);
+      h("button", { type: "button", className: idle ? "small needs-idle" : "small", disabled: idle && this.#callbacks.isBusy(), onclick }, label);
+    if (status === "streaming") return [button(_("Stop"), () => this.#callbacks.onStop(), false)];
+    const copy = button(_("Copy"), () => copyWithFeedback(copy, this.#message.content), false);
     // Until the server has given the message its id there is nothing to act on but its text.
     if (!this.id) return [copy];
-    if (role === "user") return [copy, button(_("Edit"), () => this.startEditing())];
+    if (role === "user") return [copy, button(_("Edit"), () => this.#startEditing())];
     const details = meta?.querySelector(".details");
-    const toggle = details && button(_("Details"), () => this.toggleDetails(toggle, details), false);
-    toggle?.setAttribute("aria-expanded", String(Boolean(this.detailsShown)));
+    const toggle = details && button(_("Details"), () => this.#toggleDetails(toggle, details), false);
+    toggle?.setAttribute("aria-expanded", String(Boolean(this.#detailsShown)));
     return [
       copy,
-      button(_("Regenerate"), () => this.actions.regenerate(this)),
-      CAN_CONTINUE.has(status) && this.actions.isLast(this) && button(_("Continue"), () => this.actions.continue(this)),
+      button(_("Regenerate"), () => this.#callbacks.onRegenerate(this)),
+      CAN_CONTINUE.has(status) && this.#callbacks.isLast(this) && button(_("Continue"), () => this.#callbacks.onContinue(this)),
       toggle,
     ];
   }
 
-  versionSwitcher() {
-    const { versions = [], version = 0 } = this.message;
+  #versionSwitcher() {
+    const { versions = [], version = 0 } = this.#message;
     if (versions.length < 2) return null;
     // A button at the end of the row stays disabled, so it is not one of the buttons that busy toggles.
     const step = (by, label, text) => {
       const atEnd = !versions[version + by];
       return h(
         "button",
-        { type: "button", className: atEnd ? "small" : "small needs-idle", "aria-label": label, disabled: atEnd || this.actions.busy(), onclick: () => this.actions.showVersion(this, versions[version + by]) },
+        { type: "button", className: atEnd ? "small" : "small needs-idle", "aria-label": label, disabled: atEnd || this.#callbacks.isBusy(), onclick: () => this.#callbacks.onShowVersion(versions[version + by]) },
         text,
       );
     };
@@ -154,12 +177,12 @@ export class MessageView {
     );
   }
 
-  startEditing() {
-    const field = h("textarea", { className: "edit-field", dir: "auto", value: this.message.content, "aria-label": _("Edit your message") });
+  #startEditing() {
+    const field = h("textarea", { className: "edit-field", dir: "auto", value: this.#message.content, "aria-label": _("Edit your message") });
     const cancel = () => {
       form.remove();
-      this.content.hidden = false;
-      this.foot.hidden = false;
+      this.#content.hidden = false;
+      this.#foot.hidden = false;
     };
     const form = h(
       "form",
@@ -167,7 +190,7 @@ export class MessageView {
         className: "edit-form",
         onsubmit: (event) => {
           event.preventDefault();
-          if (field.value.trim()) this.actions.edit(this, field.value.trim());
+          if (field.value.trim()) this.#callbacks.onEdit(this, field.value.trim());
         },
         onkeydown: (event) => event.key === "Escape" && cancel(),
       },
@@ -177,40 +200,42 @@ export class MessageView {
         h("button", { type: "button", className: "small secondary", onclick: cancel }, _("Cancel")),
       ),
     );
-    this.content.hidden = true;
-    this.foot.hidden = true;
-    this.element.append(form);
+    this.#content.hidden = true;
+    this.#foot.hidden = true;
+    this.#element.append(form);
     field.focus();
   }
 
-  // Streaming: `base` is the text already there (a continued answer grows from it).
-  startStream(base = "") {
-    this.rendered = true;
-    this.renderer?.cancel();
-    this.content.classList.remove("raw");
-    this.content.replaceChildren();
+  // Streaming: a continued answer keeps its text and grows from it; any other starts empty.
+  startStream({ keepText = false } = {}) {
+    const base = keepText ? this.#message.content : "";
+    this.#rendered = true;
+    this.#renderer?.cancel();
+    this.#content.classList.remove("raw");
+    this.#content.replaceChildren();
     this.update({ status: "streaming", content: base, error: null });
-    this.stream = this.renderer = new StreamRenderer(this.content, {
+    this.#stream = this.#renderer = new StreamRenderer(this.#content, {
       onSettled: (block) => announce(block.textContent),
-      onRendered: this.onRendered,
+      onRendered: this.#callbacks.onRendered,
     });
-    this.stream.append(base);
+    this.#stream.append(base);
   }
 
   appendDelta(text) {
-    this.message.content += text;
-    this.stream.append(text);
+    this.#message.content += text;
+    this.#stream.append(text);
   }
 
   // The server's stored text replaces ours when it knows better (a resumed answer that had already ended).
   replaceText(text) {
-    this.message.content = text;
-    this.stream.reset(text);
+    this.#message.content = text;
+    this.#stream.reset(text);
   }
 
-  endStream(changes) {
-    this.stream?.finish(announce);
-    this.stream = null;
-    this.update(changes);
+  // `stats` of the final frame, when it has any, replace those the message had.
+  endStream({ status, stats, error }) {
+    this.#stream?.finish(announce);
+    this.#stream = null;
+    this.update({ status, stats: stats ?? this.#message.stats, error });
   }
 }

@@ -4,54 +4,57 @@ import { $ } from "./dom.js";
 import { _ } from "./i18n.js";
 
 export class Pickers {
+  #providerSelect = $("provider");
+  #modelSelect = $("model");
+  #hint = $("provider-error");
+  #providers = [];
+  #notify;
+  #wanted;
+
   constructor({ onChange, notify }) {
-    this.providerSelect = $("provider");
-    this.modelSelect = $("model");
-    this.hint = $("provider-error");
-    this.providers = [];
-    this.notify = notify;
-    this.providerSelect.addEventListener("change", () => {
-      this.fillModels();
+    this.#notify = notify;
+    this.#providerSelect.addEventListener("change", () => {
+      this.#fillModels();
       onChange(this.value());
     });
-    this.modelSelect.addEventListener("change", () => onChange(this.value()));
+    this.#modelSelect.addEventListener("change", () => onChange(this.value()));
   }
 
   async load() {
     try {
       const listing = await request("GET", "api/providers");
-      this.providers = listing.providers;
-      this.providerSelect.replaceChildren(
-        ...this.providers.map((p) => new Option(p.available ? p.label : _("%(name)s (unavailable)", { name: p.label }), p.name, false, p.name === listing.default)),
+      this.#providers = listing.providers;
+      this.#providerSelect.replaceChildren(
+        ...this.#providers.map((p) => new Option(p.available ? p.label : _("%(name)s (unavailable)", { name: p.label }), p.name, false, p.name === listing.default)),
       );
-      this.fillModels();
-      if (this.wanted) this.choose(this.wanted.provider, this.wanted.model);
+      this.#fillModels();
+      if (this.#wanted) this.choose(this.#wanted.provider, this.#wanted.model);
     } catch {
-      this.notify(_("Could not load the list of providers."));
+      this.#notify(_("Could not load the list of providers."));
     }
   }
 
-  selected() {
-    return this.providers.find((p) => p.name === this.providerSelect.value);
+  #selected() {
+    return this.#providers.find((p) => p.name === this.#providerSelect.value);
   }
 
-  fillModels(model) {
-    const provider = this.selected();
-    this.hint.textContent = provider && !provider.available ? provider.error : "";
+  #fillModels(model) {
+    const provider = this.#selected();
+    this.#hint.textContent = provider && !provider.available ? provider.error : "";
     const wanted = model || provider?.default_model;
-    this.modelSelect.replaceChildren(...(provider?.models || []).map((name) => new Option(name, name, false, name === wanted)));
+    this.#modelSelect.replaceChildren(...(provider?.models || []).map((name) => new Option(name, name, false, name === wanted)));
   }
 
   // A conversation remembers its provider and model; ones this server no longer has leave the pickers as they are.
   // A choice made before the list has loaded is applied when it does.
   choose(provider, model) {
-    this.wanted = { provider, model };
-    if (!this.providers.some((p) => p.name === provider)) return;
-    this.providerSelect.value = provider;
-    this.fillModels(model);
+    this.#wanted = { provider, model };
+    if (!this.#providers.some((p) => p.name === provider)) return;
+    this.#providerSelect.value = provider;
+    this.#fillModels(model);
   }
 
   value() {
-    return { provider: this.providerSelect.value || null, model: this.modelSelect.value || null };
+    return { provider: this.#providerSelect.value || null, model: this.#modelSelect.value || null };
   }
 }

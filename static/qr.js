@@ -1,5 +1,4 @@
-// A QR code of the server's address on the local network, so a phone can open the page; shown only when the
-// server listens on a non-loopback address and says so in data-lan-url.
+// The QR code of the server's address on the local network, so that a phone can open the page.
 import { $ } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -25,6 +24,7 @@ function qrSvg(qrcode, text) {
   return svg;
 }
 
+// Offered only when the server listens on a non-loopback address and says so in data-lan-url.
 export function setUpQrCode() {
   const url = document.body.dataset.lanUrl;
   const button = $("show-qr");

@@ -29,41 +29,49 @@ function confirmDialog(text) {
 }
 
 export class Sidebar {
+  #onOpen;
+  #onNew;
+  #onTitle;
+  #notify;
+  #list = $("conversations");
+  #search = $("search");
+  #more = $("more-conversations");
+  #empty = $("no-conversations");
+  #conversations = [];
+  #current = null;
+  #next = null;
+  #timer = 0;
+  #renaming = false;
+
   // onOpen(id) opens a conversation; onNew() starts an empty one; onTitle(id, title) tells the server's title of a
   // conversation, after a rename and whenever the list shows the open one; notify(text) shows a page-level message.
   constructor({ onOpen, onNew, onTitle, notify }) {
-    Object.assign(this, { onOpen, onNew, onTitle, notify });
-    this.list = $("conversations");
-    this.search = $("search");
-    this.more = $("more-conversations");
-    this.empty = $("no-conversations");
-    this.conversations = [];
-    this.current = null;
-    this.next = null;
-    this.timer = 0;
-    this.renaming = false;
-    this.search.addEventListener("input", () => {
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.refresh(), SEARCH_AFTER_MS);
+    this.#onOpen = onOpen;
+    this.#onNew = onNew;
+    this.#onTitle = onTitle;
+    this.#notify = notify;
+    this.#search.addEventListener("input", () => {
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => this.refresh(), SEARCH_AFTER_MS);
     });
-    this.more.addEventListener("click", () => this.refresh({ append: true }));
+    this.#more.addEventListener("click", () => this.refresh({ append: true }));
     for (const button of [$("new-chat"), $("header-new-chat")]) {
       button.addEventListener("click", () => {
-        this.closeDrawer();
-        this.onNew();
+        this.#closeDrawer();
+        this.#onNew();
       });
     }
-    $("import").addEventListener("change", (event) => this.importFile(event.target));
-    $("open-sidebar").addEventListener("click", () => this.openDrawer());
-    $("close-sidebar").addEventListener("click", () => this.closeDrawer());
-    $("backdrop").addEventListener("click", () => this.closeDrawer());
+    $("import").addEventListener("change", (event) => this.#importFile(event.target));
+    $("open-sidebar").addEventListener("click", () => this.#openDrawer());
+    $("close-sidebar").addEventListener("click", () => this.#closeDrawer());
+    $("backdrop").addEventListener("click", () => this.#closeDrawer());
     // Capture phase: Esc closes an open drawer before it can mean "stop the answer".
     document.addEventListener(
       "keydown",
       (event) => {
         if (event.key === "Escape" && document.body.classList.contains("drawer-open")) {
           event.stopPropagation();
-          this.closeDrawer();
+          this.#closeDrawer();
         }
       },
       { capture: true },
@@ -71,30 +79,30 @@ export class Sidebar {
   }
 
   async refresh({ append = false } = {}) {
-    const query = this.search.value.trim();
+    const query = this.#search.value.trim();
     try {
-      const page = await conversationsApi.list(query, append ? this.next : "");
+      const page = await conversationsApi.list(query, append ? this.#next : "");
       // A refresh (an answer ending, say) would throw away a title being typed; finishing the edit refreshes.
-      if (this.renaming && !append) return;
-      this.next = page.next;
-      this.conversations = append ? [...this.conversations, ...page.conversations] : page.conversations;
-      this.render();
-      this.more.hidden = !this.next;
-      this.empty.hidden = this.conversations.length > 0;
-      this.empty.textContent = query ? _("Nothing found") : _("No conversations yet.");
-      const open = this.conversations.find((conversation) => conversation.id === this.current);
-      if (open) this.onTitle(open.id, open.title);
+      if (this.#renaming && !append) return;
+      this.#next = page.next;
+      this.#conversations = append ? [...this.#conversations, ...page.conversations] : page.conversations;
+      this.#render();
+      this.#more.hidden = !this.#next;
+      this.#empty.hidden = this.#conversations.length > 0;
+      this.#empty.textContent = query ? _("Nothing found") : _("No conversations yet.");
+      const open = this.#conversations.find((conversation) => conversation.id === this.#current);
+      if (open) this.#onTitle(open.id, open.title);
     } catch (error) {
-      this.notify(error.message);
+      this.#notify(error.message);
     }
   }
 
   // The list comes newest first, so each group's conversations keep their order.
-  render() {
+  #render() {
     const groups = dateGroups().map((group) => ({ ...group, items: [] }));
-    for (const conversation of this.conversations) {
+    for (const conversation of this.#conversations) {
       const changed = Date.parse(conversation.updated_at);
-      (groups.find((group) => changed >= group.since) ?? groups[0]).items.push(this.item(conversation));
+      (groups.find((group) => changed >= group.since) ?? groups[0]).items.push(this.#item(conversation));
     }
     const sections = groups
       .filter((group) => group.items.length)
@@ -106,53 +114,53 @@ export class Sidebar {
           h("ul", { className: "conversations" }, group.items),
         ),
       );
-    this.list.replaceChildren(...sections);
+    this.#list.replaceChildren(...sections);
   }
 
-  item(conversation) {
+  #item(conversation) {
     const title = conversation.title || _("New conversation");
     const link = h("a", { href: appUrl(`c/${encodeURIComponent(conversation.id)}`).pathname, className: "conversation-link", dir: "auto" }, title);
-    if (conversation.id === this.current) link.setAttribute("aria-current", "page");
+    if (conversation.id === this.#current) link.setAttribute("aria-current", "page");
     link.addEventListener("click", (event) => {
       if (event.ctrlKey || event.metaKey || event.shiftKey) return;
       event.preventDefault();
-      this.closeDrawer();
-      this.onOpen(conversation.id);
+      this.#closeDrawer();
+      this.#onOpen(conversation.id);
     });
     const rename = h("button", { type: "button", className: "icon", "aria-label": _("Rename “%(title)s”", { title }), title: _("Rename") }, icon("edit"));
     const remove = h("button", { type: "button", className: "icon", "aria-label": _("Delete “%(title)s”", { title }), title: _("Delete") }, icon("delete"));
     const item = h("li", { className: "conversation" }, link, h("div", { className: "conversation-actions" }, rename, remove));
     item.dataset.id = conversation.id;
-    rename.addEventListener("click", () => this.rename(item, conversation));
-    remove.addEventListener("click", () => this.remove(conversation, title));
+    rename.addEventListener("click", () => this.#rename(item, conversation));
+    remove.addEventListener("click", () => this.#remove(conversation, title));
     return item;
   }
 
   setCurrent(id) {
-    this.current = id;
-    for (const link of this.list.querySelectorAll(".conversation-link")) {
+    this.#current = id;
+    for (const link of this.#list.querySelectorAll(".conversation-link")) {
       if (link.parentElement.dataset.id === id) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }
   }
 
-  rename(item, conversation) {
+  #rename(item, conversation) {
     const field = h("input", { type: "text", value: conversation.title, className: "rename-field", dir: "auto", "aria-label": _("New title"), maxLength: 200 });
     let done = false;
     const finish = async (save) => {
       if (done) return;
       done = true;
-      this.renaming = false;
+      this.#renaming = false;
       if (save && field.value.trim() && field.value.trim() !== conversation.title) {
         try {
           await conversationsApi.update(conversation.id, { title: field.value.trim() });
-          this.onTitle(conversation.id, field.value.trim());
+          this.#onTitle(conversation.id, field.value.trim());
         } catch (error) {
-          this.notify(error.message);
+          this.#notify(error.message);
         }
       }
       await this.refresh();
-      this.list.querySelector(`[data-id="${CSS.escape(conversation.id)}"] .conversation-link`)?.focus();
+      this.#list.querySelector(`[data-id="${CSS.escape(conversation.id)}"] .conversation-link`)?.focus();
     };
     field.addEventListener("keydown", (event) => {
       if (event.key === "Enter") finish(true);
@@ -162,48 +170,48 @@ export class Sidebar {
       }
     });
     field.addEventListener("blur", () => finish(true));
-    this.renaming = true;
+    this.#renaming = true;
     item.replaceChildren(field);
     field.focus();
     field.select();
   }
 
-  async remove(conversation, title) {
+  async #remove(conversation, title) {
     if (!(await confirmDialog(_("Delete “%(title)s”? This cannot be undone.", { title })))) return;
     try {
       await conversationsApi.remove(conversation.id);
     } catch (error) {
-      this.notify(error.message);
+      this.#notify(error.message);
       return;
     }
-    if (conversation.id === this.current) this.onNew();
+    if (conversation.id === this.#current) this.#onNew();
     this.refresh();
   }
 
-  async importFile(input) {
+  async #importFile(input) {
     const [file] = input.files;
     input.value = "";
     if (!file) return;
     try {
       const created = await conversationsApi.import(JSON.parse(await file.text()));
-      this.closeDrawer();
+      this.#closeDrawer();
       await this.refresh();
-      this.onOpen(created.id);
+      this.#onOpen(created.id);
     } catch (error) {
       const reason = error instanceof SyntaxError ? _("it is not a JSON file") : error.message;
-      this.notify(_("%(file)s could not be imported: %(error)s", { file: file.name, error: reason }));
+      this.#notify(_("%(file)s could not be imported: %(error)s", { file: file.name, error: reason }));
     }
   }
 
   // The open drawer is modal: the page behind it is inert, so focus and screen readers stay in the list.
-  openDrawer() {
+  #openDrawer() {
     document.body.classList.add("drawer-open");
     document.querySelector(".main").inert = true;
     $("open-sidebar").setAttribute("aria-expanded", "true");
     $("new-chat").focus();
   }
 
-  closeDrawer() {
+  #closeDrawer() {
     if (!document.body.classList.contains("drawer-open")) return;
     document.body.classList.remove("drawer-open");
     document.querySelector(".main").inert = false;

@@ -1,6 +1,6 @@
-// Light, dark or the system's theme, remembered in this browser. A classic script in <head>, so the saved theme
-// is in place before the first paint and the page does not flash.
+// Light, dark or the system's theme, remembered in this browser.
 "use strict";
+// A classic script in <head>, so the saved theme is in place before the first paint and the page does not flash.
 (() => {
   const KEY = "webui-theme";
   const root = document.documentElement;

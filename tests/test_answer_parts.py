@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from conftest import turn
-from webui import history, storage
-from webui.answer_parts import Part, append_parts, end_answer, lead_after
+from webui import storage
+from webui.storage import conversations
+from webui.storage.answer_parts import Part, append_parts, end_answer, lead_after, recover
+from webui.storage.database import transaction
 
 TOKEN = "B" * 22
 OWNER = f"anon:{TOKEN}"
@@ -116,11 +118,11 @@ def streaming(app):
     """A conversation whose answer a server is writing: a question, then an answer with text in content and in parts.
     Returns (conversation id, answer id, a function that appends a part)."""
     db = storage.app_connection(app)
-    with storage.transaction(db):
-        conversation_id = history.create_conversation(db, OWNER, "streaming", "testing", "echo")
-        question = history.add_message(db, conversation_id, None, "user", "Is it lost?")
-        answer = history.add_message(db, conversation_id, question, "assistant", "Said before. ", "streaming", "testing", "echo")
-        history.update_conversation(db, conversation_id, leaf_id=answer)
+    with transaction(db):
+        conversation_id = conversations.create_conversation(db, OWNER, "streaming", "testing", "echo")
+        question = conversations.add_message(db, conversation_id, None, "user", "Is it lost?")
+        answer = conversations.add_message(db, conversation_id, question, "assistant", "Said before. ", "streaming", "testing", "echo")
+        conversations.update_conversation(db, conversation_id, leaf_id=answer)
     lead = [lead_after("", "Said before. ")]
 
     def append(text):
@@ -174,7 +176,7 @@ def test_search_finds_a_word_cut_by_a_write_while_it_streams_and_once_after_the_
         assert found(owner_client, word) == [conversation_id], word
     db = storage.app_connection(app)
     try:
-        with storage.transaction(db):
+        with transaction(db):
             assert end_answer(db, answer, " nobody looks.", "complete", "testing", "echo")
     finally:
         db.close()
@@ -195,7 +197,7 @@ def test_deleting_a_streaming_conversation_deletes_its_parts_and_their_index(app
 
 def test_a_server_that_starts_alone_puts_the_parts_of_cut_off_answers_into_their_text(app, streaming, owner_client):
     conversation_id, answer, _ = streaming
-    storage.recover(storage.app_connection(app))
+    recover(storage.app_connection(app))
     assert read(app, "SELECT content, status FROM messages WHERE id = ?", (answer,)) == [(WHOLE, "interrupted")]
     assert read(app, "SELECT count(*) FROM answer_parts") == [(0,)] and terms(app, "part_search") == {}
     assert found(owner_client, "needle") == [conversation_id]

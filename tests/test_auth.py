@@ -19,11 +19,10 @@ from simple_websocket import ConnectionClosed
 from conftest import Browser, ServerProcess, chat, handshake, turn
 from test_cli import clean_env
 from webui import create_app
-from webui.auth import DB_FILE
 from webui.cli import check_access, main
-from webui.history import create_conversation
 from webui.secrets import KEY_FILE
-from webui.storage import get_db
+from webui.storage import accounts, get_db
+from webui.storage.conversations import create_conversation
 
 PASSWORD = "correct horse battery"
 
@@ -73,7 +72,7 @@ def test_user_commands(app_config):
         assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output, words
     assert webui(app_config, "user", "list").stdout.split() == ["alice", "bob@example.org"]
 
-    path = os.path.join(app_config["WEBUI_DATA_DIR"], DB_FILE)
+    path = os.path.join(app_config["WEBUI_DATA_DIR"], accounts.FILENAME)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert PASSWORD.encode() not in open(path, "rb").read()
     with sqlite3.connect(path) as db:

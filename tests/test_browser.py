@@ -125,7 +125,7 @@ def test_keyboard_enter_shift_enter_and_escape(page, server):
 
 
 def test_every_visible_string_changes_with_the_language(page, server):
-    """Between English and Russian every label, button, placeholder and hint of the page differs."""
+    """Between English and Russian every label, button, placeholder and hint of the page, and its title, differs."""
     seen = {}
     for lang in ("en", "ru"):
         open_chat(page, server, f"/?lang={lang}")
@@ -139,6 +139,8 @@ def test_every_visible_string_changes_with_the_language(page, server):
     assert len(seen["en"]) > 30
     assert seen["en"] & seen["ru"] == set()
     assert [text for text in seen["ru"] if not re.search("[а-яА-Я]", text) and re.search("[A-Za-z]", text)] == []
+    # The script sets the tab's title too.
+    assert page.title().endswith(" · Чат")
 
 
 def test_markdown_answer_renders_table_code_and_math(page, server, browser_context):

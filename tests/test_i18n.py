@@ -112,3 +112,18 @@ def test_page_loads_nothing_from_other_hosts(client):
     for url in parser.urls:
         if url.startswith("/static/"):
             assert client.get(url).status_code == 200
+
+
+# A call of _() or ngettext() with a literal first argument, wherever it stands in a page script; and a comment line.
+SCRIPT_CALL = re.compile(r"""\b(?:_|ngettext)\(\s*"((?:[^"\\]|\\.)*)\"""")
+COMMENT_LINE = re.compile(r"^\s*//.*$", re.M)
+
+
+def test_every_string_the_page_script_translates_is_in_its_catalog(app):
+    """Babel's reader does not look inside template literals: `${_("Chat")}` would stay English on a Russian page."""
+    scripts = sorted((ROOT / "static").glob("*.js"))
+    sources = [COMMENT_LINE.sub("", path.read_text(encoding="utf-8")) for path in scripts]
+    called = {json.loads(f'"{text}"') for source in sources for text in SCRIPT_CALL.findall(source)}
+    msgids = set(app.extensions["webui.script_msgids"]) | {singular for singular, _ in app.extensions["webui.script_plurals"]}
+    assert "Disconnected. Reconnecting…" in called
+    assert called - msgids == set()

@@ -11,7 +11,9 @@ from simple_websocket import Client
 from conftest import DaemonThread, ServerProcess, Socket, turn
 from test_cli import server_command
 from test_conversation_restart import get_json, owner_cookie
-from webui import create_app, history, storage
+from webui import create_app, storage
+from webui.storage import conversations
+from webui.storage.database import transaction
 
 # Answers "first ", then waits (at most a minute) for the file named by WEBUI_TEST_RELEASE before it ends.
 HELD = '''
@@ -47,10 +49,10 @@ def left_streaming(data_dir):
     app = create_app({"WEBUI_DATA_DIR": str(data_dir)})
     db = storage.app_connection(app)
     try:
-        with storage.transaction(db):
-            conversation_id = history.create_conversation(db, "anon:x", "left behind")
-            question = history.add_message(db, conversation_id, None, "user", "hello?")
-            answer = history.add_message(db, conversation_id, question, "assistant", "half an", "streaming")
+        with transaction(db):
+            conversation_id = conversations.create_conversation(db, "anon:x", "left behind")
+            question = conversations.add_message(db, conversation_id, None, "user", "hello?")
+            answer = conversations.add_message(db, conversation_id, question, "assistant", "half an", "streaming")
     finally:
         db.close()
     return Path(app.extensions["webui.database"]), answer

@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from webui import answer_parts, create_app, history, serving, storage
+from webui import create_app, serving, storage
 from webui.config import ConfigError
-from webui.database import StorageError
+from webui.storage import answer_parts, conversations
+from webui.storage.database import StorageError, transaction
+from webui.storage.migrations import MIGRATIONS, SCHEMA_VERSION
 
 # The first released schema, written out as it was: an upgrade test must not depend on today's code.
 V1 = """
@@ -51,7 +53,7 @@ def pragma(path, name):
 def test_a_new_database_is_created_at_the_current_version_in_wal_mode(app, app_config):
     path = database(app_config)
     assert path.is_file()
-    assert pragma(path, "user_version") == storage.SCHEMA_VERSION
+    assert pragma(path, "user_version") == SCHEMA_VERSION
     assert pragma(path, "journal_mode") == "wal"
 
 
@@ -63,7 +65,7 @@ def test_an_old_database_is_upgraded_with_its_data_intact(app_config):
     db.close()
 
     app = create_app(app_config)
-    assert pragma(path, "user_version") == storage.SCHEMA_VERSION
+    assert pragma(path, "user_version") == SCHEMA_VERSION
     # The answer cut off by the old server is marked once a server starts serving the folder.
     serving.start_serving(app)
     client = app.test_client()
@@ -87,13 +89,13 @@ def test_a_database_of_schema_2_with_an_answer_streaming_is_upgraded_in_place(ap
     db = sqlite3.connect(path, isolation_level=None)
     db.executescript(V1)
     # Released steps are never edited: today's step 2 is the one every schema-2 database ran.
-    for statement in storage.MIGRATIONS[1]:
+    for statement in MIGRATIONS[1]:
         db.execute(statement)
     db.execute("PRAGMA user_version = 2")
     db.close()
 
     app = create_app(app_config)
-    assert pragma(path, "user_version") == storage.SCHEMA_VERSION
+    assert pragma(path, "user_version") == SCHEMA_VERSION
     client = app.test_client()
     client.set_cookie("webui_owner", "AAAAAAAAAAAAAAAAAAAAAA")
     assert client.get("/api/conversations/old1").json["messages"][-1]["content"] == "Half an answ"
@@ -127,8 +129,8 @@ def test_a_database_from_a_newer_version_is_left_alone(app_config):
 def conversation(app):
     """A connection to the app's database, and an empty conversation in it: (db, its id)."""
     db = storage.app_connection(app)
-    with storage.transaction(db):
-        conversation_id = history.create_conversation(db, "anon:x", "a conversation")
+    with transaction(db):
+        conversation_id = conversations.create_conversation(db, "anon:x", "a conversation")
     yield db, conversation_id
     db.close()
 
@@ -142,8 +144,8 @@ def test_many_threads_write_at_once(app, conversation):
         db = storage.app_connection(app)
         try:
             for i in range(25):
-                with storage.transaction(db):
-                    history.add_message(db, conversation_id, None, "user", f"thread {n} message {i}")
+                with transaction(db):
+                    conversations.add_message(db, conversation_id, None, "user", f"thread {n} message {i}")
         except (sqlite3.Error, StorageError) as e:
             errors.append(e)
         finally:
@@ -173,9 +175,9 @@ def test_deleting_a_conversation_removes_its_messages_from_search(client, app):
 
 def test_a_statement_tells_how_many_rows_it_changed(conversation):
     db, conversation_id = conversation
-    with storage.transaction(db):
+    with transaction(db):
         for n in range(3):
-            history.add_message(db, conversation_id, None, "user", f"message {n}")
+            conversations.add_message(db, conversation_id, None, "user", f"message {n}")
         changed = db.execute("UPDATE messages SET content = 'x' WHERE conversation_id = ?", (conversation_id,))
     assert (changed.rowcount, changed.fetchall()) == (3, [])
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
@@ -186,8 +188,8 @@ def test_a_full_database_file_is_storage_full(conversation):
     pages = db.execute("PRAGMA page_count").fetchone()[0]
     # SQLite's own ceiling on the file's size, per connection: past it SQLite says the disk is full.
     db.execute(f"PRAGMA max_page_count = {pages}")
-    with pytest.raises(StorageError) as refused, storage.transaction(db):
-        history.add_message(db, conversation_id, None, "user", "x" * 100_000)
+    with pytest.raises(StorageError) as refused, transaction(db):
+        conversations.add_message(db, conversation_id, None, "user", "x" * 100_000)
     assert refused.value.code == "storage_full"
     assert "database or disk is full" in refused.value.cause
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0

@@ -9,10 +9,12 @@ from pathlib import Path
 import requests
 from simple_websocket import Client
 
-from conftest import Browser, DaemonThread, ServerProcess, Socket, chat, turn
+from conftest import Browser, DaemonThread, LiveServer, ServerProcess, Socket, chat, turn
+from test_auth import add_user, signed_in
 from test_cli import server_command
 from test_conversation_restart import get_json, owner_cookie
-from webui import storage
+from webui import create_app, storage
+from webui.storage import accounts
 
 WAIT = 5
 
@@ -89,6 +91,26 @@ def test_a_held_lock_on_the_accounts_file_stops_only_the_requests_that_read_it(t
         assert (refused.status_code, refused.json()["error"]["code"]) == (503, "storage_busy")
         assert "another program is writing" in refused.json()["error"]["message"]
         assert browser.get("/").status_code == 200
+    finally:
+        holder.close()
+        server.stop()
+
+
+def test_a_lock_on_the_accounts_file_is_waited_for_as_long_as_the_setting_says(app_config):
+    app_config["WEBUI_DATABASE_TIMEOUT"] = 9
+    add_user(app_config)
+    server = LiveServer(create_app(app_config))
+    holder = sqlite3.connect(Path(app_config["WEBUI_DATA_DIR"]) / accounts.FILENAME, isolation_level=None)
+    try:
+        browser = signed_in(server)
+        holder.execute("BEGIN EXCLUSIVE")
+        with ThreadPoolExecutor(1) as pool:
+            page = pool.submit(browser.get, "/")
+            # Longer than the 5 s the accounts file once waited whatever the setting said.
+            time.sleep(6.5)
+            assert not page.done(), "the request stopped waiting for the accounts file before WEBUI_DATABASE_TIMEOUT"
+            holder.execute("ROLLBACK")
+            assert page.result(timeout=30).status_code == 200
     finally:
         holder.close()
         server.stop()

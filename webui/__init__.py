@@ -7,7 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import config as settings
 from .errors import UserError, json_error, user_error_response
-from . import auth, conversations, health, i18n, identity, live, registry, runner, security, shutdown, storage, views, writer, ws
+from . import auth, conversations_api, health, i18n, identity, live, registry, runner, security, shutdown, storage, views, writer, ws
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -55,6 +55,6 @@ def create_app(config=None):
     shutdown.init_app(app)
     ws.init_app(app)
     app.register_blueprint(views.bp)
-    app.register_blueprint(conversations.bp)
+    app.register_blueprint(conversations_api.bp)
     app.register_blueprint(health.bp)
     return app

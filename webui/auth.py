@@ -1,13 +1,10 @@
-"""Accounts and signing in: users with scrypt hashes in <data dir>/users.db, the sign-in page, sessions that can end."""
+"""Accounts and signing in: users with scrypt hashes (kept by storage.accounts), the sign-in page, sessions that can end."""
 import hmac
 import ipaddress
 import math
-import os
 import re
 import secrets
 import sqlite3
-import time
-from contextlib import closing
 from functools import cache
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
@@ -16,12 +13,11 @@ from flask_babel import gettext as _
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .cooperative import in_native_thread
-from .database import storage_error
 from .errors import UserError
 from .i18n import LANGUAGES
 from .limits import Backoff, client_key, get_sockets
+from .storage import accounts
 
-DB_FILE = "users.db"
 SESSION_USER = "user"
 SESSION_TOKEN = "token"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
@@ -29,12 +25,6 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 # What a visitor may see before signing in: the form itself, and the stylesheet it uses.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static"})
-SCHEMA = """CREATE TABLE IF NOT EXISTS users (
-    name TEXT PRIMARY KEY,
-    password_hash TEXT NOT NULL,
-    token TEXT NOT NULL,
-    created_at REAL NOT NULL
-)"""
 
 bp = Blueprint("auth", __name__)
 
@@ -63,54 +53,24 @@ def hash_password(password):
 
 
 class Users:
-    """The accounts file; every session of a user carries the user's token, and a new token ends them all."""
-
-    def __init__(self, path):
-        """Use the SQLite file at `path`, made on the first change."""
-        self.path = path
-
-    def _execute(self, sql, *args):
-        """Run one statement in its own transaction; its rows and how many rows it changed. Every request reads the
-        file: in a native thread, so another program holding its lock stops only the requests that read it, and
-        after SQLite's wait they get a StorageError that says so."""
-        try:
-            return in_native_thread(self._run, sql, args)
-        except sqlite3.Error as e:
-            failure = storage_error(e)
-            if failure is None:
-                raise
-            raise failure from e
-
-    def _run(self, sql, args):
-        """The work of _execute, done in a native thread."""
-        # Made with mode 0600 before SQLite opens it: SQLite gives its journal the database file's mode.
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        with closing(sqlite3.connect(self.path, timeout=5)) as db, db:
-            db.execute(SCHEMA)
-            cursor = db.execute(sql, args)
-            return cursor.fetchall(), cursor.rowcount
-
-    def _read(self, sql, *args):
-        """The rows of a query; none while the file does not exist (reading must not create it)."""
-        return self._execute(sql, *args)[0] if os.path.exists(self.path) else []
+    """The accounts (storage.accounts); every session of a user carries the user's token, and a new token ends them all."""
 
     def has_any(self):
         """Whether at least one account exists."""
-        return bool(self._read("SELECT 1 FROM users LIMIT 1"))
+        return accounts.has_any()
 
     def names(self):
         """Every user name, sorted."""
-        return [name for (name,) in self._read("SELECT name FROM users ORDER BY name")]
+        return accounts.names()
 
     def token_is_current(self, name, token):
         """Whether a session's token is still the user's: signing out, a new password or deletion end it."""
-        rows = self._read("SELECT token FROM users WHERE name = ?", name)
-        return bool(rows) and hmac.compare_digest(rows[0][0].encode(), str(token).encode())
+        current = accounts.token_of(name)
+        return current is not None and hmac.compare_digest(current.encode(), str(token).encode())
 
     def check(self, name, password):
         """The user's token when the password is right, else None; an unknown name costs as much time as a known one."""
-        rows = self._read("SELECT password_hash, token FROM users WHERE name = ?", name)
-        stored, token = rows[0] if rows else (dummy_hash(), None)
+        stored, token = accounts.credentials(name) or (dummy_hash(), None)
         # scrypt takes tens of milliseconds of C: under gevent every stream would stop for each sign-in.
         return token if in_native_thread(check_password_hash, stored, password) and token else None
 
@@ -119,31 +79,29 @@ class Users:
         if not NAME.fullmatch(name):
             raise UserError(_("A user name is 1 to 64 letters, digits and . _ @ - and starts with a letter or digit."))
         try:
-            sql = "INSERT INTO users VALUES (?, ?, ?, ?)"
-            self._execute(sql, name, hash_password(password), secrets.token_urlsafe(24), time.time())
+            accounts.add(name, hash_password(password), secrets.token_urlsafe(24))
         except sqlite3.IntegrityError:
             raise UserError(_("There is already a user called “%(name)s”.", name=name), code="exists") from None
 
     def set_password(self, name, password):
         """Change a password, ending every session of the user; False when there is no such user."""
-        sql = "UPDATE users SET password_hash = ?, token = ? WHERE name = ?"
-        return self._execute(sql, hash_password(password), secrets.token_urlsafe(24), name)[1] > 0
+        return accounts.set_credentials(name, hash_password(password), secrets.token_urlsafe(24))
 
     def renew(self, name):
         """End every session of the user."""
-        self._execute("UPDATE users SET token = ? WHERE name = ?", secrets.token_urlsafe(24), name)
+        accounts.set_token(name, secrets.token_urlsafe(24))
 
     def delete(self, name):
         """Delete an account, ending its sessions; False when there is no such user."""
-        return self._execute("DELETE FROM users WHERE name = ?", name)[1] > 0
+        return accounts.delete(name)
 
 
 class Access:
     """The app's accounts, the sign-in back-off, and whether signing in is required."""
 
     def __init__(self, config):
-        """Read where the accounts live and where the server listens."""
-        self.users = Users(os.path.join(config["WEBUI_DATA_DIR"], DB_FILE))
+        """Read where the server listens."""
+        self.users = Users()
         self.backoff = Backoff()
         # Guesses spread over many addresses (easy with IPv6) still meet a limit per account name. It is looser than
         # the one per address, so someone else's failures cost the account's owner a wait, never a lockout.

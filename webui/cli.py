@@ -10,11 +10,13 @@ import click
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from . import auth, cooperative, create_app, health, history, serving, storage
+from . import auth, cooperative, create_app, health, serving
 from .config import ConfigError
 from .errors import UserError
 from .i18n import LANGUAGES
 from .identity import user_owner
+from .storage import conversations, get_db
+from .storage.database import transaction
 
 
 def display_url(host, port):
@@ -211,9 +213,9 @@ stdin_option = click.option("--password-stdin", is_flag=True, help="Read the pas
 
 def delete_conversations(name):
     """Delete the conversations of the account `name`: they must never pass to a later account of the same name."""
-    db = storage.get_db()
-    with storage.transaction(db):
-        return history.delete_owned(db, user_owner(name))
+    db = get_db()
+    with transaction(db):
+        return conversations.delete_owned(db, user_owner(name))
 
 
 @user.command("add")

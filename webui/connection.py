@@ -3,7 +3,7 @@ import logging
 
 from flask_babel import gettext as _
 
-from . import history, titles, turns
+from . import titles, turns
 from .answer import Answer, Cursor
 from .context import Budget
 from .errors import UserError
@@ -13,7 +13,7 @@ from .live import StoredStream
 from .registry import resolve
 from .replay import replay
 from .security import allow_request
-from .storage import get_db
+from .storage import conversations, get_db
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Connection:
             raise UserError(_("Too many resumes on this connection: wait a minute and try again."), code="rate_limited")
         # Look up the answer before reading the row: an answer leaves the registry only after its final write.
         answer = self.live.get(message_id)
-        message = history.owned_message(get_db(), self.owner, message_id)
+        message = conversations.owned_message(get_db(), self.owner, message_id)
         cursor = Cursor(self.writer, request_id, after)
         if answer is None or not answer.attach(cursor):
             cursor = replay(self.writer, request_id, message, answer)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 
 from .errors import UserError
-from .history import ID
+from .storage.conversations import ID
 from .options import parse_options
 
 ROLES = ("system", "user", "assistant")

@@ -169,12 +169,13 @@ class Sockets:
     """The open WebSockets, capped per owner, per address (for those of nobody signed in) and in total; those of
     signed-in users end with their session."""
 
-    def __init__(self, per_owner, per_address, total, token_is_current):
-        """`token_is_current(user, token)` says whether a session still stands."""
+    def __init__(self, per_owner, per_address, total, token_is_current, app_context):
+        """`token_is_current(user, token)` says whether a session still stands; it is asked within `app_context()`."""
         self.per_owner = per_owner
         self.per_address = per_address
         self.total = total
         self.token_is_current = token_is_current
+        self.app_context = app_context
         self._lock = threading.Lock()
         self._open = {}
         self._watcher = None
@@ -218,14 +219,15 @@ class Sockets:
                 if not signed_in:
                     self._watcher = None
                     return
-            for s in signed_in:
-                try:
-                    current = self.token_is_current(s.user, s.token)
-                except Exception:  # a locked or damaged accounts file: keep the socket, look again soon
-                    log.exception("cannot check the session of %s", s.user)
-                    continue
-                if not current:
-                    cut(s.raw)
+            try:
+                # One app context a round: its one connection to the accounts serves every check.
+                with self.app_context():
+                    ended = [s for s in signed_in if not self.token_is_current(s.user, s.token)]
+            except Exception:  # a locked or damaged accounts file: keep the sockets, look again soon
+                log.exception("cannot check the sessions of the open sockets")
+                continue
+            for s in ended:
+                cut(s.raw)
 
 
 def get_sockets():

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import gettext as _
 
-from .answer_parts import Part, append_parts, end_answer, lead_after
 from .answer import Answer
-from .database import StorageError
 from .patrol import Patrol
-from .storage import get_db, transaction
+from .storage import get_db
+from .storage.answer_parts import Part, append_parts, end_answer, lead_after
+from .storage.database import StorageError, transaction
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 import json
 
 from .answer import Answer, Cursor
-from .history import error_of
+from .storage.conversations import error_of
 
 # A replayed delta frame carries at most this many characters (at most 64 KiB of UTF-8).
 PIECE_CHARS = 16 * 1024

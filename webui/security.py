@@ -285,6 +285,7 @@ def init_app(app):
         config["WEBUI_MAX_SOCKETS_PER_ADDRESS"],
         socket_cap(config["WEBUI_CONNECTIONS"]),
         users.token_is_current,
+        app.app_context,
     )
     app.before_request(guard)
     app.after_request(add_headers)

@@ -7,8 +7,9 @@ finds no other knows that the answers left `streaming` have no writer any more, 
 import logging
 from pathlib import Path
 
-from .database import StorageError
-from .storage import get_db, recover
+from .storage import get_db
+from .storage.answer_parts import recover
+from .storage.database import StorageError
 
 log = logging.getLogger(__name__)
 

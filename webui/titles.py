@@ -15,9 +15,9 @@ from greenlet import GreenletExit
 
 from .cooperative import patched
 from .frames import ChatRequest
-from .history import title_from
 from .registry import get_registry, resolve
 from .storage import get_db
+from .storage.conversations import title_from
 
 log = logging.getLogger(__name__)
 

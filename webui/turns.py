@@ -4,12 +4,12 @@ import json
 
 from flask_babel import gettext as _
 
-from . import history, validate
 from .context import Budget
 from .frames import bad_request
 from .live import Turn
 from .registry import resolve
-from .storage import transaction
+from .storage import conversations, validate
+from .storage.database import transaction
 
 
 def provider_messages(conversation, path):
@@ -20,7 +20,7 @@ def provider_messages(conversation, path):
 
 def target(db, owner, chat, conversation, role):
     """The message an action works on, which must be in the conversation and have `role`."""
-    message = history.owned_message(db, owner, chat.message_id, conversation["id"])
+    message = conversations.owned_message(db, owner, chat.message_id, conversation["id"])
     if message["role"] != role:
         raise bad_request(
             _("Only an answer can be regenerated or continued.") if role == "assistant" else _("Only your own messages can be edited.")
@@ -30,7 +30,7 @@ def target(db, owner, chat, conversation, role):
 
 def begin(db, owner, chat, conversation, message_id, parent_id, prefix, provider, model):
     """Make `message_id` the conversation's leaf and return the Turn that streams into it."""
-    history.update_conversation(db, conversation["id"], leaf_id=message_id, provider=provider, model=model)
+    conversations.update_conversation(db, conversation["id"], leaf_id=message_id, provider=provider, model=model)
     # A continued answer is in the history it continues; a new one answers its parent.
     last = message_id if prefix else parent_id
     return Turn(
@@ -39,14 +39,14 @@ def begin(db, owner, chat, conversation, message_id, parent_id, prefix, provider
         user_message_id=parent_id,
         message_id=message_id,
         prefix=prefix,
-        messages=provider_messages(conversation, history.path_to(db, last)),
+        messages=provider_messages(conversation, conversations.path_to(db, last)),
         options={**json.loads(conversation["options"]), **chat.options},
     )
 
 
 def answer(db, owner, chat, conversation, parent_id, provider, model):
     """Add an empty answer under `parent_id` and return the Turn that fills it."""
-    message_id = history.add_message(db, conversation["id"], parent_id, "assistant", "", "streaming", provider, model)
+    message_id = conversations.add_message(db, conversation["id"], parent_id, "assistant", "", "streaming", provider, model)
     return begin(db, owner, chat, conversation, message_id, parent_id, "", provider, model)
 
 
@@ -54,38 +54,38 @@ def send(db, owner, chat, provider, model):
     """A new user message at the end of the active branch (of a new conversation when there is none)."""
     if chat.conversation_id is None:
         prompt = validate.system_prompt(chat.system_prompt or "")
-        conversation_id = history.create_conversation(
-            db, owner, history.title_from(chat.content), provider, model, system_prompt=prompt, options=chat.options
+        conversation_id = conversations.create_conversation(
+            db, owner, conversations.title_from(chat.content), provider, model, system_prompt=prompt, options=chat.options
         )
     else:
         conversation_id = chat.conversation_id
-    conversation = history.owned_conversation(db, owner, conversation_id)
-    user_id = history.add_message(db, conversation_id, conversation["leaf_id"], "user", chat.content)
+    conversation = conversations.owned_conversation(db, owner, conversation_id)
+    user_id = conversations.add_message(db, conversation_id, conversation["leaf_id"], "user", chat.content)
     return answer(db, owner, chat, conversation, user_id, provider, model)
 
 
 def regenerate(db, owner, chat, provider, model):
     """A new version of an answer, beside the old ones."""
-    conversation = history.owned_conversation(db, owner, chat.conversation_id)
+    conversation = conversations.owned_conversation(db, owner, chat.conversation_id)
     message = target(db, owner, chat, conversation, "assistant")
     return answer(db, owner, chat, conversation, message["parent_id"], provider, model)
 
 
 def edit(db, owner, chat, provider, model):
     """A new version of a user message, beside the old one, and an answer to it."""
-    conversation = history.owned_conversation(db, owner, chat.conversation_id)
+    conversation = conversations.owned_conversation(db, owner, chat.conversation_id)
     message = target(db, owner, chat, conversation, "user")
-    user_id = history.add_message(db, conversation["id"], message["parent_id"], "user", chat.content)
+    user_id = conversations.add_message(db, conversation["id"], message["parent_id"], "user", chat.content)
     return answer(db, owner, chat, conversation, user_id, provider, model)
 
 
 def carry_on(db, owner, chat, provider, model):
     """More of an answer: the provider sees it last in the history and its new text is appended."""
-    conversation = history.owned_conversation(db, owner, chat.conversation_id)
+    conversation = conversations.owned_conversation(db, owner, chat.conversation_id)
     message = target(db, owner, chat, conversation, "assistant")
     if message["status"] == "streaming":
         raise bad_request(_("This answer is still being written."))
-    if history.has_children(db, message["id"]):
+    if conversations.has_children(db, message["id"]):
         raise bad_request(_("Only the last answer of a branch can be continued."))
     db.execute("UPDATE messages SET status = 'streaming' WHERE id = ?", (message["id"],))
     return begin(db, owner, chat, conversation, message["id"], message["parent_id"], message["content"], provider, model)
@@ -97,7 +97,7 @@ ACTIONS = {"send": send, "regenerate": regenerate, "edit": edit, "continue": car
 def likely_history(db, chat, conversation):
     """The messages a turn will most likely send, read without writing: the conversation's active path and the new
     text (an edit or a regenerated answer sends part of that path)."""
-    path = history.path_to(db, conversation["leaf_id"]) if conversation is not None and conversation["leaf_id"] else []
+    path = conversations.path_to(db, conversation["leaf_id"]) if conversation is not None and conversation["leaf_id"] else []
     return [{"role": m["role"], "content": m["content"]} for m in path] + [{"role": "user", "content": chat.content or ""}]
 
 
@@ -106,7 +106,7 @@ def prepare(db, owner, chat, registry):
     the history that fits the model's context (see context.Budget); nothing is written on error."""
     conversation = None
     if chat.conversation_id is not None:
-        conversation = history.owned_conversation(db, owner, chat.conversation_id)
+        conversation = conversations.owned_conversation(db, owner, chat.conversation_id)
         if chat.provider is None:
             # Without a choice in the frame the conversation goes on with the model it used last.
             chat = dataclasses.replace(chat, provider=conversation["provider"], model=chat.model or conversation["model"])

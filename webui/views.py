@@ -8,12 +8,12 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import get_locale
 
-from . import history, preview
+from . import preview
 from .errors import UserError
 from .i18n import LANGUAGES, script_catalog, script_plurals
 from .identity import current_owner
 from .registry import get_registry
-from .storage import get_db
+from .storage import conversations, get_db
 
 bp = Blueprint("chat", __name__)
 
@@ -69,7 +69,7 @@ def conversation_of(owner, conversation_id):
         return None
     db = get_db()
     try:
-        return history.conversation_json(db, history.owned_conversation(db, owner, conversation_id))
+        return conversations.conversation_json(db, conversations.owned_conversation(db, owner, conversation_id))
     except UserError:
         return None
 

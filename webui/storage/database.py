@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 from flask_babel import gettext as _
 
-from .cooperative import in_native_thread
-from .errors import UserError
+from ..cooperative import in_native_thread
+from ..errors import UserError
 
 # What an error's primary result code (its code & 0xFF) says about the file: each is a code the user is told.
 # Any other SQLite error is a bug and is raised as it is.
@@ -90,8 +90,10 @@ def open_connection(path, wait):
     connection = sqlite3.connect(path, timeout=wait, isolation_level=None, check_same_thread=False)
     connection.row_factory = sqlite3.Row
     connection.execute("PRAGMA foreign_keys = ON")
-    # In WAL mode NORMAL keeps every commit through a crash of the process; only a power cut may lose the last ones.
-    connection.execute("PRAGMA synchronous = NORMAL")
+    # In WAL mode (the conversations) NORMAL keeps every commit through a crash of the process; only a power cut may
+    # lose the last ones. With a rollback journal (the accounts) a power cut could corrupt the file: SQLite's FULL stays.
+    if connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        connection.execute("PRAGMA synchronous = NORMAL")
     return connection
 
 
@@ -199,3 +201,8 @@ class Database:
     def close(self):
         """Close the connection (the last one to close checkpoints the file, so it may write)."""
         self._call(self.connection.close)
+
+
+def transaction(db):
+    """Run a block as one write transaction (see Database.transaction)."""
+    return db.transaction()

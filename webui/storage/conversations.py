@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from flask_babel import gettext as _
 
-from .errors import UserError
+from ..errors import UserError
 
 TITLE_CHARS = 60
 MAX_SEARCH_TERMS = 16

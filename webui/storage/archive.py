@@ -3,9 +3,9 @@ from datetime import datetime, timezone
 
 from flask_babel import gettext as _
 
-from . import history, validate
-from .errors import UserError
-from .storage import transaction
+from ..errors import UserError
+from . import conversations, validate
+from .database import transaction
 
 FORMAT = "webui.conversation"
 FORMAT_VERSION = 1
@@ -15,7 +15,7 @@ MAX_MESSAGE_CHARS = 1_000_000
 
 def export_json(db, conversation):
     """The active path as OpenAI messages, with what is needed to pick the conversation up again."""
-    data = history.conversation_json(db, conversation)
+    data = conversations.conversation_json(db, conversation)
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -26,7 +26,7 @@ def export_json(db, conversation):
 
 def export_markdown(db, conversation):
     """The active path as a Markdown document, headed by the title and the system prompt."""
-    data = history.conversation_json(db, conversation)
+    data = conversations.conversation_json(db, conversation)
     parts = [f"# {data['title']}"]
     if data["system_prompt"]:
         quoted = "\n".join("> " + line for line in data["system_prompt"].splitlines())
@@ -82,7 +82,7 @@ def parse_time(value):
     except (TypeError, ValueError):
         raise invalid(_("“created_at” must be a date and time in ISO 8601 form.")) from None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    if not history.EARLIEST <= moment <= history.LATEST:
+    if not conversations.EARLIEST <= moment <= conversations.LATEST:
         raise invalid(_("“created_at” must be a time between the years 1970 and 9999."))
     return moment.timestamp()
 
@@ -102,7 +102,7 @@ def parse_import(data):
     system_prompt, messages = parse_messages(data["messages"], "system_prompt" not in data)
     first = next((m["content"] for m in messages if m["role"] == "user"), messages[0]["content"])
     return {
-        "title": settings.get("title") or history.title_from(first) or _("Imported conversation"),
+        "title": settings.get("title") or conversations.title_from(first) or _("Imported conversation"),
         "system_prompt": settings.get("system_prompt", system_prompt),
         "options": settings.get("options") or {},
         "provider": settings.get("provider"),
@@ -135,14 +135,14 @@ def store_import(db, owner, spec, quota=0):
     needed = sum(len(message["content"].encode("utf-8", "surrogatepass")) for message in spec["messages"])
     with transaction(db):
         # Counted inside the transaction: two imports at once cannot both fit in the same room.
-        used = history.stored_bytes(db, owner) if quota else 0
+        used = conversations.stored_bytes(db, owner) if quota else 0
         if quota and used + needed > quota:
             raise over_quota(needed, used, quota)
-        conversation_id = history.create_conversation(
+        conversation_id = conversations.create_conversation(
             db, owner, spec["title"], spec["provider"], spec["model"], spec["system_prompt"], spec["options"], spec["created_at"]
         )
         parent_id = None
         for message in spec["messages"]:
-            parent_id = history.add_message(db, conversation_id, parent_id, message["role"], message["content"])
-        history.update_conversation(db, conversation_id, leaf_id=parent_id)
+            parent_id = conversations.add_message(db, conversation_id, parent_id, message["role"], message["content"])
+        conversations.update_conversation(db, conversation_id, leaf_id=parent_id)
     return conversation_id

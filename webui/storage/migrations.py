@@ -1,15 +1,7 @@
-"""The SQLite database in WEBUI_DATA_DIR: connections, the versioned schema, and marking answers of dead servers."""
-import threading
-from pathlib import Path
+"""The conversations file's versioned schema: every released step, and the upgrade that runs those a file has not seen."""
+from ..config import ConfigError
+from .database import transaction
 
-from flask import current_app, g
-from flask_babel import gettext as _
-
-from .answer_parts import fold_parts
-from .config import ConfigError
-from .database import Database, StorageError
-
-FILENAME = "webui.sqlite3"
 TOKENIZER = "unicode61 remove_diacritics 2"
 
 
@@ -94,11 +86,6 @@ MIGRATIONS = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def transaction(db):
-    """Run a block as one write transaction (see Database.transaction)."""
-    return db.transaction()
-
-
 def schema_version(db):
     """The file's schema version, which must be one this code knows."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -121,51 +108,3 @@ def migrate(db):
                 for statement in MIGRATIONS[version]:
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {version + 1}")
-
-
-def recover(db):
-    """Answers that were streaming when the last process died stay, with all the text they had written, marked
-    interrupted (see serving: only when no other process is writing any)."""
-    with transaction(db):
-        fold_parts(db, "status = 'streaming'")
-        db.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
-
-
-def app_connection(app):
-    """A new connection to the app's database; its writers take turns with those of the app's other connections."""
-    return Database(app.extensions["webui.database"], app.extensions["webui.writers"], app.config["WEBUI_DATABASE_TIMEOUT"])
-
-
-def get_db():
-    """The connection of the current app context, opened on first use."""
-    if "db" not in g:
-        g.db = app_connection(current_app)
-    return g.db
-
-
-def close_db(error=None):
-    """Close the app context's connection, if it opened one."""
-    db = g.pop("db", None)
-    if db is not None:
-        db.close()
-
-
-def init_app(app):
-    """Open (creating or upgrading) the database; a file that cannot be used stops the start with a message that says
-    why. (Only a process that serves marks answers cut off by a crash: see serving.)"""
-    path = str(Path(app.config["WEBUI_DATA_DIR"]) / FILENAME)
-    app.extensions["webui.database"] = path
-    app.extensions["webui.writers"] = threading.Lock()
-    # In an app context, so that the message is in the app's default language (a command's is its terminal's).
-    with app.app_context():
-        try:
-            db = app_connection(app)
-            try:
-                migrate(db)
-                # After the version check, so that a database from a newer version is not touched at all.
-                db.execute("PRAGMA journal_mode = WAL")
-            finally:
-                db.close()
-        except StorageError as e:
-            raise ConfigError(_("The database %(path)s cannot be used: %(error)s", path=path, error=e.cause)) from None
-    app.teardown_appcontext(close_db)

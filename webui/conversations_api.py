@@ -5,13 +5,13 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import archive, history, validate
 from .errors import UserError
 from .frames import bad_request, parse_json
 from .identity import current_owner
 from .live import get_live
 from .security import allow_request
-from .storage import get_db, transaction
+from .storage import archive, conversations, get_db, validate
+from .storage.database import transaction
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
@@ -48,15 +48,15 @@ def index():
     if len(query) > MAX_QUERY_CHARS:
         raise bad_request(_("The search is too long (at most %(n)d characters).", n=MAX_QUERY_CHARS))
     limit = page_size(request.args.get("limit"))
-    rows, cursor = history.list_conversations(get_db(), current_owner(), query, limit, request.args.get("before"))
-    return jsonify(conversations=[history.summary_json(row) for row in rows], next=cursor)
+    rows, cursor = conversations.list_conversations(get_db(), current_owner(), query, limit, request.args.get("before"))
+    return jsonify(conversations=[conversations.summary_json(row) for row in rows], next=cursor)
 
 
 @bp.get("/<conversation_id>")
 def show(conversation_id):
     """One conversation with the messages of its active branch."""
     db = get_db()
-    return jsonify(history.conversation_json(db, history.owned_conversation(db, current_owner(), conversation_id)))
+    return jsonify(conversations.conversation_json(db, conversations.owned_conversation(db, current_owner(), conversation_id)))
 
 
 @bp.patch("/<conversation_id>")
@@ -65,10 +65,10 @@ def update(conversation_id):
     body = json_body(current_app.config["WEBUI_MAX_REQUEST_BYTES"])
     db = get_db()
     with transaction(db):
-        conversation = history.owned_conversation(db, current_owner(), conversation_id)
+        conversation = conversations.owned_conversation(db, current_owner(), conversation_id)
         changes = validate.changes(db, conversation, body)
         if changes:
-            history.update_conversation(db, conversation_id, **changes)
+            conversations.update_conversation(db, conversation_id, **changes)
     return show(conversation_id)
 
 
@@ -77,7 +77,7 @@ def delete(conversation_id):
     """Delete a conversation with all its branches; answers still being written into it stop."""
     db = get_db()
     with transaction(db):
-        history.owned_conversation(db, current_owner(), conversation_id)
+        conversations.owned_conversation(db, current_owner(), conversation_id)
         db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
     for stream in get_live().running(lambda turn: turn.conversation_id == conversation_id):
         stream.finish("stopped")
@@ -91,7 +91,7 @@ def export(conversation_id):
     if kind not in ("json", "md"):
         raise bad_request(_("“format” must be json or md."))
     db = get_db()
-    conversation = history.owned_conversation(db, current_owner(), conversation_id)
+    conversation = conversations.owned_conversation(db, current_owner(), conversation_id)
     if kind == "json":
         body = json.dumps(archive.export_json(db, conversation), ensure_ascii=False, indent=2)
         mimetype = "application/json"

@@ -3,9 +3,9 @@ import json
 
 from flask_babel import gettext as _
 
-from . import history
-from .frames import bad_request
-from .options import parse_options
+from ..frames import bad_request
+from ..options import parse_options
+from . import conversations
 
 MAX_TITLE_CHARS = 200
 MAX_SYSTEM_PROMPT_CHARS = 32 * 1024
@@ -64,5 +64,5 @@ def changes(db, conversation, body):
         ).fetchone()
         if not message:
             raise bad_request(_("“leaf_id” is not a message of this conversation."))
-        columns["leaf_id"] = history.latest_leaf_under(db, leaf)
+        columns["leaf_id"] = conversations.latest_leaf_under(db, leaf)
     return columns

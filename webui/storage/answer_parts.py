@@ -4,12 +4,13 @@ Invariant: only a message that is `streaming` has parts (table answer_parts); it
 its parts in the order of their seq, which is what the view stored_messages gives every reader. A write while it
 streams touches neither its content nor its content's search index, so it costs what it adds, however long the
 answer already is; its end writes the content once, which the search index then takes in once.
+An answer whose process died streaming is ended by recover() at the next start, with the text it had written.
 """
 import json
 import re
 from dataclasses import dataclass
 
-from .database import run_many
+from .database import run_many, transaction
 
 # The longest unfinished word carried in front of the next part in the search index, so that a word a write cut in
 # two is found whole while the answer streams; a longer one is found by its pieces until the answer ends.
@@ -79,3 +80,11 @@ def fold_parts(db, condition):
     parts: the text of answers whose writer is gone."""
     db.execute(f"UPDATE messages SET content = {WHOLE_TEXT} WHERE ({condition}) AND id IN (SELECT message_id FROM answer_parts)")
     db.execute(f"DELETE FROM answer_parts WHERE message_id IN (SELECT id FROM messages WHERE {condition})")
+
+
+def recover(db):
+    """Answers that were streaming when the last process died stay, with all the text they had written, marked
+    interrupted (see serving: only when no other process is writing any)."""
+    with transaction(db):
+        fold_parts(db, "status = 'streaming'")
+        db.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
