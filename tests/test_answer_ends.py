@@ -3,7 +3,7 @@ WEBUI_DATABASE_TIMEOUT is: the ends wait for no one but another program that hol
 from test_answer_saver import server_log, streaming
 
 ANSWERS = 300
-# Streams about 40 KB, then waits (at most a minute) until the test creates the file RELEASE, then ends: the answers of
+# Streams about 23 KB, then waits (at most a minute) until the test creates the file RELEASE, then ends: the answers of
 # a test all end within a few milliseconds, as long answers that started together do.
 TOGETHER = '''
 import os
