@@ -1,5 +1,4 @@
-"""The saver's round: the text of every stored answer that is due and the ends of answers that have ended, written in
-one transaction, then each written end's final frame.
+"""The saver's round: the due text and the ends of stored answers in one transaction, then the ends' final frames.
 
 Ends are batched like parts, so that however many answers end at once, none waits in a queue of the others' own
 transactions at the process's writer gate, whose wait counts toward WEBUI_DATABASE_TIMEOUT. Whoever ends an answer
