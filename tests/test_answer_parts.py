@@ -9,7 +9,7 @@ import pytest
 from conftest import turn
 from webui import storage
 from webui.storage import conversations
-from webui.storage.answer_parts import Part, append_parts, end_answer, lead_after, recover
+from webui.storage.answer_parts import End, Part, append_parts, end_answers, lead_after, recover
 from webui.storage.database import transaction
 
 TOKEN = "B" * 22
@@ -176,8 +176,7 @@ def test_search_finds_a_word_cut_by_a_write_while_it_streams_and_once_after_the_
         assert found(owner_client, word) == [conversation_id], word
     db = storage.app_connection(app)
     try:
-        with transaction(db):
-            assert end_answer(db, answer, " nobody looks.", "complete", "testing", "echo")
+        db.write(end_answers, [End(answer, " nobody looks.", "complete", "testing", "echo", None, None)])
     finally:
         db.close()
     assert read(app, "SELECT content FROM messages WHERE id = ?", (answer,)) == [(WHOLE + "stack, where nobody looks.",)]

@@ -37,8 +37,9 @@ class Answers:
     """Stored answers streaming through `webui serve`, as a browser's sockets receive them: each one's start frame,
     text, when its text arrived, and its final frame."""
 
-    def __init__(self, url, cookie, count):
-        """Ask for `count` answers, each in a conversation of its own, and wait for their start frames."""
+    def __init__(self, url, cookie, count, provider="steady"):
+        """Ask `provider` (whose one model has its name) for `count` answers, each in a conversation of its own, and
+        wait for their start frames."""
         ws_url = url.replace("http", "ws", 1) + "/ws"
         sockets = -(-count // STREAMS_PER_SOCKET)
         self.sockets = [
@@ -49,7 +50,7 @@ class Answers:
             request_id = f"a{n}"
             self.socket_of[request_id] = self.sockets[n // STREAMS_PER_SOCKET]
             self.text[request_id], self.arrivals[request_id] = "", []
-            question = {**turn(request_id, content=f"question {n}", model="steady"), "provider": "steady"}
+            question = {**turn(request_id, content=f"question {n}", model=provider), "provider": provider}
             self.socket_of[request_id].send(question)
         self.until(lambda: len(self.start) == count, "every answer started")
 
@@ -193,19 +194,18 @@ def server_log(server):
 
 
 @contextmanager
-def streaming(tmp_path, providers_dir, count, **settings):
-    """`count` answers of one person streaming through `webui serve` (with `settings`), each written once by now:
-    yields (the server, its Answers, the database file as another program reads it); the server is stopped after."""
-    (providers_dir / "steady.py").write_text(STEADY)
+def streaming(tmp_path, providers_dir, count, provider="steady", source=STEADY, **settings):
+    """`count` answers of one person streaming through `webui serve` (with `settings`) from the drop-in `provider`
+    (the module `source`), each written once by now: yields (the server, its Answers, the database file as another
+    program reads it); the server is stopped after."""
+    (providers_dir / f"{provider}.py").write_text(source)
     # An owner may have as many answers running as a socket may have streams.
-    command, env = server_command(
-        tmp_path / "data", providers_dir, "serve", LANG="C", WEBUI_MAX_STREAMS_PER_SOCKET="64",
-        WEBUI_REQUESTS_PER_MINUTE="1000", **settings,
-    )
+    settings = {"WEBUI_MAX_STREAMS_PER_SOCKET": "64", "WEBUI_REQUESTS_PER_MINUTE": "1000", **settings}
+    command, env = server_command(tmp_path / "data", providers_dir, "serve", LANG="C", **settings)
     server = ServerProcess(command, env=env)
     answers = db = None
     try:
-        answers = Answers(server.url, owner_cookie(server.url), count)
+        answers = Answers(server.url, owner_cookie(server.url), count, provider)
         db = DatabaseFile(tmp_path / "data")
         time.sleep(2 * FLUSH_SECONDS)
         yield server, answers, db

@@ -1,14 +1,12 @@
 """Answers of stored conversations while they stream: appended to SQLite as they grow, open to late listeners.
 
 Invariant: an answer's stored text is a prefix of its shown text, and what was shown FLUSH_SECONDS ago is stored unless
-the database refuses (then it is tried again every RETRY_SECONDS, nothing dropped). Whoever writes an answer holds its
-store lock from reading how much is stored to marking what it wrote: each round the saver takes the locks of the
-answers that are due (skipping one whose end is being written), writes all their parts in one transaction, marks
-them if it committed, and lets go; an answer's end waits for that lock, writes what no part has, and nothing is
-written after it.
+the database refuses (then it is tried again every RETRY_SECONDS, nothing dropped). Only the saver writes an answer
+(see saver: one thread, one round at a time), so its writes never overlap: its parts while it streams, then, once it
+has ended, its end, after which nothing. The final frame leaves only after the end is committed, so whoever gets it can
+read the outcome back; an end that cannot be written is announced as storage_failed instead, and tried again.
 """
 import itertools
-import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -18,11 +16,8 @@ from flask_babel import gettext as _
 
 from .answer import Answer
 from .patrol import Patrol
-from .storage import get_db
-from .storage.answer_parts import Part, append_parts, end_answer, lead_after
-from .storage.database import StorageError, transaction
-
-log = logging.getLogger(__name__)
+from .saver import save_round
+from .storage.answer_parts import End, Part, lead_after
 
 # Streamed text waits at most about this long before it is written: what a crash can cost of an answer.
 FLUSH_SECONDS = 0.4
@@ -58,26 +53,31 @@ class Turn:
 
 class StoredStream(Answer):
     """A stream that appends its answer to its message as it grows (see answer_parts) and goes on when its sockets
-    close."""
+    close. Its store state (what is written, when it is due) belongs to the saver's thread."""
 
     detachable = True
 
     def __init__(self, cursor, provider, model, turn, streams, clock=time.monotonic):
-        """Stream `turn`'s answer; `streams` is the registry that lists it while it runs."""
+        """Stream `turn`'s answer; `streams` is the registry that lists it until its end is written."""
         super().__init__(cursor, provider, model, clock)
         self.turn = turn
         self.streams = streams
-        self._store_lock = threading.Lock()
-        self._stored_final = False
         self._stored_chunks = 0
         # The unfinished word the next part is indexed with in front of it: a continued answer's goes on its prefix's.
         self._lead = lead_after("", turn.prefix)
         self._store_due = clock() + FLUSH_SECONDS
-        self._end_stats = None
-        # While the saver holds the store lock: how many chunks the part it writes ends with, and when it took it.
+        # While the saver writes a part: how many chunks it ends with, and when it was taken.
         self._taken = (0, 0.0)
-        # The stream has ended but its end is not written: it stays listed, and the saver tries again.
+        # Set by whoever ends the stream, before the end is handed to the saver: what it writes, then sends.
+        self._end_stats = None
+        self._final_frame = None
+        # Worded here, in the reader's language: the saver that may send it has none.
+        self._unsaved_error = unsaved_error()
+        self._end_retry_at = None
+        # The end could not be written when it came: its listeners were told storage_failed, and the saver tries again.
         self.unsaved_end = False
+        # Set once the final frame is out (or storage_failed instead of it).
+        self._told = threading.Event()
 
     def start_frame(self, request_id):
         """The start frame names the conversation and the messages, so the page can resume or reload."""
@@ -89,24 +89,10 @@ class StoredStream(Answer):
         }
 
     def take_part(self):
-        """The Part of this answer that is due to be written, with its store lock held until settle_part() lets go of
-        it; None, holding nothing, when no text is due or another write of the answer is under way."""
-        if self.unsaved_end or self._clock() < self._store_due or self.length() <= self._stored_chunks:
-            return None
-        if not self._store_lock.acquire(blocking=False):
-            return None
-        part = None
-        try:
-            part = self._due_part()
-        finally:
-            if part is None:
-                self._store_lock.release()
-        return part
-
-    def _due_part(self):
-        """The Part with the text no write has, under the store lock; None if there is none or the end is written."""
+        """The Part of this answer that is due to be written, or None; the text of an answer that has ended goes with
+        its end."""
         upto = self.length()
-        if self._stored_final or upto <= self._stored_chunks:
+        if self.finished or self._clock() < self._store_due or upto <= self._stored_chunks:
             return None
         if ends_in_half_a_pair(self.log[upto - 1]):
             # Kept for the next write, which has the other half: text is stored as UTF-8, which has no halves.
@@ -116,82 +102,90 @@ class StoredStream(Answer):
         return Part(self.turn.message_id, text, self._lead, self.provider, self.model, self.stats())
 
     def settle_part(self, part, written):
-        """Let go of the store lock that take_part() took, the part stored if `written`, else due in RETRY_SECONDS."""
+        """Mark the part that take_part() gave stored if `written`, else due again in RETRY_SECONDS."""
+        if written:
+            # Due again FLUSH_SECONDS after it was taken, however long the write took: text waits no longer.
+            self._stored_chunks, taken_at = self._taken
+            self._lead = lead_after(self._lead, part.text)
+            self._store_due = taken_at + FLUSH_SECONDS
+        else:
+            self._store_due = self._clock() + RETRY_SECONDS
+
+    def end_due(self):
+        """Whether the saver is to write the end that was handed to it: at once, or RETRY_SECONDS after a failure."""
+        return self._end_retry_at is None or self._clock() >= self._end_retry_at
+
+    def end_chars(self):
+        """How many characters the end writes into its message's content, which the search index takes in."""
+        return len(self.turn.prefix) + self._end_stats["chars"]
+
+    def take_end(self):
+        """The End to write: the text no part has, and how the answer ended."""
+        tail = "".join(self.log[self._stored_chunks : self.length()])
+        return End(self.turn.message_id, tail, self.status, self.provider, self.model, self._end_stats, self.error)
+
+    def settle_end(self, written):
+        """After a round that tried to write the end: unlisted if `written`, else tried again in RETRY_SECONDS; the
+        first try tells the listeners the outcome, or storage_failed if it was not written."""
         try:
             if written:
-                # Due again FLUSH_SECONDS after it was taken, however long the write took: text waits no longer.
-                self._stored_chunks, taken_at = self._taken
-                self._lead = lead_after(self._lead, part.text)
-                self._store_due = taken_at + FLUSH_SECONDS
+                self.streams.discard(self)
             else:
-                self._store_due = self._clock() + RETRY_SECONDS
+                self._end_retry_at = self._clock() + RETRY_SECONDS
+            if not self._told.is_set():
+                kind, fields = self._final_frame if written else ("error", self._unsaved_error)
+                self.unsaved_end = not written
+                self._send_final(kind, **fields)
         finally:
-            self._store_lock.release()
+            self._told.set()
 
-    def store_end_if_due(self):
-        """Write an end that could not be written when it came, once RETRY_SECONDS have passed; True once written."""
-        return self.unsaved_end and self._clock() >= self._store_due and self.store_end()
+    def end_gone(self):
+        """End as stopped, unless it has ended: its message is gone (its conversation deleted), so there is nothing
+        to write, and the final frame goes at once."""
+        if self._end("stopped", None):
+            self._final_frame = ("done", {"reason": "stopped"})
+            self.settle_end(True)
 
     def text(self):
         """The whole answer so far, including what it had before a continue."""
         return self.turn.prefix + "".join(itertools.islice(self.log, self.length()))
 
-    def store_end(self):
-        """Write the text no part has and how the answer ended; True once written (or its message is gone)."""
-        with self._store_lock:
-            if self._stored_final:
-                return True
-            text = "".join(self.log[self._stored_chunks : self.length()])
-            message_id = self.turn.message_id
-            try:
-                with transaction(get_db()) as db:
-                    end_answer(db, message_id, text, self.status, self.provider, self.model, self._end_stats, self.error)
-            except StorageError as e:
-                # The text stays here: the saver writes it once it can.
-                log.error("could not save the end of the answer %s: %s", message_id, e.cause)
-                self._store_due = self._clock() + RETRY_SECONDS
-                return False
-            self._stored_final = True
-        return True
-
     def _final(self, status, error, kind, **fields):
-        """End the stream and write the outcome before saying so: whoever gets the final frame can read it back.
+        """End the stream and hand its end to the saver, which writes it, then sends the final frame (see settle_end).
+        Returns once that frame is out, whoever ended the stream; False if it had already ended."""
+        ended = self._end(status, error)
+        if ended:
+            self._end_stats = self.stats()
+            self._final_frame = (kind, fields)
+            self.streams.end(self)
+        self._told.wait()
+        return ended
 
-        An end that cannot be written is not announced as the outcome: the listeners are told storage_failed (their
-        text stays theirs), and the stream stays listed, so a resume gets its whole text, until the saver writes it.
-        """
-        if not self._end(status, error):
-            return False
-        self._end_stats = self.stats()
-        saved = False
-        try:
-            saved = self.store_end()
-        finally:
-            if saved:
-                self.streams.discard(self)
-                self._send_final(kind, **fields)
-            else:
-                self.unsaved_end = True
-                self._send_final("error", **unsaved_error())
-        return True
+    def told(self):
+        """Whether the final frame is out (or storage_failed instead of it)."""
+        return self._told.is_set()
 
     def outcome(self):
-        """(status, text, error) of the answer after its end, as a resume tells it: storage_failed until it is written."""
+        """(status, text, error) of the answer after its end, as a resume tells it (once the final frame is out):
+        storage_failed until it is written."""
+        self._told.wait()
         if self.unsaved_end:
             return "error", self.text(), unsaved_error()
         return self.status, self.text(), self.error
 
 
 class LiveStreams:
-    """The stored answers streaming in this process, by message id, and the thread that saves them as they grow (and
-    writes an answer's end that could not be written when it came)."""
+    """The stored answers streaming in this process, by message id, and the thread that saves them as they grow and
+    writes their ends."""
 
     def __init__(self, app):
-        """Start empty; the saver runs only while answers stream."""
+        """Start empty; the saver runs only while answers are listed."""
         self._lock = threading.Lock()
         self._streams = {}
+        # The streams that have ended whose ends are not written yet (as keys: a set that keeps its order).
+        self._ending = {}
         # A round that fails is logged, and what it was to write is written by a later round.
-        self._saver = Patrol(app, "webui-saver", SAVER_TICK, self._lock, lambda: bool(self._streams), self._save_round)
+        self._saver = Patrol(app, "webui-saver", SAVER_TICK, self._lock, self._busy, self._save_round)
 
     def add(self, stream):
         """List a stream that has started."""
@@ -199,29 +193,23 @@ class LiveStreams:
             self._streams[stream.turn.message_id] = stream
             self._saver.wake()
 
-    def _save_round(self):
-        """Write the text of every answer that is due, all in one transaction (an answer whose message is gone stops),
-        then the ends that could not be written when they came, one by one."""
+    def end(self, stream):
+        """Hand the end of a stream that has ended to the saver, whose next round comes at once."""
         with self._lock:
-            streams = list(self._streams.values())
-        taken, gone = [], None
-        try:
-            for stream in streams:
-                if (part := stream.take_part()) is not None:
-                    taken.append((stream, part))
-            if taken:
-                gone = get_db().write(append_parts, [part for _, part in taken])
-        except StorageError as e:
-            log.error("could not save %d answers: %s", len(taken), e.cause)
-        finally:
-            for stream, part in taken:
-                stream.settle_part(part, gone is not None)
-        for stream, part in taken:
-            if gone and part.message_id in gone:
-                stream.finish("stopped")
-        for stream in streams:
-            if stream.store_end_if_due():
-                self.discard(stream)
+            self._ending[stream] = None
+            self._saver.hurry()
+
+    def _busy(self):
+        """Whether a stream is listed or an end waits, under the lock."""
+        return bool(self._streams or self._ending)
+
+    def _save_round(self):
+        """Write what is due of every listed stream (see saver.save_round); ends left over hurry the next round."""
+        with self._lock:
+            streams, ending = list(self._streams.values()), list(self._ending)
+        if save_round(streams, ending):
+            with self._lock:
+                self._saver.hurry()
 
     def get(self, message_id):
         """The stream writing this message (running, or ended and not yet written), or None."""
@@ -231,13 +219,15 @@ class LiveStreams:
     def discard(self, stream):
         """Forget a stream whose end is written."""
         with self._lock:
+            self._ending.pop(stream, None)
             if self._streams.get(stream.turn.message_id) is stream:
                 del self._streams[stream.turn.message_id]
 
     def running(self, predicate):
-        """The running streams whose turn satisfies `predicate` (not those that ended and wait to be written)."""
+        """The streams whose turn satisfies `predicate` and whose final frame is not out: running, or ended with
+        their end not yet tried (not those told storage_failed, whose end waits to be written again)."""
         with self._lock:
-            return [stream for stream in self._streams.values() if not stream.finished and predicate(stream.turn)]
+            return [stream for stream in self._streams.values() if not stream.told() and predicate(stream.turn)]
 
 
 def init_app(app):

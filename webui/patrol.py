@@ -2,10 +2,11 @@
 
 Invariant: the thread ends only while holding its owner's lock, having seen no work under it; `wake()` is called under
 the same lock after work is added. So work is never left without a thread to do it, and no thread runs for nothing.
+`hurry()` ends the pause before the next round; the pause's signal is cleared before the round looks at the work, so
+work added after that look hurries the round after.
 """
 import logging
 import threading
-import time
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ class Patrol:
         self.busy = busy
         self.round = round
         self._thread = None
+        self._hurried = threading.Event()
 
     def wake(self):
         """Start the thread unless it runs; call it under `lock`, after adding work."""
@@ -29,11 +31,18 @@ class Patrol:
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
 
+    def hurry(self):
+        """Start the next round now rather than at the end of the pause (starting the thread if it is not running);
+        call it under `lock`, after adding work."""
+        self._hurried.set()
+        self.wake()
+
     def _run(self):
         """Rounds until there is no work; a round that fails is logged, and the next one comes all the same."""
         with self.app.app_context():
             while True:
-                time.sleep(self.seconds)
+                self._hurried.wait(self.seconds)
+                self._hurried.clear()
                 with self.lock:
                     if not self.busy():
                         self._thread = None

@@ -64,15 +64,31 @@ def append_parts(connection, parts):
     return gone
 
 
-def end_answer(db, message_id, tail, status, provider, model, stats=None, error=None):
-    """Write an answer's end: its parts and `tail` (what no part has yet) appended to its content, and how it ended;
-    False when the message is gone."""
-    kept = db.execute(
+@dataclass(frozen=True)
+class End:
+    """How a streaming answer ended, with `tail`, the text no part has."""
+
+    message_id: str
+    tail: str
+    status: str
+    provider: str
+    model: str
+    stats: dict | None
+    error: dict | None
+
+
+def end_answers(connection, ends):
+    """Write each End: its answer's parts and tail appended to its content, and how it ended, on a sqlite3 connection
+    in a write transaction (see Database.write). The end of a message that is gone changes nothing."""
+    run_many(
+        connection,
         f"UPDATE messages SET content = {WHOLE_TEXT} || ?, status = ?, provider = ?, model = ?, stats = ?, error = ? WHERE id = ?",
-        (tail, status, provider, model, json_or_none(stats), json_or_none(error), message_id),
-    ).rowcount > 0
-    db.execute("DELETE FROM answer_parts WHERE message_id = ?", (message_id,))
-    return kept
+        [
+            (end.tail, end.status, end.provider, end.model, json_or_none(end.stats), json_or_none(end.error), end.message_id)
+            for end in ends
+        ],
+    )
+    run_many(connection, "DELETE FROM answer_parts WHERE message_id = ?", [(end.message_id,) for end in ends])
 
 
 def fold_parts(db, condition):
