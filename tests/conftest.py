@@ -232,7 +232,7 @@ def visitor(server):
     """A browser at the live server; answers it leaves streaming are stopped when the test ends."""
     yield Visitor(server)
     with server.app.app_context():
-        for stream in server.app.extensions["webui.live"].running(lambda turn: True):
+        for stream in server.app.extensions["webui.stored_answers"].running(lambda turn: True):
             stream.finish("stopped")
 
 

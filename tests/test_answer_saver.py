@@ -13,7 +13,7 @@ from conftest import DaemonThread, ServerProcess, Socket, turn
 from test_cli import server_command
 from test_conversation_restart import owner_cookie
 from webui import storage
-from webui.live import FLUSH_SECONDS, SAVER_TICK
+from webui.stored_answers import FLUSH_SECONDS, SAVER_TICK
 
 # A word every 50 ms for a minute: an answer that is still streaming whenever a test looks.
 STEADY = '''

@@ -307,7 +307,7 @@ def test_deleting_an_account_stops_its_running_answers(app_config, server, testi
     ws.send(turn("long", model="slow", content="go on"))
     assert [ws.recv()["type"] for _ in range(2)] == ["start", "delta"]
     assert webui(app_config, "user", "delete", "alice").exit_code == 0
-    live = server.app.extensions["webui.live"]
+    live = server.app.extensions["webui.stored_answers"]
     deadline = time.monotonic() + 5
     while live.running(lambda turn: turn.owner == "user:alice") and time.monotonic() < deadline:
         time.sleep(0.05)

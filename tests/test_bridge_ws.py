@@ -67,9 +67,9 @@ def test_disconnect_closes_the_generator(server, testing_provider):
     ws.close()
     assert testing_provider().closed_event.wait(5), "the generator kept running for nobody"
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(t.name.startswith("webui-stream-") for t in threading.enumerate()):
+    while time.monotonic() < deadline and any(t.name.startswith("webui-answer-") for t in threading.enumerate()):
         time.sleep(0.05)
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("webui-stream-")]
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("webui-answer-")]
 
 
 @pytest.mark.parametrize(

@@ -186,7 +186,7 @@ def test_an_answer_that_ends_while_the_page_is_away_comes_back_whole(page, serve
         """Pass the socket through; the answer is stopped on the server before the page's second socket opens."""
         if routes:
             with server.app.app_context():
-                for stream in server.app.extensions["webui.live"].running(lambda turn: True):
+                for stream in server.app.extensions["webui.stored_answers"].running(lambda turn: True):
                     stream.finish("stopped")
         routes.append((route, route.connect_to_server()))
 

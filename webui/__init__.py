@@ -7,7 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import config as settings
 from .errors import UserError, json_error, user_error_response
-from . import auth, conversations_api, health, i18n, identity, live, registry, runner, security, shutdown, storage, views, writer, ws
+from . import auth, conversations_api, health, i18n, identity, registry, runner, security, shutdown, storage, stored_answers, views, writer, ws
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -48,7 +48,7 @@ def create_app(config=None):
     app.register_error_handler(UserError, user_error_response)
     storage.init_app(app)
     identity.init_app(app)
-    live.init_app(app)
+    stored_answers.init_app(app)
     runner.init_app(app)
     registry.init_app(app)
     writer.init_app(app)

@@ -71,7 +71,7 @@ class Users:
     def check(self, name, password):
         """The user's token when the password is right, else None; an unknown name costs as much time as a known one."""
         stored, token = accounts.credentials(name) or (dummy_hash(), None)
-        # scrypt takes tens of milliseconds of C: under gevent every stream would stop for each sign-in.
+        # scrypt takes tens of milliseconds of C: under gevent every answer would stop for each sign-in.
         return token if in_native_thread(check_password_hash, stored, password) and token else None
 
     def add(self, name, password):

@@ -9,7 +9,7 @@ from .context import Budget
 from .errors import UserError
 from .frames import bad_request, parse_chat, parse_frame, parse_resume, valid_request_id
 from .limits import Window
-from .live import StoredStream
+from .stored_answers import StoredAnswer
 from .registry import resolve
 from .replay import replay
 from .security import allow_request
@@ -24,7 +24,7 @@ RESUMES_PER_MINUTE = 20
 class Connection:
     """The requests of one socket, each a cursor in an answer (see answer.py), by request id."""
 
-    def __init__(self, app, registry, writer, locale, owner, live, runner):
+    def __init__(self, app, registry, writer, locale, owner, stored, runner):
         """Frames go out through `writer` (see writer.Writer); `owner` is who is connected; `runner` runs the answers."""
         self.registry = registry
         self.runner = runner
@@ -32,7 +32,7 @@ class Connection:
         self.writer = writer
         self.locale = locale
         self.owner = owner
-        self.live = live
+        self.stored = stored
         self.max_bytes = app.config["WEBUI_MAX_REQUEST_BYTES"]
         self.max_streams = app.config["WEBUI_MAX_STREAMS_PER_SOCKET"]
         self.requests = {}
@@ -85,8 +85,8 @@ class Connection:
         cursor = Cursor(self.writer, chat.request_id)
         if chat.stored:
             provider, model, turn, context = self.begin_turn(chat)
-            answer = StoredStream(cursor, provider.name, model, turn, self.live)
-            self.live.add(answer)
+            answer = StoredAnswer(cursor, provider.name, model, turn, self.stored)
+            self.stored.add(answer)
             messages, options, written = turn.messages, turn.options, len(turn.prefix)
             if chat.conversation_id is None:
                 # A new conversation is named once its first answer has ended.
@@ -101,12 +101,12 @@ class Connection:
         # Set before the first chunk, which sends the start frame and makes the first write of a stored answer.
         answer.context = context
         self.requests[chat.request_id] = cursor
-        name = f"webui-stream-{chat.request_id}"
+        name = f"webui-answer-{chat.request_id}"
         self.runner.start(answer, provider, model, messages, options, self.locale, name, written, after)
 
     def begin_turn(self, chat):
         """Store the user's side of a stored conversation's turn; answers that outlive sockets are limited per owner."""
-        if len(self.live.running(lambda turn: turn.owner == self.owner)) >= self.max_streams:
+        if len(self.stored.running(lambda turn: turn.owner == self.owner)) >= self.max_streams:
             raise UserError(_("Too many answers are being written for you at once; wait for one to finish."), code="rate_limited")
         return turns.prepare(get_db(), self.owner, chat, self.registry)
 
@@ -124,7 +124,7 @@ class Connection:
         if not self.resumes.hit(None):
             raise UserError(_("Too many resumes on this connection: wait a minute and try again."), code="rate_limited")
         # Look up the answer before reading the row: an answer leaves the registry only after its final write.
-        answer = self.live.get(message_id)
+        answer = self.stored.get(message_id)
         message = conversations.owned_message(get_db(), self.owner, message_id)
         cursor = Cursor(self.writer, request_id, after)
         if answer is None or not answer.attach(cursor):

@@ -189,7 +189,7 @@ class Trimmed:
     limit: int | None
 
     def applied(self, context):
-        """The stream's `context` (None if it had none) once these messages were left out too."""
+        """The answer's `context` (None if it had none) once these messages were left out too."""
         context = context or summary(None, None, 0)
         return summary(self.limit or context["limit"], None, context["dropped_messages"] + self.dropped)
 
@@ -200,7 +200,7 @@ RETRY_MARGIN = 0.9
 
 def retry_window(messages, options, limit, prompt):
     """After a server refused `messages` as too long for its context (of `limit` tokens, the prompt taking `prompt`, when
-    it says): the messages to send once more and the Trimmed that tells the stream; None with only the newest turn left.
+    it says): the messages to send once more and the Trimmed that tells the answer; None with only the newest turn left.
     Without both numbers, half of what was sent goes."""
     share = 0.5
     if limit and prompt:

@@ -8,7 +8,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .errors import UserError
 from .frames import bad_request, parse_json
 from .identity import current_owner
-from .live import get_live
+from .stored_answers import get_stored_answers
 from .security import allow_request
 from .storage import archive, conversations, get_db, validate
 from .storage.database import transaction
@@ -79,8 +79,8 @@ def delete(conversation_id):
     with transaction(db):
         conversations.owned_conversation(db, current_owner(), conversation_id)
         db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
-    for stream in get_live().running(lambda turn: turn.conversation_id == conversation_id):
-        stream.finish("stopped")
+    for answer in get_stored_answers().running(lambda turn: turn.conversation_id == conversation_id):
+        answer.finish("stopped")
     return "", 204
 
 

@@ -2,7 +2,7 @@
 
 `webui` and `webui serve` run on gevent: every connection, its writer and every provider generator is a greenlet in
 one thread. Providers are plain blocking generators (they sleep, they read sockets with requests). With gevent's
-patches those calls let the other greenlets run instead of holding an OS thread each, so hundreds of streams do not
+patches those calls let the other greenlets run instead of holding an OS thread each, so hundreds of answers do not
 queue for the GIL (figure 3 in bench/README.md). What does not yield, because it computes in C (llama.cpp, scrypt), is
 run in a native thread with in_native_thread(). Everything here does nothing in a process that gevent has not patched
 (the tests' in-process server, whose requests are threads).

@@ -19,7 +19,7 @@ bp = Blueprint("health", __name__)
 
 
 def probe(registry, name, clock=time.monotonic):
-    """Ask one provider the prompt through the bridge's own streaming code and measure the answer."""
+    """Ask one provider the prompt through the same run loop a chat uses (runner.py) and measure the answer."""
     result = {
         "provider": name,
         "model": None,
@@ -41,14 +41,14 @@ def probe(registry, name, clock=time.monotonic):
         result["error"] = {"code": "provider_error", "message": failure_message(e)}
         return result
     listener = FrameList()
-    stream = Answer(Cursor(listener, chat.request_id), provider.name, result["model"], clock=clock)
-    get_runner().run(stream, provider, result["model"], chat.messages, chat.options)
+    answer = Answer(Cursor(listener, chat.request_id), provider.name, result["model"], clock=clock)
+    get_runner().run(answer, provider, result["model"], chat.messages, chat.options)
     start, final = listener.frames[0], listener.frames[-1]
     if (start["provider"], start["model"]) != (provider.name, result["model"]):
         result["via"] = {"provider": start["provider"], "model": start["model"]}
     if final["type"] == "error":
         result["error"] = {"code": final["code"], "message": final["message"]}
-    stats = stream.stats()
+    stats = answer.stats()
     result.update(ok=final["type"] == "done", chunks=stats["chunks"])
     result.update(ttft_ms=stats["ttft_ms"], duration_ms=stats["duration_ms"])
     # The rate after the first chunk: the time to the first one is reported on its own.

@@ -26,7 +26,7 @@ def options(config, announce):
     """gunicorn settings from ours; `announce(port)` is called once the server listens."""
     return {
         "bind": [bind_address(config["WEBUI_HOST"], config["WEBUI_PORT"])],
-        # One process: running streams, their resumable logs and a loaded local model live in its memory.
+        # One process: running answers, their chunk logs and a loaded local model live in its memory.
         "workers": 1,
         # Blocking providers yield to each other instead of queueing for the GIL in a thread each (see cooperative).
         "worker_class": Worker,

@@ -26,42 +26,42 @@ def write_round(connection, parts, ends):
     return gone
 
 
-def settle_end(stream, written):
-    """Settle one end (see StoredStream.settle_end); one whose frame cannot be sent leaves the others to be settled."""
+def settle_end(answer, written):
+    """Settle one end (see StoredAnswer.settle_end); one whose frame cannot be sent leaves the others to be settled."""
     try:
-        stream.settle_end(written)
+        answer.settle_end(written)
     except Exception:
-        log.exception("could not tell how the answer %s ended", stream.turn.message_id)
+        log.exception("could not tell how the answer %s ended", answer.turn.message_id)
 
 
-def save_round(streams, ending):
-    """Write the parts that are due of `streams` (the listed StoredStreams) and the first ends that are due of `ending`
+def save_round(answers, ending):
+    """Write the parts that are due of `answers` (the listed StoredAnswers) and the first ends that are due of `ending`
     (those that have ended, in the order they ended), all in one transaction; then settle each (an end's final frame
     goes out), and stop the answers whose message is gone. Whether ends that are due were left for the next round."""
-    due = [stream for stream in ending if stream.end_due()]
+    due = [answer for answer in ending if answer.end_due()]
     ends, chars = [], 0
-    for stream in due:
+    for answer in due:
         if chars >= ROUND_END_CHARS:
             break
-        ends.append(stream)
-        chars += stream.end_chars()
-    parts = [(stream, part) for stream in streams if (part := stream.take_part()) is not None]
+        ends.append(answer)
+        chars += answer.end_chars()
+    parts = [(answer, part) for answer in answers if (part := answer.take_part()) is not None]
     if not ends and not parts:
         return False
     written, gone = False, set()
     try:
-        gone = get_db().write(write_round, [part for _, part in parts], [stream.take_end() for stream in ends])
+        gone = get_db().write(write_round, [part for _, part in parts], [answer.take_end() for answer in ends])
         written = True
     except StorageError as e:
         log.error("could not save %d answers (%d of them ended): %s", len(parts) + len(ends), len(ends), e.cause)
     finally:
         # Whatever the write did, every end it was to write is settled (the others that are due, too, if it failed):
         # its final frame, or storage_failed, goes out, and no one waits for it for ever.
-        for stream, part in parts:
-            stream.settle_part(part, written)
-        for stream in ends if written else due:
-            settle_end(stream, written)
-    for stream, part in parts:
+        for answer, part in parts:
+            answer.settle_part(part, written)
+        for answer in ends if written else due:
+            settle_end(answer, written)
+    for answer, part in parts:
         if part.message_id in gone:
-            stream.end_gone()
+            answer.end_gone()
     return written and len(ends) < len(due)

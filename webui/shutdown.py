@@ -70,7 +70,7 @@ class Shutdown:
         """The answers still running: the stored ones, followed or not, and those of the open sockets."""
         with self._lock:
             connections = list(self._open)
-        answers = {id(answer): answer for answer in self.app.extensions["webui.live"].running(lambda turn: True)}
+        answers = {id(answer): answer for answer in self.app.extensions["webui.stored_answers"].running(lambda turn: True)}
         for connection in connections:
             answers.update((id(answer), answer) for answer in connection.running())
         return list(answers.values())
@@ -96,8 +96,8 @@ class Shutdown:
     def _interrupt(self):
         """End every answer still running as interrupted; a stored one is written so before its page hears it."""
         with self.app.app_context():
-            for stream in self.running():
-                stream.finish("interrupted")
+            for answer in self.running():
+                answer.finish("interrupted")
 
     def _close_sockets(self):
         """Close every socket with 1012 after its last frame; cut those whose client has not closed in time."""

@@ -6,10 +6,22 @@ from flask_babel import gettext as _
 
 from .context import Budget
 from .frames import bad_request
-from .live import Turn
 from .registry import resolve
 from .storage import conversations, validate
 from .storage.database import transaction
+
+
+@dataclasses.dataclass
+class Turn:
+    """A stored chat request whose rows are written: where its answer goes and what the provider is sent."""
+
+    owner: str
+    conversation_id: str
+    user_message_id: str | None
+    message_id: str
+    prefix: str
+    messages: list
+    options: dict
 
 
 def provider_messages(conversation, path):
@@ -29,7 +41,7 @@ def target(db, owner, chat, conversation, role):
 
 
 def begin(db, owner, chat, conversation, message_id, parent_id, prefix, provider, model):
-    """Make `message_id` the conversation's leaf and return the Turn that streams into it."""
+    """Make `message_id` the conversation's leaf and return the Turn whose answer goes into it."""
     conversations.update_conversation(db, conversation["id"], leaf_id=message_id, provider=provider, model=model)
     # A continued answer is in the history it continues; a new one answers its parent.
     last = message_id if prefix else parent_id

@@ -7,7 +7,7 @@ from flask_sock import Sock
 
 from .connection import Connection
 from .identity import current_owner
-from .live import get_live
+from .stored_answers import get_stored_answers
 from .registry import get_registry
 from .runner import get_runner
 from .shutdown import get_shutdown
@@ -28,7 +28,7 @@ def chat_socket(ws):
         open_writer(ws),
         str(get_locale()),
         current_owner(),
-        get_live(),
+        get_stored_answers(),
         get_runner(),
     )
     shutdown = get_shutdown()

@@ -6,7 +6,7 @@ from ..markers import ending
 from .failures import Failure, json_object, raise_if_error
 from .upstream import UpstreamProvider
 
-# The bridge's option names, and what Ollama calls them inside "options".
+# The chat frame's option names (frames.py), and what Ollama calls them inside "options".
 OPTIONS = {
     "temperature": "temperature",
     "top_p": "top_p",

@@ -1,15 +1,14 @@
-"""Answers of stored conversations while they stream: appended to SQLite as they grow, open to late listeners.
+"""Answers of stored conversations while they run: appended to SQLite as they grow, open to late cursors.
 
 Invariant: an answer's stored text is a prefix of its shown text, and what was shown FLUSH_SECONDS ago is stored unless
 the database refuses (then it is tried again every RETRY_SECONDS, nothing dropped). Only the saver writes an answer
-(see saver: one thread, one round at a time), so its writes never overlap: its parts while it streams, then, once it
+(see saver: one thread, one round at a time), so its writes never overlap: its parts while it answers, then, once it
 has ended, its end, after which nothing. The final frame leaves only after the end is committed, so whoever gets it can
 read the outcome back; an end that cannot be written is announced as storage_failed instead, and tried again.
 """
 import itertools
 import threading
 import time
-from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -38,43 +37,30 @@ def ends_in_half_a_pair(chunk):
     return "\ud800" <= chunk[-1:] <= "\udbff"
 
 
-@dataclass
-class Turn:
-    """A stored chat request whose rows are written: where its answer goes and what the provider is sent."""
-
-    owner: str
-    conversation_id: str
-    user_message_id: str | None
-    message_id: str
-    prefix: str
-    messages: list
-    options: dict
-
-
-class StoredStream(Answer):
-    """A stream that appends its answer to its message as it grows (see answer_parts) and goes on when its sockets
+class StoredAnswer(Answer):
+    """An answer that appends its answer to its message as it grows (see answer_parts) and goes on when its sockets
     close. Its store state (what is written, when it is due) belongs to the saver's thread."""
 
     detachable = True
 
-    def __init__(self, cursor, provider, model, turn, streams, clock=time.monotonic):
-        """Stream `turn`'s answer; `streams` is the registry that lists it until its end is written."""
+    def __init__(self, cursor, provider, model, turn, registry, clock=time.monotonic):
+        """Run `turn`'s answer; `registry` (StoredAnswers) lists it until its end is written."""
         super().__init__(cursor, provider, model, clock)
         self.turn = turn
-        self.streams = streams
+        self.registry = registry
         self._stored_chunks = 0
         # The unfinished word the next part is indexed with in front of it: a continued answer's goes on its prefix's.
         self._lead = lead_after("", turn.prefix)
         self._store_due = clock() + FLUSH_SECONDS
         # While the saver writes a part: how many chunks it ends with, and when it was taken.
         self._taken = (0, 0.0)
-        # Set by whoever ends the stream, before the end is handed to the saver: what it writes, then sends.
+        # Set by whoever ends the answer, before the end is handed to the saver: what it writes, then sends.
         self._end_stats = None
         self._final_frame = None
         # Worded here, in the reader's language: the saver that may send it has none.
         self._unsaved_error = unsaved_error()
         self._end_retry_at = None
-        # The end could not be written when it came: its listeners were told storage_failed, and the saver tries again.
+        # The end could not be written when it came: its cursors were told storage_failed, and the saver tries again.
         self.unsaved_end = False
         # Set once the final frame is out (or storage_failed instead of it).
         self._told = threading.Event()
@@ -126,10 +112,10 @@ class StoredStream(Answer):
 
     def settle_end(self, written):
         """After a round that tried to write the end: unlisted if `written`, else tried again in RETRY_SECONDS; the
-        first try tells the listeners the outcome, or storage_failed if it was not written."""
+        first try tells the cursors the outcome, or storage_failed if it was not written."""
         try:
             if written:
-                self.streams.discard(self)
+                self.registry.discard(self)
             else:
                 self._end_retry_at = self._clock() + RETRY_SECONDS
             if not self._told.is_set():
@@ -151,19 +137,15 @@ class StoredStream(Answer):
         return self.turn.prefix + "".join(itertools.islice(self.log, self.length()))
 
     def _final(self, status, error, kind, **fields):
-        """End the stream and hand its end to the saver, which writes it, then sends the final frame (see settle_end).
-        Returns once that frame is out, whoever ended the stream; False if it had already ended."""
+        """End the answer and hand its end to the saver, which writes it, then sends the final frame (see settle_end).
+        Returns once that frame is out, whoever ended the answer; False if it had already ended."""
         ended = self._end(status, error)
         if ended:
             self._end_stats = self.stats()
             self._final_frame = (kind, fields)
-            self.streams.end(self)
+            self.registry.end(self)
         self._told.wait()
         return ended
-
-    def told(self):
-        """Whether the final frame is out (or storage_failed instead of it)."""
-        return self._told.is_set()
 
     def outcome(self):
         """(status, text, error) of the answer after its end, as a resume tells it (once the final frame is out):
@@ -174,67 +156,67 @@ class StoredStream(Answer):
         return self.status, self.text(), self.error
 
 
-class LiveStreams:
+class StoredAnswers:
     """The stored answers streaming in this process, by message id, and the thread that saves them as they grow and
     writes their ends."""
 
     def __init__(self, app):
         """Start empty; the saver runs only while answers are listed."""
         self._lock = threading.Lock()
-        self._streams = {}
-        # The streams that have ended whose ends are not written yet (as keys: a set that keeps its order).
+        self._answers = {}
+        # The answers that have ended whose ends are not written yet (as keys: a set that keeps its order).
         self._ending = {}
         # A round that fails is logged, and what it was to write is written by a later round.
         self._saver = Patrol(app, "webui-saver", SAVER_TICK, self._lock, self._busy, self._save_round)
 
-    def add(self, stream):
-        """List a stream that has started."""
+    def add(self, answer):
+        """List an answer that has started."""
         with self._lock:
-            self._streams[stream.turn.message_id] = stream
+            self._answers[answer.turn.message_id] = answer
             self._saver.wake()
 
-    def end(self, stream):
-        """Hand the end of a stream that has ended to the saver, whose next round comes at once."""
+    def end(self, answer):
+        """Hand the end of an answer that has ended to the saver, whose next round comes at once."""
         with self._lock:
-            self._ending[stream] = None
+            self._ending[answer] = None
             self._saver.hurry()
 
     def _busy(self):
-        """Whether a stream is listed or an end waits, under the lock."""
-        return bool(self._streams or self._ending)
+        """Whether an answer is listed or an end waits, under the lock."""
+        return bool(self._answers or self._ending)
 
     def _save_round(self):
-        """Write what is due of every listed stream (see saver.save_round); ends left over hurry the next round."""
+        """Write what is due of every listed answer (see saver.save_round); ends left over hurry the next round."""
         with self._lock:
-            streams, ending = list(self._streams.values()), list(self._ending)
-        if save_round(streams, ending):
+            answers, ending = list(self._answers.values()), list(self._ending)
+        if save_round(answers, ending):
             with self._lock:
                 self._saver.hurry()
 
     def get(self, message_id):
-        """The stream writing this message (running, or ended and not yet written), or None."""
+        """The answer writing this message (running, or ended and not yet written), or None."""
         with self._lock:
-            return self._streams.get(message_id)
+            return self._answers.get(message_id)
 
-    def discard(self, stream):
-        """Forget a stream whose end is written."""
+    def discard(self, answer):
+        """Forget an answer whose end is written."""
         with self._lock:
-            self._ending.pop(stream, None)
-            if self._streams.get(stream.turn.message_id) is stream:
-                del self._streams[stream.turn.message_id]
+            self._ending.pop(answer, None)
+            if self._answers.get(answer.turn.message_id) is answer:
+                del self._answers[answer.turn.message_id]
 
     def running(self, predicate):
-        """The streams whose turn satisfies `predicate` and whose final frame is not out: running, or ended with
+        """The answers whose turn satisfies `predicate` and whose final frame is not out: running, or ended with
         their end not yet tried (not those told storage_failed, whose end waits to be written again)."""
         with self._lock:
-            return [stream for stream in self._streams.values() if not stream.told() and predicate(stream.turn)]
+            return [answer for answer in self._answers.values() if not answer.settled and predicate(answer.turn)]
 
 
 def init_app(app):
     """Give the app its registry of running stored answers."""
-    app.extensions["webui.live"] = LiveStreams(app)
+    app.extensions["webui.stored_answers"] = StoredAnswers(app)
 
 
-def get_live():
+def get_stored_answers():
     """The current app's registry of running stored answers."""
-    return current_app.extensions["webui.live"]
+    return current_app.extensions["webui.stored_answers"]
