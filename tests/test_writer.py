@@ -91,30 +91,29 @@ def test_chunks_apart_leave_one_frame_each_then_the_final_frame(line):
     assert {key: frames[4]["stats"][key] for key in ("chunks", "chars")} == {"chunks": 3, "chars": 3}
 
 
-def test_chunks_that_pile_up_leave_together_with_their_text_unchanged(line):
+def all_at_once(line, chunks):
+    """Add every chunk to an answer at once, end it, and read its frames back: (all frames, the delta frames)."""
     answer = line.answer()
-    chunks = [f"{n} " for n in range(5000)]
     for text in chunks:
         answer.delta(text)
     answer.finish("complete")
-    frames = line.read(5002)
-    assert frames[-1]["type"] == "done"
-    deltas = [f for f in frames if f["type"] == "delta"]
+    frames = line.read(len(chunks) + 2)
+    assert frames[-1]["type"] == "done" and text_of(frames) == "".join(chunks)
+    return frames, [f for f in frames if f["type"] == "delta"]
+
+
+def test_chunks_that_pile_up_leave_together_with_their_text_unchanged(line):
+    chunks = [f"{n} " for n in range(5000)]
+    frames, deltas = all_at_once(line, chunks)
     assert len(deltas) < len(chunks) / 10
-    assert text_of(frames) == "".join(chunks) and delta_seqs(frames)[-1] == len(chunks)
+    assert delta_seqs(frames)[-1] == len(chunks)
 
 
 def test_a_backlog_leaves_in_frames_of_about_frame_chars(line):
-    answer = line.answer()
     chunks = [f"{n:07d} " for n in range(20_000)]
-    for text in chunks:
-        answer.delta(text)
-    answer.finish("complete")
-    frames = line.read(10_000)
-    deltas = [f for f in frames if f["type"] == "delta"]
+    _, deltas = all_at_once(line, chunks)
     assert all(len(f["text"]) < FRAME_CHARS + 8 for f in deltas)
     assert len(deltas) >= len("".join(chunks)) // (FRAME_CHARS + 8)
-    assert text_of(frames) == "".join(chunks)
 
 
 def test_the_gap_grows_with_the_number_of_writing_sockets_and_goes_when_they_stop():
