@@ -7,6 +7,9 @@ Invariants, each kept under the answer's lock:
   is refused (it replays what was stored instead).
 - A cursor is woken only after what it has to send (a chunk, the final frame) is in place, and makes its frames from
   the answer when its writer takes it (see writer.py), so it sends every chunk once, in order, then the final frame.
+- A chunk skips waking a cursor that is still queued in its writer. That read takes no lock, yet misses nothing: the
+  writer unqueues a cursor before it takes the answer's lock to read the log, so either that read comes after this
+  chunk's append (and has it), or the unqueueing happened before the append's lock and this read sees it.
 """
 import threading
 import time
@@ -107,7 +110,8 @@ class Answer:
             self.chars += len(text)
             cursors = self._cursors
         for cursor in cursors:
-            cursor.wake()
+            if not cursor.queued:
+                cursor.wake()
         return True
 
     def attach(self, cursor):

@@ -1,8 +1,8 @@
 """The saver's round: the due text and the ends of stored answers in one transaction, then the ends' final frames.
 
 Ends are batched like parts, so that however many answers end at once, none waits in a queue of the others' own
-transactions at the process's writer gate, whose wait counts toward WEBUI_DATABASE_TIMEOUT. Whoever ends an answer
-hurries the saver, so an end waits for no tick; ends left for want of room in a round hurry the next one.
+transactions at the process's writer gate. Whoever ends an answer hurries the saver, so an end waits for no tick; ends
+left for want of room in a round hurry the next one.
 """
 import logging
 

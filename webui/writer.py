@@ -29,8 +29,9 @@ from .limits import cut
 log = logging.getLogger(__name__)
 
 # A socket writes chunks at most this often while few sockets are busy: a provider that yields thousands of chunks
-# a second costs a frame per millisecond, not one per chunk.
-MIN_GAP_SECONDS = 0.001
+# a second costs the page a frame per 10 ms (less than a screen's refresh), not one per chunk; chunks further apart
+# leave at once.
+MIN_GAP_SECONDS = 0.01
 # The writes per second all sockets together aim to stay under: with N sockets writing, each sleeps N / this many
 # seconds after it wrote chunks, and what comes meanwhile leaves as one frame.
 WRITES_PER_SECOND = 12_500
@@ -38,9 +39,10 @@ WRITES_PER_SECOND = 12_500
 WINDOW_SECONDS = 0.1
 # How long a socket's handler, as it returns, waits for the bytes of the library's close frame to leave.
 CLOSE_SECONDS = 1.0
-# A cursor makes at most this many frames a turn, then waits behind the rest of the queue: a long replay neither
-# starves the other requests nor holds more than a few frames of encoded text.
-FRAMES_PER_TURN = 4
+# A cursor makes at most this many frames a turn (of at most answer.FRAME_CHARS each), then waits behind the rest of the
+# queue: a long replay neither starves the other requests nor holds more than half a million characters encoded, and a
+# fast answer's backlog of one gap leaves in one turn.
+FRAMES_PER_TURN = 32
 
 
 class Pacer:
@@ -81,7 +83,10 @@ class Writer:
         self.max_bytes = max_bytes
         self.closed = False
         self._ending = False
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        # Set whenever the queue has something or the writer has closed; cleared, under the lock, only by the thread
+        # when it finds the queue empty, so a wake between its look and its wait is not lost.
+        self._wanted = threading.Event()
         self._queue = []
         self._queued_bytes = 0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -90,7 +95,7 @@ class Writer:
     def put(self, frame):
         """Queue a whole frame (a dict); False once the socket is gone, or cut for leaving too much waiting."""
         text = json.dumps(frame, ensure_ascii=False)
-        with self._cond:
+        with self._lock:
             if self.closed or self._ending:
                 return False
             self._queued_bytes += len(text)
@@ -102,7 +107,7 @@ class Writer:
 
     def wake(self, cursor):
         """Queue a cursor that has something to send, unless it is queued already."""
-        with self._cond:
+        with self._lock:
             if self.closed or cursor.queued:
                 return
             cursor.queued = True
@@ -110,14 +115,14 @@ class Writer:
 
     def put_bytes(self, data):
         """Queue bytes of the WebSocket library's own, to leave after what is queued (none after the close frame)."""
-        with self._cond:
+        with self._lock:
             if not self.closed and not self._ending:
                 self._add(bytes(data))
 
     def end(self, close_frame):
         """Queue the close frame, made by `close_frame()` when its turn comes (the library must see the frames before
         it); nothing is queued after it, and the socket is shut for writing once it has left."""
-        with self._cond:
+        with self._lock:
             if not self.closed and not self._ending:
                 self._ending = True
                 self._add(close_frame)
@@ -125,18 +130,18 @@ class Writer:
     def close(self):
         """The socket's handler is done: frames still queued are dropped, the library's bytes (its close frame) leave
         within CLOSE_SECONDS, and the thread ends."""
-        with self._cond:
+        with self._lock:
             if self.closed:
                 return
             self._queue = [item for item in self._queue if isinstance(item, bytes)]
             self.closed = True
-            self._cond.notify()
+            self._wanted.set()
         self._thread.join(CLOSE_SECONDS)
 
     def _add(self, item):
         """Queue an item and wake the thread, under the lock."""
         self._queue.append(item)
-        self._cond.notify()
+        self._wanted.set()
         return True
 
     def _close(self):
@@ -144,22 +149,24 @@ class Writer:
         if not self.closed:
             self.closed = True
             self._queue.clear()
-            self._cond.notify()
+            self._wanted.set()
             cut(self._raw)
 
     def _take(self):
         """Wait for something to send and take all of it; None once closed. Cursors leave the queue here, before
         their answers are read."""
-        with self._cond:
-            while not self._queue and not self.closed:
-                self._cond.wait()
-            if not self._queue:
-                return None
-            items, self._queue, self._queued_bytes = self._queue, [], 0
-            for item in items:
-                if isinstance(item, Cursor):
-                    item.queued = False
-            return items
+        while True:
+            with self._lock:
+                if self._queue:
+                    items, self._queue, self._queued_bytes = self._queue, [], 0
+                    for item in items:
+                        if isinstance(item, Cursor):
+                            item.queued = False
+                    return items
+                if self.closed:
+                    return None
+                self._wanted.clear()
+            self._wanted.wait()
 
     def _run(self):
         """Write until the writer closes; a failure cuts this socket only."""
@@ -187,7 +194,7 @@ class Writer:
         except Exception:
             log.exception("a WebSocket's writer failed; cutting its connection")
         finally:
-            with self._cond:
+            with self._lock:
                 if cut_off:
                     self._close()
                 self.closed = True

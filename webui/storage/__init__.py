@@ -5,7 +5,6 @@ versioned schema), conversations (conversations and message trees: queries and A
 answer's text while it streams), archive (export and import), validate (what a client may store), accounts (the
 accounts' own file).
 """
-import threading
 from pathlib import Path
 
 from flask import current_app, g
@@ -13,7 +12,7 @@ from flask_babel import gettext as _
 
 from ..config import ConfigError
 from . import accounts
-from .database import Database, StorageError
+from .database import Database, Gate, StorageError
 from .migrations import migrate
 
 FILENAME = "webui.sqlite3"
@@ -44,7 +43,7 @@ def init_app(app):
     when they are first read."""
     path = str(Path(app.config["WEBUI_DATA_DIR"]) / FILENAME)
     app.extensions["webui.database"] = path
-    app.extensions["webui.writers"] = threading.Lock()
+    app.extensions["webui.writers"] = Gate()
     # In an app context, so that the message is in the app's default language (a command's is its terminal's).
     with app.app_context():
         try:

@@ -5,13 +5,12 @@ through Database like the conversations' (off the event loop, writers taking tur
 that cannot be used raising StorageError).
 """
 import os
-import threading
 import time
 from pathlib import Path
 
 from flask import current_app, g
 
-from .database import Database, run_statement
+from .database import Database, Gate, run_statement
 
 FILENAME = "users.db"
 SCHEMA = """CREATE TABLE IF NOT EXISTS users (
@@ -25,7 +24,7 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS users (
 def init_app(app):
     """Say where the app's accounts live, and close each app context's connection to them with the context."""
     app.extensions["webui.accounts"] = str(Path(app.config["WEBUI_DATA_DIR"]) / FILENAME)
-    app.extensions["webui.accounts.writers"] = threading.Lock()
+    app.extensions["webui.accounts.writers"] = Gate()
     app.teardown_appcontext(close_accounts_db)
 
 

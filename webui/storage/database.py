@@ -3,6 +3,7 @@
 Any text can be stored, and a file that cannot be used is a StorageError the user can read instead of a crash.
 """
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 
@@ -139,13 +140,39 @@ def in_transaction(connection, seconds, wait, function, args):
     return result
 
 
+class Gate:
+    """This process's writers of one file, taking turns. A writer waits as long as turns go by (the process's own
+    writers are busy, as when hundreds of answers start at once), and gives up only when no turn has ended for `wait`
+    seconds: the writer in its turn is stuck on another process's lock."""
+
+    def __init__(self):
+        """Nobody in; no turn taken yet."""
+        self._lock = threading.Lock()
+        # Changed only by the writer in its turn, as it leaves.
+        self.turns = 0
+
+    def enter(self, wait):
+        """Take the turn; False if no turn ended for `wait` seconds."""
+        seen = self.turns
+        while not self._lock.acquire(timeout=wait):
+            if self.turns == seen:
+                return False
+            seen = self.turns
+        return True
+
+    def leave(self):
+        """End the turn."""
+        self.turns += 1
+        self._lock.release()
+
+
 class Database:
     """One connection to the file, used by one thread or greenlet at a time.
 
     Under gevent every call into SQLite runs in a native thread (cooperative.in_native_thread): SQLite waits for a lock
     by sleeping in C, which would stop every greenlet of the process. The writers of this process take turns at `gate`
     before they ask SQLite for the write lock, so at most one native thread waits for another process, and a writer
-    waits `wait` seconds in all before it gets StorageError("storage_busy").
+    that has its turn waits `wait` seconds for another process's lock before it gets StorageError("storage_busy").
     """
 
     def __init__(self, path, gate, wait):
@@ -170,14 +197,14 @@ class Database:
 
     @contextmanager
     def _writers_turn(self):
-        """Hold this process's turn to write for the block, which is given the time its wait for the file's lock ends."""
-        deadline = time.monotonic() + self.wait
-        if not self.gate.acquire(timeout=self.wait):
+        """Hold this process's turn to write for the block, which is given the time its wait for the file's lock ends:
+        `wait` seconds from its turn."""
+        if not self.gate.enter(self.wait):
             raise StorageError("storage_busy", "another writer of this process kept the database")
         try:
-            yield deadline
+            yield time.monotonic() + self.wait
         finally:
-            self.gate.release()
+            self.gate.leave()
 
     @contextmanager
     def transaction(self):
