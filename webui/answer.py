@@ -14,6 +14,8 @@ Invariants, each kept under the answer's lock:
 import threading
 import time
 
+from .cooperative import native_lock
+
 # A delta frame carries chunks until it has this many characters (or has one chunk that is longer): a backlog
 # leaves as frames of tens of KB rather than one of megabytes.
 FRAME_CHARS = 16 * 1024
@@ -71,7 +73,8 @@ class Answer:
         self.chars = 0
         self._cursors = []
         self._clock = clock
-        self._lock = threading.Lock()
+        # Held only for a few reads and writes of memory, never across a wait (see cooperative.native_lock).
+        self._lock = native_lock()
         self.started_at = clock()
         self.first_chunk_at = None
         self.finished = False

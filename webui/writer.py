@@ -8,6 +8,8 @@ Invariants:
   takes every chunk the answer has past the cursor when its turn comes, so a reader that is behind gets fewer, larger
   frames. The answer adds a chunk before it wakes the cursor, and the writer unqueues the cursor before it reads the
   answer, each under a lock: a chunk is either read by a take under way or wakes the cursor again; none is missed.
+- After writing chunks the writer rests for the pacer's gap, so the chunks that come meanwhile leave as one frame;
+  anything else queued (a final frame, an error, the library's bytes) ends the rest at once.
 - A reader that takes nothing for WEBUI_SEND_TIMEOUT_SECONDS, or leaves more than WEBUI_MAX_QUEUED_BYTES of whole
   frames waiting, has its connection cut; it holds up no other socket.
 """
@@ -23,7 +25,7 @@ from wsproto.events import TextMessage
 from wsproto.utilities import LocalProtocolError
 
 from .answer import Cursor
-from .cooperative import send_without_waiting
+from .cooperative import native_lock, send_without_waiting
 from .limits import cut
 
 log = logging.getLogger(__name__)
@@ -46,12 +48,12 @@ FRAMES_PER_TURN = 32
 
 
 class Pacer:
-    """How long a writer sleeps after writing chunks: a millisecond while few sockets write, longer as they grow."""
+    """How long a writer rests after writing chunks: 10 ms while few sockets write, longer as they grow in number."""
 
     def __init__(self, clock=time.monotonic):
         """No socket has written yet."""
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = native_lock()
         self._window_end = 0.0
         self._writers = set()
         self._gap = MIN_GAP_SECONDS
@@ -70,7 +72,8 @@ class Pacer:
 
 
 class Writer:
-    """The frames, cursors and library bytes waiting for one WebSocket, and the thread that writes them."""
+    """The frames, cursors and library bytes waiting for one WebSocket, and the thread that writes them. Its lock is
+    held for queue operations only, never across a wait (see cooperative.native_lock)."""
 
     def __init__(self, raw, encode, pacer, send_timeout=30.0, max_bytes=0, name="webui-writer"):
         """`raw` is the socket; `encode(text)` makes the bytes of one text message; `max_bytes` bounds the whole frames
@@ -83,10 +86,13 @@ class Writer:
         self.max_bytes = max_bytes
         self.closed = False
         self._ending = False
-        self._lock = threading.Lock()
+        self._lock = native_lock()
         # Set whenever the queue has something or the writer has closed; cleared, under the lock, only by the thread
         # when it finds the queue empty, so a wake between its look and its wait is not lost.
         self._wanted = threading.Event()
+        # Set when something that must not wait out a gap is queued (anything but a cursor's chunks: a final frame, an
+        # error, the library's bytes); cleared when the queue is taken.
+        self._urgent = threading.Event()
         self._queue = []
         self._queued_bytes = 0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -99,19 +105,25 @@ class Writer:
             if self.closed or self._ending:
                 return False
             self._queued_bytes += len(text)
-            if self.max_bytes and self._queued_bytes > self.max_bytes:
-                log.warning("a WebSocket reader left %d bytes of frames waiting; cutting its connection", self._queued_bytes)
-                self._close()
-                return False
-            return self._add(text)
+            waiting = self._queued_bytes
+            if not self.max_bytes or waiting <= self.max_bytes:
+                return self._add(text)
+            self._close()
+        log.warning("a WebSocket reader left %d bytes of frames waiting; cutting its connection", waiting)
+        return False
 
     def wake(self, cursor):
         """Queue a cursor that has something to send, unless it is queued already."""
         with self._lock:
-            if self.closed or cursor.queued:
+            if self.closed:
+                return
+            urgent = cursor.final is not None
+            if cursor.queued:
+                if urgent:
+                    self._urgent.set()
                 return
             cursor.queued = True
-            self._add(cursor)
+            self._add(cursor, urgent)
 
     def put_bytes(self, data):
         """Queue bytes of the WebSocket library's own, to leave after what is queued (none after the close frame)."""
@@ -138,10 +150,12 @@ class Writer:
             self._wanted.set()
         self._thread.join(CLOSE_SECONDS)
 
-    def _add(self, item):
-        """Queue an item and wake the thread, under the lock."""
+    def _add(self, item, urgent=True):
+        """Queue an item and wake the thread (from its pacing gap too, if `urgent`), under the lock."""
         self._queue.append(item)
         self._wanted.set()
+        if urgent:
+            self._urgent.set()
         return True
 
     def _close(self):
@@ -159,6 +173,7 @@ class Writer:
             with self._lock:
                 if self._queue:
                     items, self._queue, self._queued_bytes = self._queue, [], 0
+                    self._urgent.clear()
                     for item in items:
                         if isinstance(item, Cursor):
                             item.queued = False
@@ -186,7 +201,7 @@ class Writer:
                         pass  # the client has gone already
                     break
                 if chunks:
-                    time.sleep(self.pacer.wrote(self))
+                    self._urgent.wait(self.pacer.wrote(self))
             else:
                 cut_off = False
         except ConnectionError:
