@@ -28,7 +28,6 @@ MIGRATIONS = [
     ("ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user'",),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-ROLES = ("admin", "user")
 
 
 def init_app(app):
