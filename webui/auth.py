@@ -74,12 +74,20 @@ class Users:
         # scrypt takes tens of milliseconds of C: under gevent every answer would stop for each sign-in.
         return token if in_native_thread(check_password_hash, stored, password) and token else None
 
-    def add(self, name, password):
-        """Create an account."""
+    def role(self, name):
+        """The account's role, "admin" or "user", or None when there is no such account."""
+        return accounts.role(name)
+
+    def roles(self):
+        """Every account's (name, role), sorted by name."""
+        return accounts.roles()
+
+    def add(self, name, password, admin=False):
+        """Create an account, an admin if `admin` or if it is the first."""
         if not NAME.fullmatch(name):
             raise UserError(_("A user name is 1 to 64 letters, digits and . _ @ - and starts with a letter or digit."))
         try:
-            accounts.add(name, hash_password(password), secrets.token_urlsafe(24))
+            accounts.add(name, hash_password(password), secrets.token_urlsafe(24), "admin" if admin else "user")
         except sqlite3.IntegrityError:
             raise UserError(_("There is already a user called “%(name)s”.", name=name), code="exists") from None
 
@@ -91,8 +99,23 @@ class Users:
         """End every session of the user."""
         accounts.set_token(name, secrets.token_urlsafe(24))
 
+    def set_role(self, name, role):
+        """Make an account an "admin" or a "user"; False when there is no such user, UserError when that would demote
+        the last admin."""
+        if role == "admin":
+            return accounts.promote(name)
+        if accounts.demote(name):
+            return True
+        if accounts.role(name) == "admin":
+            raise UserError(
+                _("%(name)s is the last administrator: make another account one first (webui user promote NAME).", name=name),
+                code="last_admin",
+            )
+        return False
+
     def delete(self, name):
-        """Delete an account, ending its sessions; False when there is no such user."""
+        """Delete an account, ending its sessions: (False, None) when there is no such user, else (True, the oldest
+        account left if it became an admin because this was the last one, or None)."""
         return accounts.delete(name)
 
 

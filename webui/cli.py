@@ -1,22 +1,14 @@
 """The `webui` command: serve the chat UI (gevent's server, or gunicorn's gevent worker), check the providers, manage accounts."""
 import ipaddress
-import os
 import signal
-import sqlite3
-import sys
-from contextlib import contextmanager
 
 import click
-from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from . import auth, cooperative, create_app, health, serving
-from .config import ConfigError
+from . import auth, cooperative, health, serving
+from .account_commands import user
 from .errors import UserError
-from .i18n import LANGUAGES
-from .identity import user_owner
-from .storage import conversations, get_db
-from .storage.database import transaction
+from .terminal import build_app, terminal
 
 
 def display_url(host, port):
@@ -29,15 +21,6 @@ def display_url(host, port):
     except ValueError:
         pass
     return f"http://{host}:{port}/"
-
-
-def build_app(overrides):
-    """Create the app, turning a bad setting into a message instead of a trace; outside a request it speaks the
-    terminal's language."""
-    try:
-        return create_app({"BABEL_DEFAULT_LOCALE": terminal_language(), **overrides})
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
 
 
 @click.group(invoke_without_command=True)
@@ -118,22 +101,6 @@ def announce(host, port):
     click.echo(f"webui is running: open {display_url(host, port)}", color=False)
 
 
-def terminal_language():
-    """The terminal's language (LC_ALL, LC_MESSAGES, LANG) when the app speaks it, else English."""
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        if os.environ.get(name):
-            language = os.environ[name].split(".")[0].split("_")[0]
-            return language if language in LANGUAGES else "en"
-    return "en"
-
-
-@contextmanager
-def terminal(app):
-    """An app context speaking the terminal's language, for messages outside a request."""
-    with app.app_context(), force_locale(terminal_language()):
-        yield
-
-
 def check_access(app):
     """Without accounts: refuse to listen beyond this machine, or with --no-auth, warn at every start."""
     host = app.config["WEBUI_HOST"]
@@ -178,103 +145,4 @@ def serving_app(overrides):
     return app
 
 
-@main.group()
-def user():
-    """Manage the accounts; once one exists, everyone must sign in."""
-
-
-def unknown_user(name):
-    """The error for a name with no account."""
-    return click.ClickException(_("There is no user called “%(name)s”.", name=name))
-
-
-@contextmanager
-def accounts(overrides):
-    """The accounts in the configured data folder; their errors become messages in the terminal's language."""
-    app = build_app(overrides)
-    with terminal(app):
-        try:
-            yield auth.get_access().users
-        except UserError as e:
-            raise click.ClickException(e.message) from None
-        except sqlite3.Error as e:
-            raise click.ClickException(_("The data folder could not be changed: %(error)s", error=e)) from None
-
-
-def read_password(from_stdin):
-    """The new password: one line of standard input, or typed twice at a prompt."""
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    return click.prompt(_("Password"), hide_input=True, confirmation_prompt=_("Repeat the password"))
-
-
-stdin_option = click.option("--password-stdin", is_flag=True, help="Read the password from standard input, not a prompt.")
-
-
-def delete_conversations(name):
-    """Delete the conversations of the account `name`: they must never pass to a later account of the same name."""
-    db = get_db()
-    with transaction(db):
-        return conversations.delete_owned(db, user_owner(name))
-
-
-@user.command("add")
-@click.argument("name")
-@stdin_option
-@click.pass_obj
-def user_add(overrides, name, password_stdin):
-    """Create an account; it starts with no conversations, whatever an earlier account of that name left."""
-    with accounts(overrides) as users:
-        password = read_password(password_stdin)
-        if name in users.names():
-            raise click.ClickException(_("There is already a user called “%(name)s”.", name=name))
-        # Before the account exists, so that nobody can have signed in to it and written anything yet.
-        left = delete_conversations(name)
-        users.add(name, password)
-        click.echo(_("Added %(name)s.", name=name))
-        if left:
-            click.echo(_("Deleted the conversations an earlier account called %(name)s had left: %(count)d.", name=name, count=left))
-
-
-@user.command("passwd")
-@click.argument("name")
-@stdin_option
-@click.pass_obj
-def user_passwd(overrides, name, password_stdin):
-    """Change a password; the user's sessions end and their open pages must sign in again."""
-    with accounts(overrides) as users:
-        if name not in users.names() or not users.set_password(name, read_password(password_stdin)):
-            raise unknown_user(name)
-        click.echo(_("Changed the password of %(name)s; their sessions have ended.", name=name))
-
-
-@user.command("delete")
-@click.argument("name")
-@click.pass_obj
-def user_delete(overrides, name):
-    """Delete an account with its conversations; its sessions end and its running answers stop."""
-    with accounts(overrides) as users:
-        # The account first, ending its sessions. What a socket of it writes before the server closes it (within two
-        # seconds) is deleted when the name is next added.
-        if not users.delete(name):
-            raise unknown_user(name)
-        count = delete_conversations(name)
-        click.echo(_("Deleted %(name)s and their conversations: %(count)d.", name=name, count=count))
-        if not users.has_any():
-            message = _(
-                "No accounts are left: on 127.0.0.1 the server no longer asks anyone to sign in, "
-                "and on a network address it lets nobody in."
-            )
-            click.echo(message, err=True)
-
-
-@user.command("list")
-@click.pass_obj
-def user_list(overrides):
-    """List the accounts."""
-    with accounts(overrides) as users:
-        names = users.names()
-        for name in names:
-            click.echo(name)
-        if not names:
-            click.echo(_("No accounts: anyone who can reach the server may use it."), err=True)
+main.add_command(user)

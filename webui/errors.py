@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 
 # The HTTP status of the codes that are not a plain bad request (400).
 HTTP_STATUS = {
-    "not_found": 404, "too_large": 413, "rate_limited": 429, "over_quota": 507,
+    "forbidden": 403, "not_found": 404, "too_large": 413, "rate_limited": 429, "over_quota": 507,
     # Storage that cannot be used now: 503 asks to try again later, 507 says the disk is full.
     "storage_busy": 503, "storage_failed": 503, "storage_full": 507,
 }

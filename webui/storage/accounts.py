@@ -1,8 +1,9 @@
 """The accounts file, WEBUI_DATA_DIR/users.db: its table, each app context's connection to it, and the queries on it.
 
-The file is its own, apart from the conversations, and made by the first account: reading never makes it. Its calls go
-through Database like the conversations' (off the event loop, writers taking turns, WEBUI_DATABASE_TIMEOUT, a file
-that cannot be used raising StorageError).
+The file is its own, apart from the conversations, and made by the first account: reading never makes it (a file an
+older version wrote is upgraded in place when first opened). Its calls go through Database like the conversations'
+(off the event loop, writers taking turns, WEBUI_DATABASE_TIMEOUT, a file that cannot be used raising StorageError).
+Each account is an admin or a user; while there are accounts, at least one is an admin.
 """
 import os
 import time
@@ -13,18 +14,26 @@ from flask import current_app, g
 from .database import Database, Gate, run_statement
 
 FILENAME = "users.db"
+# The table as the first release made it; MIGRATIONS[n] takes the file from version n (its PRAGMA user_version) to
+# n + 1. Released steps are never edited: a file written by any older version is upgraded by the steps it has not seen.
 SCHEMA = """CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY,
     password_hash TEXT NOT NULL,
     token TEXT NOT NULL,
     created_at REAL NOT NULL
 )"""
+MIGRATIONS = [
+    # What an account may change: "admin" (what the whole server uses) or "user" (their own things only).
+    ("ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user'",),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def init_app(app):
     """Say where the app's accounts live, and close each app context's connection to them with the context."""
     app.extensions["webui.accounts"] = str(Path(app.config["WEBUI_DATA_DIR"]) / FILENAME)
     app.extensions["webui.accounts.writers"] = Gate()
+    app.extensions["webui.accounts.upgraded"] = False
     app.teardown_appcontext(close_accounts_db)
 
 
@@ -44,8 +53,22 @@ def accounts_db(create=False):
             # Made with mode 0600 before SQLite opens it: SQLite gives its journal the database file's mode.
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         gate = current_app.extensions["webui.accounts.writers"]
-        g.accounts_db = Database(path, gate, current_app.config["WEBUI_DATABASE_TIMEOUT"])
+        db = Database(path, gate, current_app.config["WEBUI_DATABASE_TIMEOUT"])
+        try:
+            upgrade_once(db)
+        except BaseException:
+            db.close()
+            raise
+        g.accounts_db = db
     return g.accounts_db
+
+
+def upgrade_once(db):
+    """Upgrade a file an older version wrote before anything reads it; checked once a process."""
+    if not current_app.extensions["webui.accounts.upgraded"]:
+        if db.execute("PRAGMA user_version")[0][0] < SCHEMA_VERSION:
+            db.write(upgrade)
+        current_app.extensions["webui.accounts.upgraded"] = True
 
 
 def close_accounts_db(error=None):
@@ -61,15 +84,51 @@ def read(sql, *args):
     return db.execute(sql, args) if db is not None else []
 
 
-def with_table(connection, sql, args):
-    """Make the table if the file has none yet, then run the statement: how many rows it changed."""
+def upgrade(connection):
+    """In the caller's write transaction, bring the file to this version: make the table if it has none, run the
+    steps it has not seen, then crown the oldest account if none is an admin (a file from before roles had none)."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version >= SCHEMA_VERSION:
+        return
     connection.execute(SCHEMA)
+    for step in MIGRATIONS[version:]:
+        for statement in step:
+            connection.execute(statement)
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    crown_oldest(connection)
+
+
+def crown_oldest(connection):
+    """Make the oldest account an admin when there are accounts and none is one: the name crowned, or None. So the
+    first account is an admin, and so is the oldest one left when the last admin is deleted."""
+    if run_statement(connection, "SELECT 1 FROM users WHERE role = 'admin' LIMIT 1", ())[0]:
+        return None
+    oldest = run_statement(connection, "SELECT name FROM users ORDER BY created_at, rowid LIMIT 1", ())[0]
+    if not oldest:
+        return None
+    run_statement(connection, "UPDATE users SET role = 'admin' WHERE name = ?", (oldest[0]["name"],))
+    return oldest[0]["name"]
+
+
+def upgraded(connection, function, args):
+    """`function(connection, *args)` on a file brought to this version first."""
+    upgrade(connection)
+    return function(connection, *args)
+
+
+def write(function, *args):
+    """`function(connection, *args)` as one write transaction on the accounts, making the file if there is none."""
+    return accounts_db(create=True).write(upgraded, function, args)
+
+
+def changed_rows(connection, sql, *args):
+    """Run one statement: how many rows it changed."""
     return run_statement(connection, sql, args)[1]
 
 
 def change(sql, *args):
     """Run one statement that changes the accounts as one write transaction; how many rows it changed."""
-    return accounts_db(create=True).write(with_table, sql, args)
+    return write(changed_rows, sql, *args)
 
 
 def has_any():
@@ -94,9 +153,31 @@ def credentials(name):
     return (rows[0]["password_hash"], rows[0]["token"]) if rows else None
 
 
-def add(name, password_hash, token):
-    """Store a new account; sqlite3.IntegrityError when the name is taken."""
-    change("INSERT INTO users (name, password_hash, token, created_at) VALUES (?, ?, ?, ?)", name, password_hash, token, time.time())
+def role(name):
+    """The account's role, "admin" or "user", or None when there is no such account."""
+    rows = read("SELECT role FROM users WHERE name = ?", name)
+    return rows[0]["role"] if rows else None
+
+
+def roles():
+    """Every account's (name, role), sorted by name."""
+    return [(row["name"], row["role"]) for row in read("SELECT name, role FROM users ORDER BY name")]
+
+
+def insert(connection, name, password_hash, token, role):
+    """Store a new account, an admin if it is the first."""
+    run_statement(
+        connection,
+        "INSERT INTO users (name, password_hash, token, created_at, role) VALUES (?, ?, ?, ?, ?)",
+        (name, password_hash, token, time.time(), role),
+    )
+    crown_oldest(connection)
+
+
+def add(name, password_hash, token, role="user"):
+    """Store a new account with `role` (the first account is an admin whatever it asks); sqlite3.IntegrityError when
+    the name is taken."""
+    write(insert, name, password_hash, token, role)
 
 
 def set_credentials(name, password_hash, token):
@@ -109,6 +190,27 @@ def set_token(name, token):
     return change("UPDATE users SET token = ? WHERE name = ?", token, name) > 0
 
 
+def promote(name):
+    """Make an account an admin; False when there is no such account."""
+    return change("UPDATE users SET role = 'admin' WHERE name = ?", name) > 0
+
+
+def demote(name):
+    """Make an account a user, unless it is the last admin (checked in the same transaction, so two demotions at
+    once cannot leave none); False when there is no such account or it is the last admin."""
+    sql = """UPDATE users SET role = 'user' WHERE name = ?
+        AND (role != 'admin' OR EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND name != ?))"""
+    return change(sql, name, name) > 0
+
+
+def remove(connection, name):
+    """Delete an account: (whether it existed, the account crowned because it was the last admin, or None)."""
+    if not changed_rows(connection, "DELETE FROM users WHERE name = ?", name):
+        return False, None
+    return True, crown_oldest(connection)
+
+
 def delete(name):
-    """Delete an account; False when there is no such user."""
-    return change("DELETE FROM users WHERE name = ?", name) > 0
+    """Delete an account; the oldest account left becomes an admin if it was the last one. (Whether it existed, the
+    name of the account crowned or None.)"""
+    return write(remove, name)
