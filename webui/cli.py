@@ -15,7 +15,7 @@ from .config import ConfigError
 from .errors import UserError
 from .i18n import LANGUAGES
 from .identity import user_owner
-from .storage import conversations, get_db
+from .storage import conversations, get_db, presets
 from .storage.database import transaction
 
 
@@ -212,9 +212,11 @@ stdin_option = click.option("--password-stdin", is_flag=True, help="Read the pas
 
 
 def delete_conversations(name):
-    """Delete the conversations of the account `name`: they must never pass to a later account of the same name."""
+    """Delete the conversations and presets of the account `name`: they must never pass to a later account of the same
+    name."""
     db = get_db()
     with transaction(db):
+        presets.delete_owned(db, user_owner(name))
         return conversations.delete_owned(db, user_owner(name))
 
 
