@@ -109,7 +109,7 @@ const pickers = new Pickers({
   onChange: (choice) => chat.conversationId() && conversationsApi.update(chat.conversationId(), choice).catch((error) => notify(error.message)),
   onShown: (provider) => settings.showDefaults(provider?.defaults || {}),
 });
-const presets = new Presets({ settings, onPick: (preset) => settings.load(null, preset) });
+const presets = new Presets({ settings, notify, onPick: (preset) => settings.load(null, preset) });
 // A title frame names a new conversation after its first answer (docs/protocol.md); every other frame is a request's.
 function onFrame(frame) {
   if (frame.type !== "title") {

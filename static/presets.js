@@ -13,11 +13,16 @@ export class Presets {
   #newChat = false;
 
   // onPick(preset or null) fills a new chat's settings; settings: check(), options() and systemPrompt() of the panel.
-  constructor({ onPick, settings }) {
+  // notify(text) shows a page-level message.
+  constructor({ onPick, settings, notify }) {
     this.#onPick = onPick;
     this.#settings = settings;
-    this.#select.addEventListener("change", () => this.#onPick(this.#chosen()));
+    this.#select.addEventListener("change", () => {
+      this.#showDelete();
+      this.#onPick(this.#chosen());
+    });
     $("preset-save").addEventListener("click", () => this.#saveCurrent());
+    $("preset-delete").addEventListener("click", () => this.#deleteChosen(notify));
   }
 
   async load() {
@@ -39,6 +44,25 @@ export class Presets {
     this.#newChat = shown;
     this.#row.hidden = !shown || this.#presets.length === 0;
     if (shown) this.#select.value = this.default()?.id ?? "";
+    this.#showDelete();
+  }
+
+  #showDelete() {
+    $("preset-delete").hidden = !this.#select.value;
+  }
+
+  // The settings already taken from the preset stay as they are; a refusal (a shared preset, for anyone but an
+  // admin) is said on the page.
+  async #deleteChosen(notify) {
+    const preset = this.#chosen();
+    if (!preset) return;
+    try {
+      await request("DELETE", `api/presets/${encodeURIComponent(preset.id)}`);
+      await this.load();
+      this.showPicker(this.#newChat);
+    } catch (error) {
+      notify(error.message);
+    }
   }
 
   #chosen() {
@@ -74,6 +98,7 @@ export class Presets {
       await this.load();
       this.#select.value = picked;
       this.#row.hidden = !this.#newChat;
+      this.#showDelete();
     } catch (error) {
       status.textContent = error.message;
     }

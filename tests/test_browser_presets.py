@@ -11,6 +11,7 @@ from webui.providers.local import bundled_model_path
 WORDS = {
     "en": {
         "preset": "Preset",
+        "none": "No preset",
         "shared": "Pirates (shared)",
         "error": "Top k must be a whole number from 0 to 1,000.",
         "not_saved": "Not saved: correct the marked fields.",
@@ -22,6 +23,7 @@ WORDS = {
     },
     "ru": {
         "preset": "Пресет",
+        "none": "Без пресета",
         "shared": "Pirates (общий)",
         "error": "Порог top k: нужно целое число от 0 до 1\u00a0000.",
         "not_saved": "Не сохранено: исправьте отмеченные поля.",
@@ -73,10 +75,15 @@ def test_a_new_chat_starts_from_the_default_preset_and_the_picker_chooses_anothe
     expect(page.locator("#settings-saved")).not_to_be_empty()
     status, body = page_fetch(page, "GET", f"/api/conversations/{conversation_id}")
     assert json.loads(body)["options"] == {"seed": 42, "stop": ["Arr", "Ahoy"]}
-    # The next new chat starts from the default again.
+    # The next new chat starts from the default again; a preset can be deleted there.
     page.click("#new-chat")
     expect(picker).to_be_visible()
     expect(page.locator("#system-prompt")).to_have_value("Answer briefly.")
+    page.click("#preset-delete")
+    expect(page.locator("#preset option")).to_have_count(2)
+    expect(page.locator("#preset option:checked")).to_have_text(WORDS[lang]["none"])
+    expect(page.locator("#preset-delete")).to_be_hidden()
+    assert [p["name"] for p in json.loads(page_fetch(page, "GET", "/api/presets")[1])["presets"]] == ["Pirates"]
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
