@@ -12,6 +12,7 @@ WORDS = {
     "en": {
         "preset": "Preset",
         "none": "No preset",
+        "saved": "Preset saved",
         "shared": "Pirates (shared)",
         "error": "Top k must be a whole number from 0 to 1,000.",
         "not_saved": "Not saved: correct the marked fields.",
@@ -24,6 +25,7 @@ WORDS = {
     "ru": {
         "preset": "Пресет",
         "none": "Без пресета",
+        "saved": "Пресет сохранён",
         "shared": "Pirates (общий)",
         "error": "Порог top k: нужно целое число от 0 до 1\u00a0000.",
         "not_saved": "Не сохранено: исправьте отмеченные поля.",
@@ -106,6 +108,11 @@ def test_an_out_of_range_option_is_an_error_on_its_field_never_saved(page, serve
     assert json.loads(page_fetch(page, "GET", "/api/presets")[1])["presets"] == []
     page.fill("[data-option='top_k']", "50")
     expect(page.locator("#error-top_k")).to_be_empty()
+    page.check("#preset-default")
+    page.click("#preset-save")
+    expect(page.locator("#preset-status")).to_have_text(WORDS[lang]["saved"])
+    saved = json.loads(page_fetch(page, "GET", "/api/presets")[1])["presets"]
+    assert [(p["name"], p["options"], p["default"]) for p in saved] == [("Broken", {"top_k": 50}, True)]
     # Each field says what an empty field gets: the provider's value where the server knows it.
     expect(page.locator("#default-temperature")).to_have_text(WORDS[lang]["unknown"])
     choose(page, "local", bundled_model_path().stem)
