@@ -4,6 +4,7 @@ import { Chat } from "./chat.js";
 import { $ } from "./dom.js";
 import { _ } from "./i18n.js";
 import { Pickers } from "./pickers.js";
+import { Presets } from "./presets.js";
 import { setUpHealthCheck } from "./health.js";
 import { setUpQrCode } from "./qr.js";
 import { Settings } from "./settings.js";
@@ -35,6 +36,7 @@ function onBusy(busy) {
 function onConversation(conversation, how) {
   showTitle(conversation.title);
   sidebar.setCurrent(conversation.id);
+  presets.showPicker(false);
   if (how === "opened") {
     pickers.choose(conversation.provider, conversation.model);
     settings.load(conversation);
@@ -42,6 +44,7 @@ function onConversation(conversation, how) {
     sidebar.refresh();
   }
   if (how === "created") {
+    $("first-run")?.remove();
     history.pushState(null, "", appUrl(`c/${encodeURIComponent(conversation.id)}`).pathname);
     settings.attach(conversation);
   }
@@ -58,9 +61,11 @@ async function openConversation(id, { push, fetched }) {
   }
 }
 
+// A new chat starts from the user's default preset; the picker on its screen chooses another.
 function startNew({ push }) {
   chat.startNew();
-  settings.load(null);
+  settings.load(null, presets.default());
+  presets.showPicker(true);
   showTitle("");
   sidebar.setCurrent(null);
   // Only a person's "New chat" moves the focus: on load it stays at the top, where a screen reader starts.
@@ -98,11 +103,13 @@ function submit() {
   resizeInput();
 }
 
+const settings = new Settings({ conversationId: () => chat.conversationId() });
 const pickers = new Pickers({
   notify,
   onChange: (choice) => chat.conversationId() && conversationsApi.update(chat.conversationId(), choice).catch((error) => notify(error.message)),
+  onShown: (provider) => settings.showDefaults(provider?.defaults || {}),
 });
-const settings = new Settings({ conversationId: () => chat.conversationId() });
+const presets = new Presets({ settings, notify, onPick: (preset) => settings.load(null, preset) });
 // A title frame names a new conversation after its first answer (docs/protocol.md); every other frame is a request's.
 function onFrame(frame) {
   if (frame.type !== "title") {
@@ -149,3 +156,10 @@ pickers.load();
 // The server put the conversation in the address into the page, if it is this visitor's: no round trip to wait for.
 const embedded = $("conversation-data");
 route(embedded ? Promise.resolve(JSON.parse(embedded.textContent)) : undefined);
+// The presets come after the page has opened: a new chat still empty then takes the default's settings.
+presets.load().then(() => {
+  if (!chat.conversationId() && !conversationIdFromUrl()) {
+    settings.load(null, presets.default());
+    presets.showPicker(true);
+  }
+});

@@ -1,4 +1,4 @@
-// The provider and model pickers, filled from GET /api/providers.
+// The provider and model pickers, filled from GET /api/providers, and what the page says about the chosen model.
 import { request } from "./api.js";
 import { $ } from "./dom.js";
 import { _ } from "./i18n.js";
@@ -7,17 +7,24 @@ export class Pickers {
   #providerSelect = $("provider");
   #modelSelect = $("model");
   #hint = $("provider-error");
+  #note = $("model-note");
   #providers = [];
   #notify;
+  #onShown;
   #wanted;
 
-  constructor({ onChange, notify }) {
+  // onChange({provider, model}) when the person picks; onShown(provider) whenever the provider shown changes.
+  constructor({ onChange, onShown, notify }) {
     this.#notify = notify;
+    this.#onShown = onShown;
     this.#providerSelect.addEventListener("change", () => {
       this.#fillModels();
       onChange(this.value());
     });
-    this.#modelSelect.addEventListener("change", () => onChange(this.value()));
+    this.#modelSelect.addEventListener("change", () => {
+      this.#showNote();
+      onChange(this.value());
+    });
   }
 
   async load() {
@@ -43,6 +50,14 @@ export class Pickers {
     this.#hint.textContent = provider && !provider.available ? provider.error : "";
     const wanted = model || provider?.default_model;
     this.#modelSelect.replaceChildren(...(provider?.models || []).map((name) => new Option(name, name, false, name === wanted)));
+    this.#showNote();
+    this.#onShown(provider);
+  }
+
+  // The bundled demo model is said to be one, with the way to a real model.
+  #showNote() {
+    const demo = this.#selected()?.demo_model;
+    this.#note.hidden = !demo || this.#modelSelect.value !== demo;
   }
 
   // A conversation remembers its provider and model; ones this server no longer has leave the pickers as they are.

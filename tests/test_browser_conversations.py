@@ -22,9 +22,9 @@ def page_fetch(page, method, path, body=None):
     return result["status"], result["body"]
 
 
-def start_conversation(page, server, text="first question", model="echo"):
+def start_conversation(page, server, text="first question", model="echo", path="/"):
     """Open the page, send one message and wait for the answer; returns the conversation id from the address."""
-    open_chat(page, server)
+    open_chat(page, server, path)
     choose(page, "testing", model)
     send(page, text)
     wait_until_idle(page)

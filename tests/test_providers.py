@@ -14,8 +14,13 @@ def by_name(listing):
 def test_listing_shape(client):
     listing = client.get("/api/providers").get_json()
     assert listing["default"] == "local"
-    keys = {"name", "label", "models", "default_model", "supports_stream", "needs_auth", "available", "error"}
+    keys = {"name", "label", "models", "default_model", "supports_stream", "needs_auth", "available", "error", "defaults", "demo_model"}
     assert all(set(p) == keys for p in listing["providers"])
+    local = by_name(listing)["local"]
+    # The page shows these as the values a request that leaves an option out gets, and says the bundled model is a demo.
+    assert local["defaults"] == {"max_tokens": 512, "temperature": 0.6, "top_p": 0.9, "repeat_penalty": 1.2}
+    assert local["demo_model"] == bundled_model_path().stem
+    assert by_name(listing)["testing"]["defaults"] == {} and by_name(listing)["testing"]["demo_model"] is None
 
 
 def test_local_provider_offers_the_bundled_model(client):

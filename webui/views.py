@@ -12,7 +12,9 @@ from . import preview
 from .errors import UserError
 from .i18n import LANGUAGES, script_catalog, script_plurals
 from .identity import current_owner
+from .options import NUMERIC_OPTIONS
 from .registry import get_registry
+from .roles import is_admin
 from .storage import conversations, get_db
 
 bp = Blueprint("chat", __name__)
@@ -59,7 +61,23 @@ def index(conversation_id=None):
         page_modules=current_app.extensions["webui.page_modules"],
         conversation=conversation,
         opening=preview.newest(conversation["messages"]) if conversation else [],
+        option_ranges=NUMERIC_OPTIONS,
+        first_run=conversation is None and first_visit(owner),
+        models_dir=models_dir(),
     )
+
+
+def first_visit(owner):
+    """Whether the visitor has no conversations yet: the page then says how to get a better model than the demo."""
+    rows, _cursor = conversations.list_conversations(get_db(), owner, "", 1, None)
+    return not rows
+
+
+def models_dir():
+    """The folder the local provider reads GGUF files from, for the page to name: only to an admin, as it tells how the
+    server's disk is laid out; None otherwise or when not set."""
+    folder = current_app.config.get("WEBUI_MODELS_DIR")
+    return str(Path(folder).resolve()) if folder and is_admin() else None
 
 
 def conversation_of(owner, conversation_id):

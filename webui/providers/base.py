@@ -18,6 +18,8 @@ class Provider:
     idle_seconds = None
     # Tokens kept for the answer when a request sets no max_tokens; None: a share of the context (see context.py).
     answer_tokens = None
+    # The generation options the provider uses when a request leaves them out, where it knows them: the page shows them.
+    option_defaults = {}
 
     def __init__(self, name, label=None):
         """Name the provider; the label is what the dropdown shows."""
@@ -52,6 +54,10 @@ class Provider:
         """Yield the answer's text chunks."""
         raise NotImplementedError
 
+    def demo_model(self):
+        """The name of a model that is only a demonstration (the page says so when it is chosen), or None."""
+        return None
+
     def secrets(self):
         """Values that must never reach a page or a log, e.g. in the text of a provider's exception."""
         return ()
@@ -67,11 +73,14 @@ class Provider:
             "needs_auth": bool(self.needs_auth),
             "available": True,
             "error": None,
+            "defaults": dict(self.option_defaults),
+            "demo_model": None,
         }
         try:
             self.check()
             info["models"] = list(self.models())
             info["default_model"] = self.default_model()
+            info["demo_model"] = self.demo_model()
         except UserError as e:
             info.update(available=False, error=e.message)
         except Exception as e:  # a broken provider must not take the listing down

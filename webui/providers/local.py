@@ -114,6 +114,7 @@ class LocalProvider(Provider):
     """The bundled SmolLM2 model plus every *.gguf in the models folder."""
 
     answer_tokens = SAMPLING_DEFAULTS["max_tokens"]
+    option_defaults = SAMPLING_DEFAULTS
 
     def __init__(self, models_dir=None, n_ctx=2048, n_threads=None, idle_seconds=None):
         """Remember where models are; nothing is loaded until the first request."""
@@ -138,6 +139,11 @@ class LocalProvider(Provider):
     def models(self):
         """Return the names of the available GGUF models."""
         return list(self.model_paths())
+
+    def demo_model(self):
+        """The bundled SmolLM2-135M: a tiny model that writes English only, to try the page offline."""
+        bundled = bundled_model_path()
+        return bundled.stem if bundled and bundled.exists() else None
 
     def check(self):
         """Unusable without llama-cpp-python or without any model file."""

@@ -82,6 +82,27 @@ MIGRATIONS = [
             status, provider, model, stats, error, created_at
         FROM messages m""",
     ),
+    (
+        # A preset: a name, a system prompt and generation options. `owner` is the user who keeps it, or NULL for one
+        # an admin published to everyone.
+        """CREATE TABLE presets (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            owner TEXT,
+            name TEXT NOT NULL,
+            system_prompt TEXT NOT NULL DEFAULT '',
+            options TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        "CREATE INDEX presets_by_owner ON presets (owner)",
+        # At most one default per user (the key), their own preset or a shared one; it goes with its preset.
+        """CREATE TABLE preset_defaults (
+            owner TEXT PRIMARY KEY,
+            preset_id TEXT NOT NULL REFERENCES presets (id) ON DELETE CASCADE
+        )""",
+        "CREATE INDEX preset_defaults_by_preset ON preset_defaults (preset_id)",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
