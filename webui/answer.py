@@ -11,6 +11,7 @@ Invariants, each kept under the answer's lock:
   writer unqueues a cursor before it takes the answer's lock to read the log, so either that read comes after this
   chunk's append (and has it), or the unqueueing happened before the append's lock and this read sees it.
 """
+import itertools
 import threading
 import time
 
@@ -70,7 +71,8 @@ class Answer:
         self.provider = provider
         self.model = model
         self.log = []
-        self.chars = 0
+        # (chunks, characters) counted so far by stats(), which counts only the chunks added since: off the chunk's path.
+        self._counted = (0, 0)
         self._cursors = []
         self._clock = clock
         # Held only for a few reads and writes of memory, never across a wait (see cooperative.native_lock).
@@ -104,14 +106,16 @@ class Answer:
 
     def delta(self, text):
         """Add one chunk and wake the cursors; False means stop generating."""
-        with self._lock:
-            if self.finished:
-                return False
-            if not self.log:
-                self.first_chunk_at = self._clock()
-            self.log.append(text)
-            self.chars += len(text)
-            cursors = self._cursors
+        lock, log = self._lock, self.log
+        lock.acquire()
+        if self.finished:
+            lock.release()
+            return False
+        if not log:
+            self.first_chunk_at = self._clock()
+        log.append(text)
+        cursors = self._cursors
+        lock.release()
         for cursor in cursors:
             if not cursor.queued:
                 cursor.wake()
@@ -166,7 +170,12 @@ class Answer:
     def stats(self):
         """Timing and size of the answer so far."""
         with self._lock:
-            length, chars, first = len(self.log), self.chars, self.first_chunk_at
+            length, first = len(self.log), self.first_chunk_at
+        # The log only grows: its first `length` chunks are fixed, and read without the lock.
+        counted, chars = self._counted
+        if length > counted:
+            chars += sum(map(len, itertools.islice(self.log, counted, length)))
+            self._counted = (length, chars)
         return {
             "ttft_ms": None if first is None else round((first - self.started_at) * 1000, 1),
             "chunks": length,
