@@ -7,7 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import config as settings
 from .errors import UserError, json_error, user_error_response
-from . import auth, conversations_api, health, i18n, identity, registry, runner, security, shutdown, storage, stored_answers, views, writer, ws
+from . import auth, connections_api, conversations_api, health, i18n, identity, registry, runner, security, shutdown, storage, stored_answers, stored_connections, views, writer, ws
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -51,10 +51,12 @@ def create_app(config=None):
     stored_answers.init_app(app)
     runner.init_app(app)
     registry.init_app(app)
+    stored_connections.init_app(app)
     writer.init_app(app)
     shutdown.init_app(app)
     ws.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(conversations_api.bp)
+    app.register_blueprint(connections_api.bp)
     app.register_blueprint(health.bp)
     return app
