@@ -152,7 +152,9 @@ def check_fields(fields, taken, named=True):
         len(models) > MAX_MODELS
         or not all(isinstance(m, str) and len(m) <= MAX_MODEL_CHARS and m.isprintable() for m in models)
     ):
-        raise bad_request(_("“models” must be at most %(n)d model names of at most %(chars)d characters.", n=MAX_MODELS, chars=MAX_MODEL_CHARS))
+        raise bad_request(
+            _("“models” must be at most %(n)d model names of at most %(chars)d characters.", n=MAX_MODELS, chars=MAX_MODEL_CHARS)
+        )
     length = fields["context_length"]
     if isinstance(length, int) and length > MAX_CONTEXT_LENGTH:
         raise bad_request(_("“context_length” must be at most %(n)d tokens.", n=MAX_CONTEXT_LENGTH))
