@@ -1,5 +1,7 @@
-"""Built-in providers; each module has register(registry, config). `auto` is made by the registry (auto.over), which
-remakes it when the page's connections change."""
+"""Built-in providers; each module has register(registry, config).
+
+`auto` is made by the registry (auto.over), which remakes it when the page's connections change.
+"""
 from . import configured, local
 
 BUILTINS = [local, configured]
