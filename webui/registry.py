@@ -2,6 +2,7 @@
 import importlib.util
 import logging
 import sys
+import threading
 import types
 from concurrent.futures import ThreadPoolExecutor
 from operator import methodcaller
@@ -13,7 +14,8 @@ from flask_babel import gettext as _
 
 from . import legacy_typing
 from .errors import NeedsKeyError, UserError
-from .providers import register_builtins
+from .providers import auto, register_builtins
+from .providers.auto import AUTO
 from .providers.base import Provider, Unavailable
 
 log = logging.getLogger(__name__)
@@ -74,18 +76,58 @@ class ModuleProvider(Provider):
 
 
 class Registry:
-    """Providers by name, in the order they were registered."""
+    """Providers by name: those registered, in their order, with the page's connections after the built-ins and `auto`
+    over the servers of both, then the rest (the drop-ins).
+
+    The mapping is never changed in place but replaced whole, so a reader going through it sees the providers before a
+    change or after it, and an answer keeps the provider it started with to its end.
+    """
 
     def __init__(self, default=None):
         """Start empty; `default` names the provider used when a request names none."""
+        self._registered = {}
+        # How many registered providers come before the connections and auto; None: all of them, so far.
+        self._builtins = None
+        self._connections = []
         self._providers = {}
+        self._lock = threading.Lock()
         self.default = default
 
     def register(self, provider):
-        """Add a provider; a second provider with a taken name is refused."""
-        if provider.name in self._providers:
+        """Add a provider; a second provider with a taken name, or one called `auto`, is refused."""
+        if provider.name in self._providers or provider.name == AUTO:
             raise ValueError(f"a provider named {provider.name!r} is already registered")
-        self._providers[provider.name] = provider
+        with self._lock:
+            self._registered[provider.name] = provider
+            self._compose()
+
+    def end_builtins(self):
+        """The providers registered from now on (the drop-ins) come after the connections and `auto`."""
+        self._builtins = len(self._registered)
+
+    def set_connections(self, providers):
+        """Put `providers` (the page's connections) in place of those set before; one whose name a registered provider
+        has is left out."""
+        with self._lock:
+            self._connections = []
+            for provider in providers:
+                if provider.name in self._registered or provider.name == AUTO:
+                    log.warning("the connection %s is left out: a provider of that name exists", provider.name)
+                else:
+                    self._connections.append(provider)
+            self._compose()
+
+    def _compose(self):
+        """Replace the mapping by the registered providers with the connections and `auto` in their place."""
+        registered = list(self._registered.values())
+        end = len(registered) if self._builtins is None else self._builtins
+        servers = registered[:end] + self._connections
+        fallback = auto.over(servers)
+        self._providers = {p.name: p for p in [*servers, *([fallback] if fallback else []), *registered[end:]]}
+
+    def registered(self):
+        """The providers the server was started with (built-ins and drop-ins), without the connections and `auto`."""
+        return list(self._registered.values())
 
     def get(self, name):
         """Return the provider called `name` (the default when None)."""
@@ -178,9 +220,11 @@ def load_dropins(registry, folder, keys):
 
 
 def build(config):
-    """Build the registry from the settings: built-ins first, then drop-ins."""
+    """Build the registry from the settings: built-ins first, then drop-ins; the page's connections are set after
+    (stored_connections)."""
     registry = Registry(default=config["WEBUI_DEFAULT_PROVIDER"])
     register_builtins(registry, config)
+    registry.end_builtins()
     if config.get("WEBUI_PROVIDERS_DIR"):
         load_dropins(registry, config["WEBUI_PROVIDERS_DIR"], config.get("WEBUI_PROVIDER_KEYS") or {})
     return registry

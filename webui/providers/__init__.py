@@ -1,8 +1,10 @@
-"""Built-in providers; each module has register(registry, config)."""
-from . import auto, configured, local
+"""Built-in providers; each module has register(registry, config).
 
-# auto goes last: it falls back over the providers registered before it.
-BUILTINS = [local, configured, auto]
+`auto` is made by the registry (auto.over), which remakes it when the page's connections change.
+"""
+from . import configured, local
+
+BUILTINS = [local, configured]
 
 
 def register_builtins(registry, config):

@@ -87,8 +87,8 @@ class AutoProvider(Provider):
         raise ProviderError(_("No provider could answer. %(failures)s", failures=" ".join(failures)), code="all_failed")
 
 
-def register(registry, config):
-    """Add `auto` when at least one server is configured; local, if present, is the last resort."""
-    servers = [p for p in registry if isinstance(p, UpstreamProvider)]
-    if servers:
-        registry.register(AutoProvider(servers + [p for p in registry if p.name == "local"]))
+def over(providers):
+    """`auto` over the servers among `providers`, in their order, with local, if present, as the last resort; None when
+    there is no server."""
+    servers = [p for p in providers if isinstance(p, UpstreamProvider)]
+    return AutoProvider(servers + [p for p in providers if p.name == "local"]) if servers else None

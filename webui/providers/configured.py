@@ -84,6 +84,14 @@ def build_provider(entry):
     )
 
 
+def server_provider(entry, config):
+    """The provider of a valid entry (of the config file, or a connection from the page), given as long to stay silent
+    as its read_timeout: a server given more time to answer than the server-wide idle limit has it."""
+    provider = build_provider(entry)
+    provider.idle_seconds = max(config["WEBUI_PROVIDER_IDLE_SECONDS"], provider.read_timeout)
+    return provider
+
+
 def register(registry, config):
     """Add a provider for each entry, in order; an entry that cannot be used is listed as unavailable."""
     entries = config.get("WEBUI_PROVIDERS") or []
@@ -93,10 +101,7 @@ def register(registry, config):
     for number, entry in enumerate(entries, 1):
         problem = entry_problem(entry, taken)
         if problem is None:
-            provider = build_provider(entry)
-            # A server given more time to answer than the server-wide idle limit has it: its own read_timeout
-            # speaks first.
-            provider.idle_seconds = max(config["WEBUI_PROVIDER_IDLE_SECONDS"], provider.read_timeout)
+            provider = server_provider(entry, config)
         else:
             log.warning("the [[providers]] entry #%d cannot be used: %s", number, problem)
             own_name = entry.get("name") if isinstance(entry, dict) else None

@@ -35,6 +35,11 @@ MESSAGES = {
     "upstream_rejected": lambda p: _("%(name)s refused the request (HTTP %(status)d): %(detail)s", **p),
     "unreachable": lambda p: _("Cannot connect to %(name)s: is the server running, and is its base_url right?", **p),
     "timeout": lambda p: _("No answer from %(name)s for %(seconds)s s.", **p),
+    "not_api": lambda p: _(
+        "%(name)s answered %(path)s with a web page, not JSON: is its base_url the address of its API (for an "
+        "OpenAI-compatible server it usually ends in /v1)?",
+        **p,
+    ),
     "bad_stream": lambda p: _("%(name)s sent an answer that cannot be read: %(detail)s", **p),
     "interrupted": lambda p: _("The answer from %(name)s was cut off before it finished.", **p),
     "context_exceeded": lambda p: _(

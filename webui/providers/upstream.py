@@ -170,9 +170,13 @@ class UpstreamProvider(Provider):
         """A JSON object the server answers with, waiting no longer than `timeout`."""
         response = self._send(method, path, (self.timeout, self.timeout), **kwargs)
         try:
-            return json_object(self._read_body(response, MAX_ANSWER_BYTES, self.timeout))
+            body = self._read_body(response, MAX_ANSWER_BYTES, self.timeout)
         finally:
             response.close()
+        if body.lstrip()[:1] == b"<":
+            # A website, or a proxy's page, where the API was expected: the base_url points at the wrong place.
+            raise Failure("not_api", path=path)
+        return json_object(body)
 
     def _send(self, method, path, timeout, model=None, **kwargs):
         """Make one request, streamed; an HTTP error answer becomes a Failure."""

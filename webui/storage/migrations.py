@@ -103,6 +103,25 @@ MIGRATIONS = [
         )""",
         "CREATE INDEX preset_defaults_by_preset ON preset_defaults (preset_id)",
     ),
+    (
+        # The model servers an admin connects from the page (storage/connections.py). `models` is a JSON list of the
+        # models offered, NULL for all the server lists; `api_key` is a token of the secret store (secrets.py), never
+        # the key itself.
+        """CREATE TABLE connections (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            models TEXT,
+            context_length INTEGER,
+            vision INTEGER NOT NULL DEFAULT 0,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            api_key TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,84 @@
+"""The connections to model servers an admin adds from the page: their rows, with each key sealed by the secret store.
+
+A key goes into the database only as a token of webui.secrets (AES-GCM): `sealed` makes one, `key_of` opens it.
+"""
+import json
+import time
+
+from ..secrets import get_box
+from .conversations import new_id
+
+# The fields the page sets, in the order of the table's columns.
+FIELDS = ("name", "type", "base_url", "models", "context_length", "vision", "enabled")
+
+
+def sealed(key):
+    """The token stored for `key`; None for no key."""
+    return get_box().encrypt(key) if key else None
+
+
+def key_of(row):
+    """The key of a connection's row, or None; secrets.SecretError when the token cannot be opened with this server's
+    secret key."""
+    return get_box().decrypt(row["api_key"]) if row["api_key"] else None
+
+
+def fields_of(row):
+    """The fields of a row as the page sets them: `models` a list or None (all), flags as booleans."""
+    models = row["models"]
+    return {
+        "name": row["name"],
+        "type": row["type"],
+        "base_url": row["base_url"],
+        "models": json.loads(models) if models is not None else None,
+        "context_length": row["context_length"],
+        "vision": bool(row["vision"]),
+        "enabled": bool(row["enabled"]),
+    }
+
+
+def columns(fields):
+    """The values of FIELDS as stored."""
+    stored = dict(fields, models=None if fields["models"] is None else json.dumps(fields["models"]))
+    return [stored[key] for key in FIELDS]
+
+
+def all_rows(db):
+    """Every connection, in the order they were added."""
+    return db.execute("SELECT * FROM connections ORDER BY seq").fetchall()
+
+
+def get(db, connection_id):
+    """A connection's row, or None."""
+    return db.execute("SELECT * FROM connections WHERE id = ?", (connection_id,)).fetchone()
+
+
+def name_taken(db, name, connection_id=None):
+    """Whether another connection than `connection_id` is called `name`."""
+    row = db.execute("SELECT 1 FROM connections WHERE name = ? AND id IS NOT ?", (name, connection_id)).fetchone()
+    return row is not None
+
+
+def add(db, fields, token):
+    """Store a new connection with the sealed key `token` (or None); its id."""
+    connection_id, now = new_id(), time.time()
+    db.execute(
+        f"INSERT INTO connections (id, {', '.join(FIELDS)}, api_key, created_at, updated_at)"
+        f" VALUES (?, {', '.join('?' for _ in FIELDS)}, ?, ?, ?)",
+        (connection_id, *columns(fields), token, now, now),
+    )
+    return connection_id
+
+
+def update(db, connection_id, fields, token):
+    """Store a connection's new fields and sealed key."""
+    assignments = ", ".join(f"{key} = ?" for key in FIELDS)
+    db.execute(
+        f"UPDATE connections SET {assignments}, api_key = ?, updated_at = ? WHERE id = ?",
+        (*columns(fields), token, time.time(), connection_id),
+    )
+
+
+def delete(db, connection_id):
+    """Delete a connection; whether there was one."""
+    return db.execute("DELETE FROM connections WHERE id = ?", (connection_id,)).rowcount > 0
