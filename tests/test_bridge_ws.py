@@ -174,3 +174,4 @@ def test_a_frame_over_the_hard_limit_closes_the_socket_with_1009(server):
         for _ in range(50):
             ws.receive(timeout=0.2)
     assert ws.close_reason == 1009
+

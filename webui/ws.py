@@ -1,5 +1,6 @@
 """The /ws endpoint: a thin loop that hands each frame to a connection.Connection."""
 import socket
+import threading
 
 from flask import current_app
 from flask_babel import get_locale
@@ -41,10 +42,20 @@ def chat_socket(ws):
         shutdown.discard(connection)
 
 
+def reader_thread(*args, **kwargs):
+    """A socket's reader thread (the WebSocket library's), which never keeps the process from exiting: a stop closes
+    the sockets itself (shutdown.py). `threading.Thread` is looked up at each call, so under gevent it is a greenlet."""
+    return threading.Thread(*args, daemon=True, **kwargs)
+
+
 def init_app(app):
     """Apply the frame size limit and keep-alive pings, and mount /ws."""
     app.config.setdefault(
         "SOCK_SERVER_OPTIONS",
-        {"max_message_size": app.config["WEBUI_MAX_FRAME_BYTES"], "ping_interval": app.config["WEBUI_PING_INTERVAL"] or None},
+        {
+            "max_message_size": app.config["WEBUI_MAX_FRAME_BYTES"],
+            "ping_interval": app.config["WEBUI_PING_INTERVAL"] or None,
+            "thread_class": reader_thread,
+        },
     )
     sock.init_app(app)
