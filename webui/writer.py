@@ -20,10 +20,6 @@ import socket
 import threading
 import time
 
-from flask import current_app
-from wsproto.events import TextMessage
-from wsproto.utilities import LocalProtocolError
-
 from .answer import Cursor
 from .cooperative import native_lock, send_without_waiting
 from .limits import cut
@@ -261,47 +257,6 @@ class Writer:
                     return False
                 select.select([], [self._raw], [], left)
         return True
-
-
-class OrderedSocket:
-    """The socket as the WebSocket library sees it: its own writes queue behind ours instead of cutting in."""
-
-    def __init__(self, raw, writer):
-        """Wrap `raw`, whose writes go through `writer`."""
-        self._raw = raw
-        self._writer = writer
-
-    def send(self, data):
-        """Queue the library's bytes after ours; report them all taken, as a blocking send would."""
-        self._writer.put_bytes(data)
-        return len(data)
-
-    def __getattr__(self, name):
-        """Everything else (recv, fileno, close) is the socket's own."""
-        return getattr(self._raw, name)
-
-
-def open_writer(ws):
-    """The writer of a flask-sock WebSocket, wired so every write to its socket, the library's too, goes through it."""
-    raw = ws.sock
-
-    def encode(text):
-        """One text message in the connection's framing (and compression, if the browser asked for it)."""
-        try:
-            return ws.ws.send(TextMessage(data=text))
-        except LocalProtocolError as e:
-            raise ConnectionError("the WebSocket is closing") from e
-
-    config = current_app.config
-    writer = Writer(
-        raw,
-        encode,
-        current_app.extensions["webui.pacer"],
-        config["WEBUI_SEND_TIMEOUT_SECONDS"],
-        config["WEBUI_MAX_QUEUED_BYTES"],
-    )
-    ws.sock = OrderedSocket(raw, writer)
-    return writer
 
 
 def init_app(app):

@@ -1,10 +1,12 @@
-"""The /ws endpoint: a thin loop that hands each frame to a connection.Connection."""
+"""The /ws endpoint: a thin loop that hands each frame to a connection.Connection, and the socket's writer wired in."""
 import socket
 import threading
 
 from flask import current_app
 from flask_babel import get_locale
 from flask_sock import Sock
+from wsproto.events import TextMessage
+from wsproto.utilities import LocalProtocolError
 
 from .connection import Connection
 from .identity import current_owner
@@ -12,9 +14,50 @@ from .stored_answers import get_stored_answers
 from .registry import get_registry
 from .runner import get_runner
 from .shutdown import get_shutdown
-from .writer import open_writer
+from .writer import Writer
 
 sock = Sock()
+
+
+class OrderedSocket:
+    """The socket as the WebSocket library sees it: its own writes queue behind ours instead of cutting in."""
+
+    def __init__(self, raw, writer):
+        """Wrap `raw`, whose writes go through `writer`."""
+        self._raw = raw
+        self._writer = writer
+
+    def send(self, data):
+        """Queue the library's bytes after ours; report them all taken, as a blocking send would."""
+        self._writer.put_bytes(data)
+        return len(data)
+
+    def __getattr__(self, name):
+        """Everything else (recv, fileno, close) is the socket's own."""
+        return getattr(self._raw, name)
+
+
+def open_writer(ws):
+    """The writer of a flask-sock WebSocket, wired so every write to its socket, the library's too, goes through it."""
+    raw = ws.sock
+
+    def encode(text):
+        """One text message in the connection's framing (and compression, if the browser asked for it)."""
+        try:
+            return ws.ws.send(TextMessage(data=text))
+        except LocalProtocolError as e:
+            raise ConnectionError("the WebSocket is closing") from e
+
+    config = current_app.config
+    writer = Writer(
+        raw,
+        encode,
+        current_app.extensions["webui.pacer"],
+        config["WEBUI_SEND_TIMEOUT_SECONDS"],
+        config["WEBUI_MAX_QUEUED_BYTES"],
+    )
+    ws.sock = OrderedSocket(raw, writer)
+    return writer
 
 
 @sock.route("/ws")
