@@ -292,7 +292,7 @@ class Browser:
     def connect(self):
         """Open a WebSocket with this browser's cookies (simple_websocket's Host has no port, so no Origin is sent)."""
         ws_url = self.url.replace("http", "ws", 1) + "/ws"
-        return Socket(Client.connect(ws_url, headers={"Cookie": self.cookie_header()}))
+        return Socket(Client.connect(ws_url, headers={"Cookie": self.cookie_header()}, thread_class=DaemonThread))
 
 
 def raw_handshake(url, headers=None, path="/ws"):
