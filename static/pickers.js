@@ -57,7 +57,7 @@ export class Pickers {
   // The bundled demo model is said to be one, with the way to a real model.
   #showNote() {
     const demo = this.#selected()?.demo_model;
-    this.#note.hidden = !demo || this.#modelSelect.value !== demo;
+    this.#note.classList.toggle("shown", Boolean(demo) && this.#modelSelect.value === demo);
   }
 
   // A conversation remembers its provider and model; ones this server no longer has leave the pickers as they are.
