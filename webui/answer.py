@@ -80,8 +80,9 @@ class Answer:
         self.started_at = clock()
         self.first_chunk_at = None
         self.finished = False
-        # Set once every cursor has its final frame queued (or none is left to tell): what a closing socket waits for.
-        self.settled = False
+        # Set once every cursor has its final frame queued (or none is left to tell, or the telling failed): what a
+        # closing socket, a resume and whoever ends an answer wait for.
+        self.settled = threading.Event()
         self.status = "streaming"
         self.error = None
         # Tokens the model wrote, when its provider says (markers.Ending): what the page's rate counts.
@@ -139,7 +140,8 @@ class Answer:
         with self._lock:
             self._cursors = [other for other in self._cursors if other is not cursor]
             if not self._cursors and not self.detachable:
-                self.finished = self.settled = True
+                self.finished = True
+                self.settled.set()
 
     def frames(self, cursor, most):
         """Up to `most` frames `cursor` has not had (its start, its deltas, its final), and whether more are left;
@@ -196,15 +198,17 @@ class Answer:
 
     def _send_final(self, kind, **fields):
         """Give every cursor left its final frame; a done frame's stats count the answer as it ended."""
-        if kind == "done":
-            fields["stats"] = self.stats()
-        with self._lock:
-            cursors = self._cursors
+        try:
+            if kind == "done":
+                fields["stats"] = self.stats()
+            with self._lock:
+                cursors = self._cursors
+                for cursor in cursors:
+                    cursor.final = {"type": kind, "request_id": cursor.request_id, **fields}
             for cursor in cursors:
-                cursor.final = {"type": kind, "request_id": cursor.request_id, **fields}
-        for cursor in cursors:
-            cursor.wake()
-        self.settled = True
+                cursor.wake()
+        finally:
+            self.settled.set()
 
     def _final(self, status, error, kind, **fields):
         """End with one final frame, unless the answer already ended."""

@@ -133,7 +133,7 @@ class Connection:
 
     def running(self):
         """The answers of this socket's requests whose final frame is not queued yet."""
-        return [cursor.answer for cursor in list(self.requests.values()) if not cursor.answer.settled]
+        return [cursor.answer for cursor in list(self.requests.values()) if not cursor.answer.settled.is_set()]
 
     def close(self):
         """The socket is gone: its cursors go; plain answers stop, stored answers go on being written."""

@@ -21,7 +21,7 @@ class Replay(Answer):
         self.finished = True
         cursor.final = final
         cursor.wake()
-        self.settled = True
+        self.settled.set()
 
     def start_frame(self, request_id):
         """The start frame of the answer replayed."""

@@ -62,8 +62,6 @@ class StoredAnswer(Answer):
         self._end_retry_at = None
         # The end could not be written when it came: its cursors were told storage_failed, and the saver tries again.
         self.unsaved_end = False
-        # Set once the final frame is out (or storage_failed instead of it).
-        self._told = threading.Event()
 
     def start_frame(self, request_id):
         """The start frame names the conversation and the messages, so the page can resume or reload."""
@@ -118,12 +116,14 @@ class StoredAnswer(Answer):
                 self.registry.discard(self)
             else:
                 self._end_retry_at = self._clock() + RETRY_SECONDS
-            if not self._told.is_set():
+            if not self.settled.is_set():
                 kind, fields = self._final_frame if written else ("error", self._unsaved_error)
                 self.unsaved_end = not written
                 self._send_final(kind, **fields)
         finally:
-            self._told.set()
+            # The cursors are told (storage_failed instead of the final frame, if it was not written), or telling
+            # them failed: either way nobody is to wait for this answer any longer.
+            self.settled.set()
 
     def end_gone(self):
         """End as stopped, unless it has ended: its message is gone (its conversation deleted), so there is nothing
@@ -144,13 +144,13 @@ class StoredAnswer(Answer):
             self._end_stats = self.stats()
             self._final_frame = (kind, fields)
             self.registry.end(self)
-        self._told.wait()
+        self.settled.wait()
         return ended
 
     def outcome(self):
         """(status, text, error) of the answer after its end, as a resume tells it (once the final frame is out):
         storage_failed until it is written."""
-        self._told.wait()
+        self.settled.wait()
         if self.unsaved_end:
             return "error", self.text(), unsaved_error()
         return self.status, self.text(), self.error
@@ -209,7 +209,7 @@ class StoredAnswers:
         """The answers whose turn satisfies `predicate` and whose final frame is not out: running, or ended with
         their end not yet tried (not those told storage_failed, whose end waits to be written again)."""
         with self._lock:
-            return [answer for answer in self._answers.values() if not answer.settled and predicate(answer.turn)]
+            return [answer for answer in self._answers.values() if not answer.settled.is_set() and predicate(answer.turn)]
 
 
 def init_app(app):

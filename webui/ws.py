@@ -1,6 +1,5 @@
 """The /ws endpoint: a thin loop that hands each frame to a connection.Connection, and the socket's writer wired in."""
 import socket
-import threading
 
 from flask import current_app
 from flask_babel import get_locale
@@ -85,12 +84,6 @@ def chat_socket(ws):
         shutdown.discard(connection)
 
 
-def reader_thread(*args, **kwargs):
-    """A socket's reader thread (the WebSocket library's), which never keeps the process from exiting: a stop closes
-    the sockets itself (shutdown.py). `threading.Thread` is looked up at each call, so under gevent it is a greenlet."""
-    return threading.Thread(*args, daemon=True, **kwargs)
-
-
 def init_app(app):
     """Apply the frame size limit and keep-alive pings, and mount /ws."""
     app.config.setdefault(
@@ -98,7 +91,6 @@ def init_app(app):
         {
             "max_message_size": app.config["WEBUI_MAX_FRAME_BYTES"],
             "ping_interval": app.config["WEBUI_PING_INTERVAL"] or None,
-            "thread_class": reader_thread,
         },
     )
     sock.init_app(app)
