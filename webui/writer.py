@@ -41,6 +41,8 @@ CLOSE_SECONDS = 1.0
 # queue: a long replay neither starves the other requests nor holds more than half a million characters encoded, and a
 # fast answer's backlog of one gap leaves in one turn.
 FRAMES_PER_TURN = 32
+# A frame's JSON, as json.dumps(frame, ensure_ascii=False) makes it, without building an encoder for each frame.
+frame_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class Pacer:
@@ -96,7 +98,7 @@ class Writer:
 
     def put(self, frame):
         """Queue a whole frame (a dict); False once the socket is gone, or cut for leaving too much waiting."""
-        text = json.dumps(frame, ensure_ascii=False)
+        text = frame_json(frame)
         with self._lock:
             if self.closed or self._ending:
                 return False
@@ -223,7 +225,7 @@ class Writer:
             elif isinstance(item, Cursor):
                 frames, more = item.take(FRAMES_PER_TURN)
                 chunks = chunks or any(frame["type"] == "delta" for frame in frames)
-                parts.extend(self._encode_text(json.dumps(frame, ensure_ascii=False)) for frame in frames)
+                parts.extend(self._encode_text(frame_json(frame)) for frame in frames)
                 if more:
                     self.wake(item)
             else:
