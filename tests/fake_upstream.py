@@ -1,8 +1,10 @@
 """A scriptable model server for the tests: real HTTP on 127.0.0.1 speaking OpenAI's SSE and Ollama's NDJSON.
 
 A route answers with a behaviour. `stream(*steps)` writes a body step by step: bytes are sent at
-once (one HTTP chunk each), a number pauses that many seconds, CUT hangs up mid-body. Every request
-is recorded in `upstream.seen`, and `upstream.disconnected` is set when a client hangs up mid-answer.
+once (one HTTP chunk each), a number pauses that many seconds, a function is called (to change what
+the server holds at that point), CUT hangs up mid-body. Every request is recorded in `upstream.seen`
+(its JSON body is also the handler's `body`), and `upstream.disconnected` is set when a client hangs
+up mid-answer. Ollama's own models (pull, delete, show) are in fake_ollama.py.
 """
 import json
 import socket
@@ -79,6 +81,8 @@ def stream(*steps, content_type="text/event-stream", chunked=True, status=200):
                 return
             if isinstance(step, (int, float)):
                 handler.server.upstream.stopping.wait(step)
+            elif callable(step):
+                step()
             else:
                 handler.wfile.write(b"%x\r\n%s\r\n" % (len(step), step) if chunked else step)
         if chunked:
@@ -155,12 +159,17 @@ class Handler(BaseHTTPRequestHandler):
         """Answer a POST."""
         self.dispatch()
 
+    def do_DELETE(self):
+        """Answer a DELETE."""
+        self.dispatch()
+
     def dispatch(self):
         """Record the request, then run its behaviour; a client that hangs up is noted."""
         upstream = self.server.upstream
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        upstream.seen.append(Seen(self.command, self.path, dict(self.headers), json.loads(raw) if raw else None))
+        self.body = json.loads(raw) if raw else None
+        upstream.seen.append(Seen(self.command, self.path, dict(self.headers), self.body))
         behaviour = upstream.routes.get((self.command, self.path), answer(404, {"error": "no such route"}))
         try:
             behaviour(self)

@@ -180,6 +180,12 @@ def request_body():
     return body
 
 
+def count_request():
+    """Count a request sent to a server with its key as a chat request of its caller; refuse one too many."""
+    if not allow_request(current_owner()):
+        raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
+
+
 @bp.get("")
 def index():
     """The servers of the config file (read-only), then the connections added from the page."""
@@ -251,9 +257,7 @@ def test():
         # The name only says who did not answer: without one, the server is called by its address.
         fields["name"] = fields.get("base_url") if isinstance(fields.get("base_url"), str) and fields["base_url"] else "?"
     check_fields(fields, taken=set(), named=named)
-    # Each test sends a request with a key to the server: it counts as a chat request of its caller.
-    if not allow_request(current_owner()):
-        raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
+    count_request()
     server = build_provider(server_entry({**fields, "models": None}, None if key is KEEP else key))
     try:
         return jsonify(models=server.models())

@@ -11,8 +11,9 @@ class LineTooLong(ValueError):
     """A line went on past MAX_LINE characters without its end."""
 
 
-def text_lines(chunks):
-    """Yield each complete line as soon as it arrives, decoding UTF-8 across chunk boundaries."""
+def text_lines(chunks, max_line=MAX_LINE):
+    """Yield each complete line as soon as it arrives, decoding UTF-8 across chunk boundaries; a line may be at most
+    `max_line` characters long."""
     # One bad byte costs one replacement character, not the whole answer.
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending = ""
@@ -22,8 +23,8 @@ def text_lines(chunks):
         cut = len(text) - 1 if text.endswith("\r") else len(text)
         *lines, rest = LINE_BREAK.split(text[:cut])
         pending = rest + text[cut:]
-        if len(pending) > MAX_LINE:
-            raise LineTooLong(f"a line longer than {MAX_LINE} characters")
+        if len(pending) > max_line:
+            raise LineTooLong(f"a line longer than {max_line} characters")
         yield from lines
     # A last line without its line break is a fragment of a cut stream, not a line.
     *lines, _ = LINE_BREAK.split(pending + decoder.decode(b"", final=True))

@@ -1,10 +1,19 @@
-"""Ollama: its native POST /api/chat streamed as newline-delimited JSON, GET /api/tags, POST /api/show."""
+"""Ollama: its native chat API streamed as newline-delimited JSON, and its own models listed, pulled and deleted.
+
+Answers come from POST /api/chat, the models from GET /api/tags, a model's context from POST /api/show; a pull is
+POST /api/pull, streamed, a delete DELETE /api/delete.
+"""
 import json
+import logging
 import re
 
 from ..markers import ending
 from .failures import Failure, json_object, raise_if_error
-from .upstream import UpstreamProvider
+from .lines import LineTooLong, text_lines
+from .ollama_models import DELETE_MESSAGES, MAX_PULL_LINE, PULL_MESSAGES, installed, paced, progress
+from .upstream import UpstreamProvider, as_failure
+
+log = logging.getLogger(__name__)
 
 # The chat frame's option names (frames.py), and what Ollama calls them inside "options".
 OPTIONS = {
@@ -106,3 +115,40 @@ class OllamaProvider(UpstreamProvider):
         if text:
             yield text
         yield ending(data.get("done_reason"), data.get("eval_count"))
+
+    def installed(self):
+        """The models installed on the server, with their size and details (see ollama_models.installed)."""
+        try:
+            return installed(self.fetch_json("GET", self.models_path))
+        except Failure as failure:
+            raise self.user_error(failure) from None
+
+    def pull(self, model, idle_seconds):
+        """Yield the progress of the server's download of `model` (see ollama_models.progress) until it has it; each
+        line must come within `idle_seconds`. Closing the generator hangs up, and Ollama stops the download."""
+        try:
+            body = {"model": model, "stream": True}
+            response = self._send("POST", "/api/pull", (self.timeout, idle_seconds), model=model, json=body)
+            try:
+                chunks = paced(self._chunks(response, idle_seconds), idle_seconds)
+                for line in text_lines(chunks, MAX_PULL_LINE):
+                    if not line.strip():
+                        continue
+                    step = progress(json_object(line))
+                    if step is None:
+                        return
+                    yield step
+            finally:
+                response.close()
+            raise Failure("interrupted")
+        except (Failure, LineTooLong) as e:
+            failure = as_failure(e)
+            log.warning("provider %s: pulling a model failed: %s", self.name, failure.code)
+            raise self.user_error(failure, PULL_MESSAGES, model=model) from None
+
+    def delete(self, model):
+        """Delete `model` from the server."""
+        try:
+            self._send("DELETE", "/api/delete", (self.timeout, self.read_timeout), model=model, json={"model": model}).close()
+        except Failure as failure:
+            raise self.user_error(failure, DELETE_MESSAGES, model=model) from None

@@ -33,6 +33,11 @@ def is_json(response):
     return kind == "application/json" or kind.endswith("+json")
 
 
+def as_failure(error):
+    """A Failure, or a line too long for the stream it came in, as the Failure it is."""
+    return error if isinstance(error, Failure) else Failure("bad_stream", detail=str(error))
+
+
 class UpstreamProvider(Provider):
     """A model server reached over HTTP; subclasses speak its dialect."""
 
@@ -114,6 +119,11 @@ class UpstreamProvider(Provider):
                 self._answers[question] = (time.monotonic() + ttl, result)
         return result
 
+    def forget(self, question):
+        """Ask the server `question` afresh next time (its models once they changed)."""
+        with self._lock:
+            self._answers.pop(question, None)
+
     def context_limit(self, model):
         """The connection's context_length; None (unknown) without it."""
         return self.context_length
@@ -145,7 +155,7 @@ class UpstreamProvider(Provider):
             finally:
                 response.close()
         except (Failure, LineTooLong) as e:
-            failure = e if isinstance(e, Failure) else Failure("bad_stream", detail=str(e))
+            failure = as_failure(e)
             log.warning("provider %s failed: %s", self.name, failure.code)
             raise self.user_error(failure) from None
 
@@ -154,13 +164,14 @@ class UpstreamProvider(Provider):
         body = self.chat_body(model, messages, stream, options)
         return self._send("POST", self.chat_path, (self.timeout, self.read_timeout), model=model, json=body)
 
-    def user_error(self, failure):
-        """Put a failure into words in the current language, with anything like a key redacted from upstream text."""
-        params = {"name": self.name, **failure.params}
+    def user_error(self, failure, messages=MESSAGES, **facts):
+        """Put a failure into words in the current language (`messages`' words for its code, given `facts` besides the
+        failure's own), with anything like a key redacted from upstream text."""
+        params = {"name": self.name, **facts, **failure.params}
         if "detail" in params:
             params["detail"] = excerpt(params["detail"] or "", [self.api_key], MAX_DETAIL)
         details = {"retry_after": params.get("seconds")} if failure.code == "rate_limited" else {}
-        return ProviderError(MESSAGES[failure.code](params), code=failure.code, **details)
+        return ProviderError(messages[failure.code](params), code=failure.code, **details)
 
     def _fetch_models(self):
         """Ask the server for its models, waiting no longer than `timeout`."""
