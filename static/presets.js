@@ -73,11 +73,22 @@ export class Presets {
     $("preset-delete").hidden = preset.shared && !this.#admin;
   }
 
-  // The settings already taken from the preset stay as they are. A refusal is said on the page and the controls show
-  // the preset as it is; a 403 means the person is no longer an admin, and the admin's controls go.
+  // The controls wait, disabled, until the change is done. The settings already taken from the preset stay as they
+  // are. A refusal is said on the page and the controls show the preset as it is; a 403 means the person is no longer
+  // an admin, and the admin's controls go.
   async #change(method, fields) {
     const preset = this.#chosen();
     if (!preset) return;
+    const controls = [...$("preset-actions").querySelectorAll("input, button")];
+    for (const control of controls) control.disabled = true;
+    try {
+      await this.#send(method, preset, fields);
+    } finally {
+      for (const control of controls) control.disabled = false;
+    }
+  }
+
+  async #send(method, preset, fields) {
     try {
       await request(method, presetUrl(preset), fields);
       this.#notify("");

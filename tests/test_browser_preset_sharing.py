@@ -84,6 +84,7 @@ def test_an_admin_publishes_a_preset_that_another_user_sees_and_uses_but_cannot_
     expect(shared).not_to_be_checked()
     shared.check()
     expect(page.locator("#preset option:checked")).to_have_text(WORDS[lang]["shared"])
+    expect(shared).to_be_enabled()
     assert presets(page) == {"Pirates": (True, False)}
     shared.uncheck()
     expect(page.locator("#preset option:checked")).to_have_text("Pirates")
@@ -105,6 +106,8 @@ def test_an_admin_publishes_a_preset_that_another_user_sees_and_uses_but_cannot_
     bob.click("#settings-toggle")
     expect(bob.locator("#system-prompt")).to_have_value("Talk like a pirate.")
     bob.check("#preset-is-default")
+    # Disabled while the change is under way.
+    expect(bob.locator("#preset-is-default")).to_be_enabled()
     expect(bob.locator("#preset-is-default")).to_be_checked()
     assert presets(bob) == {"Pirates": (True, True)}
     screenshot(bob, f"preset-from-the-server-{lang}")
@@ -138,7 +141,7 @@ def test_a_demoted_admins_page_is_refused_in_words_and_nothing_changes(app_confi
 
     assert webui(app_config, "user", "demote", "alice").returncode == 0
     # The page still shows what an admin may do; the server says no, in the page's language.
-    page.check("#preset-shared")
+    page.click("#preset-shared")
     expect(page.locator("#notice")).to_have_text(WORDS[lang]["forbidden"])
     expect(page.locator("#preset-shared")).to_be_hidden()
     expect(page.locator("#preset option:checked")).to_have_text("Brief")
