@@ -1,15 +1,29 @@
-// Presets (GET/POST /api/presets): the picker on a new chat's screen, which starts from the user's default, and
-// saving the settings panel's values as a new preset.
+// Presets (GET/POST/PATCH/DELETE /api/presets): the picker on a new chat's screen, which starts from the user's default
+// and lets them make the chosen preset their default or delete their own; an admin also shares presets with everyone
+// (and deletes shared ones). Saving the settings panel's values as a new preset.
 import { request } from "./api.js";
 import { $ } from "./dom.js";
 import { _ } from "./i18n.js";
 
+const presetUrl = (preset) => `api/presets/${encodeURIComponent(preset.id)}`;
+
+// Whether the person at the page may change what everyone sees (GET /api/me); the server checks again at each change.
+async function isAdmin() {
+  try {
+    return (await request("GET", "api/me")).admin === true;
+  } catch {
+    return false;
+  }
+}
+
 export class Presets {
   #presets = [];
+  #admin = false;
   #row = $("preset-picker");
   #select = $("preset");
   #onPick;
   #settings;
+  #notify;
   #newChat = false;
 
   // onPick(preset or null) fills a new chat's settings; settings: check(), options() and systemPrompt() of the panel.
@@ -17,20 +31,22 @@ export class Presets {
   constructor({ onPick, settings, notify }) {
     this.#onPick = onPick;
     this.#settings = settings;
+    this.#notify = notify;
     this.#select.addEventListener("change", () => {
-      this.#showDelete();
+      this.#showActions();
       this.#onPick(this.#chosen());
     });
     $("preset-save").addEventListener("click", () => this.#saveCurrent());
-    $("preset-delete").addEventListener("click", () => this.#deleteChosen(notify));
+    $("preset-delete").addEventListener("click", () => this.#change("DELETE"));
+    $("preset-is-default").addEventListener("change", (event) => this.#change("PATCH", { default: event.target.checked }));
+    $("preset-shared").addEventListener("change", (event) => this.#change("PATCH", { shared: event.target.checked }));
   }
 
   async load() {
-    try {
-      this.#presets = (await request("GET", "api/presets")).presets;
-    } catch {
-      this.#presets = [];
-    }
+    const [presets, admin] = await Promise.all([request("GET", "api/presets").catch(() => ({ presets: [] })), isAdmin()]);
+    this.#presets = presets.presets;
+    this.#admin = admin;
+    for (const control of document.querySelectorAll("[data-admin-only]")) control.hidden = !admin;
     this.#fill();
   }
 
@@ -44,25 +60,55 @@ export class Presets {
     this.#newChat = shown;
     this.#row.hidden = !shown || this.#presets.length === 0;
     if (shown) this.#select.value = this.default()?.id ?? "";
-    this.#showDelete();
+    this.#showActions();
   }
 
-  #showDelete() {
-    $("preset-delete").hidden = !this.#select.value;
+  // What may be done with the chosen preset: anyone makes it their default; a shared one is changed by admins only.
+  #showActions() {
+    const preset = this.#chosen();
+    $("preset-actions").hidden = !preset;
+    if (!preset) return;
+    $("preset-is-default").checked = preset.default;
+    $("preset-shared").checked = preset.shared;
+    $("preset-delete").hidden = preset.shared && !this.#admin;
   }
 
-  // The settings already taken from the preset stay as they are; a refusal (a shared preset, for anyone but an
-  // admin) is said on the page.
-  async #deleteChosen(notify) {
+  // The controls wait, disabled, until the change is done. The settings already taken from the preset stay as they
+  // are. A refusal is said on the page and the controls show the preset as it is; a 403 means the person is no longer
+  // an admin, and the admin's controls go.
+  async #change(method, fields) {
     const preset = this.#chosen();
     if (!preset) return;
+    const controls = [...$("preset-actions").querySelectorAll("input, button")];
+    for (const control of controls) control.disabled = true;
     try {
-      await request("DELETE", `api/presets/${encodeURIComponent(preset.id)}`);
-      await this.load();
-      this.showPicker(this.#newChat);
-    } catch (error) {
-      notify(error.message);
+      await this.#send(method, preset, fields);
+    } finally {
+      for (const control of controls) control.disabled = false;
     }
+  }
+
+  async #send(method, preset, fields) {
+    try {
+      await request(method, presetUrl(preset), fields);
+      this.#notify("");
+    } catch (error) {
+      this.#notify(error.message);
+      if (error.status !== 403) {
+        this.#showActions();
+        return;
+      }
+    }
+    await this.#reload(method === "DELETE" ? "" : preset.id);
+  }
+
+  // Read the presets again, keeping the picked one (if it is still there) on the new chat's screen.
+  async #reload(picked) {
+    await this.load();
+    this.#select.value = picked;
+    if (!this.#chosen()) this.#select.value = "";
+    this.#row.hidden = !this.#newChat || this.#presets.length === 0;
+    this.#showActions();
   }
 
   #chosen() {
@@ -70,7 +116,7 @@ export class Presets {
   }
 
   #fill() {
-    const label = (preset) => (preset.shared ? _("%(name)s (shared)", { name: preset.name }) : preset.name);
+    const label = (preset) => (preset.shared ? _("%(name)s (from the server)", { name: preset.name }) : preset.name);
     this.#select.replaceChildren(
       new Option(_("No preset"), ""),
       ...this.#presets.map((preset) => new Option(label(preset), preset.id, false, preset.default)),
@@ -89,16 +135,13 @@ export class Presets {
       system_prompt: this.#settings.systemPrompt(),
       options: this.#settings.options(),
       default: $("preset-default").checked,
+      ...(this.#admin && { shared: $("preset-share-new").checked }),
     };
     try {
       await request("POST", "api/presets", preset);
       status.textContent = _("Preset saved");
       name.value = "";
-      const picked = this.#select.value;
-      await this.load();
-      this.#select.value = picked;
-      this.#row.hidden = !this.#newChat;
-      this.#showDelete();
+      await this.#reload(this.#select.value);
     } catch (error) {
       status.textContent = error.message;
     }

@@ -89,26 +89,63 @@ def read_key_file(path):
     return key
 
 
+def key_path(data_dir):
+    """Where the data folder's key file is."""
+    return os.path.join(data_dir, KEY_FILE)
+
+
+def private_copy(path, key):
+    """A new file beside `path` holding `key`, mode 0600, written in full and synced: its name."""
+    temporary = f"{path}.{get_random_bytes(8).hex()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return temporary
+
+
+def write_key_file(path, key):
+    """Put a key file holding `key` at `path` in place of any there: a reader sees the old file or the new one whole."""
+    temporary = private_copy(path, key)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    sync_folder(os.path.dirname(path))
+
+
+def sync_folder(folder):
+    """Make a rename in `folder` survive a power cut, where the system lets a folder be opened (not Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def file_key(data_dir):
     """The key in <data_dir>/secret.key, created on first use with mode 0600."""
-    path = os.path.join(data_dir, KEY_FILE)
+    path = key_path(data_dir)
     try:
         return read_key_file(path)
     except FileNotFoundError:
         pass
     # Written in full to a private temporary file, then linked into place: link() never replaces a
     # file, so a reader sees no key or a whole key, and of two processes racing, the first one wins.
-    temporary = f"{path}.{get_random_bytes(8).hex()}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temporary = private_copy(path, get_random_bytes(KEY_SIZE))
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(get_random_bytes(KEY_SIZE))
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
     finally:
         os.unlink(temporary)
     return read_key_file(path)

@@ -15,7 +15,7 @@ from .identity import current_owner
 from .options import NUMERIC_OPTIONS
 from .registry import get_registry
 from .roles import is_admin
-from .storage import conversations, get_db
+from .storage import connections, conversations, get_db
 
 bp = Blueprint("chat", __name__)
 
@@ -68,7 +68,10 @@ def index(conversation_id=None):
 
 
 def first_visit(owner):
-    """Whether the visitor has no conversations yet: the page then says how to get a better model than the demo."""
+    """Whether the visitor has no conversations yet and the server no connection to a model server (from the page or
+    the configuration file): the page then says how to get a better model than the demo."""
+    if current_app.config["WEBUI_PROVIDERS"] or connections.exist(get_db()):
+        return False
     rows, _cursor = conversations.list_conversations(get_db(), owner, "", 1, None)
     return not rows
 

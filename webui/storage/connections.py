@@ -48,6 +48,11 @@ def all_rows(db):
     return db.execute("SELECT * FROM connections ORDER BY seq").fetchall()
 
 
+def exist(db):
+    """Whether there is any connection, enabled or not."""
+    return db.execute("SELECT 1 FROM connections LIMIT 1").fetchone() is not None
+
+
 def get(db, connection_id):
     """A connection's row, or None."""
     return db.execute("SELECT * FROM connections WHERE id = ?", (connection_id,)).fetchone()
