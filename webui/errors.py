@@ -16,14 +16,16 @@ HTTP_STATUS = {
 }
 
 
-def json_error(code, message, status=None, headers=None):
-    """The one shape of every refusal over HTTP: {"error": {"code", "message"}}, never a page or a trace."""
-    return jsonify(error={"code": code, "message": message}), status or HTTP_STATUS.get(code, 400), headers or {}
+def json_error(code, message, status=None, headers=None, field=None):
+    """The one shape of every refusal over HTTP: {"error": {"code", "message"}}, never a page or a trace; a refusal of
+    one field of a request also names it (`field`), so that a form can show the message on that field."""
+    error = {"code": code, "message": message, **({"field": field} if field else {})}
+    return jsonify(error=error), status or HTTP_STATUS.get(code, 400), headers or {}
 
 
 def user_error_response(error):
     """A UserError raised while handling a request, answered as JSON; nothing was changed."""
-    return json_error(error.code, error.message)
+    return json_error(error.code, error.message, field=error.details.get("field"))
 
 
 class UserError(Exception):
