@@ -5,10 +5,13 @@ const root = new URL(document.body.dataset.root || "/", location.origin);
 
 export const appUrl = (path) => new URL(path, root);
 
+// `code` is the server's error code; `field`, when the server names one, the field of the request it refused.
 export class ApiError extends Error {
-  constructor(message, status) {
+  constructor(message, status, { code = null, field = null } = {}) {
     super(message);
     this.status = status;
+    this.code = code;
+    this.field = field;
   }
 }
 
@@ -27,7 +30,10 @@ export async function request(method, path, body) {
   }
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(data?.error?.message || _("The server answered with an error (%(status)s).", { status: response.status }), response.status);
+  if (!response.ok) {
+    const message = data?.error?.message || _("The server answered with an error (%(status)s).", { status: response.status });
+    throw new ApiError(message, response.status, data?.error);
+  }
   return data;
 }
 

@@ -1,6 +1,7 @@
 // The chat page: wires the conversations list, the open conversation, the composer and the socket together.
 import { appUrl, conversationsApi } from "./api.js";
 import { Chat } from "./chat.js";
+import { setUpConnections } from "./connections.js";
 import { $ } from "./dom.js";
 import { _ } from "./i18n.js";
 import { Pickers } from "./pickers.js";
@@ -150,6 +151,8 @@ window.addEventListener("popstate", () => route());
 
 setUpQrCode();
 setUpHealthCheck();
+// A change to the connections or the modules' keys shows in the provider list at once.
+setUpConnections({ onChange: () => pickers.load() });
 socket.connect();
 sidebar.refresh();
 pickers.load();

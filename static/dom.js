@@ -25,6 +25,15 @@ export function h(tag, props = {}, ...children) {
   return node;
 }
 
+// Resolves to true when the person confirms; the dialog is a <form method="dialog">, so no script runs in it.
+export function confirmDialog(text) {
+  const dialog = $("confirm-dialog");
+  $("confirm-text").textContent = text;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true }));
+}
+
 // navigator.clipboard exists only in secure contexts; a phone opening the LAN address over http needs the fallback.
 export async function copyText(text) {
   if (navigator.clipboard && window.isSecureContext) {

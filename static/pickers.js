@@ -27,15 +27,17 @@ export class Pickers {
     });
   }
 
+  // Loaded again after the server's providers change (Settings → Connections): the choice shown stays, if it still can.
   async load() {
     try {
       const listing = await request("GET", "api/providers");
+      const shown = this.#providerSelect.value ? this.value() : this.#wanted;
       this.#providers = listing.providers;
       this.#providerSelect.replaceChildren(
         ...this.#providers.map((p) => new Option(p.available ? p.label : _("%(name)s (unavailable)", { name: p.label }), p.name, false, p.name === listing.default)),
       );
       this.#fillModels();
-      if (this.#wanted) this.choose(this.#wanted.provider, this.#wanted.model);
+      if (shown) this.choose(shown.provider, shown.model);
     } catch {
       this.#notify(_("Could not load the list of providers."));
     }

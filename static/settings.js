@@ -46,12 +46,6 @@ export class Settings {
     this.#panel.addEventListener("input", (event) => {
       if (event.target === this.#prompt || this.#fields.includes(event.target)) this.#saveSoon();
     });
-    for (const link of document.querySelectorAll("[data-open-settings]")) {
-      link.addEventListener("click", (event) => {
-        event.preventDefault();
-        this.#show(true);
-      });
-    }
     this.showDefaults({});
   }
 

@@ -1,6 +1,6 @@
 // The conversations list: open, search, rename, delete, import; a drawer on narrow screens.
 import { appUrl, conversationsApi } from "./api.js";
-import { $, h } from "./dom.js";
+import { $, confirmDialog, h } from "./dom.js";
 import { _ } from "./i18n.js";
 
 const SEARCH_AFTER_MS = 250;
@@ -17,15 +17,6 @@ function dateGroups(now = new Date()) {
     { since: dayStart(7), label: _("Previous 7 days") },
     { since: -Infinity, label: _("Older") },
   ];
-}
-
-// Resolves to true when the person confirms; the dialog is a <form method="dialog">, so no script runs in it.
-function confirmDialog(text) {
-  const dialog = $("confirm-dialog");
-  $("confirm-text").textContent = text;
-  dialog.returnValue = "";
-  dialog.showModal();
-  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true }));
 }
 
 export class Sidebar {

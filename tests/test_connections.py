@@ -250,6 +250,34 @@ def test_bad_input_is_refused_in_words_and_nothing_is_stored(upstream, dropin_se
     assert providers(admin)["lab"]["models"] == MODELS
 
 
+FIELDS = [
+    ({"name": "two words"}, "name"),
+    ({"name": "-dash"}, "name"),
+    ({"type": "anthropic"}, "type"),
+    ({"base_url": "ftp://127.0.0.1/v1"}, "base_url"),
+    ({"base_url": "http:///v1"}, "base_url"),
+    ({"base_url": None}, "base_url"),
+    ({"api_key": "sk-abc def"}, "api_key"),
+    ({"models": []}, "models"),
+    ({"models": ["m" * 10_000]}, "models"),
+    ({"context_length": 0}, "context_length"),
+    ({"context_length": 10**12}, "context_length"),
+    ({"enabled": 1}, "enabled"),
+]
+
+
+@pytest.mark.parametrize("change, field", FIELDS, ids=[str(i) for i in range(len(FIELDS))])
+def test_a_refused_field_is_named_so_the_page_can_show_the_error_on_it(upstream, dropin_server, change, field):
+    server, admin = dropin_server
+    for path in ("/api/connections", "/api/connections/test"):
+        refused = send(admin, "POST", path, json={**lab(upstream), **change})
+        assert refused.status_code == 400 and refused.json()["error"]["field"] == field, (path, refused.text)
+    taken = send(admin, "POST", "/api/connections", json=lab(upstream, name="testing")).json()["error"]
+    assert taken["field"] == "name" and "already taken" in taken["message"]
+    unknown = send(admin, "POST", "/api/connections", json={**lab(upstream), "colour": "red"}).json()["error"]
+    assert "field" not in unknown, "a field the form does not have is said in the message alone"
+
+
 def test_a_name_is_unique_among_connections(upstream, webui):
     server = webui([])
     admin = Browser(server.url)

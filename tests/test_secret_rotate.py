@@ -97,6 +97,25 @@ def test_rotating_the_key_file_reseals_every_key_and_the_server_uses_them(upstre
     assert check_lab(data, upstream) == f"Bearer {KEYS['lab']}"
 
 
+def test_the_keys_of_drop_in_modules_are_resealed_too(upstream, tmp_path):
+    data = tmp_path / "data"
+    stored_connections(upstream, data)
+    old_key = (data / KEY_FILE).read_bytes()
+    with closing(sqlite3.connect(data / "webui.sqlite3")) as db, db:
+        db.execute(
+            "INSERT INTO module_keys (name, api_key, updated_at) VALUES ('needs_key', ?, 0)",
+            (SecretBox(old_key).encrypt("module-rotate-canary"),),
+        )
+
+    result = rotate(data)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Re-sealed 3 secrets under a new key")
+    with closing(sqlite3.connect(data / "webui.sqlite3")) as db:
+        token = db.execute("SELECT api_key FROM module_keys WHERE name = 'needs_key'").fetchone()[0]
+    assert SecretBox((data / KEY_FILE).read_bytes()).decrypt(token) == "module-rotate-canary"
+    assert b"module-rotate-canary" not in database_bytes(data)
+
+
 def test_rotating_to_a_key_from_the_environment_and_the_start_with_either_key(upstream, tmp_path):
     data = tmp_path / "data"
     stored_connections(upstream, data, WEBUI_SECRET_KEY=OLD_SETTING)

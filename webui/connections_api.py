@@ -97,6 +97,11 @@ def stored_connection(db, connection_id):
     raise UserError(_("There is no connection with this id."), code="not_found")
 
 
+def field_error(field, message):
+    """A refusal of one field of the body, which the page shows on that field."""
+    return UserError(message, code="bad_request", field=field)
+
+
 def new_key(body):
     """The key a request body gives: KEEP when it leaves `api_key` out, None when it clears it, else the key."""
     if "api_key" not in body:
@@ -106,8 +111,8 @@ def new_key(body):
         return None
     # A key goes into an HTTP header: one line of visible ASCII, as every server's keys are.
     if not isinstance(key, str) or len(key) > MAX_KEY_CHARS or not all("!" <= c <= "~" for c in key):
-        raise bad_request(
-            _("The key must be one line of at most %(n)d visible characters, without spaces.", n=MAX_KEY_CHARS)
+        raise field_error(
+            "api_key", _("The key must be one line of at most %(n)d visible characters, without spaces.", n=MAX_KEY_CHARS)
         )
     return key
 
@@ -138,32 +143,49 @@ def url_problem(url):
     return None
 
 
+# A connection that passes every rule of a [[providers]] entry: problem_field tries the fields of another against it.
+VALID = {"name": "valid", "type": "openai", "base_url": "http://127.0.0.1/v1", "models": None, "context_length": None}
+
+
+def problem_field(fields, taken):
+    """The field that makes a connection break a rule of a [[providers]] entry: the first that breaks one alone."""
+    for field in VALID:
+        if entry_problem(server_entry({**VALID, field: fields.get(field)}, None), taken if field == "name" else set()):
+            return field
+    return None
+
+
 def check_fields(fields, taken, named=True):
-    """Refuse, in words, a connection that could not be used or stored; `named`: its name is checked too."""
+    """Refuse, in words and naming the field, a connection that could not be used or stored; `named`: its name is
+    checked too."""
     if named and not (isinstance(fields.get("name"), str) and NAME.fullmatch(fields["name"])):
-        raise bad_request(_("The name must be 1 to 64 letters, digits, “.”, “_” or “-”, starting with a letter or digit."))
+        raise field_error(
+            "name", _("The name must be 1 to 64 letters, digits, “.”, “_” or “-”, starting with a letter or digit.")
+        )
     if fields.get("type") not in TYPES:
-        raise bad_request(_("The type must be “openai” or “ollama”."))
+        raise field_error("type", _("The type must be “openai” or “ollama”."))
     problem = url_problem(fields.get("base_url"))
     if problem:
-        raise bad_request(problem)
+        raise field_error("base_url", problem)
     models = fields["models"]
     if isinstance(models, list) and (
         len(models) > MAX_MODELS
         or not all(isinstance(m, str) and len(m) <= MAX_MODEL_CHARS and m.isprintable() for m in models)
     ):
-        raise bad_request(
-            _("“models” must be at most %(n)d model names of at most %(chars)d characters.", n=MAX_MODELS, chars=MAX_MODEL_CHARS)
+        raise field_error(
+            "models",
+            _("“models” must be at most %(n)d model names of at most %(chars)d characters.", n=MAX_MODELS, chars=MAX_MODEL_CHARS),
         )
     length = fields["context_length"]
     if isinstance(length, int) and length > MAX_CONTEXT_LENGTH:
-        raise bad_request(_("“context_length” must be at most %(n)d tokens.", n=MAX_CONTEXT_LENGTH))
-    if not all(isinstance(fields[flag], bool) for flag in ("vision", "enabled")):
-        raise bad_request(_("“vision” and “enabled” must be true or false."))
+        raise field_error("context_length", _("“context_length” must be at most %(n)d tokens.", n=MAX_CONTEXT_LENGTH))
+    for flag in ("vision", "enabled"):
+        if not isinstance(fields[flag], bool):
+            raise field_error(flag, _("“vision” and “enabled” must be true or false."))
     # The rules of a [[providers]] entry, which the connection becomes: a URL with a host, models, a context length.
     problem = entry_problem(server_entry(fields, None), taken)
     if problem:
-        raise bad_request(_("The connection cannot be used: %(problem)s", problem=problem))
+        raise field_error(problem_field(fields, taken), _("The connection cannot be used: %(problem)s", problem=problem))
 
 
 def taken_names(db, connection_id=None):

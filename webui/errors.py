@@ -17,8 +17,8 @@ HTTP_STATUS = {
 
 
 def json_error(code, message, status=None, headers=None, field=None):
-    """The one shape of every refusal over HTTP: {"error": {"code", "message"}}, never a page or a trace; with the
-    `field` of the request body the message is about, when it is about one."""
+    """The one shape of every refusal over HTTP: {"error": {"code", "message"}}, never a page or a trace; a refusal of
+    one field of a request also names it (`field`), so that a form can show the message on that field."""
     error = {"code": code, "message": message, **({"field": field} if field else {})}
     return jsonify(error=error), status or HTTP_STATUS.get(code, 400), headers or {}
 

@@ -54,11 +54,19 @@ class ModuleProvider(Provider):
             length = length.get(model)
         return length if isinstance(length, int) and not isinstance(length, bool) and length > 0 else None
 
+    def with_key(self, key):
+        """The same module as a new provider with `key`: a provider already answering keeps the key it started with."""
+        return ModuleProvider(self.name, self.module, key)
+
     def check(self):
-        """A module that needs a key is unusable until the configuration gives it one."""
+        """A module that needs a key is unusable until an admin or the configuration gives it one."""
         if self.needs_auth and not self.key:
             raise NeedsKeyError(
-                _("%(name)s needs a key: add it under [provider_keys] in the config file.", name=self.name)
+                _(
+                    "%(name)s needs a key: an administrator can add it in Settings → Connections (or under "
+                    "[provider_keys] in the config file).",
+                    name=self.name,
+                )
             )
 
     def complete(self, model, messages, stream=True, **options):
@@ -77,7 +85,7 @@ class ModuleProvider(Provider):
 
 class Registry:
     """Providers by name: those registered, in their order, with the page's connections after the built-ins and `auto`
-    over the servers of both, then the rest (the drop-ins).
+    over the servers of both, then the rest (the drop-ins), each with the key entered for it on the page, if any.
 
     The mapping is never changed in place but replaced whole, so a reader going through it sees the providers before a
     change or after it, and an answer keeps the provider it started with to its end.
@@ -89,6 +97,8 @@ class Registry:
         # How many registered providers come before the connections and auto; None: all of them, so far.
         self._builtins = None
         self._connections = []
+        # The keys of drop-in modules entered on the page, by module name: they win over the config file's.
+        self._module_keys = {}
         self._providers = {}
         self._lock = threading.Lock()
         self.default = default
@@ -117,13 +127,30 @@ class Registry:
                     self._connections.append(provider)
             self._compose()
 
+    def set_module_keys(self, keys):
+        """Give drop-in modules the keys entered on the page (module name → key) in place of those set before; a module
+        without one keeps the key of the config file."""
+        with self._lock:
+            self._module_keys = dict(keys)
+            self._compose()
+
+    def module_keys(self):
+        """The keys entered on the page, by module name."""
+        return dict(self._module_keys)
+
+    def _keyed(self, provider):
+        """A drop-in with the key entered on the page for it, or as it was registered."""
+        key = self._module_keys.get(provider.name)
+        return provider.with_key(key) if key and isinstance(provider, ModuleProvider) else provider
+
     def _compose(self):
         """Replace the mapping by the registered providers with the connections and `auto` in their place."""
         registered = list(self._registered.values())
         end = len(registered) if self._builtins is None else self._builtins
         servers = registered[:end] + self._connections
         fallback = auto.over(servers)
-        self._providers = {p.name: p for p in [*servers, *([fallback] if fallback else []), *registered[end:]]}
+        dropins = [self._keyed(provider) for provider in registered[end:]]
+        self._providers = {p.name: p for p in [*servers, *([fallback] if fallback else []), *dropins]}
 
     def registered(self):
         """The providers the server was started with (built-ins and drop-ins), without the connections and `auto`."""

@@ -49,19 +49,24 @@ def refresh():
         get_registry().set_connections([provider_of(row, current_app.config) for row in rows if row["enabled"]])
 
 
+def check_keys(rows):
+    """Stop the start with ConfigError, saying so, when the server's secret key cannot open the key of a row (a
+    connection's or a module's); nothing is changed: a wrong WEBUI_SECRET_KEY must not cost the stored keys."""
+    for row in rows:
+        try:
+            connections.key_of(row)
+        except SecretError:
+            raise ConfigError(
+                _(
+                    "%(reason)s Start the server with the secret key the keys were stored under; nothing was "
+                    "changed.",
+                    reason=unreadable_key(row["name"]),
+                )
+            ) from None
+
+
 def init_app(app):
-    """Put the stored connections into the app's registry. A key the server's secret key cannot open stops the start,
-    saying so, and changes nothing: a wrong WEBUI_SECRET_KEY must not cost the stored keys."""
+    """Put the stored connections into the app's registry; a key that cannot be opened stops the start (check_keys)."""
     with app.app_context():
-        for row in connections.all_rows(get_db()):
-            try:
-                connections.key_of(row)
-            except SecretError:
-                raise ConfigError(
-                    _(
-                        "%(reason)s Start the server with the secret key the keys were stored under; nothing was "
-                        "changed.",
-                        reason=unreadable_key(row["name"]),
-                    )
-                ) from None
+        check_keys(connections.all_rows(get_db()))
         refresh()

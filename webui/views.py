@@ -64,6 +64,8 @@ def index(conversation_id=None):
         option_ranges=NUMERIC_OPTIONS,
         first_run=conversation is None and first_visit(owner),
         models_dir=models_dir(),
+        # Who sees Settings → Connections; every request it makes is checked again (roles.require_admin).
+        admin=is_admin(),
     )
 
 

@@ -122,6 +122,15 @@ MIGRATIONS = [
             updated_at REAL NOT NULL
         )""",
     ),
+    (
+        # The keys an admin enters from the page for drop-in modules that need one (storage/module_keys.py), by the
+        # module's name; `api_key` is a token of the secret store, never the key itself.
+        """CREATE TABLE module_keys (
+            name TEXT PRIMARY KEY,
+            api_key TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -6,7 +6,7 @@ from ..secrets import SecretError
 
 # Every (table, column) holding sealed tokens (NULL for none). A table of sealed secrets is added here, and only here,
 # for `webui secret rotate` to re-seal it with the others.
-SEALED_COLUMNS = [("connections", "api_key")]
+SEALED_COLUMNS = [("connections", "api_key"), ("module_keys", "api_key")]
 
 
 def opened(db, box):
