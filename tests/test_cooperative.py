@@ -117,3 +117,34 @@ assert list({wrap}) == list(chunks), "every item, in order"
 """
     assert ticks_during(work.format(wrap="cooperative.taking_turns(chunks)")) >= 9
     assert ticks_during(work.format(wrap="chunks")) == 0
+
+
+REST = """
+import time
+from webui import cooperative
+cooperative.patch()
+import gevent, threading
+
+def timed(event, seconds, set_after=None):
+    if set_after is not None:
+        gevent.spawn_later(set_after, event.set)
+    began = time.monotonic()
+    cooperative.rest(event, seconds)
+    return time.monotonic() - began
+
+event = threading.Event()
+waited = [timed(event, 0.05), timed(event, 5, set_after=0.02)]
+# Set already: no wait. The event and timer of a rest that ended stay harmless: a later rest is not woken by them.
+waited.append(timed(event, 5))
+event.clear()
+waited.append(timed(event, 0.05))
+print(" ".join(f"{seconds:.3f}" for seconds in waited))
+"""
+
+
+def test_a_rest_ends_at_its_time_or_when_its_event_is_set_whichever_is_first():
+    time_up, set_soon, set_before, time_up_again = map(float, run_patched(REST).split())
+    assert 0.05 <= time_up < 1
+    assert 0.02 <= set_soon < 1
+    assert set_before < 0.01
+    assert 0.05 <= time_up_again < 1

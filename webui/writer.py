@@ -21,7 +21,7 @@ import threading
 import time
 
 from .answer import Cursor
-from .cooperative import native_lock, send_without_waiting
+from .cooperative import native_lock, rest, send_without_waiting
 from .limits import cut
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ class Writer:
                         pass  # the client has gone already
                     break
                 if chunks:
-                    self._urgent.wait(self.pacer.wrote(self))
+                    rest(self._urgent, self.pacer.wrote(self))
             else:
                 cut_off = False
         except ConnectionError:
