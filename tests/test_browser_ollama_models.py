@@ -46,7 +46,7 @@ WORDS = {
         "no_space": "На диске farm не осталось места для «qwen2.5:0.5b»",
         "cancelled": "Скачивание «qwen2.5:0.5b» отменено.",
         "deleted": "Модель «fake-model» удалена.",
-        "missing": "«other-model»",
+        "missing": "На farm нет модели «other-model»",
         "broken": "Ответ оборвался раньше, чем сервер сообщил, скачана ли модель «qwen2.5:0.5b»",
         "models": "Модели",
     },
