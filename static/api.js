@@ -15,25 +15,34 @@ export class ApiError extends Error {
   }
 }
 
-export async function request(method, path, body) {
+// The response to a request as the page sends it (a change carries the CSRF token); `signal` may abort it. A server
+// that cannot be reached is an ApiError; an aborted request rejects with the AbortError.
+export async function send(method, path, body, signal) {
   const headers = {};
   if (method !== "GET") {
     const token = document.querySelector('meta[name="csrf-token"]')?.content;
     if (token) headers["X-CSRF-Token"] = token;
   }
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  let response;
   try {
-    response = await fetch(appUrl(path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch {
+    return await fetch(appUrl(path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+  } catch (error) {
+    if (signal?.aborted) throw error;
     throw new ApiError(_("The server could not be reached."), 0);
   }
+}
+
+// The error a response that is not ok stands for, in the server's words when it gave some.
+export function refusal(response, data) {
+  const message = data?.error?.message || _("The server answered with an error (%(status)s).", { status: response.status });
+  return new ApiError(message, response.status, data?.error);
+}
+
+export async function request(method, path, body) {
+  const response = await send(method, path, body);
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const message = data?.error?.message || _("The server answered with an error (%(status)s).", { status: response.status });
-    throw new ApiError(message, response.status, data?.error);
-  }
+  if (!response.ok) throw refusal(response, data);
   return data;
 }
 

@@ -1,10 +1,12 @@
 // Settings → Connections, in an admin's page only: the model servers of the configuration file (read-only) and those
-// added here (/api/connections), with the form that adds and changes them, and the keys of drop-in modules.
+// added here (/api/connections), with the form that adds and changes them, the models of an Ollama server (in its form,
+// or under a Models button for one of the configuration file), and the keys of drop-in modules.
 import { request } from "./api.js";
 import { ConnectionForm, keyState } from "./connection-form.js";
 import { $, confirmDialog, h } from "./dom.js";
 import { _, formatNumber, ngettext } from "./i18n.js";
 import { ModuleKeys } from "./module-keys.js";
+import { OllamaModels } from "./ollama-models.js";
 
 function facts(connection) {
   const type = connection.type === "ollama" ? "Ollama" : _("OpenAI-compatible");
@@ -27,12 +29,17 @@ class Connections {
   #form;
   #moduleKeys;
   #onChange;
+  // The Ollama models shown, if any: one connection's at a time, so that closing the panel stops any pull.
+  #models = null;
 
   constructor({ onChange }) {
     this.#onChange = onChange;
     this.#form = new ConnectionForm({
       onSaved: (connection) => this.#changed(_("Saved “%(name)s”.", { name: connection.name })),
-      onClosed: () => (this.#add.hidden = false),
+      onClosed: () => {
+        this.#closeModels();
+        this.#add.hidden = false;
+      },
     });
     this.#moduleKeys = new ModuleKeys({ onChange, status: (text) => (this.#status.textContent = text) });
     this.#add.addEventListener("click", () => this.#edit(null));
@@ -53,6 +60,8 @@ class Connections {
   }
 
   async #load() {
+    // The list is built afresh: models shown in it would be lost with their item.
+    this.#closeModels();
     try {
       const { connections } = await request("GET", "api/connections");
       const items = connections.map((connection) => this.#item(connection));
@@ -73,13 +82,33 @@ class Connections {
       h("div", { className: "connection-url" }, connection.base_url),
       h("div", { className: "muted" }, facts(connection).join(" · ")),
       !fromConfig && h("div", { className: "item-buttons" }, button(_("Edit"), () => this.#edit(connection)), button(_("Remove"), () => this.#remove(connection))),
+      fromConfig && connection.type === "ollama" && this.#modelsButton(connection),
     );
+  }
+
+  // A server of the configuration file cannot be edited here, but its models can be pulled and deleted.
+  #modelsButton(connection) {
+    const slot = h("div", { className: "ollama-models", hidden: true, "data-connection-id": connection.id });
+    const toggle = () => (slot.hidden ? this.#showModels(slot) : this.#closeModels());
+    return [h("div", { className: "item-buttons" }, h("button", { type: "button", className: "secondary", onclick: toggle }, _("Models"))), slot];
+  }
+
+  // The form has a place for them when the connection is an Ollama server.
+  #showModels(slot) {
+    this.#closeModels();
+    if (slot.dataset.connectionId) this.#models = new OllamaModels(slot, { onChange: this.#onChange });
+  }
+
+  #closeModels() {
+    this.#models?.close();
+    this.#models = null;
   }
 
   #edit(connection) {
     this.#status.textContent = "";
     this.#add.hidden = true;
     this.#form.open(connection);
+    this.#showModels($("connection-form").querySelector(".ollama-models"));
   }
 
   async #remove(connection) {

@@ -25,3 +25,17 @@ export function ngettext(singular, plural, n, values = {}) {
 export function formatNumber(n) {
   return numbers.format(n);
 }
+
+// Bytes in decimal units as Ollama counts them, to one decimal (4.7 GB, 4,7 ГБ).
+const UNITS = ["byte", "kilobyte", "megabyte", "gigabyte", "terabyte"];
+export function formatSize(bytes) {
+  const power = Math.min(UNITS.length - 1, Math.max(0, Math.floor(Math.log10(Math.max(bytes, 1)) / 3)));
+  const size = new Intl.NumberFormat(language, { style: "unit", unit: UNITS[power], unitDisplay: "short", maximumFractionDigits: 1 });
+  return size.format(bytes / 1000 ** power);
+}
+
+// A share from 0 to 1 as a whole percentage (42%, 42 %).
+const percent = new Intl.NumberFormat(language, { style: "percent" });
+export function formatPercent(share) {
+  return percent.format(share);
+}

@@ -28,6 +28,7 @@ WORDS = {
         "admin_line": "An administrator can connect a real model.",
         "admin_first_run": "Ask an administrator to connect Ollama or an OpenAI-compatible server.",
         "unavailable": "keyed (unavailable)",
+        "models": "Models",
     },
     "ru": {
         "found": "Сервер перечисляет 2 модели: fake-model, other-model",
@@ -44,6 +45,7 @@ WORDS = {
         "admin_line": "Подключить настоящую модель может администратор.",
         "admin_first_run": "Попросите администратора подключить Ollama или сервер, совместимый с OpenAI.",
         "unavailable": "keyed (недоступен)",
+        "models": "Модели",
     },
 }
 
@@ -162,7 +164,8 @@ def test_a_server_of_the_config_file_is_listed_read_only(page, upstream, webui, 
     open_connections(page)
     expect(item(page, "cfg")).to_contain_text(WORDS[lang]["config"])
     expect(item(page, "cfg")).to_contain_text(upstream.url)
-    expect(item(page, "cfg").get_by_role("button")).to_have_count(0)
+    # No Edit or Remove: only the Models of an Ollama server (tests/test_browser_ollama_models.py).
+    expect(item(page, "cfg").get_by_role("button")).to_have_text([WORDS[lang]["models"]])
     assert config_key not in page.content()
 
 

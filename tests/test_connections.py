@@ -54,6 +54,18 @@ def listed(browser):
     return response.json()["connections"]
 
 
+def refused_in_both_languages(browser, path, body, status):
+    """POST `body` to `path` in English, then the same in Russian: both refused with `status` and the same code, the
+    Russian words in Russian. The English response."""
+    english = send(browser, "POST", path, json=body)
+    russian = send(browser, "POST", path, json=body, headers={"Accept-Language": "ru"})
+    for response in (english, russian):
+        assert response.status_code == status, response.text
+    assert russian.json()["error"]["code"] == english.json()["error"]["code"], russian.text
+    assert CYRILLIC.search(russian.json()["error"]["message"]), russian.text
+    return english
+
+
 def stored_bytes(server):
     """Every byte of the conversations' database files (the WAL too)."""
     folder = Path(server.app.config["WEBUI_DATA_DIR"])
@@ -174,48 +186,33 @@ def test_the_test_endpoint_says_why_a_server_cannot_be_used(upstream, webui, cap
         upstream.on("GET", "/v1/models", behaviour)
     server = webui([])
     admin = Browser(server.url)
-    response = send(admin, "POST", "/api/connections/test", json=lab(upstream, base_url=base_url, api_key=CANARY))
-    assert response.status_code == 502
+    response = refused_in_both_languages(admin, "/api/connections/test", lab(upstream, base_url=base_url, api_key=CANARY), 502)
     assert response.json()["error"]["code"] == code and words in response.json()["error"]["message"]
     assert CANARY not in response.text and CANARY not in caplog.text
-    russian = send(admin, "POST", "/api/connections/test", json=lab(upstream, base_url=base_url), headers={"Accept-Language": "ru"})
-    assert CYRILLIC.search(russian.json()["error"]["message"]), russian.text
     assert listed(admin) == []
+
+
+def refusals(field, words, *values):
+    """Bodies that give `field` each of `values`, all refused with `words`."""
+    return [({field: value}, words) for value in values]
 
 
 BAD = [
     ([], "must be a JSON object"),
     ({"base-url": "http://127.0.0.1/v1"}, "“base-url” is not a field"),
-    ({"name": None}, "The name must be"),
-    ({"name": "local"}, "already taken"),
-    ({"name": "auto"}, "already taken"),
-    ({"name": "testing"}, "already taken"),
-    ({"name": "two words"}, "The name must be"),
-    ({"name": "[[providers]] #1"}, "The name must be"),
-    ({"name": "n" * 10_000}, "The name must be"),
-    ({"type": "anthropic"}, "“openai” or “ollama”"),
-    ({"type": "t" * 10_000}, "“openai” or “ollama”"),
+    *refusals("name", "The name must be", None, "two words", "[[providers]] #1", "n" * 10_000),
+    *refusals("name", "already taken", "local", "auto", "testing"),
+    *refusals("type", "“openai” or “ollama”", "anthropic", "t" * 10_000),
     ({"base_url": None}, "“base_url” is required"),
-    ({"base_url": "ftp://127.0.0.1/v1"}, "http:// or https://"),
-    ({"base_url": "not a url"}, "without spaces"),
-    ({"base_url": "127.0.0.1:8080/v1"}, "http:// or https://"),
-    ({"base_url": "http:///v1"}, "http:// or https://"),
-    ({"base_url": "http://127.0.0.1:99999/v1"}, "http:// or https://"),
+    *refusals("base_url", "http:// or https://", "ftp://127.0.0.1/v1", "127.0.0.1:8080/v1", "http:///v1", "http://127.0.0.1:99999/v1"),
+    *refusals("base_url", "without spaces", "not a url", "http://127.0.0.1/v1\nHost: evil"),
     ({"base_url": "http://user:secret@127.0.0.1/v1"}, "user name or password"),
-    ({"base_url": "http://127.0.0.1/v1\nHost: evil"}, "without spaces"),
     ({"base_url": "http://127.0.0.1/" + "v" * 10_000}, "at most 2000 characters"),
-    ({"api_key": "sk-abc\ndef-ghi"}, "one line"),
-    ({"api_key": "sk-abc def"}, "one line"),
+    *refusals("api_key", "one line", "sk-abc\ndef-ghi", "sk-abc def", 12345),
     ({"api_key": "k" * 10_000}, "at most 4096"),
-    ({"api_key": 12345}, "one line"),
-    ({"models": []}, "“models” must be a list"),
-    ({"models": "all"}, "“models” must be a list"),
-    ({"models": [""]}, "“models” must be a list"),
+    *refusals("models", "“models” must be a list", [], "all", [""]),
     ({"models": ["m" * 10_000]}, "at most 200 characters"),
-    ({"context_length": 0}, "“context_length” must be a whole number"),
-    ({"context_length": "4096"}, "“context_length” must be a whole number"),
-    ({"context_length": 1.5}, "“context_length” must be a whole number"),
-    ({"context_length": True}, "“context_length” must be a whole number"),
+    *refusals("context_length", "“context_length” must be a whole number", 0, "4096", 1.5, True),
     ({"context_length": 10**12}, "at most 10000000"),
     ({"vision": "yes"}, "true or false"),
     ({"enabled": 1}, "true or false"),
@@ -233,13 +230,9 @@ def dropin_server(webui, providers_dir):
 def test_bad_input_is_refused_in_words_and_nothing_is_stored(upstream, dropin_server, change, words):
     server, admin = dropin_server
     body = {**lab(upstream), **change} if isinstance(change, dict) else change
-    response = send(admin, "POST", "/api/connections", json=body)
-    assert response.status_code == 400, response.text
+    response = refused_in_both_languages(admin, "/api/connections", body, 400)
     assert response.json()["error"]["code"] == "bad_request" and words in response.json()["error"]["message"]
     assert listed(admin) == [] and "lab" not in providers(admin)
-    if isinstance(change, dict):
-        russian = send(admin, "POST", "/api/connections", json=body, headers={"Accept-Language": "ru"})
-        assert russian.status_code == 400 and CYRILLIC.search(russian.json()["error"]["message"]), russian.text
 
     # A change to a stored connection is refused the same way, and the connection is as it was.
     connection = send(admin, "POST", "/api/connections", json=lab(upstream, api_key=CANARY)).json()
