@@ -1,6 +1,7 @@
 """Attachments that are fine: each kind uploads and comes back right, to its owner only, with the headers that keep a
 file from acting as a page; and the functions the chat path calls."""
 import pytest
+from werkzeug.http import parse_options_header
 
 from attachment_files import (
     animated_gif,
@@ -16,6 +17,7 @@ from attachment_files import (
 from test_auth import signed_in
 from test_presets_roles import add_account
 from webui import attachments
+from webui.attachments import sniff
 from webui.errors import UserError
 from webui.storage import conversations, get_db
 
@@ -103,6 +105,29 @@ def test_text_is_kept_as_sent_and_served_only_as_a_download(client):
     with client.application.app_context():
         [record] = attachments.for_message(get_db(), owner(client), [body["id"]])
     assert record.text == text and record.data is None
+
+
+@pytest.mark.parametrize(
+    "sent, shown",
+    [
+        ("../../etc/passwd", "passwd"),
+        ("invoice\u202efdp.exe\u200b\x07.txt", "invoicefdp.exe.txt"),
+        ("  many   spaces  .txt ", "many spaces .txt"),
+        ("/", "file"),
+        ("x" * 300 + ".csv", "x" * 196 + ".csv"),
+    ],
+)
+def test_a_name_is_only_shown_never_a_path_nor_a_disguise(client, sent, shown):
+    client.get("/")
+    body = upload(client, b"text", sent, "text/plain").json
+    assert body["name"] == shown
+    disposition = parse_options_header(fetch(client, body["id"]).headers["Content-Disposition"])
+    assert disposition == ("attachment", {"filename": shown})
+
+
+def test_a_windows_path_gives_its_last_component():
+    # Old browsers sent the whole path; the multipart parser may keep its backslashes.
+    assert sniff.display_name("C:\\Users\\me\\notes.md") == "notes.md"
 
 
 def test_html_and_svg_with_script_are_text_never_a_page_or_an_image(client):
