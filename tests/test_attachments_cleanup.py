@@ -124,3 +124,16 @@ def test_deleting_an_account_deletes_its_attachments(server, app_config):
     assert webui(app_config, "user", "delete", "bob").exit_code == 0
     rows, links, names = stored(server.app)
     assert names_of(rows) == ["a.txt"] and links == [] and len(names) == 1
+
+
+def test_a_file_that_cannot_be_deleted_fails_no_deletion(client, app, caplog):
+    client.get("/")
+    attached = upload(client, b"stuck", "stuck.txt", "text/plain").json["id"]
+    conversation_id, _ = conversation_with(app, owner(client), [[attached]])
+    root = Path(app.config["WEBUI_DATA_DIR"]) / "attachments"
+    path = files.path_of(root, files.digest(b"stuck"))
+    path.unlink()
+    (path / "inside").mkdir(parents=True)  # a folder where the file was: unlink() fails
+    assert client.delete(f"/api/conversations/{conversation_id}").status_code == 204
+    assert client.get(f"/api/conversations/{conversation_id}").status_code == 404
+    assert stored(app)[0] == [] and "could not delete the attachment file" in caplog.text

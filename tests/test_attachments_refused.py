@@ -1,5 +1,6 @@
 """Attachments that are refused: each bad file gets a clear error in the user's language, and nothing is stored."""
 import io
+from pathlib import Path
 
 import pytest
 import requests
@@ -168,3 +169,14 @@ def test_an_upload_needs_our_origin_and_the_csrf_token(server):
     form = {"csrf_token": browser.csrf_token()}
     sent = browser.http.post(server.url + "/api/attachments", files={"file": ("b.txt", b"form")}, data=form, timeout=10)
     assert sent.status_code == 201 and sent.json()["name"] == "b.txt", sent.text
+
+
+def test_a_folder_that_cannot_take_the_file_is_a_message_and_nothing_is_stored(client, app):
+    client.get("/")
+    folder = Path(app.config["WEBUI_DATA_DIR"]) / "attachments"
+    folder.write_text("a file where the folder should be")
+    response = client.post("/api/attachments", data={"file": (io.BytesIO(b"text"), "a.txt")}, headers={"Accept-Language": "ru"})
+    assert refused(response, 503, "storage_failed", "Попробуйте"), response.json
+    folder.unlink()
+    assert stored(app) == NOTHING
+    assert upload(client, b"text", "a.txt", "text/plain").status_code == 201

@@ -7,7 +7,7 @@ from flask import current_app
 
 from ..cooperative import in_native_thread
 from ..storage import get_db
-from ..storage.database import transaction
+from ..storage.database import StorageError, transaction
 from . import files, records
 
 log = logging.getLogger(__name__)
@@ -19,21 +19,25 @@ STRAY_SECONDS = 3600
 
 
 def remove_files(root, names, leftovers=()):
-    """Delete these files (by digest) and these paths."""
-    for name in names:
-        files.remove(root, name)
-    for path in leftovers:
-        path.unlink(missing_ok=True)
+    """Delete these files (by digest) and these paths; one that cannot be is logged, and a later sweep finds it."""
+    for path in [files.path_of(root, name) for name in names] + list(leftovers):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            log.warning("could not delete the attachment file %s: %s", path, error)
 
 
 def collect(db):
     """Delete the files of deleted attachments that no row names any more: in a write transaction, so no upload can
-    add a row naming one meanwhile (an upload makes sure of its files inside its own)."""
-    with transaction(db):
-        unused = records.garbage(db)
-        in_native_thread(remove_files, files.folder(), unused)
-        records.forget_garbage(db)
-    return len(unused)
+    add a row naming one meanwhile (an upload makes sure of its files inside its own). Called after the deletion has
+    been committed, it never fails the request: files it cannot take now wait for the next sweep."""
+    try:
+        with transaction(db):
+            unused = records.garbage(db)
+            in_native_thread(remove_files, files.folder(), unused)
+            records.forget_garbage(db)
+    except StorageError as error:
+        log.warning("the files of deleted attachments wait for the next sweep: %s", error.cause)
 
 
 def sweep(db, now=None):

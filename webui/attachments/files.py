@@ -4,6 +4,7 @@ Nothing here decides whether a file may go: cleanup.py removes a file only insid
 row naming it, and an upload makes sure its file is there inside the transaction that adds its row, so the two never
 cross. A name is always a hash this server computed, never anything a client sent.
 """
+import errno
 import hashlib
 import os
 import re
@@ -11,6 +12,8 @@ import tempfile
 from pathlib import Path
 
 from flask import current_app
+
+from ..storage.database import StorageError
 
 FOLDER = "attachments"
 INCOMING = ".incoming-"
@@ -54,9 +57,13 @@ def put(root, name, data):
 
 
 def put_all(root, files):
-    """put() each (name, data) of `files`."""
-    for name, data in files:
-        put(root, name, data)
+    """put() each (name, data) of `files`; a disk that cannot take them is a StorageError the person can read."""
+    try:
+        for name, data in files:
+            put(root, name, data)
+    except OSError as error:
+        code = "storage_full" if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "storage_failed"
+        raise StorageError(code, str(error)) from error
 
 
 def read(root, name):
@@ -65,11 +72,6 @@ def read(root, name):
         return path_of(root, name).read_bytes()
     except FileNotFoundError:
         return None
-
-
-def remove(root, name):
-    """Delete the file `name`, if it is there."""
-    path_of(root, name).unlink(missing_ok=True)
 
 
 def stored_names(root, before):
