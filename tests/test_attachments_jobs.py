@@ -1,15 +1,18 @@
 """Reading images and PDFs in child processes: under `webui serve` (gunicorn and gevent) a slow file holds up nobody
-else and is killed at its time limit, and a server that starts sweeps the uploads never sent."""
+else and is killed at its time limit, a child that fails is told apart from a file that does, and a server that starts
+sweeps the uploads never sent."""
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from attachment_files import image_bytes, slow_pdf, stored, upload
 from conftest import Browser, ServerProcess
 from test_cli import server_command
 from webui import create_app
-from webui.attachments.jobs import WORKER
+from webui.attachments import jobs
 
 SECONDS = 3
 
@@ -29,7 +32,7 @@ def workers_under(ancestor):
         if not entry.name.isdigit():
             continue
         try:
-            running = str(WORKER).encode() in (entry / "cmdline").read_bytes()
+            running = str(jobs.WORKER).encode() in (entry / "cmdline").read_bytes()
         except OSError:
             continue
         pid, steps = int(entry.name), 0
@@ -94,3 +97,13 @@ def test_a_server_that_starts_sweeps_the_uploads_never_sent(tmp_path, providers_
         assert len(stored(app)[2]) == 1
     finally:
         server.stop()
+
+
+def test_a_worker_that_cannot_start_is_the_servers_fault_one_a_file_crashed_is_the_files():
+    # Python's own exit after an uncaught error (Pillow missing): an internal error, logged with the child's words.
+    with pytest.raises(RuntimeError, match="No module named 'PIL'"):
+        jobs.parse((1, b"", b"ModuleNotFoundError: No module named 'PIL'"))
+    # Killed by a signal (a decoder that crashed, the kernel out of memory): the file is damaged.
+    assert jobs.parse((-11, b"", b"")) is None
+    assert jobs.parse((0, b'{"ok": true, "parts": [4]}\nabc', b"")) is None
+    assert jobs.parse((0, b'{"ok": true, "parts": [3, 1]}\nabcd', b"")) == ({"ok": True}, [b"abc", b"d"])

@@ -8,6 +8,7 @@ the reading itself. The child has no state to leak from one person's file into a
 Under gevent the parent waits as a greenlet (subprocess is patched): other requests go on meanwhile. At most as many
 jobs as the machine has cores run at once; the others wait their turn within their own deadline.
 """
+import importlib.util
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from flask import current_app
@@ -69,6 +71,18 @@ def refusal(name, answer, config):
     return UserError(str(REFUSALS.get(answer.get("error"), REFUSALS["damaged"])) % numbers, code="bad_attachment")
 
 
+@cache
+def library_paths():
+    """Where this process finds Pillow and pypdf, found without importing them: the child, which ignores PYTHONPATH
+    (python -I), looks there too."""
+    paths = []
+    for name in ("PIL", "pypdf"):
+        spec = importlib.util.find_spec(name)
+        if spec and spec.submodule_search_locations:
+            paths.append(str(Path(list(spec.submodule_search_locations)[0]).parent))
+    return list(dict.fromkeys(paths))
+
+
 def in_child(payload, seconds):
     """(exit status, standard output, standard error) of the worker given `payload`, or None when it was not done
     within `seconds`: it is killed then, and whatever happens to the caller, it never outlives this call."""
@@ -87,16 +101,19 @@ def in_child(payload, seconds):
 
 
 def parse(output):
-    """The child's answer line and its parts, or None when its output is not a whole answer."""
+    """The child's answer line and its parts; None when a signal ended it before it answered in whole (the kernel
+    stopped it, or its file crashed a decoder: the file is taken for damaged)."""
     status, out, err = output
     line, _newline, rest = out.partition(b"\n")
     try:
         answer = json.loads(line)
         sizes = answer.pop("parts")
-    except (ValueError, KeyError, TypeError):
+        assert sum(sizes) == len(rest)
+    except (ValueError, KeyError, TypeError, AssertionError):
+        if status > 0:
+            # It ended itself without answering: not the file but this installation is broken (Pillow missing).
+            raise RuntimeError(f"the attachment worker failed: {err[-MAX_LOGGED_ERROR:].decode(errors='replace')}") from None
         log.warning("an attachment worker ended with status %s and no answer: %s", status, err[-MAX_LOGGED_ERROR:])
-        return None
-    if sum(sizes) != len(rest):
         return None
     parts, start = [], 0
     for size in sizes:
@@ -116,7 +133,7 @@ def read(kind, name, data):
         "pages": config["WEBUI_MAX_PDF_PAGES"],
         "chars": config["WEBUI_MAX_ATTACHMENT_CHARS"],
     }
-    payload = json.dumps({"kind": kind, "limits": limits}).encode() + b"\n" + data
+    payload = json.dumps({"kind": kind, "limits": limits, "path": library_paths()}).encode() + b"\n" + data
     deadline = time.monotonic() + seconds
     slots = current_app.extensions[SLOTS]
     if not slots.acquire(timeout=seconds):

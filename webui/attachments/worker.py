@@ -1,7 +1,8 @@
 """The child process that reads one untrusted image or PDF, so a hostile file costs only this process.
 
 Run as `python -I worker.py` (see jobs.py), it imports nothing of webui, only the standard library, Pillow and pypdf.
-Standard input: one JSON line {"kind": "image" | "pdf", "limits": {...}}, then the file's bytes to the end.
+Standard input: one JSON line {"kind": "image" | "pdf", "limits": {...}, "path": [folders to import from]}, then the
+file's bytes to the end.
 Standard output: one JSON line, then the bytes of the parts it lists: {"ok": true, "parts": [n, ...], ...} for a file
 read, {"ok": false, "error": CODE, ...} for one refused. The parent kills it at its deadline, and its address space
 is capped, so neither a slow nor a hungry file reaches the server.
@@ -196,6 +197,7 @@ def main():
     """Read the job, do it, and answer; any failure of the file is an answer, never a trace on standard output."""
     header = json.loads(sys.stdin.buffer.readline())
     data = sys.stdin.buffer.read()
+    sys.path.extend(path for path in header["path"] if path not in sys.path)
     limit_memory(header["limits"], len(data))
     try:
         result, parts = JOBS[header["kind"]](data, header["limits"])
@@ -206,6 +208,8 @@ def main():
         answer({"ok": False, "error": "memory"}, [], sys.stdout.buffer)
     except RecursionError:
         answer({"ok": False, "error": "damaged"}, [], sys.stdout.buffer)
+    except ImportError:
+        raise  # no answer: the parent reports a broken installation, not a damaged file
     except Exception as error:  # whatever a broken file makes a parser raise: the file is damaged
         print(f"{type(error).__name__}: {error}", file=sys.stderr)
         answer({"ok": False, "error": "damaged"}, [], sys.stdout.buffer)
