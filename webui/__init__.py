@@ -7,7 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import config as settings
 from .errors import UserError, json_error, user_error_response
-from . import accounts_api, auth, connections_api, conversations_api, health, i18n, identity, module_keys_api, ollama_models_api, presets_api, registry, runner, security, shutdown, storage, stored_answers, stored_connections, views, writer, ws
+from . import accounts_api, attachments, auth, connections_api, conversations_api, health, i18n, identity, module_keys_api, ollama_models_api, presets_api, registry, runner, security, shutdown, storage, stored_answers, stored_connections, views, writer, ws
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -63,5 +63,6 @@ def create_app(config=None):
     app.register_blueprint(connections_api.bp)
     app.register_blueprint(ollama_models_api.bp)
     app.register_blueprint(module_keys_api.bp)
+    attachments.init_app(app)
     app.register_blueprint(health.bp)
     return app

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 import click
 from flask_babel import gettext as _
 
-from . import auth
+from . import attachments, auth
 from .errors import UserError
 from .identity import user_owner
 from .storage import conversations, get_db, presets
@@ -48,12 +48,15 @@ stdin_option = click.option("--password-stdin", is_flag=True, help="Read the pas
 
 
 def delete_conversations(name):
-    """Delete the conversations and presets of the account `name`: they must never pass to a later account of the same
-    name."""
+    """Delete the conversations, attachments and presets of the account `name`: they must never pass to a later
+    account of the same name."""
     db = get_db()
     with transaction(db):
         presets.delete_owned(db, user_owner(name))
-        return conversations.delete_owned(db, user_owner(name))
+        attachments.delete_owned(db, user_owner(name))
+        deleted = conversations.delete_owned(db, user_owner(name))
+    attachments.collect(db)
+    return deleted
 
 
 def role_name(role):

@@ -5,6 +5,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from . import attachments
 from .errors import UserError
 from .frames import bad_request, parse_json
 from .identity import current_owner
@@ -79,6 +80,8 @@ def delete(conversation_id):
     with transaction(db):
         conversations.owned_conversation(db, current_owner(), conversation_id)
         db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+    # Its messages' attachments that no other message carries went with them (a trigger): now their files.
+    attachments.collect(db)
     for answer in get_stored_answers().running(lambda turn: turn.conversation_id == conversation_id):
         answer.finish("stopped")
     return "", 204

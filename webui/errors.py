@@ -11,6 +11,8 @@ from flask_babel import gettext as _
 # The HTTP status of the codes that are not a plain bad request (400).
 HTTP_STATUS = {
     "forbidden": 403, "not_found": 404, "too_large": 413, "rate_limited": 429, "over_quota": 507,
+    # Attachments: a kind of file not read, a file that cannot be used, one a sent message holds, no reader free.
+    "unsupported_type": 415, "bad_attachment": 422, "in_use": 409, "busy": 503,
     # Storage that cannot be used now: 503 asks to try again later, 507 says the disk is full.
     "storage_busy": 503, "storage_failed": 503, "storage_full": 507,
 }

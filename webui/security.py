@@ -216,7 +216,7 @@ def guard():
         api = is_websocket() or request.path.startswith("/api/")
         answer = refuse(400, "cookie_conflict", text) if api else cookies.page(text)
         return cookies.expire_planted(make_response(answer), tossed, None if is_ip(host[0]) else host[0])
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    limit = current_app.extensions["webui.body_limits"].get(request.endpoint, current_app.config["MAX_CONTENT_LENGTH"])
     if (request.content_length or 0) > limit:
         return refuse(413, "too_large", _("The request is too large (the limit is %(kib)d KiB).", kib=limit // 1024))
     origin = request.headers.get("Origin")
@@ -262,6 +262,11 @@ def allow_request(owner, window="webui.requests"):
     return current_app.extensions[window].hit(key)
 
 
+def allow_body(app, endpoint, limit):
+    """Let requests to `endpoint` carry up to `limit` bytes instead of WEBUI_MAX_BODY_BYTES (its view sets the same)."""
+    app.extensions["webui.body_limits"][endpoint] = limit
+
+
 def socket_cap(connections):
     """How many WebSockets may be open at once: each holds a connection for good, and pages need some left over."""
     return max(1, connections - max(2, connections // 4))
@@ -274,6 +279,7 @@ def init_app(app):
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=proxies)
     config["MAX_CONTENT_LENGTH"] = config["WEBUI_MAX_BODY_BYTES"]
+    app.extensions["webui.body_limits"] = {}
     config.update(SESSION_COOKIE_NAME="webui_session", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     app.session_interface = Sessions()
     app.extensions["webui.security"] = Policy.from_config(config)

@@ -7,6 +7,7 @@ finds no other knows that the answers left `streaming` have no writer any more, 
 import logging
 from pathlib import Path
 
+from . import attachments
 from .storage import get_db
 from .storage.answer_parts import recover
 from .storage.database import StorageError
@@ -55,3 +56,5 @@ def start_serving(app):
                 # Serving matters more: the answers are marked at the next start that can write.
                 log.warning("could not mark the answers of stopped servers interrupted: %s", e.cause)
     share(lock)
+    # Every serving process sweeps; a sweep is a few transactions, harmless when another process sweeps too.
+    attachments.cleanup.start(app)

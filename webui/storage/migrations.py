@@ -131,6 +131,49 @@ MIGRATIONS = [
             updated_at REAL NOT NULL
         )""",
     ),
+    (
+        # A file a user attached (webui/attachments): its bytes are a file in WEBUI_DATA_DIR/attachments named by
+        # `hash` (SHA-256 hex; an image's re-encoding, whose thumbnail is `thumbnail_hash`), shared by every row with
+        # the same content. `name` is for display only, `text` what a text file or a PDF says.
+        """CREATE TABLE attachments (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            owner TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            thumbnail_hash TEXT,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            media_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            text TEXT,
+            width INTEGER,
+            height INTEGER,
+            pages INTEGER,
+            created_at REAL NOT NULL
+        )""",
+        "CREATE INDEX attachments_by_owner ON attachments (owner, created_at)",
+        "CREATE INDEX attachments_by_hash ON attachments (hash)",
+        "CREATE INDEX attachments_by_thumbnail ON attachments (thumbnail_hash)",
+        # Which attachments a message carries, in order. A message's deletion (its conversation's) takes its links.
+        """CREATE TABLE message_attachments (
+            message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            attachment_id TEXT NOT NULL REFERENCES attachments (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (message_id, position)
+        )""",
+        "CREATE INDEX message_attachments_by_attachment ON message_attachments (attachment_id)",
+        # An attachment goes with the last message that carried it; one never sent stays until the clean-up.
+        "CREATE TRIGGER attachment_unlinked AFTER DELETE ON message_attachments BEGIN"
+        " DELETE FROM attachments WHERE id = old.attachment_id"
+        " AND NOT EXISTS (SELECT 1 FROM message_attachments WHERE attachment_id = old.attachment_id); END",
+        # The files of deleted rows, for the clean-up to remove once no row names them (webui/attachments/cleanup.py):
+        # kept in the database, so a crash between the commit and the removal loses no file's trace.
+        "CREATE TABLE attachment_garbage (hash TEXT PRIMARY KEY)",
+        "CREATE TRIGGER attachment_deleted AFTER DELETE ON attachments BEGIN"
+        " INSERT OR IGNORE INTO attachment_garbage (hash) VALUES (old.hash);"
+        " INSERT OR IGNORE INTO attachment_garbage (hash) SELECT old.thumbnail_hash WHERE old.thumbnail_hash IS NOT NULL;"
+        " END",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,219 @@
+"""The attachments' rows: added within a quota, found for their owner only, linked to messages, shown as JSON."""
+import json
+import secrets
+import time
+from dataclasses import dataclass, fields
+
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import ngettext
+
+from ..cooperative import in_native_thread
+from ..errors import UserError
+from ..storage.conversations import iso
+from ..storage.database import transaction
+from . import files
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class Attachment:
+    """One attachment as its row has it; `data` holds an image's stored bytes once for_message() has read them."""
+
+    id: str
+    owner: str
+    hash: str
+    name: str
+    kind: str
+    media_type: str
+    size: int
+    created_at: float
+    thumbnail_hash: str = None
+    text: str = None
+    width: int = None
+    height: int = None
+    pages: int = None
+    data: bytes = None
+
+
+COLUMNS = [f.name for f in fields(Attachment) if f.name != "data"]
+
+
+def from_row(row):
+    """The Attachment of a row of the attachments table."""
+    return Attachment(**{name: row[name] for name in COLUMNS})
+
+
+def attachment_json(attachment):
+    """An attachment as the API shows it: `type` is the media type it is served with, `chars` its text's length."""
+    return {
+        "id": attachment.id,
+        "name": attachment.name,
+        "type": attachment.media_type,
+        "kind": attachment.kind,
+        "size": attachment.size,
+        "width": attachment.width,
+        "height": attachment.height,
+        "pages": attachment.pages,
+        "chars": len(attachment.text) if attachment.text is not None else None,
+        "created_at": iso(attachment.created_at),
+    }
+
+
+def not_found():
+    """The one answer for an attachment that does not exist or is someone else's."""
+    return UserError(_("There is no such attachment."), code="not_found")
+
+
+def used_bytes(db, owner):
+    """How many bytes the owner's attachments take."""
+    return db.execute("SELECT COALESCE(SUM(size), 0) FROM attachments WHERE owner = ?", (owner,)).fetchone()[0]
+
+
+def check_room(db, owner, needed, quota):
+    """Refuse a file of `needed` bytes that would take the owner's attachments past `quota` (0: no limit)."""
+    if not quota:
+        return
+    used = used_bytes(db, owner)
+    if used + needed <= quota:
+        return
+    mib = {"used": used / MIB, "quota": quota / MIB, "needed": needed / MIB}
+    message = _(
+        "Your attachments take %(used).1f MiB of the %(quota).1f MiB this server keeps for you, so this file"
+        " (%(needed).1f MiB) does not fit: delete conversations with files you no longer need.",
+        **mib,
+    )
+    raise UserError(message, code="over_quota")
+
+
+def add(db, attachment, stored, quota):
+    """Store a new attachment: its row and, inside the same transaction, its files (`stored`: (digest, bytes) pairs),
+    so no clean-up can remove them between the two. Written within the owner's `quota`; returns the attachment."""
+    root = files.folder()
+    attachment.id = secrets.token_urlsafe(16)
+    attachment.created_at = time.time()
+    with transaction(db):
+        check_room(db, attachment.owner, attachment.size, quota)
+        db.execute(
+            f"INSERT INTO attachments ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            [getattr(attachment, name) for name in COLUMNS],
+        )
+        in_native_thread(files.put_all, root, stored)
+    return attachment
+
+
+def owned(db, owner, attachment_id):
+    """The owner's attachment with this id, else not_found."""
+    row = db.execute("SELECT * FROM attachments WHERE id = ? AND owner = ?", (attachment_id, owner)).fetchone()
+    if row is None:
+        raise not_found()
+    return from_row(row)
+
+
+def delete_unsent(db, owner, attachment_id):
+    """Delete the owner's attachment, if no message carries it (one that does goes with its conversation)."""
+    with transaction(db):
+        owned(db, owner, attachment_id)
+        if db.execute("SELECT 1 FROM message_attachments WHERE attachment_id = ? LIMIT 1", (attachment_id,)).fetchone():
+            message = _("This file was sent with a message: it goes when its conversation is deleted.")
+            raise UserError(message, code="in_use")
+        db.execute("DELETE FROM attachments WHERE id = ?", (attachment_id,))
+
+
+def remove_unsent(db, before):
+    """Delete the attachments uploaded before `before` (a time.time()) that no message carries; how many."""
+    return db.execute(
+        "DELETE FROM attachments WHERE created_at < ?"
+        " AND NOT EXISTS (SELECT 1 FROM message_attachments l WHERE l.attachment_id = attachments.id)",
+        (before,),
+    ).rowcount
+
+
+def delete_owned(db, owner):
+    """Delete every attachment of `owner`, sent or not (an account's end); how many."""
+    return db.execute("DELETE FROM attachments WHERE owner = ?", (owner,)).rowcount
+
+
+def for_message(db, owner, ids):
+    """The attachments a new message of `owner` carries, in the order of `ids`, each image's stored bytes read: every
+    id must be the owner's (not_found otherwise, as for an id that does not exist), none twice, at most
+    WEBUI_MAX_ATTACHMENTS_PER_MESSAGE."""
+    limit = current_app.config["WEBUI_MAX_ATTACHMENTS_PER_MESSAGE"]
+    if len(ids) > limit:
+        message = ngettext(
+            "A message may carry at most %(num)d file.", "A message may carry at most %(num)d files.", limit
+        )
+        raise UserError(message, code="bad_request")
+    if len(set(ids)) != len(ids):
+        raise UserError(_("A message carries each file once."), code="bad_request")
+    attachments = [owned(db, owner, attachment_id) for attachment_id in ids]
+    for attachment in attachments:
+        if attachment.kind == "image":
+            attachment.data = read(attachment)
+    return attachments
+
+
+def read(attachment):
+    """The attachment's stored bytes (an image's re-encoding; a text file or PDF as it came); not_found if its file is
+    gone."""
+    data = in_native_thread(files.read, files.folder(), attachment.hash)
+    if data is None:
+        raise not_found()
+    return data
+
+
+def link(db, message_id, ids):
+    """Record that the message carries these attachments, in this order: inside the caller's transaction that writes
+    the message, after for_message() has checked them."""
+    for position, attachment_id in enumerate(ids):
+        db.execute(
+            "INSERT INTO message_attachments (message_id, attachment_id, position) VALUES (?, ?, ?)",
+            (message_id, attachment_id, position),
+        )
+
+
+def of_messages(db, message_ids):
+    """message id -> the JSON of the attachments it carries, in order, for the messages that carry any."""
+    rows = db.execute(
+        "SELECT l.message_id, a.* FROM message_attachments l JOIN attachments a ON a.id = l.attachment_id"
+        " WHERE l.message_id IN (SELECT value FROM json_each(?)) ORDER BY l.message_id, l.position",
+        (json_list(message_ids),),
+    )
+    carried = {}
+    for row in rows:
+        carried.setdefault(row["message_id"], []).append(attachment_json(from_row(row)))
+    return carried
+
+
+def json_list(values):
+    """A list as one JSON parameter, for json_each(): any number of values in one statement."""
+    return json.dumps(list(values))
+
+
+def garbage(db):
+    """The digests of deleted attachments' files that no row names any more (inside the caller's transaction)."""
+    return [
+        row[0]
+        for row in db.execute(
+            "SELECT hash FROM attachment_garbage g WHERE NOT EXISTS"
+            " (SELECT 1 FROM attachments a WHERE a.hash = g.hash OR a.thumbnail_hash = g.hash)"
+        )
+    ]
+
+
+def forget_garbage(db):
+    """Empty the list of files to check (inside the transaction that removed the unused ones)."""
+    db.execute("DELETE FROM attachment_garbage")
+
+
+def unnamed(db, names):
+    """Those of these digests that no row names."""
+    return [
+        row[0]
+        for row in db.execute(
+            "SELECT value FROM json_each(?) WHERE NOT EXISTS"
+            " (SELECT 1 FROM attachments a WHERE a.hash = value OR a.thumbnail_hash = value)",
+            (json_list(names),),
+        )
+    ]
