@@ -1,4 +1,4 @@
-"""The `webui` command: serve the chat UI (gevent's or gunicorn's server), check providers, manage accounts and keys."""
+"""The `webui` command: serve the chat UI (gevent's or gunicorn's server), check providers, manage accounts, keys, tokens."""
 import ipaddress
 import signal
 
@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from . import auth, cooperative, health, serving
 from .account_commands import user
 from .errors import UserError
+from .openai_api.commands import token
 from .secret_commands import secret
 from .terminal import build_app, terminal
 
@@ -148,3 +149,4 @@ def serving_app(overrides):
 
 main.add_command(user)
 main.add_command(secret)
+main.add_command(token)
