@@ -1,8 +1,10 @@
-"""/v1 under gevent, as `webui serve` (gunicorn) and `webui` run it: a long stream holds no one else up, and a client
-that goes away closes the provider's generator."""
+"""/v1 under gevent, as `webui serve` (gunicorn) and `webui` run it: a long stream holds no one else up, a client that
+goes away closes the provider's generator, and a server that stops ends its streams with an error event."""
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import openai
 import pytest
 
 from api_client import HELLO, client, content_of, new_token
@@ -71,3 +73,21 @@ def test_a_long_stream_holds_no_one_up_and_a_client_going_away_closes_the_genera
     assert not record.exists()
     answer.close()
     assert closed_within(record, 5), "the provider's generator was not closed"
+
+
+def test_a_stream_running_when_the_server_stops_gets_its_grace_then_an_error_event(tmp_path, providers_dir):
+    (providers_dir / "recording.py").write_text(RECORDING_MODULE)
+    command, env = server_command(tmp_path / "data", providers_dir, RECORDING_FILE=str(tmp_path / "closed.txt"), LANG="C",
+                                  WEBUI_SHUTDOWN_GRACE_SECONDS="1")
+    server = ServerProcess(command, env=env)
+    try:
+        token, _browser = new_token(server.url)
+        chunks = iter(client(server.url, token).chat.completions.create(model="recording/ticks", messages=HELLO, stream=True))
+        next(chunks), next(chunks)
+        server.process.send_signal(signal.SIGTERM)
+        with pytest.raises(openai.APIError, match="restarting"):
+            for _chunk in chunks:
+                pass
+        assert server.process.wait(15) == 0
+    finally:
+        server.stop()

@@ -19,7 +19,7 @@ from ..security import API_PREFIX
 from ..shutdown import get_shutdown
 from . import cors, store
 from .shapes import Reply, completion_request, error_response, model_list, model_object, usage, user_error_response
-from .stream import EventStream, Pipe, failure, text_and_final
+from .stream import EventStream, Pipe, failure, interrupted_message, text_and_final
 from .tokens import authenticate
 
 bp = Blueprint("openai_api", __name__, url_prefix=API_PREFIX.rstrip("/"))
@@ -128,7 +128,8 @@ def chat_completions():
     # Only a model's own tokenizer gives the prompt's true count; an estimate is no usage to report.
     counted = budget.counter not in (None, ESTIMATE)
     running = current_app.extensions["webui.api_running"]
-    ticket = running.admit(bearer)
+    locale = str(get_locale())
+    ticket = running.admit(bearer, locale)
     if ticket is None:
         message = _("Too many answers are being written for you at once; wait for one to finish.")
         raise UserError(message, code="rate_limited", retry_after=BUSY_RETRY_SECONDS)
@@ -146,7 +147,7 @@ def chat_completions():
         raise
     run = (answer, provider, model, window.messages, asked.options)
     if asked.stream:
-        return streamed(run, cursor, writer, lambda: running.release(ticket), counted, asked.include_usage)
+        return streamed(run, cursor, writer, lambda: running.release(ticket), counted, asked.include_usage, locale)
     try:
         get_runner().run(*run)
         # Whoever ended the answer (the watcher of revoked tokens, say) may still be handing out its final frame.
@@ -167,17 +168,17 @@ def whole(frames, counted):
     if final["type"] == "error":
         return answer_error(final)
     if final["reason"] == "interrupted":
-        return error_response("interrupted", _("The server is restarting and cut the answer off: send the request again in a moment."))
+        return error_response("interrupted", interrupted_message())
     start = frames[0]
     return jsonify(Reply(start["provider"], start["model"]).completion(text, final["reason"], usage(final["stats"], counted)))
 
 
-def streamed(run, cursor, pipe, release, counted, include_usage):
+def streamed(run, cursor, pipe, release, counted, include_usage, locale):
     """Start the answer in its own thread and stream it from its first chunk; an answer that fails before its first
     chunk is an HTTP error instead, as the stream has not begun."""
     answer = run[0]
     try:
-        get_runner().start(*run, str(get_locale()), "webui-api-answer")
+        get_runner().start(*run, locale, "webui-api-answer")
         first = pipe.first(cursor)
     except BaseException:
         answer.finish("stopped")
@@ -190,6 +191,6 @@ def streamed(run, cursor, pipe, release, counted, include_usage):
         release()
         return answer_error(failed)
     reply = Reply(first[0]["provider"], first[0]["model"])
-    body = EventStream(answer, cursor, pipe, reply, first, counted, include_usage, release)
+    body = EventStream(answer, cursor, pipe, reply, first, counted, include_usage, release, locale)
     # No proxy may hold the events back to send them in one piece (nginx reads this header).
     return Response(body, mimetype="text/event-stream", headers={"X-Accel-Buffering": "no"})

@@ -7,6 +7,7 @@ any run, so they stop within two seconds either way.
 import threading
 from dataclasses import dataclass
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from ..patrol import Patrol
@@ -17,12 +18,12 @@ CHECK_SECONDS = 1.0
 
 @dataclass(eq=False)
 class Ticket:
-    """One answer's place: the token it runs under and its owner, what it is told if the token goes (worded in its
-    request's language, which the watcher does not have), and the answer, once it is made."""
+    """One answer's place: the token it runs under, its owner, its request's language (what it is told if the token
+    goes is worded in it; the watcher has none), and the answer, once it is made."""
 
     token_id: str
     owner: str
-    revoked_message: str
+    locale: str
     answer: object = None
 
 
@@ -36,10 +37,11 @@ class Running:
         self._tickets = set()
         self._watcher = Patrol(app, "webui-api-tokens", CHECK_SECONDS, self._lock, lambda: bool(self._tickets), self._check)
 
-    def admit(self, bearer):
-        """A place for an answer about to be made under `bearer`'s token (set its `answer` once it is, and release it
-        once the answer has ended), or None when its owner already runs as many as they may."""
-        ticket = Ticket(bearer.token_id, bearer.owner, _("The API token was revoked, so the answer was stopped."))
+    def admit(self, bearer, locale):
+        """A place for an answer about to be made under `bearer`'s token for a request in `locale` (set its `answer`
+        once it is, and release it once the answer has ended), or None when its owner already runs as many as they
+        may."""
+        ticket = Ticket(bearer.token_id, bearer.owner, locale)
         with self._lock:
             if sum(1 for other in self._tickets if other.owner == bearer.owner) >= self.per_owner:
                 return None
@@ -63,7 +65,8 @@ class Running:
         with self._lock:
             doomed = [ticket for ticket in self._tickets if ticket.token_id == token_id and ticket.answer is not None]
         for ticket in doomed:
-            ticket.answer.fail("token_revoked", ticket.revoked_message)
+            with force_locale(ticket.locale):
+                ticket.answer.fail("token_revoked", _("The API token was revoked, so the answer was stopped."))
 
     def _check(self):
         """Stop the answers whose token is gone from the database."""

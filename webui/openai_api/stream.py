@@ -8,6 +8,8 @@ provider's generator.
 """
 import threading
 
+from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from ..cooperative import rest
@@ -61,13 +63,18 @@ def text_and_final(frames):
     return "".join(frame["text"] for frame in frames if frame["type"] == "delta"), frames[-1]
 
 
+def interrupted_message():
+    """What a client is told of an answer the server cut off as it stopped."""
+    return _("The server is restarting and cut the answer off: send the request again in a moment.")
+
+
 class EventStream:
     """The body of a streamed answer: its frames as OpenAI's events. The server closes it however the response ends,
     even before it was read at all, and closing ends the answer (stopped, if it runs) and lets go of it."""
 
-    def __init__(self, answer, cursor, pipe, reply, first, counted, include_usage, release):
-        """Stream `answer` from its `first` frames on (`counted`: see shapes.usage); `release()` unlists it once the
-        response is over."""
+    def __init__(self, answer, cursor, pipe, reply, first, counted, include_usage, release, locale):
+        """Stream `answer` from its `first` frames on (`counted`: see shapes.usage) for a request in `locale`;
+        `release()` unlists it once the response is over."""
         self.answer = answer
         self.cursor = cursor
         self.pipe = pipe
@@ -77,8 +84,9 @@ class EventStream:
         self.include_usage = include_usage
         self._release = release
         self._closed = False
-        # Worded now, in the request's language: the body is written after the request's context has gone.
-        self.interrupted = _("The server is restarting and cut the answer off: send the request again in a moment.")
+        # The body is written after the request's context has gone: what is worded then needs the app and the language.
+        self._app = current_app._get_current_object()
+        self._locale = locale
 
     def __iter__(self):
         """The events, as bytes: everything the answer has when the response gets to write goes out as one write."""
@@ -101,7 +109,8 @@ class EventStream:
         if kind == "start":
             return self.reply.role_event()
         if kind == "done" and frame["reason"] == "interrupted":
-            return error_event("interrupted", self.interrupted)
+            with self._app.app_context(), force_locale(self._locale):
+                return error_event("interrupted", interrupted_message())
         if kind == "done":
             return self.reply.finish_event(frame["reason"], usage(frame["stats"], self.counted), self.include_usage)
         return error_event(frame["code"], frame["message"])

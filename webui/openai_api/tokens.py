@@ -9,15 +9,17 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 
+from flask import current_app
 from flask_babel import gettext as _
 
 from ..auth import get_access
 from ..errors import UserError
 from ..frames import bad_request
-from ..storage import api_tokens, get_db, validate
+from ..storage import api_tokens, app_connection, get_db, validate
 from ..storage.api_tokens import PREFIX
 from ..storage.database import transaction
 
@@ -39,6 +41,24 @@ class Bearer:
     token_id: str
     owner: str
     user: str | None
+
+
+class Lookup:
+    """The app's own connection for finding tokens, opened once: a request then opens none of its own to be let in,
+    which would cost more than the rest of its way to the first token. Each lookup reads what is committed, so a token
+    revoked by another process is refused at once."""
+
+    def __init__(self):
+        """Not opened yet."""
+        self._lock = threading.Lock()
+        self._db = None
+
+    def row(self, token_id):
+        """The row of the token `token_id`, or None."""
+        with self._lock:
+            if self._db is None:
+                self._db = app_connection(current_app)
+            return api_tokens.by_id(self._db, token_id)
 
 
 def digest(token):
@@ -106,7 +126,7 @@ def authenticate(authorization):
         )
     token = token.strip()
     found = TOKEN.fullmatch(token)
-    row = api_tokens.by_id(get_db(), found[1]) if found else None
+    row = current_app.extensions["webui.api_token_lookup"].row(found[1]) if found else None
     # The id that finds the row is no secret; what is, is compared as hashes, in a time that does not tell where they differ.
     if row is None or not hmac.compare_digest(row["hash"], digest(token)):
         raise unauthorized(_("This API token is not valid: it is mistyped, or it was revoked. Make a new one on the page (API tokens)."))
