@@ -313,3 +313,21 @@ def named_request(server, method, origin):
     headers = {"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization, content-type, x-stainless-os"}
     return requests.request(method, server.url + "/v1/chat/completions", headers=headers, timeout=10)
 
+
+
+def test_the_web_layers_refusals_and_a_bug_are_in_openais_shape_too(serve, providers_dir):
+    # A module whose `model` is no list: asking it for its models fails inside the server.
+    (providers_dir / "misshapen.py").write_text('url = "x"\nmodel = 5\n\n\ndef _create_completion(model, messages, stream, **kwargs):\n    yield ""\n')
+    server = serve(PROPAGATE_EXCEPTIONS=False)
+    token, _browser = new_token(server.url)
+    answers = {
+        404: requests.get(server.url + "/v1/nothing", headers={"Authorization": f"Bearer {token}"}, timeout=10),
+        405: requests.get(server.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {token}"}, timeout=10),
+        500: post(server.url, token, {"model": "misshapen", "messages": HELLO}),
+    }
+    for status, response in answers.items():
+        assert response.status_code == status
+        error = response.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"} and error["message"], error
+    assert answers[500].json()["error"] == {"message": "Something went wrong inside the server; its log has the details.",
+                                            "type": "server_error", "param": None, "code": "internal_error"}

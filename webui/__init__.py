@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 from . import config as settings
 from .errors import UserError, json_error, user_error_response
 from . import accounts_api, auth, connections_api, conversations_api, health, i18n, identity, module_keys_api, ollama_models_api, openai_api, presets_api, registry, runner, security, shutdown, storage, stored_answers, stored_connections, views, writer, ws
-from .openai_api.routes import http_error as openai_http_error
+from .openai_api import routes as openai_routes
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -22,7 +22,7 @@ def resource_dir(name):
 def json_http_error(error):
     """API errors are JSON with a code and message, never a page or a trace; /v1's in OpenAI's shape."""
     if request.path.startswith(security.API_PREFIX):
-        return openai_http_error(error)
+        return openai_routes.internal_error(error) if error.code == 500 else openai_routes.http_error(error)
     if not request.path.startswith("/api/"):
         return error
     return json_error(error.name.lower().replace(" ", "_"), error.description, error.code)

@@ -51,10 +51,15 @@ bp.register_error_handler(UserError, user_error_response)
 
 @bp.errorhandler(HTTPException)
 def http_error(error):
-    """A refusal of the web layer (405, …) in OpenAI's shape."""
-    if isinstance(error, InternalServerError):
-        return error_response("internal_error", _("Something went wrong inside the server; its log has the details."))
+    """A refusal of the web layer (404, 405, …) in OpenAI's shape."""
     return error_response(error.name.lower().replace(" ", "_"), error.description)
+
+
+@bp.errorhandler(InternalServerError)
+def internal_error(error):
+    """A failure inside the server, logged with its trace and answered in OpenAI's shape without one (registered for
+    its own code, or the app's handler of 500 would answer in the page's)."""
+    return error_response("internal_error", _("Something went wrong inside the server; its log has the details."))
 
 
 def available_models():
