@@ -218,6 +218,9 @@ def test_more_answers_at_once_than_a_user_may_run_get_429(serve, testing_provide
     next(iter(running))
     response = post(server.url, token, {"model": "testing/echo", "messages": HELLO})
     assert response.status_code == 429 and response.headers["Retry-After"] == "1"
+    # Without accounts a token belongs to a browser, and any program can make one of a new browser: the tokens of one
+    # address share its limits.
+    assert post(server.url, new_token(server.url)[0], {"model": "testing/echo", "messages": HELLO}).status_code == 429
     running.close()
     assert testing_provider().closed_event.wait(5)
     # Its place is free again once the answer has ended.

@@ -109,11 +109,15 @@ def resolve_model(model_id):
         raise
 
 
-def count_request(bearer):
-    """Count the request against its owner's WEBUI_REQUESTS_PER_MINUTE, shared with the page: a user's own allowance,
-    a browser's (without accounts) that of its address, as security.allow_request counts them."""
+def limit_key(bearer):
+    """Whose limits a request counts against, as security.allow_request counts the page's: a user's own, and without
+    accounts those of the caller's address (any program there may make a token of a new browser)."""
+    return bearer.owner if bearer.user else client_key()
+
+
+def count_request(key):
+    """Count the request against WEBUI_REQUESTS_PER_MINUTE, an allowance shared with the page."""
     window = current_app.extensions["webui.requests"]
-    key = bearer.owner if bearer.user else client_key()
     if not window.hit(key):
         message = _("Too many requests: wait a minute and try again.")
         raise UserError(message, code="rate_limited", retry_after=window.wait(key))
@@ -125,7 +129,8 @@ def chat_completions():
     get_shutdown().refuse_new_answers()
     asked = completion_request(json_body(current_app.config["WEBUI_MAX_REQUEST_BYTES"]))
     bearer = g.api_bearer
-    count_request(bearer)
+    key = limit_key(bearer)
+    count_request(key)
     provider, model = resolve_model(asked.model)
     budget = Budget(provider, model)
     budget.warm(asked.messages)
@@ -134,7 +139,7 @@ def chat_completions():
     counted = budget.counter not in (None, ESTIMATE)
     running = current_app.extensions["webui.api_running"]
     locale = str(get_locale())
-    ticket = running.admit(bearer, locale)
+    ticket = running.admit(bearer.token_id, key, locale)
     if ticket is None:
         message = _("Too many answers are being written for you at once; wait for one to finish.")
         raise UserError(message, code="rate_limited", retry_after=BUSY_RETRY_SECONDS)

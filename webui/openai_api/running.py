@@ -1,4 +1,4 @@
-"""The /v1 answers running now: at most WEBUI_MAX_STREAMS_PER_SOCKET per owner, each stopped once its token is revoked.
+"""The /v1 answers running now: at most WEBUI_MAX_STREAMS_PER_SOCKET per user, each stopped once its token is revoked.
 
 A token revoked from the page stops its answers at once; one revoked by `webui token revoke` (another process) or
 gone with its account is found by a watcher that looks at the tokens of the running answers every CHECK_SECONDS while
@@ -18,11 +18,12 @@ CHECK_SECONDS = 1.0
 
 @dataclass(eq=False)
 class Ticket:
-    """One answer's place: the token it runs under, its owner, its request's language (what it is told if the token
-    goes is worded in it; the watcher has none), and the answer, once it is made."""
+    """One answer's place: the token it runs under, whose limits it counts against (see routes.limit_key), its
+    request's language (what it is told if the token goes is worded in it; the watcher has none), and the answer, once
+    it is made."""
 
     token_id: str
-    owner: str
+    key: str
     locale: str
     answer: object = None
 
@@ -30,20 +31,19 @@ class Ticket:
 class Running:
     """The API's running answers, by ticket."""
 
-    def __init__(self, app, per_owner):
+    def __init__(self, app, per_user):
         """None run yet; the watcher starts with the first."""
-        self.per_owner = per_owner
+        self.per_user = per_user
         self._lock = threading.Lock()
         self._tickets = set()
         self._watcher = Patrol(app, "webui-api-tokens", CHECK_SECONDS, self._lock, lambda: bool(self._tickets), self._check)
 
-    def admit(self, bearer, locale):
-        """A place for an answer about to be made under `bearer`'s token for a request in `locale` (set its `answer`
-        once it is, and release it once the answer has ended), or None when its owner already runs as many as they
-        may."""
-        ticket = Ticket(bearer.token_id, bearer.owner, locale)
+    def admit(self, token_id, key, locale):
+        """A place for an answer about to be made under the token `token_id` for a request in `locale` (set its
+        `answer` once it is, and release it once the answer has ended), or None when `key` runs as many as it may."""
+        ticket = Ticket(token_id, key, locale)
         with self._lock:
-            if sum(1 for other in self._tickets if other.owner == bearer.owner) >= self.per_owner:
+            if sum(1 for other in self._tickets if other.key == key) >= self.per_user:
                 return None
             self._tickets.add(ticket)
             self._watcher.wake()
