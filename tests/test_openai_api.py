@@ -334,3 +334,13 @@ def test_the_web_layers_refusals_and_a_bug_are_in_openais_shape_too(serve, provi
         assert set(error) == {"message", "type", "param", "code"} and error["message"], error
     assert answers[500].json()["error"] == {"message": "Something went wrong inside the server; its log has the details.",
                                             "type": "server_error", "param": None, "code": "internal_error"}
+
+
+def test_an_answer_cut_at_its_length_finishes_with_length(serve):
+    server = serve(WEBUI_MAX_ANSWER_CHARS=20)
+    token, _browser = new_token(server.url)
+    api_client = client(server.url, token)
+    whole = api_client.chat.completions.create(model="testing/slow", messages=HELLO)
+    assert whole.choices[0].finish_reason == "length" and len(whole.choices[0].message.content) == 20
+    chunks = list(api_client.chat.completions.create(model="testing/slow", messages=HELLO, stream=True))
+    assert chunks[-1].choices[0].finish_reason == "length" and len(content_of(chunks)) == 20
