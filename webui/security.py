@@ -54,8 +54,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 AUTHORITY = r"(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::(\d{1,5}))?"
 HOST = re.compile(AUTHORITY, re.I)
 ORIGIN = re.compile(r"(https?)://" + AUTHORITY, re.I)
-# The OpenAI-compatible API (openai_api/): a bearer token, never a cookie, and its own checks of origin and size.
-API_PREFIX = "/v1/"
+API_PREFIX = "/v1/"  # the OpenAI-compatible API (openai_api/): a bearer token, never a cookie, and checks of its own
 SESSION_KEY_SALT = b"webui sessions"
 SESSION_KEY_CONTEXT = b"webui/sessions/v1"
 
@@ -97,13 +96,11 @@ def parse_origin(value):
 
 def origins_setting(config, key):
     """The origins a setting lists, each as (scheme, host, port); a malformed one stops the start."""
-    origins = set()
-    for origin in setting_list(config[key]):
-        parsed = parse_origin(origin)
+    origins = {origin: parse_origin(origin) for origin in setting_list(config[key])}
+    for origin, parsed in origins.items():
         if parsed is None:
             raise ConfigError(f"{key}: {origin!r} is not an origin like https://chat.example.org")
-        origins.add(parsed)
-    return frozenset(origins)
+    return frozenset(origins.values())
 
 
 @dataclass(frozen=True)
