@@ -12,6 +12,8 @@ from conftest import LiveServer
 from test_security import serve  # noqa: F401 (a fixture)
 from fake_upstream import OPENAI_CHAT, WORDS, echo_key, openai_steps, stream, upstream, webui  # noqa: F401 (fixtures)
 from webui import create_app
+from webui import create_app
+from webui.config import ConfigError
 from webui.providers.local import bundled_model_path
 
 FAILING_MODULE = '''
@@ -344,3 +346,8 @@ def test_an_answer_cut_at_its_length_finishes_with_length(serve):
     assert whole.choices[0].finish_reason == "length" and len(whole.choices[0].message.content) == 20
     chunks = list(api_client.chat.completions.create(model="testing/slow", messages=HELLO, stream=True))
     assert chunks[-1].choices[0].finish_reason == "length" and len(content_of(chunks)) == 20
+
+
+def test_a_malformed_api_origin_stops_the_start_naming_its_setting(app_config):
+    with pytest.raises(ConfigError, match="WEBUI_API_ALLOWED_ORIGINS: 'tools.example'"):
+        create_app({**app_config, "WEBUI_API_ALLOWED_ORIGINS": "https://ok.example, tools.example"})
