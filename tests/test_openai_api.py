@@ -8,10 +8,8 @@ import pytest
 import requests
 
 from api_client import HELLO, client, content_of, curl_events, new_token, post, revoke
-from conftest import LiveServer
-from test_security import serve  # noqa: F401 (a fixture)
 from fake_upstream import OPENAI_CHAT, WORDS, echo_key, openai_steps, stream, upstream, webui  # noqa: F401 (fixtures)
-from webui import create_app
+from test_security import serve  # noqa: F401 (a fixture)
 from webui import create_app
 from webui.config import ConfigError
 from webui.providers.local import bundled_model_path
