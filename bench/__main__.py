@@ -5,7 +5,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import RESULTS_DIR, concurrency, context_window, latency, local_model, opening, render, say, throughput
+from . import RESULTS_DIR, api, concurrency, context_window, latency, local_model, opening, render, say, throughput
 from .report import Report
 
 BENCHMARKS = {
@@ -16,10 +16,11 @@ BENCHMARKS = {
     "opening": opening,
     "local": local_model,
     "context": context_window,
+    "api": api,
 }
 FIGURES = {
     "1": "latency", "2": "latency", "3": "concurrency", "4": "throughput", "5": "render", "6": "opening", "7": "local",
-    "8": "context",
+    "8": "context", "10": "api",
 }
 
 
@@ -31,7 +32,7 @@ def chosen(names):
     for name in names:
         name = FIGURES.get(name, name)
         if name not in BENCHMARKS:
-            raise SystemExit(f"unknown benchmark {name!r}: use all, {', '.join(BENCHMARKS)} or a figure number 1-8")
+            raise SystemExit(f"unknown benchmark {name!r}: use all, {', '.join(BENCHMARKS)} or a figure number 1-8 or 10")
         if name not in picked:
             picked.append(name)
     return picked

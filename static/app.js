@@ -1,5 +1,6 @@
 // The chat page: wires the conversations list, the open conversation, the composer and the socket together.
 import { appUrl, conversationsApi } from "./api.js";
+import { setUpApiTokens } from "./api-tokens.js";
 import { Chat } from "./chat.js";
 import { setUpConnections } from "./connections.js";
 import { $ } from "./dom.js";
@@ -151,6 +152,7 @@ window.addEventListener("popstate", () => route());
 
 setUpQrCode();
 setUpHealthCheck();
+setUpApiTokens();
 // A change to the connections or the modules' keys shows in the provider list at once.
 setUpConnections({ onChange: () => pickers.load() });
 socket.connect();

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import client, frames, measure
+from bench import client, frames, measure, sse
 from bench.providers import synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ def test_every_benchmark_ran_and_printed_a_table(bench_run):
     assert results["errors"] == {}, done.stderr[-4000:]
     assert done.returncode == 0
     assert done.stdout.splitlines()[0].split()[:3] == ["fig", "measure", "median"]
-    assert set(results["durations_s"]) == {"latency", "concurrency", "throughput", "render", "opening", "local", "context"}
+    assert set(results["durations_s"]) == {"latency", "concurrency", "throughput", "render", "opening", "local", "context", "api"}
     assert results["size"] == "tiny"
 
 
@@ -149,6 +149,41 @@ def test_a_conversation_past_its_context(bench_run):
     assert dropped[:first] == [0] * first and all(n > 0 and n % 2 == 0 for n in dropped[first:])
     assert len(set(dropped[first:])) < 5
     assert all(turn["limit"] == 512 and turn["used"] <= 512 - 8 for turn in turns)
+
+
+def test_the_api_against_the_websocket_on_both_servers(bench_run):
+    results, _, _ = bench_run
+    figure = rows(results, 10)
+    for kind in ("dev", "gunicorn"):
+        for key in ("ws_ttft_ms", "api_ttft_ms", "ttft_ratio", "ws_chars_per_s", "api_chars_per_s", "throughput_ratio"):
+            sane(figure[f"{key}.{kind}"], low=0.0001)
+        assert figure[f"ttft_ratio.{kind}"]["target"] == figure[f"throughput_ratio.{kind}"]["target"] == "≥ 0.9"
+        runs = results["details"]["api"][kind]
+        assert len(runs) == 2 and all(run["api_chars_per_s"] > 1 and run["api_ttft_ms"] > 0 for run in runs)
+
+
+def test_the_sse_client_reads_events_split_anywhere():
+    plan = synthetic.Plan("burst", 3, 1)
+    texts = [plan.chunk(i) for i in range(3)]
+    events = b"".join(
+        b"data: " + json.dumps({"choices": [{"delta": {"content": text}, "finish_reason": None}]}).encode() + b"\n\n"
+        for text in texts
+    )
+    events += b'data: {"choices": [{"delta": {}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n'
+    body = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (events[:50], events[50:])) + b"0\r\n\r\n"
+    wire = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    loop = asyncio.new_event_loop()
+    try:
+        for step in (1, 7, len(wire)):
+            connection = sse.Connection(client.HOST, 0, "token")
+            connection.stream = stream = client.Stream("api", loop)
+            for i in range(0, len(wire), step):
+                connection.raw += wire[i : i + step]
+                connection.parse(i)
+            assert stream.final == {"type": "done", "reason": "complete"} and connection.state == sse.HEAD
+            assert [seq for _, seq, _ in sse.numbered(stream).deltas][-1] == 3 and stream.text == "".join(texts)
+    finally:
+        loop.close()
 
 
 def test_stamps_survive_several_chunks_in_one_frame():

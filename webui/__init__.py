@@ -7,7 +7,8 @@ from werkzeug.exceptions import HTTPException
 
 from . import config as settings
 from .errors import UserError, json_error, user_error_response
-from . import accounts_api, attachments, auth, connections_api, conversations_api, health, i18n, identity, module_keys_api, ollama_models_api, presets_api, registry, runner, security, shutdown, storage, stored_answers, stored_connections, views, writer, ws
+from . import accounts_api, attachments, auth, connections_api, conversations_api, health, i18n, identity, module_keys_api, ollama_models_api, openai_api, presets_api, registry, runner, security, shutdown, storage, stored_answers, stored_connections, views, writer, ws
+from .openai_api import routes as openai_routes
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -19,7 +20,9 @@ def resource_dir(name):
 
 
 def json_http_error(error):
-    """API errors are JSON with a code and message, never a page or a trace."""
+    """API errors are JSON with a code and message, never a page or a trace; /v1's in OpenAI's shape."""
+    if request.path.startswith(security.API_PREFIX):
+        return openai_routes.internal_error(error) if error.code == 500 else openai_routes.http_error(error)
     if not request.path.startswith("/api/"):
         return error
     return json_error(error.name.lower().replace(" ", "_"), error.description, error.code)
@@ -55,6 +58,7 @@ def create_app(config=None):
     module_keys_api.init_app(app)
     writer.init_app(app)
     shutdown.init_app(app)
+    openai_api.init_app(app)
     ws.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(conversations_api.bp)

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from . import attachments, auth
 from .errors import UserError
 from .identity import user_owner
-from .storage import conversations, get_db, presets
+from .storage import api_tokens, conversations, get_db, presets
 from .storage.database import transaction
 from .terminal import build_app, terminal
 
@@ -48,11 +48,12 @@ stdin_option = click.option("--password-stdin", is_flag=True, help="Read the pas
 
 
 def delete_conversations(name):
-    """Delete the conversations, attachments and presets of the account `name`: they must never pass to a later
-    account of the same name."""
+    """Delete the conversations, attachments, presets and API tokens of the account `name`: they must never pass to a
+    later account of the same name."""
     db = get_db()
     with transaction(db):
         presets.delete_owned(db, user_owner(name))
+        api_tokens.delete_owned(db, user_owner(name))
         attachments.delete_owned(db, user_owner(name))
         deleted = conversations.delete_owned(db, user_owner(name))
     attachments.collect(db)

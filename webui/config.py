@@ -50,6 +50,8 @@ DEFAULTS = {
     "WEBUI_TITLES": True,
     "WEBUI_TITLE_PROVIDER": None,
     "WEBUI_TITLE_MODEL": None,
+    "WEBUI_API_STORE": False,
+    "WEBUI_API_ALLOWED_ORIGINS": [],
 }
 
 
@@ -98,6 +100,13 @@ def _coerce(key, raw):
         except ValueError:
             raise ConfigError(f"{key} must be a whole number, not {raw!r}") from None
     return raw
+
+
+def setting_list(value):
+    """A list setting: a TOML list, or a comma-separated string from the environment."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return list(value or [])
 
 
 def read_toml(path):

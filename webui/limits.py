@@ -66,6 +66,14 @@ class Window:
             touch(self._events, key, events)
             return allowed
 
+    def wait(self, key):
+        """Seconds until `key` may have another event (0: now)."""
+        with self._lock:
+            events = self._events.get(key)
+            if not self.limit or not events or len(events) < self.limit:
+                return 0.0
+            return max(0.0, events[0] + self.seconds - self.clock())
+
 
 @dataclass
 class Failures:

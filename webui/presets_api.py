@@ -20,10 +20,7 @@ bp = Blueprint("presets", __name__, url_prefix="/api/presets")
 
 def preset_name(value):
     """A preset's name: one line of text, not empty."""
-    line = " ".join(value.split()) if isinstance(value, str) else ""
-    if not line or len(line) > MAX_NAME_CHARS:
-        raise bad_request(_("The preset's name must be text of 1 to %(n)d characters.", n=MAX_NAME_CHARS))
-    return line
+    return validate.one_line(value, MAX_NAME_CHARS, _("The preset's name must be text of 1 to %(n)d characters.", n=MAX_NAME_CHARS))
 
 
 def checked(body, creating):

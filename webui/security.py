@@ -14,7 +14,7 @@ from werkzeug.exceptions import InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, cookies
-from .config import ConfigError
+from .config import ConfigError, setting_list
 from .errors import json_error
 from .identity import current_owner, user_owner
 from .limits import SocketRefused, Sockets, Window, client_key, get_sockets
@@ -54,15 +54,9 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 AUTHORITY = r"(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::(\d{1,5}))?"
 HOST = re.compile(AUTHORITY, re.I)
 ORIGIN = re.compile(r"(https?)://" + AUTHORITY, re.I)
+API_PREFIX = "/v1/"  # the OpenAI-compatible API (openai_api/): a bearer token, never a cookie, and checks of its own
 SESSION_KEY_SALT = b"webui sessions"
 SESSION_KEY_CONTEXT = b"webui/sessions/v1"
-
-
-def setting_list(value):
-    """A list setting: a TOML list, or a comma-separated string from the environment."""
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return list(value or [])
 
 
 def normal_host(name):
@@ -100,6 +94,15 @@ def parse_origin(value):
     return scheme, normal_host(match[2]), int(match[3]) if match[3] else DEFAULT_PORTS[scheme]
 
 
+def origins_setting(config, key):
+    """The origins a setting lists, each as (scheme, host, port); a malformed one stops the start."""
+    origins = {origin: parse_origin(origin) for origin in setting_list(config[key])}
+    for origin, parsed in origins.items():
+        if parsed is None:
+            raise ConfigError(f"{key}: {origin!r} is not an origin like https://chat.example.org")
+    return frozenset(origins.values())
+
+
 @dataclass(frozen=True)
 class Policy:
     """Which names this server answers to and which other sites' pages may talk to it."""
@@ -113,14 +116,8 @@ class Policy:
         """The loopback names, the address listened on and WEBUI_ALLOWED_HOSTS; WEBUI_ALLOWED_ORIGINS."""
         host = config["WEBUI_HOST"] or ""
         names = {normal_host(n) for n in (*LOOPBACK_NAMES, host, *setting_list(config["WEBUI_ALLOWED_HOSTS"])) if n}
-        origins = set()
-        for origin in setting_list(config["WEBUI_ALLOWED_ORIGINS"]):
-            parsed = parse_origin(origin)
-            if parsed is None:
-                raise ConfigError(f"WEBUI_ALLOWED_ORIGINS: {origin!r} is not an origin like https://chat.example.org")
-            origins.add(parsed)
         # DNS rebinding needs a name: a browser sends an address as Host only when it connected to that address.
-        return cls(frozenset(names), host in WILDCARD_ADDRESSES, frozenset(origins))
+        return cls(frozenset(names), host in WILDCARD_ADDRESSES, origins_setting(config, "WEBUI_ALLOWED_ORIGINS"))
 
     def knows(self, host):
         """Whether a Host header's host names this server."""
@@ -210,6 +207,8 @@ def guard():
     if host is None or not policy.knows(host[0]):
         message = _("This server does not answer to that name; the administrator can allow it with WEBUI_ALLOWED_HOSTS.")
         return refuse(421, "misdirected_request", message)
+    if request.path.startswith(API_PREFIX):
+        return None
     tossed = cookies.tossed()
     if tossed:
         text = cookies.message(tossed)

@@ -48,6 +48,8 @@ class Shutdown:
         self.stopping = False
         self._lock = threading.Lock()
         self._open = {}
+        # Other answers to wait for and interrupt: functions that list them (the /v1 API's).
+        self._sources = []
         self._deadline = float("inf")
         self._drained = threading.Event()
 
@@ -61,18 +63,24 @@ class Shutdown:
         with self._lock:
             self._open.pop(connection, None)
 
+    def add_source(self, answers):
+        """Count the answers `answers()` lists among those a drain waits for, then interrupts."""
+        self._sources.append(answers)
+
     def refuse_new_answers(self):
         """Raise the error a chat request gets while the server stops."""
         if self.stopping:
             raise UserError(_("The server is restarting: send this again in a moment."), code="shutting_down")
 
     def running(self):
-        """The answers still running: the stored ones, followed or not, and those of the open sockets."""
+        """The answers still running: the stored ones, followed or not, those of the open sockets and the API's."""
         with self._lock:
             connections = list(self._open)
         answers = {id(answer): answer for answer in self.app.extensions["webui.stored_answers"].running(lambda turn: True)}
         for connection in connections:
             answers.update((id(answer), answer) for answer in connection.running())
+        for source in self._sources:
+            answers.update((id(answer), answer) for answer in source() if not answer.settled.is_set())
         return list(answers.values())
 
     def drain(self, grace):

@@ -4,8 +4,8 @@ The package's modules: database (a connection whose waits stop only its caller; 
 versioned schema), conversations (conversations and message trees: queries and API shapes), answer_parts (a streaming
 answer's text while it streams), archive (export and import), validate (what a client may store), presets (saved
 settings and each user's default), connections (the model servers an admin adds from the page, keys sealed), module_keys
-(the keys an admin enters for drop-in modules, sealed too), sealed (every column of sealed secrets), accounts (the accounts'
-own file).
+(the keys an admin enters for drop-in modules, sealed too), sealed (every column of sealed secrets), api_tokens (the
+hashes of personal API tokens), accounts (the accounts' own file).
 """
 from pathlib import Path
 

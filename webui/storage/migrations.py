@@ -174,6 +174,20 @@ MIGRATIONS = [
         " INSERT OR IGNORE INTO attachment_garbage (hash) SELECT old.thumbnail_hash WHERE old.thumbnail_hash IS NOT NULL;"
         " END",
     ),
+    (
+        # Personal API tokens for /v1 (storage/api_tokens.py): `id` is the token's public part, written into the token
+        # itself; `hash` is the SHA-256 of the whole token, which is never stored. `owner` is whose rights it carries.
+        """CREATE TABLE api_tokens (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            owner TEXT NOT NULL,
+            name TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            last_used_at REAL
+        )""",
+        "CREATE INDEX api_tokens_by_owner ON api_tokens (owner)",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -13,12 +13,18 @@ MAX_NAME_CHARS = 200
 FIELDS = ("title", "system_prompt", "options", "provider", "model")
 
 
+def one_line(value, most, message):
+    """`value` as one line of text, its spaces collapsed; a bad_request with `message` when that is empty or longer
+    than `most` characters."""
+    line = " ".join(value.split()) if isinstance(value, str) else ""
+    if not line or len(line) > most:
+        raise bad_request(message)
+    return line
+
+
 def title(value):
     """A title: one line of text, not empty."""
-    line = " ".join(value.split()) if isinstance(value, str) else ""
-    if not line or len(line) > MAX_TITLE_CHARS:
-        raise bad_request(_("The title must be text of 1 to %(n)d characters.", n=MAX_TITLE_CHARS))
-    return line
+    return one_line(value, MAX_TITLE_CHARS, _("The title must be text of 1 to %(n)d characters.", n=MAX_TITLE_CHARS))
 
 
 def system_prompt(value):

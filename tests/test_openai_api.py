@@ -1,0 +1,351 @@
+"""The OpenAI-compatible API (/v1) driven by OpenAI's own client: every kind of provider, errors, limits, streams."""
+import json
+import logging
+import time
+
+import openai
+import pytest
+import requests
+
+from api_client import HELLO, client, content_of, curl_events, new_token, post, revoke
+from fake_upstream import OPENAI_CHAT, WORDS, echo_key, openai_steps, stream, upstream, webui  # noqa: F401 (fixtures)
+from test_security import serve  # noqa: F401 (a fixture)
+from webui import create_app
+from webui.config import ConfigError
+from webui.providers.local import bundled_model_path
+
+FAILING_MODULE = '''
+url = "http://127.0.0.1/failing"
+model = ["down"]
+supports_stream = True
+needs_auth = False
+
+
+def _create_completion(model, messages, stream, **kwargs):
+    raise RuntimeError("the server behind this module is down")
+    yield ""
+'''
+
+
+@pytest.fixture
+def api(server):
+    """The live server and OpenAI's client with a token of a browser there (no accounts)."""
+    token, browser = new_token(server.url)
+    return server, client(server.url, token), browser, token
+
+
+def test_the_models_are_every_usable_model_as_provider_slash_model(api):
+    server, api_client, _browser, _token = api
+    ids = [model.id for model in api_client.models.list()]
+    assert f"local/{bundled_model_path().stem}" in ids
+    assert {"testing/echo", "testing/slow", "classic_module/classic-1"} <= set(ids)
+    # A module that failed to load cannot be used, so it is not listed.
+    assert not any(model_id.startswith("broken_module") for model_id in ids)
+    assert api_client.models.retrieve("testing/echo").owned_by == "testing"
+    with pytest.raises(openai.NotFoundError):
+        api_client.models.retrieve("testing/nothing")
+
+
+def test_a_drop_in_module_answers_whole_and_streamed(api):
+    _server, api_client, _browser, _token = api
+    whole = api_client.chat.completions.create(model="testing/echo", messages=[{"role": "user", "content": "one two three"}])
+    assert whole.object == "chat.completion" and whole.model == "testing/echo"
+    assert whole.choices[0].message.role == "assistant"
+    assert whole.choices[0].message.content == "one two three "
+    assert whole.choices[0].finish_reason == "stop"
+    chunks = list(api_client.chat.completions.create(model="testing/echo", messages=[{"role": "user", "content": "four five"}], stream=True))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert content_of(chunks) == "four five "
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert {chunk.id for chunk in chunks} == {chunks[0].id} and chunks[0].object == "chat.completion.chunk"
+
+
+def test_a_classic_module_without_streaming_and_content_parts(api):
+    _server, api_client, _browser, _token = api
+    parts = [{"type": "text", "text": "part one"}, {"type": "text", "text": "part two"}]
+    whole = api_client.chat.completions.create(model="classic_module", messages=[{"role": "user", "content": parts}])
+    assert whole.model == "classic_module/classic-1"
+    assert whole.choices[0].message.content == "classic says: part one\npart two"
+
+
+def test_the_options_reach_the_provider_and_nothing_else_does(api, testing_provider):
+    _server, api_client, _browser, _token = api
+    api_client.chat.completions.create(
+        model="testing/echo", messages=[{"role": "developer", "content": "be brief"}, *HELLO], temperature=0.5, top_p=0.9,
+        max_tokens=7, stop="\n", seed=3, presence_penalty=0.1, frequency_penalty=0.2, user="someone",
+        extra_body={"base_url": "http://10.0.0.1/v1", "api_key": "mine"},
+    )
+    assert testing_provider().seen_kwargs[-1] == {
+        "temperature": 0.5, "top_p": 0.9, "max_tokens": 7, "stop": ["\n"], "seed": 3, "presence_penalty": 0.1,
+        "frequency_penalty": 0.2,
+    }
+    assert testing_provider().seen_messages[-1] == [{"role": "system", "content": "be brief"}, *HELLO]
+
+
+def test_the_bundled_local_model_answers_whole_and_streamed(api):
+    _server, api_client, _browser, _token = api
+    model = f"local/{bundled_model_path().stem}"
+    asked = {"model": model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 4, "seed": 1}
+    whole = api_client.chat.completions.create(**asked)
+    assert whole.model == model and whole.choices[0].message.content.strip()
+    assert whole.choices[0].finish_reason in ("stop", "length")
+    # The local model counts both sides with its own tokenizer.
+    assert whole.usage.completion_tokens >= 1 and whole.usage.prompt_tokens > 5
+    chunks = list(api_client.chat.completions.create(**asked, stream=True, stream_options={"include_usage": True}))
+    assert content_of(chunks).strip() and chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-1].usage.completion_tokens >= 1 and chunks[-1].usage.prompt_tokens == whole.usage.prompt_tokens
+    assert [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices][-1] in ("stop", "length")
+
+
+def test_a_configured_server_answers_and_its_key_and_address_never_show(upstream, webui, caplog):
+    canary = "sk-canary0xAPI20upstreamKEY77"
+    server = webui([{"name": "lab", "type": "openai", "base_url": upstream.url + "/v1", "api_key": canary, "models": ["fake-model"]}])
+    token, _browser = new_token(server.url)
+    api_client = client(server.url, token)
+    seen = []
+    with caplog.at_level(logging.DEBUG):
+        upstream.on("POST", OPENAI_CHAT, stream(*openai_steps()))
+        whole = api_client.chat.completions.create(model="lab/fake-model", messages=HELLO)
+        assert whole.choices[0].message.content == "".join(WORDS)
+        chunks = list(api_client.chat.completions.create(model="lab/fake-model", messages=HELLO, stream=True))
+        assert content_of(chunks) == "".join(WORDS)
+        seen += [whole.model_dump_json(), *(chunk.model_dump_json() for chunk in chunks)]
+        seen.append(json.dumps([model.model_dump() for model in api_client.models.list()]))
+        # A careless server that repeats the key in its error: the caller learns that it failed, never the key.
+        upstream.on("POST", OPENAI_CHAT, echo_key(status=401))
+        for streamed in (False, True):
+            response = post(server.url, token, {"model": "lab/fake-model", "messages": HELLO, "stream": streamed})
+            assert response.status_code == 502, response.text
+            seen.append(response.text)
+    assert upstream.requests_to(OPENAI_CHAT)[0].headers["Authorization"] == f"Bearer {canary}"
+    for text in seen:
+        assert "canary0x" not in text and upstream.url.removeprefix("http://") not in text, text
+    # The log names the server the provider connects to (urllib3 does), never its key.
+    assert not [record.getMessage() for record in caplog.records if "canary0x" in record.getMessage()]
+
+
+def test_a_drop_in_modules_error_that_quotes_a_key_does_not_leak_it(api):
+    server, _api_client, _browser, token = api
+    response = post(server.url, token, {"model": "testing/fail_with_secret", "messages": HELLO, "stream": True})
+    assert response.status_code == 200
+    assert "sk-canary" not in response.text and "[redacted]" in response.text
+
+
+def test_curl_sees_server_sent_events_in_openais_chunk_shape(api):
+    server, _api_client, _browser, token = api
+    head, events = curl_events(server.url, token, {"model": "testing/numbered", "messages": HELLO, "max_tokens": 3, "stream": True})
+    assert head.splitlines()[0].split()[1] == "200"
+    assert "content-type: text/event-stream" in head.lower()
+    blocks = events.strip().split("\n\n")
+    assert all(block.startswith("data: ") and "\n" not in block for block in blocks), events
+    assert blocks[-1] == "data: [DONE]"
+    chunks = [json.loads(block.removeprefix("data: ")) for block in blocks[:-1]]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "n0 n1 n2 "
+    assert [c["choices"][0]["finish_reason"] for c in chunks] == [None] * (len(chunks) - 1) + ["stop"]
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"} and {c["model"] for c in chunks} == {"testing/numbered"}
+
+
+def test_no_token_a_wrong_token_or_only_cookies_get_401(api):
+    server, _api_client, browser, token = api
+    for authorization in (None, "Bearer", "Bearer webui_0123456789ab_" + "x" * 43, "Bearer " + token[:-1] + "A",
+                          "Basic " + token, "Bearer sk-something"):
+        headers = {"Authorization": authorization} if authorization else {}
+        response = post(server.url, None, {"model": "testing/echo", "messages": HELLO}, **headers)
+        assert response.status_code == 401, authorization
+        assert response.json()["error"]["code"] == "invalid_api_key" and response.json()["error"]["type"] == "invalid_request_error"
+    # The browser that made the token has the page's cookies: they open nothing here.
+    assert browser.get("/v1/models").status_code == 401
+    with pytest.raises(openai.AuthenticationError):
+        client(server.url, token.replace("_", "-", 1)).models.list()
+
+
+def test_bad_requests_get_400_with_the_field_named(api):
+    server, _api_client, _browser, token = api
+    refused = {
+        "temperature": {"model": "testing/echo", "messages": HELLO, "temperature": 5},
+        "messages": {"model": "testing/echo", "messages": []},
+        "model": {"messages": HELLO},
+        "messages[0].content": {"model": "testing/echo", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]},
+        "messages[1].role": {"model": "testing/echo", "messages": [*HELLO, {"role": "tool", "content": "x"}]},
+        "tools": {"model": "testing/echo", "messages": HELLO, "tools": [{"type": "function", "function": {"name": "f"}}]},
+        "n": {"model": "testing/echo", "messages": HELLO, "n": 2},
+    }
+    for param, body in refused.items():
+        response = post(server.url, token, body)
+        assert response.status_code == 400, (param, response.text)
+        error = response.json()["error"]
+        assert error["type"] == "invalid_request_error" and error["message"]
+        if param != "temperature":
+            assert error["param"] == param
+    assert "images" in post(server.url, token, refused["messages[0].content"]).json()["error"]["message"]
+    assert post(server.url, token, b"{not json").status_code == 400
+
+
+def test_an_unknown_model_gets_404_and_says_where_the_models_are_listed(api):
+    _server, api_client, _browser, _token = api
+    for model in ("testing/nope", "nobody/echo", "testing-echo"):
+        with pytest.raises(openai.NotFoundError) as refused:
+            api_client.chat.completions.create(model=model, messages=HELLO)
+        assert refused.value.body["code"] == "model_not_found" and "/v1/models" in refused.value.body["message"]
+
+
+def test_a_request_larger_than_the_cap_gets_413(serve):
+    server = serve(WEBUI_MAX_REQUEST_BYTES=4096)
+    token, _browser = new_token(server.url)
+    response = post(server.url, token, {"model": "testing/echo", "messages": [{"role": "user", "content": "x" * 5000}]})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
+    assert post(server.url, token, {"model": "testing/echo", "messages": HELLO}).status_code == 200
+
+
+def test_a_burst_over_the_rate_gets_429_with_retry_after(serve):
+    server = serve(WEBUI_REQUESTS_PER_MINUTE=3)
+    token, _browser = new_token(server.url)
+    statuses = [post(server.url, token, {"model": "testing/echo", "messages": HELLO}) for _ in range(5)]
+    assert [r.status_code for r in statuses] == [200, 200, 200, 429, 429]
+    assert 1 <= int(statuses[3].headers["Retry-After"]) <= 60
+    assert statuses[3].json()["error"]["code"] == "rate_limit_exceeded"
+    with pytest.raises(openai.RateLimitError):
+        client(server.url, token).chat.completions.create(model="testing/echo", messages=HELLO)
+
+
+def test_more_answers_at_once_than_a_user_may_run_get_429(serve, testing_provider):
+    server = serve(WEBUI_MAX_STREAMS_PER_SOCKET=1)
+    token, _browser = new_token(server.url)
+    api_client = client(server.url, token)
+    running = api_client.chat.completions.create(model="testing/slow", messages=HELLO, stream=True)
+    next(iter(running))
+    response = post(server.url, token, {"model": "testing/echo", "messages": HELLO})
+    assert response.status_code == 429 and response.headers["Retry-After"] == "1"
+    # Without accounts a token belongs to a browser, and any program can make one of a new browser: the tokens of one
+    # address share its limits.
+    assert post(server.url, new_token(server.url)[0], {"model": "testing/echo", "messages": HELLO}).status_code == 429
+    running.close()
+    assert testing_provider().closed_event.wait(5)
+    # Its place is free again once the answer has ended.
+    deadline = time.monotonic() + 5
+    while post(server.url, token, {"model": "testing/echo", "messages": HELLO}).status_code == 429 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert post(server.url, token, {"model": "testing/echo", "messages": HELLO}).status_code == 200
+
+
+def test_a_provider_that_fails_gets_502_before_the_stream_and_an_error_event_within_it(api, providers_dir, serve):
+    _server, api_client, _browser, _token = api
+    with pytest.raises(openai.InternalServerError) as failed:
+        api_client.chat.completions.create(model="testing/fail_midway", messages=HELLO)
+    assert failed.value.status_code == 502 and "upstream went away" in failed.value.message
+    chunks = api_client.chat.completions.create(model="testing/fail_midway", messages=HELLO, stream=True)
+    with pytest.raises(openai.APIError, match="upstream went away"):
+        for _chunk in chunks:
+            pass
+    (providers_dir / "failing.py").write_text(FAILING_MODULE)
+    other = serve()
+    response = post(other.url, new_token(other.url)[0], {"model": "failing/down", "messages": HELLO, "stream": True})
+    assert response.status_code == 502 and response.headers["Content-Type"].startswith("application/json")
+    assert "is down" in response.json()["error"]["message"]
+
+
+def test_a_client_that_goes_away_mid_stream_closes_the_providers_generator(api, testing_provider):
+    _server, api_client, _browser, _token = api
+    answer = api_client.chat.completions.create(model="testing/slow", messages=HELLO, stream=True)
+    chunks = iter(answer)
+    assert [next(chunks).choices[0].delta.role, next(chunks).choices[0].delta.content] == ["assistant", "tick0 "]
+    answer.close()
+    assert testing_provider().closed_event.wait(5), "the provider's generator was not closed"
+    assert testing_provider().closed == ["slow"]
+
+
+def test_a_token_revoked_on_the_page_mid_stream_stops_it_within_two_seconds(api, testing_provider):
+    server, api_client, browser, token = api
+    chunks = iter(api_client.chat.completions.create(model="testing/slow", messages=HELLO, stream=True))
+    next(chunks), next(chunks)
+    revoked_at = time.monotonic()
+    revoke(browser, token)
+    with pytest.raises(openai.APIError, match="revoked"):
+        for _chunk in chunks:
+            pass
+    assert time.monotonic() - revoked_at < 2
+    assert testing_provider().closed_event.wait(2) and testing_provider().closed == ["slow"]
+    with pytest.raises(openai.AuthenticationError):
+        api_client.models.list()
+
+
+def test_answers_are_not_stored_unless_the_setting_says_so(serve):
+    for store, count in ((False, 0), (True, 1)):
+        server = serve(WEBUI_API_STORE=store)
+        token, browser = new_token(server.url)
+        whole = client(server.url, token).chat.completions.create(
+            model="testing/echo", messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "store me"}]
+        )
+        listed = browser.get("/api/conversations").json()["conversations"]
+        assert len(listed) == count
+        if store:
+            conversation = browser.get(f"/api/conversations/{listed[0]['id']}").json()
+            assert conversation["title"] == "store me" and conversation["system_prompt"] == "be brief"
+            assert [(m["role"], m["content"], m["status"]) for m in conversation["messages"]] == [
+                ("user", "store me", "complete"), ("assistant", whole.choices[0].message.content, "complete"),
+            ]
+
+
+def test_other_sites_pages_are_refused_and_get_no_cors_unless_named(serve, testing_provider):
+    server = serve()
+    token, _browser = new_token(server.url)
+    body = {"model": "testing/echo", "messages": HELLO}
+    for origin in ("http://evil.example", "null", f"http://localhost:{server.port}"):
+        response = post(server.url, token, body, Origin=origin)
+        assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden_origin", origin
+        assert "Access-Control-Allow-Origin" not in response.headers
+    assert testing_provider().started == []
+    own = post(server.url, token, body, Origin=server.url)
+    assert own.status_code == 200 and "Access-Control-Allow-Origin" not in own.headers
+    named = serve(WEBUI_API_ALLOWED_ORIGINS="http://tools.example:8000, https://other.example")
+    token, _browser = new_token(named.url)
+    preflight = named_request(named, "OPTIONS", "http://tools.example:8000")
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "http://tools.example:8000"
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert "Access-Control-Allow-Credentials" not in preflight.headers
+    assert named_request(named, "OPTIONS", "http://evil.example").status_code == 403
+    answer = post(named.url, token, body, Origin="http://tools.example:8000")
+    assert answer.status_code == 200 and answer.headers["Access-Control-Allow-Origin"] == "http://tools.example:8000"
+
+
+def named_request(server, method, origin):
+    """A browser's preflight of a chat completion from `origin`."""
+    headers = {"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization, content-type, x-stainless-os"}
+    return requests.request(method, server.url + "/v1/chat/completions", headers=headers, timeout=10)
+
+
+
+def test_the_web_layers_refusals_and_a_bug_are_in_openais_shape_too(serve, providers_dir):
+    # A module whose `model` is no list: asking it for its models fails inside the server.
+    (providers_dir / "misshapen.py").write_text('url = "x"\nmodel = 5\n\n\ndef _create_completion(model, messages, stream, **kwargs):\n    yield ""\n')
+    server = serve(PROPAGATE_EXCEPTIONS=False)
+    token, _browser = new_token(server.url)
+    answers = {
+        404: requests.get(server.url + "/v1/nothing", headers={"Authorization": f"Bearer {token}"}, timeout=10),
+        405: requests.get(server.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {token}"}, timeout=10),
+        500: post(server.url, token, {"model": "misshapen", "messages": HELLO}),
+    }
+    for status, response in answers.items():
+        assert response.status_code == status
+        error = response.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"} and error["message"], error
+    assert answers[500].json()["error"] == {"message": "Something went wrong inside the server; its log has the details.",
+                                            "type": "server_error", "param": None, "code": "internal_error"}
+
+
+def test_an_answer_cut_at_its_length_finishes_with_length(serve):
+    server = serve(WEBUI_MAX_ANSWER_CHARS=20)
+    token, _browser = new_token(server.url)
+    api_client = client(server.url, token)
+    whole = api_client.chat.completions.create(model="testing/slow", messages=HELLO)
+    assert whole.choices[0].finish_reason == "length" and len(whole.choices[0].message.content) == 20
+    chunks = list(api_client.chat.completions.create(model="testing/slow", messages=HELLO, stream=True))
+    assert chunks[-1].choices[0].finish_reason == "length" and len(content_of(chunks)) == 20
+
+
+def test_a_malformed_api_origin_stops_the_start_naming_its_setting(app_config):
+    with pytest.raises(ConfigError, match="WEBUI_API_ALLOWED_ORIGINS: 'tools.example'"):
+        create_app({**app_config, "WEBUI_API_ALLOWED_ORIGINS": "https://ok.example, tools.example"})
