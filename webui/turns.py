@@ -146,11 +146,13 @@ def prepare(db, owner, chat, registry):
     provider, model = resolve(chat, registry)
     # Each of the message's files must be the sender's (not_found otherwise, as for a conversation), none twice.
     files = attachments.for_message(db, owner, chat.attachments)
-    budget = Budget(provider, model)
     vision = prompt.Vision(provider, model)
+    # The new message's images are sent for sure: refused before the model's context is asked for (a model loaded).
+    vision.check([prompt.message("user", "", files)])
     likely = likely_history(db, chat, conversation, files)
     if prompt.has_images(likely):
         vision.reads()  # asked before the transaction: a provider may ask its server
+    budget = Budget(provider, model)
     budget.warm(likely)
     with transaction(db):
         turn = ACTIONS[chat.action](db, owner, chat, provider.name, model)
