@@ -125,10 +125,10 @@ ACTIONS = {"send": send, "regenerate": regenerate, "edit": edit, "continue": car
 def likely_history(db, chat, conversation, files):
     """The messages a turn will most likely send, read without writing: the conversation's active path and the new
     message with its `files` (an edit or a regenerated answer sends part of that path)."""
-    if conversation is None:
-        return [prompt.message("user", chat.content, files)]
-    path = conversations.path_to(db, conversation["leaf_id"]) if conversation["leaf_id"] else []
-    return provider_messages(db, conversation, path) + [prompt.message("user", chat.content or "", files)]
+    earlier = []
+    if conversation is not None and conversation["leaf_id"]:
+        earlier = provider_messages(db, conversation, conversations.path_to(db, conversation["leaf_id"]))
+    return earlier + [prompt.message("user", chat.content or "", files)]
 
 
 def prepare(db, owner, chat, registry):
