@@ -14,6 +14,10 @@ from attachment_files import image_bytes, pdf_bytes, stored, text_page, upload
 from conftest import Browser, DaemonThread, Socket
 from fake_ollama import ollama  # noqa: F401 (fixture)
 from fake_upstream import OPENAI_CHAT, upstream, webui  # noqa: F401 (fixtures)
+from webui import attachments
+from webui.errors import UserError
+from webui.storage import conversations, get_db
+from webui.storage.database import transaction
 
 OLLAMA_CHAT = "/api/chat"
 CYRILLIC = re.compile("[а-яА-Я]")
@@ -190,9 +194,11 @@ def test_the_history_carries_earlier_files_and_regenerate_and_edit_keep_or_take_
     first = ask(browser, turn("1", ids))
     conversation_id = first[0]["conversation_id"]
     second = ask(browser, turn("2", [], content="And now?", conversation_id=conversation_id))
-    regenerated = ask(browser, turn("3", None, content=None, conversation_id=conversation_id, action="regenerate", message_id=second[0]["message_id"]))
+    again = turn("3", None, content=None, conversation_id=conversation_id, action="regenerate", message_id=second[0]["message_id"])
+    regenerated = ask(browser, again)
     (notes,) = attach(browser, (b"only this", "only.txt", "text/plain"))
-    edited = ask(browser, turn("4", [notes], content="", conversation_id=conversation_id, action="edit", message_id=first[0]["user_message_id"]))
+    edit = turn("4", [notes], content="", conversation_id=conversation_id, action="edit", message_id=first[0]["user_message_id"])
+    edited = ask(browser, edit)
     assert [f[-1]["type"] for f in (first, second, regenerated, edited)] == ["done"] * 4
     bodies = [seen.body["messages"] for seen in upstream.requests_to(OPENAI_CHAT)]
     earlier = [{"role": "user", "content": openai_parts(png)}, {"role": "assistant", "content": "Hello, world"}]
@@ -258,3 +264,20 @@ def test_deleting_the_conversation_deletes_its_files_unless_another_carries_them
     assert browser.get(f"/api/attachments/{ids[0]}").status_code == 404
     assert browser.http.delete(f"{server.url}/api/conversations/{second}", headers=headers, timeout=10).status_code == 204
     assert stored(server.app) == ([], [], [])
+
+
+def test_a_file_deleted_after_the_check_is_not_found_when_linked_and_the_message_goes_too(upstream, webui):
+    server = webui([lab(upstream, vision=True)])
+    browser = Browser(server.url)
+    (gone,) = attach(browser, (b"soon gone", "gone.txt", "text/plain"))
+    with server.app.app_context():
+        db = get_db()
+        owner = db.execute("SELECT owner FROM attachments").fetchone()[0]
+        attachments.for_message(db, owner, [gone])
+        browser.http.delete(f"{server.url}/api/attachments/{gone}", headers={"X-CSRF-Token": browser.csrf_token()}, timeout=10)
+        with pytest.raises(UserError) as refused:
+            with transaction(db):
+                conversation_id = conversations.create_conversation(db, owner, "t")
+                message_id = conversations.add_message(db, conversation_id, None, "user", "see the file")
+                attachments.link(db, message_id, [gone])
+    assert refused.value.code == "not_found" and database(server) == [0, 0, 0]

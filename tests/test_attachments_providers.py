@@ -2,6 +2,7 @@
 of a [[providers]] entry and of a connection from the page; and what attachments count against the context."""
 import base64
 import math
+import sys
 
 import pytest
 
@@ -10,6 +11,7 @@ from conftest import Browser
 from fake_upstream import OPENAI_CHAT, upstream, webui  # noqa: F401 (fixtures)
 from test_attachments_chat import ask, attach, database, lab, turn
 from test_connections import listed, refused_in_both_languages, send
+from webui.registry import DROPIN_PACKAGE
 
 # A module whose models read images: it records what it is sent.
 SEEING = '''
@@ -36,10 +38,6 @@ def app_config(app_config, providers_dir):
 
 def module(name):
     """A drop-in module as loaded."""
-    import sys
-
-    from webui.registry import DROPIN_PACKAGE
-
     return sys.modules[f"{DROPIN_PACKAGE}.{name}"]
 
 
