@@ -24,22 +24,29 @@ def key_of(row):
 
 
 def fields_of(row):
-    """The fields of a row as the page sets them: `models` a list or None (all), flags as booleans."""
-    models = row["models"]
+    """The fields of a row as the page sets them: `models` a list or None (all), `vision` a boolean or a list of model
+    names, `enabled` a boolean."""
+    models, vision = row["models"], row["vision"]
     return {
         "name": row["name"],
         "type": row["type"],
         "base_url": row["base_url"],
         "models": json.loads(models) if models is not None else None,
         "context_length": row["context_length"],
-        "vision": bool(row["vision"]),
+        "vision": json.loads(vision) if isinstance(vision, str) else bool(vision),
         "enabled": bool(row["enabled"]),
     }
 
 
 def columns(fields):
-    """The values of FIELDS as stored."""
-    stored = dict(fields, models=None if fields["models"] is None else json.dumps(fields["models"]))
+    """The values of FIELDS as stored. `vision` is 0 or 1 (none or all of its models), or the JSON text of a list of
+    model names: SQLite keeps a text that is not a number as text, in this column of INTEGER affinity too."""
+    vision = fields["vision"]
+    stored = dict(
+        fields,
+        models=None if fields["models"] is None else json.dumps(fields["models"]),
+        vision=json.dumps(vision) if isinstance(vision, list) else vision,
+    )
     return [stored[key] for key in FIELDS]
 
 
