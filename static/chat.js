@@ -7,8 +7,9 @@ import { _, formatNumber } from "./i18n.js";
 const newAnswer = () => ({ id: null, role: "assistant", content: "", status: "streaming" });
 // A message's files go in its frame by their ids; a message without any has no such field.
 const attachmentIds = (attachments) => (attachments.length ? { attachments: attachments.map((attachment) => attachment.id) } : {});
-// Refusals that sending the same text again cannot cure: the text goes back into the message box to be shortened.
-const TEXT_REFUSALS = new Set(["too_large", "context_exceeded"]);
+// Refusals that sending the same message again cannot cure: its text and files go back to the composer, to be
+// shortened or sent to a model that reads images.
+const COMPOSER_REFUSALS = new Set(["too_large", "context_exceeded", "no_vision"]);
 const utf8 = new TextEncoder();
 
 export class Chat {
@@ -263,7 +264,7 @@ export class Chat {
     this.#setBusy(false);
     // Refused before it started, the message was not stored: it leaves the list and its text and files go back to
     // the composer.
-    if (!started && content !== undefined && TEXT_REFUSALS.has(frame.code)) {
+    if (!started && content !== undefined && COMPOSER_REFUSALS.has(frame.code)) {
       this.#view.truncateFrom(userView);
       this.#onRefused(content, attachments);
       this.#notify(frame.message);
