@@ -3,8 +3,9 @@ import logging
 
 from flask_babel import gettext as _
 
-from . import titles, turns
+from . import attachments, titles, turns
 from .answer import Answer, Cursor
+from .attachments.prompt import Vision, with_files_of_last_user
 from .context import Budget
 from .errors import UserError
 from .frames import bad_request, parse_chat, parse_frame, parse_resume, valid_request_id
@@ -90,12 +91,14 @@ class Connection:
             messages, options, written = turn.messages, turn.options, len(turn.prefix)
             if chat.conversation_id is None:
                 # A new conversation is named once its first answer has ended.
-                after = titles.namer(provider, model, turn, chat.content, self.writer.put)
+                after = titles.namer(provider, model, turn, turn.question, self.writer.put)
         else:
             provider, model = resolve(chat, self.registry)
+            messages = self.with_files(chat)
+            Vision(provider, model).check(messages)
             budget = Budget(provider, model)
-            budget.warm(chat.messages)
-            window = budget.fit(chat.messages, chat.options)
+            budget.warm(messages)
+            window = budget.fit(messages, chat.options)
             answer = Answer(cursor, provider.name, model)
             messages, options, written, context = window.messages, chat.options, 0, window.context
         # Set before the first chunk, which sends the start frame and makes the first write of a stored answer.
@@ -103,6 +106,12 @@ class Connection:
         self.requests[chat.request_id] = cursor
         name = f"webui-answer-{chat.request_id}"
         self.runner.start(answer, provider, model, messages, options, self.locale, name, written, after)
+
+    def with_files(self, chat):
+        """A plain request's messages, the last user message with the files the frame names (the sender's own)."""
+        if not chat.attachments:
+            return chat.messages
+        return with_files_of_last_user(chat.messages, attachments.for_message(get_db(), self.owner, chat.attachments))
 
     def begin_turn(self, chat):
         """Store the user's side of a stored conversation's turn; answers that outlive sockets are limited per owner."""

@@ -79,7 +79,7 @@ def config_json(connection_id, server):
         "base_url": server.base_url,
         "models": server.configured_models or None,
         "context_length": server.context_length,
-        "vision": False,
+        "vision": server.vision,
         "enabled": True,
         "key_set": bool(server.api_key),
         "key_hint": hint(server.api_key),
@@ -144,7 +144,10 @@ def url_problem(url):
 
 
 # A connection that passes every rule of a [[providers]] entry: problem_field tries the fields of another against it.
-VALID = {"name": "valid", "type": "openai", "base_url": "http://127.0.0.1/v1", "models": None, "context_length": None}
+VALID = {
+    "name": "valid", "type": "openai", "base_url": "http://127.0.0.1/v1", "models": None, "context_length": None,
+    "vision": False,
+}
 
 
 def problem_field(fields, taken):
@@ -153,6 +156,15 @@ def problem_field(fields, taken):
         if entry_problem(server_entry({**VALID, field: fields.get(field)}, None), taken if field == "name" else set()):
             return field
     return None
+
+
+def too_many_names(names):
+    """Whether a list of model names (`models`, or `vision` when it names them) is longer, or has longer names, than a
+    connection may store."""
+    return isinstance(names, list) and (
+        len(names) > MAX_MODELS
+        or not all(isinstance(m, str) and len(m) <= MAX_MODEL_CHARS and m.isprintable() for m in names)
+    )
 
 
 def check_fields(fields, taken, named=True):
@@ -167,21 +179,20 @@ def check_fields(fields, taken, named=True):
     problem = url_problem(fields.get("base_url"))
     if problem:
         raise field_error("base_url", problem)
-    models = fields["models"]
-    if isinstance(models, list) and (
-        len(models) > MAX_MODELS
-        or not all(isinstance(m, str) and len(m) <= MAX_MODEL_CHARS and m.isprintable() for m in models)
-    ):
-        raise field_error(
-            "models",
-            _("“models” must be at most %(n)d model names of at most %(chars)d characters.", n=MAX_MODELS, chars=MAX_MODEL_CHARS),
-        )
+    for field in ("models", "vision"):
+        if too_many_names(fields[field]):
+            message = _(
+                "“%(field)s” must be at most %(n)d model names of at most %(chars)d characters.",
+                field=field,
+                n=MAX_MODELS,
+                chars=MAX_MODEL_CHARS,
+            )
+            raise field_error(field, message)
     length = fields["context_length"]
     if isinstance(length, int) and length > MAX_CONTEXT_LENGTH:
         raise field_error("context_length", _("“context_length” must be at most %(n)d tokens.", n=MAX_CONTEXT_LENGTH))
-    for flag in ("vision", "enabled"):
-        if not isinstance(fields[flag], bool):
-            raise field_error(flag, _("“vision” and “enabled” must be true or false."))
+    if not isinstance(fields["enabled"], bool):
+        raise field_error("enabled", _("“enabled” must be true or false."))
     # The rules of a [[providers]] entry, which the connection becomes: a URL with a host, models, a context length.
     problem = entry_problem(server_entry(fields, None), taken)
     if problem:

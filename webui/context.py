@@ -27,6 +27,11 @@ STEP_SHARE = 0.5
 # comes close for Cyrillic and CJK text; and what a message's role and separators add.
 BYTES_PER_TOKEN = 3
 MESSAGE_OVERHEAD = 4
+# What an image costs, whatever its size (it is sent at most 2048 pixels a side: attachments/prompt.py). A fixed
+# estimate, because each model counts its own way: OpenAI's high-detail mode charges 765 tokens for a 1024 × 768 image
+# and 1,105 for the largest, LLaVA 1.5 576, Gemma 3 256, Claude up to about 1,600. 1,024 covers the common cases; a
+# server that counts more and refuses the prompt as too long is sent it again without its oldest turns.
+IMAGE_TOKENS = 1024
 
 
 def answer_room(limit, wanted):
@@ -43,8 +48,10 @@ class Estimate:
     """Counts for a provider without the model's tokenizer: from the text's length."""
 
     def costs(self, messages):
-        """The tokens each message adds to a prompt."""
-        return [estimated_tokens(m["content"]) + MESSAGE_OVERHEAD for m in messages]
+        """The tokens each message adds to a prompt: its text (with the text of its files), and its images."""
+        return [
+            estimated_tokens(m["content"]) + MESSAGE_OVERHEAD + IMAGE_TOKENS * len(m.get("images", ())) for m in messages
+        ]
 
     def prompt(self, messages):
         """The tokens of the whole prompt."""

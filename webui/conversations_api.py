@@ -1,7 +1,6 @@
 """The conversations API: list and search, read, change, delete, export and import."""
-import json
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -96,8 +95,8 @@ def export(conversation_id):
     db = get_db()
     conversation = conversations.owned_conversation(db, current_owner(), conversation_id)
     if kind == "json":
-        body = json.dumps(archive.export_json(db, conversation), ensure_ascii=False, indent=2)
-        mimetype = "application/json"
+        # Written as it is read: a conversation's files make it as large as they are.
+        body, mimetype = stream_with_context(archive.export_json(conversation)), "application/json"
     else:
         body, mimetype = archive.export_markdown(db, conversation), "text/markdown"
     response = Response(body, mimetype=mimetype)

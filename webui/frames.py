@@ -1,7 +1,7 @@
 """What the page sends over /ws: each frame parsed and checked."""
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 
@@ -32,6 +32,8 @@ class ChatRequest:
     message_id: str | None = None
     content: str | None = None
     system_prompt: str | None = None
+    # The ids of the files the user's message carries, uploaded with POST /api/attachments; not checked yet.
+    attachments: list = field(default_factory=list)
 
 
 def bad_request(message):
@@ -97,6 +99,26 @@ def valid_id(value):
     return isinstance(value, str) and ID.fullmatch(value) is not None
 
 
+def parse_attachments(frame):
+    """The attachment ids of a chat frame: a list of ids, [] when absent (each is checked against its owner later)."""
+    ids = frame.get("attachments")
+    if ids is None:
+        return []
+    if not isinstance(ids, list) or not all(valid_id(value) for value in ids):
+        raise bad_request(_("“attachments” must be a list of attachment ids."))
+    return ids
+
+
+def parse_content(frame, attachments):
+    """The text of a new user message: not blank, unless the message carries files (then it may be empty or absent)."""
+    content = frame.get("content")
+    if attachments and content is None:
+        return ""
+    if not isinstance(content, str) or not (content.strip() or attachments):
+        raise bad_request(_("“content” must be the text of the message."))
+    return content
+
+
 def parse_turn(frame):
     """Check the fields of a chat frame for a stored conversation; they depend on its action."""
     action = frame.get("action", "send")
@@ -108,22 +130,24 @@ def parse_turn(frame):
     conversation_id = frame["conversation_id"]
     if not (valid_id(conversation_id) or (conversation_id is None and action == "send")):
         raise bad_request(_("“conversation_id” is missing or invalid."))
-    message_id, content = frame.get("message_id"), frame.get("content")
+    message_id = frame.get("message_id")
     if needs_message and not valid_id(message_id):
         raise bad_request(_("“message_id” is missing or invalid."))
-    if needs_content and not (isinstance(content, str) and content.strip()):
-        raise bad_request(_("“content” must be the text of the message."))
     # A new conversation may start with the settings the person chose before sending anything.
     starts_conversation = conversation_id is None
-    for name, needed in (("message_id", needs_message), ("content", needs_content), ("system_prompt", starts_conversation)):
-        if not needed and frame.get(name) is not None:
+    optional = (("message_id", needs_message), ("content", needs_content), ("attachments", needs_content))
+    for name, needed in optional + (("system_prompt", starts_conversation),):
+        # An empty list of attachments is as good as none, whatever the action.
+        if not needed and frame.get(name) not in (None, []):
             raise bad_request(_("“%(name)s” is not used with this action.", name=name))
+    attachments = parse_attachments(frame)
     return {
         "conversation_id": conversation_id,
         "action": action,
         "message_id": message_id,
-        "content": content,
+        "content": parse_content(frame, attachments) if needs_content else None,
         "system_prompt": frame.get("system_prompt"),
+        "attachments": attachments,
     }
 
 
@@ -144,7 +168,7 @@ def parse_chat(frame):
     options = parse_options(frame.get("options"))
     if "conversation_id" in frame:
         return ChatRequest(*common, None, options, stored=True, **parse_turn(frame))
-    return ChatRequest(*common, parse_messages(frame.get("messages")), options)
+    return ChatRequest(*common, parse_messages(frame.get("messages")), options, attachments=parse_attachments(frame))
 
 
 def parse_resume(frame):

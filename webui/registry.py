@@ -13,6 +13,7 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 
 from . import legacy_typing
+from .attachments.prompt import openai_messages, text_messages
 from .errors import NeedsKeyError, UserError
 from .providers import auto, register_builtins
 from .providers.auto import AUTO
@@ -31,7 +32,8 @@ DESCRIBE_WORKERS = 8
 
 
 class ModuleProvider(Provider):
-    """A module written for the classic contract: url, model, supports_stream, needs_auth, _create_completion."""
+    """A module written for the classic contract: url, model, supports_stream, needs_auth, _create_completion; and
+    supports_images, for a module whose models read images."""
 
     def __init__(self, name, module, key=None):
         """Wrap the module; `key` is passed as `auth` to modules that need one."""
@@ -41,6 +43,7 @@ class ModuleProvider(Provider):
         self.url = getattr(module, "url", None)
         self.supports_stream = bool(getattr(module, "supports_stream", False))
         self.needs_auth = bool(getattr(module, "needs_auth", False))
+        self.supports_images = getattr(module, "supports_images", False) is True
 
     def models(self):
         """Return the module's `model`, which may be one name or a list."""
@@ -53,6 +56,10 @@ class ModuleProvider(Provider):
         if isinstance(length, dict):
             length = length.get(model)
         return length if isinstance(length, int) and not isinstance(length, bool) and length > 0 else None
+
+    def reads_images(self, model):
+        """A module's models read images when it says `supports_images = True`."""
+        return self.supports_images
 
     def with_key(self, key):
         """The same module as a new provider with `key`: a provider already answering keeps the key it started with."""
@@ -70,11 +77,14 @@ class ModuleProvider(Provider):
             )
 
     def complete(self, model, messages, stream=True, **options):
-        """The module's generator itself, or its plain string as the one chunk; runner.relay makes other chunks text."""
+        """The module's generator itself, or its plain string as the one chunk; runner.relay makes other chunks text.
+        Its `messages` are plain {"role", "content"} dicts, or for a module with supports_images OpenAI's, a message
+        with images having content parts (see attachments/prompt.py)."""
         # Returned, not wrapped in a generator of ours: every chunk would pay for another Python frame.
         self.check()
         if self.needs_auth:
             options["auth"] = self.key
+        messages = openai_messages(messages) if self.supports_images else text_messages(messages)
         result = self.module._create_completion(model, messages, stream and self.supports_stream, **options)
         return [result] if isinstance(result, str) else result
 

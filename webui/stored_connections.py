@@ -18,7 +18,7 @@ _refreshing = threading.Lock()
 def server_entry(fields, key):
     """The [[providers]] entry a connection's fields and key stand for (see providers/configured.py); what is None
     (no key, all models, no context length) is left out, as a config file would."""
-    entry = {name: fields.get(name) for name in ("name", "type", "base_url", "models", "context_length")}
+    entry = {name: fields.get(name) for name in ("name", "type", "base_url", "models", "context_length", "vision")}
     return {name: value for name, value in {**entry, "api_key": key}.items() if value is not None}
 
 

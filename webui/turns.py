@@ -4,6 +4,8 @@ import json
 
 from flask_babel import gettext as _
 
+from . import attachments
+from .attachments import prompt
 from .context import Budget
 from .frames import bad_request
 from .registry import resolve
@@ -22,12 +24,20 @@ class Turn:
     prefix: str
     messages: list
     options: dict
+    # The text a new conversation is first titled after (see titles.py); "" for a turn of one that exists.
+    question: str = ""
 
 
-def provider_messages(conversation, path):
-    """The history a provider sees: the system prompt, then the path's messages that have text."""
+def provider_messages(db, conversation, path):
+    """The history a provider sees: the system prompt, then the path's messages that have text or files, each with
+    the files it carries (see attachments/prompt.py)."""
+    carried = attachments.carried(db, [m["id"] for m in path])
     messages = [{"role": "system", "content": conversation["system_prompt"]}] if conversation["system_prompt"] else []
-    return messages + [{"role": m["role"], "content": m["content"]} for m in path if m["content"]]
+    for m in path:
+        files = carried.get(m["id"], [])
+        if m["content"] or files:
+            messages.append(prompt.message(m["role"], m["content"], files))
+    return messages
 
 
 def target(db, owner, chat, conversation, role):
@@ -51,7 +61,7 @@ def begin(db, owner, chat, conversation, message_id, parent_id, prefix, provider
         user_message_id=parent_id,
         message_id=message_id,
         prefix=prefix,
-        messages=provider_messages(conversation, conversations.path_to(db, last)),
+        messages=provider_messages(db, conversation, conversations.path_to(db, last)),
         options={**json.loads(conversation["options"]), **chat.options},
     )
 
@@ -64,16 +74,21 @@ def answer(db, owner, chat, conversation, parent_id, provider, model):
 
 def send(db, owner, chat, provider, model):
     """A new user message at the end of the active branch (of a new conversation when there is none)."""
+    question = ""
     if chat.conversation_id is None:
-        prompt = validate.system_prompt(chat.system_prompt or "")
+        # A message of files alone names its conversation after the first of them.
+        question = chat.content if chat.content.strip() else attachments.owned(db, owner, chat.attachments[0]).name
+        system_prompt = validate.system_prompt(chat.system_prompt or "")
+        title = conversations.title_from(question)
         conversation_id = conversations.create_conversation(
-            db, owner, conversations.title_from(chat.content), provider, model, system_prompt=prompt, options=chat.options
+            db, owner, title, provider, model, system_prompt=system_prompt, options=chat.options
         )
     else:
         conversation_id = chat.conversation_id
     conversation = conversations.owned_conversation(db, owner, conversation_id)
     user_id = conversations.add_message(db, conversation_id, conversation["leaf_id"], "user", chat.content)
-    return answer(db, owner, chat, conversation, user_id, provider, model)
+    attachments.link(db, user_id, chat.attachments)
+    return dataclasses.replace(answer(db, owner, chat, conversation, user_id, provider, model), question=question)
 
 
 def regenerate(db, owner, chat, provider, model):
@@ -88,6 +103,7 @@ def edit(db, owner, chat, provider, model):
     conversation = conversations.owned_conversation(db, owner, chat.conversation_id)
     message = target(db, owner, chat, conversation, "user")
     user_id = conversations.add_message(db, conversation["id"], message["parent_id"], "user", chat.content)
+    attachments.link(db, user_id, chat.attachments)
     return answer(db, owner, chat, conversation, user_id, provider, model)
 
 
@@ -106,16 +122,19 @@ def carry_on(db, owner, chat, provider, model):
 ACTIONS = {"send": send, "regenerate": regenerate, "edit": edit, "continue": carry_on}
 
 
-def likely_history(db, chat, conversation):
+def likely_history(db, chat, conversation, files):
     """The messages a turn will most likely send, read without writing: the conversation's active path and the new
-    text (an edit or a regenerated answer sends part of that path)."""
-    path = conversations.path_to(db, conversation["leaf_id"]) if conversation is not None and conversation["leaf_id"] else []
-    return [{"role": m["role"], "content": m["content"]} for m in path] + [{"role": "user", "content": chat.content or ""}]
+    message with its `files` (an edit or a regenerated answer sends part of that path)."""
+    if conversation is None:
+        return [prompt.message("user", chat.content, files)]
+    path = conversations.path_to(db, conversation["leaf_id"]) if conversation["leaf_id"] else []
+    return provider_messages(db, conversation, path) + [prompt.message("user", chat.content or "", files)]
 
 
 def prepare(db, owner, chat, registry):
     """Check the request, write its rows in one transaction and return (provider, model, Turn, context), the Turn with
-    the history that fits the model's context (see context.Budget); nothing is written on error."""
+    the history that fits the model's context (see context.Budget); nothing is written on error, nor sent to a model
+    that reads no images when the history has some."""
     conversation = None
     if chat.conversation_id is not None:
         conversation = conversations.owned_conversation(db, owner, chat.conversation_id)
@@ -125,10 +144,18 @@ def prepare(db, owner, chat, registry):
     # Before the transaction: a provider may take a moment to list its models, load one or ask its server for its
     # context length, and nothing is written for a bad one.
     provider, model = resolve(chat, registry)
+    # Each of the message's files must be the sender's (not_found otherwise, as for a conversation), none twice.
+    files = attachments.for_message(db, owner, chat.attachments)
     budget = Budget(provider, model)
-    budget.warm(likely_history(db, chat, conversation))
+    vision = prompt.Vision(provider, model)
+    likely = likely_history(db, chat, conversation, files)
+    if prompt.has_images(likely):
+        vision.reads()  # asked before the transaction: a provider may ask its server
+    budget.warm(likely)
     with transaction(db):
         turn = ACTIONS[chat.action](db, owner, chat, provider.name, model)
-        # Inside: a turn whose newest message does not fit is refused, and its rows are rolled back.
+        # Inside: a turn with images for a model that reads none, or whose newest message does not fit, is refused,
+        # and its rows are rolled back.
+        vision.check(turn.messages)
         window = budget.fit(turn.messages, turn.options)
     return provider, model, dataclasses.replace(turn, messages=window.messages), window.context

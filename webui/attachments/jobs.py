@@ -122,9 +122,10 @@ def parse(output):
     return answer, parts
 
 
-def read(kind, name, data):
-    """Read an image ("image") or a PDF ("pdf") in a child process within WEBUI_ATTACHMENT_SECONDS: a Reading, or a
-    UserError that says why the file cannot be used (or that the server is too busy to read it now)."""
+def read(kind, name, data, side=None):
+    """Read an image ("image") or a PDF ("pdf"), or make a stored image fit in `side` pixels ("scale"), in a child
+    process within WEBUI_ATTACHMENT_SECONDS: a Reading, or a UserError that says why the file cannot be used (or that
+    the server is too busy to read it now)."""
     config = current_app.config
     seconds = config["WEBUI_ATTACHMENT_SECONDS"]
     limits = {
@@ -132,6 +133,7 @@ def read(kind, name, data):
         "bytes": config["WEBUI_MAX_UPLOAD_BYTES"],
         "pages": config["WEBUI_MAX_PDF_PAGES"],
         "chars": config["WEBUI_MAX_ATTACHMENT_CHARS"],
+        "side": side,
     }
     payload = json.dumps({"kind": kind, "limits": limits, "path": library_paths()}).encode() + b"\n" + data
     deadline = time.monotonic() + seconds

@@ -165,25 +165,34 @@ def read(attachment):
 
 def link(db, message_id, ids):
     """Record that the message carries these attachments, in this order: inside the caller's transaction that writes
-    the message, after for_message() has checked them."""
+    the message, after for_message() has checked them. One deleted since (the clean-up of unsent uploads, its owner's
+    DELETE) is not_found, and the caller's transaction is rolled back."""
     for position, attachment_id in enumerate(ids):
-        db.execute(
-            "INSERT INTO message_attachments (message_id, attachment_id, position) VALUES (?, ?, ?)",
-            (message_id, attachment_id, position),
-        )
+        linked = db.execute(
+            "INSERT INTO message_attachments (message_id, attachment_id, position)"
+            " SELECT ?, id, ? FROM attachments WHERE id = ?",
+            (message_id, position, attachment_id),
+        ).rowcount
+        if not linked:
+            raise not_found()
 
 
-def of_messages(db, message_ids):
-    """message id -> the JSON of the attachments it carries, in order, for the messages that carry any."""
+def carried(db, message_ids):
+    """message id -> the Attachments it carries, in order, for the messages that carry any (their bytes not read)."""
     rows = db.execute(
         "SELECT l.message_id, a.* FROM message_attachments l JOIN attachments a ON a.id = l.attachment_id"
         " WHERE l.message_id IN (SELECT value FROM json_each(?)) ORDER BY l.message_id, l.position",
         (json_list(message_ids),),
     )
-    carried = {}
+    found = {}
     for row in rows:
-        carried.setdefault(row["message_id"], []).append(attachment_json(from_row(row)))
-    return carried
+        found.setdefault(row["message_id"], []).append(from_row(row))
+    return found
+
+
+def of_messages(db, message_ids):
+    """message id -> the JSON of the attachments it carries, in order, for the messages that carry any."""
+    return {message_id: [attachment_json(a) for a in files] for message_id, files in carried(db, message_ids).items()}
 
 
 def json_list(values):

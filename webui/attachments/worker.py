@@ -1,7 +1,7 @@
 """The child process that reads one untrusted image or PDF, so a hostile file costs only this process.
 
 Run as `python -I worker.py` (see jobs.py), it imports nothing of webui, only the standard library, Pillow and pypdf.
-Standard input: one JSON line {"kind": "image" | "pdf", "limits": {...}, "path": [folders to import from]}, then the
+Standard input: one JSON line {"kind": "image" | "pdf" | "scale", "limits": {...}, "path": [folders to import from]}, then the
 file's bytes to the end.
 Standard output: one JSON line, then the bytes of the parts it lists: {"ok": true, "parts": [n, ...], ...} for a file
 read, {"ok": false, "error": CODE, ...} for one refused. The parent kills it at its deadline, and its address space
@@ -182,7 +182,24 @@ def read_pdf(data, limits):
     return {"pages": pages}, ["\n\n".join(texts).encode("utf-8", "replace")]
 
 
-JOBS = {"image": read_image, "pdf": read_pdf}
+def scale_image(data, limits):
+    """One of the server's own stored images (PNG or JPEG, see read_image) made to fit in `limits["side"]` pixels on
+    its longest side, in the same format, for a model: ({"media_type", "width", "height"}, [image bytes])."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = limits["pixels"]
+    try:
+        image = Image.open(io.BytesIO(data), formats=("PNG", "JPEG"))
+        as_jpeg = image.format == "JPEG"
+        # A JPEG is decoded at a fraction of its size when that is still larger than the result (Pillow's draft).
+        image.thumbnail((limits["side"], limits["side"]), Image.Resampling.LANCZOS)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        raise Refused("damaged") from None
+    result = {"media_type": "image/jpeg" if as_jpeg else "image/png", "width": image.width, "height": image.height}
+    return result, [encode(image, as_jpeg, JPEG_QUALITY)]
+
+
+JOBS = {"image": read_image, "pdf": read_pdf, "scale": scale_image}
 
 
 def answer(result, parts, out):

@@ -4,6 +4,7 @@ import logging
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from ..attachments.prompt import Vision
 from ..context import Budget, Trimmed
 from ..errors import ProviderError, UserError, error_text, failure_message
 from ..markers import Via
@@ -51,6 +52,10 @@ class AutoProvider(Provider):
         """One pseudo-model: each provider's own default."""
         return [DEFAULT_MODEL]
 
+    def reads_images(self, model):
+        """Whether one of its providers' default models reads images: only those are tried with images."""
+        return any(reads_images(provider) for provider in self.candidates)
+
     def idle_limit(self, default):
         """The longest of its providers' limits: whichever answers may need it."""
         return max(provider.idle_limit(default) for provider in self.candidates)
@@ -63,6 +68,7 @@ class AutoProvider(Provider):
             try:
                 provider.check()
                 chosen = provider.default_model()
+                Vision(provider, chosen).check(messages)
                 # Fitted to the context of the provider tried: auto's own is unknown, as it depends on who answers.
                 budget = Budget(provider, chosen)
                 budget.warm(messages)
@@ -85,6 +91,14 @@ class AutoProvider(Provider):
                 close(chunks)
             return
         raise ProviderError(_("No provider could answer. %(failures)s", failures=" ".join(failures)), code="all_failed")
+
+
+def reads_images(provider):
+    """Whether a provider's default model reads images; not when the provider cannot say (it fails when tried)."""
+    try:
+        return provider.reads_images(provider.default_model())
+    except Exception:
+        return False
 
 
 def over(providers):

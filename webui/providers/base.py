@@ -46,6 +46,10 @@ class Provider:
         """The tokens `model`'s context holds; None when unknown, and then the whole history is sent."""
         return None
 
+    def reads_images(self, model):
+        """Whether `model` reads images (see attachments/prompt.py); a model that does not is never sent one."""
+        return False
+
     def token_counter(self, model):
         """How `model`'s tokens are counted (see context.Estimate): estimated, unless the provider has its tokenizer."""
         return ESTIMATE

@@ -16,7 +16,12 @@ log = logging.getLogger(__name__)
 TYPES = {"openai": OpenAIProvider, "ollama": OllamaProvider}
 TEXT_KEYS = ("name", "type", "base_url", "api_key", "api_key_env")
 SECONDS_KEYS = ("timeout", "read_timeout", "models_ttl")
-KEYS = {*TEXT_KEYS, *SECONDS_KEYS, "models", "context_length"}
+KEYS = {*TEXT_KEYS, *SECONDS_KEYS, "models", "context_length", "vision"}
+
+
+def model_names(value):
+    """Whether `value` is a list of model names (perhaps empty)."""
+    return isinstance(value, list) and all(isinstance(m, str) and m for m in value)
 
 
 def entry_problem(entry, taken):
@@ -40,8 +45,11 @@ def entry_problem(entry, taken):
     if "api_key" in entry and "api_key_env" in entry:
         return _("give “api_key” or “api_key_env”, not both.")
     models = entry.get("models", ["unchecked"])
-    if not (isinstance(models, list) and models and all(isinstance(m, str) and m for m in models)):
+    if not (models and model_names(models)):
         return _("“models” must be a list of model names.")
+    vision = entry.get("vision", False)
+    if not (isinstance(vision, bool) or model_names(vision)):
+        return _("“vision” must be true or false, or a list of model names.")
     for key in SECONDS_KEYS:
         value = entry.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -80,6 +88,7 @@ def build_provider(entry):
         api_key_env=entry.get("api_key_env"),
         models=entry.get("models"),
         context_length=entry.get("context_length"),
+        vision=entry.get("vision", False),
         **{k: float(entry[k]) for k in SECONDS_KEYS if k in entry},
     )
 

@@ -1,12 +1,13 @@
 """Ollama: its native chat API streamed as newline-delimited JSON, and its own models listed, pulled and deleted.
 
-Answers come from POST /api/chat, the models from GET /api/tags, a model's context from POST /api/show; a pull is
-POST /api/pull, streamed, a delete DELETE /api/delete.
+Answers come from POST /api/chat, the models from GET /api/tags, a model's context and whether it reads images from
+POST /api/show; a pull is POST /api/pull, streamed, a delete DELETE /api/delete.
 """
 import json
 import logging
 import re
 
+from ..attachments.prompt import ollama_messages
 from ..markers import ending
 from .failures import Failure, json_object, raise_if_error
 from .lines import LineTooLong, text_lines
@@ -65,11 +66,12 @@ class OllamaProvider(UpstreamProvider):
     models_path = "/api/tags"
 
     def chat_body(self, model, messages, stream, options):
-        """Model, messages, and the whitelisted options renamed into Ollama's `options`, with the context window."""
+        """Model, messages (images in their `images`), and the whitelisted options renamed into Ollama's `options`, with
+        the context window."""
         window = self.context_limit(model)
         return {
             "model": model,
-            "messages": messages,
+            "messages": ollama_messages(messages),
             "stream": stream,
             "options": {OPTIONS[key]: value for key, value in options.items() if key in OPTIONS}
             | ({"num_ctx": window} if window else {}),
@@ -80,8 +82,22 @@ class OllamaProvider(UpstreamProvider):
         cannot say."""
         if self.context_length:
             return self.context_length
-        shown = self.asked(f"context of {model}", lambda: self.fetch_json("POST", "/api/show", json={"model": model}))
-        return None if isinstance(shown, Failure) else shown_context(shown)
+        shown = self.shown(model)
+        return None if shown is None else shown_context(shown)
+
+    def reads_images(self, model):
+        """Whether the connection says `model` reads images, else whether Ollama lists "vision" among its
+        capabilities; False when it cannot say."""
+        if super().reads_images(model):
+            return True
+        shown = self.shown(model)
+        capabilities = shown.get("capabilities") if shown is not None else None
+        return isinstance(capabilities, list) and "vision" in capabilities
+
+    def shown(self, model):
+        """What POST /api/show says of `model`, asked at most once per models_ttl; None when it failed."""
+        shown = self.asked(f"show {model}", lambda: self.fetch_json("POST", "/api/show", json={"model": model}))
+        return None if isinstance(shown, Failure) else shown
 
     def parse_models(self, data):
         """The names in {"models": [{"name": ...}, ...]}."""

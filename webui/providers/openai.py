@@ -1,6 +1,7 @@
 """OpenAI-compatible servers: POST /chat/completions streamed as server-sent events, GET /models."""
 import json
 
+from ..attachments.prompt import openai_messages
 from ..markers import ending
 from .failures import Failure, json_object, raise_if_error
 from .lines import sse_data
@@ -42,11 +43,11 @@ class OpenAIProvider(UpstreamProvider):
     models_path = "/models"
 
     def chat_body(self, model, messages, stream, options):
-        """Model, messages and the whitelisted options, at the top level as the API wants them; a stream is asked
-        to end with the tokens it used, for the page's rate."""
+        """Model, messages (images as content parts) and the whitelisted options, at the top level as the API wants
+        them; a stream is asked to end with the tokens it used, for the page's rate."""
         return {
             "model": model,
-            "messages": messages,
+            "messages": openai_messages(messages),
             "stream": stream,
             **({"stream_options": {"include_usage": True}} if stream else {}),
             **{key: value for key, value in options.items() if key in OPTIONS},

@@ -55,9 +55,10 @@ class UpstreamProvider(Provider):
         read_timeout=DEFAULT_READ_TIMEOUT,
         models_ttl=DEFAULT_MODELS_TTL,
         context_length=None,
+        vision=False,
     ):
         """Remember where the server is, how long to wait for it and, when given, how many tokens its models' context
-        holds; nothing is sent yet."""
+        holds and which of them read images (`vision`: True for all, or a list of names); nothing is sent yet."""
         super().__init__(name)
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
@@ -68,6 +69,7 @@ class UpstreamProvider(Provider):
         self.read_timeout = read_timeout
         self.models_ttl = models_ttl
         self.context_length = context_length
+        self.vision = vision
         self._lock = threading.Lock()
         # What the server said when last asked (its models, a model's context), by question: (until when, answer).
         self._answers = {}
@@ -127,6 +129,10 @@ class UpstreamProvider(Provider):
     def context_limit(self, model):
         """The connection's context_length; None (unknown) without it."""
         return self.context_length
+
+    def reads_images(self, model):
+        """Whether the connection says `model` reads images: `vision = true`, or a list that names it."""
+        return self.vision is True or (isinstance(self.vision, list) and model in self.vision)
 
     def complete(self, model, messages, stream=True, **options):
         """Yield the answer as it streams in; an answer that stops early is an error after its text. A prompt the server

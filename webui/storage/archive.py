@@ -1,10 +1,12 @@
 """Conversations in and out: JSON (OpenAI `messages` plus metadata) and Markdown exports, and imports checked field by field."""
+import json
 from datetime import datetime, timezone
 
 from flask_babel import gettext as _
 
+from ..attachments import portable, records
 from ..errors import UserError
-from . import conversations, validate
+from . import conversations, get_db, validate
 from .database import transaction
 
 FORMAT = "webui.conversation"
@@ -13,15 +15,26 @@ MAX_MESSAGES = 10_000
 MAX_MESSAGE_CHARS = 1_000_000
 
 
-def export_json(db, conversation):
-    """The active path as OpenAI messages, with what is needed to pick the conversation up again."""
+def export_json(conversation):
+    """The active path as OpenAI messages, with what is needed to pick the conversation up again, as pieces of JSON
+    text made as they are sent: a message's files (in base64, see attachments/portable.py) are read only when its turn
+    comes, so an export with many is never whole in memory. It reads with the connection of the context it runs in
+    (a streamed response's, after the request's own has closed)."""
+    db = get_db()
     data = conversations.conversation_json(db, conversation)
-    return {
+    head = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         **{key: data[key] for key in ("title", "system_prompt", "options", "provider", "model", "created_at")},
-        "messages": [{"role": m["role"], "content": m["content"]} for m in data["messages"]],
     }
+    yield "{\n" + "".join(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n" for key, value in head.items())
+    yield '  "messages": ['
+    for number, message in enumerate(data["messages"]):
+        exported = {"role": message["role"], "content": message["content"]}
+        if message["attachments"]:
+            exported["attachments"] = portable.exported(db, conversation["owner"], message["attachments"])
+        yield ("," if number else "") + "\n    " + json.dumps(exported, ensure_ascii=False)
+    yield "\n  ]\n}\n"
 
 
 def export_markdown(db, conversation):
@@ -36,7 +49,8 @@ def export_markdown(db, conversation):
             heading = _("User")
         else:
             heading = _("Assistant") + (f" ({message['model']})" if message["model"] else "")
-        parts.append(f"## {heading}\n\n{message['content']}")
+        body = [text for text in (message["content"], portable.markdown_links(message["attachments"])) if text]
+        parts.append(f"## {heading}\n\n" + "\n\n".join(body))
     return "\n\n".join(parts) + "\n"
 
 
@@ -56,10 +70,13 @@ def parse_messages(items, system_allowed):
         if len(item["content"]) > MAX_MESSAGE_CHARS:
             raise invalid(_("Message %(n)d is longer than %(max)d characters.", n=n, max=MAX_MESSAGE_CHARS))
         role = item.get("role")
+        if item.get("attachments") not in (None, []) and role != "user":
+            raise invalid(_("Message %(n)d: only user messages carry files.", n=n))
         if role == "system" and system_allowed and not messages:
             system.append(item["content"])
         elif role in ("user", "assistant"):
-            messages.append({"role": role, "content": item["content"]})
+            files = portable.parse(item.get("attachments") or [], n)
+            messages.append({"role": role, "content": item["content"], "files": files})
         else:
             raise invalid(
                 _(
@@ -133,16 +150,30 @@ def store_import(db, owner, spec, quota=0):
     With a `quota` (bytes), the owner's messages may not take more than that with the import's.
     """
     needed = sum(len(message["content"].encode("utf-8", "surrogatepass")) for message in spec["messages"])
-    with transaction(db):
-        # Counted inside the transaction: two imports at once cannot both fit in the same room.
-        used = conversations.stored_bytes(db, owner) if quota else 0
-        if quota and used + needed > quota:
-            raise over_quota(needed, used, quota)
-        conversation_id = conversations.create_conversation(
-            db, owner, spec["title"], spec["provider"], spec["model"], spec["system_prompt"], spec["options"], spec["created_at"]
-        )
-        parent_id = None
-        for message in spec["messages"]:
-            parent_id = conversations.add_message(db, conversation_id, parent_id, message["role"], message["content"])
-        conversations.update_conversation(db, conversation_id, leaf_id=parent_id)
+    # Looked at before the files are read and stored (which takes a while), and again where it counts.
+    check_room(db, owner, needed, quota)
+    carried = portable.accept_all(owner, spec["messages"])
+    try:
+        with transaction(db):
+            # Counted inside the transaction: two imports at once cannot both fit in the same room.
+            check_room(db, owner, needed, quota)
+            conversation_id = conversations.create_conversation(
+                db, owner, spec["title"], spec["provider"], spec["model"], spec["system_prompt"], spec["options"],
+                spec["created_at"],
+            )
+            parent_id = None
+            for message, ids in zip(spec["messages"], carried):
+                parent_id = conversations.add_message(db, conversation_id, parent_id, message["role"], message["content"])
+                records.link(db, parent_id, ids)
+            conversations.update_conversation(db, conversation_id, leaf_id=parent_id)
+    except BaseException:
+        portable.discard(owner, carried)
+        raise
     return conversation_id
+
+
+def check_room(db, owner, needed, quota):
+    """Refuse an import of `needed` bytes of text that would take the owner past `quota` (0: no limit)."""
+    used = conversations.stored_bytes(db, owner) if quota else 0
+    if quota and used + needed > quota:
+        raise over_quota(needed, used, quota)

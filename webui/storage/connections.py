@@ -10,6 +10,8 @@ from .conversations import new_id
 
 # The fields the page sets, in the order of the table's columns.
 FIELDS = ("name", "type", "base_url", "models", "context_length", "vision", "enabled")
+# The columns that hold them: `vision` is a flag (all models, or none) and, when it names models, their list.
+COLUMNS = (*FIELDS, "vision_models")
 
 
 def sealed(key):
@@ -24,23 +26,30 @@ def key_of(row):
 
 
 def fields_of(row):
-    """The fields of a row as the page sets them: `models` a list or None (all), flags as booleans."""
-    models = row["models"]
+    """The fields of a row as the page sets them: `models` a list or None (all), `vision` a boolean or a list of model
+    names, `enabled` a boolean."""
+    models, vision_models = row["models"], row["vision_models"]
     return {
         "name": row["name"],
         "type": row["type"],
         "base_url": row["base_url"],
         "models": json.loads(models) if models is not None else None,
         "context_length": row["context_length"],
-        "vision": bool(row["vision"]),
+        "vision": json.loads(vision_models) if vision_models is not None else bool(row["vision"]),
         "enabled": bool(row["enabled"]),
     }
 
 
 def columns(fields):
-    """The values of FIELDS as stored."""
-    stored = dict(fields, models=None if fields["models"] is None else json.dumps(fields["models"]))
-    return [stored[key] for key in FIELDS]
+    """The values of COLUMNS as stored."""
+    vision = fields["vision"]
+    stored = dict(
+        fields,
+        models=None if fields["models"] is None else json.dumps(fields["models"]),
+        vision=vision is True,
+        vision_models=json.dumps(vision) if isinstance(vision, list) else None,
+    )
+    return [stored[key] for key in COLUMNS]
 
 
 def all_rows(db):
@@ -68,8 +77,8 @@ def add(db, fields, token):
     """Store a new connection with the sealed key `token` (or None); its id."""
     connection_id, now = new_id(), time.time()
     db.execute(
-        f"INSERT INTO connections (id, {', '.join(FIELDS)}, api_key, created_at, updated_at)"
-        f" VALUES (?, {', '.join('?' for _ in FIELDS)}, ?, ?, ?)",
+        f"INSERT INTO connections (id, {', '.join(COLUMNS)}, api_key, created_at, updated_at)"
+        f" VALUES (?, {', '.join('?' for _ in COLUMNS)}, ?, ?, ?)",
         (connection_id, *columns(fields), token, now, now),
     )
     return connection_id
@@ -77,7 +86,7 @@ def add(db, fields, token):
 
 def update(db, connection_id, fields, token):
     """Store a connection's new fields and sealed key."""
-    assignments = ", ".join(f"{key} = ?" for key in FIELDS)
+    assignments = ", ".join(f"{key} = ?" for key in COLUMNS)
     db.execute(
         f"UPDATE connections SET {assignments}, api_key = ?, updated_at = ? WHERE id = ?",
         (*columns(fields), token, time.time(), connection_id),

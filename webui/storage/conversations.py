@@ -153,8 +153,8 @@ def error_of(row):
     return json.loads(row["error"]) if row["error"] else None
 
 
-def message_json(row, versions):
-    """One message of the active path as the API shows it."""
+def message_json(row, versions, files=()):
+    """One message of the active path as the API shows it, with the JSON of the `files` it carries."""
     message = {
         "id": row["id"],
         "parent_id": row["parent_id"],
@@ -167,6 +167,7 @@ def message_json(row, versions):
         "created_at": iso(row["created_at"]),
         "versions": versions,
         "version": versions.index(row["id"]),
+        "attachments": list(files),
     }
     if row["error"]:
         message["error"] = error_of(row)
@@ -179,16 +180,20 @@ def summary_json(row):
 
 
 def conversation_json(db, row):
-    """A conversation with the messages of its active path."""
+    """A conversation with the messages of its active path, each with the attachments it carries."""
+    # Imported here: the attachments package builds on this module.
+    from ..attachments.records import of_messages
+
     path = path_to(db, row["leaf_id"]) if row["leaf_id"] else []
     children = siblings(db, row["id"]) if path else {}
+    carried = of_messages(db, [m["id"] for m in path]) if path else {}
     return {
         **summary_json(row),
         "system_prompt": row["system_prompt"],
         "options": json.loads(row["options"]),
         "provider": row["provider"],
         "model": row["model"],
-        "messages": [message_json(m, children[m["parent_id"]]) for m in path],
+        "messages": [message_json(m, children[m["parent_id"]], carried.get(m["id"], ())) for m in path],
     }
 
 
