@@ -94,7 +94,13 @@ function dialogForImages() {
   const image = h("img", { className: "image-full", alt: "" });
   const dialog = h(
     "dialog",
-    { className: "image-dialog", onclick: (event) => event.target === dialog && dialog.close() },
+    {
+      className: "image-dialog",
+      // A click on the backdrop is on the dialog itself. Returning false would cancel the click, Close's too.
+      onclick: (event) => {
+        if (event.target === dialog) dialog.close();
+      },
+    },
     h("form", { method: "dialog", className: "image-bar" }, name, open,
       h("button", { className: "icon", value: "close", "aria-label": _("Close"), title: _("Close") },
         h("span", { className: "i i-close", "aria-hidden": "true" }))),

@@ -209,7 +209,10 @@ export class MessageView {
           event.preventDefault();
           if (field.value.trim() || kept.length) this.#callbacks.onEdit(this, field.value.trim(), kept);
         },
-        onkeydown: (event) => event.key === "Escape" && cancel(),
+        // A handler that returns false cancels the event: this one returns nothing, or no key would type.
+        onkeydown: (event) => {
+          if (event.key === "Escape") cancel();
+        },
       },
       chips.length > 0 && h("ul", { className: "attachment-tray", "aria-label": _("Files to send") }, chips),
       field,

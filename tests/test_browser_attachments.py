@@ -1,15 +1,18 @@
 """Attachments on the page, in English and Russian: attached by the paperclip, dropped or pasted, shown as chips that
-upload at once and can be removed; files the server refuses say why on their chip."""
+upload at once and can be removed; files the server refuses say why on their chip; a message sent with files shows
+them (after a reload, an edit, an export and import too), and the model gets them."""
 import base64
 import json
 import re
+import sys
 
 import pytest
 from attachment_files import image_bytes, stored
-from browser import open_chat, phone, screenshot  # noqa: F401
+from browser import answers, choose, open_chat, phone, screenshot, wait_until_idle  # noqa: F401
 from playwright.sync_api import expect
 
 from test_browser_conversations import page_fetch
+from webui.registry import DROPIN_PACKAGE
 
 LANGUAGES = pytest.mark.parametrize("lang", ["en", "ru"])
 WORDS = {
@@ -24,6 +27,10 @@ WORDS = {
         "wait": "Wait until the files are uploaded, then send.",
         "uploading": "Uploading…",
         "drop": "Drop the files here to attach them to your message",
+        "no vision": "echo (testing) does not read images",
+        "edit": "Edit",
+        "save": "Save and send",
+        "close": "Close",
     },
     "ru": {
         "attach": "Приложить файлы",
@@ -36,10 +43,42 @@ WORDS = {
         "wait": "Дождитесь, пока файлы загрузятся, и отправьте.",
         "uploading": "Загрузка…",
         "drop": "Отпустите файлы здесь, чтобы приложить их к сообщению",
+        "no vision": "echo (testing) не",
+        "edit": "Изменить",
+        "save": "Сохранить и отправить",
+        "close": "Закрыть",
     },
 }
 PNG = image_bytes("PNG")
 NOTES = b"shopping list\n- milk\n- bread\n"
+# A drop-in module whose model reads images: it answers with the kind of each part of the newest message.
+LOOKER = '''"""Reads images: says what each part of the newest message is."""
+url = "http://127.0.0.1/looker"
+model = ["describe"]
+supports_stream = True
+needs_auth = False
+supports_images = True
+seen = []
+
+
+def _create_completion(model, messages, stream, **kwargs):
+    seen.append(messages)
+    content = messages[-1]["content"]
+    for part in content if isinstance(content, list) else [{"type": "text", "text": content}]:
+        yield part["type"] + " "
+'''
+
+
+@pytest.fixture
+def app_config(app_config, providers_dir):
+    """The test modules, and one whose model reads images."""
+    (providers_dir / "looker.py").write_text(LOOKER)
+    return app_config
+
+
+def looker_saw():
+    """The messages the image-reading module was sent, request by request."""
+    return sys.modules[f"{DROPIN_PACKAGE}.looker"].seen
 
 # Files made in the page from their bytes (base64), in a DataTransfer, as a drag or a paste brings them.
 DATA_TRANSFER = """(files) => {
@@ -249,3 +288,170 @@ def test_send_waits_for_the_uploads(page, server, lang):
     expect(chips(page).first).to_have_attribute("data-state", "ready")
     expect(page.locator("#send")).to_be_enabled()
     expect(page.locator("#input")).to_have_value("soon")
+
+
+def send_with_files(page, lang, text, *files):
+    """Attach `files` with the paperclip, wait for their uploads, then send `text` with them and wait for the answer;
+    the ids the server gave the files, by name."""
+    ids = uploaded_ids(page, len(files), lambda: attach_with_the_button(page, lang, *files))
+    page.fill("#input", text)
+    page.press("#input", "Enter")
+    wait_until_idle(page)
+    return ids
+
+
+def expect_files_shown(page, message, lang):
+    """`message` shows photo.png as a loaded thumbnail and notes.txt as a download link with its kind and size."""
+    files = message.locator(".attachments li")
+    expect(files).to_have_count(2)
+    image = files.locator("a.attachment-image img")
+    expect(image).to_have_attribute("alt", "photo.png")
+    page.wait_for_function("(image) => image.complete && image.naturalWidth > 0", arg=image.element_handle())
+    link = files.locator("a.attachment-file")
+    expect(link.locator(".attachment-name")).to_have_text("notes.txt")
+    expect(link.locator(".attachment-meta")).to_have_text(WORDS[lang]["text"])
+    expect(link).to_have_attribute("download", "notes.txt")
+
+
+@LANGUAGES
+def test_a_message_carries_its_files_to_the_model_and_shows_them(page, server, lang):
+    """Sent with a message, an image goes to a model that reads images as an image part and a text file as text before
+    the message's words; the chips go, and the message shows the files, after a reload too; the image opens full size
+    and the text file downloads."""
+    open_chat(page, server, f"/?lang={lang}")
+    choose(page, "looker", "describe")
+    send_with_files(page, lang, "what is this?", ("photo.png", "image/png", PNG), ("notes.txt", "text/plain", NOTES))
+    expect(page.locator("#attachments")).to_be_hidden()
+    question = looker_saw()[-1][-1]
+    assert question["role"] == "user"
+    assert question["content"][0] == {"type": "text", "text": "notes.txt\n```\nshopping list\n- milk\n- bread\n```\n\nwhat is this?"}
+    assert question["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+    for reloaded in (False, True):
+        if reloaded:
+            page.reload()
+        sent = page.locator(".message.user")
+        expect(sent.locator(".content")).to_have_text("what is this?")
+        expect_files_shown(page, sent, lang)
+        expect(answers(page).locator(".content")).to_have_text("text image_url")
+    screenshot(page, f"attachments-sent-{lang}")
+    link = page.locator(".message.user a.attachment-file")
+    assert page_fetch(page, "GET", link.get_attribute("href")) == (200, NOTES.decode())
+    page.locator(".message.user a.attachment-image").click()
+    dialog = page.locator("dialog.image-dialog")
+    expect(dialog).to_be_visible()
+    page.wait_for_function("() => document.querySelector('dialog.image-dialog img').naturalWidth === 64")
+    expect(dialog.locator(".image-name")).to_have_text("photo.png")
+    screenshot(page, f"attachments-image-{lang}")
+    dialog.get_by_role("button", name=WORDS[lang]["close"]).click()
+    expect(dialog).to_be_hidden()
+
+
+def test_files_alone_make_a_message(page, server):
+    """A message of files and no words is sent; the conversation is named after its first file."""
+    open_chat(page, server)
+    choose(page, "looker", "describe")
+    send_with_files(page, "en", "", ("notes.txt", "text/plain", NOTES))
+    expect(page.locator(".message.user .attachments li")).to_have_count(1)
+    expect(page.locator(".message.user .content")).to_be_hidden()
+    expect(answers(page).locator(".content")).to_have_text("text")
+    assert looker_saw()[-1][-1]["content"] == "notes.txt\n```\nshopping list\n- milk\n- bread\n```"
+    expect(page.locator("#title")).to_have_text("notes.txt")
+
+
+@LANGUAGES
+def test_an_edit_sends_the_files_again(page, server, lang):
+    """An edited message carries the files of the one it replaces, less any removed in the edit; the old version keeps
+    all of its files."""
+    open_chat(page, server, f"/?lang={lang}")
+    choose(page, "looker", "describe")
+    send_with_files(page, lang, "first", ("photo.png", "image/png", PNG), ("notes.txt", "text/plain", NOTES))
+    page.locator(".message.user").get_by_role("button", name=WORDS[lang]["edit"]).click()
+    edit = page.locator(".edit-form")
+    expect(edit.locator(".chip-name")).to_have_text(["photo.png", "notes.txt"])
+    expect(page.locator(".message.user .attachments")).to_be_hidden()
+    screenshot(page, f"attachments-edit-{lang}")
+    # Typed, not filled: the edit box must take keys (a keydown handler that returned false took them all).
+    page.fill(".edit-field", "")
+    page.keyboard.type("second")
+    edit.locator(".chip").nth(1).locator(".chip-remove").click()
+    expect(edit.locator(".chip-name")).to_have_text(["photo.png"])
+    edit.get_by_role("button", name=WORDS[lang]["save"]).click()
+    wait_until_idle(page)
+    assert [part["type"] for part in looker_saw()[-1][-1]["content"]] == ["text", "image_url"]
+    assert looker_saw()[-1][-1]["content"][0]["text"] == "second"
+    page.reload()
+    expect(page.locator(".message.user .versions")).to_contain_text("2 / 2")
+    expect(page.locator(".message.user .attachments img")).to_have_attribute("alt", "photo.png")
+    expect(page.locator(".message.user .attachments li")).to_have_count(1)
+    page.locator(".message.user .versions button").first.click()
+    expect(page.locator(".message.user .versions")).to_contain_text("1 / 2")
+    expect_files_shown(page, page.locator(".message.user"), lang)
+
+
+@LANGUAGES
+def test_an_image_for_a_model_that_reads_none_comes_back_to_the_composer(page, server, lang, testing_provider):
+    """An image sent to a text-only model is refused before anything is sent: the words and the chip are back in the
+    composer, with the reason; sent to a model that reads images, they go."""
+    open_chat(page, server, f"/?lang={lang}")
+    choose(page, "testing", "echo")
+    started = len(testing_provider().started)
+    send_with_files(page, lang, "describe it", ("photo.png", "image/png", PNG))
+    expect(page.locator("#notice")).to_contain_text(WORDS[lang]["no vision"])
+    expect(page.locator("#input")).to_have_value("describe it")
+    expect(chips(page).locator(".chip-name")).to_have_text(["photo.png"])
+    expect(chips(page).first).to_have_attribute("data-state", "ready")
+    expect(page.locator(".message")).to_have_count(0)
+    assert len(testing_provider().started) == started
+    screenshot(page, f"attachments-no-vision-{lang}")
+    choose(page, "looker", "describe")
+    page.press("#input", "Enter")
+    wait_until_idle(page)
+    expect(chips(page)).to_have_count(0)
+    expect(page.locator(".message.user .attachments img")).to_have_attribute("alt", "photo.png")
+    expect(answers(page).locator(".content")).to_have_text("text image_url")
+
+
+def test_export_and_import_keep_the_files(page, server):
+    """A conversation with files exported as JSON and imported again from the sidebar shows the same files, which open
+    and download; the Markdown export names them."""
+    open_chat(page, server)
+    choose(page, "looker", "describe")
+    send_with_files(page, "en", "keep these", ("photo.png", "image/png", PNG), ("notes.txt", "text/plain", NOTES))
+    page.click("#settings-toggle")
+    status, exported = page_fetch(page, "GET", page.locator("#export a[data-export='json']").get_attribute("href"))
+    assert status == 200
+    status, markdown = page_fetch(page, "GET", page.locator("#export a[data-export='md']").get_attribute("href"))
+    assert status == 200 and re.search(r"!\[photo\\?\.png\]\(/api/attachments/[\w-]+\)", markdown), markdown
+    assert re.search(r"\[notes\\?\.txt\]\(/api/attachments/[\w-]+\)", markdown), markdown
+    first = page.url
+    page.set_input_files("#import", files=[{"name": "conversation.json", "mimeType": "application/json", "buffer": exported.encode()}])
+    expect(page.locator(".conversation-link")).to_have_count(2)
+    expect(page).not_to_have_url(first)
+    sent = page.locator(".message.user")
+    expect(sent.locator(".content")).to_have_text("keep these")
+    expect_files_shown(page, sent, "en")
+    assert page_fetch(page, "GET", sent.locator("a.attachment-file").get_attribute("href")) == (200, NOTES.decode())
+    page.reload()
+    expect_files_shown(page, page.locator(".message.user"), "en")
+    screenshot(page, "attachments-imported")
+
+
+def test_attachments_on_a_phone(phone, server):
+    """On a phone the chips make one row that scrolls sideways above the message box, which stays in view; a sent
+    message shows its files."""
+    open_chat(phone, server)
+    choose(phone, "looker", "describe")
+    files = [("photo.png", "image/png", PNG)] + [(f"notes-{n}.txt", "text/plain", NOTES) for n in range(3)]
+    phone.set_input_files("#attach-input", files=chooser_files(*files))
+    expect(chips(phone).and_(phone.locator("[data-state='ready']"))).to_have_count(4)
+    expect(phone.locator("#input")).to_be_in_viewport()
+    expect(phone.locator("#send")).to_be_in_viewport()
+    tray = phone.locator("#attachments")
+    assert tray.evaluate("(tray) => tray.scrollWidth > tray.clientWidth && tray.clientWidth <= window.innerWidth")
+    screenshot(phone, "phone-attachments-chips")
+    phone.fill("#input", "on the go")
+    phone.locator("#send").tap()
+    wait_until_idle(phone)
+    expect(phone.locator(".message.user .attachments li")).to_have_count(4)
+    assert phone.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(phone, "phone-attachments-sent")
