@@ -1,5 +1,6 @@
-"""A fake Ollama's own models, on a FakeUpstream's real socket: /api/tags with details, /api/show, /api/delete, and a
-streaming /api/pull that succeeds or fails as Ollama does.
+"""A fake Ollama's own models, on a FakeUpstream's real socket: /api/tags with details, /api/show (with "vision" among
+the capabilities of the models in `ollama.vision`), /api/delete, and a streaming /api/pull that succeeds or fails as
+Ollama does.
 
 A pull of a model of the library streams "pulling manifest", progress lines for each layer, then "verifying sha256
 digest", "writing manifest" and "success", and the model is installed (before "success" goes out, as Ollama writes
@@ -55,6 +56,8 @@ class FakeOllama:
         self.upstream = upstream
         self.models = dict(INSTALLED)
         self.fault = None
+        # The models whose /api/show lists "vision" among their capabilities.
+        self.vision = set()
         self.steps = 3
         self.pause = 0.0
         upstream.on("GET", "/api/tags", lambda handler: answer(body=self.tags())(handler))
@@ -75,7 +78,7 @@ class FakeOllama:
         family = model["family"]
         answer(body={
             "details": tag(name, model)["details"],
-            "capabilities": ["completion"],
+            "capabilities": ["completion", "vision"] if name in self.vision else ["completion"],
             "model_info": {"general.architecture": family, f"{family}.context_length": 32768},
             "parameters": "stop                           \"<|im_end|>\"",
             "modified_at": MODIFIED,

@@ -125,10 +125,10 @@ ACTIONS = {"send": send, "regenerate": regenerate, "edit": edit, "continue": car
 def likely_history(db, chat, conversation, files):
     """The messages a turn will most likely send, read without writing: the conversation's active path and the new
     message with its `files` (an edit or a regenerated answer sends part of that path)."""
-    if conversation is None:
-        return [prompt.message("user", chat.content, files)]
-    path = conversations.path_to(db, conversation["leaf_id"]) if conversation["leaf_id"] else []
-    return provider_messages(db, conversation, path) + [prompt.message("user", chat.content or "", files)]
+    earlier = []
+    if conversation is not None and conversation["leaf_id"]:
+        earlier = provider_messages(db, conversation, conversations.path_to(db, conversation["leaf_id"]))
+    return earlier + [prompt.message("user", chat.content or "", files)]
 
 
 def prepare(db, owner, chat, registry):
@@ -146,11 +146,13 @@ def prepare(db, owner, chat, registry):
     provider, model = resolve(chat, registry)
     # Each of the message's files must be the sender's (not_found otherwise, as for a conversation), none twice.
     files = attachments.for_message(db, owner, chat.attachments)
-    budget = Budget(provider, model)
     vision = prompt.Vision(provider, model)
+    # The new message's images are sent for sure: refused before the model's context is asked for (a model loaded).
+    vision.check([prompt.message("user", "", files)])
     likely = likely_history(db, chat, conversation, files)
     if prompt.has_images(likely):
         vision.reads()  # asked before the transaction: a provider may ask its server
+    budget = Budget(provider, model)
     budget.warm(likely)
     with transaction(db):
         turn = ACTIONS[chat.action](db, owner, chat, provider.name, model)

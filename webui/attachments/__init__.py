@@ -3,13 +3,14 @@
 The package's modules: sniff (what a file is, by its content; display names), worker (the child process that reads
 an image or a PDF, or scales one down), jobs (running it with a deadline), files (the bytes, by SHA-256, in
 WEBUI_DATA_DIR/attachments), records (the rows, quotas, links to messages), intake (one file from upload to row),
-cleanup (files no row uses, uploads never sent), api (the HTTP endpoints), prompt (what a model is sent of them).
+cleanup (files no row uses, uploads never sent), api (the HTTP endpoints), prompt (what a model is sent of them),
+portable (their place in exported and imported conversations).
 
 What the chat path uses: for_message(db, owner, ids) checks a message's attachment ids and gives their Attachment
 records (an image's bytes read), link(db, message_id, ids) records them with the message, carried(db, message_ids)
 gives them back as records and of_messages(db, message_ids) as JSON, prompt makes them what a model is sent, and
-collect(db) removes the files a deleted conversation leaves unused. Export and import: owned(db, owner, id) and
-read(attachment) give a file back, accept(owner, name, type, data) stores one.
+collect(db) removes the files a deleted conversation leaves unused. Export and import (portable): owned(db, owner,
+id) and read(attachment) give a file back, accept(owner, name, type, data) stores one.
 """
 from .. import security
 from . import api, jobs

@@ -18,9 +18,8 @@ from . import cleanup, intake, records
 
 log = logging.getLogger(__name__)
 
-# Every ASCII punctuation character may be escaped with a backslash in Markdown: a file's name, however written, is
-# then only text in a link (no markup, no HTML).
-PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# What could make markup or HTML of a file's name inside a link's text: escaped with a backslash, it is only text.
+MARKUP = re.compile(r"([\\`*_\[\]<>&~!])")
 URL = "/api/attachments/{id}"
 
 
@@ -43,7 +42,7 @@ def markdown_links(files):
 
 def escaped(name):
     """A file's name as Markdown text."""
-    return PUNCTUATION.sub(r"\\\1", name)
+    return MARKUP.sub(r"\\\1", name)
 
 
 def refusal(number, message, code="invalid_import"):

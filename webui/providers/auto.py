@@ -94,10 +94,11 @@ class AutoProvider(Provider):
 
 
 def reads_images(provider):
-    """Whether a provider's default model reads images; not when the provider cannot say (it fails when tried)."""
+    """Whether a provider's default model reads images; not when the provider cannot be used now (it says why when it
+    is tried)."""
     try:
         return provider.reads_images(provider.default_model())
-    except Exception:
+    except UserError:
         return False
 
 

@@ -27,8 +27,8 @@ def export_json(conversation):
         "version": FORMAT_VERSION,
         **{key: data[key] for key in ("title", "system_prompt", "options", "provider", "model", "created_at")},
     }
-    yield "{\n" + "".join(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n" for key, value in head.items())
-    yield '  "messages": ['
+    fields = [f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n" for key, value in head.items()]
+    yield "{\n" + "".join(fields) + '  "messages": ['
     for number, message in enumerate(data["messages"]):
         exported = {"role": message["role"], "content": message["content"]}
         if message["attachments"]:

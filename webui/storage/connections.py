@@ -10,8 +10,6 @@ from .conversations import new_id
 
 # The fields the page sets, in the order of the table's columns.
 FIELDS = ("name", "type", "base_url", "models", "context_length", "vision", "enabled")
-# The columns that hold them: `vision` is a flag (all models, or none) and, when it names models, their list.
-COLUMNS = (*FIELDS, "vision_models")
 
 
 def sealed(key):
@@ -28,28 +26,28 @@ def key_of(row):
 def fields_of(row):
     """The fields of a row as the page sets them: `models` a list or None (all), `vision` a boolean or a list of model
     names, `enabled` a boolean."""
-    models, vision_models = row["models"], row["vision_models"]
+    models, vision = row["models"], row["vision"]
     return {
         "name": row["name"],
         "type": row["type"],
         "base_url": row["base_url"],
         "models": json.loads(models) if models is not None else None,
         "context_length": row["context_length"],
-        "vision": json.loads(vision_models) if vision_models is not None else bool(row["vision"]),
+        "vision": json.loads(vision) if isinstance(vision, str) else bool(vision),
         "enabled": bool(row["enabled"]),
     }
 
 
 def columns(fields):
-    """The values of COLUMNS as stored."""
+    """The values of FIELDS as stored. `vision` is 0 or 1 (none or all of its models), or the JSON text of a list of
+    model names: SQLite keeps a text that is not a number as text, in this column of INTEGER affinity too."""
     vision = fields["vision"]
     stored = dict(
         fields,
         models=None if fields["models"] is None else json.dumps(fields["models"]),
-        vision=vision is True,
-        vision_models=json.dumps(vision) if isinstance(vision, list) else None,
+        vision=json.dumps(vision) if isinstance(vision, list) else vision,
     )
-    return [stored[key] for key in COLUMNS]
+    return [stored[key] for key in FIELDS]
 
 
 def all_rows(db):
@@ -77,8 +75,8 @@ def add(db, fields, token):
     """Store a new connection with the sealed key `token` (or None); its id."""
     connection_id, now = new_id(), time.time()
     db.execute(
-        f"INSERT INTO connections (id, {', '.join(COLUMNS)}, api_key, created_at, updated_at)"
-        f" VALUES (?, {', '.join('?' for _ in COLUMNS)}, ?, ?, ?)",
+        f"INSERT INTO connections (id, {', '.join(FIELDS)}, api_key, created_at, updated_at)"
+        f" VALUES (?, {', '.join('?' for _ in FIELDS)}, ?, ?, ?)",
         (connection_id, *columns(fields), token, now, now),
     )
     return connection_id
@@ -86,7 +84,7 @@ def add(db, fields, token):
 
 def update(db, connection_id, fields, token):
     """Store a connection's new fields and sealed key."""
-    assignments = ", ".join(f"{key} = ?" for key in COLUMNS)
+    assignments = ", ".join(f"{key} = ?" for key in FIELDS)
     db.execute(
         f"UPDATE connections SET {assignments}, api_key = ?, updated_at = ? WHERE id = ?",
         (*columns(fields), token, time.time(), connection_id),

@@ -174,11 +174,6 @@ MIGRATIONS = [
         " INSERT OR IGNORE INTO attachment_garbage (hash) SELECT old.thumbnail_hash WHERE old.thumbnail_hash IS NOT NULL;"
         " END",
     ),
-    (
-        # The models of a connection that read images, as a JSON list, when its `vision` names them rather than saying
-        # all (vision 1) or none (vision 0, vision_models NULL): see storage/connections.py.
-        "ALTER TABLE connections ADD COLUMN vision_models TEXT",
-    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
