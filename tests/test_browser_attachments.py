@@ -4,15 +4,15 @@ them (after a reload, an edit, an export and import too), and the model gets the
 import base64
 import json
 import re
-import sys
 
 import pytest
 from attachment_files import image_bytes, stored
 from browser import answers, choose, open_chat, phone, screenshot, wait_until_idle  # noqa: F401
+from fake_upstream import upstream, webui  # noqa: F401 (fixtures)
 from playwright.sync_api import expect
 
+from test_attachments_providers import SEEING, module
 from test_browser_conversations import page_fetch
-from webui.registry import DROPIN_PACKAGE
 
 LANGUAGES = pytest.mark.parametrize("lang", ["en", "ru"])
 WORDS = {
@@ -31,6 +31,7 @@ WORDS = {
         "edit": "Edit",
         "save": "Save and send",
         "close": "Close",
+        "saved": "Saved “lab”.",
     },
     "ru": {
         "attach": "Приложить файлы",
@@ -47,38 +48,21 @@ WORDS = {
         "edit": "Изменить",
         "save": "Сохранить и отправить",
         "close": "Закрыть",
+        "saved": "«lab» сохранено.",
     },
 }
 PNG = image_bytes("PNG")
 NOTES = b"shopping list\n- milk\n- bread\n"
-# A drop-in module whose model reads images: it answers with the kind of each part of the newest message.
-LOOKER = '''"""Reads images: says what each part of the newest message is."""
-url = "http://127.0.0.1/looker"
-model = ["describe"]
-supports_stream = True
-needs_auth = False
-supports_images = True
-seen = []
-
-
-def _create_completion(model, messages, stream, **kwargs):
-    seen.append(messages)
-    content = messages[-1]["content"]
-    for part in content if isinstance(content, list) else [{"type": "text", "text": content}]:
-        yield part["type"] + " "
-'''
-
-
 @pytest.fixture
 def app_config(app_config, providers_dir):
-    """The test modules, and one whose model reads images."""
-    (providers_dir / "looker.py").write_text(LOOKER)
+    """The test modules, and `seeing`, whose model reads images (it answers "I see.")."""
+    (providers_dir / "seeing.py").write_text(SEEING)
     return app_config
 
 
-def looker_saw():
+def seeing_saw():
     """The messages the image-reading module was sent, request by request."""
-    return sys.modules[f"{DROPIN_PACKAGE}.looker"].seen
+    return module("seeing").seen
 
 # Files made in the page from their bytes (base64), in a DataTransfer, as a drag or a paste brings them.
 DATA_TRANSFER = """(files) => {
@@ -319,10 +303,10 @@ def test_a_message_carries_its_files_to_the_model_and_shows_them(page, server, l
     the message's words; the chips go, and the message shows the files, after a reload too; the image opens full size
     and the text file downloads."""
     open_chat(page, server, f"/?lang={lang}")
-    choose(page, "looker", "describe")
+    choose(page, "seeing", "eyes")
     send_with_files(page, lang, "what is this?", ("photo.png", "image/png", PNG), ("notes.txt", "text/plain", NOTES))
     expect(page.locator("#attachments")).to_be_hidden()
-    question = looker_saw()[-1][-1]
+    question = seeing_saw()[-1][-1]
     assert question["role"] == "user"
     assert question["content"][0] == {"type": "text", "text": "notes.txt\n```\nshopping list\n- milk\n- bread\n```\n\nwhat is this?"}
     assert question["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
@@ -332,7 +316,7 @@ def test_a_message_carries_its_files_to_the_model_and_shows_them(page, server, l
         sent = page.locator(".message.user")
         expect(sent.locator(".content")).to_have_text("what is this?")
         expect_files_shown(page, sent, lang)
-        expect(answers(page).locator(".content")).to_have_text("text image_url")
+        expect(answers(page).locator(".content")).to_have_text("I see.")
     screenshot(page, f"attachments-sent-{lang}")
     link = page.locator(".message.user a.attachment-file")
     assert page_fetch(page, "GET", link.get_attribute("href")) == (200, NOTES.decode())
@@ -349,12 +333,12 @@ def test_a_message_carries_its_files_to_the_model_and_shows_them(page, server, l
 def test_files_alone_make_a_message(page, server):
     """A message of files and no words is sent; the conversation is named after its first file."""
     open_chat(page, server)
-    choose(page, "looker", "describe")
+    choose(page, "seeing", "eyes")
     send_with_files(page, "en", "", ("notes.txt", "text/plain", NOTES))
     expect(page.locator(".message.user .attachments li")).to_have_count(1)
     expect(page.locator(".message.user .content")).to_be_hidden()
-    expect(answers(page).locator(".content")).to_have_text("text")
-    assert looker_saw()[-1][-1]["content"] == "notes.txt\n```\nshopping list\n- milk\n- bread\n```"
+    expect(answers(page).locator(".content")).to_have_text("I see.")
+    assert seeing_saw()[-1][-1]["content"] == "notes.txt\n```\nshopping list\n- milk\n- bread\n```"
     expect(page.locator("#title")).to_have_text("notes.txt")
 
 
@@ -363,7 +347,7 @@ def test_an_edit_sends_the_files_again(page, server, lang):
     """An edited message carries the files of the one it replaces, less any removed in the edit; the old version keeps
     all of its files."""
     open_chat(page, server, f"/?lang={lang}")
-    choose(page, "looker", "describe")
+    choose(page, "seeing", "eyes")
     send_with_files(page, lang, "first", ("photo.png", "image/png", PNG), ("notes.txt", "text/plain", NOTES))
     page.locator(".message.user").get_by_role("button", name=WORDS[lang]["edit"]).click()
     edit = page.locator(".edit-form")
@@ -377,8 +361,8 @@ def test_an_edit_sends_the_files_again(page, server, lang):
     expect(edit.locator(".chip-name")).to_have_text(["photo.png"])
     edit.get_by_role("button", name=WORDS[lang]["save"]).click()
     wait_until_idle(page)
-    assert [part["type"] for part in looker_saw()[-1][-1]["content"]] == ["text", "image_url"]
-    assert looker_saw()[-1][-1]["content"][0]["text"] == "second"
+    assert [part["type"] for part in seeing_saw()[-1][-1]["content"]] == ["text", "image_url"]
+    assert seeing_saw()[-1][-1]["content"][0]["text"] == "second"
     page.reload()
     expect(page.locator(".message.user .versions")).to_contain_text("2 / 2")
     expect(page.locator(".message.user .attachments img")).to_have_attribute("alt", "photo.png")
@@ -403,19 +387,19 @@ def test_an_image_for_a_model_that_reads_none_comes_back_to_the_composer(page, s
     expect(page.locator(".message")).to_have_count(0)
     assert len(testing_provider().started) == started
     screenshot(page, f"attachments-no-vision-{lang}")
-    choose(page, "looker", "describe")
+    choose(page, "seeing", "eyes")
     page.press("#input", "Enter")
     wait_until_idle(page)
     expect(chips(page)).to_have_count(0)
     expect(page.locator(".message.user .attachments img")).to_have_attribute("alt", "photo.png")
-    expect(answers(page).locator(".content")).to_have_text("text image_url")
+    expect(answers(page).locator(".content")).to_have_text("I see.")
 
 
 def test_export_and_import_keep_the_files(page, server):
     """A conversation with files exported as JSON and imported again from the sidebar shows the same files, which open
     and download; the Markdown export names them."""
     open_chat(page, server)
-    choose(page, "looker", "describe")
+    choose(page, "seeing", "eyes")
     send_with_files(page, "en", "keep these", ("photo.png", "image/png", PNG), ("notes.txt", "text/plain", NOTES))
     page.click("#settings-toggle")
     status, exported = page_fetch(page, "GET", page.locator("#export a[data-export='json']").get_attribute("href"))
@@ -440,7 +424,7 @@ def test_attachments_on_a_phone(phone, server):
     """On a phone the chips make one row that scrolls sideways above the message box, which stays in view; a sent
     message shows its files."""
     open_chat(phone, server)
-    choose(phone, "looker", "describe")
+    choose(phone, "seeing", "eyes")
     files = [("photo.png", "image/png", PNG)] + [(f"notes-{n}.txt", "text/plain", NOTES) for n in range(3)]
     phone.set_input_files("#attach-input", files=chooser_files(*files))
     expect(chips(phone).and_(phone.locator("[data-state='ready']"))).to_have_count(4)
@@ -455,3 +439,55 @@ def test_attachments_on_a_phone(phone, server):
     expect(phone.locator(".message.user .attachments li")).to_have_count(4)
     assert phone.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(phone, "phone-attachments-sent")
+
+
+@LANGUAGES
+def test_an_admin_says_which_models_read_images(page, upstream, webui, lang):
+    """Settings → Connections says which of a server's models read images (none, all, or those named); an image then
+    goes to such a model as an image_url part, and a model not named is refused it."""
+    server = webui([])
+    open_chat(page, server, f"/?lang={lang}")
+    page.click("#settings-toggle")
+    page.click("#open-connections")
+    page.click("#connection-add")
+    page.fill("#connection-name", "lab")
+    page.fill("#connection-base_url", upstream.url + "/v1")
+    expect(page.locator("input[name='connection-vision'][value='none']")).to_be_checked()
+    expect(page.locator("#connection-vision")).to_be_hidden()
+    page.check("input[name='connection-vision'][value='chosen']")
+    page.fill("#connection-vision", " fake-model ,, vision-two ")
+    screenshot(page, f"connection-vision-{lang}")
+    page.click("#connection-save")
+    expect(page.locator("#connections-status")).to_have_text(WORDS[lang]["saved"])
+    connection = json.loads(page_fetch(page, "GET", "/api/connections")[1])["connections"][0]
+    assert connection["vision"] == ["fake-model", "vision-two"]
+    page.locator("#connection-list [data-connection='lab']").get_by_role("button").first.click()
+    expect(page.locator("input[name='connection-vision'][value='chosen']")).to_be_checked()
+    expect(page.locator("#connection-vision")).to_have_value("fake-model, vision-two")
+    page.click("#connection-cancel")
+    page.click("#connections-close")
+
+    choose(page, "lab", "other-model")
+    send_with_files(page, lang, "and this?", ("photo.png", "image/png", PNG))
+    expect(page.locator("#notice")).to_contain_text("other-model (lab)")
+    assert upstream.requests_to("/v1/chat/completions") == []
+    choose(page, "lab", "fake-model")
+    page.press("#input", "Enter")
+    wait_until_idle(page)
+    parts = upstream.requests_to("/v1/chat/completions")[-1].body["messages"][-1]["content"]
+    assert parts[0] == {"type": "text", "text": "and this?"}
+    assert parts[1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+    page.click("#open-connections")
+    page.locator("#connection-list [data-connection='lab']").get_by_role("button").first.click()
+    page.check("input[name='connection-vision'][value='all']")
+    page.click("#connection-save")
+    # Saved: the form closes (the status still says so from the first save).
+    expect(page.locator("#connection-form")).to_be_hidden()
+    assert json.loads(page_fetch(page, "GET", "/api/connections")[1])["connections"][0]["vision"] is True
+    page.locator("#connection-list [data-connection='lab']").get_by_role("button").first.click()
+    page.check("input[name='connection-vision'][value='none']")
+    page.click("#connection-save")
+    # Saved: the form closes (the status still says so from the first save).
+    expect(page.locator("#connection-form")).to_be_hidden()
+    assert json.loads(page_fetch(page, "GET", "/api/connections")[1])["connections"][0]["vision"] is False
