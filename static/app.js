@@ -1,6 +1,7 @@
 // The chat page: wires the conversations list, the open conversation, the composer and the socket together.
 import { appUrl, conversationsApi } from "./api.js";
 import { setUpApiTokens } from "./api-tokens.js";
+import { AttachmentTray } from "./attachments.js";
 import { Chat } from "./chat.js";
 import { setUpConnections } from "./connections.js";
 import { $ } from "./dom.js";
@@ -88,21 +89,38 @@ function resizeInput() {
   input.style.height = `${input.scrollHeight}px`;
 }
 
-// A message the server refused (too long for it or for the model) comes back, unless something else was typed since.
-function onRefused(text) {
+// A message the server refused (too long for it or for the model) comes back, unless something else was typed or
+// attached since.
+function onRefused(text, attachments = []) {
   if (!input.value.trim()) {
     input.value = text;
     resizeInput();
   }
+  tray.restore(attachments);
   input.focus();
+}
+
+// Send waits for the files being uploaded.
+function showSendable() {
+  $("send").disabled = tray.uploading();
 }
 
 function submit() {
   const content = input.value.trim();
-  if (!content || !chat.send(content)) return;
+  if (tray.uploading()) {
+    notify(_("Wait until the files are uploaded, then send."));
+    return;
+  }
+  if (tray.failed()) {
+    notify(_("Remove the files that could not be attached, then send."));
+    return;
+  }
+  const attachments = tray.attachments();
+  if ((!content && !attachments.length) || !chat.send(content, attachments)) return;
   notify("");
   input.value = "";
   resizeInput();
+  tray.clear();
 }
 
 const settings = new Settings({ conversationId: () => chat.conversationId() });
@@ -130,6 +148,12 @@ const sidebar = new Sidebar({
   onTitle: (id, title) => id === chat.conversationId() && showTitle(title),
 });
 const maxRequestBytes = Number(document.body.dataset.maxRequestBytes);
+const tray = new AttachmentTray({
+  notify,
+  onChange: showSendable,
+  max: Number(document.body.dataset.maxAttachments),
+  maxBytes: Number(document.body.dataset.maxUploadBytes),
+});
 const chat = new Chat({ socket, pickers, settings, notify, onBusy, onConversation, onRefused, maxRequestBytes });
 
 $("composer").addEventListener("submit", (event) => {

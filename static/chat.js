@@ -5,8 +5,11 @@ import { ConversationView } from "./conversation-view.js";
 import { _, formatNumber } from "./i18n.js";
 
 const newAnswer = () => ({ id: null, role: "assistant", content: "", status: "streaming" });
-// Refusals that sending the same text again cannot cure: the text goes back into the message box to be shortened.
-const TEXT_REFUSALS = new Set(["too_large", "context_exceeded"]);
+// A message's files go in its frame by their ids; a message without any has no such field.
+const attachmentIds = (attachments) => (attachments.length ? { attachments: attachments.map((attachment) => attachment.id) } : {});
+// Refusals that sending the same message again cannot cure: its text and files go back to the composer, to be
+// shortened or sent to a model that reads images.
+const COMPOSER_REFUSALS = new Set(["too_large", "context_exceeded", "no_vision"]);
 const utf8 = new TextEncoder();
 
 export class Chat {
@@ -20,7 +23,7 @@ export class Chat {
   #maxRequestBytes;
   #conversation = null;
   // The request whose frames the page shows, if any: its request_id, the seq of the last delta shown, the answer's
-  // message id and view; for a new message also the user's view and text; `started` once its start frame came.
+  // message id and view; for a new message also the user's view, text and files; `started` once its start frame came.
   #pending = null;
   #requests = 0;
   #view;
@@ -28,7 +31,8 @@ export class Chat {
 
   // pickers: value() -> {provider, model}; settings: options(), forNewConversation(); notify(text) shows a
   // page-level message; onBusy(busy); onConversation(conversation, how) with how "opened", "created" or "updated";
-  // onRefused(text) gives back the text of a message the server refused; maxRequestBytes: the largest frame it takes.
+  // onRefused(text, attachments) gives back the text and files of a message the server refused; maxRequestBytes: the
+  // largest frame it takes.
   constructor({ socket, pickers, settings, notify, onBusy, onConversation, onRefused, maxRequestBytes }) {
     this.#socket = socket;
     this.#pickers = pickers;
@@ -42,7 +46,7 @@ export class Chat {
       onRetry: (view) => this.#retry(view),
       onRegenerate: (view) => this.#regenerate(view),
       onContinue: (view) => this.#continue(view),
-      onEdit: (view, content) => this.#edit(view, content),
+      onEdit: (view, content, attachments) => this.#edit(view, content, attachments),
       onShowVersion: (messageId) => this.#showVersion(messageId),
       onStop: () => this.stop(),
     });
@@ -71,13 +75,14 @@ export class Chat {
     this.#conversation = null;
   }
 
-  send(content) {
+  // `attachments`: the uploaded files the message carries (docs/api.md); it may then have no text.
+  send(content, attachments = []) {
     if (!this.#canSend()) return false;
-    const frame = { content };
+    const frame = { content, ...attachmentIds(attachments) };
     if (!this.#conversation) Object.assign(frame, this.#settings.forNewConversation());
     if (!this.#fits(frame)) return false;
-    const userView = this.#view.add({ id: null, role: "user", content, status: "complete" });
-    this.#dispatch(frame, { view: this.#startAnswer(), userView, content });
+    const userView = this.#view.add({ id: null, role: "user", content, attachments, status: "complete" });
+    this.#dispatch(frame, { view: this.#startAnswer(), userView, content, attachments });
     return true;
   }
 
@@ -201,12 +206,12 @@ export class Chat {
     this.#dispatch({ action: "continue", message_id: view.id }, { view });
   }
 
-  #edit(view, content) {
-    const frame = { action: "edit", message_id: view.id, content };
+  #edit(view, content, attachments) {
+    const frame = { action: "edit", message_id: view.id, content, ...attachmentIds(attachments) };
     if (!this.#canSend() || !this.#fits(frame)) return;
     this.#view.truncateFrom(view);
-    const userView = this.#view.add({ id: null, role: "user", content, status: "complete" });
-    this.#dispatch(frame, { view: this.#startAnswer(), userView, content });
+    const userView = this.#view.add({ id: null, role: "user", content, attachments, status: "complete" });
+    this.#dispatch(frame, { view: this.#startAnswer(), userView, content, attachments });
   }
 
   // An answer the server stored is regenerated; one that failed before the server stored anything is sent again.
@@ -218,7 +223,7 @@ export class Chat {
     const userView = this.#view.previous(view);
     if (!this.#canSend()) return;
     this.#view.truncateFrom(userView);
-    this.send(userView.text);
+    this.send(userView.text, userView.attachments);
   }
 
   async #showVersion(messageId) {
@@ -254,13 +259,14 @@ export class Chat {
   }
 
   #finished(frame) {
-    const { view, userView, content, started } = this.#pending;
+    const { view, userView, content, attachments, started } = this.#pending;
     this.#pending = null;
     this.#setBusy(false);
-    // Refused before it started, the message was not stored: it leaves the list and its text goes back to the box.
-    if (!started && content !== undefined && TEXT_REFUSALS.has(frame.code)) {
+    // Refused before it started, the message was not stored: it leaves the list and its text and files go back to
+    // the composer.
+    if (!started && content !== undefined && COMPOSER_REFUSALS.has(frame.code)) {
       this.#view.truncateFrom(userView);
-      this.#onRefused(content);
+      this.#onRefused(content, attachments);
       this.#notify(frame.message);
       this.#sync();
       return;

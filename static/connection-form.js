@@ -1,6 +1,6 @@
 // The form that adds or changes a connection (POST/PATCH /api/connections): a stored key is never shown, only replaced
-// or cleared; the models offered are all, or those picked from what "Test connection" found or typed; a field the
-// server refuses shows the server's words on that field.
+// or cleared; the models offered are all, or those picked from what "Test connection" found or typed; those that read
+// images none, all, or those named; a field the server refuses shows the server's words on that field.
 import { request } from "./api.js";
 import { $, h } from "./dom.js";
 import { _, ngettext } from "./i18n.js";
@@ -11,8 +11,11 @@ export function keyState({ key_set: set, key_hint: hint }) {
   return hint ? _("set, ends in %(hint)s", { hint }) : _("set");
 }
 
-const radios = () => [...document.querySelectorAll('input[name="connection-models"]')];
-const radio = (value) => radios().find((input) => input.value === value);
+// The radio buttons of a group of the form ("models", "vision"), and the one with `value`.
+const radios = (group) => [...document.querySelectorAll(`input[name="connection-${group}"]`)];
+const radio = (group, value) => radios(group).find((input) => input.value === value);
+// `vision` as the server has it: true (all models), false (none), or the names of those that read images.
+const visionChoice = (vision) => (vision === true ? "all" : Array.isArray(vision) ? "chosen" : "none");
 
 export class ConnectionForm {
   #form = $("connection-form");
@@ -44,7 +47,8 @@ export class ConnectionForm {
       this.#clearKey = true;
       this.#showKey();
     });
-    for (const input of radios()) input.addEventListener("change", () => this.#showModelChoice());
+    for (const input of radios("models")) input.addEventListener("change", () => this.#showModelChoice());
+    for (const input of radios("vision")) input.addEventListener("change", () => this.#showVisionChoice());
     $("connection-model-add").addEventListener("click", () => this.#addTyped());
     $("connection-model-typed").addEventListener("keydown", (event) => {
       if (event.key !== "Enter") return;
@@ -64,13 +68,16 @@ export class ConnectionForm {
     $("connection-enabled").checked = connection?.enabled ?? true;
     this.#key.value = "";
     this.#models = new Map((connection?.models ?? []).map((name) => [name, true]));
-    radio(connection?.models ? "chosen" : "all").checked = true;
+    radio("models", connection?.models ? "chosen" : "all").checked = true;
+    radio("vision", visionChoice(connection?.vision)).checked = true;
+    $("connection-vision").value = Array.isArray(connection?.vision) ? connection.vision.join(", ") : "";
     // Where managing an Ollama server's models is mounted: it needs the connection's id.
     const ollama = this.#form.querySelector(".ollama-models");
     if (connection?.type === "ollama") ollama.dataset.connectionId = connection.id;
     else delete ollama.dataset.connectionId;
     this.#renderModels();
     this.#showModelChoice();
+    this.#showVisionChoice();
     this.#showKey();
     this.#clearErrors();
     this.#result.textContent = "";
@@ -101,7 +108,17 @@ export class ConnectionForm {
   }
 
   #showModelChoice() {
-    $("connection-model-choice").hidden = !radio("chosen").checked;
+    $("connection-model-choice").hidden = !radio("models", "chosen").checked;
+  }
+
+  #showVisionChoice() {
+    $("connection-vision").hidden = !radio("vision", "chosen").checked;
+  }
+
+  #vision() {
+    if (radio("vision", "all").checked) return true;
+    if (!radio("vision", "chosen").checked) return false;
+    return $("connection-vision").value.split(",").map((name) => name.trim()).filter(Boolean);
   }
 
   #renderModels() {
@@ -133,8 +150,9 @@ export class ConnectionForm {
       name: $("connection-name").value.trim(),
       type: $("connection-type").value,
       base_url: $("connection-base_url").value.trim(),
-      models: radio("chosen").checked ? [...this.#models].filter(([, chosen]) => chosen).map(([name]) => name) : null,
+      models: radio("models", "chosen").checked ? [...this.#models].filter(([, chosen]) => chosen).map(([name]) => name) : null,
       context_length: length === "" ? null : Number(length),
+      vision: this.#vision(),
       enabled: $("connection-enabled").checked,
       ...this.#keyField(),
     };

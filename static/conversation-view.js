@@ -68,7 +68,7 @@ export class ConversationView {
   #noteView = null;
   #noteFor = null;
 
-  // The buttons of a message call onRetry(view), onRegenerate(view), onContinue(view), onEdit(view, text),
+  // The buttons of a message call onRetry(view), onRegenerate(view), onContinue(view), onEdit(view, text, attachments),
   // onShowVersion(messageId) and onStop() (see message-view.js).
   constructor({ onRetry, onRegenerate, onContinue, onEdit, onShowVersion, onStop }) {
     this.#callbacks = {

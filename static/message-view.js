@@ -1,4 +1,5 @@
-// One message on the page: its text (Markdown for answers), the line under it and its actions.
+// One message on the page: its files, its text (Markdown for answers), the line under it and its actions.
+import { attachmentList, Chip } from "./attachment-view.js";
 import { announce, copyWithFeedback, h } from "./dom.js";
 import { _ } from "./i18n.js";
 import { renderInSlices, StreamRenderer } from "./markdown.js";
@@ -40,12 +41,13 @@ export class MessageView {
   #stream = null;
   #rendered = false;
   #detailsShown = false;
+  #files;
   #content;
   #foot;
   #element;
 
   // `message` as the server has it (or as much of it as the page knows yet). The buttons call onRetry(view),
-  // onRegenerate(view), onContinue(view), onEdit(view, text), onShowVersion(messageId) and onStop(); isBusy() says
+  // onRegenerate(view), onContinue(view), onEdit(view, text, attachments), onShowVersion(messageId) and onStop(); isBusy() says
   // whether a request is running (the buttons that would start one are disabled), isLast(view) whether this message
   // ends the shown branch (only that one offers Continue); onRendered() follows every change of the rendered text.
   constructor(message, { onRetry, onRegenerate, onContinue, onEdit, onShowVersion, onStop, isBusy, isLast, onRendered }) {
@@ -54,9 +56,11 @@ export class MessageView {
     const isUser = message.role === "user";
     this.#content = h("div", { className: "content raw", dir: "auto" }, message.content);
     this.#foot = h("div", { className: "message-foot" });
+    this.#files = attachmentList(message.attachments);
     this.#element = h(
       "article",
       { className: `message ${message.role}`, "aria-label": isUser ? _("Your message") : _("Answer") },
+      this.#files,
       this.#content,
       this.#foot,
     );
@@ -73,6 +77,10 @@ export class MessageView {
 
   get text() {
     return this.#message.content;
+  }
+
+  get attachments() {
+    return this.#message.attachments ?? [];
   }
 
   get rendered() {
@@ -177,12 +185,21 @@ export class MessageView {
     );
   }
 
+  // The edited message carries the files of the one it replaces, less those removed here (they stay with the old one).
   #startEditing() {
     const field = h("textarea", { className: "edit-field", dir: "auto", value: this.#message.content, "aria-label": _("Edit your message") });
+    let kept = this.attachments;
+    const chips = this.attachments.map((attachment) => {
+      const chip = new Chip(attachment.name, () => {
+        kept = kept.filter((other) => other !== attachment);
+        chip.element.remove();
+        field.focus();
+      });
+      return chip.ready(attachment).element;
+    });
     const cancel = () => {
       form.remove();
-      this.#content.hidden = false;
-      this.#foot.hidden = false;
+      this.#showParts(true);
     };
     const form = h(
       "form",
@@ -190,20 +207,28 @@ export class MessageView {
         className: "edit-form",
         onsubmit: (event) => {
           event.preventDefault();
-          if (field.value.trim()) this.#callbacks.onEdit(this, field.value.trim());
+          if (field.value.trim() || kept.length) this.#callbacks.onEdit(this, field.value.trim(), kept);
         },
-        onkeydown: (event) => event.key === "Escape" && cancel(),
+        // A handler that returns false cancels the event: this one returns nothing, or no key would type.
+        onkeydown: (event) => {
+          if (event.key === "Escape") cancel();
+        },
       },
+      chips.length > 0 && h("ul", { className: "attachment-tray", "aria-label": _("Files to send") }, chips),
       field,
       h("div", { className: "edit-buttons" },
         h("button", { type: "submit", className: "small" }, _("Save and send")),
         h("button", { type: "button", className: "small secondary", onclick: cancel }, _("Cancel")),
       ),
     );
-    this.#content.hidden = true;
-    this.#foot.hidden = true;
+    this.#showParts(false);
     this.#element.append(form);
     field.focus();
+  }
+
+  // An edit form takes the place of the message's files, text and actions while it is open.
+  #showParts(shown) {
+    for (const part of [this.#files, this.#content, this.#foot]) if (part) part.hidden = !shown;
   }
 
   // Streaming: a continued answer keeps its text and grows from it; any other starts empty.
