@@ -2,8 +2,12 @@
 import stores them again (checked by their content, within the quota) and a round trip keeps them; a refused import
 stores nothing, not even the files it had taken in before the refusal."""
 import base64
+import io
+import json
+import random
 
 import pytest
+from PIL import Image
 
 from attachment_files import image_bytes, stored
 from conftest import Browser
@@ -114,3 +118,40 @@ def test_only_user_messages_carry_files(server):
     response = import_(browser, body)
     assert response.status_code == 400 and "Message 2: only user messages carry files." in response.json()["error"]["message"]
     assert stored(server.app) == ([], [], [])
+
+
+
+def noise_png(side, seed):
+    """A PNG of random pixels, which compression cannot shrink (about 3 × side² bytes), and its pixels."""
+    pixels = random.Random(seed).randbytes(side * side * 3)
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), pixels).save(out, "PNG")
+    return out.getvalue(), pixels
+
+
+@pytest.fixture
+def import_limit(request, app_config):
+    """WEBUI_MAX_IMPORT_BYTES of the app under test, in MiB."""
+    app_config["WEBUI_MAX_IMPORT_BYTES"] = request.param * 1024 * 1024
+    return request.param
+
+
+@pytest.mark.parametrize(("import_limit", "status"), [(64, 201), (12, 413)], indirect=["import_limit"])
+def test_an_export_past_the_body_limit_imports_back_within_the_import_limit(import_limit, server, status):
+    """Two photos of 6 MB make an export of 15 MB, nearly twice the 8 MiB every other request may carry."""
+    browser = Browser(server.url)
+    photos = [noise_png(1400, seed) for seed in (1, 2)]
+    files = [{"name": f"p{i}.png", "type": "image/png", "data": b64(png)} for i, (png, _) in enumerate(photos)]
+    body = {"messages": [{"role": "user", "content": "two photos", "attachments": files}, {"role": "assistant", "content": "seen"}]}
+    assert 12 * 1024 * 1024 < len(json.dumps(body)) < 64 * 1024 * 1024
+
+    created = import_(browser, body)
+    assert created.status_code == status, created.text[:300]
+    if status == 413:
+        assert created.json()["error"]["code"] == "too_large"
+        assert browser.get("/api/conversations").json()["conversations"] == []
+        return
+    stored_files = browser.get(f"/api/conversations/{created.json()['id']}").json()["messages"][0]["attachments"]
+    # Stored re-encoded, as every image is: the same pixels.
+    shown = [Image.open(io.BytesIO(browser.get(f"/api/attachments/{f['id']}").content)) for f in stored_files]
+    assert [(image.size, image.convert("RGB").tobytes()) for image in shown] == [((1400, 1400), pixels) for _, pixels in photos]

@@ -288,8 +288,13 @@ def test_imports_stop_at_the_owners_storage_quota(app_config):
     create(owner, [{"role": "user", "content": "d" * 80}])
 
 
-def test_a_too_large_import_is_refused(client, app):
-    app.config["MAX_CONTENT_LENGTH"] = 1024
+@pytest.fixture
+def small_imports(app_config):
+    """Imports of at most 1 KiB."""
+    app_config["WEBUI_MAX_IMPORT_BYTES"] = 1024
+
+
+def test_a_too_large_import_is_refused(small_imports, client):
     response = client.post("/api/conversations/import", json=[{"role": "user", "content": "x" * 2000}])
     assert response.status_code == 413 and response.json["error"]["code"] == "too_large"
     assert client.get("/api/conversations").json["conversations"] == []

@@ -168,7 +168,7 @@ def test_a_server_error_is_json_without_a_trace(serve, caplog):
 
 def test_a_request_body_over_the_limit_gets_413_json(serve):
     server = serve(WEBUI_MAX_BODY_BYTES=1024)
-    response = requests.post(server.url + "/api/conversations/import", data=b"[" + b" " * 2048 + b"]", timeout=10)
+    response = requests.post(server.url + "/api/presets", data=b"[" + b" " * 2048 + b"]", timeout=10)
     assert response.status_code == 413 and error_code(response) == "too_large"
     assert "1 KiB" in response.json()["error"]["message"]
 

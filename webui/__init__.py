@@ -61,7 +61,7 @@ def create_app(config=None):
     openai_api.init_app(app)
     ws.init_app(app)
     app.register_blueprint(views.bp)
-    app.register_blueprint(conversations_api.bp)
+    conversations_api.init_app(app)
     app.register_blueprint(accounts_api.bp)
     app.register_blueprint(presets_api.bp)
     app.register_blueprint(connections_api.bp)

@@ -5,23 +5,22 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import attachments
+from .cooperative import in_native_thread
 from .errors import UserError
 from .frames import bad_request, parse_json
 from .identity import current_owner
 from .stored_answers import get_stored_answers
-from .security import allow_request
+from .security import allow_body, allow_request
 from .storage import archive, conversations, get_db, validate
 from .storage.database import transaction
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
 MAX_QUERY_CHARS = 500
-# An import may be bigger than a chat frame, but has a ceiling even when no body limit is configured.
-MAX_IMPORT_BYTES = 32 * 1024 * 1024
 bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
 
 
-def json_body(limit):
+def json_body(limit, decode=parse_json):
     """The request's JSON body, read only up to `limit` bytes."""
     request.max_content_length = min(limit, request.max_content_length or limit)
     try:
@@ -29,7 +28,7 @@ def json_body(limit):
     except RequestEntityTooLarge:
         kib = request.max_content_length // 1024
         raise UserError(_("The request is too large (the limit is %(kib)d KiB).", kib=kib), code="too_large") from None
-    return parse_json(data)
+    return decode(data)
 
 
 def page_size(value):
@@ -111,6 +110,15 @@ def import_():
     # Counted before the body is read: a burst of large files is refused without parsing them.
     if not allow_request(owner, "webui.imports"):
         raise UserError(_("Too many imports: wait a minute and try again."), code="rate_limited")
-    spec = archive.parse_import(json_body(MAX_IMPORT_BYTES))
+    # An export carries its files in base64: the import's own limit, WEBUI_MAX_IMPORT_BYTES, replaces the body limit
+    # (security.allow_body), and tens of megabytes of JSON are decoded in a native thread, not in the event loop.
+    limit = request.max_content_length = current_app.config["WEBUI_MAX_IMPORT_BYTES"]
+    spec = archive.parse_import(json_body(limit, decode=lambda data: in_native_thread(parse_json, data)))
     quota = current_app.config["WEBUI_MAX_STORED_BYTES_PER_USER"]
     return jsonify(id=archive.store_import(get_db(), owner, spec, quota)), 201
+
+
+def init_app(app):
+    """Mount the conversations API; an import may be as large as WEBUI_MAX_IMPORT_BYTES."""
+    app.register_blueprint(bp)
+    allow_body(app, "conversations.import_", app.config["WEBUI_MAX_IMPORT_BYTES"])
