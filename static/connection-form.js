@@ -1,21 +1,16 @@
 // The form that adds or changes a connection (POST/PATCH /api/connections): a stored key is never shown, only replaced
-// or cleared; the models offered are all, or those picked from what "Test connection" found or typed; those that read
-// images none, all, or those named; a field the server refuses shows the server's words on that field.
+// or cleared; the models offered, and those that read images, are all (or none), or those picked from what "Test
+// connection" found or typed; a field the server refuses shows the server's words on that field.
 import { request } from "./api.js";
-import { $, h } from "./dom.js";
+import { $ } from "./dom.js";
 import { _, ngettext } from "./i18n.js";
+import { ModelChoice } from "./model-choice.js";
 
 // How a key is shown: whether there is one and, for a long one, its last characters; never the key.
 export function keyState({ key_set: set, key_hint: hint }) {
   if (!set) return _("no key");
   return hint ? _("set, ends in %(hint)s", { hint }) : _("set");
 }
-
-// The radio buttons of a group of the form ("models", "vision"), and the one with `value`.
-const radios = (group) => [...document.querySelectorAll(`input[name="connection-${group}"]`)];
-const radio = (group, value) => radios(group).find((input) => input.value === value);
-// `vision` as the server has it: true (all models), false (none), or the names of those that read images.
-const visionChoice = (vision) => (vision === true ? "all" : Array.isArray(vision) ? "chosen" : "none");
 
 export class ConnectionForm {
   #form = $("connection-form");
@@ -24,8 +19,10 @@ export class ConnectionForm {
   // The connection being changed, or null for a new one.
   #connection = null;
   #clearKey = false;
-  // Every model the form lists, in order: name → whether it is chosen.
-  #models = new Map();
+  // Every model the form knows, in order: the connection's, then those found or typed.
+  #known = new Set();
+  #offered = new ModelChoice({ radios: "connection-models", key: "model", known: this.#known, onTyped: () => this.#renderModels() });
+  #readsImages = new ModelChoice({ radios: "connection-vision", key: "vision", known: this.#known, onTyped: () => this.#renderModels() });
   #onSaved;
   #onClosed;
 
@@ -47,14 +44,7 @@ export class ConnectionForm {
       this.#clearKey = true;
       this.#showKey();
     });
-    for (const input of radios("models")) input.addEventListener("change", () => this.#showModelChoice());
-    for (const input of radios("vision")) input.addEventListener("change", () => this.#showVisionChoice());
-    $("connection-model-add").addEventListener("click", () => this.#addTyped());
-    $("connection-model-typed").addEventListener("keydown", (event) => {
-      if (event.key !== "Enter") return;
-      event.preventDefault();
-      this.#addTyped();
-    });
+    $("connection-type").addEventListener("change", () => this.#showOllamaNote());
   }
 
   open(connection) {
@@ -67,17 +57,16 @@ export class ConnectionForm {
     $("connection-context_length").value = connection?.context_length ?? "";
     $("connection-enabled").checked = connection?.enabled ?? true;
     this.#key.value = "";
-    this.#models = new Map((connection?.models ?? []).map((name) => [name, true]));
-    radio("models", connection?.models ? "chosen" : "all").checked = true;
-    radio("vision", visionChoice(connection?.vision)).checked = true;
-    $("connection-vision").value = Array.isArray(connection?.vision) ? connection.vision.join(", ") : "";
+    this.#known.clear();
+    this.#offered.set(connection?.models ? "chosen" : "all", connection?.models ?? []);
+    const vision = connection?.vision ?? false;
+    this.#readsImages.set(Array.isArray(vision) ? "chosen" : vision ? "all" : "none", Array.isArray(vision) ? vision : []);
     // Where managing an Ollama server's models is mounted: it needs the connection's id.
     const ollama = this.#form.querySelector(".ollama-models");
     if (connection?.type === "ollama") ollama.dataset.connectionId = connection.id;
     else delete ollama.dataset.connectionId;
     this.#renderModels();
-    this.#showModelChoice();
-    this.#showVisionChoice();
+    this.#showOllamaNote();
     this.#showKey();
     this.#clearErrors();
     this.#result.textContent = "";
@@ -107,41 +96,26 @@ export class ConnectionForm {
     return this.#clearKey ? { api_key: null } : {};
   }
 
-  #showModelChoice() {
-    $("connection-model-choice").hidden = !radio("models", "chosen").checked;
-  }
-
-  #showVisionChoice() {
-    $("connection-vision").hidden = !radio("vision", "chosen").checked;
-  }
-
-  #vision() {
-    if (radio("vision", "all").checked) return true;
-    if (!radio("vision", "chosen").checked) return false;
-    return $("connection-vision").value.split(",").map((name) => name.trim()).filter(Boolean);
+  // Ollama's own word on which models read images counts too (OllamaProvider.reads_images).
+  #showOllamaNote() {
+    $("connection-vision-ollama").hidden = $("connection-type").value !== "ollama";
   }
 
   #renderModels() {
-    const item = ([name, chosen]) => {
-      const box = h("input", { type: "checkbox", value: name, checked: chosen, onchange: () => this.#models.set(name, box.checked) });
-      return h("li", {}, h("label", { className: "check" }, box, " ", name));
-    };
-    $("connection-model-list").replaceChildren(...[...this.#models].map(item));
+    this.#offered.render();
+    this.#readsImages.render();
   }
 
-  #addTyped() {
-    const typed = $("connection-model-typed");
-    const name = typed.value.trim();
-    if (!name) return;
-    this.#models.set(name, true);
-    typed.value = "";
-    this.#renderModels();
-  }
-
-  // The models a test found join the list unchosen; those already chosen stay so.
+  // The models a test found join the lists unchosen; those already chosen stay so.
   #addFound(models) {
-    for (const name of models) if (!this.#models.has(name)) this.#models.set(name, false);
+    for (const name of models) this.#known.add(name);
     this.#renderModels();
+  }
+
+  // `vision` as the API takes it: false (no model), true (all), or the names chosen.
+  #vision() {
+    const mode = this.#readsImages.mode;
+    return mode === "chosen" ? this.#readsImages.chosen : mode === "all";
   }
 
   #fields() {
@@ -150,9 +124,9 @@ export class ConnectionForm {
       name: $("connection-name").value.trim(),
       type: $("connection-type").value,
       base_url: $("connection-base_url").value.trim(),
-      models: radio("models", "chosen").checked ? [...this.#models].filter(([, chosen]) => chosen).map(([name]) => name) : null,
-      context_length: length === "" ? null : Number(length),
+      models: this.#offered.mode === "chosen" ? this.#offered.chosen : null,
       vision: this.#vision(),
+      context_length: length === "" ? null : Number(length),
       enabled: $("connection-enabled").checked,
       ...this.#keyField(),
     };
@@ -161,6 +135,7 @@ export class ConnectionForm {
   // What the page can tell before asking the server; whether there was nothing.
   #checkHere(fields) {
     if (fields.models?.length === 0) this.#showError({ field: "models", message: _("Choose at least one model, or offer all the server lists.") });
+    else if (fields.vision?.length === 0) this.#showError({ field: "vision", message: _("Choose at least one model that reads images, or “No model”.") });
     else if ($("connection-context_length").validity.badInput) this.#showError({ field: "context_length", message: _("The context length must be a whole number of tokens, or empty.") });
     else return true;
     return false;

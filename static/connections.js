@@ -8,6 +8,12 @@ import { _, formatNumber, ngettext } from "./i18n.js";
 import { ModuleKeys } from "./module-keys.js";
 import { OllamaModels } from "./ollama-models.js";
 
+// Which of its models read images, when any do (`vision`: true for all, or their names).
+function images(vision) {
+  if (vision === true) return _("images: all");
+  return vision?.length > 0 && _("images: %(models)s", { models: vision.join(", ") });
+}
+
 function facts(connection) {
   const type = connection.type === "ollama" ? "Ollama" : _("OpenAI-compatible");
   const models = connection.models ? connection.models.join(", ") : _("all the server lists");
@@ -15,6 +21,7 @@ function facts(connection) {
     type,
     connection.enabled ? _("enabled") : _("disabled"),
     _("models: %(models)s", { models }),
+    images(connection.vision),
     connection.context_length &&
       ngettext("context: %(n)s token", "context: %(n)s tokens", connection.context_length, { n: formatNumber(connection.context_length) }),
     _("key: %(state)s", { state: keyState(connection) }),

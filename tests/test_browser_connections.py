@@ -29,6 +29,10 @@ WORDS = {
         "admin_first_run": "Ask an administrator to connect Ollama or an OpenAI-compatible server.",
         "unavailable": "keyed (unavailable)",
         "models": "Models",
+        "images_one": "images: fake-model",
+        "images_all": "images: all",
+        "ollama_note": "Ollama also reports which of its models read images",
+        "no_vision": "Choose at least one model that reads images, or “No model”.",
     },
     "ru": {
         "found": "Сервер перечисляет 2 модели: fake-model, other-model",
@@ -46,6 +50,10 @@ WORDS = {
         "admin_first_run": "Попросите администратора подключить Ollama или сервер, совместимый с OpenAI.",
         "unavailable": "keyed (недоступен)",
         "models": "Модели",
+        "images_one": "изображения: fake-model",
+        "images_all": "изображения: все",
+        "ollama_note": "Ollama и сам сообщает, какие его модели читают изображения",
+        "no_vision": "Выберите хотя бы одну модель, которая читает изображения, или «Ни одна модель».",
     },
 }
 
@@ -137,6 +145,61 @@ def test_an_admin_adds_tests_edits_disables_and_removes_a_connection(page, upstr
     assert_key_nowhere(page, CANARY)
 
 
+def stored_vision(page):
+    """The `vision` of each connection the API lists, by name."""
+    return {c["name"]: c["vision"] for c in json.loads(page_fetch(page, "GET", "/api/connections")[1])["connections"]}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_which_models_read_images_is_chosen_on_the_form_and_kept(page, upstream, webui, lang):
+    words = WORDS[lang]
+    start_connection(page, webui([]), lang, "lab", upstream.url + "/v1")
+    page.click("#connection-test")
+    expect(page.locator("#connection-test-result")).to_have_text(words["found"])
+    # Picked among the models the test found; one typed here is known to the models offered too, unchosen there.
+    expect(page.locator("#connection-vision-choice")).to_be_hidden()
+    page.check("input[name='connection-vision'][value='chosen']")
+    expect(page.locator("#connection-vision-list input")).to_have_count(len(MODELS))
+    page.check("#connection-vision-list input[value='fake-model']")
+    page.fill("#connection-vision-typed", "typed-vl")
+    page.press("#connection-vision-typed", "Enter")
+    expect(page.locator("#connection-vision-list input[value='typed-vl']")).to_be_checked()
+    page.check("input[name='connection-models'][value='chosen']")
+    expect(page.locator("#connection-model-list input")).to_have_count(len(MODELS) + 1)
+    expect(page.locator("#connection-model-list input[value='typed-vl']")).not_to_be_checked()
+    page.check("input[name='connection-models'][value='all']")
+    page.uncheck("#connection-vision-list input[value='typed-vl']")
+    # Only an Ollama server says itself which models read images.
+    expect(page.locator("#connection-vision-ollama")).to_be_hidden()
+    page.select_option("#connection-type", "ollama")
+    expect(page.locator("#connection-vision-ollama")).to_contain_text(words["ollama_note"])
+    page.select_option("#connection-type", "openai")
+    expect(page.locator("#connection-vision-ollama")).to_be_hidden()
+    screenshot(page, f"connection-vision-{lang}")
+    page.click("#connection-save")
+    expect(page.locator("#connections-status")).to_have_text(words["saved"])
+    expect(item(page, "lab")).to_contain_text(words["images_one"])
+    assert stored_vision(page) == {"lab": ["fake-model"]}
+
+    # Reopened, the form shows the choice kept; a chosen list with nothing in it is refused on the field.
+    item(page, "lab").get_by_role("button").first.click()
+    expect(page.locator("input[name='connection-vision'][value='chosen']")).to_be_checked()
+    expect(page.locator("#connection-vision-list input")).to_have_count(1)
+    expect(page.locator("#connection-vision-list input[value='fake-model']")).to_be_checked()
+    page.uncheck("#connection-vision-list input[value='fake-model']")
+    page.click("#connection-save")
+    expect(page.locator("#connection-error-vision")).to_have_text(words["no_vision"])
+    assert stored_vision(page) == {"lab": ["fake-model"]}
+
+    page.check("input[name='connection-vision'][value='all']")
+    expect(page.locator("#connection-vision-choice")).to_be_hidden()
+    page.click("#connection-save")
+    expect(item(page, "lab")).to_contain_text(words["images_all"])
+    assert stored_vision(page) == {"lab": True}
+    item(page, "lab").get_by_role("button").first.click()
+    expect(page.locator("input[name='connection-vision'][value='all']")).to_be_checked()
+
+
 @pytest.mark.parametrize("lang", ["en", "ru"])
 def test_an_unreachable_address_and_a_refused_field_are_said_in_the_pages_language(page, webui, page_errors, lang):
     words = WORDS[lang]
@@ -159,10 +222,12 @@ def test_an_unreachable_address_and_a_refused_field_are_said_in_the_pages_langua
 @pytest.mark.parametrize("lang", ["en", "ru"])
 def test_a_server_of_the_config_file_is_listed_read_only(page, upstream, webui, lang):
     config_key = "sk-from-the-config-file-2468"
-    server = webui([{"name": "cfg", "type": "ollama", "base_url": upstream.url, "api_key": config_key, "models": ["m"]}])
+    entry = {"name": "cfg", "type": "ollama", "base_url": upstream.url, "api_key": config_key, "models": ["m"], "vision": True}
+    server = webui([entry])
     open_chat(page, server, f"/?lang={lang}")
     open_connections(page)
     expect(item(page, "cfg")).to_contain_text(WORDS[lang]["config"])
+    expect(item(page, "cfg")).to_contain_text(WORDS[lang]["images_all"])
     expect(item(page, "cfg")).to_contain_text(upstream.url)
     # No Edit or Remove: only the Models of an Ollama server (tests/test_browser_ollama_models.py).
     expect(item(page, "cfg").get_by_role("button")).to_have_text([WORDS[lang]["models"]])
