@@ -10,7 +10,9 @@ What the chat path uses: for_message(db, owner, ids) checks a message's attachme
 records (an image's bytes read), link(db, message_id, ids) records them with the message, carried(db, message_ids)
 gives them back as records and of_messages(db, message_ids) as JSON, prompt makes them what a model is sent, and
 collect(db) removes the files a deleted conversation leaves unused. Export and import (portable): owned(db, owner,
-id) and read(attachment) give a file back, accept(owner, name, type, data) stores one.
+id) and read(attachment) give a file back, accept(owner, name, type, data) stores one. /v1 (openai_api/images.py):
+intake.examine(owner, name, type, data) reads a file as accept() does but in memory, and records.insert() stores it
+inside the transaction that writes its message.
 """
 from .. import security
 from . import api, jobs

@@ -1,7 +1,7 @@
 """Taking in one file: checked, read and stored, or refused with nothing stored.
 
 Text is decoded here, images and PDFs are read in a child process (jobs.py). The upload endpoint calls accept(), and
-so can an import that brings files.
+so can an import that brings files; /v1 reads the images of its messages with examine(), in memory.
 """
 from flask import current_app
 from flask_babel import gettext as _
@@ -49,29 +49,49 @@ def image_attachment(name, data, config):
 READERS = {"text": text_attachment, "pdf": pdf_attachment, "image": image_attachment}
 
 
-def accept(owner, filename, claimed_type, data):
-    """Store the file `data` the owner sent under `filename` (the browser's `claimed_type` only checked against it):
-    the new records.Attachment, or a UserError that says why not, with nothing stored."""
-    config = current_app.config
+def checked_name(filename, data, config):
+    """The display name of a file that is neither empty nor larger than WEBUI_MAX_UPLOAD_BYTES."""
     name = sniff.display_name(filename)
     if not data:
         raise UserError(_("“%(name)s” is empty.", name=name), code="bad_attachment")
     if len(data) > config["WEBUI_MAX_UPLOAD_BYTES"]:
         raise too_large(config["WEBUI_MAX_UPLOAD_BYTES"], name)
+    return name
+
+
+def read(owner, name, claimed_type, data, config):
+    """The file read by its content, in memory: a records.Attachment of `owner` without an id, its `data` the bytes to
+    store, and its files as (digest, bytes) pairs (the stored bytes, then an image's thumbnail)."""
+    kind = sniff.kind_of(name, claimed_type, data)
+    details, parts = READERS[kind](name, data, config)
+    stored = [(in_native_thread(files.digest, part), part) for part in parts]
+    thumbnail = stored[1][0] if len(stored) > 1 else None
+    attachment = records.Attachment(
+        id=None, owner=owner, hash=stored[0][0], name=name, size=len(parts[0]), created_at=None, thumbnail_hash=thumbnail,
+        data=parts[0], **details,
+    )
+    return attachment, stored
+
+
+def examine(owner, filename, claimed_type, data):
+    """A file checked and read as accept() checks and reads one, kept in memory only (see read): for what a model is
+    sent without storing it, or stored later with records.insert()."""
+    config = current_app.config
+    return read(owner, checked_name(filename, data, config), claimed_type, data, config)
+
+
+def accept(owner, filename, claimed_type, data):
+    """Store the file `data` the owner sent under `filename` (the browser's `claimed_type` only checked against it):
+    the new records.Attachment, or a UserError that says why not, with nothing stored."""
+    config = current_app.config
+    name = checked_name(filename, data, config)
     db = get_db()
     quota = config["WEBUI_MAX_ATTACHMENT_BYTES_PER_USER"]
     # A first look before reading the file, so a file that cannot fit costs no child process: exact for text and PDFs,
     # which are stored as they come, and near enough for an image, whose re-encoding is about as large.
     records.check_room(db, owner, len(data), quota)
-    kind = sniff.kind_of(name, claimed_type, data)
-    details, parts = READERS[kind](name, data, config)
-    digests = [in_native_thread(files.digest, part) for part in parts]
-    stored = list(zip(digests, parts))
-    records.check_room(db, owner, len(parts[0]), quota)
+    attachment, stored = read(owner, name, claimed_type, data, config)
+    records.check_room(db, owner, attachment.size, quota)
     # Written before the transaction, which holds the write lock only to check that they are still there.
     in_native_thread(files.put_all, files.folder(), stored)
-    thumbnail = digests[1] if len(digests) > 1 else None
-    attachment = records.Attachment(
-        id=None, owner=owner, hash=digests[0], name=name, size=len(parts[0]), created_at=None, thumbnail_hash=thumbnail, **details
-    )
     return records.add(db, attachment, stored, quota)

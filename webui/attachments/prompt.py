@@ -4,7 +4,8 @@ Text files and PDFs go as text inside the message: a fenced block headed by the 
 words. Images go only to models that read them, as each kind of server takes them: content parts with a data: URL
 (OpenAI-compatible servers, drop-in modules with `supports_images`), base64 `images` (Ollama). Inside the server a
 message that carries images is {"role", "content", "images": [Picture, …]}; one without is the plain
-{"role", "content"} that every provider takes.
+{"role", "content"} that every provider takes. The image parts of a /v1 request become the same Pictures, of images
+read in memory (openai_api/images.py), so every provider is sent them as it is sent the page's.
 """
 import base64
 import re
@@ -166,8 +167,9 @@ class Vision:
             self._reads = bool(self.provider.reads_images(self.model))
         return self._reads
 
-    def check(self, messages):
-        """Refuse, before anything is stored or sent, messages with images for a model that does not read them."""
+    def check(self, messages, **details):
+        """Refuse, before anything is stored or sent, messages with images for a model that does not read them (the
+        refusal carries `details`: /v1 names the image part it is about)."""
         if has_images(messages) and not self.reads():
             message = _(
                 "%(model)s (%(provider)s) does not read images, and this message or an earlier one of the conversation"
@@ -176,4 +178,4 @@ class Vision:
                 model=self.model,
                 provider=self.provider.name,
             )
-            raise UserError(message, code="no_vision")
+            raise UserError(message, code="no_vision", **details)

@@ -19,7 +19,8 @@ MIB = 1024 * 1024
 
 @dataclass
 class Attachment:
-    """One attachment as its row has it; `data` holds an image's stored bytes once for_message() has read them."""
+    """One attachment as its row has it; `data` holds its stored bytes where they are in memory: an image's once
+    for_message() has read them, any file's just read by intake."""
 
     id: str
     owner: str
@@ -87,20 +88,25 @@ def check_room(db, owner, needed, quota):
     raise UserError(message, code="over_quota")
 
 
-def add(db, attachment, stored, quota):
-    """Store a new attachment: its row and, inside the same transaction, its files (`stored`: (digest, bytes) pairs),
-    so no clean-up can remove them between the two. Written within the owner's `quota`; returns the attachment."""
-    root = files.folder()
+def insert(db, attachment, stored, quota):
+    """Add a new attachment's row within the owner's `quota` and make sure its files (`stored`: (digest, bytes) pairs)
+    are there, inside the caller's transaction, so no clean-up can remove them between the two; returns the
+    attachment, its id given."""
     attachment.id = secrets.token_urlsafe(16)
     attachment.created_at = time.time()
-    with transaction(db):
-        check_room(db, attachment.owner, attachment.size, quota)
-        db.execute(
-            f"INSERT INTO attachments ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-            [getattr(attachment, name) for name in COLUMNS],
-        )
-        in_native_thread(files.put_all, root, stored)
+    check_room(db, attachment.owner, attachment.size, quota)
+    db.execute(
+        f"INSERT INTO attachments ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+        [getattr(attachment, name) for name in COLUMNS],
+    )
+    in_native_thread(files.put_all, files.folder(), stored)
     return attachment
+
+
+def add(db, attachment, stored, quota):
+    """Store a new attachment (see insert) in a transaction of its own."""
+    with transaction(db):
+        return insert(db, attachment, stored, quota)
 
 
 def owned(db, owner, attachment_id):

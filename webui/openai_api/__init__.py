@@ -1,9 +1,9 @@
 """The OpenAI-compatible API (/v1) over every provider, and the personal API tokens that open it.
 
-Modules: routes (the /v1 endpoints), shapes (requests checked, OpenAI's objects and errors), stream (the answer as
-server-sent events), tokens (made, hashed, checked), running (the answers under way, stopped when their token goes),
-cors (which pages may call it from a browser), store (WEBUI_API_STORE), page (the page's /api/tokens), commands
-(`webui token`).
+Modules: routes (the /v1 endpoints), shapes (requests checked, OpenAI's objects and errors), images (the images of
+messages: data: URLs read, sent, stored with a stored exchange), stream (the answer as server-sent events), tokens
+(made, hashed, checked), running (the answers under way, stopped when their token goes), cors (which pages may call it
+from a browser), store (WEBUI_API_STORE), page (the page's /api/tokens), commands (`webui token`).
 """
 from ..security import origins_setting
 from . import page, routes, running

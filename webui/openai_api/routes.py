@@ -17,7 +17,7 @@ from ..registry import get_registry, resolve
 from ..runner import get_runner
 from ..security import API_PREFIX
 from ..shutdown import get_shutdown
-from . import cors, store
+from . import cors, images, store
 from .shapes import Reply, completion_request, error_response, model_list, model_object, usage, user_error_response
 from .stream import EventStream, Pipe, failure, interrupted_message, text_and_final
 from .tokens import authenticate
@@ -132,9 +132,10 @@ def chat_completions():
     key = limit_key(bearer)
     count_request(key)
     provider, model = resolve_model(asked.model)
+    messages = images.read_all(bearer.owner, provider, model, asked.messages)
     budget = Budget(provider, model)
-    budget.warm(asked.messages)
-    window = budget.fit(asked.messages, asked.options)
+    budget.warm(messages)
+    window = budget.fit(messages, asked.options)
     # Only a model's own tokenizer gives the prompt's true count; an estimate is no usage to report.
     counted = budget.counter not in (None, ESTIMATE)
     running = current_app.extensions["webui.api_running"]
@@ -147,7 +148,7 @@ def chat_completions():
         writer = Pipe() if asked.stream else FrameList()
         cursor = Cursor(writer, "api")
         if current_app.config["WEBUI_API_STORE"]:
-            answer = store.stored_answer(cursor, bearer.owner, asked.messages, window.messages, provider.name, model, asked.options)
+            answer = store.stored_answer(cursor, bearer.owner, messages, window.messages, provider.name, model, asked.options)
         else:
             answer = Answer(cursor, provider.name, model)
         answer.context = window.context

@@ -1,4 +1,8 @@
-"""What /v1 takes and gives in OpenAI's shapes: a chat completion request checked, the answer's objects, the errors."""
+"""What /v1 takes and gives in OpenAI's shapes: a chat completion request checked, the answer's objects, the errors.
+
+A message's content parts are read in content_parts alone: text parts become its text, image_url parts its images
+(taken apart by images.py, and read once its model is known to read images).
+"""
 import json
 import secrets
 import time
@@ -8,8 +12,9 @@ from flask import jsonify
 from flask_babel import gettext as _
 
 from ..errors import ProviderError, UserError
-from ..frames import bad_request, parse_messages
+from ..frames import bad_request
 from ..options import NUMERIC_OPTIONS, parse_options
+from . import images
 
 # OpenAI's "developer" role is its newer name for "system".
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -89,41 +94,54 @@ class CompletionRequest:
     include_usage: bool
 
 
-def content_text(content, index):
-    """The text of a message's content: a string, or a list of text parts joined by line breaks.
+def content_parts(content, index, role):
+    """(text, images) of a message's content: a string, or a list of parts, its text parts joined by line breaks and
+    its image parts (images.Part) beside them, as a message of the page carries its attachments.
 
-    Images (image_url parts) come with attachments (issue 18): until then they are refused here, the one place a content
-    part is read, where the parts a provider takes will be handed on instead."""
+    This is the one place a content part is read. An image_url part holds a data: URL (images.part); a Responses-API
+    input_image part is refused with the shape to use instead."""
     if isinstance(content, str):
-        return content
+        return content, []
     param = f"messages[{index}].content"
     if not isinstance(content, list) or not content:
         raise refused(_("Each message needs its content: text, or a list of content parts."), param)
-    texts = []
-    for part in content:
+    texts, pictures = [], []
+    for number, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
+        where = f"{param}[{number}]"
         if kind == "text" and isinstance(part.get("text"), str):
             texts.append(part["text"])
-        elif kind in ("image_url", "input_image"):
-            raise refused(_("This server does not take images in messages yet: send text only."), param)
+        elif kind == "image_url" and role == "user":
+            pictures.append(images.part(part, where))
+        elif kind == "image_url":
+            raise refused(_("Only user messages may carry images."), where)
+        elif kind == "input_image":
+            message = _(
+                "“input_image” parts belong to OpenAI's Responses API; in chat completions an image is"
+                " {\"type\": \"image_url\", \"image_url\": {\"url\": \"data:image/png;base64,…\"}}."
+            )
+            raise refused(message, where)
         else:
-            raise refused(_("A content part must be {\"type\": \"text\", \"text\": \"…\"}."), param)
-    return "\n".join(texts)
+            raise refused(_("A content part must be {\"type\": \"text\", \"text\": \"…\"} or an image_url."), where)
+    return "\n".join(texts), pictures
 
 
 def checked_messages(messages):
-    """OpenAI's messages as a provider takes them: {"role", "content"} with text content."""
+    """OpenAI's messages as a provider takes them: {"role", "content"} with text content, and "images" (images.Part)
+    where a user message has image parts."""
     if not isinstance(messages, list) or not messages:
         raise refused(_("“messages” must be a non-empty list."), "messages")
-    plain = []
+    checked = []
     for index, message in enumerate(messages):
         role = message.get("role") if isinstance(message, dict) else None
         if role in ("tool", "function"):
             raise refused(_("This server does not support tools (function calling)."), f"messages[{index}].role")
         if role not in ROLES:
             raise refused(_("Each message needs a role: system, developer, user or assistant."), f"messages[{index}].role")
-        plain.append({"role": ROLES[role], "content": content_text(message.get("content"), index)})
-    return parse_messages(plain)
+        text, pictures = content_parts(message.get("content"), index, role)
+        checked.append({"role": ROLES[role], "content": text, **({"images": pictures} if pictures else {})})
+    images.check_count(checked)
+    return checked
 
 
 def checked_options(body):
