@@ -155,3 +155,15 @@ def test_an_export_past_the_body_limit_imports_back_within_the_import_limit(impo
     # Stored re-encoded, as every image is: the same pixels.
     shown = [Image.open(io.BytesIO(browser.get(f"/api/attachments/{f['id']}").content)) for f in stored_files]
     assert [(image.size, image.convert("RGB").tobytes()) for image in shown] == [((1400, 1400), pixels) for _, pixels in photos]
+
+
+def test_an_import_of_more_than_a_hundred_files_is_refused_before_any_is_read(app, server):
+    """Each file is read again in a child process of its own: 110 of them are refused, at once, and nothing is stored."""
+    browser = Browser(server.url)
+    note = {"name": "n.txt", "type": "text/plain", "data": b64(b"a note")}
+    body = [{"role": "user", "content": f"q{n}", "attachments": [note] * 10} for n in range(11)]
+    refused = import_(browser, body)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invalid_import"), refused.text
+    assert "100" in refused.json()["error"]["message"]
+    assert browser.get("/api/conversations").json()["conversations"] == []
+    assert stored(app) == ([], [], [])

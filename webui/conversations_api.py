@@ -5,7 +5,6 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import attachments
-from .cooperative import in_native_thread
 from .errors import UserError
 from .frames import bad_request, parse_json
 from .identity import current_owner
@@ -20,7 +19,7 @@ MAX_QUERY_CHARS = 500
 bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
 
 
-def json_body(limit, decode=parse_json):
+def json_body(limit):
     """The request's JSON body, read only up to `limit` bytes."""
     request.max_content_length = min(limit, request.max_content_length or limit)
     try:
@@ -28,7 +27,7 @@ def json_body(limit, decode=parse_json):
     except RequestEntityTooLarge:
         kib = request.max_content_length // 1024
         raise UserError(_("The request is too large (the limit is %(kib)d KiB).", kib=kib), code="too_large") from None
-    return decode(data)
+    return parse_json(data)
 
 
 def page_size(value):
@@ -111,9 +110,10 @@ def import_():
     if not allow_request(owner, "webui.imports"):
         raise UserError(_("Too many imports: wait a minute and try again."), code="rate_limited")
     # An export carries its files in base64: the import's own limit, WEBUI_MAX_IMPORT_BYTES, replaces the body limit
-    # (security.allow_body), and tens of megabytes of JSON are decoded in a native thread, not in the event loop.
+    # (security.allow_body). Decoding holds the process (json's C decoder keeps the interpreter lock, in any thread):
+    # the limit and WEBUI_IMPORTS_PER_MINUTE bound it.
     limit = request.max_content_length = current_app.config["WEBUI_MAX_IMPORT_BYTES"]
-    spec = archive.parse_import(json_body(limit, decode=lambda data: in_native_thread(parse_json, data)))
+    spec = archive.parse_import(json_body(limit))
     quota = current_app.config["WEBUI_MAX_STORED_BYTES_PER_USER"]
     return jsonify(id=archive.store_import(get_db(), owner, spec, quota)), 201
 

@@ -155,8 +155,8 @@ class Runner:
     def start(self, answer, provider, model, messages, options, locale, name, written=0, after=None):
         """Run the answer in a new thread called `name`, in the language `locale`; the answer ends however that goes.
         Then `after()`, if given, runs in that thread, after the final frame."""
-        answer = (answer, provider, model, messages, options, written)
-        thread = threading.Thread(target=self._run_in_context, args=(locale, after, *answer), name=name, daemon=True)
+        run = (answer, provider, model, messages, options, written)
+        thread = threading.Thread(target=self._run_in_context, args=(locale, after, *run), name=name, daemon=True)
         try:
             thread.start()
         except RuntimeError:

@@ -9,21 +9,17 @@ portable (their place in exported and imported conversations).
 What the chat path uses: for_message(db, owner, ids) checks a message's attachment ids and gives their Attachment
 records (an image's bytes read), link(db, message_id, ids) records them with the message, carried(db, message_ids)
 gives them back as records and of_messages(db, message_ids) as JSON, prompt makes them what a model is sent, and
-collect(db) removes the files a deleted conversation leaves unused. Export and import (portable): owned(db, owner,
-id) and read(attachment) give a file back, accept(owner, name, type, data) stores one. /v1 (openai_api/images.py):
+collect(db) removes the files a deleted conversation leaves unused; owned(db, owner, id) is one of the owner's.
+Export and import use portable (records.read gives a file back, intake.accept stores one). /v1 (openai_api/images.py):
 intake.examine(owner, name, type, data) reads a file as accept() does but in memory, and records.insert() stores it
 inside the transaction that writes its message.
 """
 from .. import security
 from . import api, jobs
 from .cleanup import collect
-from .intake import accept
-from .records import Attachment, attachment_json, carried, delete_owned, for_message, link, of_messages, owned, read
+from .records import carried, delete_owned, for_message, link, of_messages, owned
 
-__all__ = [
-    "Attachment", "accept", "attachment_json", "carried", "collect", "delete_owned", "for_message", "init_app", "link",
-    "of_messages", "owned", "read",
-]
+__all__ = ["carried", "collect", "delete_owned", "for_message", "init_app", "link", "of_messages", "owned"]
 
 
 def init_app(app):

@@ -6,7 +6,8 @@ never parses one.
 A job costs a fresh interpreter (about 0.05 s to import Pillow, 0.1 s for pypdf on the development machine) on top of
 the reading itself. The child has no state to leak from one person's file into another's, and dies with its job.
 Under gevent the parent waits as a greenlet (subprocess is patched): other requests go on meanwhile. At most as many
-jobs as the machine has cores run at once; the others wait their turn within their own deadline.
+jobs as the machine has cores run at once; the others wait their turn, at most WEBUI_ATTACHMENT_SECONDS (then `busy`),
+and each job has that long again once it runs.
 """
 import importlib.util
 import json
@@ -15,7 +16,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -136,12 +136,12 @@ def read(kind, name, data, side=None):
         "side": side,
     }
     payload = json.dumps({"kind": kind, "limits": limits, "path": library_paths()}).encode() + b"\n" + data
-    deadline = time.monotonic() + seconds
     slots = current_app.extensions[SLOTS]
     if not slots.acquire(timeout=seconds):
         raise UserError(_("The server is busy reading other files: try again in a moment."), code="busy")
     try:
-        output = in_child(payload, deadline - time.monotonic())
+        # The file's own time starts once a reader is free: a wait for one is the server's load, not the file's fault.
+        output = in_child(payload, seconds)
     finally:
         slots.release()
     if output is None:

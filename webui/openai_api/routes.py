@@ -132,19 +132,20 @@ def chat_completions():
     key = limit_key(bearer)
     count_request(key)
     provider, model = resolve_model(asked.model)
-    messages = images.read_all(bearer.owner, provider, model, asked.messages)
-    budget = Budget(provider, model)
-    budget.warm(messages)
-    window = budget.fit(messages, asked.options)
-    # Only a model's own tokenizer gives the prompt's true count; an estimate is no usage to report.
-    counted = budget.counter not in (None, ESTIMATE)
     running = current_app.extensions["webui.api_running"]
     locale = str(get_locale())
+    # Admitted before its images are read (each in a child process): the cap on answers at once bounds that work too.
     ticket = running.admit(bearer.token_id, key, locale)
     if ticket is None:
         message = _("Too many answers are being written for you at once; wait for one to finish.")
         raise UserError(message, code="rate_limited", retry_after=BUSY_RETRY_SECONDS)
     try:
+        messages = images.read_all(bearer.owner, provider, model, asked.messages)
+        budget = Budget(provider, model)
+        budget.warm(messages)
+        window = budget.fit(messages, asked.options)
+        # Only a model's own tokenizer gives the prompt's true count; an estimate is no usage to report.
+        counted = budget.counter not in (None, ESTIMATE)
         writer = Pipe() if asked.stream else FrameList()
         cursor = Cursor(writer, "api")
         if current_app.config["WEBUI_API_STORE"]:

@@ -47,6 +47,7 @@ ERRORS = {
     "shutting_down": (503, "server_error", None),
     "interrupted": (503, "server_error", None),
     "storage_busy": (503, "server_error", None),
+    "busy": (503, "server_error", None),
     "storage_failed": (503, "server_error", None),
     "timeout": (504, "server_error", None),
     "storage_full": (507, "server_error", None),

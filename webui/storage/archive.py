@@ -13,6 +13,9 @@ FORMAT = "webui.conversation"
 FORMAT_VERSION = 1
 MAX_MESSAGES = 10_000
 MAX_MESSAGE_CHARS = 1_000_000
+# Each file of an import is read again in a child process of its own (0.05 s to a second): a bound on all of them
+# keeps one small import from keeping the machine's cores busy for minutes.
+MAX_IMPORT_FILES = 100
 
 
 def export_json(conversation):
@@ -63,7 +66,7 @@ def parse_messages(items, system_allowed):
     """Check the messages of an import; returns (the system prompt from leading system messages, the others)."""
     if not 1 <= len(items) <= MAX_MESSAGES:
         raise invalid(_("A conversation must have 1 to %(n)d messages.", n=MAX_MESSAGES))
-    system, messages = [], []
+    system, messages, file_count = [], [], 0
     for n, item in enumerate(items, 1):
         if not isinstance(item, dict) or not isinstance(item.get("content"), str):
             raise invalid(_("Message %(n)d must be an object with a text “content”.", n=n))
@@ -75,7 +78,11 @@ def parse_messages(items, system_allowed):
         if role == "system" and system_allowed and not messages:
             system.append(item["content"])
         elif role in ("user", "assistant"):
-            files = portable.parse(item.get("attachments") or [], n)
+            attached = item.get("attachments") or []
+            file_count += len(attached) if isinstance(attached, list) else 0
+            if file_count > MAX_IMPORT_FILES:
+                raise invalid(_("An import may carry at most %(n)d files.", n=MAX_IMPORT_FILES))
+            files = portable.parse(attached, n)
             messages.append({"role": role, "content": item["content"], "files": files})
         else:
             raise invalid(

@@ -65,12 +65,6 @@ def get(db, connection_id):
     return db.execute("SELECT * FROM connections WHERE id = ?", (connection_id,)).fetchone()
 
 
-def name_taken(db, name, connection_id=None):
-    """Whether another connection than `connection_id` is called `name`."""
-    row = db.execute("SELECT 1 FROM connections WHERE name = ? AND id IS NOT ?", (name, connection_id)).fetchone()
-    return row is not None
-
-
 def add(db, fields, token):
     """Store a new connection with the sealed key `token` (or None); its id."""
     connection_id, now = new_id(), time.time()
