@@ -230,3 +230,16 @@ def test_what_the_chat_path_calls(client):
             with pytest.raises(UserError) as error:
                 attachments.for_message(db, owner(client), refused)
             assert error.value.code in ("bad_request", "not_found") and error.value.message
+
+
+@pytest.fixture
+def two_uploads_a_minute(app_config):
+    """WEBUI_UPLOADS_PER_MINUTE = 2."""
+    app_config["WEBUI_UPLOADS_PER_MINUTE"] = 2
+
+
+def test_uploads_past_the_rate_are_refused_before_their_body_is_read(two_uploads_a_minute, app, client):
+    answers = [upload(client, b"note %d" % n, f"n{n}.txt", "text/plain") for n in range(3)]
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert answers[2].json["error"]["code"] == "rate_limited"
+    assert [row[3] for row in stored(app)[0]] == ["n0.txt", "n1.txt"]

@@ -6,8 +6,10 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.multipart import NEED_DATA, Data, Epilogue, Field, File, MultipartDecoder
 
+from ..errors import UserError
 from ..frames import bad_request
 from ..identity import current_owner
+from ..security import allow_request
 from ..storage import get_db
 from . import cleanup, files, intake, records
 
@@ -70,6 +72,9 @@ def sent_files():
 @bp.post("")
 def upload():
     """Store the multipart field `file` as an attachment of the caller's: 201 and what it is."""
+    # Counted before the body is read: each upload holds its bytes several times over and may start a child process.
+    if not allow_request(current_owner(), "webui.uploads"):
+        raise UserError(_("Too many files sent: wait a minute and try again."), code="rate_limited")
     sent = sent_files()
     if len(sent) != 1:
         raise bad_request(_("Send one file, in the form field “file”."))
