@@ -5,7 +5,7 @@ import json
 import pytest
 from browser import DESKTOP, WAIT_MS, choose, open_chat, screenshot, send, wait_until_idle
 from playwright.sync_api import expect
-from test_auth import PASSWORD
+from test_browser_connections import sign_in
 from test_browser_conversations import page_fetch
 from test_roles import add, webui
 
@@ -34,15 +34,6 @@ def second_page(chromium, page_errors):
     page_errors.watch(page)
     yield page
     context.close()
-
-
-def sign_in(page, server, name, lang):
-    """Sign in on the page's form and open the chat page in `lang`."""
-    page.goto(f"{server.url}/login?lang={lang}")
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    open_chat(page, server, f"/?lang={lang}")
 
 
 def presets(page):

@@ -78,11 +78,10 @@ def parse_messages(items, system_allowed):
         if role == "system" and system_allowed and not messages:
             system.append(item["content"])
         elif role in ("user", "assistant"):
-            attached = item.get("attachments") or []
-            file_count += len(attached) if isinstance(attached, list) else 0
+            files = portable.parse(item.get("attachments") or [], n)
+            file_count += len(files)
             if file_count > MAX_IMPORT_FILES:
                 raise invalid(_("An import may carry at most %(n)d files.", n=MAX_IMPORT_FILES))
-            files = portable.parse(attached, n)
             messages.append({"role": role, "content": item["content"], "files": files})
         else:
             raise invalid(
