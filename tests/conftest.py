@@ -139,6 +139,16 @@ def server(app):
 
 
 @pytest.fixture
+def redis_server(tmp_path):
+    """A real redis-server on a loopback port for this test, stopped at its end (see redis_server.py)."""
+    from redis_server import RedisServer
+
+    instance = RedisServer(tmp_path / "redis").start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
 def testing_provider():
     """The loaded `testing` drop-in module, to look at what the provider saw."""
 

@@ -7,7 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import config as settings
 from .errors import UserError, json_error, user_error_response
-from . import accounts_api, attachments, auth, connections_api, conversations_api, health, i18n, identity, module_keys_api, ollama_models_api, openai_api, presets_api, registry, runner, security, shutdown, storage, stored_answers, stored_connections, views, writer, ws
+from . import accounts_api, attachments, auth, connections_api, conversations_api, health, i18n, identity, module_keys_api, ollama_models_api, openai_api, presets_api, registry, runner, security, shared, shutdown, storage, stored_answers, stored_connections, views, writer, ws
 from .openai_api import routes as openai_routes
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -50,6 +50,7 @@ def create_app(config=None):
     # A refusal raised anywhere (a route, the sign-in check before every request) is the same JSON answer.
     app.register_error_handler(UserError, user_error_response)
     storage.init_app(app)
+    shared.init_app(app)
     identity.init_app(app)
     stored_answers.init_app(app)
     runner.init_app(app)
