@@ -1,5 +1,8 @@
 """/v1 under gevent, as `webui serve` (gunicorn) and `webui` run it: a long stream holds no one else up, a client that
-goes away closes the provider's generator, and a server that stops ends its streams with an error event."""
+goes away closes the provider's generator (mid-stream, before the first chunk, or waiting for a whole answer), and a
+server that stops ends its streams with an error event."""
+import http.client
+import json
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,13 +20,15 @@ import os
 import time
 
 url = "http://127.0.0.1/recording"
-model = ["ticks"]
+model = ["ticks", "thinking"]
 supports_stream = True
 needs_auth = False
 
 
 def _create_completion(model, messages, stream, **kwargs):
     try:
+        if model == "thinking":
+            time.sleep(60)  # long silent work before the first word, as a model reasoning first
         for n in range(3000):
             yield f"tick{n} "
             time.sleep(0.02)
@@ -72,6 +77,19 @@ def test_a_long_stream_holds_no_one_up_and_a_client_going_away_closes_the_genera
     assert content_of([next(chunks) for _ in range(3)]).startswith("tick")
     assert not record.exists()
     answer.close()
+    assert closed_within(record, 5), "the provider's generator was not closed"
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+def test_a_client_that_leaves_before_the_first_chunk_closes_the_generator(gevent_server, stream):
+    server, record = gevent_server
+    token, _browser = new_token(server.url)
+    host, port = server.url.split("//")[1].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    body = json.dumps({"model": "recording/thinking", "messages": HELLO, "stream": stream})
+    connection.request("POST", "/v1/chat/completions", body, {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    time.sleep(0.5)  # the answer has started and its provider is silent
+    connection.close()
     assert closed_within(record, 5), "the provider's generator was not closed"
 
 

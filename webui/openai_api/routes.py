@@ -18,6 +18,7 @@ from ..runner import get_runner
 from ..security import API_PREFIX
 from ..shutdown import get_shutdown
 from . import cors, images, store
+from .hangup import LOOK_SECONDS, client_socket, hung_up
 from .shapes import Reply, completion_request, error_response, model_list, model_object, usage, user_error_response
 from .stream import EventStream, Pipe, failure, interrupted_message, text_and_final
 from .tokens import authenticate
@@ -161,12 +162,21 @@ def chat_completions():
     if asked.stream:
         return streamed(run, cursor, writer, lambda: running.release(ticket), counted, asked.include_usage, locale)
     try:
-        get_runner().run(*run)
-        # Whoever ended the answer (the watcher of revoked tokens, say) may still be handing out its final frame.
-        answer.settled.wait()
+        get_runner().start(*run, locale, "webui-api-answer")
+        raw = client_socket(request.environ)
+        # The answer is settled once its final frame is out, whoever ended it (the watcher of revoked tokens, say).
+        while not answer.settled.wait(LOOK_SECONDS):
+            if hung_up(raw):
+                answer.finish("stopped")
+                return gone()
     finally:
         running.release(ticket)
     return whole(writer.frames, counted)
+
+
+def gone():
+    """The response to a client that hung up before its answer began: nobody reads it (499, as nginx logs it)."""
+    return Response(status=499)
 
 
 def answer_error(final):
@@ -189,14 +199,21 @@ def streamed(run, cursor, pipe, release, counted, include_usage, locale):
     """Start the answer in its own thread and stream it from its first chunk; an answer that fails before its first
     chunk is an HTTP error instead, as the stream has not begun."""
     answer = run[0]
-    try:
-        get_runner().start(*run, locale, "webui-api-answer")
-        first = pipe.first(cursor)
-    except BaseException:
+
+    def abandon():
         answer.finish("stopped")
         answer.detach(cursor)
         release()
+
+    try:
+        get_runner().start(*run, locale, "webui-api-answer")
+        first = pipe.first(cursor, client_socket(request.environ))
+    except BaseException:
+        abandon()
         raise
+    if first is None:
+        abandon()
+        return gone()
     failed = failure(first)
     if failed:
         answer.detach(cursor)

@@ -13,6 +13,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from ..cooperative import rest
+from .hangup import LOOK_SECONDS, hung_up
 from .shapes import error_event, usage
 
 # While the provider is silent, a comment line goes out this often: it keeps proxies from closing the connection, and
@@ -45,10 +46,12 @@ class Pipe:
         cursor.queued = False
         return cursor.take(float("inf"))[0]
 
-    def first(self, cursor):
-        """The first frames, which begin with the start frame (sent with the first chunk, or with the final frame)."""
-        while not (frames := self.take(cursor, HEARTBEAT_SECONDS)):
-            pass
+    def first(self, cursor, raw):
+        """The first frames, which begin with the start frame (sent with the first chunk, or with the final frame), or
+        None if the client at socket `raw` hangs up before they come."""
+        while not (frames := self.take(cursor, LOOK_SECONDS)):
+            if hung_up(raw):
+                return None
         return frames
 
 
