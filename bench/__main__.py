@@ -5,7 +5,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import RESULTS_DIR, api, concurrency, context_window, latency, local_model, opening, render, say, throughput
+from . import RESULTS_DIR, api, concurrency, context_window, latency, local_model, opening, render, say, shared, throughput
 from .report import Report
 
 BENCHMARKS = {
@@ -17,10 +17,11 @@ BENCHMARKS = {
     "local": local_model,
     "context": context_window,
     "api": api,
+    "shared": shared,
 }
 FIGURES = {
     "1": "latency", "2": "latency", "3": "concurrency", "4": "throughput", "5": "render", "6": "opening", "7": "local",
-    "8": "context", "10": "api",
+    "8": "context", "10": "api", "11": "shared",
 }
 
 
@@ -32,7 +33,7 @@ def chosen(names):
     for name in names:
         name = FIGURES.get(name, name)
         if name not in BENCHMARKS:
-            raise SystemExit(f"unknown benchmark {name!r}: use all, {', '.join(BENCHMARKS)} or a figure number 1-8 or 10")
+            raise SystemExit(f"unknown benchmark {name!r}: use all, {', '.join(BENCHMARKS)} or a figure number 1-8, 10 or 11")
         if name not in picked:
             picked.append(name)
     return picked

@@ -140,8 +140,8 @@ def server(app):
 
 @pytest.fixture
 def redis_server(tmp_path):
-    """A real redis-server on a loopback port for this test, stopped at its end (see redis_server.py)."""
-    from redis_server import RedisServer
+    """A real redis-server on a loopback port for this test, stopped at its end (see bench/redis_server.py)."""
+    from bench.redis_server import RedisServer
 
     instance = RedisServer(tmp_path / "redis").start()
     yield instance

@@ -47,7 +47,7 @@ def test_every_benchmark_ran_and_printed_a_table(bench_run):
     assert results["errors"] == {}, done.stderr[-4000:]
     assert done.returncode == 0
     assert done.stdout.splitlines()[0].split()[:3] == ["fig", "measure", "median"]
-    assert set(results["durations_s"]) == {"latency", "concurrency", "throughput", "render", "opening", "local", "context", "api"}
+    assert set(results["durations_s"]) == {"latency", "concurrency", "throughput", "render", "opening", "local", "context", "api", "shared"}
     assert results["size"] == "tiny"
 
 
@@ -160,6 +160,20 @@ def test_the_api_against_the_websocket_on_both_servers(bench_run):
         assert figure[f"ttft_ratio.{kind}"]["target"] == figure[f"throughput_ratio.{kind}"]["target"] == "≥ 0.9"
         runs = results["details"]["api"][kind]
         assert len(runs) == 2 and all(run["api_chars_per_s"] > 1 and run["api_ttft_ms"] > 0 for run in runs)
+
+
+def test_redis_on_against_off_along_the_stored_path(bench_run):
+    results, _, _ = bench_run
+    figure = rows(results, 11)
+    for mode in ("off", "on"):
+        for key in ("latency_p99", "crowd_p99", "cpu_us_per_chunk", "chars_per_s"):
+            sane(figure[f"{key}.redis_{mode}"], low=0.0001)
+        assert figure[f"crowd_errors.redis_{mode}"]["median"] == 0
+    assert figure["throughput_ratio"]["target"] == "≥ 0.85" and figure["latency_p99.redis_on"]["target"] == "≤ 5"
+    runs = results["details"]["shared"]["runs"]
+    ratio = runs["on"][0]["chars_per_s"] / runs["off"][0]["chars_per_s"]
+    assert figure["throughput_ratio"]["median"] == pytest.approx(ratio)
+    assert {row["path"] for row in figure.values()} == {"stored"}
 
 
 def test_the_sse_client_reads_events_split_anywhere():

@@ -1,6 +1,7 @@
 """A real redis-server (Debian's) on a loopback port in a temp dir, which a test may stop and start again.
 
-Use the `redis_server` fixture (conftest.py): its `url` is what WEBUI_REDIS_URL takes.
+The tests use it through the `redis_server` fixture (tests/conftest.py), the benchmarks directly (bench/shared.py);
+its `url` is what WEBUI_REDIS_URL takes.
 """
 import shutil
 import socket
@@ -33,7 +34,7 @@ class RedisServer:
     def start(self):
         """Start it and wait until it answers PING."""
         binary = shutil.which("redis-server")
-        assert binary, "the tests need Debian's redis-server (scripts/test installs it)"
+        assert binary, "this needs Debian's redis-server (scripts/test installs it)"
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(self.folder), "--logfile", str(self.folder / "redis.log")],
