@@ -116,14 +116,15 @@ def test_demotion_password_and_sign_out_close_the_sockets_on_every_worker(tmp_pa
         assert closed_within(sockets, 2)
 
 
-def test_a_users_socket_cap_and_request_rate_hold_across_workers(tmp_path, providers_dir, redis_server):
+def test_socket_cap_request_rate_and_sign_in_back_off_hold_across_workers(tmp_path, providers_dir, redis_server):
     add_users(tmp_path / "data", "alice")
     with two_servers(tmp_path, providers_dir, redis_server, WEBUI_MAX_SOCKETS_PER_USER="2", WEBUI_REQUESTS_PER_MINUTE="3") as (a, b):
         check_cap_and_rate(a, b)
 
 
 def check_cap_and_rate(a, b):
-    """alice's third socket and fourth request of the minute are refused, whichever worker gets them."""
+    """alice's third socket and fourth request of the minute are refused, whichever worker gets them, and so is the
+    sixth failed sign-in from one address."""
     at_a, at_b = signed_in(a, b)
     first, second = at_a.connect(), at_b.connect()
     for server in (a, b):
@@ -137,6 +138,9 @@ def check_cap_and_rate(a, b):
         outcomes.append(socket.until_final(request_id)[-1])
     assert [frame["type"] for frame in outcomes[:3]] == ["done"] * 3, outcomes
     assert outcomes[3]["code"] == "rate_limited", "the fourth request of the minute, on either worker, is refused"
+
+    guesses = [Browser(server.url).login("mallory", "a wrong password") for server in (a, b, a, b, a, b)]
+    assert [guess.status_code for guess in guesses] == [401] * 5 + [429], "the sign-in back-off counts both workers' failures"
 
 
 def follow(socket, seconds, received):
