@@ -71,10 +71,10 @@ def wait_for_workers(redis_server, count, seconds=20):
     assert live_workers(redis_server) == count
 
 
-def signed_in(*servers):
+def signed_in(*servers, password=PASSWORD):
     """alice's browser signed in at the first server; Browsers at each server that share its cookies."""
     first = Browser(servers[0].url)
-    assert first.login("alice", PASSWORD).status_code == 302
+    assert first.login("alice", password).status_code == 302
     browsers = [first]
     for server in servers[1:]:
         browser = Browser(server.url)
@@ -97,7 +97,7 @@ def two_servers(tmp_path, providers_dir, redis_server, **settings):
             server.stop()
 
 
-def test_demotion_password_and_sign_out_close_the_sockets_on_every_worker(tmp_path, providers_dir, redis_server):
+def test_demotion_sign_out_password_and_deletion_close_the_sockets_on_every_worker(tmp_path, providers_dir, redis_server):
     add_users(tmp_path / "data", "root", "alice")
     with two_servers(tmp_path, providers_dir, redis_server) as (a, b):
         at_a, at_b = signed_in(a, b)
@@ -113,6 +113,11 @@ def test_demotion_password_and_sign_out_close_the_sockets_on_every_worker(tmp_pa
         at_a, at_b = signed_in(a, b)
         sockets = [at_a.connect(), at_b.connect()]
         webui(tmp_path, redis_server, "user", "passwd", "alice", "--password-stdin", stdin="another long password\n")
+        assert closed_within(sockets, 2)
+
+        at_a, at_b = signed_in(a, b, password="another long password")
+        sockets = [at_a.connect(), at_b.connect()]
+        webui(tmp_path, redis_server, "user", "delete", "alice")
         assert closed_within(sockets, 2)
 
 
@@ -218,6 +223,9 @@ def test_serve_with_two_workers_and_redis_serves_pages_and_sockets(tmp_path, pro
     server = start(tmp_path, providers_dir, redis_server, "--workers", "2")
     try:
         wait_for_workers(redis_server, 2)
+        for _ in range(4):
+            with urllib.request.urlopen(server.url + "/", timeout=10) as page:
+                assert page.status == 200
         cookie = owner_cookie(server.url)
         sockets = [Socket(Client.connect(server.url.replace("http", "ws", 1) + "/ws", headers={"Cookie": cookie}, thread_class=DaemonThread)) for _ in range(4)]
         for n, socket in enumerate(sockets):

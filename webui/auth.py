@@ -96,7 +96,8 @@ class Users:
     def set_password(self, name, password):
         """Change a password, ending every session of the user; False when there is no such user."""
         changed = accounts.set_credentials(name, hash_password(password), secrets.token_urlsafe(24))
-        signouts.publish(name)
+        if changed:
+            signouts.publish(name)
         return changed
 
     def renew(self, name):
@@ -123,9 +124,10 @@ class Users:
     def delete(self, name):
         """Delete an account, ending its sessions: (False, None) when there is no such user, else (True, the oldest
         account left if it became an admin because this was the last one, or None)."""
-        outcome = accounts.delete(name)
-        signouts.publish(name)
-        return outcome
+        deleted, heir = accounts.delete(name)
+        if deleted:
+            signouts.publish(name)
+        return deleted, heir
 
 
 class Access:

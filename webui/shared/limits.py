@@ -243,11 +243,17 @@ class SharedSockets(Sockets):
             get_outage().call(take_off)
 
     def counts(self):
-        """This worker's counts as a hash, all its sockets from now on counted in Redis: what the lease writes."""
+        """This worker's counts as a hash, which the lease writes over its hash at each renewal, and the slots they
+        count (for `written`). A socket admitted or released while the renewal is on its way is miscounted by one
+        until the next renewal."""
         totals = {}
         with self._lock:
             for socket in self._open.values():
                 for field in self.fields(socket):
                     totals[field] = totals.get(field, 0) + 1
-            self._counted = set(self._open)
-        return totals
+            return totals, set(self._open)
+
+    def written(self, slots):
+        """The counts of `slots` are in Redis now: their release takes them off."""
+        with self._lock:
+            self._counted = slots & set(self._open)

@@ -111,7 +111,8 @@ class Lease:
 
     def _renew(self, client, mine):
         """Write this worker's lease, answers and socket counts; the message ids every live worker lists."""
-        counts = self.app.extensions["webui.sockets"].counts()
+        sockets = self.app.extensions["webui.sockets"]
+        counts, counted = sockets.counts()
         with client.pipeline(transaction=True) as pipe:
             pipe.set(lease_key(self.id), "1", ex=LEASE_SECONDS)
             pipe.delete(answers_key(self.id), self.sockets_key(self.id))
@@ -124,6 +125,7 @@ class Lease:
             pipe.sadd(WORKERS, self.id)
             pipe.smembers(WORKERS)
             known = sorted(worker.decode() for worker in pipe.execute()[-1])
+        sockets.written(counted)
         with client.pipeline(transaction=False) as pipe:
             for worker in known:
                 pipe.exists(lease_key(worker))
