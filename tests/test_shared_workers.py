@@ -12,7 +12,7 @@ from simple_websocket import Client
 from conftest import Browser, DaemonThread, ServerProcess, Socket, chat, raw_handshake, turn
 from test_cli import clean_env, server_command
 from test_conversation_restart import owner_cookie
-from test_recovery import row
+from test_recovery import left_streaming, row
 from webui import create_app
 from webui.auth import get_access
 from webui.shared.workers import LEASE_SECONDS, SUSPECT_SECONDS
@@ -170,10 +170,14 @@ def stays_streaming(path, message_id, seconds):
     return True
 
 
-def start_slow_answer(server):
-    """A stored conversation at `server` whose answer streams for about forty seconds: (socket, start frame)."""
-    cookie = owner_cookie(server.url)
-    socket = Socket(Client.connect(server.url.replace("http", "ws", 1) + "/ws", headers={"Cookie": cookie}, thread_class=DaemonThread))
+def start_slow_answer(server, browser=None):
+    """A stored conversation at `server`, of `browser` or else of a new anonymous one, whose answer streams for about
+    forty seconds: (socket, start frame, the Cookie header)."""
+    if browser:
+        socket, cookie = browser.connect(), browser.cookie_header()
+    else:
+        cookie = owner_cookie(server.url)
+        socket = Socket(Client.connect(server.url.replace("http", "ws", 1) + "/ws", headers={"Cookie": cookie}, thread_class=DaemonThread))
     socket.send(turn("t", content="go", model="slow"))
     start_frame = socket.recv()
     assert start_frame["type"] == "start"
@@ -211,6 +215,18 @@ def test_a_killed_workers_answer_is_interrupted_by_another_and_a_restart_ends_no
         b.stop()
 
 
+def test_an_answer_no_worker_ever_listed_is_interrupted_by_a_server_with_redis(tmp_path, providers_dir, redis_server):
+    path, dead = left_streaming(tmp_path / "data")
+    server = start(tmp_path, providers_dir, redis_server)
+    try:
+        deadline = time.monotonic() + ORPHANED_SECONDS + 10
+        while row(path, dead)[0] == "streaming" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert row(path, dead) == ("interrupted", "half an")
+    finally:
+        server.stop()
+
+
 def test_serve_refuses_several_workers_without_redis(tmp_path, providers_dir):
     command, env = server_command(tmp_path / "data", providers_dir, "serve", "--workers", "2")
     refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
@@ -236,13 +252,15 @@ def test_serve_with_two_workers_and_redis_serves_pages_and_sockets(tmp_path, pro
 
 
 def test_without_redis_answers_stream_and_limits_fall_back_then_sharing_comes_back(tmp_path, providers_dir, redis_server):
+    add_users(tmp_path / "data", "root", "alice")
     with two_servers(tmp_path, providers_dir, redis_server, WEBUI_MAX_SOCKETS_PER_USER="2") as (a, b):
-        check_outage(tmp_path / "data" / "webui.sqlite3", a, b, redis_server)
+        check_outage(tmp_path, a, b, redis_server)
 
 
-def check_outage(path, a, b, redis_server):
-    """Redis stops while A streams an answer, and starts again empty."""
-    socket, start_frame, cookie = start_slow_answer(a)
+def check_outage(tmp_path, a, b, redis_server):
+    """Redis stops while A streams alice's answer, and starts again empty."""
+    at_a, at_b = signed_in(a, b)
+    socket, start_frame, cookie = start_slow_answer(a, at_a)
     received = []
     follow(socket, 0.5, received)
 
@@ -273,4 +291,9 @@ def check_outage(path, a, b, redis_server):
         refused = status == 429
     held.close()
     assert refused, "once Redis is back the cap counts A's socket again, with no restart"
+    path = tmp_path / "data" / "webui.sqlite3"
     assert stays_streaming(path, start_frame["message_id"], ORPHANED_SECONDS), "an empty Redis ends no live answer"
+
+    sockets = [socket, at_b.connect()]
+    webui(tmp_path, redis_server, "user", "demote", "alice")
+    assert closed_within(sockets, 2), "the workers listen for sign-outs again"
