@@ -23,7 +23,7 @@ import uuid
 from ..patrol import Patrol
 from ..storage import get_db
 from ..storage.answer_parts import fold_parts
-from ..storage.database import transaction
+from ..storage.database import StorageError, transaction
 from ..stored_answers import get_stored_answers
 from . import get_redis
 from .outage import UNREACHED, get_outage
@@ -72,6 +72,10 @@ class Lease:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         # message id -> when a round first found it streaming and listed by no live worker
         self._suspects = {}
+        # The answers this worker lists: those streaming in the database that it writes, as the last round that could
+        # read the database found them, and those it runs.
+        self._mine = set()
+        self._database_ok = True
         self._lock = threading.Lock()
         self._patrol = Patrol(app, "webui-lease", RENEW_SECONDS, self._lock, lambda: True, self.round)
 
@@ -90,24 +94,38 @@ class Lease:
 
     def round(self):
         """Renew; then end the answers no live worker has listed for SUSPECT_SECONDS."""
-        client = get_redis(self.app)
-        db = get_db()
-        streaming = {row[0] for row in db.execute("SELECT id FROM messages WHERE status = 'streaming'")}
         registry = get_stored_answers()
-        mine = {message_id for message_id in streaming if registry.get(message_id) is not None}
-        listed = get_outage(self.app).call(self._renew, client, mine)
-        if listed is UNREACHED:
+        streaming = self._streaming()
+        if streaming is not None:
+            self._mine = {message_id for message_id in streaming if registry.get(message_id) is not None}
+        # Without the database, what this worker listed before and still writes, and what it runs.
+        running = {answer.turn.message_id for answer in registry.running(lambda turn: True)}
+        self._mine = {message_id for message_id in self._mine if registry.get(message_id) is not None} | running
+        listed = get_outage(self.app).call(self._renew, get_redis(self.app), self._mine)
+        if listed is UNREACHED or streaming is None:
             self._suspects.clear()
             return
         now = self.clock()
-        orphans = streaming - mine - listed
+        orphans = streaming - self._mine - listed
         self._suspects = {message_id: self._suspects.get(message_id, now) for message_id in orphans}
         due = [message_id for message_id, since in self._suspects.items() if now - since >= SUSPECT_SECONDS]
         if due:
-            interrupt(db, due)
+            interrupt(get_db(), due)
             log.warning("marked %d answers interrupted: no live worker wrote them", len(due))
             for message_id in due:
                 del self._suspects[message_id]
+
+    def _streaming(self):
+        """The ids of the answers streaming in the database, or None when it cannot be read (logged once a spell)."""
+        try:
+            rows = get_db().execute("SELECT id FROM messages WHERE status = 'streaming'")
+        except StorageError as e:
+            if self._database_ok:
+                log.warning("the lease cannot see the answers streaming in the database: %s", e.cause)
+            self._database_ok = False
+            return None
+        self._database_ok = True
+        return {row[0] for row in rows}
 
     def _renew(self, client, mine):
         """Write this worker's lease, answers and socket counts; the message ids every live worker lists."""
