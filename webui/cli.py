@@ -133,7 +133,7 @@ def check_access(app):
 
 
 def check_workers(app, workers):
-    """More than one worker only with Redis, which they share what one process keeps in memory through."""
+    """Refuse more than one worker without Redis: what one process keeps in memory, several share only through it."""
     if workers > 1 and not app.config.get("WEBUI_REDIS_URL"):
         with terminal(app):
             message = _(
