@@ -227,6 +227,20 @@ def test_an_answer_no_worker_ever_listed_is_interrupted_by_a_server_with_redis(t
         server.stop()
 
 
+def test_a_server_starts_and_answers_before_redis_does_and_takes_its_lease_once_it_answers(tmp_path, providers_dir, redis_server):
+    redis_server.stop()
+    server = start(tmp_path, providers_dir, redis_server)
+    try:
+        cookie = owner_cookie(server.url)
+        socket = Socket(Client.connect(server.url.replace("http", "ws", 1) + "/ws", headers={"Cookie": cookie}, thread_class=DaemonThread))
+        socket.send(turn("t", content="hello there"))
+        assert socket.until_final("t")[-1]["type"] == "done"
+        redis_server.start()
+        wait_for_workers(redis_server, 1)
+    finally:
+        server.stop()
+
+
 def test_serve_refuses_several_workers_without_redis(tmp_path, providers_dir):
     command, env = server_command(tmp_path / "data", providers_dir, "serve", "--workers", "2")
     refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
