@@ -170,6 +170,12 @@ def stays_streaming(path, message_id, seconds):
     return True
 
 
+def anonymous_socket(server, cookie):
+    """A WebSocket to `server` of the browser whose identity cookie is `cookie` (a Cookie header value)."""
+    url = server.url.replace("http", "ws", 1) + "/ws"
+    return Socket(Client.connect(url, headers={"Cookie": cookie}, thread_class=DaemonThread))
+
+
 def start_slow_answer(server, browser=None):
     """A stored conversation at `server`, of `browser` or else of a new anonymous one, whose answer streams for about
     forty seconds: (socket, start frame, the Cookie header)."""
@@ -177,7 +183,7 @@ def start_slow_answer(server, browser=None):
         socket, cookie = browser.connect(), browser.cookie_header()
     else:
         cookie = owner_cookie(server.url)
-        socket = Socket(Client.connect(server.url.replace("http", "ws", 1) + "/ws", headers={"Cookie": cookie}, thread_class=DaemonThread))
+        socket = anonymous_socket(server, cookie)
     socket.send(turn("t", content="go", model="slow"))
     start_frame = socket.recv()
     assert start_frame["type"] == "start"
@@ -232,7 +238,7 @@ def test_a_server_starts_and_answers_before_redis_does_and_takes_its_lease_once_
     server = start(tmp_path, providers_dir, redis_server)
     try:
         cookie = owner_cookie(server.url)
-        socket = Socket(Client.connect(server.url.replace("http", "ws", 1) + "/ws", headers={"Cookie": cookie}, thread_class=DaemonThread))
+        socket = anonymous_socket(server, cookie)
         socket.send(turn("t", content="hello there"))
         assert socket.until_final("t")[-1]["type"] == "done"
         redis_server.start()
@@ -257,7 +263,7 @@ def test_serve_with_two_workers_and_redis_serves_pages_and_sockets(tmp_path, pro
             with urllib.request.urlopen(server.url + "/", timeout=10) as page:
                 assert page.status == 200
         cookie = owner_cookie(server.url)
-        sockets = [Socket(Client.connect(server.url.replace("http", "ws", 1) + "/ws", headers={"Cookie": cookie}, thread_class=DaemonThread)) for _ in range(4)]
+        sockets = [anonymous_socket(server, cookie) for _ in range(4)]
         for n, socket in enumerate(sockets):
             socket.send(chat(f"r{n}", "hello there"))
             assert socket.until_final(f"r{n}")[-1]["type"] == "done"

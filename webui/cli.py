@@ -146,7 +146,10 @@ def check_workers(app, workers):
 
 
 @main.command("serve")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes (more than one needs WEBUI_REDIS_URL).")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True,
+    help="Worker processes (more than one needs WEBUI_REDIS_URL).",
+)
 @click.pass_obj
 def serve_production(overrides, workers):
     """Serve with gunicorn on gevent: `--workers` processes, each with up to WEBUI_CONNECTIONS connections at once."""
@@ -157,7 +160,8 @@ def serve_production(overrides, workers):
     # Imported here: gunicorn does not run on Windows, where the plain `webui` server still does.
     from . import production
 
-    production.run(app.config, lambda: serving_app(overrides), lambda port: announce(app.config["WEBUI_HOST"], port), workers)
+    host = app.config["WEBUI_HOST"]
+    production.run(app.config, lambda: serving_app(overrides), lambda port: announce(host, port), workers)
 
 
 def serving_app(overrides):

@@ -232,15 +232,14 @@ class SharedSockets(Sockets):
         lease = current_app.extensions.get("webui.lease")
         client = get_redis()
         if counted and socket is not None and lease is not None and client is not None:
-            key = lease.sockets_key(lease.id)
-            def take_off():
-                """One transaction: the counts go down together."""
-                with client.pipeline() as pipe:
-                    for field in self.fields(socket):
-                        pipe.hincrby(key, field, -1)
-                    pipe.execute()
+            get_outage().call(self._take_off, client, lease.sockets_key(lease.id), self.fields(socket))
 
-            get_outage().call(take_off)
+    def _take_off(self, client, key, fields):
+        """Count a socket less in this worker's hash `key`, under each of `fields` in one transaction."""
+        with client.pipeline() as pipe:
+            for field in fields:
+                pipe.hincrby(key, field, -1)
+            pipe.execute()
 
     def counts(self):
         """This worker's counts as a hash, which the lease writes over its hash at each renewal, and the slots they
@@ -254,6 +253,7 @@ class SharedSockets(Sockets):
             return totals, set(self._open)
 
     def written(self, slots):
-        """The counts of `slots` are in Redis now: their release takes them off."""
+        """The counts of `slots` are in Redis now, as are those admitted through Redis meanwhile: their release takes
+        them off."""
         with self._lock:
-            self._counted = slots & set(self._open)
+            self._counted = (self._counted | slots) & set(self._open)
