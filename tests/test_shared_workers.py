@@ -263,12 +263,26 @@ def test_serve_with_two_workers_and_redis_serves_pages_and_sockets(tmp_path, pro
             with urllib.request.urlopen(server.url + "/", timeout=10) as page:
                 assert page.status == 200
         cookie = owner_cookie(server.url)
-        sockets = [anonymous_socket(server, cookie) for _ in range(4)]
+        sockets = []
+        # The kernel hands each connection to one of the workers: a few are enough for both to hold some.
+        while workers_holding_sockets(redis_server) < 2 and len(sockets) < 12:
+            sockets.append(anonymous_socket(server, cookie))
+        assert workers_holding_sockets(redis_server) == 2
         for n, socket in enumerate(sockets):
             socket.send(chat(f"r{n}", "hello there"))
             assert socket.until_final(f"r{n}")[-1]["type"] == "done"
     finally:
         server.stop()
+
+
+def workers_holding_sockets(redis_server):
+    """How many workers count open sockets in Redis now."""
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        hashes = client.keys("webui:worker:*:sockets")
+        return sum(1 for key in hashes if any(int(count) > 0 for count in client.hvals(key)))
+    finally:
+        client.close()
 
 
 def test_without_redis_answers_stream_and_limits_fall_back_then_sharing_comes_back(tmp_path, providers_dir, redis_server):
