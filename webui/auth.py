@@ -15,7 +15,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .cooperative import in_native_thread
 from .errors import UserError
 from .i18n import LANGUAGES
-from .limits import Backoff, client_key, get_sockets
+from .limits import client_key, get_sockets
+from .shared import signouts
+from .shared.limits import SharedBackoff
 from .storage import accounts
 
 SESSION_USER = "user"
@@ -93,11 +95,15 @@ class Users:
 
     def set_password(self, name, password):
         """Change a password, ending every session of the user; False when there is no such user."""
-        return accounts.set_credentials(name, hash_password(password), secrets.token_urlsafe(24))
+        changed = accounts.set_credentials(name, hash_password(password), secrets.token_urlsafe(24))
+        if changed:
+            signouts.publish(name)
+        return changed
 
     def renew(self, name):
         """End every session of the user."""
         accounts.set_token(name, secrets.token_urlsafe(24))
+        signouts.publish(name)
 
     def set_role(self, name, role):
         """Make an account an "admin" or a "user"; False when there is no such user, UserError when that would demote
@@ -105,6 +111,8 @@ class Users:
         if role == "admin":
             return accounts.promote(name)
         if accounts.demote(name):
+            # Their pages reconnect and are shown as a plain user's.
+            signouts.publish(name)
             return True
         if accounts.role(name) == "admin":
             raise UserError(
@@ -116,7 +124,10 @@ class Users:
     def delete(self, name):
         """Delete an account, ending its sessions: (False, None) when there is no such user, else (True, the oldest
         account left if it became an admin because this was the last one, or None)."""
-        return accounts.delete(name)
+        deleted, heir = accounts.delete(name)
+        if deleted:
+            signouts.publish(name)
+        return deleted, heir
 
 
 class Access:
@@ -125,10 +136,10 @@ class Access:
     def __init__(self, config):
         """Read where the server listens."""
         self.users = Users()
-        self.backoff = Backoff()
+        self.backoff = SharedBackoff("sign-in-address")
         # Guesses spread over many addresses (easy with IPv6) still meet a limit per account name. It is looser than
         # the one per address, so someone else's failures cost the account's owner a wait, never a lockout.
-        self.account_backoff = Backoff(free=20, window=900.0, first_wait=60.0, longest=900.0)
+        self.account_backoff = SharedBackoff("sign-in-account", free=20, window=900.0, first_wait=60.0, longest=900.0)
         # On a network address, deleting the last account must lock everyone out, not let everyone in.
         self.exposed = not is_loopback(config["WEBUI_HOST"]) and not config.get("WEBUI_NO_AUTH")
 

@@ -132,17 +132,36 @@ def check_access(app):
             raise click.ClickException(message)
 
 
+def check_workers(app, workers):
+    """Refuse more than one worker without Redis: what one process keeps in memory, several share only through it."""
+    if workers > 1 and not app.config.get("WEBUI_REDIS_URL"):
+        with terminal(app):
+            message = _(
+                "Refusing to start %(count)d workers without WEBUI_REDIS_URL: each worker would keep its own running "
+                "answers, stops, sign-outs and limits, so a page that reconnects to another worker could not resume "
+                "its answer and every limit would be multiplied. Set WEBUI_REDIS_URL, or start one worker.",
+                count=workers,
+            )
+        raise click.ClickException(message)
+
+
 @main.command("serve")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True,
+    help="Worker processes (more than one needs WEBUI_REDIS_URL).",
+)
 @click.pass_obj
-def serve_production(overrides):
-    """Serve with gunicorn on gevent: one process, up to WEBUI_CONNECTIONS connections at once."""
+def serve_production(overrides, workers):
+    """Serve with gunicorn on gevent: `--workers` processes, each with up to WEBUI_CONNECTIONS connections at once."""
     cooperative.patch()
     app = build_app(overrides)
     check_access(app)
+    check_workers(app, workers)
     # Imported here: gunicorn does not run on Windows, where the plain `webui` server still does.
     from . import production
 
-    production.run(app.config, lambda: serving_app(overrides), lambda port: announce(app.config["WEBUI_HOST"], port))
+    host = app.config["WEBUI_HOST"]
+    production.run(app.config, lambda: serving_app(overrides), lambda port: announce(host, port), workers)
 
 
 def serving_app(overrides):

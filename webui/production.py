@@ -1,4 +1,4 @@
-"""`webui serve`: gunicorn with one process on gevent, where each open WebSocket and each answer is a greenlet."""
+"""`webui serve`: gunicorn with gevent workers (one unless --workers), where each open WebSocket and answer is a greenlet."""
 import gc
 
 import gevent
@@ -22,12 +22,13 @@ def bind_address(host, port):
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def options(config, announce):
+def options(config, announce, workers=1):
     """gunicorn settings from ours; `announce(port)` is called once the server listens."""
     return {
         "bind": [bind_address(config["WEBUI_HOST"], config["WEBUI_PORT"])],
-        # One process: running answers, their chunk logs and a loaded local model live in its memory.
-        "workers": 1,
+        # Running answers, their chunk logs and a loaded local model live in each worker's memory: more than one worker
+        # needs Redis to share the rest (the command refuses without it).
+        "workers": workers,
         # Blocking providers yield to each other instead of queueing for the GIL in a thread each (see cooperative).
         "worker_class": Worker,
         # Open WebSockets hold their connection for their lifetime; the socket cap leaves a quarter for pages.
@@ -99,6 +100,6 @@ class Gunicorn(BaseApplication):
         return app
 
 
-def run(config, factory, announce):
-    """Serve until stopped."""
-    Gunicorn(factory, options(config, announce)).run()
+def run(config, factory, announce, workers=1):
+    """Serve with `workers` processes until stopped."""
+    Gunicorn(factory, options(config, announce, workers)).run()

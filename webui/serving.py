@@ -2,12 +2,14 @@
 
 Each serving process holds a shared lock on a file in the folder for as long as it lives, so a server that starts and
 finds no other knows that the answers left `streaming` have no writer any more, and marks them interrupted. Commands
-(`webui user …`, `webui check`), tests' apps and a start that fails before it serves never do.
+(`webui user …`, `webui check`), tests' apps and a start that fails before it serves never do. With WEBUI_REDIS_URL
+the lock cannot tell (other hosts serve the same database): leases in Redis decide instead (shared/workers.py).
 """
 import logging
 from pathlib import Path
 
 from . import attachments
+from .shared import get_redis, signouts, workers
 from .storage import get_db
 from .storage.answer_parts import recover
 from .storage.database import StorageError
@@ -44,11 +46,15 @@ def share(lock):
 
 def start_serving(app):
     """Called by the process that serves `app`, once, before it serves: hold the data folder's serving lock for the
-    rest of the process and, if no other process serves the folder, mark the answers left streaming interrupted."""
+    rest of the process and, if no other process serves the folder, mark the answers left streaming interrupted; with
+    Redis, take a lease and listen for sign-outs instead."""
     lock = open(Path(app.config["WEBUI_DATA_DIR"]) / LOCK_FILE, "a")
     # Kept open with the app; the process's end lets the lock go, however it ends.
     app.extensions["webui.serving_lock"] = lock
-    if alone(lock):
+    if get_redis(app) is not None:
+        workers.start(app)
+        signouts.start(app)
+    elif alone(lock):
         with app.app_context():
             try:
                 recover(get_db())

@@ -1,0 +1,333 @@
+"""Several `webui` processes sharing one data folder and one Redis: sign-outs, limits, leases and `--workers`."""
+import subprocess
+import sys
+import time
+import urllib.request
+
+from contextlib import contextmanager
+
+import redis
+from simple_websocket import Client
+
+from conftest import Browser, DaemonThread, ServerProcess, Socket, chat, raw_handshake, turn
+from test_cli import clean_env, server_command
+from test_conversation_restart import owner_cookie
+from test_recovery import left_streaming, row
+from webui import create_app
+from webui.auth import get_access
+from webui.shared.workers import LEASE_SECONDS, SUSPECT_SECONDS
+
+PASSWORD = "correct horse battery"
+# A worker's answers are marked interrupted this long after it died, at the latest (and a round or two more).
+ORPHANED_SECONDS = LEASE_SECONDS + SUSPECT_SECONDS + 3
+
+
+def add_users(data_dir, *names):
+    """Accounts in the data folder; the first is an administrator, and so are the others (to be demoted)."""
+    app = create_app({"WEBUI_DATA_DIR": str(data_dir)})
+    with app.app_context():
+        for name in names:
+            get_access().users.add(name, PASSWORD, admin=True)
+
+
+def start(tmp_path, providers_dir, redis_server, *args, plain=False, **settings):
+    """A server on the test's data folder and Redis: `webui serve *args`, or if `plain` the plain `webui` (one
+    process, gevent's server)."""
+    words = args if plain else ("serve", *args)
+    command, env = server_command(tmp_path / "data", providers_dir, *words, WEBUI_REDIS_URL=redis_server.url, **settings)
+    return ServerProcess(command, env=env)
+
+
+def webui(tmp_path, redis_server, *args, stdin=None):
+    """Run a `webui` command on the test's data folder and Redis."""
+    env = clean_env(WEBUI_DATA_DIR=str(tmp_path / "data"), WEBUI_REDIS_URL=redis_server.url)
+    done = subprocess.run([sys.executable, "-m", "webui", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def closed_within(sockets, seconds):
+    """Whether every one of `sockets` (conftest.Socket) was closed by the server within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while any(s.ws.connected for s in sockets) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not any(s.ws.connected for s in sockets)
+
+
+def live_workers(redis_server):
+    """How many workers hold a lease in Redis now."""
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        return sum(1 for worker in client.smembers("webui:workers") if client.exists(b"webui:worker:" + worker))
+    finally:
+        client.close()
+
+
+def wait_for_workers(redis_server, count, seconds=20):
+    """Wait (bounded) until `count` workers hold a lease."""
+    deadline = time.monotonic() + seconds
+    while live_workers(redis_server) != count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert live_workers(redis_server) == count
+
+
+def signed_in(*servers, password=PASSWORD):
+    """alice's browser signed in at the first server; Browsers at each server that share its cookies."""
+    first = Browser(servers[0].url)
+    assert first.login("alice", password).status_code == 302
+    browsers = [first]
+    for server in servers[1:]:
+        browser = Browser(server.url)
+        browser.http = first.http
+        browsers.append(browser)
+    return browsers
+
+
+@contextmanager
+def two_servers(tmp_path, providers_dir, redis_server, **settings):
+    """Two `webui serve` processes on one data folder and one Redis, both holding their lease; stopped at the end."""
+    servers = []
+    try:
+        servers.append(start(tmp_path, providers_dir, redis_server, **settings))
+        servers.append(start(tmp_path, providers_dir, redis_server, **settings))
+        wait_for_workers(redis_server, 2)
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_demotion_sign_out_password_and_deletion_close_the_sockets_on_every_worker(tmp_path, providers_dir, redis_server):
+    add_users(tmp_path / "data", "root", "alice")
+    with two_servers(tmp_path, providers_dir, redis_server) as (a, b):
+        at_a, at_b = signed_in(a, b)
+        sockets = [at_a.connect(), at_b.connect()]
+        webui(tmp_path, redis_server, "user", "demote", "alice")
+        # A demotion ends no session: only the message reaches the sockets.
+        assert closed_within(sockets, 2), "a demotion closes the user's sockets on every worker"
+
+        sockets = [at_a.connect(), at_b.connect()]
+        assert at_b.post("/logout", headers={"Origin": b.url}).status_code == 302
+        assert closed_within(sockets, 2), "signing out on one worker closes the sockets on the other"
+
+        at_a, at_b = signed_in(a, b)
+        sockets = [at_a.connect(), at_b.connect()]
+        webui(tmp_path, redis_server, "user", "passwd", "alice", "--password-stdin", stdin="another long password\n")
+        assert closed_within(sockets, 2)
+
+        at_a, at_b = signed_in(a, b, password="another long password")
+        sockets = [at_a.connect(), at_b.connect()]
+        webui(tmp_path, redis_server, "user", "delete", "alice")
+        assert closed_within(sockets, 2)
+
+
+def test_socket_cap_request_rate_and_sign_in_back_off_hold_across_workers(tmp_path, providers_dir, redis_server):
+    add_users(tmp_path / "data", "alice")
+    with two_servers(tmp_path, providers_dir, redis_server, WEBUI_MAX_SOCKETS_PER_USER="2", WEBUI_REQUESTS_PER_MINUTE="3") as (a, b):
+        check_cap_and_rate(a, b)
+
+
+def check_cap_and_rate(a, b):
+    """alice's third socket and fourth request of the minute are refused, whichever worker gets them, and so is the
+    sixth failed sign-in from one address."""
+    at_a, at_b = signed_in(a, b)
+    first, second = at_a.connect(), at_b.connect()
+    for server in (a, b):
+        status, sock = raw_handshake(server.url, {"Cookie": at_a.cookie_header()})
+        sock.close()
+        assert status == 429, "a third socket of the user is refused by either worker"
+
+    outcomes = []
+    for socket, request_id in [(first, "r1"), (second, "r2"), (first, "r3"), (second, "r4")]:
+        socket.send(chat(request_id))
+        outcomes.append(socket.until_final(request_id)[-1])
+    assert [frame["type"] for frame in outcomes[:3]] == ["done"] * 3, outcomes
+    assert outcomes[3]["code"] == "rate_limited", "the fourth request of the minute, on either worker, is refused"
+
+    guesses = [Browser(server.url).login("mallory", "a wrong password") for server in (a, b, a, b, a, b)]
+    assert [guess.status_code for guess in guesses] == [401] * 5 + [429], "the sign-in back-off counts both workers' failures"
+
+
+def follow(socket, seconds, received):
+    """Read delta frames for `seconds`, appending (time received, all text so far) to `received`."""
+    text = received[-1][1] if received else ""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        frame = socket.recv()
+        if frame["type"] == "delta":
+            text += frame["text"]
+            received.append((time.monotonic(), text))
+    return text
+
+
+def stays_streaming(path, message_id, seconds):
+    """Whether the answer is still streaming after `seconds`, looked at every tenth of a second."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if row(path, message_id)[0] != "streaming":
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def anonymous_socket(server, cookie):
+    """A WebSocket to `server` of the browser whose identity cookie is `cookie` (a Cookie header value)."""
+    url = server.url.replace("http", "ws", 1) + "/ws"
+    return Socket(Client.connect(url, headers={"Cookie": cookie}, thread_class=DaemonThread))
+
+
+def start_slow_answer(server, browser=None):
+    """A stored conversation at `server`, of `browser` or else of a new anonymous one, whose answer streams for about
+    forty seconds: (socket, start frame, the Cookie header)."""
+    if browser:
+        socket, cookie = browser.connect(), browser.cookie_header()
+    else:
+        cookie = owner_cookie(server.url)
+        socket = anonymous_socket(server, cookie)
+    socket.send(turn("t", content="go", model="slow"))
+    start_frame = socket.recv()
+    assert start_frame["type"] == "start"
+    return socket, start_frame, cookie
+
+
+def test_a_killed_workers_answer_is_interrupted_by_another_and_a_restart_ends_none_alive(tmp_path, providers_dir, redis_server):
+    path = tmp_path / "data" / "webui.sqlite3"
+    a = start(tmp_path, providers_dir, redis_server, plain=True)
+    b = start(tmp_path, providers_dir, redis_server)
+    try:
+        socket, start_frame, _ = start_slow_answer(a)
+        message_id = start_frame["message_id"]
+        received = []
+        follow(socket, 1, received)
+
+        b.stop()
+        b = start(tmp_path, providers_dir, redis_server)
+        assert stays_streaming(path, message_id, ORPHANED_SECONDS), "a worker that restarts leaves a live worker's answer"
+
+        follow(socket, 1, received)
+        a.process.kill()
+        killed_at = time.monotonic()
+        a.process.wait(10)
+        shown = [text for at, text in received if at <= killed_at - 0.5][-1]
+        deadline = time.monotonic() + ORPHANED_SECONDS + 10
+        while row(path, message_id)[0] == "streaming" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        status, content = row(path, message_id)
+        assert status == "interrupted", "the live worker marks the dead one's answer interrupted"
+        assert content.startswith(shown), "what was shown half a second before the kill is stored"
+        assert received[-1][1].startswith(content)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_an_answer_no_worker_ever_listed_is_interrupted_by_a_server_with_redis(tmp_path, providers_dir, redis_server):
+    path, dead = left_streaming(tmp_path / "data")
+    server = start(tmp_path, providers_dir, redis_server)
+    try:
+        deadline = time.monotonic() + ORPHANED_SECONDS + 10
+        while row(path, dead)[0] == "streaming" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert row(path, dead) == ("interrupted", "half an")
+    finally:
+        server.stop()
+
+
+def test_a_server_starts_and_answers_before_redis_does_and_takes_its_lease_once_it_answers(tmp_path, providers_dir, redis_server):
+    redis_server.stop()
+    server = start(tmp_path, providers_dir, redis_server)
+    try:
+        cookie = owner_cookie(server.url)
+        socket = anonymous_socket(server, cookie)
+        socket.send(turn("t", content="hello there"))
+        assert socket.until_final("t")[-1]["type"] == "done"
+        redis_server.start()
+        wait_for_workers(redis_server, 1)
+    finally:
+        server.stop()
+
+
+def test_serve_refuses_several_workers_without_redis(tmp_path, providers_dir):
+    command, env = server_command(tmp_path / "data", providers_dir, "serve", "--workers", "2")
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert "WEBUI_REDIS_URL" in refused.stderr and "resume" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_serve_with_two_workers_and_redis_serves_pages_and_sockets(tmp_path, providers_dir, redis_server):
+    server = start(tmp_path, providers_dir, redis_server, "--workers", "2")
+    try:
+        wait_for_workers(redis_server, 2)
+        for _ in range(4):
+            with urllib.request.urlopen(server.url + "/", timeout=10) as page:
+                assert page.status == 200
+        cookie = owner_cookie(server.url)
+        sockets = []
+        # The kernel hands each connection to one of the workers: a few are enough for both to hold some.
+        while workers_holding_sockets(redis_server) < 2 and len(sockets) < 12:
+            sockets.append(anonymous_socket(server, cookie))
+        assert workers_holding_sockets(redis_server) == 2
+        for n, socket in enumerate(sockets):
+            socket.send(chat(f"r{n}", "hello there"))
+            assert socket.until_final(f"r{n}")[-1]["type"] == "done"
+    finally:
+        server.stop()
+
+
+def workers_holding_sockets(redis_server):
+    """How many workers count open sockets in Redis now."""
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        hashes = client.keys("webui:worker:*:sockets")
+        return sum(1 for key in hashes if any(int(count) > 0 for count in client.hvals(key)))
+    finally:
+        client.close()
+
+
+def test_without_redis_answers_stream_and_limits_fall_back_then_sharing_comes_back(tmp_path, providers_dir, redis_server):
+    add_users(tmp_path / "data", "root", "alice")
+    with two_servers(tmp_path, providers_dir, redis_server, WEBUI_MAX_SOCKETS_PER_USER="2") as (a, b):
+        check_outage(tmp_path, a, b, redis_server)
+
+
+def check_outage(tmp_path, a, b, redis_server):
+    """Redis stops while A streams alice's answer, and starts again empty."""
+    at_a, at_b = signed_in(a, b)
+    socket, start_frame, cookie = start_slow_answer(a, at_a)
+    received = []
+    follow(socket, 0.5, received)
+
+    redis_server.stop()
+    for server in (a, b):
+        with urllib.request.urlopen(server.url + "/", timeout=10) as page:
+            assert page.status == 200
+    shown = len(received)
+    follow(socket, 1, received)
+    assert len(received) > shown, "the running answer keeps streaming to its socket"
+    # Each worker counts its own sockets: B has none of the two that A and B hold together.
+    opened = [raw_handshake(b.url, {"Cookie": cookie}) for _ in range(2)]
+    for status, sock in opened:
+        sock.close()
+    assert [status for status, _ in opened] == [101, 101]
+
+    redis_server.start()
+    wait_for_workers(redis_server, 2)
+    status, held = raw_handshake(b.url, {"Cookie": cookie})
+    assert status == 101
+    deadline = time.monotonic() + 20
+    refused = False
+    while not refused and time.monotonic() < deadline:
+        # A's lease writes its socket count again at its next renewal; till then B admits the probe.
+        time.sleep(0.5)
+        status, probe = raw_handshake(b.url, {"Cookie": cookie})
+        probe.close()
+        refused = status == 429
+    held.close()
+    assert refused, "once Redis is back the cap counts A's socket again, with no restart"
+    path = tmp_path / "data" / "webui.sqlite3"
+    assert stays_streaming(path, start_frame["message_id"], ORPHANED_SECONDS), "an empty Redis ends no live answer"
+
+    sockets = [socket, at_b.connect()]
+    webui(tmp_path, redis_server, "user", "demote", "alice")
+    assert closed_within(sockets, 2), "the workers listen for sign-outs again"

@@ -1,0 +1,164 @@
+"""Worker leases in Redis: each serving process says it lives and which answers it runs; answers nobody runs end.
+
+Invariant: an answer `streaming` in the database is marked interrupted only once every round of one worker for
+SUSPECT_SECONDS, each of which read the database and then Redis without error, found it in no live worker's list. Each
+worker lists every answer it writes at each renewal (every RENEW_SECONDS, far within SUSPECT_SECONDS), so an answer
+whose writer lives is never ended, wherever that writer runs, including one it started just before a round read the
+database. A round that cannot read Redis forgets every suspect: after an outage the clock starts again once Redis
+answers, by when the live workers have listed theirs again. One rule so covers a worker that died (its lease and list
+expire after LEASE_SECONDS), a worker that restarts (it only ever ends what no live lease lists), a Redis that lost
+everything while workers ran (they list theirs again) and answers left by servers that were all down (listed by none).
+Its price: a worker whose event loop stalls for longer than LEASE_SECONDS + SUSPECT_SECONDS has its answers marked
+interrupted while it still writes them; their text is kept, and the end it writes later sets their status.
+All the servers of one database must share one Redis, or none: a server without a lease lists nothing.
+"""
+import logging
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+
+from ..patrol import Patrol
+from ..storage import get_db
+from ..storage.answer_parts import fold_parts
+from ..storage.database import StorageError, transaction
+from ..stored_answers import get_stored_answers
+from . import get_redis
+from .outage import UNREACHED, get_outage
+
+log = logging.getLogger(__name__)
+
+RENEW_SECONDS = 1.0
+LEASE_SECONDS = 4
+SUSPECT_SECONDS = 3.0
+WORKERS = "webui:workers"
+# What goes before and after a worker's id in the name of the hash of its open socket counts (see limits.py).
+SOCKETS_KEY = ("webui:worker:", ":sockets")
+# Message ids are made by storage.conversations.new_id; anything else read back is not put into SQL.
+MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def lease_key(worker):
+    """The key whose life is the worker's."""
+    return f"webui:worker:{worker}"
+
+
+def answers_key(worker):
+    """The set of message ids the worker writes."""
+    return f"webui:worker:{worker}:answers"
+
+
+def interrupt(db, message_ids):
+    """Mark the answers `message_ids` that are still streaming interrupted, their stored text kept."""
+    ids = ", ".join(f"'{message_id}'" for message_id in message_ids if MESSAGE_ID.fullmatch(message_id))
+    if not ids:
+        return
+    condition = f"status = 'streaming' AND id IN ({ids})"
+    with transaction(db):
+        fold_parts(db, condition)
+        db.execute(f"UPDATE messages SET status = 'interrupted' WHERE {condition}")
+
+
+class Lease:
+    """This process's lease: renewed, with its answers and socket counts, every RENEW_SECONDS by a patrol that also
+    ends the answers no live worker lists (see the invariant above)."""
+
+    def __init__(self, app, clock=time.monotonic):
+        """A new id, which no earlier process had; nothing is written before start()."""
+        self.app = app
+        self.clock = clock
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        # message id -> when a round first found it streaming and listed by no live worker
+        self._suspects = {}
+        # The answers this worker lists: those streaming in the database that it writes, as the last round that could
+        # read the database found them, and those it runs.
+        self._mine = set()
+        self._database_ok = True
+        self._lock = threading.Lock()
+        self._patrol = Patrol(app, "webui-lease", RENEW_SECONDS, self._lock, lambda: True, self.round)
+
+    def start(self):
+        """Renew from now on, in a background thread, for the rest of the process."""
+        with self._lock:
+            self._patrol.hurry()
+
+    def sockets_key(self, worker):
+        """The hash of the worker's open socket counts (see limits.py)."""
+        return SOCKETS_KEY[0] + worker + SOCKETS_KEY[1]
+
+    def ttl_ms(self):
+        """How long a worker's keys outlive its last renewal."""
+        return LEASE_SECONDS * 1000
+
+    def round(self):
+        """Renew; then end the answers no live worker has listed for SUSPECT_SECONDS."""
+        registry = get_stored_answers()
+        streaming = self._streaming()
+        if streaming is not None:
+            self._mine = {message_id for message_id in streaming if registry.get(message_id) is not None}
+        # Without the database, what this worker listed before and still writes, and what it runs.
+        running = {answer.turn.message_id for answer in registry.running(lambda turn: True)}
+        self._mine = {message_id for message_id in self._mine if registry.get(message_id) is not None} | running
+        listed = get_outage(self.app).call(self._renew, get_redis(self.app), self._mine)
+        if listed is UNREACHED or streaming is None:
+            self._suspects.clear()
+            return
+        now = self.clock()
+        orphans = streaming - self._mine - listed
+        self._suspects = {message_id: self._suspects.get(message_id, now) for message_id in orphans}
+        due = [message_id for message_id, since in self._suspects.items() if now - since >= SUSPECT_SECONDS]
+        if due:
+            interrupt(get_db(), due)
+            log.warning("marked %d answers interrupted: no live worker wrote them", len(due))
+            for message_id in due:
+                del self._suspects[message_id]
+
+    def _streaming(self):
+        """The ids of the answers streaming in the database, or None when it cannot be read (logged once a spell)."""
+        try:
+            rows = get_db().execute("SELECT id FROM messages WHERE status = 'streaming'")
+        except StorageError as e:
+            if self._database_ok:
+                log.warning("the lease cannot see the answers streaming in the database: %s", e.cause)
+            self._database_ok = False
+            return None
+        self._database_ok = True
+        return {row[0] for row in rows}
+
+    def _renew(self, client, mine):
+        """Write this worker's lease, answers and socket counts; the message ids every live worker lists."""
+        sockets = self.app.extensions["webui.sockets"]
+        counts, counted = sockets.counts()
+        with client.pipeline(transaction=True) as pipe:
+            pipe.set(lease_key(self.id), "1", ex=LEASE_SECONDS)
+            pipe.delete(answers_key(self.id), self.sockets_key(self.id))
+            if mine:
+                pipe.sadd(answers_key(self.id), *mine)
+            if counts:
+                pipe.hset(self.sockets_key(self.id), mapping=counts)
+            pipe.expire(answers_key(self.id), LEASE_SECONDS)
+            pipe.expire(self.sockets_key(self.id), LEASE_SECONDS)
+            pipe.sadd(WORKERS, self.id)
+            pipe.smembers(WORKERS)
+            known = sorted(worker.decode() for worker in pipe.execute()[-1])
+        sockets.written(counted)
+        with client.pipeline(transaction=False) as pipe:
+            for worker in known:
+                pipe.exists(lease_key(worker))
+                pipe.smembers(answers_key(worker))
+            replies = pipe.execute()
+        lists = dict(zip(known, replies[1::2]))
+        alive = [worker for worker, exists in zip(known, replies[::2]) if exists]
+        dead = set(known) - set(alive)
+        if dead:
+            client.srem(WORKERS, *dead)
+        return {message_id.decode() for worker in alive for message_id in lists[worker]}
+
+
+def start(app):
+    """Give the serving process its lease (see serving.start_serving)."""
+    lease = app.extensions["webui.lease"] = Lease(app)
+    lease.start()
+    return lease
