@@ -5,7 +5,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import RESULTS_DIR, api, concurrency, context_window, latency, local_model, opening, render, say, shared, throughput
+from . import RESULTS_DIR, api, concurrency, context_window, latency, local_model, opening, render, say, shared, throughput, workers
 from .report import Report
 
 BENCHMARKS = {
@@ -18,10 +18,11 @@ BENCHMARKS = {
     "context": context_window,
     "api": api,
     "shared": shared,
+    "workers": workers,
 }
 FIGURES = {
     "1": "latency", "2": "latency", "3": "concurrency", "4": "throughput", "5": "render", "6": "opening", "7": "local",
-    "8": "context", "10": "api", "11": "shared",
+    "8": "context", "9": "workers", "10": "api", "11": "shared",
 }
 
 
@@ -33,7 +34,7 @@ def chosen(names):
     for name in names:
         name = FIGURES.get(name, name)
         if name not in BENCHMARKS:
-            raise SystemExit(f"unknown benchmark {name!r}: use all, {', '.join(BENCHMARKS)} or a figure number 1-8, 10 or 11")
+            raise SystemExit(f"unknown benchmark {name!r}: use all, {', '.join(BENCHMARKS)} or a figure number 1-11")
         if name not in picked:
             picked.append(name)
     return picked

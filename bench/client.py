@@ -60,12 +60,12 @@ class Socket(asyncio.BufferedProtocol):
     """One client WebSocket, as one person's browser: its own identity cookie; received frames are routed to their
     stream by request_id."""
 
-    def __init__(self, host, port, path):
-        """Prepare the handshake."""
+    def __init__(self, host, port, path, cookie=None):
+        """Prepare the handshake; `cookie` is the person's identity cookie when another socket of theirs made it."""
         self.host, self.port, self.path = host, port, path
         # Stored answers are limited per owner (WEBUI_MAX_STREAMS_PER_SOCKET), so each socket is its own person, as
         # each browser tab of a different person would be.
-        self.cookie = f"{OWNER_COOKIE}={secrets.token_urlsafe(16)}"
+        self.cookie = cookie or f"{OWNER_COOKIE}={secrets.token_urlsafe(16)}"
         self.key = frames.new_key()
         self.parser = frames.Parser()
         self.head = b""
@@ -144,6 +144,14 @@ class Socket(asyncio.BufferedProtocol):
         self.send(frame)
         return stream
 
+    def resume(self, message_id, after):
+        """Follow a stored answer from the delta after seq `after`, as the page does after a reconnect; its Stream."""
+        stream = Stream(f"b{next(_ids)}", self.loop, stored=True)
+        self.streams[stream.request_id] = stream
+        stream.sent_ns = time.time_ns()
+        self.send({"type": "resume", "request_id": stream.request_id, "message_id": message_id, "after": after})
+        return stream
+
     def close(self):
         """Say goodbye and close."""
         if self.transport and not self.transport.is_closing():
@@ -168,10 +176,10 @@ class Conversation:
         return self.last
 
 
-async def connect(port, path="/ws", timeout=10.0):
-    """Open a WebSocket to 127.0.0.1:port."""
+async def connect(port, path="/ws", timeout=10.0, cookie=None):
+    """Open a WebSocket to 127.0.0.1:port, as a new person or as the one whose identity `cookie` is."""
     loop = asyncio.get_running_loop()
-    _, socket = await asyncio.wait_for(loop.create_connection(lambda: Socket(HOST, port, path), HOST, port), timeout)
+    _, socket = await asyncio.wait_for(loop.create_connection(lambda: Socket(HOST, port, path, cookie), HOST, port), timeout)
     try:
         await asyncio.wait_for(socket.opened, timeout)
     except BaseException:

@@ -113,13 +113,13 @@ def child_pids(pid):
     return pids
 
 
-def command(kind):
-    """The command line that starts a server of `kind` on a free port."""
+def command(kind, args=()):
+    """The command line that starts a server of `kind` on a free port, with `args` after it (`--workers 2`)."""
     python = sys.executable
     if kind == "dev":
         return [python, "-m", "webui", "--host", "127.0.0.1", "--port", "0"]
     if kind == "gunicorn":
-        return [python, "-m", "webui", "--host", "127.0.0.1", "--port", "0", "serve"]
+        return [python, "-m", "webui", "--host", "127.0.0.1", "--port", "0", "serve", *args]
     if kind == "stub":
         return [python, "-m", "bench.stub"]
     raise ValueError(f"unknown server kind {kind!r}")
@@ -187,8 +187,9 @@ def stop(proc):
 
 
 @contextmanager
-def serve(kind, connections=None, env=None, timeout=60):
-    """Run a server of `kind` ("dev", "gunicorn" or "stub") for the block; `connections` caps gunicorn's."""
+def serve(kind, connections=None, env=None, timeout=60, args=()):
+    """Run a server of `kind` ("dev", "gunicorn" or "stub") for the block; `connections` caps gunicorn's; `env`
+    adds settings (WEBUI_DATA_DIR among them, for servers that share one) and `args` command-line options."""
     with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir:
         environ = {
             **os.environ,
@@ -205,7 +206,7 @@ def serve(kind, connections=None, env=None, timeout=60):
             **(env or {}),
         }
         proc = subprocess.Popen(
-            command(kind), cwd=ROOT, env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            command(kind, args), cwd=ROOT, env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, start_new_session=True, preexec_fn=die_with_parent,
         )
         output = Output(proc.stdout)
