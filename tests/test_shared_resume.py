@@ -1,0 +1,197 @@
+"""Two `webui serve` processes sharing one data folder and one redis-server: an answer that runs on one is resumed and
+stopped from the other, with no gap and no duplicate, only by its owner, and through a Redis restart."""
+import os
+import time
+
+import pytest
+from simple_websocket import Client
+
+from conftest import DaemonThread, ServerProcess, Socket, delta_seqs, turn
+from test_cli import server_command
+from test_conversation_restart import get_json, owner_cookie
+
+# Counts "tick0 tick1 …" every 20 ms, `max_tokens` of them (2000 by default); its `finally` writes the file named by
+# WEBUI_TEST_CLOSED, so the test can tell when the worker that ran it closed its generator.
+TICKING = '''
+import os
+import time
+
+url = "http://127.0.0.1/ticking"
+model = "ticking"
+supports_stream = True
+needs_auth = False
+
+
+def _create_completion(model, messages, stream, **kwargs):
+    try:
+        for n in range(kwargs.get("max_tokens", 2000)):
+            yield f"tick{n} "
+            time.sleep(0.02)
+    finally:
+        with open(os.environ["WEBUI_TEST_CLOSED"], "a") as marker:
+            marker.write("closed\\n")
+'''
+
+
+@pytest.fixture
+def workers(tmp_path, providers_dir, redis_server):
+    """Two servers on one data folder and one Redis: (A, B, the file the provider writes when it is closed)."""
+    (providers_dir / "ticking.py").write_text(TICKING)
+    closed = tmp_path / "closed"
+    command, env = server_command(tmp_path / "data", providers_dir, "serve", WEBUI_REDIS_URL=redis_server.url,
+                                  WEBUI_TEST_CLOSED=str(closed))
+    started = []
+    try:
+        for _ in range(2):
+            started.append(ServerProcess(command, env=env))
+        yield started[0], started[1], closed
+    finally:
+        for server in started:
+            server.stop()
+
+
+def connect(server, cookie):
+    """A WebSocket to `server` as the browser with `cookie`."""
+    ws_url = server.url.replace("http", "ws", 1) + "/ws"
+    return Socket(Client.connect(ws_url, headers={"Cookie": cookie}, thread_class=DaemonThread))
+
+
+def ticking(request_id, **options):
+    """A chat frame of a new stored conversation answered by the ticking provider."""
+    return {**turn(request_id, content="go", model="ticking", options=options), "provider": "ticking"}
+
+
+def deltas(ws, request_id, seq):
+    """The request's frames (its start and deltas) until chunk `seq` has come."""
+    frames = []
+    deadline = time.monotonic() + 20
+    while not any(f["type"] == "delta" and f["seq"] >= seq for f in frames):
+        assert time.monotonic() < deadline, frames
+        frame = ws.recv()
+        assert frame["request_id"] == request_id and frame["type"] in ("start", "delta"), frame
+        frames.append(frame)
+    delta_seqs(frames)
+    return frames
+
+
+def text_of(frames):
+    """The delta frames' text, joined."""
+    return "".join(f["text"] for f in frames if f["type"] == "delta")
+
+
+def stored(server, cookie, conversation_id):
+    """The conversation's last message, as the API of `server` shows it."""
+    return get_json(f"{server.url}/api/conversations/{conversation_id}", cookie)["messages"][-1]
+
+
+def resume(ws, request_id, message_id, after):
+    """Send a resume frame."""
+    ws.send({"type": "resume", "request_id": request_id, "message_id": message_id, "after": after})
+
+
+def wait_for(path, seconds):
+    """Whether the file exists within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return path.exists()
+
+
+def test_an_answer_resumes_on_the_other_worker_and_stops_from_there(workers):
+    a, b, closed = workers
+    cookie = owner_cookie(a.url)
+    first = connect(a, cookie)
+    first.send(ticking("r1"))
+    before = deltas(first, "r1", 5)
+    start = before[0]
+    first.close()
+    time.sleep(0.3)  # chunks go on while nobody listens
+
+    second = connect(b, cookie)
+    resume(second, "again", start["message_id"], before[-1]["seq"])
+    after = deltas(second, "again", before[-1]["seq"] + 20)
+    assert after[0] == {**start, "request_id": "again"}
+    assert after[1]["text"].startswith(f"tick{before[-1]['seq']} ")
+    assert not closed.exists()
+    second.send({"type": "stop", "request_id": "again"})
+    stopped_at = time.monotonic()
+    after += second.until_final("again")
+    assert wait_for(closed, 2.0), "worker A did not close the provider's generator within 2 s"
+    assert time.monotonic() - stopped_at < 2.0
+    assert [f["type"] for f in after].count("done") == 1
+    assert after[-1]["type"] == "done" and after[-1]["reason"] == "stopped"
+    delta_seqs(after)
+    answer = stored(b, cookie, start["conversation_id"])
+    assert answer["status"] == "stopped"
+    assert text_of(before) + text_of(after) == answer["content"]
+    assert answer["content"].split() == [f"tick{n}" for n in range(len(answer["content"].split()))]
+
+
+def test_a_resume_from_the_start_on_the_other_worker_gets_the_whole_answer_once(workers):
+    a, b, _ = workers
+    cookie = owner_cookie(a.url)
+    ws = connect(a, cookie)
+    ws.send(ticking("r1", max_tokens=60))
+    ran = deltas(ws, "r1", 3)
+    start = ran[0]
+    follower = connect(b, cookie)
+    resume(follower, "watch", start["message_id"], 0)
+    followed = follower.until_final("watch")
+    ran += ws.until_final("r1")
+    assert followed[0] == {**start, "request_id": "watch"}
+    assert text_of(followed) == text_of(ran) == "".join(f"tick{n} " for n in range(60))
+    delta_seqs(followed)
+    assert followed[-1]["type"] == "done" and followed[-1]["reason"] == "complete"
+    assert followed[-1]["stats"]["chunks"] == 60
+
+
+def test_someone_elses_message_is_not_found_on_the_other_worker(workers):
+    a, b, _ = workers
+    owner, stranger = owner_cookie(a.url), owner_cookie(b.url)
+    ws = connect(a, owner)
+    ws.send(ticking("r1"))
+    start = deltas(ws, "r1", 2)[0]
+    other = connect(b, stranger)
+    resume(other, "peek", start["message_id"], 0)
+    frames = other.until_final("peek")
+    assert [(f["type"], f.get("code")) for f in frames] == [("error", "not_found")]
+    ws.send({"type": "stop", "request_id": "r1"})
+    assert ws.until_final("r1")[-1]["reason"] == "stopped"
+
+
+def test_a_redis_restart_mid_answer_loses_nothing(workers, redis_server):
+    a, b, _ = workers
+    cookie = owner_cookie(a.url)
+    ws = connect(a, cookie)
+    ws.send(ticking("r1", max_tokens=250))
+    frames = deltas(ws, "r1", 5)
+    start = frames[0]
+    redis_server.stop()
+    frames += deltas(ws, "r1", frames[-1]["seq"] + 10)  # the answer goes on streaming to the socket it has
+
+    follower = connect(b, cookie)
+    resume(follower, "during", start["message_id"], 0)
+    refused = follower.until_final("during")
+    assert [(f["type"], f.get("code")) for f in refused] == [("error", "shared_unavailable")]
+    assert "try again" in refused[0]["message"]
+    redis_server.start()
+    # Back, and empty: the publisher writes the answer again, and the other worker follows it from where it is.
+    seen = frames[-1]["seq"]
+    deadline = time.monotonic() + 10
+    for attempt in range(100):
+        resume(follower, f"after{attempt}", start["message_id"], seen)
+        reply = follower.recv()
+        if reply["type"] == "start":
+            break
+        assert reply["code"] == "shared_unavailable" and time.monotonic() < deadline, reply
+        time.sleep(0.1)
+    rest = [reply] + deltas(follower, reply["request_id"], seen + 5)
+    assert rest[1]["text"].startswith(f"tick{seen} ")
+    follower.send({"type": "stop", "request_id": reply["request_id"]})
+    rest += follower.until_final(reply["request_id"])
+    frames += ws.until_final("r1")
+    assert frames[-1]["type"] == rest[-1]["type"] == "done"
+    assert frames[-1]["reason"] == rest[-1]["reason"] == "stopped"
+    answer = stored(b, cookie, start["conversation_id"])
+    assert answer["status"] == "stopped" and answer["content"] == text_of(frames)
+    assert answer["content"] == "".join(f"tick{n} " for n in range(seen)) + text_of(rest)

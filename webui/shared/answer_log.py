@@ -1,0 +1,194 @@
+"""Running stored answers published to Redis Streams, so that a worker that does not run an answer can resume and stop it.
+
+Invariants:
+- Only the process that runs an answer writes its stream, `webui:answer:<message id>`, and only from its publisher
+  (one thread per process, a round every PUBLISH_SECONDS while it runs answers). A round is one pipelined round trip
+  for all of the process's answers together: their new chunks, their ends, and a read of their stop markers.
+- An entry is either chunks — `seq` (how many chunks of this run come before its first), `at` (how many characters of
+  the message come before it, a continued answer's earlier text included) and `chunks` (a JSON list, at most
+  ENTRY_CHARS characters in all, unless one chunk alone is longer) — or, last, `final`: the final frame as the answer's
+  own cursors were told it, without a request id. Entries follow one another with no gap: each one's `seq` is the one
+  before's plus its chunks. Readers place every chunk by its number, so an entry written twice is no duplicate.
+- The publisher keeps, per answer, how many chunks it has published. A round that fails (Redis unreachable, or it
+  came back empty) publishes nothing more for now; the next round that succeeds writes the answer's start and its
+  whole log again from chunk 0, so a reader finds no gap whatever Redis lost, and skips what it already has.
+- A stream keeps about MAXLEN entries; a reader whose place was trimmed gets the text before the oldest entry from
+  the database (stored at most about 0.4 s behind what was shown), then the stream (see answer_reader). A stream and
+  its start expire ENDED_SECONDS after the final entry, or RUNNING_SECONDS after the last entry of a worker that died.
+- Another worker stops an answer by setting `webui:stop:<message id>` to the answer's run (a random id in its start,
+  so that a stop meant for an earlier run of the same message, before a `continue`, stops nothing).
+"""
+import json
+import logging
+import secrets
+import threading
+import time
+
+from flask_babel import gettext as _
+from redis import RedisError
+
+from ..errors import UserError
+from ..patrol import Patrol
+
+log = logging.getLogger(__name__)
+
+PUBLISH_SECONDS = 0.025
+ENTRY_CHARS = 16 * 1024
+MAXLEN = 4096
+ENDED_SECONDS = 300
+RUNNING_SECONDS = 3600
+STOP_SECONDS = 60
+
+
+def stream_key(message_id):
+    """The stream of an answer's chunks."""
+    return f"webui:answer:{message_id}"
+
+
+def start_key(message_id):
+    """The start frame of an answer's run and the run's id (JSON)."""
+    return f"webui:answer-start:{message_id}"
+
+
+def stop_key(message_id):
+    """Set to a run's id by a worker that stops it."""
+    return f"webui:stop:{message_id}"
+
+
+def unavailable():
+    """The error for a request that needs what the workers share while Redis cannot be reached."""
+    message = _("The server's workers cannot reach their shared store right now; try again in a moment.")
+    return UserError(message, code="shared_unavailable")
+
+
+def entries(chunks, seq, at):
+    """The chunk entries of `chunks`, the first of which is chunk number `seq` at character `at`."""
+    begin = 0
+    while begin < len(chunks):
+        end, size = begin, 0
+        while end < len(chunks) and (end == begin or size + len(chunks[end]) <= ENTRY_CHARS):
+            size += len(chunks[end])
+            end += 1
+        yield {"seq": seq + begin, "at": at, "chunks": json.dumps(chunks[begin:end], ensure_ascii=False)}
+        at += size
+        begin = end
+
+
+class Published:
+    """What one running answer has in Redis: the publisher's, touched only by its thread."""
+
+    def __init__(self, answer):
+        """Nothing published yet."""
+        self.answer = answer
+        self.run = secrets.token_urlsafe(9)
+        self.fresh = True
+        self.stopping = False
+        self.restart()
+
+    def restart(self):
+        """Publish everything again from chunk 0 (the start too) at the next round."""
+        self.sent = 0
+        self.chars = len(self.answer.turn.prefix)
+        self.start = None
+        self.pending = None
+
+    def queue(self, pipe):
+        """Queue this round's writes on `pipe` (what they publish counts once commit() says they went through);
+        whether they end with the final entry."""
+        answer = self.answer
+        message_id = answer.turn.message_id
+        key = stream_key(message_id)
+        ended = answer.settled.is_set()
+        upto = answer.length()
+        chunks = answer.log[self.sent : upto]
+        start = answer.start_frame(None)
+        if self.fresh:
+            pipe.delete(key)
+        if start != self.start:
+            pipe.set(start_key(message_id), json.dumps({"frame": start, "run": self.run}), ex=RUNNING_SECONDS)
+        if self.start is None and not chunks and not ended:
+            # The stream exists from the start, so that a worker can tell a running answer from one that is not.
+            pipe.xadd(key, {"seq": 0, "at": self.chars, "chunks": "[]"}, maxlen=MAXLEN, approximate=True)
+        chars = self.chars
+        for entry in entries(chunks, self.sent, chars):
+            pipe.xadd(key, entry, maxlen=MAXLEN, approximate=True)
+        chars += sum(map(len, chunks))
+        if ended:
+            told = answer.told or {"type": "done", "reason": answer.status}
+            pipe.xadd(key, {"seq": upto, "final": json.dumps(told, ensure_ascii=False)}, maxlen=MAXLEN, approximate=True)
+            pipe.expire(key, ENDED_SECONDS)
+            pipe.expire(start_key(message_id), ENDED_SECONDS)
+        elif chunks or self.start is None:
+            pipe.expire(key, RUNNING_SECONDS)
+        self.pending = (upto, chars, start)
+        return ended
+
+    def commit(self):
+        """The round's writes went through: they are published."""
+        self.sent, self.chars, self.start = self.pending
+        self.fresh = False
+
+
+class Publisher:
+    """The thread that publishes this process's running stored answers and stops those another worker stopped."""
+
+    def __init__(self, app, client):
+        """Publish through `client` (see webui.shared); nothing tracked yet."""
+        self.client = client
+        self._lock = threading.Lock()
+        self._tracked = {}
+        self._failing = False
+        self._patrol = Patrol(app, "webui-publisher", PUBLISH_SECONDS, self._lock, lambda: bool(self._tracked), self._round)
+
+    def track(self, answer):
+        """Publish a stored answer that has started, until its final frame is published."""
+        with self._lock:
+            self._tracked[answer] = Published(answer)
+            self._patrol.wake()
+
+    def _round(self):
+        """Publish what is new of every tracked answer and read their stop markers, in one round trip."""
+        with self._lock:
+            tracked = list(self._tracked.values())
+        pipe = self.client.pipeline(transaction=False)
+        ended = [published for published in tracked if published.queue(pipe)]
+        running = [published for published in tracked if not published.answer.finished]
+        if running:
+            pipe.mget([stop_key(published.answer.turn.message_id) for published in running])
+        try:
+            replies = pipe.execute()
+        except RedisError as e:
+            if not self._failing:
+                log.warning("could not publish the running answers (they go on, and are published once Redis is back): %s", e)
+            self._failing = True
+            for published in tracked:
+                published.restart()
+            return
+        if self._failing:
+            log.warning("publishing the running answers again")
+            self._failing = False
+        for published in tracked:
+            published.commit()
+        with self._lock:
+            for published in ended:
+                if published.answer.settled.is_set():
+                    self._tracked.pop(published.answer, None)
+        stops = replies[-1] if running else []
+        for published, marker in zip(running, stops):
+            if marker is not None and marker.decode() == published.run and not published.stopping:
+                published.stopping = True
+                self._stop(published)
+
+    def _stop(self, published):
+        """End an answer another worker stopped, in a thread of its own (the end waits for its write)."""
+        message_id = published.answer.turn.message_id
+        log.info("answer %s stopped from another worker", message_id)
+        threading.Thread(target=self._end_stopped, args=(published.answer,), name="webui-remote-stop", daemon=True).start()
+
+    def _end_stopped(self, answer):
+        """Stop the answer and clear its marker."""
+        answer.finish("stopped")
+        try:
+            self.client.delete(stop_key(answer.turn.message_id))
+        except RedisError:
+            pass  # it expires, and names this run only

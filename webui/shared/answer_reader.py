@@ -1,0 +1,110 @@
+"""Reading other workers' running answers from their Redis Streams (see answer_log): the catch-up of one resume, and
+the one thread per process that follows them all.
+
+A resume reads the stream backwards from its end, page by page, to the entry that holds the chunk after its place
+(usually the last entry or two), in its own greenlet: the reconnect costs a round trip or two. From there the reader
+follows: one XREAD, blocking at most BLOCK_MS, over the streams of every answer this process follows, so a thousand
+followers hold one Redis connection, not a thousand. A follower that joins while that XREAD waits is read by the
+next one; it has had everything up to its catch-up, and each entry goes to each follower once (by its id), each chunk
+once (by its number).
+"""
+import threading
+import time
+
+from redis import RedisError
+
+from ..patrol import Patrol
+from .answer_log import start_key, stream_key
+
+# The longest an XREAD waits for new entries: how late a follower that has just joined gets its first live chunk.
+BLOCK_MS = 100
+# Entries read per stream per XREAD, and per page of a catch-up.
+READ_COUNT = 256
+# Followers are told that the shared store is unavailable once it has not answered for this long.
+OUTAGE_SECONDS = 5.0
+# A reader that cannot reach Redis tries again after this long.
+RETRY_SECONDS = 0.25
+
+
+def entry_id(raw):
+    """A stream entry's id as a pair of numbers, which compare as Redis orders them."""
+    ms, _, seq = (raw.decode() if isinstance(raw, bytes) else raw).partition("-")
+    return int(ms), int(seq or 0)
+
+
+def decoded(fields):
+    """An entry's fields as text."""
+    return {key.decode(): value.decode() for key, value in fields.items()}
+
+
+def catch_up(client, message_id, after):
+    """What the stream of a running answer has from chunk `after` on: (its start as JSON text, the entries oldest
+    first as (id, fields), whether the first entry holds chunk `after` or an earlier one). None if no worker publishes
+    the answer. Raises RedisError."""
+    key = stream_key(message_id)
+    pipe = client.pipeline(transaction=False)
+    pipe.get(start_key(message_id))
+    pipe.xrevrange(key, "+", "-", count=READ_COUNT)
+    start, page = pipe.execute()
+    if start is None or not page:
+        return None
+    found = []
+    while page:
+        for raw_id, fields in page:
+            entry = decoded(fields)
+            found.append((entry_id(raw_id), entry))
+            if "chunks" in entry and int(entry["seq"]) <= after:
+                return start.decode(), found[::-1], True
+        page = client.xrevrange(key, f"({raw_id.decode()}", "-", count=READ_COUNT)
+    return start.decode(), found[::-1], False
+
+
+class AnswerReader:
+    """The thread that follows, for this process, the running answers of other workers (see remote_answer)."""
+
+    def __init__(self, app, client):
+        """Read through `client`; nothing followed yet."""
+        self.client = client
+        self._lock = threading.Lock()
+        self._followers = []
+        self._failing_since = None
+        self._patrol = Patrol(app, "webui-answer-reader", 0, self._lock, lambda: bool(self._followers), self._round)
+
+    def follow(self, remote):
+        """Read the stream of `remote` (a RemoteAnswer) past its `last_id` until it ends."""
+        with self._lock:
+            self._followers.append(remote)
+            self._patrol.wake()
+
+    def _round(self):
+        """One XREAD over the followed streams, each from the oldest place a follower of it has."""
+        with self._lock:
+            self._followers = followers = [remote for remote in self._followers if not remote.finished]
+        places = {}
+        for remote in followers:
+            key = stream_key(remote.message_id)
+            places[key] = min(places.get(key, remote.last_id), remote.last_id)
+        if not places:
+            return
+        try:
+            reply = self.client.xread({key: f"{ms}-{seq}" for key, (ms, seq) in places.items()}, count=READ_COUNT, block=BLOCK_MS)
+        except RedisError:
+            self._unreachable(followers)
+            return
+        self._failing_since = None
+        for raw_key, items in reply or []:
+            key = raw_key.decode()
+            read = [(entry_id(raw_id), decoded(fields)) for raw_id, fields in items]
+            for remote in followers:
+                if stream_key(remote.message_id) == key:
+                    remote.read(read)
+
+    def _unreachable(self, followers):
+        """Redis did not answer: try again shortly; past OUTAGE_SECONDS the followers end with an error."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        if now - self._failing_since >= OUTAGE_SECONDS:
+            for remote in followers:
+                remote.unreachable()
+        time.sleep(RETRY_SECONDS)
