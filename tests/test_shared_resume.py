@@ -16,10 +16,8 @@ TICKING = '''
 import os
 import time
 
-url = "http://127.0.0.1/ticking"
-model = "ticking"
-supports_stream = True
-needs_auth = False
+url, model = "http://127.0.0.1/ticking", "ticking"
+supports_stream, needs_auth = True, False
 
 
 def _create_completion(model, messages, stream, **kwargs):
@@ -74,6 +72,13 @@ def deltas(ws, request_id, seq):
     return frames
 
 
+def begin(server, cookie, seq, **options):
+    """Start a ticking answer on `server` as the browser with `cookie`: (the socket, its frames up to chunk `seq`)."""
+    ws = connect(server, cookie)
+    ws.send(ticking("r1", **options))
+    return ws, deltas(ws, "r1", seq)
+
+
 def text_of(frames):
     """The delta frames' text, joined."""
     return "".join(f["text"] for f in frames if f["type"] == "delta")
@@ -100,9 +105,7 @@ def wait_for(path, seconds):
 def test_an_answer_resumes_on_the_other_worker_and_stops_from_there(workers):
     a, b, closed = workers
     cookie = owner_cookie(a.url)
-    first = connect(a, cookie)
-    first.send(ticking("r1"))
-    before = deltas(first, "r1", 5)
+    first, before = begin(a, cookie, 5)
     start = before[0]
     first.close()
     time.sleep(0.3)  # chunks go on while nobody listens
@@ -130,9 +133,7 @@ def test_an_answer_resumes_on_the_other_worker_and_stops_from_there(workers):
 def test_a_resume_from_the_start_on_the_other_worker_gets_the_whole_answer_once(workers):
     a, b, _ = workers
     cookie = owner_cookie(a.url)
-    ws = connect(a, cookie)
-    ws.send(ticking("r1", max_tokens=60))
-    ran = deltas(ws, "r1", 3)
+    ws, ran = begin(a, cookie, 3, max_tokens=60)
     start = ran[0]
     follower = connect(b, cookie)
     resume(follower, "watch", start["message_id"], 0)
@@ -148,9 +149,8 @@ def test_a_resume_from_the_start_on_the_other_worker_gets_the_whole_answer_once(
 def test_someone_elses_message_is_not_found_on_the_other_worker(workers):
     a, b, _ = workers
     owner, stranger = owner_cookie(a.url), owner_cookie(b.url)
-    ws = connect(a, owner)
-    ws.send(ticking("r1"))
-    start = deltas(ws, "r1", 2)[0]
+    ws, frames = begin(a, owner, 2)
+    start = frames[0]
     other = connect(b, stranger)
     resume(other, "peek", start["message_id"], 0)
     frames = other.until_final("peek")
@@ -162,9 +162,7 @@ def test_someone_elses_message_is_not_found_on_the_other_worker(workers):
 def test_a_redis_restart_mid_answer_loses_nothing(workers, redis_server):
     a, b, _ = workers
     cookie = owner_cookie(a.url)
-    ws = connect(a, cookie)
-    ws.send(ticking("r1", max_tokens=250))
-    frames = deltas(ws, "r1", 5)
+    ws, frames = begin(a, cookie, 5, max_tokens=250)
     start = frames[0]
     redis_server.stop()
     frames += deltas(ws, "r1", frames[-1]["seq"] + 10)  # the answer goes on streaming to the socket it has

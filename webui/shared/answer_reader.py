@@ -1,5 +1,4 @@
-"""Reading other workers' running answers from their Redis Streams (see answer_log): the catch-up of one resume, and
-the one thread per process that follows them all.
+"""Other workers' running answers read from their Redis Streams (see answer_log): a resume's catch-up, and the reader.
 
 A resume reads the stream backwards from its end, page by page, to the entry that holds the chunk after its place
 (usually the last entry or two), in its own greenlet: the reconnect costs a round trip or two. From there the reader
