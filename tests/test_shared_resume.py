@@ -4,6 +4,7 @@ import os
 import time
 
 import pytest
+import redis
 from simple_websocket import Client
 
 from conftest import DaemonThread, ServerProcess, Socket, delta_seqs, turn
@@ -164,6 +165,9 @@ def test_a_redis_restart_mid_answer_loses_nothing(workers, redis_server):
     cookie = owner_cookie(a.url)
     ws, frames = begin(a, cookie, 5, max_tokens=250)
     start = frames[0]
+    live, joined = connect(b, cookie), frames[-1]["seq"]
+    resume(live, "live", start["message_id"], joined)
+    followed = deltas(live, "live", joined + 1)
     redis_server.stop()
     frames += deltas(ws, "r1", frames[-1]["seq"] + 10)  # the answer goes on streaming to the socket it has
 
@@ -188,8 +192,35 @@ def test_a_redis_restart_mid_answer_loses_nothing(workers, redis_server):
     follower.send({"type": "stop", "request_id": reply["request_id"]})
     rest += follower.until_final(reply["request_id"])
     frames += ws.until_final("r1")
+    # The follower that was reading on the other worker when Redis went away read on when it came back.
+    followed += live.until_final("live")
+    assert followed[-1]["reason"] == "stopped"
     assert frames[-1]["type"] == rest[-1]["type"] == "done"
     assert frames[-1]["reason"] == rest[-1]["reason"] == "stopped"
     answer = stored(b, cookie, start["conversation_id"])
     assert answer["status"] == "stopped" and answer["content"] == text_of(frames)
     assert answer["content"] == "".join(f"tick{n} " for n in range(seen)) + text_of(rest)
+    assert answer["content"] == "".join(f"tick{n} " for n in range(joined)) + text_of(followed)
+
+
+def test_a_place_trimmed_from_the_stream_is_filled_from_storage(workers, redis_server):
+    a, b, _ = workers
+    cookie = owner_cookie(a.url)
+    ws, frames = begin(a, cookie, 120)
+    start = frames[0]
+    # As the stream's cap does to a long answer: the oldest entries go, here those before chunk 60 (stored by now).
+    client, key = redis.Redis.from_url(redis_server.url), f"webui:answer:{start['message_id']}"
+    kept = next(entry_id for entry_id, fields in client.xrange(key) if int(fields[b"seq"]) >= 60)
+    client.xtrim(key, minid=kept, approximate=False)
+    follower = connect(b, cookie)
+    resume(follower, "late", start["message_id"], 3)
+    late = deltas(follower, "late", frames[-1]["seq"] + 5)
+    assert late[0] == {**start, "request_id": "late", "replay": True}
+    follower.send({"type": "stop", "request_id": "late"})
+    late += follower.until_final("late")
+    frames += ws.until_final("r1")
+    delta_seqs(late)
+    answer = stored(b, cookie, start["conversation_id"])
+    assert answer["status"] == "stopped"
+    # The page replaces its text with a replay's: the whole answer, once.
+    assert text_of(late) == text_of(frames) == answer["content"]
