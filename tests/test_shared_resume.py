@@ -1,7 +1,9 @@
 """Two `webui serve` processes sharing one data folder and one redis-server: an answer that runs on one is resumed and
 stopped from the other, with no gap and no duplicate, only by its owner, and through a Redis restart."""
 import os
+import signal
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -15,7 +17,9 @@ from test_conversation_restart import get_json, owner_cookie
 # WEBUI_TEST_CLOSED, so the test can tell when the worker that ran it closed its generator.
 TICKING = '''
 import os
+import signal
 import time
+from pathlib import Path
 
 url, model = "http://127.0.0.1/ticking", "ticking"
 supports_stream, needs_auth = True, False
@@ -224,3 +228,25 @@ def test_a_place_trimmed_from_the_stream_is_filled_from_storage(workers, redis_s
     assert answer["status"] == "stopped"
     # The page replaces its text with a replay's: the whole answer, once.
     assert text_of(late) == text_of(frames) == answer["content"]
+
+
+def kill(server):
+    """SIGKILL a `webui serve` and its worker processes, as a crash does."""
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    for pid in children:
+        os.kill(int(pid), signal.SIGKILL)
+    server.process.kill()
+    server.process.wait(10)
+
+
+def test_a_follower_of_a_worker_that_dies_ends_as_interrupted(workers):
+    a, b, _ = workers
+    cookie = owner_cookie(a.url)
+    ws, frames = begin(a, cookie, 3)
+    follower = connect(b, cookie)
+    resume(follower, "watch", frames[0]["message_id"], frames[-1]["seq"])
+    followed = deltas(follower, "watch", frames[-1]["seq"] + 1)
+    kill(a)
+    followed += follower.until_final("watch", timeout=20)
+    assert followed[-1] == {"type": "done", "request_id": "watch", "reason": "interrupted"}
+    delta_seqs(followed)

@@ -31,6 +31,8 @@ class RemoteAnswer(Answer):
         self.run = run
         self.client = client
         self.last_id = last_id
+        # Looks of the reader in a row that found the answer's start gone (see AnswerReader._check_alive).
+        self.missed = 0
         # Worded now, in the reader's language: the reader thread that may need it has none.
         self._unreachable = unavailable().message
 
@@ -77,6 +79,10 @@ class RemoteAnswer(Answer):
             finally:
                 self.settled.set()
 
+    def interrupted(self):
+        """End as interrupted: the worker that ran the answer died, which leaves it interrupted in storage."""
+        self._told({"type": "done", "reason": "interrupted"})
+
     def unreachable(self):
         """End with shared_unavailable: the stream cannot be read, or lost chunks this cursor lacks."""
         self.fail("shared_unavailable", self._unreachable)
@@ -92,7 +98,7 @@ class RemoteAnswer(Answer):
 
 def follow(writer, request_id, message, after, stored_text):
     """A cursor of `writer` following the answer `message` (a row of the reader's, `streaming`, run by no answer of
-    this process) from chunk `after`, or None when no worker publishes it (it is replayed from storage instead).
+    this process) from chunk `after`; None when this server shares nothing (it is replayed from storage instead).
     `stored_text()` reads the message's stored text again, for a place the stream no longer holds."""
     client = get_redis()
     if client is None:
@@ -102,7 +108,9 @@ def follow(writer, request_id, message, after, stored_text):
     except RedisError:
         raise unavailable() from None
     if found is None:
-        return None
+        # Streaming in storage, yet published by no worker: its worker has not published it yet (it has just
+        # started, or Redis has just come back), or died and its answer is marked interrupted within seconds.
+        raise unavailable()
     published, entries, reached = found
     published = json.loads(published)
     start = {**published["frame"], "request_id": request_id}

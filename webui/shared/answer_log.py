@@ -13,8 +13,10 @@ Invariants:
   came back empty) publishes nothing more for now; the next round that succeeds writes the answer's start and its
   whole log again from chunk 0, so a reader finds no gap whatever Redis lost, and skips what it already has.
 - A stream keeps about MAXLEN entries; a reader whose place was trimmed gets the text before the oldest entry from
-  the database (stored at most about 0.4 s behind what was shown), then the stream (see answer_reader). A stream and
-  its start expire ENDED_SECONDS after the final entry, or RUNNING_SECONDS after the last entry of a worker that died.
+  the database (stored at most about 0.4 s behind what was shown), then the stream (see answer_reader). A stream (and
+  its start) expires ENDED_SECONDS after its final entry, or RUNNING_SECONDS after the last entry of a worker that died.
+- The start of a running answer lives LIVE_SECONDS unless its publisher refreshes it (every LIVE_SECONDS / 3): a
+  follower whose answer's start has gone (its worker died) ends as `interrupted`, as the answer is stored.
 - Another worker stops an answer by setting `webui:stop:<message id>` to the answer's run (a random id in its start,
   so that a stop meant for an earlier run of the same message, before a `continue`, stops nothing).
 """
@@ -37,6 +39,7 @@ ENTRY_CHARS = 16 * 1024
 MAXLEN = 4096
 ENDED_SECONDS = 300
 RUNNING_SECONDS = 3600
+LIVE_SECONDS = 6
 STOP_SECONDS = 60
 
 
@@ -91,6 +94,7 @@ class Published:
         self.chars = len(self.answer.turn.prefix)
         self.start = None
         self.pending = None
+        self.live_until = 0.0
 
     def queue(self, pipe):
         """Queue this round's writes on `pipe` (what they publish counts once commit() says they went through);
@@ -104,8 +108,13 @@ class Published:
         start = answer.start_frame(None)
         if self.fresh:
             pipe.delete(key)
+        now, live_until = time.monotonic(), self.live_until
         if start != self.start:
-            pipe.set(start_key(message_id), json.dumps({"frame": start, "run": self.run}), ex=RUNNING_SECONDS)
+            pipe.set(start_key(message_id), json.dumps({"frame": start, "run": self.run}), ex=LIVE_SECONDS)
+            live_until = now + LIVE_SECONDS / 3
+        elif now >= live_until and not ended:
+            pipe.expire(start_key(message_id), LIVE_SECONDS)
+            live_until = now + LIVE_SECONDS / 3
         if self.start is None and not chunks and not ended:
             # The stream exists from the start, so that a worker can tell a running answer from one that is not.
             pipe.xadd(key, {"seq": 0, "at": self.chars, "chunks": "[]"}, maxlen=MAXLEN, approximate=True)
@@ -120,12 +129,12 @@ class Published:
             pipe.expire(start_key(message_id), ENDED_SECONDS)
         elif chunks or self.start is None:
             pipe.expire(key, RUNNING_SECONDS)
-        self.pending = (upto, chars, start)
+        self.pending = (upto, chars, start, live_until)
         return ended
 
     def commit(self):
         """The round's writes went through: they are published."""
-        self.sent, self.chars, self.start = self.pending
+        self.sent, self.chars, self.start, self.live_until = self.pending
         self.fresh = False
 
 

@@ -23,6 +23,9 @@ READ_COUNT = 256
 OUTAGE_SECONDS = 5.0
 # A reader that cannot reach Redis tries again after this long.
 RETRY_SECONDS = 0.25
+# How often the reader looks whether the followed answers' starts are still there (see answer_log.LIVE_SECONDS); one
+# that is missing twice in a row belongs to a worker that died.
+ALIVE_CHECK_SECONDS = 2.0
 
 
 def entry_id(raw):
@@ -67,6 +70,7 @@ class AnswerReader:
         self._lock = threading.Lock()
         self._followers = []
         self._failing_since = None
+        self._check_at = 0.0
         self._patrol = Patrol(app, "webui-answer-reader", 0, self._lock, lambda: bool(self._followers), self._round)
 
     def follow(self, remote):
@@ -97,6 +101,23 @@ class AnswerReader:
             for remote in followers:
                 if stream_key(remote.message_id) == key:
                     remote.read(read)
+        if time.monotonic() >= self._check_at:
+            self._check_alive(followers)
+
+    def _check_alive(self, followers):
+        """End, as interrupted, the followers whose answer's start was missing at this look and the one before."""
+        self._check_at = time.monotonic() + ALIVE_CHECK_SECONDS
+        pipe = self.client.pipeline(transaction=False)
+        for remote in followers:
+            pipe.exists(start_key(remote.message_id))
+        try:
+            found = pipe.execute()
+        except RedisError:
+            return  # the next XREAD finds Redis gone too, and tells the followers if it stays gone
+        for remote, exists in zip(followers, found):
+            remote.missed = 0 if exists else remote.missed + 1
+            if remote.missed >= 2:
+                remote.interrupted()
 
     def _unreachable(self, followers):
         """Redis did not answer: try again shortly; past OUTAGE_SECONDS the followers end with an error."""
