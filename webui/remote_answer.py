@@ -46,12 +46,11 @@ class RemoteAnswer(Answer):
             if key <= self.last_id or self.finished:
                 continue
             self.last_id = key
-            seq = int(entry["seq"])
-            if "final" in entry:
-                if seq > self.first + len(self.log):
+            if entry["final"] is not None:
+                if entry["seq"] > self.first + len(self.log):
                     return self.unreachable()
-                return self._told(json.loads(entry["final"]))
-            if not self._add(seq, json.loads(entry["chunks"])):
+                return self._told(entry["final"])
+            if not self._add(entry["seq"], entry["chunks"]):
                 return self.unreachable()
 
     def _add(self, seq, chunks):
@@ -120,9 +119,9 @@ def follow(writer, request_id, message, after, stored_text):
         # Trimmed (or lost with a Redis restart) past the reader's place: the text before the oldest entry is read
         # from storage, which is at most about half a second behind, and replaces the page's, as a replay does.
         oldest = entries[0][1]
-        seq, at = int(oldest["seq"]), int(oldest.get("at", 0))
+        seq, at = oldest["seq"], oldest["at"]
         text = stored_text()
-        if "chunks" not in oldest or len(text) < at:
+        if oldest["chunks"] is None or len(text) < at:
             raise unavailable()
         cursor.sent, prefix = seq - 1, text[:at]
         start["replay"] = True

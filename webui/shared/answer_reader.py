@@ -13,7 +13,7 @@ import time
 from redis import RedisError
 
 from ..patrol import Patrol
-from .answer_log import start_key, stream_key
+from .answer_log import read_entry, start_key, stream_key
 
 # The longest an XREAD waits for new entries: how late a follower that has just joined gets its first live chunk.
 BLOCK_MS = 100
@@ -34,11 +34,6 @@ def entry_id(raw):
     return int(ms), int(seq or 0)
 
 
-def decoded(fields):
-    """An entry's fields as text."""
-    return {key.decode(): value.decode() for key, value in fields.items()}
-
-
 def catch_up(client, message_id, after):
     """What the stream of a running answer has from chunk `after` on: (its start as JSON text, the entries oldest
     first as (id, fields), whether the first entry holds chunk `after` or an earlier one). None if no worker publishes
@@ -53,9 +48,9 @@ def catch_up(client, message_id, after):
     found = []
     while page:
         for raw_id, fields in page:
-            entry = decoded(fields)
+            entry = read_entry(fields)
             found.append((entry_id(raw_id), entry))
-            if "chunks" in entry and int(entry["seq"]) <= after:
+            if entry["chunks"] is not None and entry["seq"] <= after:
                 return start.decode(), found[::-1], True
         page = client.xrevrange(key, f"({raw_id.decode()}", "-", count=READ_COUNT)
     return start.decode(), found[::-1], False
@@ -97,7 +92,7 @@ class AnswerReader:
         self._failing_since = None
         for raw_key, items in reply or []:
             key = raw_key.decode()
-            read = [(entry_id(raw_id), decoded(fields)) for raw_id, fields in items]
+            read = [(entry_id(raw_id), read_entry(fields)) for raw_id, fields in items]
             for remote in followers:
                 if stream_key(remote.message_id) == key:
                     remote.read(read)
