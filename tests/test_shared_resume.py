@@ -13,22 +13,23 @@ from conftest import DaemonThread, ServerProcess, Socket, delta_seqs, turn
 from test_cli import server_command
 from test_conversation_restart import get_json, owner_cookie
 
-# Counts "tick0 tick1 …" every 20 ms, `max_tokens` of them (2000 by default); its `finally` writes the file named by
-# WEBUI_TEST_CLOSED, so the test can tell when the worker that ran it closed its generator.
+# Counts "tick0 tick1 …" every 20 ms, `max_tokens` of them (2000 by default), or sends as many emoji in halves; its
+# `finally` writes the file named by WEBUI_TEST_CLOSED, so the test can tell when the worker closed its generator.
 TICKING = '''
 import os
 import signal
 import time
 from pathlib import Path
 
-url, model = "http://127.0.0.1/ticking", "ticking"
+url, model = "http://127.0.0.1/ticking", ["ticking", "halves"]
 supports_stream, needs_auth = True, False
 
 
 def _create_completion(model, messages, stream, **kwargs):
     try:
         for n in range(kwargs.get("max_tokens", 2000)):
-            yield f"tick{n} "
+            # "halves" cuts an emoji in two, as a provider may: each chunk holds one half of a surrogate pair.
+            yield from ("\\ud83d", "\\ude00") if model == "halves" else (f"tick{n} ",)
             time.sleep(0.02)
     finally:
         with open(os.environ["WEBUI_TEST_CLOSED"], "a") as marker:
@@ -59,9 +60,9 @@ def connect(server, cookie):
     return Socket(Client.connect(ws_url, headers={"Cookie": cookie}, thread_class=DaemonThread))
 
 
-def ticking(request_id, **options):
+def ticking(request_id, model="ticking", **options):
     """A chat frame of a new stored conversation answered by the ticking provider."""
-    return {**turn(request_id, content="go", model="ticking", options=options), "provider": "ticking"}
+    return {**turn(request_id, content="go", model=model, options=options), "provider": "ticking"}
 
 
 def deltas(ws, request_id, seq):
@@ -250,3 +251,18 @@ def test_a_follower_of_a_worker_that_dies_ends_as_interrupted(workers):
     followed += follower.until_final("watch", timeout=20)
     assert followed[-1] == {"type": "done", "request_id": "watch", "reason": "interrupted"}
     delta_seqs(followed)
+
+
+def test_an_emoji_cut_in_two_between_chunks_crosses_workers_whole(workers):
+    a, b, _ = workers
+    cookie = owner_cookie(a.url)
+    ws = connect(a, cookie)
+    ws.send(ticking("r1", model="halves", max_tokens=20))
+    ran = deltas(ws, "r1", 2)
+    follower = connect(b, cookie)
+    resume(follower, "watch", ran[0]["message_id"], 1)
+    followed = follower.until_final("watch")
+    ran += ws.until_final("r1")
+    assert text_of(ran) == "\U0001f600" * 20
+    assert text_of(followed) == "\ude00" + "\U0001f600" * 19  # after the first half
+    assert followed[-1]["reason"] == "complete"
