@@ -7,16 +7,18 @@ Invariants:
 - An entry is either chunks — `seq` (how many chunks of this run come before its first), `at` (how many characters of
   the message come before it, a continued answer's earlier text included), `text` (the chunks joined, at most
   ENTRY_CHARS characters unless one chunk alone is longer) and `lengths` (each chunk's) — or, last, `final`: the
-  final frame as the answer's own cursors were told it, without a request id. Entries follow one another with no gap: each one's `seq` is the one
-  before's plus its chunks. Readers place every chunk by its number, so an entry written twice is no duplicate.
+  final frame as the answer's own cursors were told it, without a request id. Entries follow one another with no
+  gap: each one's `seq` is the one before's plus its chunks. Readers place every chunk by its number, so an entry
+  written twice is no duplicate.
 - The publisher keeps, per answer, how many chunks it has published. A round that fails (Redis unreachable, or it
   came back empty) publishes nothing more for now; the next round that succeeds writes the answer's start and its
   whole log again from chunk 0, so a reader finds no gap whatever Redis lost, and skips what it already has.
 - A stream keeps about MAXLEN entries; a reader whose place was trimmed gets the text before the oldest entry from
   the database (stored at most about 0.4 s behind what was shown), then the stream (see answer_reader). A stream (and
-  its start) expires ENDED_SECONDS after its final entry, or RUNNING_SECONDS after the last entry of a worker that died.
-- The start of a running answer lives LIVE_SECONDS unless its publisher refreshes it (every LIVE_SECONDS / 3): a
-  follower whose answer's start has gone (its worker died) ends as `interrupted`, as the answer is stored.
+  its start) expires ENDED_SECONDS after its final entry, or RUNNING_SECONDS after the worker that ran it died.
+- The start of a running answer lives LIVE_SECONDS unless its publisher refreshes it (every LIVE_SECONDS / 3, with
+  the stream's RUNNING_SECONDS): a follower whose answer's start has gone (its worker died) ends as `interrupted`, as
+  the answer is stored.
 - Another worker stops an answer by setting `webui:stop:<message id>` to the answer's run (a random id in its start,
   so that a stop meant for an earlier run of the same message, before a `continue`, stops nothing).
 """
@@ -42,9 +44,12 @@ PUBLISH_SECONDS = 0.025
 ENTRY_CHARS = 16 * 1024
 MAXLEN = 4096
 ENDED_SECONDS = 300
-RUNNING_SECONDS = 3600
+RUNNING_SECONDS = 60
 LIVE_SECONDS = 6
 STOP_SECONDS = 60
+# An answer that has ended is kept for its final entry at most this long while Redis cannot be reached (its followers
+# elsewhere have been told shared_unavailable by then): its text is not held for ever.
+KEEP_ENDED_SECONDS = 30
 
 
 def stream_key(message_id):
@@ -114,6 +119,7 @@ class Published:
         self.run = secrets.token_urlsafe(9)
         self.fresh = True
         self.stopping = False
+        self.ended_at = None
         self.restart()
 
     def restart(self):
@@ -132,31 +138,31 @@ class Published:
         key = stream_key(message_id)
         ended = answer.settled.is_set()
         upto = answer.length()
+        if ended and self.ended_at is None:
+            self.ended_at = time.monotonic()
         chunks = answer.log[self.sent : upto]
-        start = answer.start_frame(None)
+        # The start frame is fixed once a chunk is out (see Answer.via): a remote cursor's is the one published then.
+        start = answer.start_frame(None) if self.sent == 0 else self.start
+        now, live_until = time.monotonic(), self.live_until
         if self.fresh:
             pipe.delete(key)
-        now, live_until = time.monotonic(), self.live_until
-        if start != self.start:
+        if start != self.start or (now >= live_until and not ended):
+            # Written before the entries, so that whoever finds them finds it; while the answer runs, again every
+            # LIVE_SECONDS / 3, which keeps it (and the stream) alive: see the module's invariants.
             pipe.set(start_key(message_id), json.dumps({"frame": start, "run": self.run}), ex=LIVE_SECONDS)
-            live_until = now + LIVE_SECONDS / 3
-        elif now >= live_until and not ended:
-            pipe.expire(start_key(message_id), LIVE_SECONDS)
+            pipe.expire(key, RUNNING_SECONDS)
             live_until = now + LIVE_SECONDS / 3
         if self.start is None and not chunks and not ended:
             # The stream exists from the start, so that a worker can tell a running answer from one that is not.
             pipe.xadd(key, {"seq": 0, "at": self.chars, "text": b"", "lengths": b""}, maxlen=MAXLEN, approximate=True)
-        chars = self.chars
-        for entry in entries(chunks, self.sent, chars):
+        for entry in entries(chunks, self.sent, self.chars):
             pipe.xadd(key, entry, maxlen=MAXLEN, approximate=True)
-        chars += sum(map(len, chunks))
+        chars = self.chars + sum(map(len, chunks))
         if ended:
             told = answer.told or {"type": "done", "reason": answer.status}
             pipe.xadd(key, {"seq": upto, "final": json.dumps(told)}, maxlen=MAXLEN, approximate=True)
             pipe.expire(key, ENDED_SECONDS)
             pipe.expire(start_key(message_id), ENDED_SECONDS)
-        elif chunks or self.start is None:
-            pipe.expire(key, RUNNING_SECONDS)
         self.pending = (upto, chars, start, live_until)
         return ended
 
@@ -200,21 +206,25 @@ class Publisher:
             self._failing = True
             for published in tracked:
                 published.restart()
+            self._forget(published for published in ended if time.monotonic() - published.ended_at > KEEP_ENDED_SECONDS)
             return
         if self._failing:
             log.warning("publishing the running answers again")
             self._failing = False
         for published in tracked:
             published.commit()
-        with self._lock:
-            for published in ended:
-                if published.answer.settled.is_set():
-                    self._tracked.pop(published.answer, None)
+        self._forget(ended)
         stops = replies[-1] if running else []
         for published, marker in zip(running, stops):
             if marker is not None and marker.decode() == published.run and not published.stopping:
                 published.stopping = True
                 self._stop(published)
+
+    def _forget(self, answers):
+        """Stop tracking these Published answers."""
+        with self._lock:
+            for published in answers:
+                self._tracked.pop(published.answer, None)
 
     def _stop(self, published):
         """End an answer another worker stopped, in a thread of its own (the end waits for its write)."""
