@@ -173,8 +173,15 @@ def test_a_redis_restart_mid_answer_loses_nothing(workers, redis_server):
     live, joined = connect(b, cookie), frames[-1]["seq"]
     resume(live, "live", start["message_id"], joined)
     followed = deltas(live, "live", joined + 1)
+    stopper = connect(b, cookie)
+    resume(stopper, "stopper", start["message_id"], joined)
+    deltas(stopper, "stopper", joined + 1)
     redis_server.stop()
     frames += deltas(ws, "r1", frames[-1]["seq"] + 10)  # the answer goes on streaming to the socket it has
+    # A stop from the other worker cannot reach the answer now: that request ends with the error, the answer goes on.
+    stopper.send({"type": "stop", "request_id": "stopper"})
+    refused = stopper.until_final("stopper")[-1]
+    assert (refused["type"], refused["code"]) == ("error", "shared_unavailable"), refused
 
     follower = connect(b, cookie)
     resume(follower, "during", start["message_id"], 0)
@@ -264,5 +271,5 @@ def test_an_emoji_cut_in_two_between_chunks_crosses_workers_whole(workers):
     followed = follower.until_final("watch")
     ran += ws.until_final("r1")
     assert text_of(ran) == "\U0001f600" * 20
-    assert text_of(followed) == "\ude00" + "\U0001f600" * 19  # after the first half
+    assert text_of(followed) == "\ude00" + "\U0001f600" * 19, followed  # after the first half
     assert followed[-1]["reason"] == "complete"

@@ -7,6 +7,7 @@ as from a local resume. A stop sets the stop marker; the running worker ends the
 through the stream as for any follower.
 """
 import json
+import time
 
 from flask import current_app
 from redis import RedisError
@@ -15,6 +16,9 @@ from .answer import Answer, Cursor
 from .shared import get_redis
 from .shared.answer_log import STOP_SECONDS, stop_key, unavailable
 from .shared.answer_reader import catch_up
+
+# How long a resume waits for an answer that is streaming in storage to be published (a few publisher rounds).
+PUBLISH_WAIT_SECONDS = 0.2
 
 
 class RemoteAnswer(Answer):
@@ -87,12 +91,32 @@ class RemoteAnswer(Answer):
         self.fail("shared_unavailable", self._unreachable)
 
     def stop(self):
-        """Ask the worker that runs the answer to stop it; its final frame comes through the stream."""
+        """Ask the worker that runs the answer to stop it; its final frame comes through the stream. Without Redis
+        the answer cannot be stopped from here: this request ends with shared_unavailable, its one final frame."""
         try:
             self.client.set(stop_key(self.message_id), self.run, ex=STOP_SECONDS)
         except RedisError:
-            raise unavailable() from None
+            self.unreachable()
         return True
+
+
+def published_answer(client, message_id, after):
+    """What catch_up finds of the answer's stream; shared_unavailable if Redis cannot be reached, or if no worker
+    publishes the answer within PUBLISH_WAIT_SECONDS."""
+    deadline = time.monotonic() + PUBLISH_WAIT_SECONDS
+    while True:
+        try:
+            found = catch_up(client, message_id, after)
+        except RedisError:
+            raise unavailable() from None
+        if found is not None:
+            return found
+        if time.monotonic() >= deadline:
+            # Streaming in storage, yet published by no worker: it died (its answer is marked interrupted within
+            # seconds), or cannot reach Redis, or Redis has just come back and it has not published the answer again.
+            raise unavailable()
+        # Its worker has only just started it (the row is written before the first round publishes the answer).
+        time.sleep(PUBLISH_WAIT_SECONDS / 10)
 
 
 def follow(writer, request_id, message, after, stored_text):
@@ -102,14 +126,7 @@ def follow(writer, request_id, message, after, stored_text):
     client = get_redis()
     if client is None:
         return None
-    try:
-        found = catch_up(client, message["id"], after)
-    except RedisError:
-        raise unavailable() from None
-    if found is None:
-        # Streaming in storage, yet published by no worker: its worker has not published it yet (it has just
-        # started, or Redis has just come back), or died and its answer is marked interrupted within seconds.
-        raise unavailable()
+    found = published_answer(client, message["id"], after)
     published, entries, reached = found
     published = json.loads(published)
     start = {**published["frame"], "request_id": request_id}

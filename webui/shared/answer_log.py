@@ -187,7 +187,8 @@ class Publisher:
         """Publish a stored answer that has started, until its final frame is published."""
         with self._lock:
             self._tracked[answer] = Published(answer)
-            self._patrol.wake()
+            # Its first round comes at once: until it is published, a resume on another worker has to wait for it.
+            self._patrol.hurry()
 
     def _round(self):
         """Publish what is new of every tracked answer and read their stop markers, in one round trip."""
