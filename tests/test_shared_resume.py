@@ -273,3 +273,23 @@ def test_an_emoji_cut_in_two_between_chunks_crosses_workers_whole(workers):
     assert text_of(ran) == "\U0001f600" * 20
     assert text_of(followed) == "\ude00" + "\U0001f600" * 19, followed  # after the first half
     assert followed[-1]["reason"] == "complete"
+
+
+def test_a_continued_answer_is_followed_on_the_other_worker_from_its_own_run(workers):
+    a, b, _ = workers
+    cookie = owner_cookie(a.url)
+    ws, first = begin(a, cookie, 1, max_tokens=5)
+    first += ws.until_final("r1")
+    start = first[0]
+    ws.send({**turn("r2", start["conversation_id"], model="ticking", action="continue", message_id=start["message_id"],
+                    options={"max_tokens": 50}), "provider": "ticking"})
+    going = deltas(ws, "r2", 3)
+    follower = connect(b, cookie)
+    resume(follower, "watch", start["message_id"], 0)
+    followed = follower.until_final("watch")
+    going += ws.until_final("r2")
+    # Only the continue's own chunks, counted from 1 again, as the socket that sent it got them.
+    assert text_of(followed) == text_of(going) == "".join(f"tick{n} " for n in range(50))
+    assert followed[-1]["reason"] == "complete"
+    answer = stored(b, cookie, start["conversation_id"])
+    assert answer["content"] == text_of(first) + text_of(going)

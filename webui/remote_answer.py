@@ -6,7 +6,6 @@ sent twice or skipped, and ends with the final frame the running worker publishe
 as from a local resume. A stop sets the stop marker; the running worker ends the answer, whose final frame comes back
 through the stream as for any follower.
 """
-import json
 import time
 
 from flask import current_app
@@ -47,7 +46,7 @@ class RemoteAnswer(Answer):
     def read(self, entries):
         """Take the entries (id, fields) past `last_id`, oldest first: chunks, then the final frame."""
         for key, entry in entries:
-            if key <= self.last_id or self.finished:
+            if key <= self.last_id or self.finished or entry["run"] != self.run:
                 continue
             self.last_id = key
             if entry["final"] is not None:
@@ -126,19 +125,18 @@ def follow(writer, request_id, message, after, stored_text):
     client = get_redis()
     if client is None:
         return None
-    found = published_answer(client, message["id"], after)
-    published, entries, reached = found
-    published = json.loads(published)
+    published, entries, reached = published_answer(client, message["id"], after)
     start = {**published["frame"], "request_id": request_id}
     cursor = Cursor(writer, request_id, after)
     prefix = None
     if not reached:
         # Trimmed (or lost with a Redis restart) past the reader's place: the text before the oldest entry is read
         # from storage, which is at most about half a second behind, and replaces the page's, as a replay does.
-        oldest = entries[0][1]
-        seq, at = oldest["seq"], oldest["at"]
+        if not entries or entries[0][1]["chunks"] is None:
+            raise unavailable()
+        seq, at = entries[0][1]["seq"], entries[0][1]["at"]
         text = stored_text()
-        if oldest["chunks"] is None or len(text) < at:
+        if len(text) < at:
             raise unavailable()
         cursor.sent, prefix = seq - 1, text[:at]
         start["replay"] = True

@@ -19,8 +19,10 @@ Invariants:
 - The start of a running answer lives LIVE_SECONDS unless its publisher refreshes it (every LIVE_SECONDS / 3, with
   the stream's RUNNING_SECONDS): a follower whose answer's start has gone (its worker died) ends as `interrupted`, as
   the answer is stored.
-- Another worker stops an answer by setting `webui:stop:<message id>` to the answer's run (a random id in its start,
-  so that a stop meant for an earlier run of the same message, before a `continue`, stops nothing).
+- Each entry names its run: a random id, in the start too, new for each answer written into the message (a
+  `continue` writes the same message again, in the same stream, counting its chunks from 0). Readers take only their
+  run's entries; another worker stops an answer by setting `webui:stop:<message id>` to its run, so that a stop meant
+  for an earlier run stops nothing.
 """
 import array
 import bisect
@@ -73,8 +75,8 @@ def unavailable():
     return UserError(message, code="shared_unavailable")
 
 
-def entries(chunks, seq, at):
-    """The chunk entries of `chunks`, the first of which is chunk number `seq` at character `at`."""
+def entries(run, chunks, seq, at):
+    """The chunk entries of the run `run`'s `chunks`, the first of which is chunk number `seq` at character `at`."""
     # The cuts are found by bisection over the running total of the chunks' lengths: a round may carry a hundred
     # thousand chunks of a fast provider, which a loop over each in Python would make the publisher's main cost.
     lengths = list(map(len, chunks))
@@ -84,7 +86,7 @@ def entries(chunks, seq, at):
         end = max(begin + 1, bisect.bisect_right(ends, before + ENTRY_CHARS, begin))
         # UTF-8 that keeps a lone half of a surrogate pair (a provider may cut an emoji in two between chunks).
         text = "".join(chunks[begin:end]).encode("utf-8", "surrogatepass")
-        yield {"seq": seq + begin, "at": at + before, "text": text, "lengths": packed(lengths[begin:end])}
+        yield {"run": run, "seq": seq + begin, "at": at + before, "text": text, "lengths": packed(lengths[begin:end])}
         begin, before = end, ends[end - 1]
 
 
@@ -97,17 +99,17 @@ def packed(lengths):
 
 
 def read_entry(fields):
-    """An entry as read from the stream: {"seq", "at", "chunks": list or None, "final": the frame or None}."""
-    seq, at = int(fields[b"seq"]), int(fields.get(b"at", 0))
+    """An entry as read from the stream: {"run", "seq", "at", "chunks": list or None, "final": the frame or None}."""
+    entry = {"run": fields[b"run"].decode(), "seq": int(fields[b"seq"]), "at": int(fields.get(b"at", 0))}
     if b"final" in fields:
-        return {"seq": seq, "at": at, "chunks": None, "final": json.loads(fields[b"final"])}
+        return {**entry, "chunks": None, "final": json.loads(fields[b"final"])}
     numbers = array.array("I")
     numbers.frombytes(fields[b"lengths"])
     if sys.byteorder == "big":
         numbers.byteswap()
     text = fields[b"text"].decode("utf-8", "surrogatepass")
     ends = list(itertools.accumulate(numbers))
-    return {"seq": seq, "at": at, "chunks": [text[end - size : end] for end, size in zip(ends, numbers)], "final": None}
+    return {**entry, "chunks": [text[end - size : end] for end, size in zip(ends, numbers)], "final": None}
 
 
 class Published:
@@ -117,7 +119,6 @@ class Published:
         """Nothing published yet."""
         self.answer = answer
         self.run = secrets.token_urlsafe(9)
-        self.fresh = True
         self.stopping = False
         self.ended_at = None
         self.restart()
@@ -144,8 +145,6 @@ class Published:
         # The start frame is fixed once a chunk is out (see Answer.via): a remote cursor's is the one published then.
         start = answer.start_frame(None) if self.sent == 0 else self.start
         now, live_until = time.monotonic(), self.live_until
-        if self.fresh:
-            pipe.delete(key)
         if start != self.start or (now >= live_until and not ended):
             # Written before the entries, so that whoever finds them finds it; while the answer runs, again every
             # LIVE_SECONDS / 3, which keeps it (and the stream) alive: see the module's invariants.
@@ -154,13 +153,14 @@ class Published:
             live_until = now + LIVE_SECONDS / 3
         if self.start is None and not chunks and not ended:
             # The stream exists from the start, so that a worker can tell a running answer from one that is not.
-            pipe.xadd(key, {"seq": 0, "at": self.chars, "text": b"", "lengths": b""}, maxlen=MAXLEN, approximate=True)
-        for entry in entries(chunks, self.sent, self.chars):
+            empty = {"run": self.run, "seq": 0, "at": self.chars, "text": b"", "lengths": b""}
+            pipe.xadd(key, empty, maxlen=MAXLEN, approximate=True)
+        for entry in entries(self.run, chunks, self.sent, self.chars):
             pipe.xadd(key, entry, maxlen=MAXLEN, approximate=True)
         chars = self.chars + sum(map(len, chunks))
         if ended:
             told = answer.told or {"type": "done", "reason": answer.status}
-            pipe.xadd(key, {"seq": upto, "final": json.dumps(told)}, maxlen=MAXLEN, approximate=True)
+            pipe.xadd(key, {"run": self.run, "seq": upto, "final": json.dumps(told)}, maxlen=MAXLEN, approximate=True)
             pipe.expire(key, ENDED_SECONDS)
             pipe.expire(start_key(message_id), ENDED_SECONDS)
         self.pending = (upto, chars, start, live_until)
@@ -169,7 +169,6 @@ class Published:
     def commit(self):
         """The round's writes went through: they are published."""
         self.sent, self.chars, self.start, self.live_until = self.pending
-        self.fresh = False
 
 
 class Publisher:

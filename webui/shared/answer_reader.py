@@ -7,6 +7,7 @@ followers hold one Redis connection, not a thousand. A follower that joins while
 next one; it has had everything up to its catch-up, and each entry goes to each follower once (by its id), each chunk
 once (by its number).
 """
+import json
 import threading
 import time
 
@@ -35,9 +36,9 @@ def entry_id(raw):
 
 
 def catch_up(client, message_id, after):
-    """What the stream of a running answer has from chunk `after` on: (its start as JSON text, the entries oldest
-    first as (id, fields), whether the first entry holds chunk `after` or an earlier one). None if no worker publishes
-    the answer. Raises RedisError."""
+    """What the stream of a running answer has from chunk `after` on: (its start and run, as published; the entries of
+    that run oldest first, as (id, entry); whether the first entry holds chunk `after` or an earlier one). None if no
+    worker publishes the answer. Raises RedisError."""
     key = stream_key(message_id)
     pipe = client.pipeline(transaction=False)
     pipe.get(start_key(message_id))
@@ -45,15 +46,20 @@ def catch_up(client, message_id, after):
     start, page = pipe.execute()
     if start is None or not page:
         return None
+    published = json.loads(start)
     found = []
     while page:
         for raw_id, fields in page:
             entry = read_entry(fields)
+            if entry["run"] != published["run"]:
+                # An earlier answer written into the same message (before a `continue`): this run begins after it,
+                # unless its first entries are not written yet (then none is).
+                return (published, found[::-1], False) if found else None
             found.append((entry_id(raw_id), entry))
             if entry["chunks"] is not None and entry["seq"] <= after:
-                return start.decode(), found[::-1], True
+                return published, found[::-1], True
         page = client.xrevrange(key, f"({raw_id.decode()}", "-", count=READ_COUNT)
-    return start.decode(), found[::-1], False
+    return published, found[::-1], False
 
 
 class AnswerReader:
