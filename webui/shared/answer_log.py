@@ -186,8 +186,9 @@ class Publisher:
         """Publish a stored answer that has started, until its final frame is published."""
         with self._lock:
             self._tracked[answer] = Published(answer)
-            # Its first round comes at once: until it is published, a resume on another worker has to wait for it.
-            self._patrol.hurry()
+            # Published at the next tick, not at once: a round now would delay the answer's first chunk; a resume on
+            # another worker meanwhile waits for it (see remote_answer.PUBLISH_WAIT_SECONDS).
+            self._patrol.wake()
 
     def _round(self):
         """Publish what is new of every tracked answer and read their stop markers, in one round trip."""
