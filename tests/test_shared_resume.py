@@ -12,6 +12,7 @@ from simple_websocket import Client
 from conftest import DaemonThread, ServerProcess, Socket, delta_seqs, turn
 from test_cli import server_command
 from test_conversation_restart import get_json, owner_cookie
+from webui.shared.answer_log import read_entry
 
 # Counts "tick0 tick1 …" every 20 ms, `max_tokens` of them (2000 by default), or sends as many emoji in halves; its
 # `finally` writes the file named by WEBUI_TEST_CLOSED, so the test can tell when the worker closed its generator.
@@ -222,7 +223,7 @@ def test_a_place_trimmed_from_the_stream_is_filled_from_storage(workers, redis_s
     start = frames[0]
     # As the stream's cap does to a long answer: the oldest entries go, here those before chunk 60 (stored by now).
     client, key = redis.Redis.from_url(redis_server.url), f"webui:answer:{start['message_id']}"
-    kept = next(entry_id for entry_id, fields in client.xrange(key) if int(fields[b"seq"]) >= 60)
+    kept = next(entry_id for entry_id, fields in client.xrange(key) if read_entry(fields)["seq"] >= 60)
     client.xtrim(key, minid=kept, approximate=False)
     follower = connect(b, cookie)
     resume(follower, "late", start["message_id"], 3)

@@ -4,16 +4,16 @@ Invariants:
 - Only the process that runs an answer writes its stream, `webui:answer:<message id>`, and only from its publisher
   (one thread per process, a round every PUBLISH_SECONDS while it runs answers). A round is one pipelined round trip
   for all of the process's answers together: their new chunks, their ends, and a read of their stop markers.
-- An entry is either chunks — `seq` (how many chunks of this run come before its first), `at` (how many characters of
-  the message come before it, a continued answer's earlier text included), `text` (the chunks joined, at most
-  ENTRY_CHARS characters unless one chunk alone is longer) and `lengths` (each chunk's) — or, last, `final`: the
-  final frame as the answer's own cursors were told it, without a request id. Entries follow one another with no
+- An entry (see read_entry) is either chunks — its `seq` (how many chunks of this run come before its first), `at`
+  (how many characters of the message come before it, a continued answer's earlier text included) and the chunks, at
+  most ENTRY_CHARS characters unless one chunk alone is longer — or, last, the final frame as the answer's own
+  cursors were told it, without a request id. Entries follow one another with no
   gap: each one's `seq` is the one before's plus its chunks. Readers place every chunk by its number, so an entry
   written twice is no duplicate.
 - The publisher keeps, per answer, how many chunks it has published. A round that fails (Redis unreachable, or it
   came back empty) publishes nothing more for now; the next round that succeeds writes the answer's start and its
   whole log again from chunk 0, so a reader finds no gap whatever Redis lost, and skips what it already has.
-- A stream keeps about MAXLEN entries; a reader whose place was trimmed gets the text before the oldest entry from
+- A stream keeps about MAXLEN entries (trimmed every TRIM_EVERY); a reader whose place was trimmed gets the text before the oldest entry from
   the database (stored at most about 0.4 s behind what was shown), then the stream (see answer_reader). A stream (and
   its start) expires ENDED_SECONDS after its final entry, or RUNNING_SECONDS after the worker that ran it died.
 - The start of a running answer lives LIVE_SECONDS unless its publisher refreshes it (every LIVE_SECONDS / 3, with
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 PUBLISH_SECONDS = 0.025
 ENTRY_CHARS = 16 * 1024
 MAXLEN = 4096
+TRIM_EVERY = 32
 ENDED_SECONDS = 300
 RUNNING_SECONDS = 60
 LIVE_SECONDS = 6
@@ -76,7 +77,8 @@ def unavailable():
 
 
 def entries(run, chunks, seq, at):
-    """The chunk entries of the run `run`'s `chunks`, the first of which is chunk number `seq` at character `at`."""
+    """The values of the chunk entries of the run `run`'s `chunks`, the first of which is chunk number `seq` at
+    character `at`."""
     # The cuts are found by bisection over the running total of the chunks' lengths: a round may carry a hundred
     # thousand chunks of a fast provider, which a loop over each in Python would make the publisher's main cost.
     lengths = list(map(len, chunks))
@@ -84,10 +86,15 @@ def entries(run, chunks, seq, at):
     begin, before = 0, 0
     while begin < len(chunks):
         end = max(begin + 1, bisect.bisect_right(ends, before + ENTRY_CHARS, begin))
-        # UTF-8 that keeps a lone half of a surrogate pair (a provider may cut an emoji in two between chunks).
-        text = "".join(chunks[begin:end]).encode("utf-8", "surrogatepass")
-        yield {"run": run, "seq": seq + begin, "at": at + before, "text": text, "lengths": packed(lengths[begin:end])}
+        yield chunk_entry(run, seq + begin, at + before, chunks[begin:end], lengths[begin:end])
         begin, before = end, ends[end - 1]
+
+
+def chunk_entry(run, seq, at, chunks, lengths):
+    """The value of one chunk entry (see read_entry)."""
+    # UTF-8 that keeps a lone half of a surrogate pair (a provider may cut an emoji in two between chunks).
+    text = "".join(chunks).encode("utf-8", "surrogatepass")
+    return b"%s %d %d %d\n%s%s" % (run.encode(), seq, at, len(chunks), packed(lengths), text)
 
 
 def packed(lengths):
@@ -98,18 +105,32 @@ def packed(lengths):
     return numbers.tobytes()
 
 
+def final_entry(run, seq, told):
+    """The value of the final entry: the final frame `told`, after `seq` chunks."""
+    return b"%s %d\n%s" % (run.encode(), seq, json.dumps(told).encode())
+
+
 def read_entry(fields):
-    """An entry as read from the stream: {"run", "seq", "at", "chunks": list or None, "final": the frame or None}."""
-    entry = {"run": fields[b"run"].decode(), "seq": int(fields[b"seq"]), "at": int(fields.get(b"at", 0))}
-    if b"final" in fields:
-        return {**entry, "chunks": None, "final": json.loads(fields[b"final"])}
+    """An entry as read from the stream: {"run", "seq", "at", "chunks": list or None, "final": the frame or None}.
+
+    Each entry has one field, so that the publisher's command is short (redis-py's packing of each argument was most
+    of its cost): `c`, "<run> <seq> <at> <count>\\n", the chunks' lengths (see packed) and their UTF-8; or `f`,
+    "<run> <seq>\\n" and the final frame's JSON."""
+    if b"f" in fields:
+        head, _, frame = fields[b"f"].partition(b"\n")
+        run, seq = head.decode().split()
+        return {"run": run, "seq": int(seq), "at": 0, "chunks": None, "final": json.loads(frame)}
+    head, _, body = fields[b"c"].partition(b"\n")
+    run, seq, at, count = head.decode().split()
+    size = 4 * int(count)
     numbers = array.array("I")
-    numbers.frombytes(fields[b"lengths"])
+    numbers.frombytes(body[:size])
     if sys.byteorder == "big":
         numbers.byteswap()
-    text = fields[b"text"].decode("utf-8", "surrogatepass")
+    text = body[size:].decode("utf-8", "surrogatepass")
     ends = list(itertools.accumulate(numbers))
-    return {**entry, "chunks": [text[end - size : end] for end, size in zip(ends, numbers)], "final": None}
+    chunks = [text[end - length : end] for end, length in zip(ends, numbers)]
+    return {"run": run, "seq": int(seq), "at": int(at), "chunks": chunks, "final": None}
 
 
 class Published:
@@ -121,6 +142,7 @@ class Published:
         self.run = secrets.token_urlsafe(9)
         self.stopping = False
         self.ended_at = None
+        self.added = 0
         self.restart()
 
     def restart(self):
@@ -153,18 +175,25 @@ class Published:
             live_until = now + LIVE_SECONDS / 3
         if self.start is None and not chunks and not ended:
             # The stream exists from the start, so that a worker can tell a running answer from one that is not.
-            empty = {"run": self.run, "seq": 0, "at": self.chars, "text": b"", "lengths": b""}
-            pipe.xadd(key, empty, maxlen=MAXLEN, approximate=True)
-        for entry in entries(self.run, chunks, self.sent, self.chars):
-            pipe.xadd(key, entry, maxlen=MAXLEN, approximate=True)
+            self.add(pipe, key, b"c", chunk_entry(self.run, 0, self.chars, [], []))
+        for value in entries(self.run, chunks, self.sent, self.chars):
+            self.add(pipe, key, b"c", value)
         chars = self.chars + sum(map(len, chunks))
         if ended:
-            told = answer.told or {"type": "done", "reason": answer.status}
-            pipe.xadd(key, {"run": self.run, "seq": upto, "final": json.dumps(told)}, maxlen=MAXLEN, approximate=True)
+            self.add(pipe, key, b"f", final_entry(self.run, upto, answer.told or {"type": "done", "reason": answer.status}))
             pipe.expire(key, ENDED_SECONDS)
             pipe.expire(start_key(message_id), ENDED_SECONDS)
         self.pending = (upto, chars, start, live_until)
         return ended
+
+    def add(self, pipe, key, field, value):
+        """Queue an entry; every TRIM_EVERY entries the stream is trimmed to about MAXLEN (the trim's arguments cost
+        as much as the rest of the command)."""
+        self.added += 1
+        if self.added % TRIM_EVERY:
+            pipe.execute_command("XADD", key, "*", field, value)
+        else:
+            pipe.execute_command("XADD", key, "MAXLEN", "~", MAXLEN, "*", field, value)
 
     def commit(self):
         """The round's writes went through: they are published."""
