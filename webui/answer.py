@@ -65,6 +65,8 @@ class Answer:
 
     # Whether generation goes on when the last cursor has gone (stored answers are written for later).
     detachable = False
+    # The chunks before the log's first: an answer followed from another process holds only those its cursor lacks.
+    first = 0
 
     def __init__(self, cursor, provider, model, clock=time.monotonic):
         """Start with one cursor, which has had nothing yet."""
@@ -83,6 +85,8 @@ class Answer:
         # Set once every cursor has its final frame queued (or none is left to tell, or the telling failed): what a
         # closing socket, a resume and whoever ends an answer wait for.
         self.settled = threading.Event()
+        # The final frame as its cursors were told it, without a request id: set once, with `settled`.
+        self.told = None
         self.status = "streaming"
         self.error = None
         # Tokens the model wrote, when its provider says (markers.Ending): what the page's rate counts.
@@ -130,7 +134,7 @@ class Answer:
             cursor.answer = self
             # Replaced, never changed in place: a chunk's wake loops over the list it read.
             self._cursors = [*self._cursors, cursor]
-            missed = cursor.sent < len(self.log)
+            missed = cursor.sent < self.first + len(self.log)
         if missed:
             cursor.wake()
         return True
@@ -147,7 +151,7 @@ class Answer:
         """Up to `most` frames `cursor` has not had (its start, its deltas, its final), and whether more are left;
         moves the cursor. Only the cursor's writer calls this, one call at a time."""
         with self._lock:
-            end, final = len(self.log), cursor.final
+            end, final = self.first + len(self.log), cursor.final
         frames = []
         if not cursor.started and (end or final):
             cursor.started = True
@@ -163,11 +167,12 @@ class Answer:
         """The delta frame of the chunks after the cursor, up to FRAME_CHARS of them; seq is the last chunk's number."""
         begin = stop = cursor.sent
         size = 0
+        first = self.first
         while stop < end and (stop == begin or size < FRAME_CHARS):
-            size += len(self.log[stop])
+            size += len(self.log[stop - first])
             stop += 1
         cursor.sent = stop
-        return {"type": "delta", "request_id": cursor.request_id, "seq": stop, "text": "".join(self.log[begin:stop])}
+        return {"type": "delta", "request_id": cursor.request_id, "seq": stop, "text": "".join(self.log[begin - first : stop - first])}
 
     def stats(self):
         """Timing and size of the answer so far."""
@@ -201,14 +206,19 @@ class Answer:
         try:
             if kind == "done":
                 fields["stats"] = self.stats()
-            with self._lock:
-                cursors = self._cursors
-                for cursor in cursors:
-                    cursor.final = {"type": kind, "request_id": cursor.request_id, **fields}
-            for cursor in cursors:
-                cursor.wake()
+            self._tell({"type": kind, **fields})
         finally:
             self.settled.set()
+
+    def _tell(self, told):
+        """Set the final frame `told` (without a request id) on every cursor left, and wake them."""
+        self.told = told
+        with self._lock:
+            cursors = self._cursors
+            for cursor in cursors:
+                cursor.final = {"type": told["type"], "request_id": cursor.request_id, **told}
+        for cursor in cursors:
+            cursor.wake()
 
     def _final(self, status, error, kind, **fields):
         """End with one final frame, unless the answer already ended."""
@@ -220,6 +230,10 @@ class Answer:
     def finish(self, reason):
         """End with a done frame."""
         return self._final(reason, None, "done", reason=reason)
+
+    def stop(self):
+        """Stop it for a stop frame: it ends as stopped."""
+        return self.finish("stopped")
 
     def fail(self, code, message):
         """End with an error frame."""

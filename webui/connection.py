@@ -12,6 +12,7 @@ from .frames import bad_request, parse_chat, parse_frame, parse_resume, valid_re
 from .limits import Window
 from .stored_answers import StoredAnswer
 from .registry import resolve
+from .remote_answer import follow
 from .replay import replay
 from .security import allow_request
 from .storage import conversations, get_db
@@ -124,7 +125,7 @@ class Connection:
         cursor = self.requests.get(request_id)
         if cursor is None or cursor.answer.finished:
             raise UserError(_("No request with this id is running."), code="unknown_request")
-        cursor.answer.finish("stopped")
+        cursor.answer.stop()
 
     def resume(self, frame):
         """Re-attach to a stored answer still streaming, or replay its stored outcome when it is over."""
@@ -134,11 +135,22 @@ class Connection:
             raise UserError(_("Too many resumes on this connection: wait a minute and try again."), code="rate_limited")
         # Look up the answer before reading the row: an answer leaves the registry only after its final write.
         answer = self.stored.get(message_id)
+        # Whose it is, checked on this worker's own read of the database, whichever worker runs it.
         message = conversations.owned_message(get_db(), self.owner, message_id)
         cursor = Cursor(self.writer, request_id, after)
         if answer is None or not answer.attach(cursor):
-            cursor = replay(self.writer, request_id, message, answer)
+            remote = self.follow(request_id, message, after) if answer is None and message["status"] == "streaming" else None
+            cursor = remote or replay(self.writer, request_id, message, answer)
         self.requests[request_id] = cursor
+
+    def follow(self, request_id, message, after):
+        """A cursor following the answer another worker runs (see remote_answer), or None if none runs it."""
+
+        def stored_text():
+            """The message's whole stored text, read again."""
+            return conversations.owned_message(get_db(), self.owner, message["id"])["content"]
+
+        return follow(self.writer, request_id, message, after, stored_text)
 
     def running(self):
         """The answers of this socket's requests whose final frame is not queued yet."""

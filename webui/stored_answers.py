@@ -16,6 +16,9 @@ from flask_babel import gettext as _
 from .answer import Answer
 from .patrol import Patrol
 from .saver import save_round
+from .shared import get_redis
+from .shared.answer_log import Publisher
+from .shared.answer_reader import AnswerReader
 from .storage.answer_parts import End, Part, lead_after
 
 # Streamed text waits at most about this long before it is written: what a crash can cost of an answer.
@@ -168,12 +171,17 @@ class StoredAnswers:
         self._ending = {}
         # A round that fails is logged, and what it was to write is written by a later round.
         self._saver = Patrol(app, "webui-saver", SAVER_TICK, self._lock, self._busy, self._save_round)
+        # With WEBUI_REDIS_URL, every answer is published for the other workers too (see shared.answer_log).
+        client = get_redis(app)
+        self._publisher = Publisher(app, client) if client else None
 
     def add(self, answer):
         """List an answer that has started."""
         with self._lock:
             self._answers[answer.turn.message_id] = answer
             self._saver.wake()
+        if self._publisher:
+            self._publisher.track(answer)
 
     def end(self, answer):
         """Hand the end of an answer that has ended to the saver, whose next round comes at once."""
@@ -215,6 +223,9 @@ class StoredAnswers:
 def init_app(app):
     """Give the app its registry of running stored answers."""
     app.extensions["webui.stored_answers"] = StoredAnswers(app)
+    client = get_redis(app)
+    # Follows, for resumes on this worker, the answers other workers run (see remote_answer).
+    app.extensions["webui.answer_reader"] = AnswerReader(app, client) if client else None
 
 
 def get_stored_answers():

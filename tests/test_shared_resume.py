@@ -1,0 +1,296 @@
+"""Two `webui serve` processes sharing one data folder and one redis-server: an answer that runs on one is resumed and
+stopped from the other, with no gap and no duplicate, only by its owner, and through a Redis restart."""
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from simple_websocket import Client
+
+from conftest import DaemonThread, ServerProcess, Socket, delta_seqs, turn
+from test_cli import server_command
+from test_conversation_restart import get_json, owner_cookie
+from webui.shared.answer_log import read_entry
+
+# Counts "tick0 tick1 …" every 20 ms, `max_tokens` of them (2000 by default), or sends as many emoji in halves; its
+# `finally` writes the file named by WEBUI_TEST_CLOSED, so the test can tell when the worker closed its generator.
+TICKING = '''
+import os
+import signal
+import time
+from pathlib import Path
+
+url, model = "http://127.0.0.1/ticking", ["ticking", "halves"]
+supports_stream, needs_auth = True, False
+
+
+def _create_completion(model, messages, stream, **kwargs):
+    try:
+        for n in range(kwargs.get("max_tokens", 2000)):
+            # "halves" cuts an emoji in two, as a provider may: each chunk holds one half of a surrogate pair.
+            yield from ("\\ud83d", "\\ude00") if model == "halves" else (f"tick{n} ",)
+            time.sleep(0.02)
+    finally:
+        with open(os.environ["WEBUI_TEST_CLOSED"], "a") as marker:
+            marker.write("closed\\n")
+'''
+
+
+@pytest.fixture
+def workers(tmp_path, providers_dir, redis_server):
+    """Two servers on one data folder and one Redis: (A, B, the file the provider writes when it is closed)."""
+    (providers_dir / "ticking.py").write_text(TICKING)
+    closed = tmp_path / "closed"
+    command, env = server_command(tmp_path / "data", providers_dir, "serve", WEBUI_REDIS_URL=redis_server.url,
+                                  WEBUI_TEST_CLOSED=str(closed))
+    started = []
+    try:
+        for _ in range(2):
+            started.append(ServerProcess(command, env=env))
+        yield started[0], started[1], closed
+    finally:
+        for server in started:
+            server.stop()
+
+
+def connect(server, cookie):
+    """A WebSocket to `server` as the browser with `cookie`."""
+    ws_url = server.url.replace("http", "ws", 1) + "/ws"
+    return Socket(Client.connect(ws_url, headers={"Cookie": cookie}, thread_class=DaemonThread))
+
+
+def ticking(request_id, model="ticking", **options):
+    """A chat frame of a new stored conversation answered by the ticking provider."""
+    return {**turn(request_id, content="go", model=model, options=options), "provider": "ticking"}
+
+
+def deltas(ws, request_id, seq):
+    """The request's frames (its start and deltas) until chunk `seq` has come."""
+    frames = []
+    deadline = time.monotonic() + 20
+    while not any(f["type"] == "delta" and f["seq"] >= seq for f in frames):
+        assert time.monotonic() < deadline, frames
+        frame = ws.recv()
+        assert frame["request_id"] == request_id and frame["type"] in ("start", "delta"), frame
+        frames.append(frame)
+    delta_seqs(frames)
+    return frames
+
+
+def begin(server, cookie, seq, **options):
+    """Start a ticking answer on `server` as the browser with `cookie`: (the socket, its frames up to chunk `seq`)."""
+    ws = connect(server, cookie)
+    ws.send(ticking("r1", **options))
+    return ws, deltas(ws, "r1", seq)
+
+
+def text_of(frames):
+    """The delta frames' text, joined."""
+    return "".join(f["text"] for f in frames if f["type"] == "delta")
+
+
+def stored(server, cookie, conversation_id):
+    """The conversation's last message, as the API of `server` shows it."""
+    return get_json(f"{server.url}/api/conversations/{conversation_id}", cookie)["messages"][-1]
+
+
+def resume(ws, request_id, message_id, after):
+    """Send a resume frame."""
+    ws.send({"type": "resume", "request_id": request_id, "message_id": message_id, "after": after})
+
+
+def wait_for(path, seconds):
+    """Whether the file exists within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return path.exists()
+
+
+def test_an_answer_resumes_on_the_other_worker_and_stops_from_there(workers):
+    a, b, closed = workers
+    cookie = owner_cookie(a.url)
+    first, before = begin(a, cookie, 5)
+    start = before[0]
+    first.close()
+    time.sleep(0.3)  # chunks go on while nobody listens
+
+    second = connect(b, cookie)
+    resume(second, "again", start["message_id"], before[-1]["seq"])
+    after = deltas(second, "again", before[-1]["seq"] + 20)
+    assert after[0] == {**start, "request_id": "again"}
+    assert after[1]["text"].startswith(f"tick{before[-1]['seq']} ")
+    assert not closed.exists()
+    second.send({"type": "stop", "request_id": "again"})
+    stopped_at = time.monotonic()
+    after += second.until_final("again")
+    assert wait_for(closed, 2.0), "worker A did not close the provider's generator within 2 s"
+    assert time.monotonic() - stopped_at < 2.0
+    assert [f["type"] for f in after].count("done") == 1
+    assert after[-1]["type"] == "done" and after[-1]["reason"] == "stopped"
+    delta_seqs(after)
+    answer = stored(b, cookie, start["conversation_id"])
+    assert answer["status"] == "stopped"
+    assert text_of(before) + text_of(after) == answer["content"]
+    assert answer["content"].split() == [f"tick{n}" for n in range(len(answer["content"].split()))]
+
+
+def test_a_resume_from_the_start_on_the_other_worker_gets_the_whole_answer_once(workers):
+    a, b, _ = workers
+    cookie = owner_cookie(a.url)
+    ws, ran = begin(a, cookie, 3, max_tokens=60)
+    start = ran[0]
+    follower = connect(b, cookie)
+    resume(follower, "watch", start["message_id"], 0)
+    followed = follower.until_final("watch")
+    ran += ws.until_final("r1")
+    assert followed[0] == {**start, "request_id": "watch"}
+    assert text_of(followed) == text_of(ran) == "".join(f"tick{n} " for n in range(60))
+    delta_seqs(followed)
+    assert followed[-1]["type"] == "done" and followed[-1]["reason"] == "complete"
+    assert followed[-1]["stats"]["chunks"] == 60
+
+
+def test_someone_elses_message_is_not_found_on_the_other_worker(workers):
+    a, b, _ = workers
+    owner, stranger = owner_cookie(a.url), owner_cookie(b.url)
+    ws, frames = begin(a, owner, 2)
+    start = frames[0]
+    other = connect(b, stranger)
+    resume(other, "peek", start["message_id"], 0)
+    frames = other.until_final("peek")
+    assert [(f["type"], f.get("code")) for f in frames] == [("error", "not_found")]
+    ws.send({"type": "stop", "request_id": "r1"})
+    assert ws.until_final("r1")[-1]["reason"] == "stopped"
+
+
+def test_a_redis_restart_mid_answer_loses_nothing(workers, redis_server):
+    a, b, _ = workers
+    cookie = owner_cookie(a.url)
+    ws, frames = begin(a, cookie, 5, max_tokens=250)
+    start = frames[0]
+    live, joined = connect(b, cookie), frames[-1]["seq"]
+    resume(live, "live", start["message_id"], joined)
+    followed = deltas(live, "live", joined + 1)
+    stopper = connect(b, cookie)
+    resume(stopper, "stopper", start["message_id"], joined)
+    deltas(stopper, "stopper", joined + 1)
+    redis_server.stop()
+    frames += deltas(ws, "r1", frames[-1]["seq"] + 10)  # the answer goes on streaming to the socket it has
+    # A stop from the other worker cannot reach the answer now: that request ends with the error, the answer goes on.
+    stopper.send({"type": "stop", "request_id": "stopper"})
+    refused = stopper.until_final("stopper")[-1]
+    assert (refused["type"], refused["code"]) == ("error", "shared_unavailable"), refused
+
+    follower = connect(b, cookie)
+    resume(follower, "during", start["message_id"], 0)
+    refused = follower.until_final("during")
+    assert [(f["type"], f.get("code")) for f in refused] == [("error", "shared_unavailable")]
+    assert "try again" in refused[0]["message"]
+    redis_server.start()
+    # Back, and empty: the publisher writes the answer again, and the other worker follows it from where it is.
+    seen = frames[-1]["seq"]
+    deadline = time.monotonic() + 10
+    for attempt in range(100):
+        resume(follower, f"after{attempt}", start["message_id"], seen)
+        reply = follower.recv()
+        if reply["type"] == "start":
+            break
+        assert reply["code"] == "shared_unavailable" and time.monotonic() < deadline, reply
+        time.sleep(0.1)
+    rest = [reply] + deltas(follower, reply["request_id"], seen + 5)
+    assert rest[1]["text"].startswith(f"tick{seen} ")
+    follower.send({"type": "stop", "request_id": reply["request_id"]})
+    rest += follower.until_final(reply["request_id"])
+    frames += ws.until_final("r1")
+    # The follower that was reading on the other worker when Redis went away read on when it came back.
+    followed += live.until_final("live")
+    assert followed[-1]["reason"] == "stopped"
+    assert frames[-1]["type"] == rest[-1]["type"] == "done"
+    assert frames[-1]["reason"] == rest[-1]["reason"] == "stopped"
+    answer = stored(b, cookie, start["conversation_id"])
+    assert answer["status"] == "stopped" and answer["content"] == text_of(frames)
+    assert answer["content"] == "".join(f"tick{n} " for n in range(seen)) + text_of(rest)
+    assert answer["content"] == "".join(f"tick{n} " for n in range(joined)) + text_of(followed)
+
+
+def test_a_place_trimmed_from_the_stream_is_filled_from_storage(workers, redis_server):
+    a, b, _ = workers
+    cookie = owner_cookie(a.url)
+    ws, frames = begin(a, cookie, 120)
+    start = frames[0]
+    # As the stream's cap does to a long answer: the oldest entries go, here those before chunk 60 (stored by now).
+    client, key = redis.Redis.from_url(redis_server.url), f"webui:answer:{start['message_id']}"
+    kept = next(entry_id for entry_id, fields in client.xrange(key) if read_entry(fields)["seq"] >= 60)
+    client.xtrim(key, minid=kept, approximate=False)
+    follower = connect(b, cookie)
+    resume(follower, "late", start["message_id"], 3)
+    late = deltas(follower, "late", frames[-1]["seq"] + 5)
+    assert late[0] == {**start, "request_id": "late", "replay": True}
+    follower.send({"type": "stop", "request_id": "late"})
+    late += follower.until_final("late")
+    frames += ws.until_final("r1")
+    delta_seqs(late)
+    answer = stored(b, cookie, start["conversation_id"])
+    assert answer["status"] == "stopped"
+    # The page replaces its text with a replay's: the whole answer, once.
+    assert text_of(late) == text_of(frames) == answer["content"]
+
+
+def kill(server):
+    """SIGKILL a `webui serve` and its worker processes, as a crash does."""
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    for pid in children:
+        os.kill(int(pid), signal.SIGKILL)
+    server.process.kill()
+    server.process.wait(10)
+
+
+def test_a_follower_of_a_worker_that_dies_ends_as_interrupted(workers):
+    a, b, _ = workers
+    cookie = owner_cookie(a.url)
+    ws, frames = begin(a, cookie, 3)
+    follower = connect(b, cookie)
+    resume(follower, "watch", frames[0]["message_id"], frames[-1]["seq"])
+    followed = deltas(follower, "watch", frames[-1]["seq"] + 1)
+    kill(a)
+    followed += follower.until_final("watch", timeout=20)
+    assert followed[-1] == {"type": "done", "request_id": "watch", "reason": "interrupted"}
+    delta_seqs(followed)
+
+
+def test_an_emoji_cut_in_two_between_chunks_crosses_workers_whole(workers):
+    a, b, _ = workers
+    cookie = owner_cookie(a.url)
+    ws = connect(a, cookie)
+    ws.send(ticking("r1", model="halves", max_tokens=20))
+    ran = deltas(ws, "r1", 2)
+    follower = connect(b, cookie)
+    resume(follower, "watch", ran[0]["message_id"], 1)
+    followed = follower.until_final("watch")
+    ran += ws.until_final("r1")
+    assert text_of(ran) == "\U0001f600" * 20
+    assert text_of(followed) == "\ude00" + "\U0001f600" * 19, followed  # after the first half
+    assert followed[-1]["reason"] == "complete"
+
+
+def test_a_continued_answer_is_followed_on_the_other_worker_from_its_own_run(workers):
+    a, b, _ = workers
+    cookie = owner_cookie(a.url)
+    ws, first = begin(a, cookie, 1, max_tokens=5)
+    first += ws.until_final("r1")
+    start = first[0]
+    ws.send({**turn("r2", start["conversation_id"], model="ticking", action="continue", message_id=start["message_id"],
+                    options={"max_tokens": 50}), "provider": "ticking"})
+    going = deltas(ws, "r2", 3)
+    follower = connect(b, cookie)
+    resume(follower, "watch", start["message_id"], 0)
+    followed = follower.until_final("watch")
+    going += ws.until_final("r2")
+    # Only the continue's own chunks, counted from 1 again, as the socket that sent it got them.
+    assert text_of(followed) == text_of(going) == "".join(f"tick{n} " for n in range(50))
+    assert followed[-1]["reason"] == "complete"
+    answer = stored(b, cookie, start["conversation_id"])
+    assert answer["content"] == text_of(first) + text_of(going)
