@@ -47,7 +47,7 @@ def test_every_benchmark_ran_and_printed_a_table(bench_run):
     assert results["errors"] == {}, done.stderr[-4000:]
     assert done.returncode == 0
     assert done.stdout.splitlines()[0].split()[:3] == ["fig", "measure", "median"]
-    assert set(results["durations_s"]) == {"latency", "concurrency", "throughput", "render", "opening", "local", "context", "api", "shared"}
+    assert set(results["durations_s"]) == {"latency", "concurrency", "throughput", "render", "opening", "local", "context", "api", "shared", "workers"}
     assert results["size"] == "tiny"
 
 
@@ -174,6 +174,20 @@ def test_redis_on_against_off_along_the_stored_path(bench_run):
     ratio = runs["on"][0]["chars_per_s"] / runs["off"][0]["chars_per_s"]
     assert figure["throughput_ratio"]["median"] == pytest.approx(ratio)
     assert {row["path"] for row in figure.values()} == {"stored"}
+
+
+def test_one_worker_against_two_and_resumes_on_another_server(bench_run):
+    results, _, _ = bench_run
+    figure = rows(results, 9)
+    for workers in ("1", "2"):
+        sane(figure[f"p99.2.workers_{workers}"], low=0.0001)
+        assert figure[f"largest_n.workers_{workers}"]["median"] == 2
+    for where in ("across", "same"):
+        assert figure[f"resume_errors.{where}"]["median"] == 0, results["details"]["workers"]["resume_ms"][where][1]
+        sane(figure[f"resume_p50.{where}"], low=0.0001)
+        assert figure[f"resume_p99.{where}"]["median"] >= figure[f"resume_p50.{where}"]["median"]
+    assert figure["resume_p99.across"]["target"] == "≤ 50"
+    assert len(results["details"]["workers"]["resume_ms"]["across"][0]) == 3
 
 
 def test_the_sse_client_reads_events_split_anywhere():
