@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 from flask_babel import gettext as _
 
 from ..errors import UserError
+from .search import match_condition, text_bytes
 
 TITLE_CHARS = 60
-MAX_SEARCH_TERMS = 16
 ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -106,7 +106,7 @@ def delete_owned(db, owner):
 def stored_bytes(db, owner):
     """How many bytes the text of all the owner's messages takes, every branch counted (UTF-8)."""
     return db.execute(
-        "SELECT COALESCE(SUM(length(CAST(m.content AS BLOB))), 0) FROM stored_messages m"
+        f"SELECT COALESCE(SUM({text_bytes(db, 'm.content')}), 0) FROM stored_messages m"
         " JOIN conversations c ON c.id = m.conversation_id WHERE c.owner = ?",
         (owner,),
     ).fetchone()[0]
@@ -133,7 +133,7 @@ def latest_leaf_under(db, message_id):
     """The most recently written message at or below `message_id`: the end of its newest branch."""
     return db.execute(
         """WITH RECURSIVE below (id) AS (
-               SELECT ? UNION ALL SELECT m.id FROM messages m JOIN below ON m.parent_id = below.id
+               SELECT CAST(? AS TEXT) UNION ALL SELECT m.id FROM messages m JOIN below ON m.parent_id = below.id
            )
            SELECT m.id FROM messages m JOIN below USING (id) ORDER BY m.seq DESC LIMIT 1""",
         (message_id,),
@@ -197,13 +197,6 @@ def conversation_json(db, row):
     }
 
 
-def match_expression(query):
-    """An FTS5 query that finds every word of `query` as a prefix, whatever punctuation the words contain."""
-    # FTS5 reads its query as a C string, which a NUL would end inside a quoted term; to its tokenizer it separates.
-    terms = [term for term in query.replace("\0", " ").split() if re.search(r"\w", term)][:MAX_SEARCH_TERMS]
-    return " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
-
-
 def parse_cursor(cursor):
     """The (updated_at, id) position a `before` cursor points at."""
     when, _sep, conversation_id = cursor.partition(":")
@@ -220,16 +213,10 @@ def list_conversations(db, owner, query, limit, before):
     """The owner's conversations, newest first, optionally only those matching `query`; returns (rows, next cursor)."""
     sql = ["SELECT * FROM conversations WHERE owner = ?"]
     params = [owner]
-    expression = match_expression(query or "")
-    if expression:
-        sql.append(
-            "AND (seq IN (SELECT rowid FROM title_search WHERE title_search MATCH ?)"
-            " OR id IN (SELECT m.conversation_id FROM message_search s JOIN messages m ON m.seq = s.rowid"
-            " WHERE message_search MATCH ?)"
-            " OR id IN (SELECT m.conversation_id FROM part_search s JOIN answer_parts p ON p.seq = s.rowid"
-            " JOIN messages m ON m.id = p.message_id WHERE part_search MATCH ?))"
-        )
-        params += [expression, expression, expression]
+    match = match_condition(db, query or "")
+    if match:
+        sql.append("AND " + match[0])
+        params += match[1]
     elif query and query.strip():
         return [], None  # only punctuation: no word to look for, so nothing matches
     if before:

@@ -20,7 +20,7 @@ def not_found():
 
 def visible(db, owner):
     """The presets `owner` sees, by name."""
-    return db.execute(VISIBLE + " ORDER BY p.name COLLATE NOCASE, p.seq", (owner, owner)).fetchall()
+    return db.execute(VISIBLE + " ORDER BY lower(p.name), p.seq", (owner, owner)).fetchall()
 
 
 def visible_preset(db, owner, preset_id):
@@ -33,7 +33,9 @@ def visible_preset(db, owner, preset_id):
 
 def count_owned(db, owner):
     """How many presets `owner` keeps (None: the shared ones)."""
-    return db.execute("SELECT COUNT(*) FROM presets WHERE owner IS ?", (owner,)).fetchone()[0]
+    if owner is None:
+        return db.execute("SELECT COUNT(*) FROM presets WHERE owner IS NULL").fetchone()[0]
+    return db.execute("SELECT COUNT(*) FROM presets WHERE owner = ?", (owner,)).fetchone()[0]
 
 
 def create(db, owner, name, system_prompt="", options="{}"):
@@ -71,7 +73,11 @@ def delete_owned(db, owner):
 
 def set_default(db, owner, preset_id):
     """Make the preset `owner`'s default, in place of any other."""
-    db.execute("INSERT OR REPLACE INTO preset_defaults (owner, preset_id) VALUES (?, ?)", (owner, preset_id))
+    db.execute(
+        "INSERT INTO preset_defaults (owner, preset_id) VALUES (?, ?)"
+        " ON CONFLICT (owner) DO UPDATE SET preset_id = excluded.preset_id",
+        (owner, preset_id),
+    )
 
 
 def clear_default(db, owner, preset_id):
