@@ -3,7 +3,7 @@
 A module opts in with `pytestmark = pytest.mark.both_databases` (and a test of SQLite's own ways in it opts out with
 `pytest.mark.sqlite_only`). PostgreSQL is one cluster for the whole session
 (tests/postgres_server.py), started when a test first needs it; each test gets a fresh database, dropped after it.
-`stored(app, sql, params)` reads or writes the app's database behind its back, whichever it is.
+`run_sql(app, sql, params)` reads or writes the app's database behind its back, whichever it is.
 """
 import pytest
 
@@ -51,7 +51,7 @@ def database_url(request):
         cluster.drop_database(name)
 
 
-def stored(app, sql, params=()):
+def run_sql(app, sql, params=()):
     """Run one statement (`?` placeholders) on the app's database, outside any request: its rows."""
     with app.app_context():
         db = app_connection(app)
