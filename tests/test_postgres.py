@@ -1,0 +1,106 @@
+"""PostgreSQL's own ways: its full-text search in Russian and English, and a server restarted under a running app."""
+import pytest
+
+from conftest import Browser
+from databases import run_sql
+from webui.storage import conversations, get_db
+from webui.storage.answer_parts import Part, append_parts
+from webui.storage.database import transaction
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+def imported(client, *texts, title=None):
+    """Import a conversation of these user messages: its id."""
+    body = {"messages": [{"role": "user", "content": text} for text in texts], **({"title": title} if title else {})}
+    response = client.post("/api/conversations/import", json=body)
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def found(client, query):
+    """The ids of the conversations a search finds."""
+    response = client.get("/api/conversations", query_string={"q": query})
+    assert response.status_code == 200, response.json
+    return {c["id"] for c in response.json["conversations"]}
+
+
+def test_search_finds_russian_and_english_words_by_their_beginnings(app, client):
+    assert "PostgreSQL" in run_sql(app, "SELECT version()")[0][0]
+    client.get("/")
+    russian = imported(client, "Привет, как дела? Погода сегодня солнечная.")
+    english = imported(client, "The quick brown fox jumps over the lazy dog.")
+    both = imported(client, "Ёлка and the Christmas tree", title="Праздник")
+    assert found(client, "привет") == {russian}
+    assert found(client, "ПОГОД") == {russian}
+    assert found(client, "сол") == {russian}
+    assert found(client, "quick jump") == {english}
+    assert found(client, "Jumps LAZ") == {english}
+    # Every word must match, in the same message or title.
+    assert found(client, "quick привет") == set()
+    assert found(client, "ёлк christ") == {both}
+    assert found(client, "праздн") == {both}
+    assert found(client, "nothing-like-this") == set()
+
+
+@pytest.mark.parametrize("query", ["it's", "a & b", "fox | dog", "!fox", "fox:*", "(fox", "'", "\\", "fox <-> dog", "':* | '"])
+def test_punctuation_in_a_query_is_never_query_syntax(client, query):
+    client.get("/")
+    imported(client, "a fox and a dog")
+    response = client.get("/api/conversations", query_string={"q": query})
+    assert response.status_code == 200, response.json
+
+
+def test_quoted_and_joined_words_are_found_as_words(client):
+    client.get("/")
+    fox = imported(client, "a fox and a dog, it's late")
+    assert found(client, "(fox") == {fox}
+    assert found(client, "fox:*") == {fox}
+    assert found(client, "it's") == {fox}
+    # A word with punctuation inside is a phrase, as on SQLite: its words one after the other.
+    assert found(client, "fox|and") == {fox}
+    assert found(client, "fox|dog") == set()
+
+
+def test_a_streaming_answer_is_found_by_the_words_of_its_parts(app, client):
+    client.get("/")
+    owner = "anon:" + client.get_cookie("webui_owner").value
+    with app.app_context():
+        db = get_db()
+        with transaction(db):
+            conversation_id = conversations.create_conversation(db, owner, "")
+            message_id = conversations.add_message(db, conversation_id, None, "assistant", "", status="streaming")
+        parts = [Part(message_id, "Москва — столица Рос", "", "testing", "echo", None),
+                 Part(message_id, "сии, a big ci", "Рос", "testing", "echo", None)]
+        for part in parts:
+            db.write(append_parts, [part])
+    assert found(client, "москв") == {conversation_id}
+    assert found(client, "россии") == {conversation_id}
+    assert found(client, "big") == {conversation_id}
+
+
+def test_a_restarted_postgresql_is_a_clear_error_and_then_used_again(server, postgres_cluster):
+    browser = Browser(server.url)
+    browser.get("/")
+    created = browser.post("/api/conversations/import", json=[{"role": "user", "content": "kept through a restart"}])
+    assert created.status_code == 201
+    token = browser.csrf_token()
+    postgres_cluster.stop()
+    try:
+        during = browser.get("/api/conversations")
+        assert during.status_code == 503
+        assert during.json()["error"]["code"] == "storage_failed"
+        assert "Try again later" in during.json()["error"]["message"]
+        page = browser.get("/")
+        assert page.status_code == 503 and "Try again later" in page.text
+        body = [{"role": "user", "content": "while it was down"}]
+        refused = browser.http.post(server.url + "/api/conversations/import", json=body, headers={"X-CSRF-Token": token},
+                                    timeout=10)
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "storage_failed"
+    finally:
+        postgres_cluster.start()
+    after = browser.get("/api/conversations")
+    assert after.status_code == 200
+    assert [c["id"] for c in after.json()["conversations"]] == [created.json()["id"]]
+    again = browser.post("/api/conversations/import", json=[{"role": "user", "content": "after the restart"}])
+    assert again.status_code == 201
