@@ -1,5 +1,4 @@
-"""The app's database (SQLite in WEBUI_DATA_DIR, or PostgreSQL at WEBUI_DATABASE_URL), upgraded at start, and each app
-context's connection to it.
+"""The app's database (SQLite in the data folder, or PostgreSQL), upgraded at start, and each app context's connection.
 
 The package's modules: engine (SQLAlchemy's engines, driver rows and errors), database (a connection whose waits stop
 only its caller; StorageError), schema (the tables for Core), migrations (SQLite's legacy steps), upgrade and alembic/
