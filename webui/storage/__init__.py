@@ -9,6 +9,7 @@ model servers an admin adds from the page, keys sealed), module_keys (the keys a
 sealed too), sealed (every column of sealed secrets), api_tokens (the hashes of personal API tokens), accounts (the
 accounts: their own file on SQLite, a table of the one database on PostgreSQL).
 """
+import time
 from pathlib import Path
 
 from flask import current_app, g
@@ -69,6 +70,23 @@ def upgraded(store):
         raise failure from e
 
 
+def use_wal(db):
+    """Put a SQLite file in WAL mode, and close the connection. The switch needs the file to itself: while another
+    process starting at the same time reads it, it is tried again, for the database's wait at most."""
+    deadline = time.monotonic() + db.wait
+    try:
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode = WAL")
+                return
+            except StorageError as e:
+                if e.code != "storage_busy" or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+    finally:
+        db.close()
+
+
 def init_app(app):
     """Open (creating or upgrading) the database; one that cannot be used stops the start with a message that says
     why. (Only a process that serves marks answers cut off by a crash: see serving.) The accounts' file is opened
@@ -82,11 +100,7 @@ def init_app(app):
             upgraded(store)
             if store.sqlite:
                 # After the version check, so that a database from a newer version is not touched at all.
-                db = app_connection(app)
-                try:
-                    db.execute("PRAGMA journal_mode = WAL")
-                finally:
-                    db.close()
+                use_wal(app_connection(app))
         except StorageError as e:
             raise ConfigError(_("The database %(path)s cannot be used: %(error)s", path=shown, error=e.cause)) from None
     app.teardown_appcontext(close_db)

@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import current_app, g
 
 from .database import Database, Gate, run_statement
-from .engine import sqlite_engine
+from .engine import ACCOUNTS_LOCK, Store, sqlite_engine
 
 FILENAME = "users.db"
 # The table as the first release made it; MIGRATIONS[n] takes the file from version n (its PRAGMA user_version) to
@@ -35,10 +35,13 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def init_app(app):
     """Say where the app's accounts live, and close each app context's connection to them with the context."""
-    store = app.extensions["webui.store"]
+    store, wait = app.extensions["webui.store"], app.config["WEBUI_DATABASE_TIMEOUT"]
     if store.sqlite:
         path = app.extensions["webui.accounts"] = str(Path(app.config["WEBUI_DATA_DIR"]) / FILENAME)
-        store = sqlite_engine(path, app.config["WEBUI_DATABASE_TIMEOUT"], Gate())
+        store = sqlite_engine(path, wait, Gate())
+    else:
+        # The same database, but writers of their own: a write of the accounts never waits for one of conversations.
+        store = Store(store.engine, Gate(), wait, ACCOUNTS_LOCK)
     app.extensions["webui.accounts.store"] = store
     # The table of a PostgreSQL database is made by its upgrade at start.
     app.extensions["webui.accounts.upgraded"] = not store.sqlite

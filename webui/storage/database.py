@@ -14,11 +14,6 @@ from ..cooperative import in_native_thread
 from ..errors import UserError
 from .engine import DRIVER_ERRORS, DUPLICATE, Store, error_code  # noqa: F401 (DUPLICATE: for the callers that insert)
 
-# While a write transaction runs on PostgreSQL it holds this advisory lock, so that writers take turns across every
-# process and host as SQLite's write lock makes them: each check-then-write of the callers (quotas, the last admin)
-# keeps its meaning on both.
-WRITERS_LOCK = 0x7765627569
-
 
 class StorageError(UserError):
     """The database cannot do what was asked now: another program holds its lock, the disk is full, or it fails."""
@@ -131,9 +126,10 @@ def begin(link, seconds):
         finally:
             link.driver.execute(f"PRAGMA busy_timeout = {round(link.store.wait * 1000)}")
         return
-    link.driver.execute("BEGIN")
-    link.driver.execute(f"SET LOCAL lock_timeout = {milliseconds}")
-    link.driver.execute(f"SELECT pg_advisory_xact_lock({WRITERS_LOCK})")
+    # One round trip: statements without parameters go as one simple query.
+    link.driver.execute(
+        f"BEGIN; SET LOCAL lock_timeout = {milliseconds}; SELECT pg_advisory_xact_lock({link.store.lock})"
+    )
 
 
 def end(link, commit):

@@ -87,13 +87,22 @@ def postgres_sql(sql):
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+# While a write transaction runs on PostgreSQL it holds an advisory lock, so that writers take turns across every
+# process and host as SQLite's write lock makes them: each check-then-write of the callers (quotas, the last admin)
+# keeps its meaning on both. The accounts have their own, as on SQLite they have their own file.
+WRITERS_LOCK = 0x7765627569
+ACCOUNTS_LOCK = 0x7765627561
+
+
 @dataclass
 class Store:
-    """One database of the app: its engine, its dialect's name, and this process's gate for its writers."""
+    """One database of the app: its engine, its dialect's name, this process's gate for its writers, how long a write
+    waits for the lock, and (PostgreSQL) the advisory lock its write transactions hold."""
 
     engine: sqlalchemy.Engine
     gate: object
     wait: float
+    lock: int = WRITERS_LOCK
     name: str = field(init=False)
 
     def __post_init__(self):
