@@ -6,11 +6,13 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
 from databases import run_sql
 from webui import create_app, storage
 from webui.config import ConfigError
 from webui.storage.migrations import MIGRATIONS, SCHEMA_VERSION
+from webui.storage.upgrade import HEAD, SCRIPTS
 
 OWNER = "anon:" + "A" * 22
 
@@ -82,3 +84,7 @@ def test_processes_starting_together_upgrade_the_database_once(app_config):
     client = app.test_client()
     client.get("/")
     assert client.post("/api/conversations/import", json=[{"role": "user", "content": "hi"}]).status_code == 201
+
+
+def test_the_head_the_start_compares_with_is_the_newest_revision():
+    assert ScriptDirectory(str(SCRIPTS)).get_current_head() == HEAD

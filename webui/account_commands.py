@@ -10,7 +10,7 @@ from .errors import UserError
 from .identity import user_owner
 from .storage import api_tokens, conversations, get_db, presets
 from .storage.database import transaction
-from .storage.engine import DRIVER_ERRORS
+from .storage.engine import driver_errors
 from .terminal import build_app, terminal
 
 
@@ -33,7 +33,7 @@ def accounts(overrides):
             yield auth.get_access().users
         except UserError as e:
             raise click.ClickException(e.message) from None
-        except DRIVER_ERRORS as e:
+        except driver_errors() as e:
             raise click.ClickException(_("The data folder could not be changed: %(error)s", error=e)) from None
 
 

@@ -16,7 +16,7 @@ from .errors import UserError
 from .i18n import LANGUAGES
 from .limits import Backoff, client_key, get_sockets
 from .storage import accounts
-from .storage.engine import DUPLICATE
+from .storage.engine import duplicate_errors
 
 SESSION_USER = "user"
 SESSION_TOKEN = "token"
@@ -88,7 +88,7 @@ class Users:
             raise UserError(_("A user name is 1 to 64 letters, digits and . _ @ - and starts with a letter or digit."))
         try:
             accounts.add(name, hash_password(password), secrets.token_urlsafe(24), "admin" if admin else "user")
-        except DUPLICATE:
+        except duplicate_errors():
             raise UserError(_("There is already a user called “%(name)s”.", name=name), code="exists") from None
 
     def set_password(self, name, password):

@@ -6,7 +6,7 @@ from sqlalchemy.engine import make_url
 from .errors import UserError
 from .storage.copy import copy_database
 from .storage.database import StorageError, storage_error
-from .storage.engine import DRIVER_ERRORS
+from .storage.engine import driver_errors
 from .terminal import build_app, terminal
 
 
@@ -29,7 +29,7 @@ def copy(overrides, url):
             copied = copy_database(app.extensions["webui.store"], url, app.config["WEBUI_DATABASE_TIMEOUT"])
         except UserError as e:
             raise click.ClickException(e.message) from None
-        except DRIVER_ERRORS as e:
+        except driver_errors() as e:
             failure = storage_error(e) or StorageError("storage_failed", str(e))
             raise click.ClickException(_("The copy failed and the target was left empty: %(error)s", error=failure.cause)) from None
         for table, source, target in copied:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from ..config import ConfigError
 from . import accounts
 from .database import Database, Gate, StorageError, storage_error
-from .engine import DRIVER_ERRORS, is_postgres, postgres_engine, sqlite_engine
+from .engine import driver_errors, is_postgres, postgres_engine, sqlite_engine
 from .upgrade import upgrade
 
 FILENAME = "webui.sqlite3"
@@ -63,7 +63,7 @@ def upgraded(store):
     """Upgrade the database, a driver's error that says it cannot be used raised as a StorageError."""
     try:
         upgrade(store)
-    except DRIVER_ERRORS as e:
+    except driver_errors() as e:
         failure = storage_error(e)
         if failure is None:
             raise

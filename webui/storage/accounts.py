@@ -188,7 +188,7 @@ def insert(connection, name, password_hash, token, role):
 
 
 def add(name, password_hash, token, role="user"):
-    """Store a new account with `role` (the first account is an admin whatever it asks); engine.DUPLICATE when
+    """Store a new account with `role` (the first account is an admin whatever it asks); engine.duplicate_errors() when
     the name is taken."""
     write(insert, name, password_hash, token, role)
 

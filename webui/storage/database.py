@@ -12,7 +12,7 @@ from sqlalchemy.sql import ClauseElement
 
 from ..cooperative import in_native_thread
 from ..errors import UserError
-from .engine import DRIVER_ERRORS, DUPLICATE, Store, error_code  # noqa: F401 (DUPLICATE: for the callers that insert)
+from .engine import Store, driver_errors, error_code
 
 
 class StorageError(UserError):
@@ -112,7 +112,7 @@ def outcome(function, *args):
     where gevent would print each error as a crash of the pool."""
     try:
         return function(*args), None
-    except DRIVER_ERRORS as e:
+    except driver_errors() as e:
         return None, e
 
 

@@ -6,11 +6,10 @@ both in autocommit mode, transactions explicit), so a statement costs what the d
 and Alembic's migrations.
 """
 import sqlite3
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import psycopg
-import psycopg.errors
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -29,17 +28,29 @@ SQLITE_CODES = {
     sqlite3.SQLITE_CORRUPT: "storage_failed",
     sqlite3.SQLITE_NOTADB: "storage_failed",
 }
-POSTGRES_CODES = (
-    (psycopg.errors.DiskFull, "storage_full"),
-    (psycopg.errors.LockNotAvailable, "storage_busy"),
-    (psycopg.errors.QueryCanceled, "storage_busy"),
-    (psycopg.errors.TooManyConnections, "storage_busy"),
-    (psycopg.OperationalError, "storage_failed"),
-    (psycopg.InterfaceError, "storage_failed"),
-)
-DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, sqlalchemy.exc.OperationalError, sqlalchemy.exc.TimeoutError)
-# A name already taken (a unique key): what the callers that insert catch, whatever the database.
-DUPLICATE = (sqlite3.IntegrityError, psycopg.errors.UniqueViolation)
+# PostgreSQL's are named by SQLSTATE class or code (psycopg is imported only by a process that uses PostgreSQL).
+POSTGRES_CODES = {"53100": "storage_full", "55P03": "storage_busy", "57014": "storage_busy", "53300": "storage_busy"}
+POSTGRES_CLASSES = {"08": "storage_failed", "57": "storage_failed", "53": "storage_failed"}
+
+
+def loaded_psycopg():
+    """The psycopg module if this process loaded it (it did if it uses PostgreSQL), else None."""
+    return sys.modules.get("psycopg")
+
+
+def driver_errors():
+    """The errors a driver raises, for an `except` clause: SQLite's, SQLAlchemy's (a pool's checkout) and, once
+    loaded, psycopg's."""
+    psycopg = loaded_psycopg()
+    return (sqlite3.Error, sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError) + ((psycopg.Error,) if psycopg else ())
+
+
+def duplicate_errors():
+    """The errors of a row whose unique key is taken, for an `except` clause, whatever the database."""
+    psycopg = loaded_psycopg()
+    return (sqlite3.IntegrityError,) + ((psycopg.errors.UniqueViolation,) if psycopg else ())
+
+
 # How many connections to PostgreSQL one process keeps open, and how many more it may open under load.
 POOL_SIZE = 10
 POOL_OVERFLOW = 40
@@ -53,7 +64,16 @@ def error_code(error):
         error = error.orig
     if isinstance(error, sqlite3.Error):
         return SQLITE_CODES.get((getattr(error, "sqlite_errorcode", None) or 0) & 0xFF)
-    return next((code for kind, code in POSTGRES_CODES if isinstance(error, kind)), None)
+    psycopg = loaded_psycopg()
+    if psycopg is None or not isinstance(error, psycopg.Error):
+        return None
+    state = error.sqlstate or ""
+    if state in POSTGRES_CODES:
+        return POSTGRES_CODES[state]
+    if state[:2] in POSTGRES_CLASSES:
+        return POSTGRES_CLASSES[state[:2]]
+    # No SQLSTATE: the connection itself failed (refused, cut, closed).
+    return "storage_failed" if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)) and not state else None
 
 
 class Record(tuple):
