@@ -6,9 +6,9 @@ from pathlib import Path
 import openai
 import pytest
 
-from databases import run_sql
 from api_client import HELLO, client, new_token, page_token
 from conftest import Browser
+from databases import run_sql
 from test_auth import add_user, signed_in, webui
 from test_security import serve  # noqa: F401 (a fixture)
 from webui import create_app

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from simple_websocket import Client
 
-from databases import run_sql
 from attachment_files import image_bytes, pdf_bytes, stored, text_page, upload
 from conftest import Browser, DaemonThread, Socket
+from databases import run_sql
 from fake_ollama import ollama  # noqa: F401 (fixture)
 from fake_upstream import OPENAI_CHAT, upstream, webui  # noqa: F401 (fixtures)
 from webui import attachments

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from databases import run_sql
 from attachment_files import stored, upload
+from databases import run_sql
 from test_auth import signed_in, webui
 from test_presets_roles import add_account
 from webui import attachments

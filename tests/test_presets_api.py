@@ -4,8 +4,8 @@ import re
 import pytest
 
 from conftest import Browser
-from test_auth import webui
 from databases import run_sql
+from test_auth import webui
 from test_conversations_api import stranger  # noqa: F401 (a fixture)
 from webui.identity import user_owner
 from webui.presets_api import MAX_PRESETS
