@@ -1,7 +1,6 @@
 """Accounts: `webui user`, signing in and out, sessions that end, brute force slowed, and who may start a server."""
 import os
 import re
-import sqlite3
 import stat
 import subprocess
 import sys

@@ -27,13 +27,15 @@ def fields_of(row):
     """The fields of a row as the page sets them: `models` a list or None (all), `vision` a boolean or a list of model
     names, `enabled` a boolean."""
     models, vision = row["models"], row["vision"]
+    # A text on both databases when a list (PostgreSQL's column is text, so 0 and 1 come back as text there too).
+    vision = json.loads(vision) if isinstance(vision, str) else vision
     return {
         "name": row["name"],
         "type": row["type"],
         "base_url": row["base_url"],
         "models": json.loads(models) if models is not None else None,
         "context_length": row["context_length"],
-        "vision": json.loads(vision) if isinstance(vision, str) else bool(vision),
+        "vision": vision if isinstance(vision, list) else bool(vision),
         "enabled": bool(row["enabled"]),
     }
 

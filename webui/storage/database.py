@@ -49,7 +49,10 @@ def storable(value):
 
 
 def storable_in_postgres(value):
-    """A parameter as PostgreSQL can take it: as storable(), and a NUL (which its text cannot hold) as U+FFFD."""
+    """A parameter as PostgreSQL can take it: as storable(), a NUL (which its text cannot hold) as U+FFFD, and a
+    boolean as 0 or 1, as SQLite stores it (the flags' columns are integers on both)."""
+    if value.__class__ is bool:
+        return int(value)
     value = storable(value)
     return value.replace("\0", "\ufffd") if value.__class__ is str and "\0" in value else value
 

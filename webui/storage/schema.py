@@ -81,7 +81,8 @@ connections = Table(
     Column("base_url", Text, nullable=False),
     Column("models", Text),
     Column("context_length", Integer),
-    Column("vision", Integer, nullable=False, server_default="0"),
+    # 0, 1 or the JSON text of a list of model names (text on PostgreSQL; SQLite keeps either in any column).
+    Column("vision", Text, nullable=False, server_default="0"),
     Column("enabled", Integer, nullable=False, server_default="1"),
     Column("api_key", Text),
     when("created_at"), when("updated_at"),

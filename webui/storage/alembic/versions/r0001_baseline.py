@@ -46,8 +46,9 @@ POSTGRES = (
     "CREATE INDEX presets_by_owner ON presets (owner)",
     "CREATE TABLE preset_defaults (owner TEXT PRIMARY KEY, preset_id TEXT NOT NULL REFERENCES presets (id) ON DELETE CASCADE)",
     "CREATE INDEX preset_defaults_by_preset ON preset_defaults (preset_id)",
+    # `vision` is 0, 1 or the JSON text of a list of model names: text here, as SQLite keeps it in any column.
     f"""CREATE TABLE connections ({SEQ}, id TEXT NOT NULL UNIQUE, name TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
-        base_url TEXT NOT NULL, models TEXT, context_length INTEGER, vision INTEGER NOT NULL DEFAULT 0,
+        base_url TEXT NOT NULL, models TEXT, context_length INTEGER, vision TEXT NOT NULL DEFAULT '0',
         enabled INTEGER NOT NULL DEFAULT 1, api_key TEXT, created_at {TIME}, updated_at {TIME})""",
     f"CREATE TABLE module_keys (name TEXT PRIMARY KEY, api_key TEXT NOT NULL, updated_at {TIME})",
     f"""CREATE TABLE attachments ({SEQ}, id TEXT NOT NULL UNIQUE, owner TEXT NOT NULL, hash TEXT NOT NULL,
