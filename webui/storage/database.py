@@ -87,9 +87,13 @@ class Link:
         return [fix(value) for value in params]
 
     def statement(self, sql, params):
-        """The driver's SQL and parameters of a statement written with `?`, or of a Core expression (no `params`)."""
+        """The driver's SQL and parameters of a statement written with `?` (`params` a sequence), or of a Core
+        expression (`params` a dict by bindparam name, or nothing)."""
         if isinstance(sql, ClauseElement):
-            return self.store.compiled(sql)
+            sql, values = self.store.compiled(sql, params)
+            if isinstance(values, dict):
+                return sql, dict(zip(values, self.params(values.values())))
+            return sql, self.params(values)
         return self.store.sql(sql), self.params(params)
 
 

@@ -138,13 +138,20 @@ class Store:
         """A statement in the driver's placeholder style: written once, with `?`, for both."""
         return statement if self.sqlite else postgres_sql(statement)
 
-    def compiled(self, statement):
-        """A Core expression as (the driver's SQL, its parameters in the driver's shape)."""
-        compiled = statement.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
-        params = compiled.params
-        if self.engine.dialect.positional:
-            return str(compiled), [params[name] for name in compiled.positiontup]
-        return str(compiled), params
+    def compiled(self, statement, params):
+        """A Core expression and its parameters (a dict by bindparam name; defaults are the expression's own values) as
+        the driver's SQL and parameters."""
+        sql, names, defaults = compiled_statement(statement, self.engine.dialect)
+        values = {**defaults, **params} if params else defaults
+        return sql, [values[name] for name in names] if names is not None else values
+
+
+@lru_cache(maxsize=512)
+def compiled_statement(statement, dialect):
+    """A Core expression compiled once for a dialect (module-level statements with bindparams are compiled once a
+    process): its SQL, its parameters' names in order (None: the driver takes them by name) and their defaults."""
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    return str(compiled), compiled.positiontup if dialect.positional else None, compiled.params
 
 
 def sqlite_connected(wait):
