@@ -5,14 +5,12 @@ Any text can be stored, and a database that cannot be used is a StorageError the
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy.sql import ClauseElement
 
 from ..cooperative import in_native_thread
 from ..errors import UserError
-from .engine import Store, driver_errors, error_code
+from .engine import driver_errors, error_code
 
 
 class StorageError(UserError):
@@ -74,27 +72,31 @@ class Rows(list):
         return self
 
 
-@dataclass(frozen=True)
 class Link:
     """A driver connection with its Store: what a function given to Database.write runs its statements on."""
 
-    driver: object
-    store: Store
+    __slots__ = ("driver", "store", "fix")
+
+    def __init__(self, driver, store):
+        """Keep the connection and its store, and how parameters are made storable there."""
+        self.driver = driver
+        self.store = store
+        self.fix = storable if store.sqlite else storable_in_postgres
 
     def params(self, params):
         """Parameters as the database can take them."""
-        fix = storable if self.store.sqlite else storable_in_postgres
+        fix = self.fix
         return [fix(value) for value in params]
 
     def statement(self, sql, params):
         """The driver's SQL and parameters of a statement written with `?` (`params` a sequence), or of a Core
         expression (`params` a dict by bindparam name, or nothing)."""
-        if isinstance(sql, ClauseElement):
-            sql, values = self.store.compiled(sql, params)
-            if isinstance(values, dict):
-                return sql, dict(zip(values, self.params(values.values())))
-            return sql, self.params(values)
-        return self.store.sql(sql), self.params(params)
+        if sql.__class__ is str:
+            return self.store.sql(sql), self.params(params)
+        sql, values = self.store.compiled(sql, params)
+        if isinstance(values, dict):
+            return sql, dict(zip(values, self.params(values.values())))
+        return sql, self.params(values)
 
 
 def run_statement(link, sql, params=()):
@@ -187,6 +189,11 @@ class Gate:
         self._lock.release()
 
 
+def on_link(db, function, args):
+    """`function(link, *args)` on the Database's connection (in the caller's native thread)."""
+    return function(db._link(), *args)
+
+
 class Database:
     """One connection to the database, used by one thread or greenlet at a time.
 
@@ -214,7 +221,8 @@ class Database:
         """The connection as a Link, taken from the pool if there is none (in the caller's native thread)."""
         if self.pooled is None:
             self.pooled = self.store.engine.raw_connection()
-        return Link(self.pooled.driver_connection, self.store)
+            self.link = Link(self.pooled.driver_connection, self.store)
+        return self.link
 
     def _call(self, function, *args):
         """`function(*args)` off the event loop, with a database that cannot be used turned into a StorageError."""
@@ -231,7 +239,7 @@ class Database:
 
     def _run(self, function, *args):
         """`function(link, *args)` in a native thread."""
-        return self._call(lambda: function(self._link(), *args))
+        return self._call(on_link, self, function, args)
 
     def execute(self, sql, params=()):
         """Run one statement (SQL with `?` placeholders, or a Core expression); returns its Rows."""

@@ -154,19 +154,14 @@ def compiled_statement(statement, dialect):
     return str(compiled), compiled.positiontup if dialect.positional else None, compiled.params
 
 
-def sqlite_connected(wait):
-    """What every new connection to a SQLite file does first."""
-
-    def connected(connection, _record):
-        connection.row_factory = sqlite3.Row
-        connection.execute(f"PRAGMA busy_timeout = {round(wait * 1000)}")
-        connection.execute("PRAGMA foreign_keys = ON")
-        # In WAL mode (the conversations) NORMAL keeps every commit through a crash of the process; only a power cut
-        # may lose the last ones. With a rollback journal (the accounts) a power cut could corrupt the file: FULL stays.
-        if connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-            connection.execute("PRAGMA synchronous = NORMAL")
-
-    return connected
+def sqlite_connected(connection, _record):
+    """What every new connection to a SQLite file does first (its busy timeout is sqlite3.connect's `timeout`)."""
+    connection.row_factory = sqlite3.Row
+    connection.execute("PRAGMA foreign_keys = ON")
+    # In WAL mode (the conversations) NORMAL keeps every commit through a crash of the process; only a power cut
+    # may lose the last ones. With a rollback journal (the accounts) a power cut could corrupt the file: FULL stays.
+    if connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        connection.execute("PRAGMA synchronous = NORMAL")
 
 
 def postgres_connected(connection, _record):
@@ -180,10 +175,12 @@ def sqlite_engine(path, wait, gate):
     engine = sqlalchemy.create_engine(
         f"sqlite:///{path}",
         poolclass=NullPool,
+        # Closed when given back, after its transactions ended (Database ends each): nothing to reset.
+        pool_reset_on_return=None,
         isolation_level="AUTOCOMMIT",
         connect_args={"timeout": wait, "check_same_thread": False},
     )
-    event.listen(engine, "connect", sqlite_connected(wait))
+    event.listen(engine, "connect", sqlite_connected)
     return Store(engine, gate, wait)
 
 
