@@ -6,6 +6,7 @@ from databases import run_sql
 from webui.storage import conversations, get_db
 from webui.storage.answer_parts import Part, append_parts
 from webui.storage.database import transaction
+from webui.storage.search import POSTGRES_MATCH
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -77,6 +78,23 @@ def test_a_streaming_answer_is_found_by_the_words_of_its_parts(app, client):
     assert found(client, "москв") == {conversation_id}
     assert found(client, "россии") == {conversation_id}
     assert found(client, "big") == {conversation_id}
+
+
+def test_search_is_answered_by_the_gin_indexes_and_a_huge_message_is_stored(app, client):
+    client.get("/")
+    words = " ".join(f"w{n:07d}" for n in range(200_000))  # 1.8 MB of distinct words: more than a tsvector holds
+    with app.app_context():
+        db = get_db()
+        with transaction(db):
+            conversation_id = conversations.create_conversation(db, "anon:x", "huge")
+            conversations.add_message(db, conversation_id, None, "user", words)
+        db.execute("SET enable_seqscan = off")
+        plan = " ".join(row[0] for row in db.execute(
+            "EXPLAIN SELECT id FROM conversations WHERE owner = ? AND " + POSTGRES_MATCH, ("anon:x", "'w0000001':*", "'x':*", "'x':*")
+        ))
+    # (The titles are filtered among the owner's conversations, found by their own index.)
+    assert "Bitmap Index Scan on message_search" in plan and "Bitmap Index Scan on part_search" in plan, plan
+    assert run_sql(app, "SELECT length(content) FROM messages")[0][0] == len(words)
 
 
 def test_a_restarted_postgresql_is_a_clear_error_and_then_used_again(server, postgres_cluster):

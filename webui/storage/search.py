@@ -17,10 +17,12 @@ FTS5_MATCH = (
     " OR id IN (SELECT m.conversation_id FROM part_search s JOIN answer_parts p ON p.seq = s.rowid"
     " JOIN messages m ON m.id = p.message_id WHERE part_search MATCH ?))"
 )
-# The expressions are those the GIN indexes are made on, so that the indexes answer.
+# The expressions are exactly those the GIN indexes are made on (revision 0001), so that the indexes answer: a
+# message's first 100,000 characters (a tsvector holds at most 1 MB), a title, a part with the word cut before it.
 POSTGRES_MATCH = (
     "(to_tsvector('simple', title) @@ to_tsquery('simple', ?)"
-    " OR id IN (SELECT m.conversation_id FROM messages m WHERE to_tsvector('simple', m.content) @@ to_tsquery('simple', ?))"
+    " OR id IN (SELECT m.conversation_id FROM messages m"
+    " WHERE to_tsvector('simple', left(m.content, 100000)) @@ to_tsquery('simple', ?))"
     " OR id IN (SELECT m.conversation_id FROM answer_parts p JOIN messages m ON m.id = p.message_id"
     " WHERE to_tsvector('simple', p.lead || p.text) @@ to_tsquery('simple', ?)))"
 )

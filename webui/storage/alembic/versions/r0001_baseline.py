@@ -32,7 +32,8 @@ POSTGRES = (
     "CREATE INDEX answer_parts_by_message ON answer_parts (message_id, seq)",
     # Full-text search: expressions indexed as search.py queries them, in the 'simple' configuration (every language's
     # words as they are, lower-cased), so that Russian and English text are both found by their words' beginnings.
-    "CREATE INDEX message_search ON messages USING gin (to_tsvector('simple', content))",
+    # A tsvector holds at most 1 MB: a message's first 100,000 characters are indexed, which always fit.
+    "CREATE INDEX message_search ON messages USING gin (to_tsvector('simple', left(content, 100000)))",
     "CREATE INDEX title_search ON conversations USING gin (to_tsvector('simple', title))",
     "CREATE INDEX part_search ON answer_parts USING gin (to_tsvector('simple', lead || text))",
     """CREATE VIEW stored_messages AS SELECT
