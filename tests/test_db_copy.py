@@ -52,9 +52,14 @@ def populate(app_config):
 
 def every_row(app):
     """table name -> its rows, in the order of its key."""
-    return {table.name: [tuple(row) for row in run_sql(app, f"SELECT {', '.join(table.columns.keys())} FROM {table.name}"
-                                                             f" ORDER BY {KEYS[table.name]}")]
+    return {table.name: [tuple(row) for row in run_sql(app, f"SELECT {', '.join(map(readable, table.columns.keys()))}"
+                                                             f" FROM {table.name} ORDER BY {KEYS[table.name]}")]
             for table in schema.COPIED if table is not schema.users}
+
+
+def readable(column):
+    """A column as both databases read it: `vision` is an integer or text on SQLite, text on PostgreSQL."""
+    return "CAST(vision AS TEXT)" if column == "vision" else column
 
 
 def copy(app_config, url):

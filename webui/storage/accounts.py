@@ -116,7 +116,10 @@ def crown_oldest(connection):
     first account is an admin, and so is the oldest one left when the last admin is deleted."""
     if run_statement(connection, "SELECT 1 FROM users WHERE role = 'admin' LIMIT 1", ())[0]:
         return None
-    oldest = run_statement(connection, "SELECT name FROM users ORDER BY created_at, name LIMIT 1", ())[0]
+    # Of two made in the same instant, the one stored first (SQLite's rowid; PostgreSQL's accounts, all made by this
+    # version, have distinct times, and their names decide a tie).
+    tie = "rowid" if connection.store.sqlite else "name"
+    oldest = run_statement(connection, f"SELECT name FROM users ORDER BY created_at, {tie} LIMIT 1", ())[0]
     if not oldest:
         return None
     run_statement(connection, "UPDATE users SET role = 'admin' WHERE name = ?", (oldest[0]["name"],))
