@@ -47,6 +47,8 @@ def database_url(request):
     name = cluster.create_database()
     try:
         yield cluster.url(name)
+        # The test ran on PostgreSQL, not on a file beside it: its app made the schema there.
+        assert cluster.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'conversations'", name).strip() == "1"
     finally:
         cluster.drop_database(name)
 

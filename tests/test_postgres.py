@@ -6,7 +6,6 @@ from databases import run_sql
 from webui.storage import conversations, get_db
 from webui.storage.answer_parts import Part, append_parts
 from webui.storage.database import transaction
-from webui.storage.search import POSTGRES_MATCH
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -81,6 +80,8 @@ def test_a_streaming_answer_is_found_by_the_words_of_its_parts(app, client):
 
 
 def test_search_is_answered_by_the_gin_indexes_and_a_huge_message_is_stored(app, client):
+    from webui.storage.search import POSTGRES_MATCH
+
     client.get("/")
     words = " ".join(f"w{n:07d}" for n in range(200_000))  # 1.8 MB of distinct words: more than a tsvector holds
     with app.app_context():
