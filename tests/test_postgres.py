@@ -1,8 +1,10 @@
 """PostgreSQL's own ways: its full-text search in Russian and English, and a server restarted under a running app."""
 import pytest
 
-from conftest import Browser
+from conftest import Browser, ServerProcess, turn
 from databases import run_sql
+from test_cli import server_command
+from webui import create_app
 from webui.storage import conversations, get_db
 from webui.storage.answer_parts import Part, append_parts
 from webui.storage.database import transaction
@@ -123,3 +125,35 @@ def test_a_restarted_postgresql_is_a_clear_error_and_then_used_again(server, pos
     assert [c["id"] for c in after.json()["conversations"]] == [created.json()["id"]]
     again = browser.post("/api/conversations/import", json=[{"role": "user", "content": "after the restart"}])
     assert again.status_code == 201
+
+
+def test_webui_serve_stores_a_chat_in_postgresql_and_keeps_it_across_a_restart_of_postgresql(
+    tmp_path, providers_dir, database_url, postgres_cluster
+):
+    command, env = server_command(tmp_path / "data", providers_dir, "serve", WEBUI_DATABASE_URL=database_url, LANG="C")
+    server = ServerProcess(command, env=env)
+    try:
+        browser = Browser(server.url)
+        browser.get("/")
+        ws = browser.connect()
+        ws.send(turn("first", content="hello from gunicorn"))
+        frames = ws.until_final("first")
+        assert frames[-1].get("reason") == "complete", frames[-1]
+        conversation_id = frames[0]["conversation_id"]
+        postgres_cluster.restart()
+        # The worker's pooled connections died with the server: the next requests reconnect.
+        for _ in range(50):
+            shown = browser.get(f"/api/conversations/{conversation_id}")
+            if shown.status_code == 200:
+                break
+            assert shown.status_code == 503 and shown.json()["error"]["code"] == "storage_failed"
+        assert [m["content"] for m in shown.json()["messages"]] == ["hello from gunicorn", "hello from gunicorn "]
+        ws.send(turn("second", conversation_id, content="and again"))
+        # The socket's own connection, out of the pool since the first turn, is found dead and replaced unseen.
+        last = ws.until_final("second")[-1]
+        assert last.get("reason") == "complete", last
+    finally:
+        server.stop()
+    stored = run_sql(create_app({"WEBUI_DATA_DIR": str(tmp_path / "data"), "WEBUI_DATABASE_URL": database_url}),
+                     "SELECT content FROM messages ORDER BY seq")
+    assert [row[0] for row in stored] == ["hello from gunicorn", "hello from gunicorn ", "and again", "and again "]

@@ -128,7 +128,7 @@ def test_the_process_own_writers_queue_without_storage_busy_but_a_foreign_lock_s
         setup.execute("PRAGMA journal_mode = WAL")
         setup.execute("CREATE TABLE t (n INTEGER)")
     wait = 0.5
-    store = storage.engine.sqlite_engine(path, wait, storage.database.Gate())
+    store = storage.engine.sqlite_engine(path, wait, storage.gate.Gate())
     # 30 writers of 50 ms each queue three times longer than the wait: turns go by, so none gives up.
     with ThreadPoolExecutor(30) as pool:
         outcomes = list(pool.map(lambda n: storage.database.Database(store).write(slow_insert, n), range(30)))

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from flask import current_app, g
 
-from .database import Database, Gate, run_statement
+from .database import Database, run_statement
 from .engine import ACCOUNTS_LOCK, Store, sqlite_engine
+from .gate import Gate
 
 FILENAME = "users.db"
 # The table as the first release made it; MIGRATIONS[n] takes the file from version n (its PRAGMA user_version) to

@@ -9,8 +9,9 @@ from sqlalchemy import func, insert, select
 
 from ..errors import UserError
 from . import accounts, schema
-from .database import Gate, storable_in_postgres
+from .database import storable_in_postgres
 from .engine import is_postgres, postgres_engine
+from .gate import Gate
 from .upgrade import upgrade
 
 BATCH = 1000

@@ -2,7 +2,6 @@
 
 Any text can be stored, and a database that cannot be used is a StorageError the user can read instead of a crash.
 """
-import threading
 import time
 from contextlib import contextmanager
 
@@ -163,30 +162,11 @@ def in_transaction(link, seconds, function, args):
     return result
 
 
-class Gate:
-    """This process's writers of one database, taking turns. A writer waits as long as turns go by (the process's own
-    writers are busy, as when hundreds of answers start at once), and gives up only when no turn has ended for `wait`
-    seconds: the writer in its turn is stuck on another process's lock."""
-
-    def __init__(self):
-        """Nobody in; no turn taken yet."""
-        self._lock = threading.Lock()
-        # Changed only by the writer in its turn, as it leaves.
-        self.turns = 0
-
-    def enter(self, wait):
-        """Take the turn; False if no turn ended for `wait` seconds."""
-        seen = self.turns
-        while not self._lock.acquire(timeout=wait):
-            if self.turns == seen:
-                return False
-            seen = self.turns
-        return True
-
-    def leave(self):
-        """End the turn."""
-        self.turns += 1
-        self._lock.release()
+# A PostgreSQL connection unused for this long is pinged before its next use (see Database._ping): longer than the
+# gaps between the statements of one request or turn, shorter than any restart of a server.
+IDLE_PING_SECONDS = 0.1
+# psycopg's TransactionStatus.IDLE: no transaction open on the connection.
+IDLE = 0
 
 
 def on_link(db, function, args):
@@ -219,10 +199,27 @@ class Database:
 
     def _link(self):
         """The connection as a Link, taken from the pool if there is none (in the caller's native thread)."""
+        now = time.monotonic()
+        if self.pooled is not None and not self.sqlite and now - self.used_at > IDLE_PING_SECONDS:
+            self._ping()
         if self.pooled is None:
             self.pooled = self.store.engine.raw_connection()
             self.link = Link(self.pooled.driver_connection, self.store)
+        self.used_at = now
         return self.link
+
+    def _ping(self):
+        """Check a PostgreSQL connection left idle, outside a transaction, with a round trip before it is used again
+        (the pool pings at checkout, but a socket's or the saver's connection stays out for long): one the server
+        dropped (it restarted meanwhile) is given up for a new one, so no caller meets its failure."""
+        driver = self.pooled.driver_connection
+        if driver.info.transaction_status != IDLE:
+            return
+        try:
+            driver.execute("SELECT 1")
+        except driver_errors():
+            self.pooled.invalidate()
+            self.pooled = None
 
     def _call(self, function, *args):
         """`function(*args)` off the event loop, with a database that cannot be used turned into a StorageError."""
