@@ -88,3 +88,15 @@ def test_processes_starting_together_upgrade_the_database_once(app_config):
 
 def test_the_head_the_start_compares_with_is_the_newest_revision():
     assert ScriptDirectory(str(SCRIPTS)).get_current_head() == HEAD
+
+
+def test_a_sqlite_url_names_the_file_to_use(app_config, tmp_path):
+    path = tmp_path / "elsewhere" / "chats.sqlite3"
+    path.parent.mkdir()
+    app = create_app({**app_config, "WEBUI_DATABASE_URL": f"sqlite:///{path}"})
+    client = app.test_client()
+    client.get("/")
+    assert client.post("/api/conversations/import", json=[{"role": "user", "content": "hi"}]).status_code == 201
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT content FROM messages").fetchall() == [("hi",)]
+    assert not (Path(app_config["WEBUI_DATA_DIR"]) / storage.FILENAME).exists()
