@@ -1,13 +1,20 @@
-"""Conversations and their message trees: the queries, and the JSON shapes the API answers with."""
+"""Conversations and their message trees: the queries, and the JSON shapes the API answers with.
+
+The plain queries are Core expressions, compiled once per database; those on the view stored_messages and the
+recursive walks of a tree are SQL, the same on SQLite and PostgreSQL.
+"""
 import json
 import re
 import secrets
 import time
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from flask_babel import gettext as _
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from ..errors import UserError
+from .schema import conversations, messages
 from .search import match_condition, text_bytes
 
 TITLE_CHARS = 60
@@ -43,6 +50,29 @@ def title_from(text):
     return line[: cut if cut > 0 else TITLE_CHARS].rstrip() + "…"
 
 
+OWNED = select(conversations).where(conversations.c.id == bindparam("conversation_id"), conversations.c.owner == bindparam("owner_name"))
+CREATE = insert(conversations).values(
+    id=bindparam("conversation_id"), owner=bindparam("owner_name"), title=bindparam("new_title"),
+    system_prompt=bindparam("prompt"), options=bindparam("new_options"), provider=bindparam("new_provider"),
+    model=bindparam("new_model"), created_at=bindparam("created"), updated_at=bindparam("now"),
+)
+ADD_MESSAGE = insert(messages).values(
+    id=bindparam("message_id"), conversation_id=bindparam("conversation_id"), parent_id=bindparam("parent"),
+    role=bindparam("new_role"), content=bindparam("text"), status=bindparam("new_status"),
+    provider=bindparam("new_provider"), model=bindparam("new_model"), created_at=bindparam("now"),
+)
+DELETE_OWNED = delete(conversations).where(conversations.c.owner == bindparam("owner_name"))
+A_CHILD = select(messages.c.seq).where(messages.c.parent_id == bindparam("message_id")).limit(1)
+TREE = select(messages.c.id, messages.c.parent_id).where(messages.c.conversation_id == bindparam("conversation_id")).order_by(messages.c.seq)
+
+
+@lru_cache(maxsize=64)
+def update_of(names):
+    """The statement that sets these columns of a conversation (a few sets of them occur: each is built once)."""
+    values = {name: bindparam(f"new_{name}") for name in names}
+    return update(conversations).where(conversations.c.id == bindparam("conversation_id")).values(values)
+
+
 def not_found():
     """The one answer for a conversation or message that does not exist or belongs to someone else."""
     return UserError(_("There is no such conversation."), code="not_found")
@@ -50,7 +80,7 @@ def not_found():
 
 def owned_conversation(db, owner, conversation_id):
     """The conversation row, if `owner` owns it."""
-    row = db.execute("SELECT * FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)).fetchone()
+    row = db.execute(OWNED, {"conversation_id": conversation_id, "owner_name": owner}).fetchone()
     if row is None:
         raise not_found()
     return row
@@ -72,35 +102,33 @@ def create_conversation(db, owner, title, provider=None, model=None, system_prom
     """Insert an empty conversation and return its id."""
     conversation_id, now = new_id(), time.time()
     created_at = now if created_at is None else created_at
-    db.execute(
-        "INSERT INTO conversations (id, owner, title, system_prompt, options, provider, model, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (conversation_id, owner, title, system_prompt, json.dumps(options or {}), provider, model, created_at, now),
-    )
+    db.execute(CREATE, {
+        "conversation_id": conversation_id, "owner_name": owner, "new_title": title, "prompt": system_prompt,
+        "new_options": json.dumps(options or {}), "new_provider": provider, "new_model": model, "created": created_at,
+        "now": now,
+    })
     return conversation_id
 
 
 def add_message(db, conversation_id, parent_id, role, content, status="complete", provider=None, model=None):
     """Insert a message under `parent_id` (None for a first message) and return its id."""
     message_id = new_id()
-    db.execute(
-        "INSERT INTO messages (id, conversation_id, parent_id, role, content, status, provider, model, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (message_id, conversation_id, parent_id, role, content, status, provider, model, time.time()),
-    )
+    db.execute(ADD_MESSAGE, {
+        "message_id": message_id, "conversation_id": conversation_id, "parent": parent_id, "new_role": role,
+        "text": content, "new_status": status, "new_provider": provider, "new_model": model, "now": time.time(),
+    })
     return message_id
 
 
 def update_conversation(db, conversation_id, **fields):
     """Change some columns of a conversation and mark it as just updated."""
     fields["updated_at"] = time.time()
-    columns = ", ".join(f"{name} = ?" for name in fields)
-    db.execute(f"UPDATE conversations SET {columns} WHERE id = ?", (*fields.values(), conversation_id))
+    db.execute(update_of(tuple(fields)), {"conversation_id": conversation_id, **{f"new_{k}": v for k, v in fields.items()}})
 
 
 def delete_owned(db, owner):
     """Delete every conversation of `owner` with its messages; how many conversations there were."""
-    return db.execute("DELETE FROM conversations WHERE owner = ?", (owner,)).rowcount
+    return db.execute(DELETE_OWNED, {"owner_name": owner}).rowcount
 
 
 def stored_bytes(db, owner):
@@ -114,7 +142,7 @@ def stored_bytes(db, owner):
 
 def has_children(db, message_id):
     """Whether anything was said after this message on some branch."""
-    return db.execute("SELECT 1 FROM messages WHERE parent_id = ? LIMIT 1", (message_id,)).fetchone() is not None
+    return db.execute(A_CHILD, {"message_id": message_id}).fetchone() is not None
 
 
 def path_to(db, message_id):
@@ -143,7 +171,7 @@ def latest_leaf_under(db, message_id):
 def siblings(db, conversation_id):
     """Every message's versions: parent id -> the ids of its children in the order they were written."""
     children = {}
-    for row in db.execute("SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,)):
+    for row in db.execute(TREE, {"conversation_id": conversation_id}):
         children.setdefault(row["parent_id"], []).append(row["id"])
     return children
 
