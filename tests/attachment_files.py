@@ -1,13 +1,14 @@
 """Files to attach, made by the tests: images with Pillow, PDFs by hand (text pages, any page count) and with pypdf
 (encrypted), and the uploads and checks the attachment tests share."""
 import io
-import sqlite3
 import struct
 import zlib
 from pathlib import Path
 
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
+
+from databases import run_sql
 
 
 def image_bytes(format, size=(64, 48), mode="RGB", color=(200, 30, 60), **options):
@@ -104,12 +105,8 @@ def upload(http, data, name="file.bin", mimetype="application/octet-stream"):
 
 def stored(app):
     """Everything the attachments left: their rows, their links, and the files in their folder."""
-    db = sqlite3.connect(app.extensions["webui.database"])
-    try:
-        rows = db.execute("SELECT id, owner, hash, name, kind FROM attachments ORDER BY seq").fetchall()
-        links = db.execute("SELECT * FROM message_attachments ORDER BY message_id, position").fetchall()
-    finally:
-        db.close()
+    rows = [tuple(row) for row in run_sql(app, "SELECT id, owner, hash, name, kind FROM attachments ORDER BY seq")]
+    links = [tuple(row) for row in run_sql(app, "SELECT * FROM message_attachments ORDER BY message_id, position")]
     folder = Path(app.config["WEBUI_DATA_DIR"]) / "attachments"
     names = sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     return rows, links, names

@@ -13,6 +13,7 @@ import pytest
 from simple_websocket import Client, ConnectionClosed
 from werkzeug.serving import make_server
 
+from databases import database_url, postgres_cluster, pytest_configure, pytest_generate_tests  # noqa: F401 (fixtures, hooks)
 from webui import create_app
 from webui.registry import DROPIN_PACKAGE
 
@@ -28,11 +29,12 @@ def providers_dir(tmp_path):
 
 
 @pytest.fixture
-def app_config(tmp_path, providers_dir):
+def app_config(tmp_path, providers_dir, database_url):
     """Settings for a test app; tests may change them before `app` is built."""
     return {
         "TESTING": True,
         "WEBUI_DATA_DIR": str(tmp_path / "data"),
+        "WEBUI_DATABASE_URL": database_url,
         "WEBUI_PROVIDERS_DIR": str(providers_dir),
         "WEBUI_PING_INTERVAL": 0,
         # The testing module would answer a title request too, as a second call and a new title that tests of

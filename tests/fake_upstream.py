@@ -233,7 +233,7 @@ def upstream():
 
 
 @pytest.fixture
-def webui(tmp_path):
+def webui(tmp_path, database_url):
     """start(providers, **settings): an app with these [[providers]] entries, served on loopback until the test ends."""
     servers = []
 
@@ -243,6 +243,7 @@ def webui(tmp_path):
             {
                 "TESTING": True,
                 "WEBUI_DATA_DIR": str(tmp_path / "data"),
+                "WEBUI_DATABASE_URL": database_url,
                 "WEBUI_PING_INTERVAL": 0,
                 "WEBUI_PROVIDERS": providers,
                 # As in conftest's app_config: a title request would be one more request to the fake server.

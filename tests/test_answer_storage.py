@@ -8,6 +8,8 @@ import pytest
 from conftest import turn
 from webui import storage
 
+pytestmark = pytest.mark.both_databases
+
 # Halves of emoji, as a provider that cuts UTF-16 text into chunks yields them.
 SURROGATES = '''
 import time
@@ -88,6 +90,7 @@ def test_the_saver_outlives_what_it_could_not_write(visitor):
     assert ws.until_final("stall")[-1]["reason"] == "complete"
 
 
+@pytest.mark.sqlite_only
 def test_an_end_that_cannot_be_written_is_told_kept_and_written_later(app_config, visitor):
     ws, other = visitor.connect(), visitor.connect()
     ws.send(turn("t", content="count", model="slow"))

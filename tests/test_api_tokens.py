@@ -1,6 +1,5 @@
 """Personal API tokens: kept only as hashes, made and revoked on the page and with `webui token`, owned by one person."""
 import hashlib
-import sqlite3
 import time
 from pathlib import Path
 
@@ -9,15 +8,18 @@ import pytest
 
 from api_client import HELLO, client, new_token, page_token
 from conftest import Browser
+from databases import run_sql
 from test_auth import add_user, signed_in, webui
 from test_security import serve  # noqa: F401 (a fixture)
+from webui import create_app
+
+pytestmark = pytest.mark.both_databases
 
 
 def rows(app_config):
     """The api_tokens table as stored."""
-    with sqlite3.connect(Path(app_config["WEBUI_DATA_DIR"]) / "webui.sqlite3") as db:
-        db.row_factory = sqlite3.Row
-        return [dict(row) for row in db.execute("SELECT * FROM api_tokens")]
+    app = create_app(app_config)
+    return [dict(zip(row.keys(), row)) for row in run_sql(app, "SELECT * FROM api_tokens")]
 
 
 def test_a_token_is_shown_once_and_stored_only_as_its_hash(app_config, server):

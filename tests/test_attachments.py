@@ -21,6 +21,8 @@ from webui.attachments import sniff
 from webui.errors import UserError
 from webui.storage import conversations, get_db
 
+pytestmark = pytest.mark.both_databases
+
 SANDBOX = "sandbox; default-src 'none'"
 
 

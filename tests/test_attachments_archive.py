@@ -15,6 +15,8 @@ from test_attachments_chat import CYRILLIC, ask, attach, turn
 from test_attachments_providers import SEEING, module
 from test_connections import send
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def app_config(app_config, providers_dir):

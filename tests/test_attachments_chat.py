@@ -4,7 +4,6 @@ before anything is stored or sent."""
 import base64
 import io
 import re
-import sqlite3
 
 import pytest
 from PIL import Image
@@ -12,12 +11,15 @@ from simple_websocket import Client
 
 from attachment_files import image_bytes, pdf_bytes, stored, text_page, upload
 from conftest import Browser, DaemonThread, Socket
+from databases import run_sql
 from fake_ollama import ollama  # noqa: F401 (fixture)
 from fake_upstream import OPENAI_CHAT, upstream, webui  # noqa: F401 (fixtures)
 from webui import attachments
 from webui.errors import UserError
 from webui.storage import conversations, get_db
 from webui.storage.database import transaction
+
+pytestmark = pytest.mark.both_databases
 
 OLLAMA_CHAT = "/api/chat"
 CYRILLIC = re.compile("[а-яА-Я]")
@@ -99,11 +101,8 @@ def openai_parts(png, text=TEXT):
 
 def database(server):
     """The rows of the conversations and messages, and the links of attachments to messages."""
-    db = sqlite3.connect(server.app.extensions["webui.database"])
-    try:
-        return [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("conversations", "messages", "message_attachments")]
-    finally:
-        db.close()
+    tables = ("conversations", "messages", "message_attachments")
+    return [run_sql(server.app, f"SELECT count(*) FROM {table}")[0][0] for table in tables]
 
 
 def test_an_openai_server_is_sent_text_blocks_and_the_image_as_a_data_url(upstream, webui):

@@ -1,11 +1,13 @@
 """What attachments leave behind goes: with the conversation that alone used them, with their account, once unsent
 for a day, and files left by a crash."""
 import os
-import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from attachment_files import stored, upload
+from databases import run_sql
 from test_auth import signed_in, webui
 from test_presets_roles import add_account
 from webui import attachments
@@ -13,6 +15,8 @@ from webui.attachments import cleanup, files
 from webui.storage import conversations, get_db
 
 DAY = 24 * 3600
+
+pytestmark = pytest.mark.both_databases
 
 
 def owner(client):
@@ -67,10 +71,7 @@ def test_deleting_a_conversation_deletes_the_attachments_only_it_used(client, ap
 
 def backdate(app, seconds):
     """Make every attachment `seconds` older."""
-    db = sqlite3.connect(app.extensions["webui.database"])
-    with db:
-        db.execute("UPDATE attachments SET created_at = created_at - ?", (seconds,))
-    db.close()
+    run_sql(app, "UPDATE attachments SET created_at = created_at - ?", (seconds,))
 
 
 def test_uploads_never_sent_go_after_a_day_sent_ones_stay(client, app):

@@ -1,7 +1,6 @@
 """Accounts: `webui user`, signing in and out, sessions that end, brute force slowed, and who may start a server."""
 import os
 import re
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -24,12 +23,15 @@ from webui.secrets import KEY_FILE
 from webui.storage import accounts, get_db
 from webui.storage.conversations import create_conversation
 
+pytestmark = pytest.mark.both_databases
+
 PASSWORD = "correct horse battery"
 
 
 def webui(app_config, *args, stdin=None):
     """Run `webui ARGS` in this process, on the test app's data folder."""
-    env = {"WEBUI_DATA_DIR": app_config["WEBUI_DATA_DIR"], "LANG": "C", "LC_ALL": None, "LC_MESSAGES": None}
+    env = {"WEBUI_DATA_DIR": app_config["WEBUI_DATA_DIR"], "WEBUI_DATABASE_URL": app_config.get("WEBUI_DATABASE_URL"),
+           "LANG": "C", "LC_ALL": None, "LC_MESSAGES": None}
     return CliRunner().invoke(main, list(args), input=stdin, env=env)
 
 
@@ -72,11 +74,13 @@ def test_user_commands(app_config):
         assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output, words
     assert webui(app_config, "user", "list").stdout.split() == ["alice", "administrator", "bob@example.org", "user"]
 
+    with create_app(app_config).app_context():
+        hashes = [h for (h,) in accounts.read("SELECT password_hash FROM users")]
+    assert len(hashes) == 2 and all(h.startswith("scrypt:") for h in hashes)
     path = os.path.join(app_config["WEBUI_DATA_DIR"], accounts.FILENAME)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert PASSWORD.encode() not in open(path, "rb").read()
-    with sqlite3.connect(path) as db:
-        assert all(h.startswith("scrypt:") for (h,) in db.execute("SELECT password_hash FROM users"))
+    if not app_config["WEBUI_DATABASE_URL"]:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert PASSWORD.encode() not in open(path, "rb").read()
 
     assert webui(app_config, "user", "passwd", "alice", "--password-stdin", stdin="another password").exit_code == 0
     assert webui(app_config, "user", "delete", "bob@example.org").exit_code == 0

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import Browser, LiveServer, chat
+from databases import run_sql
 from fake_upstream import (  # noqa: F401 (fixtures)
     MODELS,
     OPENAI_CHAT,
@@ -25,6 +26,8 @@ from webui import create_app
 from webui.cli import main
 from webui.config import ConfigError
 from webui.secrets import SecretBox, SecretError, get_box
+
+pytestmark = pytest.mark.both_databases
 
 CANARY = "sk-canary0x9fConnKEY77Zq"
 SECRET = "a-secret-setting-of-some-length-1"
@@ -337,10 +340,8 @@ def test_the_key_is_found_in_no_response_frame_export_log_or_database_column(ups
     assert upstream.requests_to(OPENAI_CHAT)[-1].headers["Authorization"] == f"Bearer {CANARY}"
 
     assert CANARY.encode() not in stored_bytes(server)
-    database = Path(server.app.config["WEBUI_DATA_DIR"]) / "webui.sqlite3"
-    with sqlite3.connect(database) as db:
-        (token,) = db.execute("SELECT api_key FROM connections").fetchone()
-        assert all(CANARY not in str(value) for value in db.execute("SELECT * FROM connections").fetchone())
+    (token,) = run_sql(server.app, "SELECT api_key FROM connections")[0]
+    assert all(CANARY not in str(value) for value in run_sql(server.app, "SELECT * FROM connections")[0])
     with server.app.app_context():
         assert get_box().decrypt(token) == CANARY
     with pytest.raises(SecretError):
@@ -373,7 +374,8 @@ def test_webui_check_uses_the_connections(upstream, webui):
     server = webui([])
     admin = Browser(server.url)
     send(admin, "POST", "/api/connections", json=lab(upstream, api_key=CANARY))
-    env = {"WEBUI_DATA_DIR": server.app.config["WEBUI_DATA_DIR"], "LANG": "C", "WEBUI_TITLES": "0"}
+    env = {"WEBUI_DATA_DIR": server.app.config["WEBUI_DATA_DIR"], "WEBUI_DATABASE_URL": server.app.config["WEBUI_DATABASE_URL"],
+           "LANG": "C", "WEBUI_TITLES": "0"}
     result = CliRunner().invoke(main, ["check", "--provider", "lab"], env=env)
     assert result.exit_code == 0, result.output
     assert result.output.startswith("lab: ok (fake-model)") and CANARY not in result.output

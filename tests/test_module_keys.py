@@ -2,19 +2,21 @@
 import json
 import logging
 import re
-import sqlite3
 import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import Browser, LiveServer, chat
+from databases import run_sql
 from test_auth import add_user, signed_in
 from test_connections import send
 from webui import create_app
 from webui.config import ConfigError
 from webui.registry import DROPIN_PACKAGE
 from webui.secrets import SecretBox, SecretError, get_box
+
+pytestmark = pytest.mark.both_databases
 
 CANARY = "sk-canary0x9fModuleKEY41Wq"
 CONFIG_KEY = "sk-from-the-config-file-8765"
@@ -65,8 +67,7 @@ def stored_bytes(server):
 
 def stored_rows(server):
     """The rows of the module_keys table."""
-    with sqlite3.connect(Path(server.app.config["WEBUI_DATA_DIR"]) / "webui.sqlite3") as db:
-        return db.execute("SELECT * FROM module_keys").fetchall()
+    return [tuple(row) for row in run_sql(server.app, "SELECT * FROM module_keys")]
 
 
 def test_a_key_entered_on_the_page_is_in_effect_at_once_on_an_open_socket_and_wins_over_the_config_file(

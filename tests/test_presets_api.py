@@ -1,11 +1,10 @@
 """The presets API: each browser's own presets, shared ones, one default per user, options checked as in a chat frame."""
 import re
-import sqlite3
-from contextlib import closing
 
 import pytest
 
 from conftest import Browser
+from databases import run_sql
 from test_auth import webui
 from test_conversations_api import stranger  # noqa: F401 (a fixture)
 from webui.identity import user_owner
@@ -13,11 +12,13 @@ from webui.presets_api import MAX_PRESETS
 from webui.storage import get_db, presets
 from webui.storage.database import transaction
 
+pytestmark = pytest.mark.both_databases
+
 
 def snapshot(app):
     """Every row of the presets and their defaults, to prove a refused request changed nothing."""
-    with closing(sqlite3.connect(app.extensions["webui.database"])) as db:
-        return [db.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall() for table in ("presets", "preset_defaults")]
+    return [[tuple(row) for row in run_sql(app, f"SELECT * FROM {table} ORDER BY {key}")]
+            for table, key in (("presets", "seq"), ("preset_defaults", "owner"))]
 
 
 def create(client, **fields):

@@ -9,6 +9,7 @@ from webui import create_app, serving, storage
 from webui.config import ConfigError
 from webui.storage import answer_parts, conversations
 from webui.storage.database import StorageError, transaction
+from webui.storage.engine import driver_errors
 from webui.storage.migrations import MIGRATIONS, SCHEMA_VERSION
 
 # The first released schema, written out as it was: an upgrade test must not depend on today's code.
@@ -135,6 +136,7 @@ def conversation(app):
     db.close()
 
 
+@pytest.mark.both_databases
 def test_many_threads_write_at_once(app, conversation):
     _, conversation_id = conversation
     errors = []
@@ -146,7 +148,7 @@ def test_many_threads_write_at_once(app, conversation):
             for i in range(25):
                 with transaction(db):
                     conversations.add_message(db, conversation_id, None, "user", f"thread {n} message {i}")
-        except (sqlite3.Error, StorageError) as e:
+        except (driver_errors(), StorageError) as e:
             errors.append(e)
         finally:
             db.close()
@@ -173,6 +175,7 @@ def test_deleting_a_conversation_removes_its_messages_from_search(client, app):
     db.close()
 
 
+@pytest.mark.both_databases
 def test_a_statement_tells_how_many_rows_it_changed(conversation):
     db, conversation_id = conversation
     with transaction(db):

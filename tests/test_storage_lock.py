@@ -119,7 +119,7 @@ def test_a_lock_on_the_accounts_file_is_waited_for_as_long_as_the_setting_says(a
 def slow_insert(connection, n):
     """Write a row, taking a while about it, as a turn's or a saver round's transaction does under load."""
     time.sleep(0.05)
-    connection.execute("INSERT INTO t VALUES (?)", (n,))
+    storage.database.run_statement(connection, "INSERT INTO t VALUES (?)", (n,))
 
 
 def test_the_process_own_writers_queue_without_storage_busy_but_a_foreign_lock_still_gives_it(tmp_path):
@@ -127,10 +127,11 @@ def test_the_process_own_writers_queue_without_storage_busy_but_a_foreign_lock_s
     with sqlite3.connect(path) as setup:
         setup.execute("PRAGMA journal_mode = WAL")
         setup.execute("CREATE TABLE t (n INTEGER)")
-    gate, wait = storage.database.Gate(), 0.5
+    wait = 0.5
+    store = storage.engine.sqlite_engine(path, wait, storage.gate.Gate())
     # 30 writers of 50 ms each queue three times longer than the wait: turns go by, so none gives up.
     with ThreadPoolExecutor(30) as pool:
-        outcomes = list(pool.map(lambda n: storage.database.Database(path, gate, wait).write(slow_insert, n), range(30)))
+        outcomes = list(pool.map(lambda n: storage.database.Database(store).write(slow_insert, n), range(30)))
     assert outcomes == [None] * 30
     with sqlite3.connect(path) as check:
         assert check.execute("SELECT count(*) FROM t").fetchone() == (30,)
@@ -141,7 +142,7 @@ def test_the_process_own_writers_queue_without_storage_busy_but_a_foreign_lock_s
     try:
         started = time.monotonic()
         with ThreadPoolExecutor(2) as pool:
-            futures = [pool.submit(storage.database.Database(path, gate, wait).write, slow_insert, n) for n in (98, 99)]
+            futures = [pool.submit(storage.database.Database(store).write, slow_insert, n) for n in (98, 99)]
             errors = [future.exception(timeout=10) for future in futures]
         assert [getattr(error, "code", error) for error in errors] == ["storage_busy", "storage_busy"]
         assert time.monotonic() - started < 5 * wait

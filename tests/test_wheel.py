@@ -55,7 +55,8 @@ def test_installed_wheel_serves_and_answers_with_only_its_declared_dependencies(
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", ROOT)
     (wheel,) = (tmp_path / "dist").glob("webui-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for expected in ("webui/templates/index.html", "webui/static/app.js", "webui/translations/ru/LC_MESSAGES/messages.mo"):
+    for expected in ("webui/templates/index.html", "webui/static/app.js", "webui/translations/ru/LC_MESSAGES/messages.mo",
+                     "webui/storage/alembic/env.py", "webui/storage/alembic/versions/r0001_baseline.py"):
         assert expected in names
 
     venv = tmp_path / "venv"

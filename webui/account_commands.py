@@ -1,5 +1,4 @@
 """The `webui user` commands: add, list, promote, demote and delete accounts, and change their passwords."""
-import sqlite3
 import sys
 from contextlib import contextmanager
 
@@ -11,6 +10,7 @@ from .errors import UserError
 from .identity import user_owner
 from .storage import api_tokens, conversations, get_db, presets
 from .storage.database import transaction
+from .storage.engine import driver_errors
 from .terminal import build_app, terminal
 
 
@@ -33,7 +33,7 @@ def accounts(overrides):
             yield auth.get_access().users
         except UserError as e:
             raise click.ClickException(e.message) from None
-        except sqlite3.Error as e:
+        except driver_errors() as e:
             raise click.ClickException(_("The data folder could not be changed: %(error)s", error=e)) from None
 
 

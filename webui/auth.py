@@ -4,7 +4,6 @@ import ipaddress
 import math
 import re
 import secrets
-import sqlite3
 from functools import cache
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
@@ -19,6 +18,7 @@ from .limits import client_key, get_sockets
 from .shared import signouts
 from .shared.limits import SharedBackoff
 from .storage import accounts
+from .storage.engine import duplicate_errors
 
 SESSION_USER = "user"
 SESSION_TOKEN = "token"
@@ -90,7 +90,7 @@ class Users:
             raise UserError(_("A user name is 1 to 64 letters, digits and . _ @ - and starts with a letter or digit."))
         try:
             accounts.add(name, hash_password(password), secrets.token_urlsafe(24), "admin" if admin else "user")
-        except sqlite3.IntegrityError:
+        except duplicate_errors():
             raise UserError(_("There is already a user called “%(name)s”.", name=name), code="exists") from None
 
     def set_password(self, name, password):

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 
 from . import auth, cooperative, health, serving
 from .account_commands import user
+from .db_commands import db
 from .errors import UserError
 from .openai_api.commands import token
 from .secret_commands import secret
@@ -174,3 +175,4 @@ def serving_app(overrides):
 main.add_command(user)
 main.add_command(secret)
 main.add_command(token)
+main.add_command(db)

@@ -19,7 +19,7 @@ ROUND_END_CHARS = 256 * 1024
 
 
 def write_round(connection, parts, ends):
-    """Append the Parts and write the Ends on a sqlite3 connection in one write transaction (see Database.write): the
+    """Append the Parts and write the Ends on a Link in one write transaction (see Database.write): the
     ids of the parts' messages that are gone (see append_parts)."""
     gone = append_parts(connection, parts)
     end_answers(connection, ends)

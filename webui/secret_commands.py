@@ -58,8 +58,9 @@ def reseal(old, key, pending):
     opened before anything is written; a new key file (`pending`, when the key goes into one) is written in full before
     the commit and removed if the transaction fails, so the key that opens the stored tokens is always on disk."""
     db = get_db()
-    # The pages that held the old tokens are overwritten, not merely freed (the WAL is emptied after the commit).
-    db.execute("PRAGMA secure_delete = ON")
+    # SQLite: the pages that held the old tokens are overwritten, not merely freed (the WAL is emptied after the commit).
+    if db.sqlite:
+        db.execute("PRAGMA secure_delete = ON")
     written = False
     try:
         with transaction(db):
@@ -72,7 +73,8 @@ def reseal(old, key, pending):
         if written:
             os.unlink(pending)
         raise
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if db.sqlite:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return len(found)
 
 

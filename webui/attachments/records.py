@@ -12,6 +12,7 @@ from ..cooperative import in_native_thread
 from ..errors import UserError
 from ..storage.conversations import iso
 from ..storage.database import transaction
+from ..storage.search import listed_values
 from . import files
 
 MIB = 1024 * 1024
@@ -187,7 +188,7 @@ def carried(db, message_ids):
     """message id -> the Attachments it carries, in order, for the messages that carry any (their bytes not read)."""
     rows = db.execute(
         "SELECT l.message_id, a.* FROM message_attachments l JOIN attachments a ON a.id = l.attachment_id"
-        " WHERE l.message_id IN (SELECT value FROM json_each(?)) ORDER BY l.message_id, l.position",
+        f" WHERE l.message_id IN ({listed_values(db)}) ORDER BY l.message_id, l.position",
         (json_list(message_ids),),
     )
     found = {}
@@ -202,7 +203,7 @@ def of_messages(db, message_ids):
 
 
 def json_list(values):
-    """A list as one JSON parameter, for json_each(): any number of values in one statement."""
+    """A list as one JSON parameter, for search.listed_values(): any number of values in one statement."""
     return json.dumps(list(values))
 
 
@@ -227,8 +228,8 @@ def unnamed(db, names):
     return [
         row[0]
         for row in db.execute(
-            "SELECT value FROM json_each(?) WHERE NOT EXISTS"
-            " (SELECT 1 FROM attachments a WHERE a.hash = value OR a.thumbnail_hash = value)",
+            f"SELECT value FROM ({listed_values(db)}) v WHERE NOT EXISTS"
+            " (SELECT 1 FROM attachments a WHERE a.hash = v.value OR a.thumbnail_hash = v.value)",
             (json_list(names),),
         )
     ]

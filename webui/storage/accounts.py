@@ -1,8 +1,11 @@
-"""The accounts file, WEBUI_DATA_DIR/users.db: its table, each app context's connection to it, and the queries on it.
+"""The accounts: their table, each app context's connection to it, and the queries on it.
 
-The file is its own, apart from the conversations, and made by the first account: reading never makes it (a file an
-older version wrote is upgraded in place when first opened). Its calls go through Database like the conversations'
-(off the event loop, writers taking turns, WEBUI_DATABASE_TIMEOUT, a file that cannot be used raising StorageError).
+On PostgreSQL the table `users` is in the one database (made by the baseline revision), so that every host shares the
+accounts. On SQLite it stays in its own file, WEBUI_DATA_DIR/users.db, made by the first account: reading never makes
+it, and a file an older version wrote is upgraded in place by its own steps when first opened. Moving it into the
+conversations' file would need a copy between two files that a crash could leave half done, and would change what
+existing installs back up; keeping it costs nothing. Its calls go through Database like the conversations' (off the
+event loop, writers taking turns, WEBUI_DATABASE_TIMEOUT, a database that cannot be used raising StorageError).
 Each account is an admin or a user; while there are accounts, at least one is an admin.
 """
 import os
@@ -11,7 +14,9 @@ from pathlib import Path
 
 from flask import current_app, g
 
-from .database import Database, Gate, run_statement
+from .database import Database, run_statement
+from .engine import ACCOUNTS_LOCK, Store, sqlite_engine
+from .gate import Gate
 
 FILENAME = "users.db"
 # The table as the first release made it; MIGRATIONS[n] takes the file from version n (its PRAGMA user_version) to
@@ -31,9 +36,16 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def init_app(app):
     """Say where the app's accounts live, and close each app context's connection to them with the context."""
-    app.extensions["webui.accounts"] = str(Path(app.config["WEBUI_DATA_DIR"]) / FILENAME)
-    app.extensions["webui.accounts.writers"] = Gate()
-    app.extensions["webui.accounts.upgraded"] = False
+    store, wait = app.extensions["webui.store"], app.config["WEBUI_DATABASE_TIMEOUT"]
+    if store.sqlite:
+        path = app.extensions["webui.accounts"] = str(Path(app.config["WEBUI_DATA_DIR"]) / FILENAME)
+        store = sqlite_engine(path, wait, Gate())
+    else:
+        # The same database, but writers of their own: a write of the accounts never waits for one of conversations.
+        store = Store(store.engine, Gate(), wait, ACCOUNTS_LOCK)
+    app.extensions["webui.accounts.store"] = store
+    # The table of a PostgreSQL database is made by its upgrade at start.
+    app.extensions["webui.accounts.upgraded"] = not store.sqlite
     app.teardown_appcontext(close_accounts_db)
 
 
@@ -46,14 +58,14 @@ def accounts_db(create=False):
     """The app context's connection to the accounts file, opened on first use; None while the file holds no account,
     unless `create`."""
     if "accounts_db" not in g:
-        path = current_app.extensions["webui.accounts"]
-        if not written(path):
+        store = current_app.extensions["webui.accounts.store"]
+        path = current_app.extensions.get("webui.accounts")
+        if store.sqlite and not written(path):
             if not create:
                 return None
             # Made with mode 0600 before SQLite opens it: SQLite gives its journal the database file's mode.
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        gate = current_app.extensions["webui.accounts.writers"]
-        db = Database(path, gate, current_app.config["WEBUI_DATABASE_TIMEOUT"])
+        db = Database(store)
         try:
             upgrade_once(db)
         except BaseException:
@@ -85,16 +97,18 @@ def read(sql, *args):
 
 
 def upgrade(connection):
-    """In the caller's write transaction, bring the file to this version: make the table if it has none, run the
+    """In the caller's write transaction, bring a SQLite file to this version: make the table if it has none, run the
     steps it has not seen, then crown the oldest account if none is an admin (a file from before roles had none)."""
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if not connection.store.sqlite:
+        return
+    version = run_statement(connection, "PRAGMA user_version")[0][0][0]
     if version >= SCHEMA_VERSION:
         return
-    connection.execute(SCHEMA)
+    run_statement(connection, SCHEMA)
     for step in MIGRATIONS[version:]:
         for statement in step:
-            connection.execute(statement)
-    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            run_statement(connection, statement)
+    run_statement(connection, f"PRAGMA user_version = {SCHEMA_VERSION}")
     crown_oldest(connection)
 
 
@@ -103,7 +117,10 @@ def crown_oldest(connection):
     first account is an admin, and so is the oldest one left when the last admin is deleted."""
     if run_statement(connection, "SELECT 1 FROM users WHERE role = 'admin' LIMIT 1", ())[0]:
         return None
-    oldest = run_statement(connection, "SELECT name FROM users ORDER BY created_at, rowid LIMIT 1", ())[0]
+    # Of two made in the same instant, the one stored first (SQLite's rowid; PostgreSQL's accounts, all made by this
+    # version, have distinct times, and their names decide a tie).
+    tie = "rowid" if connection.store.sqlite else "name"
+    oldest = run_statement(connection, f"SELECT name FROM users ORDER BY created_at, {tie} LIMIT 1", ())[0]
     if not oldest:
         return None
     run_statement(connection, "UPDATE users SET role = 'admin' WHERE name = ?", (oldest[0]["name"],))
@@ -175,7 +192,7 @@ def insert(connection, name, password_hash, token, role):
 
 
 def add(name, password_hash, token, role="user"):
-    """Store a new account with `role` (the first account is an admin whatever it asks); sqlite3.IntegrityError when
+    """Store a new account with `role` (the first account is an admin whatever it asks); engine.duplicate_errors() when
     the name is taken."""
     write(insert, name, password_hash, token, role)
 

@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from .database import run_many, transaction
+from .database import run_many, run_statement, transaction
 
 # The longest unfinished word carried in front of the next part in the search index, so that a word a write cut in
 # two is found whole while the answer streams; a longer one is found by its pieces until the answer ends.
@@ -44,7 +44,7 @@ class Part:
 
 def append_parts(connection, parts):
     """Add each part to its streaming answer and write its stats, with one statement for all the messages and one for
-    all the parts, on a sqlite3 connection in a write transaction (see Database.write). The ids of the messages that
+    all the parts, on a Link in a write transaction (see Database.write). The ids of the messages that
     are gone (a conversation deleted, perhaps by another process), which get nothing. Contents and statuses stay as
     they are."""
     changed = run_many(
@@ -55,7 +55,7 @@ def append_parts(connection, parts):
     gone = set()
     if changed < len(parts):
         exists = "SELECT count(*) FROM messages WHERE id = ?"
-        gone = {part.message_id for part in parts if not connection.execute(exists, (part.message_id,)).fetchone()[0]}
+        gone = {part.message_id for part in parts if not run_statement(connection, exists, (part.message_id,))[0][0][0]}
     run_many(
         connection,
         "INSERT INTO answer_parts (message_id, text, lead) VALUES (?, ?, ?)",
@@ -78,8 +78,8 @@ class End:
 
 
 def end_answers(connection, ends):
-    """Write each End: its answer's parts and tail appended to its content, and how it ended, on a sqlite3 connection
-    in a write transaction (see Database.write). The end of a message that is gone changes nothing."""
+    """Write each End: its answer's parts and tail appended to its content, and how it ended, on a Link in a write
+    transaction (see Database.write). The end of a message that is gone changes nothing."""
     run_many(
         connection,
         f"UPDATE messages SET content = {WHOLE_TEXT} || ?, status = ?, provider = ?, model = ?, stats = ?, error = ? WHERE id = ?",

@@ -1,16 +1,23 @@
-"""Conversations and their message trees: the queries, and the JSON shapes the API answers with."""
+"""Conversations and their message trees: the queries, and the JSON shapes the API answers with.
+
+The plain queries are Core expressions, compiled once per database; those on the view stored_messages and the
+recursive walks of a tree are SQL, the same on SQLite and PostgreSQL.
+"""
 import json
 import re
 import secrets
 import time
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from flask_babel import gettext as _
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from ..errors import UserError
+from .schema import conversations, messages
+from .search import match_condition, text_bytes
 
 TITLE_CHARS = 60
-MAX_SEARCH_TERMS = 16
 ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -43,6 +50,29 @@ def title_from(text):
     return line[: cut if cut > 0 else TITLE_CHARS].rstrip() + "…"
 
 
+OWNED = select(conversations).where(conversations.c.id == bindparam("conversation_id"), conversations.c.owner == bindparam("owner_name"))
+CREATE = insert(conversations).values(
+    id=bindparam("conversation_id"), owner=bindparam("owner_name"), title=bindparam("new_title"),
+    system_prompt=bindparam("prompt"), options=bindparam("new_options"), provider=bindparam("new_provider"),
+    model=bindparam("new_model"), created_at=bindparam("created"), updated_at=bindparam("now"),
+)
+ADD_MESSAGE = insert(messages).values(
+    id=bindparam("message_id"), conversation_id=bindparam("conversation_id"), parent_id=bindparam("parent"),
+    role=bindparam("new_role"), content=bindparam("text"), status=bindparam("new_status"),
+    provider=bindparam("new_provider"), model=bindparam("new_model"), created_at=bindparam("now"),
+)
+DELETE_OWNED = delete(conversations).where(conversations.c.owner == bindparam("owner_name"))
+A_CHILD = select(messages.c.seq).where(messages.c.parent_id == bindparam("message_id")).limit(1)
+TREE = select(messages.c.id, messages.c.parent_id).where(messages.c.conversation_id == bindparam("conversation_id")).order_by(messages.c.seq)
+
+
+@lru_cache(maxsize=64)
+def update_of(names):
+    """The statement that sets these columns of a conversation (a few sets of them occur: each is built once)."""
+    values = {name: bindparam(f"new_{name}") for name in names}
+    return update(conversations).where(conversations.c.id == bindparam("conversation_id")).values(values)
+
+
 def not_found():
     """The one answer for a conversation or message that does not exist or belongs to someone else."""
     return UserError(_("There is no such conversation."), code="not_found")
@@ -50,7 +80,7 @@ def not_found():
 
 def owned_conversation(db, owner, conversation_id):
     """The conversation row, if `owner` owns it."""
-    row = db.execute("SELECT * FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)).fetchone()
+    row = db.execute(OWNED, {"conversation_id": conversation_id, "owner_name": owner}).fetchone()
     if row is None:
         raise not_found()
     return row
@@ -72,41 +102,39 @@ def create_conversation(db, owner, title, provider=None, model=None, system_prom
     """Insert an empty conversation and return its id."""
     conversation_id, now = new_id(), time.time()
     created_at = now if created_at is None else created_at
-    db.execute(
-        "INSERT INTO conversations (id, owner, title, system_prompt, options, provider, model, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (conversation_id, owner, title, system_prompt, json.dumps(options or {}), provider, model, created_at, now),
-    )
+    db.execute(CREATE, {
+        "conversation_id": conversation_id, "owner_name": owner, "new_title": title, "prompt": system_prompt,
+        "new_options": json.dumps(options or {}), "new_provider": provider, "new_model": model, "created": created_at,
+        "now": now,
+    })
     return conversation_id
 
 
 def add_message(db, conversation_id, parent_id, role, content, status="complete", provider=None, model=None):
     """Insert a message under `parent_id` (None for a first message) and return its id."""
     message_id = new_id()
-    db.execute(
-        "INSERT INTO messages (id, conversation_id, parent_id, role, content, status, provider, model, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (message_id, conversation_id, parent_id, role, content, status, provider, model, time.time()),
-    )
+    db.execute(ADD_MESSAGE, {
+        "message_id": message_id, "conversation_id": conversation_id, "parent": parent_id, "new_role": role,
+        "text": content, "new_status": status, "new_provider": provider, "new_model": model, "now": time.time(),
+    })
     return message_id
 
 
 def update_conversation(db, conversation_id, **fields):
     """Change some columns of a conversation and mark it as just updated."""
     fields["updated_at"] = time.time()
-    columns = ", ".join(f"{name} = ?" for name in fields)
-    db.execute(f"UPDATE conversations SET {columns} WHERE id = ?", (*fields.values(), conversation_id))
+    db.execute(update_of(tuple(fields)), {"conversation_id": conversation_id, **{f"new_{k}": v for k, v in fields.items()}})
 
 
 def delete_owned(db, owner):
     """Delete every conversation of `owner` with its messages; how many conversations there were."""
-    return db.execute("DELETE FROM conversations WHERE owner = ?", (owner,)).rowcount
+    return db.execute(DELETE_OWNED, {"owner_name": owner}).rowcount
 
 
 def stored_bytes(db, owner):
     """How many bytes the text of all the owner's messages takes, every branch counted (UTF-8)."""
     return db.execute(
-        "SELECT COALESCE(SUM(length(CAST(m.content AS BLOB))), 0) FROM stored_messages m"
+        f"SELECT COALESCE(SUM({text_bytes(db, 'm.content')}), 0) FROM stored_messages m"
         " JOIN conversations c ON c.id = m.conversation_id WHERE c.owner = ?",
         (owner,),
     ).fetchone()[0]
@@ -114,7 +142,7 @@ def stored_bytes(db, owner):
 
 def has_children(db, message_id):
     """Whether anything was said after this message on some branch."""
-    return db.execute("SELECT 1 FROM messages WHERE parent_id = ? LIMIT 1", (message_id,)).fetchone() is not None
+    return db.execute(A_CHILD, {"message_id": message_id}).fetchone() is not None
 
 
 def path_to(db, message_id):
@@ -133,7 +161,7 @@ def latest_leaf_under(db, message_id):
     """The most recently written message at or below `message_id`: the end of its newest branch."""
     return db.execute(
         """WITH RECURSIVE below (id) AS (
-               SELECT ? UNION ALL SELECT m.id FROM messages m JOIN below ON m.parent_id = below.id
+               SELECT CAST(? AS TEXT) UNION ALL SELECT m.id FROM messages m JOIN below ON m.parent_id = below.id
            )
            SELECT m.id FROM messages m JOIN below USING (id) ORDER BY m.seq DESC LIMIT 1""",
         (message_id,),
@@ -143,7 +171,7 @@ def latest_leaf_under(db, message_id):
 def siblings(db, conversation_id):
     """Every message's versions: parent id -> the ids of its children in the order they were written."""
     children = {}
-    for row in db.execute("SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,)):
+    for row in db.execute(TREE, {"conversation_id": conversation_id}):
         children.setdefault(row["parent_id"], []).append(row["id"])
     return children
 
@@ -197,13 +225,6 @@ def conversation_json(db, row):
     }
 
 
-def match_expression(query):
-    """An FTS5 query that finds every word of `query` as a prefix, whatever punctuation the words contain."""
-    # FTS5 reads its query as a C string, which a NUL would end inside a quoted term; to its tokenizer it separates.
-    terms = [term for term in query.replace("\0", " ").split() if re.search(r"\w", term)][:MAX_SEARCH_TERMS]
-    return " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
-
-
 def parse_cursor(cursor):
     """The (updated_at, id) position a `before` cursor points at."""
     when, _sep, conversation_id = cursor.partition(":")
@@ -220,16 +241,10 @@ def list_conversations(db, owner, query, limit, before):
     """The owner's conversations, newest first, optionally only those matching `query`; returns (rows, next cursor)."""
     sql = ["SELECT * FROM conversations WHERE owner = ?"]
     params = [owner]
-    expression = match_expression(query or "")
-    if expression:
-        sql.append(
-            "AND (seq IN (SELECT rowid FROM title_search WHERE title_search MATCH ?)"
-            " OR id IN (SELECT m.conversation_id FROM message_search s JOIN messages m ON m.seq = s.rowid"
-            " WHERE message_search MATCH ?)"
-            " OR id IN (SELECT m.conversation_id FROM part_search s JOIN answer_parts p ON p.seq = s.rowid"
-            " JOIN messages m ON m.id = p.message_id WHERE part_search MATCH ?))"
-        )
-        params += [expression, expression, expression]
+    match = match_condition(db, query or "")
+    if match:
+        sql.append("AND " + match[0])
+        params += match[1]
     elif query and query.strip():
         return [], None  # only punctuation: no word to look for, so nothing matches
     if before:

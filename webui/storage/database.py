@@ -1,9 +1,7 @@
-"""A connection to the SQLite file, whose waits stop only its caller and end within a bound.
+"""A connection to the app's database (SQLite or PostgreSQL), whose waits stop only its caller and end within a bound.
 
-Any text can be stored, and a file that cannot be used is a StorageError the user can read instead of a crash.
+Any text can be stored, and a database that cannot be used is a StorageError the user can read instead of a crash.
 """
-import sqlite3
-import threading
 import time
 from contextlib import contextmanager
 
@@ -11,28 +9,14 @@ from flask_babel import gettext as _
 
 from ..cooperative import in_native_thread
 from ..errors import UserError
-
-# What an error's primary result code (its code & 0xFF) says about the file: each is a code the user is told.
-# Any other SQLite error is a bug and is raised as it is.
-CODES = {
-    sqlite3.SQLITE_BUSY: "storage_busy",
-    sqlite3.SQLITE_LOCKED: "storage_busy",
-    sqlite3.SQLITE_FULL: "storage_full",
-    sqlite3.SQLITE_IOERR: "storage_failed",
-    sqlite3.SQLITE_READONLY: "storage_failed",
-    sqlite3.SQLITE_CANTOPEN: "storage_failed",
-    sqlite3.SQLITE_PERM: "storage_failed",
-    sqlite3.SQLITE_PROTOCOL: "storage_failed",
-    sqlite3.SQLITE_CORRUPT: "storage_failed",
-    sqlite3.SQLITE_NOTADB: "storage_failed",
-}
+from .engine import driver_errors, error_code
 
 
 class StorageError(UserError):
     """The database cannot do what was asked now: another program holds its lock, the disk is full, or it fails."""
 
     def __init__(self, code, cause):
-        """`code` is one of CODES' values; `cause` is SQLite's own words, for the log and the server's operator."""
+        """`code` is one of the engine's codes; `cause` is the driver's own words, for the log and the operator."""
         messages = {
             "storage_busy": _("The server's database is busy: another program is writing to it. Try again in a moment."),
             "storage_full": _("The server's disk is full, so nothing new can be saved. Try again when space has been freed."),
@@ -43,14 +27,15 @@ class StorageError(UserError):
 
 
 def storage_error(error):
-    """The StorageError for a SQLite error that says the file cannot be used now, or None (the error is a bug)."""
-    code = CODES.get((getattr(error, "sqlite_errorcode", None) or 0) & 0xFF)
-    return StorageError(code, str(error)) if code else None
+    """The StorageError for a driver error that says the database cannot be used now, or None (the error is a bug)."""
+    code = error_code(error)
+    # The driver's own words, without SQLAlchemy's wrapping (the statement, a link to its docs).
+    return StorageError(code, str(getattr(error, "orig", None) or error)) if code else None
 
 
 def storable(value):
-    """A parameter as SQLite can take it: text with surrogates (an emoji split across two chunks, half of one) is made
-    valid UTF-8, a split pair joined again and a lone half replaced by U+FFFD; anything else is unchanged."""
+    """A parameter as the database can take it: text with surrogates (an emoji split across two chunks, half of one) is
+    made valid UTF-8, a split pair joined again and a lone half replaced by U+FFFD; anything else is unchanged."""
     if value.__class__ is not str:
         return value
     try:
@@ -58,6 +43,15 @@ def storable(value):
     except UnicodeEncodeError:
         return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return value
+
+
+def storable_in_postgres(value):
+    """A parameter as PostgreSQL can take it: as storable(), a NUL (which its text cannot hold) as U+FFFD, and a
+    boolean as 0 or 1, as SQLite stores it (the flags' columns are integers on both)."""
+    if value.__class__ is bool:
+        return int(value)
+    value = storable(value)
+    return value.replace("\0", "\ufffd") if value.__class__ is str and "\0" in value else value
 
 
 class Rows(list):
@@ -77,127 +71,180 @@ class Rows(list):
         return self
 
 
+class Link:
+    """A driver connection with its Store: what a function given to Database.write runs its statements on."""
+
+    __slots__ = ("driver", "store", "fix")
+
+    def __init__(self, driver, store):
+        """Keep the connection and its store, and how parameters are made storable there."""
+        self.driver = driver
+        self.store = store
+        self.fix = storable if store.sqlite else storable_in_postgres
+
+    def params(self, params):
+        """Parameters as the database can take them."""
+        fix = self.fix
+        return [fix(value) for value in params]
+
+    def statement(self, sql, params):
+        """The driver's SQL and parameters of a statement written with `?` (`params` a sequence), or of a Core
+        expression (`params` a dict by bindparam name, or nothing)."""
+        if sql.__class__ is str:
+            return self.store.sql(sql), self.params(params)
+        sql, values = self.store.compiled(sql, params)
+        if isinstance(values, dict):
+            return sql, dict(zip(values, self.params(values.values())))
+        return sql, self.params(values)
+
+
+def run_statement(link, sql, params=()):
+    """Run one statement and fetch its rows (fetching steps it further, so it happens in the same thread): the rows and
+    how many rows it changed."""
+    cursor = link.driver.execute(*link.statement(sql, params))
+    return (cursor.fetchall() if cursor.description else []), cursor.rowcount
+
+
+def run_many(link, sql, rows):
+    """Run one statement once for each row of parameters: how many rows it changed in all."""
+    cursor = link.driver.cursor()
+    try:
+        cursor.executemany(link.store.sql(sql), [link.params(params) for params in rows])
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
 def outcome(function, *args):
-    """(`function(*args)`, None), or (None, the SQLite error it raised): returned, not raised, from a native thread,
+    """(`function(*args)`, None), or (None, the driver's error it raised): returned, not raised, from a native thread,
     where gevent would print each error as a crash of the pool."""
     try:
         return function(*args), None
-    except sqlite3.Error as e:
+    except driver_errors() as e:
         return None, e
 
 
-def open_connection(path, wait):
-    """A connection in autocommit mode (transactions are explicit) that any thread may use, one at a time."""
-    connection = sqlite3.connect(path, timeout=wait, isolation_level=None, check_same_thread=False)
-    connection.row_factory = sqlite3.Row
-    connection.execute("PRAGMA foreign_keys = ON")
-    # In WAL mode (the conversations) NORMAL keeps every commit through a crash of the process; only a power cut may
-    # lose the last ones. With a rollback journal (the accounts) a power cut could corrupt the file: SQLite's FULL stays.
-    if connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-        connection.execute("PRAGMA synchronous = NORMAL")
-    return connection
-
-
-def run_statement(connection, sql, params):
-    """Run one statement and fetch its rows (fetching steps it further, so it happens in the same thread): the rows and
-    how many rows it changed."""
-    cursor = connection.execute(sql, [storable(value) for value in params])
-    return cursor.fetchall(), cursor.rowcount
-
-
-def run_many(connection, sql, rows):
-    """Run one statement once for each row of parameters: how many rows it changed in all."""
-    return connection.executemany(sql, ([storable(value) for value in params] for params in rows)).rowcount
-
-
-def begin(connection, seconds, wait):
+def begin(link, seconds):
     """Take the write lock, waiting at most `seconds` for another process to let go of it."""
-    connection.execute(f"PRAGMA busy_timeout = {max(0, round(seconds * 1000))}")
-    try:
-        connection.execute("BEGIN IMMEDIATE")
-    finally:
-        connection.execute(f"PRAGMA busy_timeout = {round(wait * 1000)}")
+    milliseconds = max(1, round(seconds * 1000))
+    if link.store.sqlite:
+        link.driver.execute(f"PRAGMA busy_timeout = {milliseconds}")
+        try:
+            link.driver.execute("BEGIN IMMEDIATE")
+        finally:
+            link.driver.execute(f"PRAGMA busy_timeout = {round(link.store.wait * 1000)}")
+        return
+    # One round trip: statements without parameters go as one simple query.
+    link.driver.execute(
+        f"BEGIN; SET LOCAL lock_timeout = {milliseconds}; SELECT pg_advisory_xact_lock({link.store.lock})"
+    )
 
 
-def end(connection, commit):
+def end(link, commit):
     """COMMIT or ROLLBACK; a commit that fails is rolled back, so the connection never keeps the write lock."""
     try:
-        connection.execute("COMMIT" if commit else "ROLLBACK")
-    finally:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-
-
-def in_transaction(connection, seconds, wait, function, args):
-    """`function(connection, *args)` as one write transaction: committed if it returns, rolled back if it raises."""
-    begin(connection, seconds, wait)
-    try:
-        result = function(connection, *args)
+        link.driver.execute("COMMIT" if commit else "ROLLBACK")
     except BaseException:
-        end(connection, False)
+        if link.store.sqlite and link.driver.in_transaction:
+            link.driver.execute("ROLLBACK")
         raise
-    end(connection, True)
+
+
+def in_transaction(link, seconds, function, args):
+    """`function(link, *args)` as one write transaction: committed if it returns, rolled back if it raises."""
+    begin(link, seconds)
+    try:
+        result = function(link, *args)
+    except BaseException:
+        end(link, False)
+        raise
+    end(link, True)
     return result
 
 
-class Gate:
-    """This process's writers of one file, taking turns. A writer waits as long as turns go by (the process's own
-    writers are busy, as when hundreds of answers start at once), and gives up only when no turn has ended for `wait`
-    seconds: the writer in its turn is stuck on another process's lock."""
+# A PostgreSQL connection unused for this long is pinged before its next use (see Database._ping): longer than the
+# gaps between the statements of one request or turn, shorter than any restart of a server.
+IDLE_PING_SECONDS = 0.1
+# psycopg's TransactionStatus.IDLE: no transaction open on the connection.
+IDLE = 0
 
-    def __init__(self):
-        """Nobody in; no turn taken yet."""
-        self._lock = threading.Lock()
-        # Changed only by the writer in its turn, as it leaves.
-        self.turns = 0
 
-    def enter(self, wait):
-        """Take the turn; False if no turn ended for `wait` seconds."""
-        seen = self.turns
-        while not self._lock.acquire(timeout=wait):
-            if self.turns == seen:
-                return False
-            seen = self.turns
-        return True
-
-    def leave(self):
-        """End the turn."""
-        self.turns += 1
-        self._lock.release()
+def on_link(db, function, args):
+    """`function(link, *args)` on the Database's connection (in the caller's native thread)."""
+    return function(db._link(), *args)
 
 
 class Database:
-    """One connection to the file, used by one thread or greenlet at a time.
+    """One connection to the database, used by one thread or greenlet at a time.
 
-    Under gevent every call into SQLite runs in a native thread (cooperative.in_native_thread): SQLite waits for a lock
-    by sleeping in C, which would stop every greenlet of the process. The writers of this process take turns at `gate`
-    before they ask SQLite for the write lock, so at most one native thread waits for another process, and a writer
-    that has its turn waits `wait` seconds for another process's lock before it gets StorageError("storage_busy").
+    Under gevent every call into the driver runs in a native thread (cooperative.in_native_thread): both SQLite and
+    psycopg wait in C, which would stop every greenlet of the process. The writers of this process take turns at the
+    store's gate before they ask for the write lock, so at most one native thread waits for another process, and a
+    writer that has its turn waits `wait` seconds for another process's lock before it gets StorageError("storage_busy").
+    A PostgreSQL connection that fails (the server restarted) is dropped: the next call takes a new one from the pool.
     """
 
-    def __init__(self, path, gate, wait):
-        """Open the file at `path`; `gate` is the lock its writers in this process share."""
-        self.gate = gate
-        self.wait = wait
-        self.connection = self._call(open_connection, path, wait)
+    def __init__(self, store):
+        """Take a connection from the store's engine."""
+        self.store = store
+        self.wait = store.wait
+        self.gate = store.gate
+        self.pooled = None
+        self._call(self._link)
+
+    @property
+    def sqlite(self):
+        """Whether the database is a SQLite file."""
+        return self.store.sqlite
+
+    def _link(self):
+        """The connection as a Link, taken from the pool if there is none (in the caller's native thread)."""
+        now = time.monotonic()
+        if self.pooled is not None and not self.sqlite and now - self.used_at > IDLE_PING_SECONDS:
+            self._ping()
+        if self.pooled is None:
+            self.pooled = self.store.engine.raw_connection()
+            self.link = Link(self.pooled.driver_connection, self.store)
+        self.used_at = now
+        return self.link
+
+    def _ping(self):
+        """Check a PostgreSQL connection left idle, outside a transaction, with a round trip before it is used again
+        (the pool pings at checkout, but a socket's or the saver's connection stays out for long): one the server
+        dropped (it restarted meanwhile) is given up for a new one, so no caller meets its failure."""
+        driver = self.pooled.driver_connection
+        if driver.info.transaction_status != IDLE:
+            return
+        try:
+            driver.execute("SELECT 1")
+        except driver_errors():
+            self.pooled.invalidate()
+            self.pooled = None
 
     def _call(self, function, *args):
-        """`function(*args)` off the event loop, with a file that cannot be used turned into a StorageError."""
+        """`function(*args)` off the event loop, with a database that cannot be used turned into a StorageError."""
         result, error = in_native_thread(outcome, function, *args)
         if error is None:
             return result
         failure = storage_error(error)
         if failure is None:
             raise error
+        if failure.code == "storage_failed" and not self.sqlite and self.pooled is not None:
+            in_native_thread(self.pooled.invalidate)
+            self.pooled = None
         raise failure from error
 
+    def _run(self, function, *args):
+        """`function(link, *args)` in a native thread."""
+        return self._call(on_link, self, function, args)
+
     def execute(self, sql, params=()):
-        """Run one statement; returns its Rows."""
-        return Rows(*self._call(run_statement, self.connection, sql, params))
+        """Run one statement (SQL with `?` placeholders, or a Core expression); returns its Rows."""
+        return Rows(*self._run(run_statement, sql, params))
 
     @contextmanager
     def _writers_turn(self):
-        """Hold this process's turn to write for the block, which is given the time its wait for the file's lock ends:
+        """Hold this process's turn to write for the block, which is given the time its wait for the lock ends:
         `wait` seconds from its turn."""
         if not self.gate.enter(self.wait):
             raise StorageError("storage_busy", "another writer of this process kept the database")
@@ -210,24 +257,27 @@ class Database:
     def transaction(self):
         """Run a block as one write transaction, taking the write lock up front so it cannot deadlock."""
         with self._writers_turn() as deadline:
-            self._call(begin, self.connection, deadline - time.monotonic(), self.wait)
+            self._run(begin, deadline - time.monotonic())
             try:
                 yield self
             except BaseException:
-                self._call(end, self.connection, False)
+                if self.pooled is not None:
+                    self._run(end, False)
                 raise
-            self._call(end, self.connection, True)
+            self._run(end, True)
 
     def write(self, function, *args):
-        """`function(connection, *args)` as one write transaction in a single call into SQLite (under gevent one trip
-        to a native thread, however many statements it runs), given the sqlite3 connection itself: its parameters go
-        through run_statement or run_many, which make them storable."""
+        """`function(link, *args)` as one write transaction in a single call into the driver (under gevent one trip to
+        a native thread, however many statements it runs), given a Link whose statements go through run_statement or
+        run_many, which make their parameters storable."""
         with self._writers_turn() as deadline:
-            return self._call(in_transaction, self.connection, deadline - time.monotonic(), self.wait, function, args)
+            return self._run(in_transaction, deadline - time.monotonic(), function, args)
 
     def close(self):
-        """Close the connection (the last one to close checkpoints the file, so it may write)."""
-        self._call(self.connection.close)
+        """Give the connection back (SQLite: close it; the last one to close checkpoints the file, so it may write)."""
+        if self.pooled is not None:
+            pooled, self.pooled = self.pooled, None
+            self._call(pooled.close)
 
 
 def transaction(db):

@@ -1,6 +1,11 @@
-"""The conversations file's versioned schema: every released step, and the upgrade that runs those a file has not seen."""
+"""SQLite's released steps of the schema (PRAGMA user_version 1..8), which Alembic's baseline revision finishes.
+
+A SQLite file made before Alembic has a user_version and no alembic_version table; Alembic sees no revision and runs
+the baseline, which on SQLite runs the steps the file has not seen (every one for a new file) and sets user_version to
+8, then records the baseline. Every later change is an Alembic revision, on both databases: these steps are never
+edited, and none is added.
+"""
 from ..config import ConfigError
-from .database import transaction
 
 TOKENIZER = "unicode61 remove_diacritics 2"
 
@@ -192,9 +197,9 @@ MIGRATIONS = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def schema_version(db):
-    """The file's schema version, which must be one this code knows."""
-    version = db.execute("PRAGMA user_version").fetchone()[0]
+def legacy_version(connection):
+    """A SQLite file's step (its PRAGMA user_version), which must be one this code knows."""
+    version = connection.exec_driver_sql("PRAGMA user_version").scalar()
     if version > SCHEMA_VERSION:
         raise ConfigError(
             f"the database was written by a newer version of webui (schema {version}; this one knows {SCHEMA_VERSION})"
@@ -202,15 +207,11 @@ def schema_version(db):
     return version
 
 
-def migrate(db):
-    """Bring the schema up to SCHEMA_VERSION, one step per transaction; a current file is only read."""
-    for _ in range(SCHEMA_VERSION + 1):
-        if schema_version(db) == SCHEMA_VERSION:
-            return
-        with transaction(db):
-            # Read again inside the transaction: another process starting at the same time may have just upgraded.
-            version = schema_version(db)
-            if version < SCHEMA_VERSION:
-                for statement in MIGRATIONS[version]:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {version + 1}")
+def finish_legacy_steps(connection):
+    """Run the steps a SQLite file has not seen (all of them for a new file), on a SQLAlchemy connection inside the
+    caller's write transaction: what Alembic's baseline revision does on SQLite."""
+    version = legacy_version(connection)
+    for step in MIGRATIONS[version:]:
+        for statement in step:
+            connection.exec_driver_sql(statement)
+    connection.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -4,14 +4,23 @@ A row's `api_key` is a token of the secret store: connections.sealed makes one, 
 """
 import time
 
+from sqlalchemy import bindparam, select
+from sqlalchemy import delete as delete_from
+
+from .schema import module_keys as table
+
+ALL = select(table).order_by(table.c.name)
+DELETE = delete_from(table).where(table.c.name == bindparam("module"))
+
 
 def all_rows(db):
     """Every module's stored key, by module name."""
-    return db.execute("SELECT * FROM module_keys ORDER BY name").fetchall()
+    return db.execute(ALL).fetchall()
 
 
 def put(db, name, token):
     """Store the sealed key `token` for the module `name`, in place of any it had."""
+    # The same SQL on SQLite and PostgreSQL (an upsert, which Core writes per dialect).
     db.execute(
         "INSERT INTO module_keys (name, api_key, updated_at) VALUES (?, ?, ?)"
         " ON CONFLICT (name) DO UPDATE SET api_key = excluded.api_key, updated_at = excluded.updated_at",
@@ -21,4 +30,4 @@ def put(db, name, token):
 
 def delete(db, name):
     """Forget the module's key; whether it had one."""
-    return db.execute("DELETE FROM module_keys WHERE name = ?", (name,)).rowcount > 0
+    return db.execute(DELETE, {"module": name}).rowcount > 0

@@ -1,0 +1,1 @@
+"""The released revisions of the schema, each never edited once released."""

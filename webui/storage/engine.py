@@ -1,0 +1,205 @@
+"""The app's database engines (SQLAlchemy: SQLite's file or a PostgreSQL pool) and the rows and errors of their drivers.
+
+Callers never see SQLAlchemy's Connection: a Database holds one of the engine's driver connections (sqlite3 or psycopg,
+both in autocommit mode, transactions explicit), so a statement costs what the driver costs. SQLAlchemy gives the pool
+(with a ping at each checkout, so a restarted PostgreSQL is reconnected), the dialect that compiles Core expressions,
+and Alembic's migrations.
+"""
+import sqlite3
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import sqlalchemy
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+# What a driver's error says about the database: each is a code the user is told. Any other error is a bug.
+SQLITE_CODES = {
+    sqlite3.SQLITE_BUSY: "storage_busy",
+    sqlite3.SQLITE_LOCKED: "storage_busy",
+    sqlite3.SQLITE_FULL: "storage_full",
+    sqlite3.SQLITE_IOERR: "storage_failed",
+    sqlite3.SQLITE_READONLY: "storage_failed",
+    sqlite3.SQLITE_CANTOPEN: "storage_failed",
+    sqlite3.SQLITE_PERM: "storage_failed",
+    sqlite3.SQLITE_PROTOCOL: "storage_failed",
+    sqlite3.SQLITE_CORRUPT: "storage_failed",
+    sqlite3.SQLITE_NOTADB: "storage_failed",
+}
+# PostgreSQL's are named by SQLSTATE class or code (psycopg is imported only by a process that uses PostgreSQL).
+POSTGRES_CODES = {"53100": "storage_full", "55P03": "storage_busy", "57014": "storage_busy", "53300": "storage_busy"}
+POSTGRES_CLASSES = {"08": "storage_failed", "57": "storage_failed", "53": "storage_failed"}
+
+
+def loaded_psycopg():
+    """The psycopg module if this process loaded it (it did if it uses PostgreSQL), else None."""
+    return sys.modules.get("psycopg")
+
+
+def driver_errors():
+    """The errors a driver raises, for an `except` clause: SQLite's, SQLAlchemy's (a pool's checkout) and, once
+    loaded, psycopg's."""
+    psycopg = loaded_psycopg()
+    return (sqlite3.Error, sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError) + ((psycopg.Error,) if psycopg else ())
+
+
+def duplicate_errors():
+    """The errors of a row whose unique key is taken, for an `except` clause, whatever the database."""
+    psycopg = loaded_psycopg()
+    return (sqlite3.IntegrityError,) + ((psycopg.errors.UniqueViolation,) if psycopg else ())
+
+
+# How many connections to PostgreSQL one process keeps open, and how many more it may open under load.
+POOL_SIZE = 10
+POOL_OVERFLOW = 40
+
+
+def error_code(error):
+    """The code of a driver error that says the database cannot be used now, or None (the error is a bug)."""
+    if isinstance(error, sqlalchemy.exc.TimeoutError):
+        return "storage_busy"  # every pooled connection was in use for the whole wait
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        error = error.orig
+    if isinstance(error, sqlite3.Error):
+        return SQLITE_CODES.get((getattr(error, "sqlite_errorcode", None) or 0) & 0xFF)
+    psycopg = loaded_psycopg()
+    if psycopg is None or not isinstance(error, psycopg.Error):
+        return None
+    state = error.sqlstate or ""
+    if state in POSTGRES_CODES:
+        return POSTGRES_CODES[state]
+    if state[:2] in POSTGRES_CLASSES:
+        return POSTGRES_CLASSES[state[:2]]
+    # No SQLSTATE: the connection itself failed (refused, cut, closed).
+    return "storage_failed" if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)) and not state else None
+
+
+class Record(tuple):
+    """A PostgreSQL row read like sqlite3.Row: by position or by column name."""
+
+    def __new__(cls, values, index):
+        """The values, and the position of each column name."""
+        record = super().__new__(cls, values)
+        record.index_of = index
+        return record
+
+    def __getitem__(self, key):
+        """A value by position (or slice) or by column name."""
+        return super().__getitem__(self.index_of[key] if isinstance(key, str) else key)
+
+    def keys(self):
+        """The column names."""
+        return list(self.index_of)
+
+
+def records(cursor):
+    """psycopg's row factory for Records."""
+    index = {column.name: n for n, column in enumerate(cursor.description or ())}
+    return lambda values: Record(values, index)
+
+
+@lru_cache(maxsize=1024)
+def postgres_sql(sql):
+    """A statement written with SQLite's `?` placeholders in psycopg's style (no statement has `?` or `%` in a
+    literal)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+# While a write transaction runs on PostgreSQL it holds an advisory lock, so that writers take turns across every
+# process and host as SQLite's write lock makes them: each check-then-write of the callers (quotas, the last admin)
+# keeps its meaning on both. The accounts have their own, as on SQLite they have their own file.
+WRITERS_LOCK = 0x7765627569
+ACCOUNTS_LOCK = 0x7765627561
+
+
+@dataclass
+class Store:
+    """One database of the app: its engine, its dialect's name, this process's gate for its writers, how long a write
+    waits for the lock, and (PostgreSQL) the advisory lock its write transactions hold."""
+
+    engine: sqlalchemy.Engine
+    gate: object
+    wait: float
+    lock: int = WRITERS_LOCK
+    name: str = field(init=False)
+
+    def __post_init__(self):
+        """Read the dialect's name."""
+        self.name = self.engine.dialect.name
+
+    @property
+    def sqlite(self):
+        """Whether it is a SQLite file."""
+        return self.name == "sqlite"
+
+    def sql(self, statement):
+        """A statement in the driver's placeholder style: written once, with `?`, for both."""
+        return statement if self.sqlite else postgres_sql(statement)
+
+    def compiled(self, statement, params):
+        """A Core expression and its parameters (a dict by bindparam name; defaults are the expression's own values) as
+        the driver's SQL and parameters."""
+        sql, names, defaults = compiled_statement(statement, self.engine.dialect)
+        values = {**defaults, **params} if params else defaults
+        return sql, [values[name] for name in names] if names is not None else values
+
+
+@lru_cache(maxsize=512)
+def compiled_statement(statement, dialect):
+    """A Core expression compiled once for a dialect (module-level statements with bindparams are compiled once a
+    process): its SQL, its parameters' names in order (None: the driver takes them by name) and their defaults."""
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    return str(compiled), compiled.positiontup if dialect.positional else None, compiled.params
+
+
+def sqlite_connected(connection, _record):
+    """What every new connection to a SQLite file does first (its busy timeout is sqlite3.connect's `timeout`)."""
+    connection.row_factory = sqlite3.Row
+    connection.execute("PRAGMA foreign_keys = ON")
+    # In WAL mode (the conversations) NORMAL keeps every commit through a crash of the process; only a power cut
+    # may lose the last ones. With a rollback journal (the accounts) a power cut could corrupt the file: FULL stays.
+    if connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        connection.execute("PRAGMA synchronous = NORMAL")
+
+
+def postgres_connected(connection, _record):
+    """What every new connection to PostgreSQL does first: rows as Records."""
+    connection.row_factory = records
+
+
+def sqlite_engine(path, wait, gate):
+    """The Store of a SQLite file: a new connection each time (as sqlite3 would), so the file's last one to close
+    checkpoints it."""
+    engine = sqlalchemy.create_engine(
+        f"sqlite:///{path}",
+        poolclass=NullPool,
+        # Closed when given back, after its transactions ended (Database ends each): nothing to reset.
+        pool_reset_on_return=None,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"timeout": wait, "check_same_thread": False},
+    )
+    event.listen(engine, "connect", sqlite_connected)
+    return Store(engine, gate, wait)
+
+
+def postgres_engine(url, wait, gate):
+    """The Store of a PostgreSQL database: a pool whose connections are pinged at each checkout."""
+    url = make_url(url).set(drivername="postgresql+psycopg")
+    engine = sqlalchemy.create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        pool_timeout=wait,
+        connect_args={"connect_timeout": max(1, round(wait))},
+    )
+    event.listen(engine, "connect", postgres_connected)
+    return Store(engine, gate, wait)
+
+
+def is_postgres(url):
+    """Whether WEBUI_DATABASE_URL names a PostgreSQL database."""
+    return bool(url) and url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
