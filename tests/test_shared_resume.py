@@ -1,5 +1,6 @@
-"""Two `webui serve` processes sharing one data folder and one redis-server: an answer that runs on one is resumed and
-stopped from the other, with no gap and no duplicate, only by its owner, and through a Redis restart."""
+"""Two `webui serve` processes sharing one data folder (SQLite, or one PostgreSQL database) and one redis-server: an
+answer that runs on one is resumed and stopped from the other, with no gap and no duplicate, only by its owner, and
+through a Redis restart."""
 import os
 import signal
 import time
@@ -13,6 +14,8 @@ from conftest import DaemonThread, ServerProcess, Socket, delta_seqs, turn
 from test_cli import server_command
 from test_conversation_restart import get_json, owner_cookie
 from webui.shared.answer_log import read_entry
+
+pytestmark = pytest.mark.both_databases
 
 # Counts "tick0 tick1 …" every 20 ms, `max_tokens` of them (2000 by default), or sends as many emoji in halves; its
 # `finally` writes the file named by WEBUI_TEST_CLOSED, so the test can tell when the worker closed its generator.
@@ -39,12 +42,14 @@ def _create_completion(model, messages, stream, **kwargs):
 
 
 @pytest.fixture
-def workers(tmp_path, providers_dir, redis_server):
-    """Two servers on one data folder and one Redis: (A, B, the file the provider writes when it is closed)."""
+def workers(tmp_path, providers_dir, redis_server, database_url):
+    """Two servers on one data folder (and database) and one Redis: (A, B, the file the provider writes when it is
+    closed)."""
     (providers_dir / "ticking.py").write_text(TICKING)
     closed = tmp_path / "closed"
+    database = {"WEBUI_DATABASE_URL": database_url} if database_url else {}
     command, env = server_command(tmp_path / "data", providers_dir, "serve", WEBUI_REDIS_URL=redis_server.url,
-                                  WEBUI_TEST_CLOSED=str(closed))
+                                  WEBUI_TEST_CLOSED=str(closed), **database)
     started = []
     try:
         for _ in range(2):
@@ -255,10 +260,17 @@ def test_a_follower_of_a_worker_that_dies_ends_as_interrupted(workers):
     follower = connect(b, cookie)
     resume(follower, "watch", frames[0]["message_id"], frames[-1]["seq"])
     followed = deltas(follower, "watch", frames[-1]["seq"] + 1)
+    shown = text_of(frames) + text_of(followed[1:])
+    time.sleep(0.6)  # what was shown is stored within 0.5 s
     kill(a)
     followed += follower.until_final("watch", timeout=20)
     assert followed[-1] == {"type": "done", "request_id": "watch", "reason": "interrupted"}
     delta_seqs(followed)
+    # The live worker marks the dead one's answer interrupted, with all the text shown half a second before the kill.
+    deadline = time.monotonic() + 30
+    while (answer := stored(b, cookie, frames[0]["conversation_id"]))["status"] == "streaming" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert answer["status"] == "interrupted" and answer["content"].startswith(shown)
 
 
 def test_an_emoji_cut_in_two_between_chunks_crosses_workers_whole(workers):

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from flask import current_app, request
 
+from .storage.database import StorageError
+
 log = logging.getLogger(__name__)
 
 # Rate state is kept per client; beyond this many clients the least recently seen are forgotten, so a flood
@@ -231,7 +233,10 @@ class Sockets:
                 # One app context a round: its one connection to the accounts serves every check.
                 with self.app_context():
                     ended = [s for s in signed_in if not self.token_is_current(s.user, s.token)]
-            except Exception:  # a locked or damaged accounts file: keep the sockets, look again soon
+            except StorageError as e:  # the database is busy or away for now: keep the sockets, look again soon
+                log.warning("cannot check the sessions of the open sockets: %s", e.cause)
+                continue
+            except Exception:  # a bug: keep the sockets, look again soon
                 log.exception("cannot check the sessions of the open sockets")
                 continue
             for s in ended:
