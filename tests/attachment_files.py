@@ -1,6 +1,7 @@
 """Files to attach, made by the tests: images with Pillow, PDFs by hand (text pages, any page count) and with pypdf
 (encrypted), and the uploads and checks the attachment tests share."""
 import io
+import random
 import struct
 import zlib
 from pathlib import Path
@@ -18,6 +19,14 @@ def image_bytes(format, size=(64, 48), mode="RGB", color=(200, 30, 60), **option
     out = io.BytesIO()
     Image.new(mode, size, color).save(out, format, **options)
     return out.getvalue()
+
+
+def noise_png(side, seed):
+    """A PNG of random pixels, which compression cannot shrink (about 3 × side² bytes), and its pixels."""
+    pixels = random.Random(seed).randbytes(side * side * 3)
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), pixels).save(out, "PNG")
+    return out.getvalue(), pixels
 
 
 def jpeg_with_metadata(size=(60, 40)):

@@ -4,12 +4,11 @@ stores nothing, not even the files it had taken in before the refusal."""
 import base64
 import io
 import json
-import random
 
 import pytest
 from PIL import Image
 
-from attachment_files import image_bytes, stored
+from attachment_files import image_bytes, noise_png, stored
 from conftest import Browser
 from test_attachments_chat import CYRILLIC, ask, attach, turn
 from test_attachments_providers import SEEING, module
@@ -121,14 +120,6 @@ def test_only_user_messages_carry_files(server):
     assert response.status_code == 400 and "Message 2: only user messages carry files." in response.json()["error"]["message"]
     assert stored(server.app) == ([], [], [])
 
-
-
-def noise_png(side, seed):
-    """A PNG of random pixels, which compression cannot shrink (about 3 × side² bytes), and its pixels."""
-    pixels = random.Random(seed).randbytes(side * side * 3)
-    out = io.BytesIO()
-    Image.frombytes("RGB", (side, side), pixels).save(out, "PNG")
-    return out.getvalue(), pixels
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import openai
 import pytest
 
 from api_client import client, new_token, post
-from attachment_files import image_bytes, jpeg_with_metadata, opened, stored, upload
+from attachment_files import image_bytes, jpeg_with_metadata, noise_png, opened, stored, upload
 from conftest import Browser
 from fake_ollama import ollama  # noqa: F401 (fixture)
 from fake_upstream import OPENAI_CHAT, upstream, webui  # noqa: F401 (fixtures)
@@ -92,6 +92,28 @@ def test_a_large_image_is_sent_scaled_down_as_the_pages_are(server):
     client(server.url, token).chat.completions.create(model="seeing/eyes", messages=asking(data_url(wide)))
     url = module("seeing").seen[-1][0]["content"][-1]["image_url"]["url"]
     assert url.startswith("data:image/png;base64,") and opened(base64.b64decode(url.split(",", 1)[1])).size == (2048, 20)
+
+
+@pytest.fixture
+def tight_limits(app_config):
+    """A chat's text within 4 KiB, an upload within 40,000 bytes (before the app is made)."""
+    app_config.update(WEBUI_MAX_REQUEST_BYTES=4096, WEBUI_MAX_UPLOAD_BYTES=40_000)
+
+
+def test_images_come_besides_the_text_limit_up_to_an_uploads_size(tight_limits, server):
+    token, _browser = new_token(server.url)
+    picture, _pixels = noise_png(80, seed=1)
+    assert 4096 * 3 < len(data_url(picture)) < 40_000
+    reply = client(server.url, token).chat.completions.create(model="seeing/eyes", messages=asking(data_url(picture)))
+    assert reply.choices[0].message.content == "I see."
+    sent = module("seeing").seen[-1][0]["content"][-1]["image_url"]["url"]
+    assert opened(base64.b64decode(sent.split(",", 1)[1])).tobytes() == opened(picture).tobytes()
+    seen = len(module("seeing").seen)
+    too_long = asking(data_url(picture), text="x" * 5000)
+    too_large, _pixels = noise_png(130, seed=2)
+    for messages in (too_long, asking(data_url(too_large))):
+        assert refusal(post(server.url, token, {"model": "seeing/eyes", "messages": messages}), 413)["code"] == "request_too_large"
+    assert len(module("seeing").seen) == seen
 
 
 @pytest.mark.parametrize("language", ["en", "ru"])

@@ -128,7 +128,10 @@ def count_request(key):
 def chat_completions():
     """Answer a chat: one chat.completion object, or its chunks as server-sent events when `stream` is true."""
     get_shutdown().refuse_new_answers()
-    asked = completion_request(json_body(current_app.config["WEBUI_MAX_REQUEST_BYTES"]))
+    # Images come in the body (in base64), so it may be larger than any other request: the json_body limit replaces
+    # security's WEBUI_MAX_BODY_BYTES. Decoding a large one holds the process, as an import does; the rate bounds it.
+    limit = request.max_content_length = body_limit(current_app.config)
+    asked = completion_request(json_body(limit))
     bearer = g.api_bearer
     key = limit_key(bearer)
     count_request(key)
@@ -172,6 +175,12 @@ def chat_completions():
     finally:
         running.release(ticket)
     return whole(writer.frames, counted)
+
+
+def body_limit(config):
+    """The most a chat's body may be: its text within WEBUI_MAX_REQUEST_BYTES (shapes.check_text_size), as the page's
+    chat frame, and images besides of up to one upload's size (WEBUI_MAX_UPLOAD_BYTES) in base64."""
+    return config["WEBUI_MAX_REQUEST_BYTES"] + 4 * -(-config["WEBUI_MAX_UPLOAD_BYTES"] // 3)
 
 
 def gone():

@@ -8,7 +8,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from flask import jsonify
+from flask import current_app, jsonify
 from flask_babel import gettext as _
 
 from ..errors import ProviderError, UserError
@@ -142,7 +142,17 @@ def checked_messages(messages):
         text, pictures = content_parts(message.get("content"), index, role)
         checked.append({"role": ROLES[role], "content": text, **({"images": pictures} if pictures else {})})
     images.check_count(checked)
+    check_text_size(checked)
     return checked
+
+
+def check_text_size(messages):
+    """Refuse messages whose text is over WEBUI_MAX_REQUEST_BYTES, the page's bound on a chat frame (images come
+    besides it: see routes.body_limit)."""
+    limit = current_app.config["WEBUI_MAX_REQUEST_BYTES"]
+    if sum(len(message["content"].encode()) for message in messages) > limit:
+        message = _("The messages' text is too large (the limit is %(kib)d KiB; images may come besides it).", kib=limit // 1024)
+        raise refused(message, "messages", code="too_large")
 
 
 def checked_options(body):
