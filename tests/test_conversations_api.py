@@ -51,6 +51,11 @@ def test_the_list_is_newest_first_and_pages_with_a_cursor(client):
     assert third["next"] is None
 
 
+def searched(client, query):
+    """The ids of the conversations a search for `query` finds, newest first."""
+    return [c["id"] for c in client.get("/api/conversations", query_string={"q": query}).json["conversations"]]
+
+
 def test_search_finds_titles_and_text_of_the_owner_only(client, stranger):
     apples = create(client, [{"role": "user", "content": "Tell me about apples"}], title="Fruit")
     pears = create(client, [{"role": "user", "content": "x"}, {"role": "assistant", "content": "Груши растут на деревьях."}])
@@ -58,7 +63,7 @@ def test_search_finds_titles_and_text_of_the_owner_only(client, stranger):
 
     def found(query):
         """The ids the search returns for `query`."""
-        return [c["id"] for c in client.get("/api/conversations", query_string={"q": query}).json["conversations"]]
+        return searched(client, query)
 
     assert found("apple") == [apples]
     assert found("FRUIT") == [apples]
@@ -70,6 +75,16 @@ def test_search_finds_titles_and_text_of_the_owner_only(client, stranger):
     # FTS5 would read a NUL as the end of its query; it separates words, as in the text searched.
     assert found("apples\0about") == [apples]
     assert found("\0") == []
+
+
+def test_search_is_blind_to_accents_as_people_type_them(client):
+    french = create(client, [{"role": "user", "content": "Un café crème, s'il vous plaît"}], title="Résumé")
+    plain = create(client, [{"role": "user", "content": "a naive cafe owner"}])
+    accented = {query: searched(client, query) for query in ("cafe", "CAFÉ", "resume", "résumé", "plait", "naïve", "crème")}
+    assert accented == {
+        "cafe": [plain, french], "CAFÉ": [plain, french], "resume": [french], "résumé": [french], "plait": [french],
+        "naïve": [plain], "crème": [french],
+    }
 
 
 def test_a_conversation_shows_its_active_path_with_versions(client):

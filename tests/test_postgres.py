@@ -4,7 +4,7 @@ import pytest
 from conftest import Browser, ServerProcess, turn
 from databases import run_sql
 from test_cli import server_command
-from webui import create_app
+from webui import create_app, identity
 from webui.storage import conversations, get_db
 from webui.storage.answer_parts import Part, append_parts
 from webui.storage.database import transaction
@@ -157,3 +157,45 @@ def test_webui_serve_stores_a_chat_in_postgresql_and_keeps_it_across_a_restart_o
     stored = run_sql(create_app({"WEBUI_DATA_DIR": str(tmp_path / "data"), "WEBUI_DATABASE_URL": database_url}),
                      "SELECT content FROM messages ORDER BY seq")
     assert [row[0] for row in stored] == ["hello from gunicorn", "hello from gunicorn ", "and again", "and again "]
+
+
+def test_a_database_of_revision_0001_is_upgraded_with_its_rows_and_then_folds_accents(app_config, postgres_cluster):
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from webui.storage.upgrade import alembic_config
+
+    client = create_app(app_config).test_client()
+    client.get("/")
+    cafe = imported(client, "Un café crème")
+    owner = client.get_cookie(identity.COOKIE).value
+    engine = create_engine(app_config["WEBUI_DATABASE_URL"])
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0001")
+    engine.dispose()
+    name = app_config["WEBUI_DATABASE_URL"].rsplit("/", 1)[1]
+    assert postgres_cluster.sql("SELECT version_num FROM alembic_version", name).strip() == "0001"
+    client = create_app(app_config).test_client()
+    client.set_cookie(identity.COOKIE, owner)
+    assert postgres_cluster.sql("SELECT version_num FROM alembic_version", name).strip() == "0002"
+    assert found(client, "cafe creme") == {cafe} and found(client, "CAFÉ") == {cafe}
+
+
+def test_a_database_that_may_not_make_unaccent_still_searches_and_says_why_accents_count(app_config, postgres_cluster, caplog):
+    name = app_config["WEBUI_DATABASE_URL"].rsplit("/", 1)[1]
+    role = f"limited_{name}"
+    # May make tables in the schema, but not extensions (a trusted one needs CREATE on the database).
+    postgres_cluster.sql(f"CREATE ROLE {role} LOGIN")
+    postgres_cluster.sql(f"GRANT CREATE, USAGE ON SCHEMA public TO {role}", name)
+    try:
+        app_config["WEBUI_DATABASE_URL"] = postgres_cluster.url(name).replace("//webui@", f"//{role}@")
+        app = create_app(app_config)
+        client = app.test_client()
+        client.get("/")
+        cafe, plain = imported(client, "Un café crème"), imported(client, "a cafe")
+        assert "search will not fold accents" in caplog.text and "unaccent" in caplog.text
+        assert (found(client, "café"), found(client, "cafe"), found(client, "crème")) == ({cafe}, {plain}, {cafe})
+        app.extensions["webui.store"].engine.dispose()
+    finally:
+        postgres_cluster.sql(f"REASSIGN OWNED BY {role} TO webui; DROP OWNED BY {role}", name)
+        postgres_cluster.sql(f"DROP ROLE {role}")

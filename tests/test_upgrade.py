@@ -44,7 +44,7 @@ def test_a_sqlite_file_of_any_released_step_is_upgraded_with_its_rows(app_config
     legacy_file(data / storage.FILENAME, version)
     app = create_app(app_config)
     assert run_sql(app, "PRAGMA user_version")[0][0] == SCHEMA_VERSION
-    assert [tuple(row) for row in run_sql(app, "SELECT version_num FROM alembic_version")] == [("0001",)]
+    assert [tuple(row) for row in run_sql(app, "SELECT version_num FROM alembic_version")] == [(HEAD,)]
     rows = run_sql(app, "SELECT id, content, status FROM stored_messages ORDER BY seq")
     text = "Half an answer" if version >= 3 else "Half an "
     assert [tuple(row) for row in rows] == [("m1", "Where is my ancient text?", "complete"), ("m2", text, "streaming")]
@@ -55,7 +55,7 @@ def test_a_sqlite_file_of_any_released_step_is_upgraded_with_its_rows(app_config
     assert len(run_sql(app, "SELECT * FROM presets")) == (1 if version >= 4 else 0)
     # Started again, the current file is left as it is.
     create_app(app_config)
-    assert [tuple(row) for row in run_sql(app, "SELECT version_num FROM alembic_version")] == [("0001",)]
+    assert [tuple(row) for row in run_sql(app, "SELECT version_num FROM alembic_version")] == [(HEAD,)]
 
 
 @pytest.mark.both_databases
@@ -80,7 +80,7 @@ def test_processes_starting_together_upgrade_the_database_once(app_config):
         for future in [pool.submit(storage.upgrade, store) for store in stores]:
             future.result(timeout=60)
     app = create_app(app_config)
-    assert [tuple(row) for row in run_sql(app, "SELECT version_num FROM alembic_version")] == [("0001",)]
+    assert [tuple(row) for row in run_sql(app, "SELECT version_num FROM alembic_version")] == [(HEAD,)]
     client = app.test_client()
     client.get("/")
     assert client.post("/api/conversations/import", json=[{"role": "user", "content": "hi"}]).status_code == 201

@@ -1,8 +1,9 @@
 """Full-text search, and the few other pieces of SQL that SQLite and PostgreSQL each write their own way, in one place.
 
 SQLite searches with FTS5 (the tables message_search, title_search and part_search, kept by triggers); PostgreSQL with
-its own full-text search on GIN expression indexes (see the baseline revision), in the 'simple' configuration: words
-as they are, lower-cased, in any language. Both find a conversation whose title, or one of whose messages (a streaming
+its own full-text search on GIN expression indexes (revisions 0001 and 0002), in the configuration webui_search: words
+as they are, lower-cased, in any language, their accents taken off as FTS5's remove_diacritics does (PostgreSQL's
+unaccent also reads ё as е, which FTS5 does not). Both find a conversation whose title, or one of whose messages (a streaming
 answer's parts too), holds every word of the query as the beginning of a word. The user's words are always data: each
 is quoted, so no punctuation of theirs becomes query syntax.
 """
@@ -17,14 +18,14 @@ FTS5_MATCH = (
     " OR id IN (SELECT m.conversation_id FROM part_search s JOIN answer_parts p ON p.seq = s.rowid"
     " JOIN messages m ON m.id = p.message_id WHERE part_search MATCH ?))"
 )
-# The expressions are exactly those the GIN indexes are made on (revision 0001), so that the indexes answer: a
+# The expressions are exactly those the GIN indexes are made on (revision 0002), so that the indexes answer: a
 # message's first 100,000 characters (a tsvector holds at most 1 MB), a title, a part with the word cut before it.
 POSTGRES_MATCH = (
-    "(to_tsvector('simple', title) @@ to_tsquery('simple', ?)"
+    "(to_tsvector('webui_search', title) @@ to_tsquery('webui_search', ?)"
     " OR id IN (SELECT m.conversation_id FROM messages m"
-    " WHERE to_tsvector('simple', left(m.content, 100000)) @@ to_tsquery('simple', ?))"
+    " WHERE to_tsvector('webui_search', left(m.content, 100000)) @@ to_tsquery('webui_search', ?))"
     " OR id IN (SELECT m.conversation_id FROM answer_parts p JOIN messages m ON m.id = p.message_id"
-    " WHERE to_tsvector('simple', p.lead || p.text) @@ to_tsquery('simple', ?)))"
+    " WHERE to_tsvector('webui_search', p.lead || p.text) @@ to_tsquery('webui_search', ?)))"
 )
 
 
