@@ -7,7 +7,8 @@ from flask_babel import gettext as _
 from .runner import get_runner
 from .answer import Answer, Cursor, FrameList
 from .errors import UserError, failure_message
-from .frames import ChatRequest, bad_request
+from .chat_request import ChatRequest
+from .frames import bad_request
 from .identity import current_owner
 from .registry import get_registry, resolve
 from .security import allow_request

@@ -11,7 +11,7 @@ from ..answer import Answer, Cursor, FrameList
 from ..context import ESTIMATE, Budget
 from ..conversations_api import json_body
 from ..errors import UserError
-from ..frames import ChatRequest
+from ..chat_request import ChatRequest
 from ..limits import client_key
 from ..registry import get_registry, resolve
 from ..runner import get_runner
