@@ -1,12 +1,10 @@
 """Running answers: a provider's generator feeds an answer, which ends with exactly one final frame whatever happens.
 
-An answer ends when its provider is done or fails (whatever it raises), when it reaches WEBUI_MAX_ANSWER_CHARS
-(`length`), when the provider yields no text for its idle limit (`timeout`), or from outside: stop, its socket
-closing, its conversation deleted. A watchdog, one thread per app while answers run, looks at each running answer a
-few times a second: it times out the silent ones and, under gevent, interrupts the thread running an answer that has ended
-while its provider is blocked (in a read, a sleep, a lock), so that the generator unwinds, its `finally` runs and its
-connection closes at once. A plain thread (the tests' in-process server) cannot be interrupted: there such a generator is
-closed as soon as it hands back control.
+An answer ends when its provider is done or fails (whatever it raises), at WEBUI_MAX_ANSWER_CHARS (`length`), when its
+provider yields no text for its idle limit (`timeout`), or from outside: stop, its socket closing, its conversation
+deleted. The watchdog, one thread per app while answers run, times out the silent ones and, under gevent, interrupts
+the greenlet of an answer that has ended while its provider waits (a read, a sleep, a lock), so the generator unwinds
+and its `finally` runs at once; a plain thread cannot be interrupted, and its generator is closed when it next yields.
 """
 import logging
 import threading
@@ -30,26 +28,18 @@ PATROL_SECONDS = 0.25
 
 
 class Interrupted(BaseException):
-    """Raised by the watchdog into the thread running an answer that has ended: not an Exception, so that a provider's
+    """Raised into the thread running an answer that has ended: not an Exception, so that a provider's
     `except Exception` lets it through."""
 
 
 class Watch:
-    """One running answer as the watchdog sees it.
-
-    `in_provider` is true while its thread may be waiting inside the provider's code: only then may it be interrupted.
-    """
+    """One running answer as the watchdog sees it; it may be interrupted only while `in_provider`."""
 
     def __init__(self, answer, idle_seconds, timeout_message, now):
-        """Watch `answer`; silence starts counting now."""
-        self.answer = answer
-        self.idle_seconds = idle_seconds
-        # Worded in the running thread's context, in the reader's language; the watchdog has neither.
-        self.timeout_message = timeout_message
-        self.interrupt = interrupter(Interrupted)
-        self.in_provider = True
-        self.chunks = 0
-        self.active_at = now
+        """Watch `answer`; silence starts counting now. The message is worded in the answer's thread and language."""
+        self.answer, self.idle_seconds, self.timeout_message = answer, idle_seconds, timeout_message
+        self.interrupt, self.in_provider = interrupter(Interrupted), True
+        self.chunks, self.active_at = 0, now
 
     def check(self, now):
         """Time the answer out when its provider has been silent too long; interrupt its thread once it has ended."""
@@ -93,22 +83,9 @@ def relay(chunks, answer, room):
     return reason
 
 
-def close(chunks, provider):
-    """Close the provider's generator, if it made one; what its `finally` raises is logged, never passed on."""
-    end = getattr(chunks, "close", None)
-    if end is None:
-        return
-    try:
-        end()
-    except GreenletExit:
-        raise
-    except BaseException as e:
-        log.warning("provider %s failed while closing: %s", provider.name, error_text(e, provider.secrets()))
-
-
 def drive(watch, provider, model, messages, options, room):
     """Stream one answer of at most `room` characters into the watched answer, closing the provider's generator
-    however it ends."""
+    however it ends; what its `finally` raises is logged, never passed on."""
     answer = watch.answer
     chunks = None
     try:
@@ -116,8 +93,7 @@ def drive(watch, provider, model, messages, options, room):
             chunks = iter(provider.complete(model, messages, stream=True, **options))
             reason = relay(chunks, answer, room)
         finally:
-            # Set before anything can wait again: from here on an interruption would hit this function, not the
-            # provider.
+            # From here on an interruption would hit this function, not the provider.
             watch.in_provider = False
         if reason:
             answer.finish(reason)
@@ -130,13 +106,17 @@ def drive(watch, provider, model, messages, options, room):
         answer.finish("interrupted")
         raise
     except BaseException as e:
-        # An Exception, or what a provider should never raise (SystemExit, KeyboardInterrupt, CancelledError, a stray
-        # GeneratorExit): each is the provider's failure, and none goes further. A thread would just end without a
-        # final frame, and under gevent a SystemExit or KeyboardInterrupt leaving a greenlet stops the whole server.
+        # Whatever it is (even SystemExit, KeyboardInterrupt, a stray GeneratorExit) it is the provider's failure and
+        # goes no further: a thread would end without a final frame, and under gevent it would stop the whole server.
         log.warning("provider %s failed: %s", provider.name, error_text(e, provider.secrets()))
         answer.fail("provider_error", failure_message(e, provider.secrets()))
     finally:
-        close(chunks, provider)
+        try:
+            getattr(chunks, "close", lambda: None)()
+        except GreenletExit:
+            raise
+        except BaseException as e:
+            log.warning("provider %s failed while closing: %s", provider.name, error_text(e, provider.secrets()))
 
 
 class Runner:
@@ -155,44 +135,37 @@ class Runner:
     def start(self, answer, provider, model, messages, options, locale, name, written=0, after=None):
         """Run the answer in a new thread called `name`, in the language `locale`; the answer ends however that goes.
         Then `after()`, if given, runs in that thread, after the final frame."""
-        run = (answer, provider, model, messages, options, written)
-        thread = threading.Thread(target=self._run_in_context, args=(locale, after, *run), name=name, daemon=True)
+
+        def run():
+            """The thread's body: in the request's language, with an app context for the database."""
+            with self.app.app_context(), force_locale(locale):
+                self.run(answer, provider, model, messages, options, written)
+                if after:
+                    after()
+
         try:
-            thread.start()
+            threading.Thread(target=run, name=name, daemon=True).start()
         except RuntimeError:
             # No thread to be had (a limit of the system): the request still gets its one final frame.
             log.exception("could not start an answer")
             answer.fail("internal_error", _("Something went wrong inside the server; its log has the details."))
-
-    def _run_in_context(self, locale, after, *answer):
-        """Thread body: in the request's language, with an app context for the database."""
-        with self.app.app_context(), force_locale(locale):
-            self.run(*answer)
-            if after:
-                after()
 
     def run(self, answer, provider, model, messages, options, written=0):
         """Stream one answer into `answer` here, in this thread, under the watchdog; the message it goes into has
         `written` characters already (a continued answer), which count toward WEBUI_MAX_ANSWER_CHARS."""
         seconds = provider.idle_limit(self.idle_seconds)
         message = _(
-            "%(provider)s sent nothing for %(seconds)s s, so the answer was ended.",
-            provider=provider.name,
-            seconds=f"{seconds:g}",
+            "%(provider)s sent nothing for %(seconds)s s, so the answer was ended.", provider=provider.name, seconds=f"{seconds:g}"
         )
         watch = Watch(answer, seconds, message, self._clock())
-        self._watch(watch)
+        with self._lock:
+            self._watches.add(watch)
+            self._watchdog.wake()
         try:
             drive(watch, provider, model, messages, options, max(0, self.max_chars - written))
         finally:
             with self._lock:
                 self._watches.discard(watch)
-
-    def _watch(self, watch):
-        """Put a watch under the watchdog, starting it if it is not running."""
-        with self._lock:
-            self._watches.add(watch)
-            self._watchdog.wake()
 
     def _patrol(self):
         """Look at every running answer: a few times a second while any runs."""
