@@ -1,14 +1,10 @@
 """Running answers: a provider's generator feeds an answer, which ends with exactly one final frame whatever happens.
 
-An answer ends when its provider is done or fails (whatever it raises), at WEBUI_MAX_ANSWER_CHARS (`length`), when its
-provider yields no text for its idle limit (`timeout`), or from outside: stop, its socket closing, its conversation
-deleted. The watchdog, one thread per app while answers run, times out the silent ones and, under gevent, interrupts
-the greenlet of an answer that has ended while its provider waits (a read, a sleep, a lock), so the generator unwinds
-and its `finally` runs at once; a plain thread cannot be interrupted, and its generator is closed when it next yields.
+An answer ends when its provider is done or fails (whatever it raises), at WEBUI_MAX_ANSWER_CHARS (`length`), or from
+outside: stop, its socket closing, its conversation deleted, the watchdog's timeout (see watchdog.py).
 """
 import logging
 import threading
-import time
 
 from flask import current_app
 from flask_babel import force_locale
@@ -16,43 +12,12 @@ from flask_babel import gettext as _
 from greenlet import GreenletExit
 
 from .context import Trimmed
-from .cooperative import interrupter, taking_turns
+from .cooperative import taking_turns
 from .errors import UserError, error_text, failure_message
 from .markers import Ending, Via
-from .patrol import Patrol
+from .watchdog import Interrupted, Watchdog
 
 log = logging.getLogger(__name__)
-
-# How often the watchdog looks at the running answers: how late a timeout or an interruption may come.
-PATROL_SECONDS = 0.25
-
-
-class Interrupted(BaseException):
-    """Raised into the thread running an answer that has ended: not an Exception, so that a provider's
-    `except Exception` lets it through."""
-
-
-class Watch:
-    """One running answer as the watchdog sees it; it may be interrupted only while `in_provider`."""
-
-    def __init__(self, answer, idle_seconds, timeout_message, now):
-        """Watch `answer`; silence starts counting now. The message is worded in the answer's thread and language."""
-        self.answer, self.idle_seconds, self.timeout_message = answer, idle_seconds, timeout_message
-        self.interrupt, self.in_provider = interrupter(Interrupted), True
-        self.chunks, self.active_at = 0, now
-
-    def check(self, now):
-        """Time the answer out when its provider has been silent too long; interrupt its thread once it has ended."""
-        answer = self.answer
-        if not answer.finished:
-            chunks = answer.length()
-            if chunks != self.chunks:
-                self.chunks, self.active_at = chunks, now
-            elif now - self.active_at >= self.idle_seconds:
-                answer.fail("timeout", self.timeout_message)
-        if answer.finished and self.interrupt:
-            interrupt, self.interrupt = self.interrupt, None
-            interrupt(lambda: self.in_provider)
 
 
 def relay(chunks, answer, room):
@@ -120,17 +85,13 @@ def drive(watch, provider, model, messages, options, room):
 
 
 class Runner:
-    """The answers running for one app, each in a thread of its own (under gevent, a greenlet), and their watchdog."""
+    """The answers running for one app, each in a thread of its own (under gevent, a greenlet), under its watchdog."""
 
-    def __init__(self, app, clock=time.monotonic):
-        """No answer runs yet; the watchdog starts with the first."""
+    def __init__(self, app):
+        """No answer runs yet."""
         self.app = app
-        self.idle_seconds = app.config["WEBUI_PROVIDER_IDLE_SECONDS"]
         self.max_chars = app.config["WEBUI_MAX_ANSWER_CHARS"]
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._watches = set()
-        self._watchdog = Patrol(app, "webui-watchdog", PATROL_SECONDS, self._lock, lambda: bool(self._watches), self._patrol)
+        self.watchdog = Watchdog(app)
 
     def start(self, answer, provider, model, messages, options, locale, name, written=0, after=None):
         """Run the answer in a new thread called `name`, in the language `locale`; the answer ends however that goes.
@@ -153,31 +114,8 @@ class Runner:
     def run(self, answer, provider, model, messages, options, written=0):
         """Stream one answer into `answer` here, in this thread, under the watchdog; the message it goes into has
         `written` characters already (a continued answer), which count toward WEBUI_MAX_ANSWER_CHARS."""
-        seconds = provider.idle_limit(self.idle_seconds)
-        message = _(
-            "%(provider)s sent nothing for %(seconds)s s, so the answer was ended.", provider=provider.name, seconds=f"{seconds:g}"
-        )
-        watch = Watch(answer, seconds, message, self._clock())
-        with self._lock:
-            self._watches.add(watch)
-            self._watchdog.wake()
-        try:
+        with self.watchdog.watching(answer, provider) as watch:
             drive(watch, provider, model, messages, options, max(0, self.max_chars - written))
-        finally:
-            with self._lock:
-                self._watches.discard(watch)
-
-    def _patrol(self):
-        """Look at every running answer: a few times a second while any runs."""
-        with self._lock:
-            watches = list(self._watches)
-        now = self._clock()
-        for watch in watches:
-            try:
-                watch.check(now)
-            except Exception:
-                # One answer that cannot be ended (its final write failed) must not leave the others unwatched.
-                log.exception("the watchdog could not end an answer")
 
 
 def init_app(app):
