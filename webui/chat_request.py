@@ -3,7 +3,8 @@ from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 
-from .frames import bad_request, request_id_of, valid_id
+from .errors import bad_request
+from .frames import request_id_of, valid_id
 from .options import parse_options
 
 ROLES = ("system", "user", "assistant")

@@ -4,17 +4,12 @@ import re
 
 from flask_babel import gettext as _
 
-from .errors import UserError
+from .errors import UserError, bad_request
 from .storage.conversations import ID
 
 # The request id of a frame too large to parse, as the page writes it: in its first 400 characters, its first or
 # second member (after "type").
 LEADING_REQUEST_ID = re.compile(r'\s*\{\s*(?:"type"\s*:\s*"\w{1,20}"\s*,\s*)?"request_id"\s*:\s*("(?:[^"\\]|\\.){1,128}"|-?\d{1,20})')
-
-
-def bad_request(message):
-    """A UserError with the bad_request code."""
-    return UserError(message, code="bad_request")
 
 
 def parse_json(text):

@@ -6,9 +6,8 @@ from flask_babel import gettext as _
 
 from .runner import get_runner
 from .answer import Answer, Cursor
-from .errors import UserError, failure_message
+from .errors import UserError, bad_request, failure_message
 from .chat_request import ChatRequest
-from .frames import bad_request
 from .identity import current_owner
 from .openai_api.stream import Pipe
 from .registry import get_registry, resolve
