@@ -52,10 +52,9 @@ class Watch:
 class Watchdog:
     """The watches of one app's running answers, and the thread that checks them while any runs."""
 
-    def __init__(self, app, clock=time.monotonic):
+    def __init__(self, app):
         """Nothing is watched yet; the thread starts with the first watch."""
         self.idle_seconds = app.config["WEBUI_PROVIDER_IDLE_SECONDS"]
-        self._clock = clock
         self._lock = threading.Lock()
         self._watches = set()
         self._patrol = Patrol(app, "webui-watchdog", PATROL_SECONDS, self._lock, lambda: bool(self._watches), self._round)
@@ -68,7 +67,7 @@ class Watchdog:
         message = _(
             "%(provider)s sent nothing for %(seconds)s s, so the answer was ended.", provider=provider.name, seconds=f"{seconds:g}"
         )
-        watch = Watch(answer, seconds, message, self._clock())
+        watch = Watch(answer, seconds, message, time.monotonic())
         with self._lock:
             self._watches.add(watch)
             self._patrol.wake()
@@ -82,7 +81,7 @@ class Watchdog:
         """Look at every running answer."""
         with self._lock:
             watches = list(self._watches)
-        now = self._clock()
+        now = time.monotonic()
         for watch in watches:
             try:
                 watch.check(now)
