@@ -87,10 +87,6 @@ class Answer:
         """The frame that opens the request for one cursor."""
         return {"type": "start", "request_id": request_id, "provider": self.provider, "model": self.model, "context": self.context}
 
-    def length(self):
-        """How many chunks the answer has."""
-        return len(self.log)
-
     def via(self, provider, model):
         """Record which provider really answers, before the first chunk (whose start frame names it)."""
         with self._lock:

@@ -39,7 +39,7 @@ class Watch:
         """Time the answer out when its provider has been silent too long; interrupt its thread once it has ended."""
         answer = self.answer
         if not answer.finished:
-            chunks = answer.length()
+            chunks = len(answer.log)
             if chunks != self.chunks:
                 self.chunks, self.active_at = chunks, now
             elif now - self.active_at >= self.idle_seconds:
