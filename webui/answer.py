@@ -159,7 +159,10 @@ class Answer:
 
     def _send_final(self, kind, **fields):
         """Tell every cursor left how the answer ended; a done frame's stats count the answer as it ended."""
-        self._tell({"type": kind, **fields, **({"stats": self.stats()} if kind == "done" else {})})
+        told = {"type": kind, **fields}
+        if kind == "done":
+            told["stats"] = self.stats()
+        self._tell(told)
 
     def _tell(self, told):
         """Set the final frame `told` (without a request id) on every cursor left and wake them; the answer is settled
