@@ -1,15 +1,10 @@
 """The in-flight answer: its chunk log, the cursors that read it, its one final frame, its stats and its stop.
 
-Invariants, each kept under the answer's lock:
-- Only the thread that runs the provider adds chunks, and none once the answer has ended: the log an answer ended
-  with is its whole text.
-- The final frame is set once, on every cursor attached at the end, after the last chunk; a cursor that comes later
-  is refused (it replays what was stored instead).
-- A cursor is woken only after what it has to send (a chunk, the final frame) is in place, and makes its frames from
-  the answer when its writer takes it (see writer.py), so it sends every chunk once, in order, then the final frame.
-- A chunk skips waking a cursor that is still queued in its writer. That read takes no lock, yet misses nothing: the
-  writer unqueues a cursor before it takes the answer's lock to read the log, so either that read comes after this
-  chunk's append (and has it), or the unqueueing happened before the append's lock and this read sees it.
+Invariants, under the answer's lock: only the thread running the provider adds chunks, none after the end, so the log
+an answer ended with is its whole text; the final frame is set once, after the last chunk, on every cursor then
+attached, and a later cursor is refused (it replays what was stored). A cursor is woken after what it is to send is in
+place. A chunk skips a cursor still queued in its writer, read without the lock, yet misses nothing: the writer
+unqueues a cursor before it reads the log, so that read comes after the chunk's append or the skip does not happen.
 """
 import itertools
 import threading
@@ -17,47 +12,49 @@ import time
 
 from .cooperative import native_lock
 
-# A delta frame carries chunks until it has this many characters (or has one chunk that is longer): a backlog
-# leaves as frames of tens of KB rather than one of megabytes.
+# A delta frame carries chunks until it has this many characters (or one longer chunk): a backlog leaves as frames of
+# tens of KB, not one of megabytes.
 FRAME_CHARS = 16 * 1024
 
 
 class Cursor:
-    """One request's place in an answer, for one socket: how many chunks it has sent, and whether its start and final
-    frames have. Only its writer moves it; `queued` is the writer's, under the writer's lock."""
+    """One request's place in an answer, for one socket: the chunks sent, whether its start and final frames were.
+    Only its writer moves it, and guards `queued` with its own lock."""
 
     def __init__(self, writer, request_id, sent=0):
         """A cursor that has had `sent` chunks and no start frame, sending through `writer` (see writer.Writer)."""
-        self.writer = writer
-        self.request_id = request_id
-        self.sent = sent
-        self.answer = None
-        self.started = False
-        self.final = None
-        self.done = False
-        self.queued = False
+        self.writer, self.request_id, self.sent = writer, request_id, sent
+        self.answer = self.final = None
+        self.started = self.done = self.queued = False
 
     def wake(self):
         """Tell the writer there is something to send."""
         self.writer.wake(self)
 
     def take(self, most):
-        """At most `most` frames not yet sent, and whether more are left."""
-        return self.answer.frames(self, most)
-
-
-class FrameList:
-    """A writer that keeps a request's frames in a list as soon as they are made: for code that runs an answer itself."""
-
-    def __init__(self):
-        """No frames yet."""
-        self._lock = threading.Lock()
-        self.frames = []
-
-    def wake(self, cursor):
-        """Take every frame the cursor has now (the runner and the watchdog may both wake it)."""
-        with self._lock:
-            self.frames += cursor.take(float("inf"))[0]
+        """At most `most` frames not yet sent (the start, deltas of the chunks past the cursor, the final), and whether
+        more are left. One call at a time, by the writer."""
+        answer = self.answer
+        with answer._lock:
+            end, final = answer.first + len(answer.log), self.final
+        frames = []
+        if not self.started and (end or final):
+            self.started = True
+            frames.append(answer.start_frame(self.request_id))
+        log, first = answer.log, answer.first
+        while self.sent < end and len(frames) < most:
+            begin = stop = self.sent
+            size = 0
+            while stop < end and (stop == begin or size < FRAME_CHARS):
+                size += len(log[stop - first])
+                stop += 1
+            self.sent = stop
+            text = "".join(log[begin - first : stop - first])
+            frames.append({"type": "delta", "request_id": self.request_id, "seq": stop, "text": text})
+        if final and self.sent == end and not self.done and len(frames) < most:
+            self.done = True
+            frames.append(final)
+        return frames, self.sent < end or (final and not self.done)
 
 
 class Answer:
@@ -70,38 +67,25 @@ class Answer:
 
     def __init__(self, cursor, provider, model, clock=time.monotonic):
         """Start with one cursor, which has had nothing yet."""
-        self.provider = provider
-        self.model = model
-        self.log = []
-        # (chunks, characters) counted so far by stats(), which counts only the chunks added since: off the chunk's path.
-        self._counted = (0, 0)
-        self._cursors = []
+        self.provider, self.model, self.log, self._cursors = provider, model, [], []
         self._clock = clock
-        # Held only for a few reads and writes of memory, never across a wait (see cooperative.native_lock).
+        # Held for a few reads and writes of memory, never across a wait (see cooperative.native_lock).
         self._lock = native_lock()
-        self.started_at = clock()
-        self.first_chunk_at = None
-        self.finished = False
-        # Set once every cursor has its final frame queued (or none is left to tell, or the telling failed): what a
-        # closing socket, a resume and whoever ends an answer wait for.
-        self.settled = threading.Event()
-        # The final frame as its cursors were told it, without a request id: set once, with `settled`.
-        self.told = None
-        self.status = "streaming"
-        self.error = None
-        # Tokens the model wrote, when its provider says (markers.Ending): what the page's rate counts.
-        self.tokens = None
-        # What of the history the provider was sent (see context.summary), set before the answer starts.
-        self.context = None
+        self.started_at, self.first_chunk_at = clock(), None
+        # (chunks, characters) counted by stats(), which counts only the chunks added since: off the chunk's path.
+        self._counted = (0, 0)
+        self.finished, self.status, self.error = False, "streaming", None
+        # Set once every cursor has its final frame (or none is left, or telling failed): what a closing socket, a
+        # resume and whoever ends an answer wait for. `told` is that frame, without a request id.
+        self.settled, self.told = threading.Event(), None
+        # The tokens the model wrote when its provider says (markers.Ending), and what of the history it was sent
+        # (context.summary), set before the first chunk.
+        self.tokens = self.context = None
         self.attach(cursor)
 
     def start_frame(self, request_id):
         """The frame that opens the request for one cursor."""
         return {"type": "start", "request_id": request_id, "provider": self.provider, "model": self.model, "context": self.context}
-
-    def length(self):
-        """How many chunks the answer has."""
-        return len(self.log)
 
     def via(self, provider, model):
         """Record which provider really answers, before the first chunk (whose start frame names it)."""
@@ -147,33 +131,6 @@ class Answer:
                 self.finished = True
                 self.settled.set()
 
-    def frames(self, cursor, most):
-        """Up to `most` frames `cursor` has not had (its start, its deltas, its final), and whether more are left;
-        moves the cursor. Only the cursor's writer calls this, one call at a time."""
-        with self._lock:
-            end, final = self.first + len(self.log), cursor.final
-        frames = []
-        if not cursor.started and (end or final):
-            cursor.started = True
-            frames.append(self.start_frame(cursor.request_id))
-        while cursor.sent < end and len(frames) < most:
-            frames.append(self._delta(cursor, end))
-        if final and cursor.sent == end and not cursor.done and len(frames) < most:
-            cursor.done = True
-            frames.append(final)
-        return frames, cursor.sent < end or (final and not cursor.done)
-
-    def _delta(self, cursor, end):
-        """The delta frame of the chunks after the cursor, up to FRAME_CHARS of them; seq is the last chunk's number."""
-        begin = stop = cursor.sent
-        size = 0
-        first = self.first
-        while stop < end and (stop == begin or size < FRAME_CHARS):
-            size += len(self.log[stop - first])
-            stop += 1
-        cursor.sent = stop
-        return {"type": "delta", "request_id": cursor.request_id, "seq": stop, "text": "".join(self.log[begin - first : stop - first])}
-
     def stats(self):
         """Timing and size of the answer so far."""
         with self._lock:
@@ -197,28 +154,29 @@ class Answer:
         with self._lock:
             if self.finished:
                 return False
-            self.finished = True
-            self.status, self.error = status, error
+            self.finished, self.status, self.error = True, status, error
             return True
 
     def _send_final(self, kind, **fields):
-        """Give every cursor left its final frame; a done frame's stats count the answer as it ended."""
-        try:
-            if kind == "done":
-                fields["stats"] = self.stats()
-            self._tell({"type": kind, **fields})
-        finally:
-            self.settled.set()
+        """Tell every cursor left how the answer ended; a done frame's stats count the answer as it ended."""
+        told = {"type": kind, **fields}
+        if kind == "done":
+            told["stats"] = self.stats()
+        self._tell(told)
 
     def _tell(self, told):
-        """Set the final frame `told` (without a request id) on every cursor left, and wake them."""
-        self.told = told
-        with self._lock:
-            cursors = self._cursors
+        """Set the final frame `told` (without a request id) on every cursor left and wake them; the answer is settled
+        then, even if that failed."""
+        try:
+            self.told = told
+            with self._lock:
+                cursors = self._cursors
+                for cursor in cursors:
+                    cursor.final = {"type": told["type"], "request_id": cursor.request_id, **told}
             for cursor in cursors:
-                cursor.final = {"type": told["type"], "request_id": cursor.request_id, **told}
-        for cursor in cursors:
-            cursor.wake()
+                cursor.wake()
+        finally:
+            self.settled.set()
 
     def _final(self, status, error, kind, **fields):
         """End with one final frame, unless the answer already ended."""

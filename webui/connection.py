@@ -6,9 +6,10 @@ from flask_babel import gettext as _
 from . import attachments, titles, turns
 from .answer import Answer, Cursor
 from .attachments.prompt import Vision, with_files_of_last_user
+from .chat_request import parse_chat
 from .context import Budget
-from .errors import UserError
-from .frames import bad_request, parse_chat, parse_frame, parse_resume, valid_request_id
+from .errors import UserError, bad_request
+from .frames import parse_frame, parse_resume, valid_request_id
 from .limits import Window
 from .stored_answers import StoredAnswer
 from .registry import resolve

@@ -6,8 +6,7 @@ from flask import Blueprint, current_app, jsonify
 from flask_babel import gettext as _
 
 from .conversations_api import json_body
-from .errors import ProviderError, UserError, json_error
-from .frames import bad_request
+from .errors import ProviderError, UserError, bad_request, json_error
 from .identity import current_owner
 from .providers.auto import AUTO
 from .providers.configured import TYPES, build_provider, entry_problem

@@ -5,8 +5,8 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import attachments
-from .errors import UserError
-from .frames import bad_request, parse_json
+from .errors import UserError, bad_request
+from .frames import parse_json
 from .identity import current_owner
 from .stored_answers import get_stored_answers
 from .security import allow_body, allow_request

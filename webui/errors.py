@@ -44,6 +44,11 @@ class UserError(Exception):
         self.details = details
 
 
+def bad_request(message):
+    """A UserError with the bad_request code."""
+    return UserError(message, code="bad_request")
+
+
 class ProviderError(UserError):
     """A provider could not answer."""
 

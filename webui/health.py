@@ -5,10 +5,11 @@ from flask import Blueprint, abort, jsonify, request
 from flask_babel import gettext as _
 
 from .runner import get_runner
-from .answer import Answer, Cursor, FrameList
-from .errors import UserError, failure_message
-from .frames import ChatRequest, bad_request
+from .answer import Answer, Cursor
+from .errors import UserError, bad_request, failure_message
+from .chat_request import ChatRequest
 from .identity import current_owner
+from .openai_api.stream import Pipe
 from .registry import get_registry, resolve
 from .security import allow_request
 
@@ -40,10 +41,11 @@ def probe(registry, name, clock=time.monotonic):
     except Exception as e:  # a broken drop-in must not stop the other checks
         result["error"] = {"code": "provider_error", "message": failure_message(e)}
         return result
-    listener = FrameList()
-    answer = Answer(Cursor(listener, chat.request_id), provider.name, result["model"], clock=clock)
+    cursor = Cursor(Pipe(), chat.request_id)
+    answer = Answer(cursor, provider.name, result["model"], clock=clock)
     get_runner().run(answer, provider, result["model"], chat.messages, chat.options)
-    start, final = listener.frames[0], listener.frames[-1]
+    frames = cursor.take(float("inf"))[0]
+    start, final = frames[0], frames[-1]
     if (start["provider"], start["model"]) != (provider.name, result["model"]):
         result["via"] = {"provider": start["provider"], "model": start["model"]}
     if final["type"] == "error":

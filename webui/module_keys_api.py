@@ -6,8 +6,7 @@ from flask import Blueprint, jsonify
 from flask_babel import gettext as _
 
 from .connections_api import KEEP, field_error, hint, new_key, request_body
-from .errors import UserError
-from .frames import bad_request
+from .errors import UserError, bad_request
 from .registry import ModuleProvider, get_registry
 from .roles import require_admin
 from .secrets import SecretError

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, jsonify
 from flask_babel import gettext as _
 
 from .conversations_api import json_body
-from .frames import bad_request
+from .errors import bad_request
 from .identity import current_owner
 from .roles import require_admin
 from .storage import get_db, presets, validate

@@ -76,10 +76,7 @@ class RemoteAnswer(Answer):
     def _told(self, told):
         """End with the final frame the running worker's cursors had."""
         if self._end(told.get("reason", "error"), None):
-            try:
-                self._tell(told)
-            finally:
-                self.settled.set()
+            self._tell(told)
 
     def interrupted(self):
         """End as interrupted: the worker that ran the answer died, which leaves it interrupted in storage."""

@@ -1,16 +1,10 @@
 """Running answers: a provider's generator feeds an answer, which ends with exactly one final frame whatever happens.
 
-An answer ends when its provider is done or fails (whatever it raises), when it reaches WEBUI_MAX_ANSWER_CHARS
-(`length`), when the provider yields no text for its idle limit (`timeout`), or from outside: stop, its socket
-closing, its conversation deleted. A watchdog, one thread per app while answers run, looks at each running answer a
-few times a second: it times out the silent ones and, under gevent, interrupts the thread running an answer that has ended
-while its provider is blocked (in a read, a sleep, a lock), so that the generator unwinds, its `finally` runs and its
-connection closes at once. A plain thread (the tests' in-process server) cannot be interrupted: there such a generator is
-closed as soon as it hands back control.
+An answer ends when its provider is done or fails (whatever it raises), at WEBUI_MAX_ANSWER_CHARS (`length`), or from
+outside: stop, its socket closing, its conversation deleted, the watchdog's timeout (see watchdog.py).
 """
 import logging
 import threading
-import time
 
 from flask import current_app
 from flask_babel import force_locale
@@ -18,51 +12,12 @@ from flask_babel import gettext as _
 from greenlet import GreenletExit
 
 from .context import Trimmed
-from .cooperative import interrupter, taking_turns
+from .cooperative import taking_turns
 from .errors import UserError, error_text, failure_message
 from .markers import Ending, Via
-from .patrol import Patrol
+from .watchdog import Interrupted, Watchdog
 
 log = logging.getLogger(__name__)
-
-# How often the watchdog looks at the running answers: how late a timeout or an interruption may come.
-PATROL_SECONDS = 0.25
-
-
-class Interrupted(BaseException):
-    """Raised by the watchdog into the thread running an answer that has ended: not an Exception, so that a provider's
-    `except Exception` lets it through."""
-
-
-class Watch:
-    """One running answer as the watchdog sees it.
-
-    `in_provider` is true while its thread may be waiting inside the provider's code: only then may it be interrupted.
-    """
-
-    def __init__(self, answer, idle_seconds, timeout_message, now):
-        """Watch `answer`; silence starts counting now."""
-        self.answer = answer
-        self.idle_seconds = idle_seconds
-        # Worded in the running thread's context, in the reader's language; the watchdog has neither.
-        self.timeout_message = timeout_message
-        self.interrupt = interrupter(Interrupted)
-        self.in_provider = True
-        self.chunks = 0
-        self.active_at = now
-
-    def check(self, now):
-        """Time the answer out when its provider has been silent too long; interrupt its thread once it has ended."""
-        answer = self.answer
-        if not answer.finished:
-            chunks = answer.length()
-            if chunks != self.chunks:
-                self.chunks, self.active_at = chunks, now
-            elif now - self.active_at >= self.idle_seconds:
-                answer.fail("timeout", self.timeout_message)
-        if answer.finished and self.interrupt:
-            interrupt, self.interrupt = self.interrupt, None
-            interrupt(lambda: self.in_provider)
 
 
 def relay(chunks, answer, room):
@@ -93,22 +48,9 @@ def relay(chunks, answer, room):
     return reason
 
 
-def close(chunks, provider):
-    """Close the provider's generator, if it made one; what its `finally` raises is logged, never passed on."""
-    end = getattr(chunks, "close", None)
-    if end is None:
-        return
-    try:
-        end()
-    except GreenletExit:
-        raise
-    except BaseException as e:
-        log.warning("provider %s failed while closing: %s", provider.name, error_text(e, provider.secrets()))
-
-
 def drive(watch, provider, model, messages, options, room):
     """Stream one answer of at most `room` characters into the watched answer, closing the provider's generator
-    however it ends."""
+    however it ends; what its `finally` raises is logged, never passed on."""
     answer = watch.answer
     chunks = None
     try:
@@ -116,8 +58,7 @@ def drive(watch, provider, model, messages, options, room):
             chunks = iter(provider.complete(model, messages, stream=True, **options))
             reason = relay(chunks, answer, room)
         finally:
-            # Set before anything can wait again: from here on an interruption would hit this function, not the
-            # provider.
+            # From here on an interruption would hit this function, not the provider.
             watch.in_provider = False
         if reason:
             answer.finish(reason)
@@ -130,81 +71,51 @@ def drive(watch, provider, model, messages, options, room):
         answer.finish("interrupted")
         raise
     except BaseException as e:
-        # An Exception, or what a provider should never raise (SystemExit, KeyboardInterrupt, CancelledError, a stray
-        # GeneratorExit): each is the provider's failure, and none goes further. A thread would just end without a
-        # final frame, and under gevent a SystemExit or KeyboardInterrupt leaving a greenlet stops the whole server.
+        # Whatever it is (even SystemExit, KeyboardInterrupt, a stray GeneratorExit) it is the provider's failure and
+        # goes no further: a thread would end without a final frame, and under gevent it would stop the whole server.
         log.warning("provider %s failed: %s", provider.name, error_text(e, provider.secrets()))
         answer.fail("provider_error", failure_message(e, provider.secrets()))
     finally:
-        close(chunks, provider)
+        try:
+            getattr(chunks, "close", lambda: None)()
+        except GreenletExit:
+            raise
+        except BaseException as e:
+            log.warning("provider %s failed while closing: %s", provider.name, error_text(e, provider.secrets()))
 
 
 class Runner:
-    """The answers running for one app, each in a thread of its own (under gevent, a greenlet), and their watchdog."""
+    """The answers running for one app, each in a thread of its own (under gevent, a greenlet), under its watchdog."""
 
-    def __init__(self, app, clock=time.monotonic):
-        """No answer runs yet; the watchdog starts with the first."""
+    def __init__(self, app):
+        """No answer runs yet."""
         self.app = app
-        self.idle_seconds = app.config["WEBUI_PROVIDER_IDLE_SECONDS"]
         self.max_chars = app.config["WEBUI_MAX_ANSWER_CHARS"]
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._watches = set()
-        self._watchdog = Patrol(app, "webui-watchdog", PATROL_SECONDS, self._lock, lambda: bool(self._watches), self._patrol)
+        self.watchdog = Watchdog(app)
 
     def start(self, answer, provider, model, messages, options, locale, name, written=0, after=None):
         """Run the answer in a new thread called `name`, in the language `locale`; the answer ends however that goes.
         Then `after()`, if given, runs in that thread, after the final frame."""
-        run = (answer, provider, model, messages, options, written)
-        thread = threading.Thread(target=self._run_in_context, args=(locale, after, *run), name=name, daemon=True)
+
+        def run():
+            """The thread's body: in the request's language, with an app context for the database."""
+            with self.app.app_context(), force_locale(locale):
+                self.run(answer, provider, model, messages, options, written)
+                if after:
+                    after()
+
         try:
-            thread.start()
+            threading.Thread(target=run, name=name, daemon=True).start()
         except RuntimeError:
             # No thread to be had (a limit of the system): the request still gets its one final frame.
             log.exception("could not start an answer")
             answer.fail("internal_error", _("Something went wrong inside the server; its log has the details."))
 
-    def _run_in_context(self, locale, after, *answer):
-        """Thread body: in the request's language, with an app context for the database."""
-        with self.app.app_context(), force_locale(locale):
-            self.run(*answer)
-            if after:
-                after()
-
     def run(self, answer, provider, model, messages, options, written=0):
         """Stream one answer into `answer` here, in this thread, under the watchdog; the message it goes into has
         `written` characters already (a continued answer), which count toward WEBUI_MAX_ANSWER_CHARS."""
-        seconds = provider.idle_limit(self.idle_seconds)
-        message = _(
-            "%(provider)s sent nothing for %(seconds)s s, so the answer was ended.",
-            provider=provider.name,
-            seconds=f"{seconds:g}",
-        )
-        watch = Watch(answer, seconds, message, self._clock())
-        self._watch(watch)
-        try:
+        with self.watchdog.watching(answer, provider) as watch:
             drive(watch, provider, model, messages, options, max(0, self.max_chars - written))
-        finally:
-            with self._lock:
-                self._watches.discard(watch)
-
-    def _watch(self, watch):
-        """Put a watch under the watchdog, starting it if it is not running."""
-        with self._lock:
-            self._watches.add(watch)
-            self._watchdog.wake()
-
-    def _patrol(self):
-        """Look at every running answer: a few times a second while any runs."""
-        with self._lock:
-            watches = list(self._watches)
-        now = self._clock()
-        for watch in watches:
-            try:
-                watch.check(now)
-            except Exception:
-                # One answer that cannot be ended (its final write failed) must not leave the others unwatched.
-                log.exception("the watchdog could not end an answer")
 
 
 def init_app(app):

@@ -6,7 +6,6 @@ the database refuses (then it is tried again every RETRY_SECONDS, nothing droppe
 has ended, its end, after which nothing. The final frame leaves only after the end is committed, so whoever gets it can
 read the outcome back; an end that cannot be written is announced as storage_failed instead, and tried again.
 """
-import itertools
 import threading
 import time
 
@@ -78,7 +77,7 @@ class StoredAnswer(Answer):
     def take_part(self):
         """The Part of this answer that is due to be written, or None; the text of an answer that has ended goes with
         its end."""
-        upto = self.length()
+        upto = len(self.log)
         if self.finished or self._clock() < self._store_due or upto <= self._stored_chunks:
             return None
         if ends_in_half_a_pair(self.log[upto - 1]):
@@ -108,7 +107,7 @@ class StoredAnswer(Answer):
 
     def take_end(self):
         """The End to write: the text no part has, and how the answer ended."""
-        tail = "".join(self.log[self._stored_chunks : self.length()])
+        tail = "".join(self.log[self._stored_chunks :])
         return End(self.turn.message_id, tail, self.status, self.provider, self.model, self._end_stats, self.error)
 
     def settle_end(self, written):
@@ -137,7 +136,7 @@ class StoredAnswer(Answer):
 
     def text(self):
         """The whole answer so far, including what it had before a continue."""
-        return self.turn.prefix + "".join(itertools.islice(self.log, self.length()))
+        return self.turn.prefix + "".join(self.log)
 
     def _final(self, status, error, kind, **fields):
         """End the answer and hand its end to the saver, which writes it, then sends the final frame (see settle_end).

@@ -14,7 +14,7 @@ from flask import current_app
 from greenlet import GreenletExit
 
 from .cooperative import patched
-from .frames import ChatRequest
+from .chat_request import ChatRequest
 from .registry import get_registry, resolve
 from .storage import get_db
 from .storage.conversations import title_from

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from . import attachments
 from .attachments import prompt
 from .context import Budget
-from .frames import bad_request
+from .errors import bad_request
 from .registry import resolve
 from .storage import conversations, validate
 from .storage.database import transaction

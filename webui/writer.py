@@ -1,15 +1,13 @@
 """One WebSocket's sending side: the writer, the one thread (a greenlet under gevent) that writes to its socket.
 
 Invariants:
-- Only the writer sends on the socket: frames, the WebSocket library's own bytes (pings, pongs, close) and the close
-  frame leave in the order they were queued, never one inside another.
-- Whoever has something to send queues it under the writer's lock and wakes the writer; nobody else waits on the
-  socket. A request's chunks are not copied here: its cursor (see answer.Cursor) is queued at most once, and the writer
-  takes every chunk the answer has past the cursor when its turn comes, so a reader that is behind gets fewer, larger
-  frames. The answer adds a chunk before it wakes the cursor, and the writer unqueues the cursor before it reads the
-  answer, each under a lock: a chunk is either read by a take under way or wakes the cursor again; none is missed.
-- After writing chunks the writer rests for the pacer's gap, so the chunks that come meanwhile leave as one frame;
-  anything else queued (a final frame, an error, the library's bytes) ends the rest at once.
+- Only the writer sends on the socket, so frames, the library's own bytes and the close frame leave whole, in the
+  order they were queued. Its lock guards the queue only, never a wait.
+- A request's chunks are not copied here: its cursor is queued at most once (`cursor.queued`), and its turn takes
+  every chunk the answer has past it, so a reader that is behind gets fewer, larger frames (answer.py says why none is
+  missed).
+- After writing chunks the writer rests for the pacer's gap, so chunks that come meanwhile leave as one frame; anything
+  else queued ends the rest.
 - A reader that takes nothing for WEBUI_SEND_TIMEOUT_SECONDS, or leaves more than WEBUI_MAX_QUEUED_BYTES of whole
   frames waiting, has its connection cut; it holds up no other socket.
 """
@@ -26,35 +24,28 @@ from .limits import cut
 
 log = logging.getLogger(__name__)
 
-# A socket writes chunks at most this often while few sockets are busy: a provider that yields thousands of chunks
-# a second costs the page a frame per 10 ms (less than a screen's refresh), not one per chunk; chunks further apart
-# leave at once.
+# The gap while few sockets write: a provider yielding thousands of chunks a second costs the page a frame per 10 ms.
 MIN_GAP_SECONDS = 0.01
-# The writes per second all sockets together aim to stay under: with N sockets writing, each sleeps N / this many
-# seconds after it wrote chunks, and what comes meanwhile leaves as one frame.
+# The writes per second all sockets together aim to stay under: with N sockets writing, the gap is N / this.
 WRITES_PER_SECOND = 12_500
 # The window over which the writing sockets are counted.
 WINDOW_SECONDS = 0.1
-# How long a socket's handler, as it returns, waits for the bytes of the library's close frame to leave.
+# How long a socket's handler, as it returns, waits for the library's close frame to leave.
 CLOSE_SECONDS = 1.0
-# A cursor makes at most this many frames a turn (of at most answer.FRAME_CHARS each), then waits behind the rest of the
-# queue: a long replay neither starves the other requests nor holds more than half a million characters encoded, and a
-# fast answer's backlog of one gap leaves in one turn.
+# The most frames a cursor makes a turn (of at most answer.FRAME_CHARS each) before it waits behind the rest of the
+# queue: a long replay neither starves the other requests nor holds more than half a million characters encoded.
 FRAMES_PER_TURN = 32
 # A frame's JSON, as json.dumps(frame, ensure_ascii=False) makes it, without building an encoder for each frame.
 frame_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class Pacer:
-    """How long a writer rests after writing chunks: 10 ms while few sockets write, longer as they grow in number."""
+    """How long a writer rests after writing chunks: MIN_GAP_SECONDS while few sockets write, longer as they grow."""
 
     def __init__(self, clock=time.monotonic):
         """No socket has written yet."""
-        self._clock = clock
-        self._lock = native_lock()
-        self._window_end = 0.0
-        self._writers = set()
-        self._gap = MIN_GAP_SECONDS
+        self._clock, self._lock = clock, native_lock()
+        self._window_end, self._writers, self._gap = 0.0, set(), MIN_GAP_SECONDS
 
     def wrote(self, writer):
         """Count a write of chunks; the gap that follows it, set by the writers counted in the window before."""
@@ -63,37 +54,26 @@ class Pacer:
             if now >= self._window_end:
                 recent = now < self._window_end + WINDOW_SECONDS
                 self._gap = max(MIN_GAP_SECONDS, len(self._writers) / WRITES_PER_SECOND) if recent else MIN_GAP_SECONDS
-                self._writers = set()
-                self._window_end = now + WINDOW_SECONDS
+                self._writers, self._window_end = set(), now + WINDOW_SECONDS
             self._writers.add(writer)
             return self._gap
 
 
 class Writer:
-    """The frames, cursors and library bytes waiting for one WebSocket, and the thread that writes them. Its lock is
-    held for queue operations only, never across a wait (see cooperative.native_lock)."""
+    """The frames (JSON text), cursors, library bytes and close frame waiting for one WebSocket, and its thread."""
 
-    def __init__(self, raw, encode, pacer, send_timeout=30.0, max_bytes=0, name="webui-writer"):
+    def __init__(self, raw, encode, pacer, send_timeout=30.0, max_bytes=0):
         """`raw` is the socket; `encode(text)` makes the bytes of one text message; `max_bytes` bounds the whole frames
         waiting (0: no bound). The thread starts at once and ends when the writer closes."""
-        self._raw = raw
-        self._send = send_without_waiting(raw)
-        self.encode = encode
-        self.pacer = pacer
-        self.send_timeout = send_timeout
-        self.max_bytes = max_bytes
-        self.closed = False
-        self._ending = False
+        self._raw, self._send, self.encode, self.pacer = raw, send_without_waiting(raw), encode, pacer
+        self.send_timeout, self.max_bytes = send_timeout, max_bytes
+        self.closed = self._ending = False
         self._lock = native_lock()
-        # Set whenever the queue has something or the writer has closed; cleared, under the lock, only by the thread
-        # when it finds the queue empty, so a wake between its look and its wait is not lost.
-        self._wanted = threading.Event()
-        # Set when something that must not wait out a gap is queued (anything but a cursor's chunks: a final frame, an
-        # error, the library's bytes); cleared when the queue is taken.
-        self._urgent = threading.Event()
-        self._queue = []
-        self._queued_bytes = 0
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        # `_wanted`: the queue has something or the writer has closed; cleared, under the lock, only by the thread when
+        # it finds the queue empty. `_urgent`: something that must not wait out a gap (all but chunks) is queued.
+        self._wanted, self._urgent = threading.Event(), threading.Event()
+        self._queue, self._queued_bytes = [], 0
+        self._thread = threading.Thread(target=self._run, name="webui-writer", daemon=True)
         self._thread.start()
 
     def put(self, frame):
@@ -111,17 +91,16 @@ class Writer:
         return False
 
     def wake(self, cursor):
-        """Queue a cursor that has something to send, unless it is queued already."""
+        """Queue a cursor that has something to send, unless it is queued already; its final frame is urgent."""
         with self._lock:
             if self.closed:
                 return
-            urgent = cursor.final is not None
-            if cursor.queued:
-                if urgent:
-                    self._urgent.set()
-                return
-            cursor.queued = True
-            self._add(cursor, urgent)
+            if not cursor.queued:
+                cursor.queued = True
+                self._queue.append(cursor)
+                self._wanted.set()
+            if cursor.final is not None:
+                self._urgent.set()
 
     def put_bytes(self, data):
         """Queue bytes of the WebSocket library's own, to leave after what is queued (none after the close frame)."""
@@ -148,12 +127,11 @@ class Writer:
             self._wanted.set()
         self._thread.join(CLOSE_SECONDS)
 
-    def _add(self, item, urgent=True):
-        """Queue an item and wake the thread (from its pacing gap too, if `urgent`), under the lock."""
+    def _add(self, item):
+        """Queue an urgent item and wake the thread, under the lock."""
         self._queue.append(item)
         self._wanted.set()
-        if urgent:
-            self._urgent.set()
+        self._urgent.set()
         return True
 
     def _close(self):
@@ -165,8 +143,8 @@ class Writer:
             cut(self._raw)
 
     def _take(self):
-        """Wait for something to send and take all of it; None once closed. Cursors leave the queue here, before
-        their answers are read."""
+        """Wait for something to send and take all of it; None once closed. Cursors are unqueued here, before their
+        answers are read."""
         while True:
             with self._lock:
                 if self._queue:
@@ -190,8 +168,8 @@ class Writer:
                 if not self._send_all(data):
                     break
                 if closing:
-                    # Nothing may follow the close frame (a WSGI server may write an HTTP response after the
-                    # handler); the client's answer to it can still be read.
+                    # Nothing may follow the close frame (a WSGI server may write an HTTP response after the handler);
+                    # the client's answer to it can still be read.
                     cut_off = False
                     try:
                         self._raw.shutdown(socket.SHUT_WR)

@@ -7,11 +7,11 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..answer import Answer, Cursor, FrameList
+from ..answer import Answer, Cursor
 from ..context import ESTIMATE, Budget
 from ..conversations_api import json_body
 from ..errors import UserError
-from ..frames import ChatRequest
+from ..chat_request import ChatRequest
 from ..limits import client_key
 from ..registry import get_registry, resolve
 from ..runner import get_runner
@@ -150,8 +150,8 @@ def chat_completions():
         window = budget.fit(messages, asked.options)
         # Only a model's own tokenizer gives the prompt's true count; an estimate is no usage to report.
         counted = budget.counter not in (None, ESTIMATE)
-        writer = Pipe() if asked.stream else FrameList()
-        cursor = Cursor(writer, "api")
+        pipe = Pipe()
+        cursor = Cursor(pipe, "api")
         if current_app.config["WEBUI_API_STORE"]:
             answer = store.stored_answer(cursor, bearer.owner, messages, window.messages, provider.name, model, asked.options)
         else:
@@ -163,7 +163,7 @@ def chat_completions():
         raise
     run = (answer, provider, model, window.messages, asked.options)
     if asked.stream:
-        return streamed(run, cursor, writer, lambda: running.release(ticket), counted, asked.include_usage, locale)
+        return streamed(run, cursor, pipe, lambda: running.release(ticket), counted, asked.include_usage, locale)
     try:
         get_runner().start(*run, locale, "webui-api-answer")
         raw = client_socket(request.environ)
@@ -174,7 +174,7 @@ def chat_completions():
                 return gone()
     finally:
         running.release(ticket)
-    return whole(writer.frames, counted)
+    return whole(cursor.take(float("inf"))[0], counted)
 
 
 def body_limit(config):

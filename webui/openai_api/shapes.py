@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from flask import current_app, jsonify
 from flask_babel import gettext as _
 
-from ..errors import ProviderError, UserError
-from ..frames import bad_request
+from ..errors import ProviderError, UserError, bad_request
 from ..options import NUMERIC_OPTIONS, parse_options
 from . import images
 

@@ -23,9 +23,10 @@ HEARTBEAT = b": keep-alive\n\n"
 
 
 class Pipe:
-    """The writer of one API request's cursor (see answer.Cursor and writer.Writer): a chunk or the final frame wakes
-    the response, which takes the frames itself. The same invariant as a socket's writer: the cursor is marked queued
-    when woken and unmarked before its frames are taken, so a chunk that skips waking it is taken by that read."""
+    """The writer of a cursor whose frames the code waiting for them takes itself (see answer.Cursor and
+    writer.Writer): an API response, woken by a chunk or the final frame, or the health check once the answer ended.
+    The same invariant as a socket's writer: the cursor is marked queued when woken and unmarked before its frames are
+    taken, so a chunk that skips waking it is taken by that read."""
 
     def __init__(self):
         """Nothing to take yet."""

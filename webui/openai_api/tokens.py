@@ -17,8 +17,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from ..auth import get_access
-from ..errors import UserError
-from ..frames import bad_request
+from ..errors import UserError, bad_request
 from ..storage import api_tokens, app_connection, get_db, validate
 from ..storage.api_tokens import PREFIX
 from ..storage.database import transaction

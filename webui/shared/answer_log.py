@@ -160,7 +160,7 @@ class Published:
         message_id = answer.turn.message_id
         key = stream_key(message_id)
         ended = answer.settled.is_set()
-        upto = answer.length()
+        upto = len(answer.log)
         if ended and self.ended_at is None:
             self.ended_at = time.monotonic()
         chunks = answer.log[self.sent : upto]

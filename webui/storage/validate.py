@@ -3,7 +3,7 @@ import json
 
 from flask_babel import gettext as _
 
-from ..frames import bad_request
+from ..errors import bad_request
 from ..options import parse_options
 from . import conversations
 
