@@ -8,7 +8,7 @@ import pytest
 from simple_websocket import Client
 
 from conftest import DaemonThread, ServerProcess, Socket, turn
-from databases import run_sql
+from databases import database_settings, run_sql
 from test_cli import server_command
 from test_conversation_restart import get_json, owner_cookie
 from webui import create_app, storage
@@ -35,11 +35,6 @@ def _create_completion(model, messages, stream, **kwargs):
         time.sleep(0.05)
     yield "last"
 '''
-
-
-def database_settings(database_url):
-    """The settings that name the test's database to a server: none for the data folder's SQLite file."""
-    return {"WEBUI_DATABASE_URL": database_url} if database_url else {}
 
 
 def database_app(data_dir, database_url):

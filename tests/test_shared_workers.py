@@ -13,9 +13,10 @@ import redis
 from simple_websocket import Client
 
 from conftest import Browser, DaemonThread, ServerProcess, Socket, chat, raw_handshake, turn
+from databases import database_settings
 from test_cli import clean_env, server_command
 from test_conversation_restart import owner_cookie
-from test_recovery import database_app, database_settings, left_streaming, row
+from test_recovery import database_app, left_streaming, row
 from webui.auth import get_access
 from webui.shared.workers import LEASE_SECONDS, SUSPECT_SECONDS
 
