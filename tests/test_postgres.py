@@ -1,8 +1,10 @@
-"""PostgreSQL's own ways: its full-text search in Russian and English, and a server restarted under a running app."""
+"""PostgreSQL's own ways: its full-text search in Russian and English, and a server restarted under a running app and
+under answers that stream."""
 import pytest
 
 from conftest import Browser, ServerProcess, turn
 from databases import run_sql
+from test_answer_saver import PostgresDatabase, server_log, stop_and_compare, streaming, wait_until_stored
 from test_cli import server_command
 from webui import create_app
 from webui.storage import conversations, get_db
@@ -157,3 +159,28 @@ def test_webui_serve_stores_a_chat_in_postgresql_and_keeps_it_across_a_restart_o
     stored = run_sql(create_app({"WEBUI_DATA_DIR": str(tmp_path / "data"), "WEBUI_DATABASE_URL": database_url}),
                      "SELECT content FROM messages ORDER BY seq")
     assert [row[0] for row in stored] == ["hello from gunicorn", "hello from gunicorn ", "and again", "and again "]
+
+
+def test_answers_streaming_while_postgresql_is_down_go_on_and_lose_nothing(
+    tmp_path, providers_dir, database_url, postgres_cluster
+):
+    with streaming(tmp_path, providers_dir, 10, database_url=database_url, WEBUI_DATABASE_TIMEOUT="1") as (server, answers, _):
+        ids = answers.message_ids()
+        postgres_cluster.stop()
+        try:
+            answers.receive_for(2.5)
+            assert not answers.final, "the answers go on streaming to their sockets"
+        finally:
+            postgres_cluster.start()
+        shown = answers.shown()
+        db = PostgresDatabase(database_url)
+        try:
+            # Once it is back, the saver's rounds write everything the answers showed while it was down.
+            wait_until_stored(db, answers, shown, ids, seconds=10)
+            assert not answers.final
+            stop_and_compare(db, answers, ids)
+        finally:
+            db.close()
+    # Each round that could not write is a line of the log, not a trace.
+    log = server_log(server)
+    assert [line for line in log if "could not save" in line] and not [line for line in log if "Traceback" in line]
