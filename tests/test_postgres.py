@@ -1,5 +1,7 @@
-"""PostgreSQL's own ways: its full-text search in Russian and English, and a server restarted under a running app and
-under answers that stream."""
+"""PostgreSQL's own ways: its full-text search in Russian and English, a server restarted under a running app and
+under answers that stream, and tables another program locks even against readers."""
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from conftest import Browser, ServerProcess, turn
@@ -184,3 +186,27 @@ def test_answers_streaming_while_postgresql_is_down_go_on_and_lose_nothing(
     # Each round that could not write is a line of the log, not a trace.
     log = server_log(server)
     assert [line for line in log if "could not save" in line] and not [line for line in log if "Traceback" in line]
+
+
+def test_tables_locked_by_another_program_are_a_clear_error_for_readers_too_and_nothing_is_lost(
+    tmp_path, providers_dir, database_url
+):
+    with streaming(tmp_path, providers_dir, 10, database_url=database_url, WEBUI_DATABASE_TIMEOUT="1") as (server, answers, db):
+        ids = answers.message_ids()
+        browser = Browser(server.url)
+        browser.get("/")
+        # As a migration or VACUUM FULL does: even readers wait for it, each at most WEBUI_DATABASE_TIMEOUT.
+        db.execute("BEGIN")
+        db.execute("LOCK TABLE conversations, messages, answer_parts IN ACCESS EXCLUSIVE MODE")
+        try:
+            # More readers at once than the server has native threads for the database: each is told, none hangs.
+            with ThreadPoolExecutor(12) as pool:
+                lists = list(pool.map(lambda _: browser.get("/api/conversations"), range(12)))
+            answers.receive_for(0.5)
+        finally:
+            db.release()
+        assert {(r.status_code, r.json()["error"]["code"]) for r in lists} == {(503, "storage_busy")}
+        assert not answers.final
+        shown = answers.shown()
+        wait_until_stored(db, answers, shown, ids)
+        stop_and_compare(db, answers, ids)

@@ -194,7 +194,13 @@ def postgres_engine(url, wait, gate):
         pool_size=POOL_SIZE,
         max_overflow=POOL_OVERFLOW,
         pool_timeout=wait,
-        connect_args={"connect_timeout": max(1, round(wait))},
+        # A statement waits `wait` seconds at most for another program's lock, then storage_busy: a reader too, whom
+        # a migration's or VACUUM FULL's lock would otherwise hold for good, and with it one of the few native
+        # threads every database call of the process needs. (A write transaction sets its own, its wait's rest.)
+        connect_args={
+            "connect_timeout": max(1, round(wait)),
+            "options": f"-c lock_timeout={max(1, round(wait * 1000))}",
+        },
     )
     event.listen(engine, "connect", postgres_connected)
     return Store(engine, gate, wait)
