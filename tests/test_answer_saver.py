@@ -6,6 +6,7 @@ import sqlite3
 import struct
 import time
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
 import pytest
@@ -153,7 +154,11 @@ class DatabaseFile(OtherProgram):
         self.path = Path(data) / storage.FILENAME
         self.connection = sqlite3.connect(self.path, isolation_level=None)
         self.connection.execute("PRAGMA foreign_keys = ON")
-        self.commits = WalCommits(Path(f"{self.path}-wal"))
+
+    @cached_property
+    def commits(self):
+        """The commits to the file, counted from the first use on."""
+        return WalCommits(Path(f"{self.path}-wal"))
 
     def hold_write_lock(self):
         """Take the file's write lock, as another program writing to it does: writes wait, reads go on."""
@@ -168,7 +173,11 @@ class PostgresDatabase(OtherProgram):
         import psycopg
 
         self.connection = psycopg.connect(url.replace("+psycopg", "", 1), autocommit=True)
-        self.commits = PartCommits(self)
+
+    @cached_property
+    def commits(self):
+        """The transactions that wrote answer parts, counted from the first use on."""
+        return PartCommits(self)
 
     def placeholders(self, sql):
         """psycopg's placeholders."""
