@@ -8,10 +8,13 @@ from conftest import Browser, ServerProcess, turn
 from databases import run_sql
 from test_answer_saver import PostgresDatabase, server_log, stop_and_compare, streaming, wait_until_stored
 from test_cli import server_command
+from test_conversation_restart import owner_cookie
+from test_shared_resume import connect
 from webui import create_app
 from webui.storage import conversations, get_db
 from webui.storage.answer_parts import Part, append_parts
 from webui.storage.database import transaction
+from webui.storage.engine import POOL_OVERFLOW, POOL_SIZE
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -210,3 +213,20 @@ def test_tables_locked_by_another_program_are_a_clear_error_for_readers_too_and_
         shown = answers.shown()
         wait_until_stored(db, answers, shown, ids)
         stop_and_compare(db, answers, ids)
+
+
+def test_more_sockets_than_the_pool_has_connections_all_store_their_chats(tmp_path, providers_dir, database_url):
+    sockets = POOL_SIZE + POOL_OVERFLOW + 10
+    command, env = server_command(tmp_path / "data", providers_dir, "serve", WEBUI_DATABASE_URL=database_url, LANG="C",
+                                  WEBUI_MAX_SOCKETS_PER_USER=str(sockets), WEBUI_REQUESTS_PER_MINUTE=str(sockets))
+    server = ServerProcess(command, env=env)
+    try:
+        cookie = owner_cookie(server.url)
+        # Each socket has read the database (its owner's sessions, its turn) and stays open, as a page's does.
+        opened = [connect(server, cookie) for _ in range(sockets)]
+        for n, ws in enumerate(opened):
+            ws.send(turn(f"t{n}", content=f"hello number {n}"))
+        ends = [ws.until_final(f"t{n}")[-1] for n, ws in enumerate(opened)]
+        assert [end.get("reason") for end in ends] == ["complete"] * sockets, [end for end in ends if "code" in end][:3]
+    finally:
+        server.stop()
