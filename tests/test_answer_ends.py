@@ -1,13 +1,17 @@
 """Many stored answers that end at the same moment are all written and told their outcome, however short
-WEBUI_DATABASE_TIMEOUT is: the ends wait for no one but another program that holds the database, and neither do they
-when the titles of many conversations are written at once."""
+WEBUI_DATABASE_TIMEOUT is (on SQLite and on PostgreSQL): the ends wait for no one but another program that holds the
+database, and neither do they when the titles of many conversations are written at once."""
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from conftest import Browser
 from test_answer_saver import Answers, server_log, streaming
 from test_conversation_restart import owner_cookie
+
+pytestmark = pytest.mark.both_databases
 
 ANSWERS = 300
 # Streams about 23 KB, then waits (at most a minute) until the test creates the file RELEASE, then ends: the answers of
@@ -34,11 +38,11 @@ def _create_completion(model, messages, stream, **kwargs):
 '''
 
 
-def test_answers_that_end_together_are_all_written_and_told_so(tmp_path, providers_dir):
+def test_answers_that_end_together_are_all_written_and_told_so(tmp_path, providers_dir, database_url):
     release = tmp_path / "release"
     source = TOGETHER.format(release=str(release))
     settings = {"WEBUI_DATABASE_TIMEOUT": "1", "WEBUI_MAX_STREAMS_PER_SOCKET": "300", "WEBUI_MAX_SOCKETS_PER_USER": "30"}
-    with streaming(tmp_path, providers_dir, ANSWERS, "together", source, **settings) as (server, answers, db):
+    with streaming(tmp_path, providers_dir, ANSWERS, "together", source, database_url, **settings) as (server, answers, db):
         ids = answers.message_ids()
         answers.until(lambda: all(text.endswith("w3999 ") for text in answers.text.values()), "every answer waits")
         release.touch()
@@ -47,9 +51,9 @@ def test_answers_that_end_together_are_all_written_and_told_so(tmp_path, provide
         outcomes = {(frame["type"], frame.get("reason"), frame.get("code")) for frame in answers.final.values()}
         assert outcomes == {("done", "complete", None)}
         # Whoever got the final frame reads the outcome back, text and all.
-        rows = db.connection.execute(
+        rows = db.execute(
             f"SELECT id, status, content FROM stored_messages WHERE id IN ({', '.join('?' * ANSWERS)})", list(ids.values())
-        ).fetchall()
+        )
         stored = {message_id: (status, content) for message_id, status, content in rows}
         assert all(stored[message_id] == ("complete", answers.text[request_id]) for request_id, message_id in ids.items())
     assert not [line for line in server_log(server) if "could not save" in line]
@@ -80,6 +84,8 @@ NAMED = 40
 IMPORTED = [{"role": "user" if n % 2 == 0 else "assistant", "content": f"message {n}"} for n in range(6000)]
 
 
+# On PostgreSQL a title's write waits for no lock that an import holds: its rows are not the import's.
+@pytest.mark.sqlite_only
 def test_titles_written_together_during_a_long_transaction_hold_up_neither_it_nor_the_saver(tmp_path, providers_dir):
     release = tmp_path / "release"
     (providers_dir / "named.py").write_text(NAMED_TOGETHER.format(release=str(release)))
