@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from ..cooperative import in_native_thread
 from ..errors import UserError
-from .engine import checked_out, driver_errors, error_code, give_back, idle
+from .engine import IN_ERROR, checked_out, driver_errors, error_code, give_back, idle
 
 
 class StorageError(UserError):
@@ -135,9 +135,15 @@ def begin(link, seconds):
             link.driver.execute(f"PRAGMA busy_timeout = {round(link.store.wait * 1000)}")
         return
     # One round trip: statements without parameters go as one simple query.
-    link.driver.execute(
-        f"BEGIN; SET LOCAL lock_timeout = {milliseconds}; SELECT pg_advisory_xact_lock({link.store.lock})"
-    )
+    try:
+        link.driver.execute(
+            f"BEGIN; SET LOCAL lock_timeout = {milliseconds}; SELECT pg_advisory_xact_lock({link.store.lock})"
+        )
+    except BaseException:
+        # The wait ran out: the transaction it began is ended, or every later statement on the connection would fail.
+        if link.driver.info.transaction_status == IN_ERROR:
+            link.driver.execute("ROLLBACK")
+        raise
 
 
 def end(link, commit):

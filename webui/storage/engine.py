@@ -161,8 +161,8 @@ def compiled_statement(statement, dialect):
 IDLE_PING_SECONDS = 0.1
 # Where a pooled connection keeps when it was last given back (its record's `info` outlives each checkout).
 GIVEN_BACK = "webui.given_back"
-# psycopg's TransactionStatus.IDLE: no transaction open on the connection.
-IDLE = 0
+# psycopg's TransactionStatus: IDLE, no transaction open on the connection; IN_ERROR, one that a failed statement ended.
+IDLE, IN_ERROR = 0, 3
 
 
 def checked_out(store):
