@@ -3,7 +3,8 @@
 A module opts in with `pytestmark = pytest.mark.both_databases` (and a test of SQLite's own ways in it opts out with
 `pytest.mark.sqlite_only`). PostgreSQL is one cluster for the whole session
 (tests/postgres_server.py), started when a test first needs it; each test gets a fresh database, dropped after it.
-`run_sql(app, sql, params)` reads or writes the app's database behind its back, whichever it is.
+`run_sql(app, sql, params)` reads or writes the app's database behind its back, whichever it is;
+`database_settings(database_url)` names the test's database to a server it starts.
 """
 import pytest
 
@@ -61,3 +62,8 @@ def run_sql(app, sql, params=()):
             return list(db.execute(sql, params))
         finally:
             db.close()
+
+
+def database_settings(database_url):
+    """The settings that name the test's database to a server or command: none for the data folder's SQLite file."""
+    return {"WEBUI_DATABASE_URL": database_url} if database_url else {}

@@ -1,19 +1,25 @@
 """Many answers streaming at once are saved together: one transaction a round for all the answers that are due, each
-answer's stored text at most about half a second behind what it showed, and nothing lost when a round fails."""
+answer's stored text at most about half a second behind what it showed, and nothing lost when a round fails (another
+program holds the write lock: SQLite's, or PostgreSQL's tables)."""
 import json
 import sqlite3
 import struct
 import time
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
+import pytest
 from simple_websocket import Client
 
 from conftest import DaemonThread, ServerProcess, Socket, turn
+from databases import database_settings
 from test_cli import server_command
 from test_conversation_restart import owner_cookie
 from webui import storage
 from webui.stored_answers import FLUSH_SECONDS, SAVER_TICK
+
+pytestmark = pytest.mark.both_databases
 
 # A word every 50 ms for a minute: an answer that is still streaming whenever a test looks.
 STEADY = '''
@@ -113,29 +119,112 @@ class Answers:
             socket.close()
 
 
-class DatabaseFile:
-    """The server's database file as another program reads it: its stored answers, and the transactions committed to
-    it, counted from its write-ahead log."""
+class OtherProgram:
+    """The server's database as another program sees it: its stored answers, the transactions that wrote to it
+    (`commits`, counted by a subclass's way), and its write lock, which that program can hold."""
 
-    def __init__(self, data):
-        """Open the file in `data`, the server's data folder."""
-        self.path = Path(data) / storage.FILENAME
-        self.connection = sqlite3.connect(self.path, isolation_level=None)
-        self.connection.execute("PRAGMA foreign_keys = ON")
-        self.wal = WalCommits(Path(f"{self.path}-wal"))
+    def execute(self, sql, params=()):
+        """Run one statement (`?` placeholders) on the program's own connection: its rows."""
+        cursor = self.connection.execute(self.placeholders(sql), params)
+        return cursor.fetchall() if cursor.description else []
+
+    def placeholders(self, sql):
+        """A statement in the driver's placeholder style."""
+        return sql
 
     def stored(self, message_ids):
         """message id -> its stored text, all read at one moment."""
         marks = ", ".join("?" * len(message_ids))
-        query = f"SELECT id, content FROM stored_messages WHERE id IN ({marks})"
-        return dict(self.connection.execute(query, list(message_ids)).fetchall())
+        return dict(self.execute(f"SELECT id, content FROM stored_messages WHERE id IN ({marks})", list(message_ids)))
+
+    def release(self, commit=False):
+        """End the transaction that holds the write lock: COMMIT, or ROLLBACK."""
+        self.execute("COMMIT" if commit else "ROLLBACK")
 
     def close(self):
         """Close the connection."""
         self.connection.close()
 
 
-class WalCommits:
+class DatabaseFile(OtherProgram):
+    """The server's SQLite file, its commits counted from its write-ahead log."""
+
+    def __init__(self, data):
+        """Open the file in `data`, the server's data folder."""
+        self.path = Path(data) / storage.FILENAME
+        self.connection = sqlite3.connect(self.path, isolation_level=None)
+        self.connection.execute("PRAGMA foreign_keys = ON")
+
+    @cached_property
+    def commits(self):
+        """The commits to the file, counted from the first use on."""
+        return WalCommits(Path(f"{self.path}-wal"))
+
+    def hold_write_lock(self):
+        """Take the file's write lock, as another program writing to it does: writes wait, reads go on."""
+        self.execute("BEGIN IMMEDIATE")
+
+
+class PostgresDatabase(OtherProgram):
+    """The server's PostgreSQL database, its commits counted by the transaction ids they took."""
+
+    def __init__(self, url):
+        """Connect to the database at `url` (SQLAlchemy's)."""
+        import psycopg
+
+        self.connection = psycopg.connect(url.replace("+psycopg", "", 1), autocommit=True)
+
+    @cached_property
+    def commits(self):
+        """The transactions that wrote answer parts, counted from the first use on."""
+        return PartCommits(self)
+
+    def placeholders(self, sql):
+        """psycopg's placeholders."""
+        return sql.replace("?", "%s")
+
+    def hold_write_lock(self):
+        """Lock the tables an answer is written to, as another program's long transaction may: what SQLite's write lock
+        is to its file, writes wait (EXCLUSIVE takes in every write's ROW EXCLUSIVE) while reads (ACCESS SHARE) go on."""
+        self.execute("BEGIN")
+        self.execute("LOCK TABLE messages, answer_parts IN EXCLUSIVE MODE")
+
+
+class Commits:
+    """Transactions committed to a database, counted by `poll()`."""
+
+    def during(self, seconds, each=lambda: None):
+        """Commits counted in the next `seconds`, polling often enough to miss none; `each()` is called between two
+        polls."""
+        self.poll()
+        before = self.count
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.poll()
+            each()
+            time.sleep(0.005)
+        self.poll()
+        return self.count - before
+
+
+class PartCommits(Commits):
+    """Counts the transactions that wrote answer parts to a PostgreSQL database: the distinct ids of the transactions
+    that inserted the parts written since the counting began (a part is never updated, so its xmin stays its
+    writer's). Transaction ids themselves are no count: autovacuum's ANALYZE takes some too."""
+
+    def __init__(self, database):
+        """Count from now on."""
+        self.database = database
+        ((self.after,),) = database.execute("SELECT coalesce(max(seq), 0) FROM answer_parts")
+        self.count = 0
+
+    def poll(self):
+        """Count the transactions that wrote the parts there are now."""
+        query = "SELECT count(DISTINCT xmin::text) FROM answer_parts WHERE seq > ?"
+        ((self.count,),) = self.database.execute(query, (self.after,))
+
+
+class WalCommits(Commits):
     """Counts the transactions committed to a database in WAL mode by reading its -wal file as SQLite writes it: the
     last frame of each commit holds the database's size in its header (other frames hold 0 there). Once the file was
     checkpointed, SQLite writes it again from the start with new salts; the count goes on from there."""
@@ -169,18 +258,6 @@ class WalCommits:
                 self.count += commit > 0
                 self.offset += self.FRAME_HEADER + page_size
 
-    def during(self, seconds, each=lambda: None):
-        """Commits counted in the next `seconds`, polling often enough to see every file before it is written over;
-        `each()` is called between two polls."""
-        before = self.count
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.poll()
-            each()
-            time.sleep(0.005)
-        self.poll()
-        return self.count - before
-
 
 def server_log(server):
     """The lines a server that has stopped wrote after its start."""
@@ -194,19 +271,20 @@ def server_log(server):
 
 
 @contextmanager
-def streaming(tmp_path, providers_dir, count, provider="steady", source=STEADY, **settings):
-    """`count` answers of one person streaming through `webui serve` (with `settings`) from the drop-in `provider`
-    (the module `source`), each written once by now: yields (the server, its Answers, the database file as another
-    program reads it); the server is stopped after."""
+def streaming(tmp_path, providers_dir, count, provider="steady", source=STEADY, database_url=None, **settings):
+    """`count` answers of one person streaming through `webui serve` (with `settings`, on the data folder's SQLite
+    file or `database_url`) from the drop-in `provider` (the module `source`), each written once by now: yields (the
+    server, its Answers, the database as another program sees it); the server is stopped after."""
     (providers_dir / f"{provider}.py").write_text(source)
     # An owner may have as many answers running as a socket may have streams.
     settings = {"WEBUI_MAX_STREAMS_PER_SOCKET": "64", "WEBUI_REQUESTS_PER_MINUTE": "1000", **settings}
-    command, env = server_command(tmp_path / "data", providers_dir, "serve", LANG="C", **settings)
+    command, env = server_command(tmp_path / "data", providers_dir, "serve", LANG="C", **database_settings(database_url),
+                                  **settings)
     server = ServerProcess(command, env=env)
     answers = db = None
     try:
         answers = Answers(server.url, owner_cookie(server.url), count, provider)
-        db = DatabaseFile(tmp_path / "data")
+        db = PostgresDatabase(database_url) if database_url else DatabaseFile(tmp_path / "data")
         time.sleep(2 * FLUSH_SECONDS)
         yield server, answers, db
     finally:
@@ -242,10 +320,12 @@ def stop_and_compare(db, answers, ids):
     assert all(final[message_id] == answers.text[request_id] for request_id, message_id in ids.items())
 
 
-def test_fifty_answers_are_saved_in_one_transaction_a_round_each_at_most_half_a_second_behind(tmp_path, providers_dir):
-    with streaming(tmp_path, providers_dir, 50) as (_, answers, db):
+def test_fifty_answers_are_saved_in_one_transaction_a_round_each_at_most_half_a_second_behind(
+    tmp_path, providers_dir, database_url
+):
+    with streaming(tmp_path, providers_dir, 50, database_url=database_url) as (_, answers, db):
         ids = answers.message_ids()
-        (first_part,) = db.connection.execute("SELECT coalesce(max(seq), 0) FROM answer_parts").fetchone()
+        ((first_part,),) = db.execute("SELECT coalesce(max(seq), 0) FROM answer_parts")
         samples = []
 
         def sample():
@@ -255,11 +335,9 @@ def test_fifty_answers_are_saved_in_one_transaction_a_round_each_at_most_half_a_
                 samples.append((time.monotonic(), db.stored(ids.values())))
 
         began = time.monotonic()
-        commits = db.wal.during(4 * FLUSH_SECONDS, sample)
+        commits = db.commits.during(4 * FLUSH_SECONDS, sample)
         took = time.monotonic() - began
-        parts = dict(db.connection.execute(
-            "SELECT message_id, count(*) FROM answer_parts WHERE seq > ? GROUP BY message_id", (first_part,)
-        ).fetchall())
+        parts = dict(db.execute("SELECT message_id, count(*) FROM answer_parts WHERE seq > ? GROUP BY message_id", (first_part,)))
 
         # Every answer was written a few times, but all of them together in at most one transaction a round.
         assert len(parts) == 50 and min(parts.values()) >= 2, parts
@@ -276,10 +354,10 @@ def test_fifty_answers_are_saved_in_one_transaction_a_round_each_at_most_half_a_
                 assert stored[message_id].startswith(answers.shown_by(request_id, read_at - promise))
 
 
-def test_a_round_that_cannot_write_loses_nothing_and_is_logged_once(tmp_path, providers_dir):
-    with streaming(tmp_path, providers_dir, 20, WEBUI_DATABASE_TIMEOUT="1") as (server, answers, db):
+def test_a_round_that_cannot_write_loses_nothing_and_is_logged_once(tmp_path, providers_dir, database_url):
+    with streaming(tmp_path, providers_dir, 20, database_url=database_url, WEBUI_DATABASE_TIMEOUT="1") as (server, answers, db):
         ids = answers.message_ids()
-        db.connection.execute("BEGIN IMMEDIATE")
+        db.hold_write_lock()
         try:
             before = db.stored(ids.values())
             # Long enough for rounds to give up (after WEBUI_DATABASE_TIMEOUT) twice.
@@ -287,7 +365,7 @@ def test_a_round_that_cannot_write_loses_nothing_and_is_logged_once(tmp_path, pr
             assert db.stored(ids.values()) == before
             shown = answers.shown()
         finally:
-            db.connection.execute("ROLLBACK")
+            db.release()
         # Once the lock is free, a round or two write everything the answers showed while it was held.
         wait_until_stored(db, answers, shown, ids)
         assert not answers.final
@@ -297,18 +375,20 @@ def test_a_round_that_cannot_write_loses_nothing_and_is_logged_once(tmp_path, pr
     assert 1 <= len(failures) <= 3, failures
 
 
-def test_an_answer_whose_conversation_is_deleted_stops_and_the_others_in_its_round_are_written(tmp_path, providers_dir):
-    with streaming(tmp_path, providers_dir, 20) as (server, answers, db):
+def test_an_answer_whose_conversation_is_deleted_stops_and_the_others_in_its_round_are_written(
+    tmp_path, providers_dir, database_url
+):
+    with streaming(tmp_path, providers_dir, 20, database_url=database_url) as (server, answers, db):
         ids = answers.message_ids()
         victim = ids.pop("a7")
         # Another program deletes a conversation while the saver waits for the write lock, so that the answers due
         # meanwhile (all of them, by the time the lock is free) are written together with the deleted one's.
-        db.connection.execute("BEGIN IMMEDIATE")
+        db.hold_write_lock()
         try:
-            db.connection.execute("DELETE FROM conversations WHERE id = ?", (answers.start["a7"]["conversation_id"],))
+            db.execute("DELETE FROM conversations WHERE id = ?", (answers.start["a7"]["conversation_id"],))
             answers.receive_for(FLUSH_SECONDS + 2 * SAVER_TICK)
         finally:
-            db.connection.execute("COMMIT")
+            db.release(commit=True)
         shown = answers.shown()
 
         answers.until(lambda: "a7" in answers.final, "the answer whose conversation is gone ended")

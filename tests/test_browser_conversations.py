@@ -1,11 +1,15 @@
-"""Stored conversations in a real browser: sidebar, addresses, versions, settings, reconnects, errors, import."""
+"""Stored conversations in a real browser, on SQLite and on PostgreSQL: sidebar, addresses, versions, settings,
+reconnects, errors, import."""
 import json
 import re
 import threading
 import time
 
+import pytest
 from browser import answers, choose, open_chat, screenshot, send, start_counting, wait_until_idle
 from playwright.sync_api import expect
+
+pytestmark = pytest.mark.both_databases
 
 # The page's own fetch, so that requests carry its cookies, Origin and CSRF header.
 PAGE_FETCH = """async ([method, path, body]) => {

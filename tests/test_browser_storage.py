@@ -1,13 +1,14 @@
-"""The page when the server cannot save an answer: the text stays, the page says so, and a reload brings it back."""
-import sqlite3
+"""The page when the server cannot save an answer (another program holds the write lock: SQLite's, or PostgreSQL's
+tables): the text stays, the page says so, and a reload brings it back."""
 import time
-from pathlib import Path
 
 import pytest
 from browser import answers, start_counting, wait_until_idle
 from playwright.sync_api import expect
 
-from webui import storage
+from test_answer_saver import DatabaseFile, PostgresDatabase
+
+pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture
@@ -16,22 +17,17 @@ def app_config(app_config):
     return {**app_config, "WEBUI_DATABASE_TIMEOUT": 1}
 
 
-def stored_status(path, message_id):
-    """The message's status in the database file."""
-    db = sqlite3.connect(path)
-    try:
-        return db.execute("SELECT status FROM messages WHERE id = ?", (message_id,)).fetchone()[0]
-    finally:
-        db.close()
+def stored_status(db, message_id):
+    """The message's status in the database."""
+    return db.execute("SELECT status FROM messages WHERE id = ?", (message_id,))[0][0]
 
 
-def test_an_answer_that_cannot_be_saved_stays_on_the_page(page, server, app_config):
-    path = Path(app_config["WEBUI_DATA_DIR"]) / storage.FILENAME
+def test_an_answer_that_cannot_be_saved_stays_on_the_page(page, server, app_config, database_url):
     start_counting(page, server)
     answer = answers(page).last
-    holder = sqlite3.connect(path, isolation_level=None)
+    holder = PostgresDatabase(database_url) if database_url else DatabaseFile(app_config["WEBUI_DATA_DIR"])
     try:
-        holder.execute("BEGIN IMMEDIATE")
+        holder.hold_write_lock()
         page.click("#stop")
         error = answer.locator(".message-error")
         expect(error).to_contain_text("could not be saved yet")
@@ -47,11 +43,12 @@ def test_an_answer_that_cannot_be_saved_stays_on_the_page(page, server, app_conf
         expect(answers(page).last.locator(".message-error")).to_contain_text("could not be saved yet")
         expect(answers(page).last.locator(".content")).to_have_text(shown)
         message_id = answers(page).last.get_attribute("data-id")
+        holder.release()
+        deadline = time.monotonic() + 5
+        while stored_status(holder, message_id) != "stopped" and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         holder.close()
-    deadline = time.monotonic() + 5
-    while stored_status(path, message_id) != "stopped" and time.monotonic() < deadline:
-        time.sleep(0.1)
     page.reload()
     wait_until_idle(page)
     expect(answers(page).last.locator(".content")).to_have_text(shown)

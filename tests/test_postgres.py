@@ -1,13 +1,20 @@
-"""PostgreSQL's own ways: its full-text search in Russian and English, and a server restarted under a running app."""
+"""PostgreSQL's own ways: its full-text search in Russian and English, a server restarted under a running app and
+under answers that stream, and tables another program locks even against readers."""
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from conftest import Browser, ServerProcess, turn
 from databases import run_sql
+from test_answer_saver import PostgresDatabase, server_log, stop_and_compare, streaming, wait_until_stored
 from test_cli import server_command
+from test_conversation_restart import owner_cookie
+from test_shared_resume import connect
 from webui import create_app, identity
 from webui.storage import conversations, get_db
 from webui.storage.answer_parts import Part, append_parts
 from webui.storage.database import transaction
+from webui.storage.engine import POOL_OVERFLOW, POOL_SIZE, WRITERS_LOCK
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -199,3 +206,93 @@ def test_a_database_that_may_not_make_unaccent_still_searches_and_says_why_accen
     finally:
         postgres_cluster.sql(f"REASSIGN OWNED BY {role} TO webui; DROP OWNED BY {role}", name)
         postgres_cluster.sql(f"DROP ROLE {role}")
+def test_answers_streaming_while_postgresql_is_down_go_on_and_lose_nothing(
+    tmp_path, providers_dir, database_url, postgres_cluster
+):
+    with streaming(tmp_path, providers_dir, 10, database_url=database_url, WEBUI_DATABASE_TIMEOUT="1") as (server, answers, _):
+        ids = answers.message_ids()
+        postgres_cluster.stop()
+        try:
+            answers.receive_for(2.5)
+            assert not answers.final, "the answers go on streaming to their sockets"
+        finally:
+            postgres_cluster.start()
+        shown = answers.shown()
+        db = PostgresDatabase(database_url)
+        try:
+            # Once it is back, the saver's rounds write everything the answers showed while it was down.
+            wait_until_stored(db, answers, shown, ids, seconds=10)
+            assert not answers.final
+            stop_and_compare(db, answers, ids)
+        finally:
+            db.close()
+    # Each round that could not write is a line of the log, not a trace.
+    log = server_log(server)
+    assert [line for line in log if "could not save" in line] and not [line for line in log if "Traceback" in line]
+
+
+def test_tables_locked_by_another_program_are_a_clear_error_for_readers_too_and_nothing_is_lost(
+    tmp_path, providers_dir, database_url
+):
+    with streaming(tmp_path, providers_dir, 10, database_url=database_url, WEBUI_DATABASE_TIMEOUT="1") as (server, answers, db):
+        ids = answers.message_ids()
+        browser = Browser(server.url)
+        browser.get("/")
+        # As a migration or VACUUM FULL does: even readers wait for it, each at most WEBUI_DATABASE_TIMEOUT.
+        db.execute("BEGIN")
+        db.execute("LOCK TABLE conversations, messages, answer_parts IN ACCESS EXCLUSIVE MODE")
+        try:
+            # More readers at once than the server has native threads for the database: each is told, none hangs.
+            with ThreadPoolExecutor(12) as pool:
+                lists = list(pool.map(lambda _: browser.get("/api/conversations"), range(12)))
+            answers.receive_for(0.5)
+        finally:
+            db.release()
+        assert {(r.status_code, r.json()["error"]["code"]) for r in lists} == {(503, "storage_busy")}
+        assert not answers.final
+        shown = answers.shown()
+        wait_until_stored(db, answers, shown, ids)
+        stop_and_compare(db, answers, ids)
+
+
+def test_more_sockets_than_the_pool_has_connections_all_store_their_chats(tmp_path, providers_dir, database_url):
+    sockets = POOL_SIZE + POOL_OVERFLOW + 10
+    command, env = server_command(tmp_path / "data", providers_dir, "serve", WEBUI_DATABASE_URL=database_url, LANG="C",
+                                  WEBUI_MAX_SOCKETS_PER_USER=str(sockets), WEBUI_REQUESTS_PER_MINUTE=str(sockets))
+    server = ServerProcess(command, env=env)
+    try:
+        cookie = owner_cookie(server.url)
+        # Each socket has read the database (its owner's sessions, its turn) and stays open, as a page's does.
+        opened = [connect(server, cookie) for _ in range(sockets)]
+        for n, ws in enumerate(opened):
+            ws.send(turn(f"t{n}", content=f"hello number {n}"))
+        ends = [ws.until_final(f"t{n}")[-1] for n, ws in enumerate(opened)]
+        assert [end.get("reason") for end in ends] == ["complete"] * sockets, [end for end in ends if "code" in end][:3]
+    finally:
+        server.stop()
+
+
+def test_another_process_holding_the_writers_lock_stops_only_writes_with_a_clear_error(
+    tmp_path, providers_dir, database_url
+):
+    with streaming(tmp_path, providers_dir, 10, database_url=database_url, WEBUI_DATABASE_TIMEOUT="1") as (server, answers, db):
+        ids = answers.message_ids()
+        # As another webui process's writer stuck in its transaction would.
+        db.execute("SELECT pg_advisory_lock(?)", (WRITERS_LOCK,))
+        try:
+            before = db.stored(ids.values())
+            ws = connect(server, owner_cookie(server.url))
+            ws.send(turn("refused", content="a new conversation"))
+            refused = ws.until_final("refused")
+            assert [(f["type"], f.get("code")) for f in refused] == [("error", "storage_busy")]
+            assert "busy" in refused[0]["message"]
+            answers.receive_for(1.5)
+            assert db.stored(ids.values()) == before
+            shown = answers.shown()
+        finally:
+            db.execute("SELECT pg_advisory_unlock(?)", (WRITERS_LOCK,))
+        wait_until_stored(db, answers, shown, ids)
+        assert not answers.final
+        ws.send(turn("again", content="a new conversation"))
+        assert ws.until_final("again")[-1].get("reason") == "complete"
+        stop_and_compare(db, answers, ids)

@@ -1,19 +1,21 @@
 """Only a server that finds no other serving its data folder marks answers `interrupted`: a command, a start that
-fails and a second server leave a live answer streaming."""
-import sqlite3
+fails and a second server leave a live answer streaming (on SQLite, and on PostgreSQL)."""
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+import pytest
 from simple_websocket import Client
 
 from conftest import DaemonThread, ServerProcess, Socket, turn
+from databases import database_settings, run_sql
 from test_cli import server_command
 from test_conversation_restart import get_json, owner_cookie
 from webui import create_app, storage
 from webui.storage import conversations
 from webui.storage.database import transaction
+
+pytestmark = pytest.mark.both_databases
 
 # Answers "first ", then waits (at most a minute) for the file named by WEBUI_TEST_RELEASE before it ends.
 HELD = '''
@@ -35,18 +37,20 @@ def _create_completion(model, messages, stream, **kwargs):
 '''
 
 
-def row(path, message_id):
-    """(status, whole stored text) of a message in the database file."""
-    db = sqlite3.connect(path)
-    try:
-        return db.execute("SELECT status, content FROM stored_messages WHERE id = ?", (message_id,)).fetchone()
-    finally:
-        db.close()
+def database_app(data_dir, database_url):
+    """An app on the servers' database (the data folder's, or `database_url`), to read it behind their backs."""
+    return create_app({"WEBUI_DATA_DIR": str(data_dir), **database_settings(database_url)})
 
 
-def left_streaming(data_dir):
-    """A conversation whose answer a server that died was writing: (the database file, the answer's id)."""
-    app = create_app({"WEBUI_DATA_DIR": str(data_dir)})
+def row(app, message_id):
+    """(status, whole stored text) of a message in the app's database."""
+    found = run_sql(app, "SELECT status, content FROM stored_messages WHERE id = ?", (message_id,))
+    return tuple(found[0]) if found else None
+
+
+def left_streaming(data_dir, database_url):
+    """A conversation whose answer a server that died was writing: (an app on the database, the answer's id)."""
+    app = database_app(data_dir, database_url)
     db = storage.app_connection(app)
     try:
         with transaction(db):
@@ -55,43 +59,44 @@ def left_streaming(data_dir):
             answer = conversations.add_message(db, conversation_id, question, "assistant", "half an", "streaming")
     finally:
         db.close()
-    return Path(app.extensions["webui.database"]), answer
+    return app, answer
 
 
-def test_only_a_lone_server_marks_answers_interrupted(tmp_path, providers_dir):
+def test_only_a_lone_server_marks_answers_interrupted(tmp_path, providers_dir, database_url):
     (providers_dir / "held.py").write_text(HELD)
     release = tmp_path / "release"
-    path, dead = left_streaming(tmp_path / "data")
-    command, env = server_command(tmp_path / "data", providers_dir, "serve", WEBUI_TEST_RELEASE=str(release))
+    app, dead = left_streaming(tmp_path / "data", database_url)
+    command, env = server_command(tmp_path / "data", providers_dir, "serve", WEBUI_TEST_RELEASE=str(release),
+                                  **database_settings(database_url))
     server = ServerProcess(command, env=env)
     try:
         cookie = owner_cookie(server.url)
         # Answered by gunicorn's worker, which is the process that serves: it found no other, and marked it.
-        assert row(path, dead) == ("interrupted", "half an")
+        assert row(app, dead) == ("interrupted", "half an")
         ws = Socket(Client.connect(server.url.replace("http", "ws", 1) + "/ws", headers={"Cookie": cookie}, thread_class=DaemonThread))
         ws.send({**turn("t", content="go", model="held"), "provider": "held"})
         start, first = ws.recv(), ws.recv()
         assert first["text"] == "first "
         deadline = time.monotonic() + 5
-        while row(path, start["message_id"]) != ("streaming", "first ") and time.monotonic() < deadline:
+        while row(app, start["message_id"]) != ("streaming", "first ") and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert row(path, start["message_id"]) == ("streaming", "first ")
+        assert row(app, start["message_id"]) == ("streaming", "first ")
 
         listed = subprocess.run([sys.executable, "-m", "webui", "user", "list"], env=env, capture_output=True, text=True, timeout=60)
         assert listed.returncode == 0, listed.stderr
-        assert row(path, start["message_id"]) == ("streaming", "first "), "webui user list left it alone"
+        assert row(app, start["message_id"]) == ("streaming", "first "), "webui user list left it alone"
 
         port = server.url.rsplit(":", 1)[1]
         taken = [sys.executable, "-m", "webui", "--port", port]
         for second in (taken + ["serve"], taken):
             refused = subprocess.run(second, env=env, capture_output=True, text=True, timeout=60)
             assert refused.returncode != 0
-            assert row(path, start["message_id"]) == ("streaming", "first "), f"{second[3:]} failed to start and left it alone"
+            assert row(app, start["message_id"]) == ("streaming", "first "), f"{second[3:]} failed to start and left it alone"
         assert "Traceback" not in refused.stderr
 
         another = ServerProcess(server_command(tmp_path / "data", providers_dir)[0], env=env)
         another.stop()
-        assert row(path, start["message_id"]) == ("streaming", "first "), "a second server found the first and left it alone"
+        assert row(app, start["message_id"]) == ("streaming", "first "), "a second server found the first and left it alone"
 
         release.touch()
         assert ws.until_final("t")[-1]["reason"] == "complete"

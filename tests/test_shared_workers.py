@@ -1,46 +1,75 @@
-"""Several `webui` processes sharing one data folder and one Redis: sign-outs, limits, leases and `--workers`."""
+"""Several `webui` processes sharing one database (SQLite in one data folder, or PostgreSQL) and one Redis: sign-outs,
+limits, leases and `--workers`."""
 import subprocess
 import sys
 import time
 import urllib.request
-
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
 import redis
 from simple_websocket import Client
 
 from conftest import Browser, DaemonThread, ServerProcess, Socket, chat, raw_handshake, turn
+from databases import database_settings
 from test_cli import clean_env, server_command
 from test_conversation_restart import owner_cookie
-from test_recovery import left_streaming, row
-from webui import create_app
+from test_recovery import database_app, left_streaming, row
 from webui.auth import get_access
 from webui.shared.workers import LEASE_SECONDS, SUSPECT_SECONDS
+
+pytestmark = pytest.mark.both_databases
 
 PASSWORD = "correct horse battery"
 # A worker's answers are marked interrupted this long after it died, at the latest (and a round or two more).
 ORPHANED_SECONDS = LEASE_SECONDS + SUSPECT_SECONDS + 3
 
 
-def add_users(data_dir, *names):
-    """Accounts in the data folder; the first is an administrator, and so are the others (to be demoted)."""
-    app = create_app({"WEBUI_DATA_DIR": str(data_dir)})
+@dataclass
+class Site:
+    """What the servers of a test share: a data folder, its database (the folder's SQLite file, or PostgreSQL), the
+    providers and one Redis."""
+
+    data: Path
+    providers: Path
+    redis: object
+    database_url: str | None
+
+    def settings(self):
+        """The settings every server and command of the site has."""
+        return {"WEBUI_REDIS_URL": self.redis.url, **database_settings(self.database_url)}
+
+    def app(self):
+        """An app on the site's database, to read and write it behind the servers' backs."""
+        return database_app(self.data, self.database_url)
+
+
+@pytest.fixture
+def site(tmp_path, providers_dir, redis_server, database_url):
+    """The test's Site."""
+    return Site(tmp_path / "data", providers_dir, redis_server, database_url)
+
+
+def add_users(site, *names):
+    """Accounts in the site's database; the first is an administrator, and so are the others (to be demoted)."""
+    app = site.app()
     with app.app_context():
         for name in names:
             get_access().users.add(name, PASSWORD, admin=True)
 
 
-def start(tmp_path, providers_dir, redis_server, *args, plain=False, **settings):
-    """A server on the test's data folder and Redis: `webui serve *args`, or if `plain` the plain `webui` (one
-    process, gevent's server)."""
+def start(site, *args, plain=False, **settings):
+    """A server of the site: `webui serve *args`, or if `plain` the plain `webui` (one process, gevent's server)."""
     words = args if plain else ("serve", *args)
-    command, env = server_command(tmp_path / "data", providers_dir, *words, WEBUI_REDIS_URL=redis_server.url, **settings)
+    command, env = server_command(site.data, site.providers, *words, **site.settings(), **settings)
     return ServerProcess(command, env=env)
 
 
-def webui(tmp_path, redis_server, *args, stdin=None):
-    """Run a `webui` command on the test's data folder and Redis."""
-    env = clean_env(WEBUI_DATA_DIR=str(tmp_path / "data"), WEBUI_REDIS_URL=redis_server.url)
+def webui(site, *args, stdin=None):
+    """Run a `webui` command on the site."""
+    env = clean_env(WEBUI_DATA_DIR=str(site.data), **site.settings())
     done = subprocess.run([sys.executable, "-m", "webui", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done
@@ -84,25 +113,25 @@ def signed_in(*servers, password=PASSWORD):
 
 
 @contextmanager
-def two_servers(tmp_path, providers_dir, redis_server, **settings):
-    """Two `webui serve` processes on one data folder and one Redis, both holding their lease; stopped at the end."""
+def two_servers(site, **settings):
+    """Two `webui serve` processes of the site, both holding their lease; stopped at the end."""
     servers = []
     try:
-        servers.append(start(tmp_path, providers_dir, redis_server, **settings))
-        servers.append(start(tmp_path, providers_dir, redis_server, **settings))
-        wait_for_workers(redis_server, 2)
+        servers.append(start(site, **settings))
+        servers.append(start(site, **settings))
+        wait_for_workers(site.redis, 2)
         yield servers
     finally:
         for server in servers:
             server.stop()
 
 
-def test_demotion_sign_out_password_and_deletion_close_the_sockets_on_every_worker(tmp_path, providers_dir, redis_server):
-    add_users(tmp_path / "data", "root", "alice")
-    with two_servers(tmp_path, providers_dir, redis_server) as (a, b):
+def test_demotion_sign_out_password_and_deletion_close_the_sockets_on_every_worker(site):
+    add_users(site, "root", "alice")
+    with two_servers(site) as (a, b):
         at_a, at_b = signed_in(a, b)
         sockets = [at_a.connect(), at_b.connect()]
-        webui(tmp_path, redis_server, "user", "demote", "alice")
+        webui(site, "user", "demote", "alice")
         # A demotion ends no session: only the message reaches the sockets.
         assert closed_within(sockets, 2), "a demotion closes the user's sockets on every worker"
 
@@ -112,18 +141,18 @@ def test_demotion_sign_out_password_and_deletion_close_the_sockets_on_every_work
 
         at_a, at_b = signed_in(a, b)
         sockets = [at_a.connect(), at_b.connect()]
-        webui(tmp_path, redis_server, "user", "passwd", "alice", "--password-stdin", stdin="another long password\n")
+        webui(site, "user", "passwd", "alice", "--password-stdin", stdin="another long password\n")
         assert closed_within(sockets, 2)
 
         at_a, at_b = signed_in(a, b, password="another long password")
         sockets = [at_a.connect(), at_b.connect()]
-        webui(tmp_path, redis_server, "user", "delete", "alice")
+        webui(site, "user", "delete", "alice")
         assert closed_within(sockets, 2)
 
 
-def test_socket_cap_request_rate_and_sign_in_back_off_hold_across_workers(tmp_path, providers_dir, redis_server):
-    add_users(tmp_path / "data", "alice")
-    with two_servers(tmp_path, providers_dir, redis_server, WEBUI_MAX_SOCKETS_PER_USER="2", WEBUI_REQUESTS_PER_MINUTE="3") as (a, b):
+def test_socket_cap_request_rate_and_sign_in_back_off_hold_across_workers(site):
+    add_users(site, "alice")
+    with two_servers(site, WEBUI_MAX_SOCKETS_PER_USER="2", WEBUI_REQUESTS_PER_MINUTE="3") as (a, b):
         check_cap_and_rate(a, b)
 
 
@@ -160,11 +189,11 @@ def follow(socket, seconds, received):
     return text
 
 
-def stays_streaming(path, message_id, seconds):
+def stays_streaming(app, message_id, seconds):
     """Whether the answer is still streaming after `seconds`, looked at every tenth of a second."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if row(path, message_id)[0] != "streaming":
+        if row(app, message_id)[0] != "streaming":
             return False
         time.sleep(0.1)
     return True
@@ -190,10 +219,10 @@ def start_slow_answer(server, browser=None):
     return socket, start_frame, cookie
 
 
-def test_a_killed_workers_answer_is_interrupted_by_another_and_a_restart_ends_none_alive(tmp_path, providers_dir, redis_server):
-    path = tmp_path / "data" / "webui.sqlite3"
-    a = start(tmp_path, providers_dir, redis_server, plain=True)
-    b = start(tmp_path, providers_dir, redis_server)
+def test_a_killed_workers_answer_is_interrupted_by_another_and_a_restart_ends_none_alive(site):
+    app = site.app()
+    a = start(site, plain=True)
+    b = start(site)
     try:
         socket, start_frame, _ = start_slow_answer(a)
         message_id = start_frame["message_id"]
@@ -201,8 +230,8 @@ def test_a_killed_workers_answer_is_interrupted_by_another_and_a_restart_ends_no
         follow(socket, 1, received)
 
         b.stop()
-        b = start(tmp_path, providers_dir, redis_server)
-        assert stays_streaming(path, message_id, ORPHANED_SECONDS), "a worker that restarts leaves a live worker's answer"
+        b = start(site)
+        assert stays_streaming(app, message_id, ORPHANED_SECONDS), "a worker that restarts leaves a live worker's answer"
 
         follow(socket, 1, received)
         a.process.kill()
@@ -210,9 +239,9 @@ def test_a_killed_workers_answer_is_interrupted_by_another_and_a_restart_ends_no
         a.process.wait(10)
         shown = [text for at, text in received if at <= killed_at - 0.5][-1]
         deadline = time.monotonic() + ORPHANED_SECONDS + 10
-        while row(path, message_id)[0] == "streaming" and time.monotonic() < deadline:
+        while row(app, message_id)[0] == "streaming" and time.monotonic() < deadline:
             time.sleep(0.1)
-        status, content = row(path, message_id)
+        status, content = row(app, message_id)
         assert status == "interrupted", "the live worker marks the dead one's answer interrupted"
         assert content.startswith(shown), "what was shown half a second before the kill is stored"
         assert received[-1][1].startswith(content)
@@ -221,21 +250,21 @@ def test_a_killed_workers_answer_is_interrupted_by_another_and_a_restart_ends_no
         b.stop()
 
 
-def test_an_answer_no_worker_ever_listed_is_interrupted_by_a_server_with_redis(tmp_path, providers_dir, redis_server):
-    path, dead = left_streaming(tmp_path / "data")
-    server = start(tmp_path, providers_dir, redis_server)
+def test_an_answer_no_worker_ever_listed_is_interrupted_by_a_server_with_redis(site):
+    app, dead = left_streaming(site.data, site.database_url)
+    server = start(site)
     try:
         deadline = time.monotonic() + ORPHANED_SECONDS + 10
-        while row(path, dead)[0] == "streaming" and time.monotonic() < deadline:
+        while row(app, dead)[0] == "streaming" and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert row(path, dead) == ("interrupted", "half an")
+        assert row(app, dead) == ("interrupted", "half an")
     finally:
         server.stop()
 
 
-def test_a_server_starts_and_answers_before_redis_does_and_takes_its_lease_once_it_answers(tmp_path, providers_dir, redis_server):
+def test_a_server_starts_and_answers_before_redis_does_and_takes_its_lease_once_it_answers(site, redis_server):
     redis_server.stop()
-    server = start(tmp_path, providers_dir, redis_server)
+    server = start(site)
     try:
         cookie = owner_cookie(server.url)
         socket = anonymous_socket(server, cookie)
@@ -255,8 +284,8 @@ def test_serve_refuses_several_workers_without_redis(tmp_path, providers_dir):
     assert "Traceback" not in refused.stderr
 
 
-def test_serve_with_two_workers_and_redis_serves_pages_and_sockets(tmp_path, providers_dir, redis_server):
-    server = start(tmp_path, providers_dir, redis_server, "--workers", "2")
+def test_serve_with_two_workers_and_redis_serves_pages_and_sockets(site, redis_server):
+    server = start(site, "--workers", "2")
     try:
         wait_for_workers(redis_server, 2)
         for _ in range(4):
@@ -285,20 +314,20 @@ def workers_holding_sockets(redis_server):
         client.close()
 
 
-def test_without_redis_answers_stream_and_limits_fall_back_then_sharing_comes_back(tmp_path, providers_dir, redis_server):
-    add_users(tmp_path / "data", "root", "alice")
-    with two_servers(tmp_path, providers_dir, redis_server, WEBUI_MAX_SOCKETS_PER_USER="2") as (a, b):
-        check_outage(tmp_path, a, b, redis_server)
+def test_without_redis_answers_stream_and_limits_fall_back_then_sharing_comes_back(site):
+    add_users(site, "root", "alice")
+    with two_servers(site, WEBUI_MAX_SOCKETS_PER_USER="2") as (a, b):
+        check_outage(site, a, b)
 
 
-def check_outage(tmp_path, a, b, redis_server):
+def check_outage(site, a, b):
     """Redis stops while A streams alice's answer, and starts again empty."""
     at_a, at_b = signed_in(a, b)
     socket, start_frame, cookie = start_slow_answer(a, at_a)
     received = []
     follow(socket, 0.5, received)
 
-    redis_server.stop()
+    site.redis.stop()
     for server in (a, b):
         with urllib.request.urlopen(server.url + "/", timeout=10) as page:
             assert page.status == 200
@@ -311,8 +340,8 @@ def check_outage(tmp_path, a, b, redis_server):
         sock.close()
     assert [status for status, _ in opened] == [101, 101]
 
-    redis_server.start()
-    wait_for_workers(redis_server, 2)
+    site.redis.start()
+    wait_for_workers(site.redis, 2)
     status, held = raw_handshake(b.url, {"Cookie": cookie})
     assert status == 101
     deadline = time.monotonic() + 20
@@ -325,9 +354,8 @@ def check_outage(tmp_path, a, b, redis_server):
         refused = status == 429
     held.close()
     assert refused, "once Redis is back the cap counts A's socket again, with no restart"
-    path = tmp_path / "data" / "webui.sqlite3"
-    assert stays_streaming(path, start_frame["message_id"], ORPHANED_SECONDS), "an empty Redis ends no live answer"
+    assert stays_streaming(site.app(), start_frame["message_id"], ORPHANED_SECONDS), "an empty Redis ends no live answer"
 
     sockets = [socket, at_b.connect()]
-    webui(tmp_path, redis_server, "user", "demote", "alice")
+    webui(site, "user", "demote", "alice")
     assert closed_within(sockets, 2), "the workers listen for sign-outs again"

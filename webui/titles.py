@@ -17,6 +17,7 @@ from .cooperative import patched
 from .chat_request import ChatRequest
 from .registry import get_registry, resolve
 from .storage import get_db
+from .storage.database import transaction
 from .storage.conversations import title_from
 
 log = logging.getLogger(__name__)
@@ -115,10 +116,14 @@ def name(provider, model, conversation_id, question, answer, first_title, tell):
         title = clean(ask(title_by, title_model, [{"role": "user", "content": f"{INSTRUCTION}\n\n{shown}"}]), shown)
         if not title or title == first_title:
             return
-        # Not if it has another title by now: the person renamed it (or it is gone).
-        kept = get_db().execute(
-            "UPDATE conversations SET title = ? WHERE id = ? AND title = ?", (title, conversation_id, first_title)
-        ).rowcount
+        # Not if it has another title by now: the person renamed it (or it is gone). In a turn at the writers' gate,
+        # as every write is: outside it, titles written at once would each hold one of gevent's few native threads
+        # waiting for the write lock, while the writer in its turn, which holds that lock, waited for a thread.
+        db = get_db()
+        with transaction(db):
+            kept = db.execute(
+                "UPDATE conversations SET title = ? WHERE id = ? AND title = ?", (title, conversation_id, first_title)
+            ).rowcount
         if kept:
             tell({"type": "title", "conversation_id": conversation_id, "title": title})
     except GreenletExit:

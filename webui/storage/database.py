@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from ..cooperative import in_native_thread
 from ..errors import UserError
-from .engine import driver_errors, error_code
+from .engine import IN_ERROR, checked_out, driver_errors, error_code, give_back, idle
 
 
 class StorageError(UserError):
@@ -135,9 +135,15 @@ def begin(link, seconds):
             link.driver.execute(f"PRAGMA busy_timeout = {round(link.store.wait * 1000)}")
         return
     # One round trip: statements without parameters go as one simple query.
-    link.driver.execute(
-        f"BEGIN; SET LOCAL lock_timeout = {milliseconds}; SELECT pg_advisory_xact_lock({link.store.lock})"
-    )
+    try:
+        link.driver.execute(
+            f"BEGIN; SET LOCAL lock_timeout = {milliseconds}; SELECT pg_advisory_xact_lock({link.store.lock})"
+        )
+    except BaseException:
+        # The wait ran out: the transaction it began is ended, or every later statement on the connection would fail.
+        if link.driver.info.transaction_status == IN_ERROR:
+            link.driver.execute("ROLLBACK")
+        raise
 
 
 def end(link, commit):
@@ -162,35 +168,39 @@ def in_transaction(link, seconds, function, args):
     return result
 
 
-# A PostgreSQL connection unused for this long is pinged before its next use (see Database._ping): longer than the
-# gaps between the statements of one request or turn, shorter than any restart of a server.
-IDLE_PING_SECONDS = 0.1
-# psycopg's TransactionStatus.IDLE: no transaction open on the connection.
-IDLE = 0
-
-
 def on_link(db, function, args):
-    """`function(link, *args)` on the Database's connection (in the caller's native thread)."""
-    return function(db._link(), *args)
+    """`function(link, *args)` on the Database's connection (in the caller's native thread); then a PostgreSQL
+    connection with no transaction open goes back to the pool."""
+    try:
+        return function(db._link(), *args)
+    finally:
+        db._between_transactions()
+
+
+def nothing(link):
+    """Do nothing with the connection (a first call, so that a database that cannot be used fails at once)."""
 
 
 class Database:
-    """One connection to the database, used by one thread or greenlet at a time.
+    """A connection to the database, used by one thread or greenlet at a time.
 
     Under gevent every call into the driver runs in a native thread (cooperative.in_native_thread): both SQLite and
     psycopg wait in C, which would stop every greenlet of the process. The writers of this process take turns at the
     store's gate before they ask for the write lock, so at most one native thread waits for another process, and a
     writer that has its turn waits `wait` seconds for another process's lock before it gets StorageError("storage_busy").
-    A PostgreSQL connection that fails (the server restarted) is dropped: the next call takes a new one from the pool.
+    On PostgreSQL a Database holds a pooled connection only during a call or an open transaction: a socket's lives as
+    long as the socket, and one each would use up the pool with a few dozen sockets, when the process uses at most
+    one a native thread and the writer's between two statements. A connection that fails (the server restarted) is
+    dropped: the next call takes another from the pool.
     """
 
     def __init__(self, store):
-        """Take a connection from the store's engine."""
+        """Take a connection from the store's engine (and, on PostgreSQL, give it back)."""
         self.store = store
         self.wait = store.wait
         self.gate = store.gate
         self.pooled = None
-        self._call(self._link)
+        self._run(nothing)
 
     @property
     def sqlite(self):
@@ -199,27 +209,16 @@ class Database:
 
     def _link(self):
         """The connection as a Link, taken from the pool if there is none (in the caller's native thread)."""
-        now = time.monotonic()
-        if self.pooled is not None and not self.sqlite and now - self.used_at > IDLE_PING_SECONDS:
-            self._ping()
         if self.pooled is None:
-            self.pooled = self.store.engine.raw_connection()
+            self.pooled = checked_out(self.store)
             self.link = Link(self.pooled.driver_connection, self.store)
-        self.used_at = now
         return self.link
 
-    def _ping(self):
-        """Check a PostgreSQL connection left idle, outside a transaction, with a round trip before it is used again
-        (the pool pings at checkout, but a socket's or the saver's connection stays out for long): one the server
-        dropped (it restarted meanwhile) is given up for a new one, so no caller meets its failure."""
-        driver = self.pooled.driver_connection
-        if driver.info.transaction_status != IDLE:
-            return
-        try:
-            driver.execute("SELECT 1")
-        except driver_errors():
-            self.pooled.invalidate()
-            self.pooled = None
+    def _between_transactions(self):
+        """Give a PostgreSQL connection with no transaction open back to the pool (in the caller's native thread)."""
+        if not self.sqlite and self.pooled is not None and idle(self.pooled):
+            pooled, self.pooled = self.pooled, None
+            give_back(pooled)
 
     def _call(self, function, *args):
         """`function(*args)` off the event loop, with a database that cannot be used turned into a StorageError."""

@@ -2,11 +2,13 @@
 
 Callers never see SQLAlchemy's Connection: a Database holds one of the engine's driver connections (sqlite3 or psycopg,
 both in autocommit mode, transactions explicit), so a statement costs what the driver costs. SQLAlchemy gives the pool
-(with a ping at each checkout, so a restarted PostgreSQL is reconnected), the dialect that compiles Core expressions,
-and Alembic's migrations.
+(whose connections a Database pings when they lay unused, so a restarted PostgreSQL is reconnected), the dialect that
+compiles Core expressions, and Alembic's migrations.
 """
+import math
 import sqlite3
 import sys
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -154,6 +156,42 @@ def compiled_statement(statement, dialect):
     return str(compiled), compiled.positiontup if dialect.positional else None, compiled.params
 
 
+# A PostgreSQL connection that lay in the pool for longer than this is pinged before it is used: longer than the gaps
+# between the statements of a busy process, shorter than any restart of a server.
+IDLE_PING_SECONDS = 0.1
+# Where a pooled connection keeps when it was last given back (its record's `info` outlives each checkout).
+GIVEN_BACK = "webui.given_back"
+# psycopg's TransactionStatus: IDLE, no transaction open on the connection; IN_ERROR, one that a failed statement ended.
+IDLE, IN_ERROR = 0, 3
+
+
+def checked_out(store):
+    """A connection from the store's pool. On PostgreSQL one that lay there for longer than IDLE_PING_SECONDS is
+    checked with a round trip first, and one the server dropped (it restarted meanwhile) is given up for another, so
+    no caller meets its failure; after as many as the pool keeps, the next is a new one."""
+    for _attempt in range(0 if store.sqlite else POOL_SIZE):
+        pooled = store.engine.raw_connection()
+        if time.monotonic() - pooled.info.get(GIVEN_BACK, math.inf) <= IDLE_PING_SECONDS:
+            return pooled
+        try:
+            pooled.driver_connection.execute("SELECT 1")
+            return pooled
+        except driver_errors():
+            pooled.invalidate()
+    return store.engine.raw_connection()
+
+
+def idle(pooled):
+    """Whether a pooled PostgreSQL connection has no transaction open."""
+    return pooled.driver_connection.info.transaction_status == IDLE
+
+
+def give_back(pooled):
+    """Give a pooled connection back to the pool, noting when."""
+    pooled.info[GIVEN_BACK] = time.monotonic()
+    pooled.close()
+
+
 def sqlite_connected(connection, _record):
     """What every new connection to a SQLite file does first (its busy timeout is sqlite3.connect's `timeout`)."""
     connection.row_factory = sqlite3.Row
@@ -185,16 +223,22 @@ def sqlite_engine(path, wait, gate):
 
 
 def postgres_engine(url, wait, gate):
-    """The Store of a PostgreSQL database: a pool whose connections are pinged at each checkout."""
+    """The Store of a PostgreSQL database: a pool, whose connections Database checks out for each call or transaction
+    (and pings when they lay unused: see Database._checked_out)."""
     url = make_url(url).set(drivername="postgresql+psycopg")
     engine = sqlalchemy.create_engine(
         url,
         isolation_level="AUTOCOMMIT",
-        pool_pre_ping=True,
         pool_size=POOL_SIZE,
         max_overflow=POOL_OVERFLOW,
         pool_timeout=wait,
-        connect_args={"connect_timeout": max(1, round(wait))},
+        # A statement waits `wait` seconds at most for another program's lock, then storage_busy: a reader too, whom
+        # a migration's or VACUUM FULL's lock would otherwise hold for good, and with it one of the few native
+        # threads every database call of the process needs. (A write transaction sets its own, its wait's rest.)
+        connect_args={
+            "connect_timeout": max(1, round(wait)),
+            "options": f"-c lock_timeout={max(1, round(wait * 1000))}",
+        },
     )
     event.listen(engine, "connect", postgres_connected)
     return Store(engine, gate, wait)
