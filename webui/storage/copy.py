@@ -34,7 +34,7 @@ def counts(connection, tables):
 def source_rows(source, table):
     """The rows of a table in the app's database, in batches of dicts (the accounts from wherever they live)."""
     if table is schema.users:
-        rows = accounts.read("SELECT name, password_hash, token, created_at, role FROM users")
+        rows = accounts.read(select(schema.users))
         yield [dict(zip(table.columns.keys(), row)) for row in rows]
         return
     with source.engine.connect() as connection:
@@ -47,7 +47,7 @@ def source_counts(source):
     """table name -> how many rows the app's database holds (the accounts from wherever they live)."""
     with source.engine.connect() as connection:
         found = counts(connection, [table for table in schema.COPIED if table is not schema.users])
-    found["users"] = accounts.read("SELECT count(*) FROM users")[0][0] if accounts.has_any() else 0
+    found["users"] = accounts.read(select(func.count()).select_from(schema.users))[0][0] if accounts.has_any() else 0
     return found
 
 
