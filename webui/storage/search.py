@@ -1,6 +1,6 @@
 """Full-text search, and the few other pieces of SQL that SQLite and PostgreSQL each write their own way, in one place.
 
-The pieces that Core can express are Core constructs compiled for each database (TextBytes, JsonValues);
+The pieces that Core can express are Core constructs compiled for each database (TextBytes, JsonValues, upserts);
 the search conditions are each database's own SQL text.
 
 SQLite searches with FTS5 (the tables message_search, title_search and part_search, kept by triggers); PostgreSQL with
@@ -13,6 +13,8 @@ import json
 import re
 
 from sqlalchemy import Integer, Text, bindparam, text
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -106,3 +108,13 @@ def json_list(values):
     """A list as one JSON parameter, for listed(): any number of values in one statement."""
     return json.dumps(list(values))
 
+
+def upserts(table, keys, values):
+    """Per database name, the statement that inserts `values` (column -> bindparam) into `table`, or, when the row
+    whose `keys` they name is there, updates its other columns: each database has its own INSERT for it."""
+    statements = {}
+    for name, insert in (("sqlite", sqlite_insert), ("postgresql", postgres_insert)):
+        statement = insert(table).values(values)
+        changed = {column: statement.excluded[column] for column in values if column not in keys}
+        statements[name] = statement.on_conflict_do_update(index_elements=list(keys), set_=changed)
+    return statements
