@@ -5,7 +5,7 @@ same upgrade a server runs at start. Identity columns (`seq`) keep their numbers
 largest. Attachment files are not rows: they stay in WEBUI_DATA_DIR/attachments, which the new hosts must share.
 """
 from flask_babel import gettext as _
-from sqlalchemy import func, insert, select
+from sqlalchemy import false, func, insert, select
 
 from ..errors import UserError
 from . import accounts, schema
@@ -51,6 +51,12 @@ def source_counts(source):
     return found
 
 
+def next_seq(table):
+    """The statement that makes the table's sequence go on after its largest `seq`."""
+    largest = func.coalesce(select(func.max(table.c.seq)).scalar_subquery(), 0)
+    return select(func.setval(func.pg_get_serial_sequence(table.name, "seq"), largest + 1, false()))
+
+
 def copy_rows(source, target):
     """Copy every table's rows in one transaction on `target`, refusing a target that holds any row."""
     with target.engine.connect() as connection:
@@ -66,10 +72,7 @@ def copy_rows(source, target):
                     if batch:
                         connection.execute(insert(table), batch)
                 if "seq" in table.columns:
-                    connection.exec_driver_sql(
-                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'seq'),"
-                        f" COALESCE((SELECT max(seq) FROM {table.name}), 0) + 1, false)"
-                    )
+                    connection.execute(next_seq(table))
         except BaseException:
             connection.exec_driver_sql("ROLLBACK")
             raise
