@@ -23,9 +23,10 @@ from sqlalchemy import select
 
 from ..patrol import Patrol
 from ..storage import get_db
-from ..storage.answer_parts import interrupt
+from ..storage.answer_parts import interrupt, interrupting
 from ..storage.database import StorageError
 from ..storage.schema import messages
+from ..storage.search import json_list, listed
 from ..stored_answers import get_stored_answers
 from . import get_redis
 from .outage import UNREACHED, get_outage
@@ -40,6 +41,8 @@ WORKERS = "webui:workers"
 SOCKETS_KEY = ("webui:worker:", ":sockets")
 # The answers streaming in the database, whoever writes them.
 STREAMING = select(messages.c.id).where(messages.c.status == "streaming")
+# Those of the JSON list `message_ids` made interrupted.
+INTERRUPTING = interrupting(messages.c.id.in_(select(listed("message_ids").c.value)))
 
 
 def lease_key(worker):
@@ -101,7 +104,7 @@ class Lease:
         self._suspects = {message_id: self._suspects.get(message_id, now) for message_id in orphans}
         due = [message_id for message_id, since in self._suspects.items() if now - since >= SUSPECT_SECONDS]
         if due:
-            interrupt(get_db(), messages.c.id.in_(due))
+            interrupt(get_db(), INTERRUPTING, {"message_ids": json_list(due)})
             log.warning("marked %d answers interrupted: no live worker wrote them", len(due))
             for message_id in due:
                 del self._suspects[message_id]

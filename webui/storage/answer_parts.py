@@ -106,18 +106,30 @@ def end_answers(connection, ends):
     run_many(connection, DROP_PARTS, [{"message_id": end.message_id} for end in ends])
 
 
-def interrupt(db, condition):
-    """Mark the streaming answers that satisfy `condition` (a Core condition on messages) interrupted, in one
-    transaction, with their parts appended to their content: the text of answers whose writer is gone."""
+def interrupting(condition):
+    """The statements that mark the streaming answers that satisfy `condition` (a Core condition on messages)
+    interrupted, with their parts appended to their content (see interrupt); built once for each condition."""
     chosen = and_(messages.c.status == "streaming", condition)
+    with_parts = messages.c.id.in_(select(answer_parts.c.message_id))
+    return (
+        update(messages).where(chosen, with_parts).values(content=WHOLE_TEXT),
+        delete(answer_parts).where(answer_parts.c.message_id.in_(select(messages.c.id).where(chosen))),
+        update(messages).where(chosen).values(status="interrupted"),
+    )
+
+
+RECOVERING = interrupting(true())
+
+
+def interrupt(db, statements, params):
+    """Run the `statements` of interrupting() with the parameters of their condition in one transaction: the text of
+    answers whose writer is gone is kept."""
     with transaction(db):
-        with_parts = messages.c.id.in_(select(answer_parts.c.message_id))
-        db.execute(update(messages).where(chosen, with_parts).values(content=WHOLE_TEXT))
-        db.execute(delete(answer_parts).where(answer_parts.c.message_id.in_(select(messages.c.id).where(chosen))))
-        db.execute(update(messages).where(chosen).values(status="interrupted"))
+        for statement in statements:
+            db.execute(statement, params)
 
 
 def recover(db):
     """Answers that were streaming when the last process died stay, with all the text they had written, marked
     interrupted (see serving: only when no other process is writing any)."""
-    interrupt(db, true())
+    interrupt(db, RECOVERING, {})
