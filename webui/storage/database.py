@@ -103,7 +103,7 @@ class Link:
         sql, names, defaults = compiled_statement(statement, self.store.engine.dialect)
         fix = self.fix
         if names is None:
-            return sql, [{name: fix(value) for name, value in {**defaults, **row}.items()} for row in rows]
+            return sql, [{name: fix(row[name] if name in row else defaults[name]) for name in defaults} for row in rows]
         return sql, [[fix(row[name] if name in row else defaults[name]) for name in names] for row in rows]
 
 
