@@ -116,7 +116,9 @@ def run_statement(link, sql, params=()):
 
 def run_many(link, statement, rows):
     """Run a Core expression once for each row of parameters (a dict by bindparam name): how many rows it changed in
-    all."""
+    all. No rows, no call into the driver (psycopg would still make a round trip)."""
+    if not rows:
+        return 0
     cursor = link.driver.cursor()
     try:
         cursor.executemany(*link.many(statement, rows))
