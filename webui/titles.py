@@ -12,6 +12,7 @@ import time
 
 from flask import current_app
 from greenlet import GreenletExit
+from sqlalchemy import bindparam, select, update
 
 from .cooperative import patched
 from .chat_request import ChatRequest
@@ -19,6 +20,7 @@ from .registry import get_registry, resolve
 from .storage import get_db
 from .storage.database import transaction
 from .storage.conversations import title_from
+from .storage.schema import conversations, messages
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,15 @@ WORD = re.compile(r"\w{4,}")
 
 class TitleTimeout(Exception):
     """The title took longer than TITLE_SECONDS."""
+
+
+# A conversation's new title, unless its title is no longer the first one; the answer it is named after.
+RETITLE = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("conversation_id"), conversations.c.title == bindparam("first"))
+    .values(title=bindparam("new_title"))
+)
+ANSWER = select(messages.c.content, messages.c.status).where(messages.c.id == bindparam("message_id"))
 
 
 def excerpt(question, answer):
@@ -119,11 +130,10 @@ def name(provider, model, conversation_id, question, answer, first_title, tell):
         # Not if it has another title by now: the person renamed it (or it is gone). In a turn at the writers' gate,
         # as every write is: outside it, titles written at once would each hold one of gevent's few native threads
         # waiting for the write lock, while the writer in its turn, which holds that lock, waited for a thread.
+        params = {"conversation_id": conversation_id, "first": first_title, "new_title": title}
         db = get_db()
         with transaction(db):
-            kept = db.execute(
-                "UPDATE conversations SET title = ? WHERE id = ? AND title = ?", (title, conversation_id, first_title)
-            ).rowcount
+            kept = db.execute(RETITLE, params).rowcount
         if kept:
             tell({"type": "title", "conversation_id": conversation_id, "title": title})
     except GreenletExit:
@@ -144,7 +154,7 @@ def namer(provider, model, turn, question, tell):
         if not app.config["WEBUI_TITLES"] or app.extensions["webui.shutdown"].stopping:
             return
         try:
-            answer = get_db().execute("SELECT content, status FROM messages WHERE id = ?", (turn.message_id,)).fetchone()
+            answer = get_db().execute(ANSWER, {"message_id": turn.message_id}).fetchone()
         except Exception as e:
             log.debug("no title for conversation %s: %s", turn.conversation_id, type(e).__name__)
             return

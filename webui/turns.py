@@ -3,6 +3,7 @@ import dataclasses
 import json
 
 from flask_babel import gettext as _
+from sqlalchemy import bindparam, update
 
 from . import attachments
 from .attachments import prompt
@@ -11,6 +12,10 @@ from .errors import bad_request
 from .registry import resolve
 from .storage import conversations, validate
 from .storage.database import transaction
+from .storage.schema import messages
+
+# An answer that is continued streams again.
+STREAMING_AGAIN = update(messages).where(messages.c.id == bindparam("message_id")).values(status="streaming")
 
 
 @dataclasses.dataclass
@@ -115,7 +120,7 @@ def carry_on(db, owner, chat, provider, model):
         raise bad_request(_("This answer is still being written."))
     if conversations.has_children(db, message["id"]):
         raise bad_request(_("Only the last answer of a branch can be continued."))
-    db.execute("UPDATE messages SET status = 'streaming' WHERE id = ?", (message["id"],))
+    db.execute(STREAMING_AGAIN, {"message_id": message["id"]})
     return begin(db, owner, chat, conversation, message["id"], message["parent_id"], message["content"], provider, model)
 
 

@@ -1,5 +1,7 @@
-"""The attachments' rows: added within a quota, found for their owner only, linked to messages, shown as JSON."""
-import json
+"""The attachments' rows: added within a quota, found for their owner only, linked to messages, shown as JSON.
+
+Queries are Core expressions, compiled once per database.
+"""
 import secrets
 import time
 from dataclasses import dataclass, fields
@@ -7,12 +9,14 @@ from dataclasses import dataclass, fields
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from sqlalchemy import Integer, Text, bindparam, delete, exists, func, insert, or_, select
 
 from ..cooperative import in_native_thread
 from ..errors import UserError
 from ..storage.conversations import iso
 from ..storage.database import transaction
-from ..storage.search import listed_values
+from ..storage.schema import attachment_garbage, attachments, message_attachments
+from ..storage.search import json_list, listed
 from . import files
 
 MIB = 1024 * 1024
@@ -40,6 +44,42 @@ class Attachment:
 
 
 COLUMNS = [f.name for f in fields(Attachment) if f.name != "data"]
+
+
+OWNER = attachments.c.owner == bindparam("owner_name")
+USED_BYTES = select(func.coalesce(func.sum(attachments.c.size), 0)).where(OWNER)
+INSERT = insert(attachments).values({name: bindparam(f"new_{name}") for name in COLUMNS})
+OWNED = select(attachments).where(attachments.c.id == bindparam("attachment_id"), OWNER)
+SENT = select(message_attachments.c.position).where(message_attachments.c.attachment_id == bindparam("attachment_id")).limit(1)
+DELETE = delete(attachments).where(attachments.c.id == bindparam("attachment_id"))
+UNSENT_BEFORE = delete(attachments).where(
+    attachments.c.created_at < bindparam("before"), ~exists().where(message_attachments.c.attachment_id == attachments.c.id)
+)
+DELETE_OWNED = delete(attachments).where(OWNER)
+# The link is written only if the attachment is still there (see link).
+LINK = insert(message_attachments).from_select(
+    ["message_id", "attachment_id", "position"],
+    select(bindparam("message_id", type_=Text), attachments.c.id, bindparam("at", type_=Integer))
+    .where(attachments.c.id == bindparam("attachment_id")),
+)
+listed_messages = listed("message_ids")
+CARRIED = (
+    select(message_attachments.c.message_id, attachments)
+    .join_from(message_attachments, attachments, attachments.c.id == message_attachments.c.attachment_id)
+    .where(message_attachments.c.message_id.in_(select(listed_messages.c.value)))
+    .order_by(message_attachments.c.message_id, message_attachments.c.position)
+)
+
+
+def named(digest):
+    """Whether an attachment's row names the file `digest` (a column or a value of another table)."""
+    return exists().where(or_(attachments.c.hash == digest, attachments.c.thumbnail_hash == digest))
+
+
+GARBAGE = select(attachment_garbage.c.hash).where(~named(attachment_garbage.c.hash))
+FORGET_GARBAGE = delete(attachment_garbage)
+listed_digests = listed("digests")
+UNNAMED = select(listed_digests.c.value).where(~named(listed_digests.c.value))
 
 
 def from_row(row):
@@ -70,7 +110,7 @@ def not_found():
 
 def used_bytes(db, owner):
     """How many bytes the owner's attachments take."""
-    return db.execute("SELECT COALESCE(SUM(size), 0) FROM attachments WHERE owner = ?", (owner,)).fetchone()[0]
+    return db.execute(USED_BYTES, {"owner_name": owner}).fetchone()[0]
 
 
 def check_room(db, owner, needed, quota):
@@ -96,10 +136,7 @@ def insert(db, attachment, stored, quota):
     attachment.id = secrets.token_urlsafe(16)
     attachment.created_at = time.time()
     check_room(db, attachment.owner, attachment.size, quota)
-    db.execute(
-        f"INSERT INTO attachments ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-        [getattr(attachment, name) for name in COLUMNS],
-    )
+    db.execute(INSERT, {f"new_{name}": getattr(attachment, name) for name in COLUMNS})
     in_native_thread(files.put_all, files.folder(), stored)
     return attachment
 
@@ -112,7 +149,7 @@ def add(db, attachment, stored, quota):
 
 def owned(db, owner, attachment_id):
     """The owner's attachment with this id, else not_found."""
-    row = db.execute("SELECT * FROM attachments WHERE id = ? AND owner = ?", (attachment_id, owner)).fetchone()
+    row = db.execute(OWNED, {"attachment_id": attachment_id, "owner_name": owner}).fetchone()
     if row is None:
         raise not_found()
     return from_row(row)
@@ -122,24 +159,20 @@ def delete_unsent(db, owner, attachment_id):
     """Delete the owner's attachment, if no message carries it (one that does goes with its conversation)."""
     with transaction(db):
         owned(db, owner, attachment_id)
-        if db.execute("SELECT 1 FROM message_attachments WHERE attachment_id = ? LIMIT 1", (attachment_id,)).fetchone():
+        if db.execute(SENT, {"attachment_id": attachment_id}).fetchone():
             message = _("This file was sent with a message: it goes when its conversation is deleted.")
             raise UserError(message, code="in_use")
-        db.execute("DELETE FROM attachments WHERE id = ?", (attachment_id,))
+        db.execute(DELETE, {"attachment_id": attachment_id})
 
 
 def remove_unsent(db, before):
     """Delete the attachments uploaded before `before` (a time.time()) that no message carries; how many."""
-    return db.execute(
-        "DELETE FROM attachments WHERE created_at < ?"
-        " AND NOT EXISTS (SELECT 1 FROM message_attachments l WHERE l.attachment_id = attachments.id)",
-        (before,),
-    ).rowcount
+    return db.execute(UNSENT_BEFORE, {"before": before}).rowcount
 
 
 def delete_owned(db, owner):
     """Delete every attachment of `owner`, sent or not (an account's end); how many."""
-    return db.execute("DELETE FROM attachments WHERE owner = ?", (owner,)).rowcount
+    return db.execute(DELETE_OWNED, {"owner_name": owner}).rowcount
 
 
 def for_message(db, owner, ids):
@@ -175,22 +208,14 @@ def link(db, message_id, ids):
     the message, after for_message() has checked them. One deleted since (the clean-up of unsent uploads, its owner's
     DELETE) is not_found, and the caller's transaction is rolled back."""
     for position, attachment_id in enumerate(ids):
-        linked = db.execute(
-            "INSERT INTO message_attachments (message_id, attachment_id, position)"
-            " SELECT ?, id, ? FROM attachments WHERE id = ?",
-            (message_id, position, attachment_id),
-        ).rowcount
+        linked = db.execute(LINK, {"message_id": message_id, "at": position, "attachment_id": attachment_id}).rowcount
         if not linked:
             raise not_found()
 
 
 def carried(db, message_ids):
     """message id -> the Attachments it carries, in order, for the messages that carry any (their bytes not read)."""
-    rows = db.execute(
-        "SELECT l.message_id, a.* FROM message_attachments l JOIN attachments a ON a.id = l.attachment_id"
-        f" WHERE l.message_id IN ({listed_values(db)}) ORDER BY l.message_id, l.position",
-        (json_list(message_ids),),
-    )
+    rows = db.execute(CARRIED, {"message_ids": json_list(message_ids)})
     found = {}
     for row in rows:
         found.setdefault(row["message_id"], []).append(from_row(row))
@@ -202,34 +227,16 @@ def of_messages(db, message_ids):
     return {message_id: [attachment_json(a) for a in files] for message_id, files in carried(db, message_ids).items()}
 
 
-def json_list(values):
-    """A list as one JSON parameter, for search.listed_values(): any number of values in one statement."""
-    return json.dumps(list(values))
-
-
 def garbage(db):
     """The digests of deleted attachments' files that no row names any more (inside the caller's transaction)."""
-    return [
-        row[0]
-        for row in db.execute(
-            "SELECT hash FROM attachment_garbage g WHERE NOT EXISTS"
-            " (SELECT 1 FROM attachments a WHERE a.hash = g.hash OR a.thumbnail_hash = g.hash)"
-        )
-    ]
+    return [row[0] for row in db.execute(GARBAGE)]
 
 
 def forget_garbage(db):
     """Empty the list of files to check (inside the transaction that removed the unused ones)."""
-    db.execute("DELETE FROM attachment_garbage")
+    db.execute(FORGET_GARBAGE)
 
 
 def unnamed(db, names):
     """Those of these digests that no row names."""
-    return [
-        row[0]
-        for row in db.execute(
-            f"SELECT value FROM ({listed_values(db)}) v WHERE NOT EXISTS"
-            " (SELECT 1 FROM attachments a WHERE a.hash = v.value OR a.thumbnail_hash = v.value)",
-            (json_list(names),),
-        )
-    ]
+    return [row[0] for row in db.execute(UNNAMED, {"digests": json_list(names)})]

@@ -14,16 +14,19 @@ All the servers of one database must share one Redis, or none: a server without 
 """
 import logging
 import os
-import re
 import socket
 import threading
 import time
 import uuid
 
+from sqlalchemy import select
+
 from ..patrol import Patrol
 from ..storage import get_db
-from ..storage.answer_parts import fold_parts
-from ..storage.database import StorageError, transaction
+from ..storage.answer_parts import interrupt, interrupting
+from ..storage.database import StorageError
+from ..storage.schema import messages
+from ..storage.search import json_list, listed
 from ..stored_answers import get_stored_answers
 from . import get_redis
 from .outage import UNREACHED, get_outage
@@ -36,8 +39,10 @@ SUSPECT_SECONDS = 3.0
 WORKERS = "webui:workers"
 # What goes before and after a worker's id in the name of the hash of its open socket counts (see limits.py).
 SOCKETS_KEY = ("webui:worker:", ":sockets")
-# Message ids are made by storage.conversations.new_id; anything else read back is not put into SQL.
-MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The answers streaming in the database, whoever writes them.
+STREAMING = select(messages.c.id).where(messages.c.status == "streaming")
+# Those of the JSON list `message_ids` made interrupted.
+INTERRUPTING = interrupting(messages.c.id.in_(select(listed("message_ids").c.value)))
 
 
 def lease_key(worker):
@@ -48,17 +53,6 @@ def lease_key(worker):
 def answers_key(worker):
     """The set of message ids the worker writes."""
     return f"webui:worker:{worker}:answers"
-
-
-def interrupt(db, message_ids):
-    """Mark the answers `message_ids` that are still streaming interrupted, their stored text kept."""
-    ids = ", ".join(f"'{message_id}'" for message_id in message_ids if MESSAGE_ID.fullmatch(message_id))
-    if not ids:
-        return
-    condition = f"status = 'streaming' AND id IN ({ids})"
-    with transaction(db):
-        fold_parts(db, condition)
-        db.execute(f"UPDATE messages SET status = 'interrupted' WHERE {condition}")
 
 
 class Lease:
@@ -110,7 +104,7 @@ class Lease:
         self._suspects = {message_id: self._suspects.get(message_id, now) for message_id in orphans}
         due = [message_id for message_id, since in self._suspects.items() if now - since >= SUSPECT_SECONDS]
         if due:
-            interrupt(get_db(), due)
+            interrupt(get_db(), INTERRUPTING, {"message_ids": json_list(due)})
             log.warning("marked %d answers interrupted: no live worker wrote them", len(due))
             for message_id in due:
                 del self._suspects[message_id]
@@ -118,7 +112,7 @@ class Lease:
     def _streaming(self):
         """The ids of the answers streaming in the database, or None when it cannot be read (logged once a spell)."""
         try:
-            rows = get_db().execute("SELECT id FROM messages WHERE status = 'streaming'")
+            rows = get_db().execute(STREAMING)
         except StorageError as e:
             if self._database_ok:
                 log.warning("the lease cannot see the answers streaming in the database: %s", e.cause)

@@ -13,10 +13,12 @@ import time
 from pathlib import Path
 
 from flask import current_app, g
+from sqlalchemy import bindparam, delete, exists, insert, literal_column, select, update
 
 from .database import Database, run_statement
 from .engine import ACCOUNTS_LOCK, Store, sqlite_engine
 from .gate import Gate
+from .schema import users
 
 FILENAME = "users.db"
 # The table as the first release made it; MIGRATIONS[n] takes the file from version n (its PRAGMA user_version) to
@@ -32,6 +34,34 @@ MIGRATIONS = [
     ("ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user'",),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# The queries, Core expressions compiled once per database (the file's own upgrade above stays SQLite's SQL).
+NAMED = users.c.name == bindparam("account")
+ANY = select(users.c.name).limit(1)
+NAMES = select(users.c.name).order_by(users.c.name)
+TOKEN = select(users.c.token).where(NAMED)
+CREDENTIALS = select(users.c.password_hash, users.c.token).where(NAMED)
+ROLE = select(users.c.role).where(NAMED)
+ROLES = select(users.c.name, users.c.role).order_by(users.c.name)
+AN_ADMIN = select(users.c.name).where(users.c.role == "admin").limit(1)
+# Of two made in the same instant, the oldest is the one stored first (SQLite's rowid; PostgreSQL's accounts, all made
+# by this version, have distinct times, and their names decide a tie): by whether the database is SQLite.
+OLDEST = {
+    sqlite: select(users.c.name).order_by(users.c.created_at, tie).limit(1)
+    for sqlite, tie in ((True, literal_column("rowid")), (False, users.c.name))
+}
+CROWN = update(users).where(NAMED).values(role="admin")
+INSERT = insert(users).values(
+    name=bindparam("account"), password_hash=bindparam("new_hash"), token=bindparam("new_token"),
+    created_at=bindparam("now"), role=bindparam("new_role"),
+)
+SET_CREDENTIALS = update(users).where(NAMED).values(password_hash=bindparam("new_hash"), token=bindparam("new_token"))
+SET_TOKEN = update(users).where(NAMED).values(token=bindparam("new_token"))
+# Unless it is the last admin (checked in the statement, so two demotions at once cannot leave none).
+others = users.alias("others")
+other_admin = exists().where(others.c.role == "admin", others.c.name != bindparam("account"))
+DEMOTE = update(users).where(NAMED, (users.c.role != "admin") | other_admin).values(role="user")
+DELETE = delete(users).where(NAMED)
 
 
 def init_app(app):
@@ -90,10 +120,10 @@ def close_accounts_db(error=None):
         db.close()
 
 
-def read(sql, *args):
-    """The rows of a query; none while the file holds no account."""
+def read(statement, **params):
+    """The rows of a query (a Core expression and its parameters by name); none while the file holds no account."""
     db = accounts_db()
-    return db.execute(sql, args) if db is not None else []
+    return db.execute(statement, params) if db is not None else []
 
 
 def upgrade(connection):
@@ -115,15 +145,12 @@ def upgrade(connection):
 def crown_oldest(connection):
     """Make the oldest account an admin when there are accounts and none is one: the name crowned, or None. So the
     first account is an admin, and so is the oldest one left when the last admin is deleted."""
-    if run_statement(connection, "SELECT 1 FROM users WHERE role = 'admin' LIMIT 1", ())[0]:
+    if run_statement(connection, AN_ADMIN)[0]:
         return None
-    # Of two made in the same instant, the one stored first (SQLite's rowid; PostgreSQL's accounts, all made by this
-    # version, have distinct times, and their names decide a tie).
-    tie = "rowid" if connection.store.sqlite else "name"
-    oldest = run_statement(connection, f"SELECT name FROM users ORDER BY created_at, {tie} LIMIT 1", ())[0]
+    oldest = run_statement(connection, OLDEST[connection.store.sqlite])[0]
     if not oldest:
         return None
-    run_statement(connection, "UPDATE users SET role = 'admin' WHERE name = ?", (oldest[0]["name"],))
+    run_statement(connection, CROWN, {"account": oldest[0]["name"]})
     return oldest[0]["name"]
 
 
@@ -138,56 +165,54 @@ def write(function, *args):
     return accounts_db(create=True).write(upgraded, function, args)
 
 
-def changed_rows(connection, sql, *args):
-    """Run one statement: how many rows it changed."""
-    return run_statement(connection, sql, args)[1]
+def changed_rows(connection, statement, params):
+    """Run one statement (a Core expression and its parameters by name): how many rows it changed."""
+    return run_statement(connection, statement, params)[1]
 
 
-def change(sql, *args):
+def change(statement, **params):
     """Run one statement that changes the accounts as one write transaction; how many rows it changed."""
-    return write(changed_rows, sql, *args)
+    return write(changed_rows, statement, params)
 
 
 def has_any():
     """Whether at least one account exists."""
-    return bool(read("SELECT 1 FROM users LIMIT 1"))
+    return bool(read(ANY))
 
 
 def names():
     """Every user name, sorted."""
-    return [row["name"] for row in read("SELECT name FROM users ORDER BY name")]
+    return [row["name"] for row in read(NAMES)]
 
 
 def token_of(name):
     """The token every session of the user carries, or None when there is no such user."""
-    rows = read("SELECT token FROM users WHERE name = ?", name)
+    rows = read(TOKEN, account=name)
     return rows[0]["token"] if rows else None
 
 
 def credentials(name):
     """The user's (password hash, token), or None when there is no such user."""
-    rows = read("SELECT password_hash, token FROM users WHERE name = ?", name)
+    rows = read(CREDENTIALS, account=name)
     return (rows[0]["password_hash"], rows[0]["token"]) if rows else None
 
 
 def role(name):
     """The account's role, "admin" or "user", or None when there is no such account."""
-    rows = read("SELECT role FROM users WHERE name = ?", name)
+    rows = read(ROLE, account=name)
     return rows[0]["role"] if rows else None
 
 
 def roles():
     """Every account's (name, role), sorted by name."""
-    return [(row["name"], row["role"]) for row in read("SELECT name, role FROM users ORDER BY name")]
+    return [(row["name"], row["role"]) for row in read(ROLES)]
 
 
 def insert(connection, name, password_hash, token, role):
     """Store a new account, an admin if it is the first."""
-    run_statement(
-        connection,
-        "INSERT INTO users (name, password_hash, token, created_at, role) VALUES (?, ?, ?, ?, ?)",
-        (name, password_hash, token, time.time(), role),
-    )
+    run_statement(connection, INSERT, {
+        "account": name, "new_hash": password_hash, "new_token": token, "now": time.time(), "new_role": role,
+    })
     crown_oldest(connection)
 
 
@@ -199,30 +224,28 @@ def add(name, password_hash, token, role="user"):
 
 def set_credentials(name, password_hash, token):
     """Store a user's new password hash and token; False when there is no such user."""
-    return change("UPDATE users SET password_hash = ?, token = ? WHERE name = ?", password_hash, token, name) > 0
+    return change(SET_CREDENTIALS, account=name, new_hash=password_hash, new_token=token) > 0
 
 
 def set_token(name, token):
     """Store a user's new token; False when there is no such user."""
-    return change("UPDATE users SET token = ? WHERE name = ?", token, name) > 0
+    return change(SET_TOKEN, account=name, new_token=token) > 0
 
 
 def promote(name):
     """Make an account an admin; False when there is no such account."""
-    return change("UPDATE users SET role = 'admin' WHERE name = ?", name) > 0
+    return change(CROWN, account=name) > 0
 
 
 def demote(name):
     """Make an account a user, unless it is the last admin (checked in the same transaction, so two demotions at
     once cannot leave none); False when there is no such account or it is the last admin."""
-    sql = """UPDATE users SET role = 'user' WHERE name = ?
-        AND (role != 'admin' OR EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND name != ?))"""
-    return change(sql, name, name) > 0
+    return change(DEMOTE, account=name) > 0
 
 
 def remove(connection, name):
     """Delete an account: (whether it existed, the account crowned because it was the last admin, or None)."""
-    if not changed_rows(connection, "DELETE FROM users WHERE name = ?", name):
+    if not changed_rows(connection, DELETE, {"account": name}):
         return False, None
     return True, crown_oldest(connection)
 

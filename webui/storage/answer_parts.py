@@ -10,14 +10,31 @@ import json
 import re
 from dataclasses import dataclass
 
+from sqlalchemy import and_, bindparam, delete, func, insert, select, true, update
+
 from .database import run_many, run_statement, transaction
+from .schema import answer_parts, messages, stored_messages
 
 # The longest unfinished word carried in front of the next part in the search index, so that a word a write cut in
 # two is found whole while the answer streams; a longer one is found by its pieces until the answer ends.
 LEAD_CHARS = 64
 UNFINISHED_WORD = re.compile(r"\S*\Z")
 # A message's whole text as the view gives it, inside a statement that changes the messages table.
-WHOLE_TEXT = "(SELECT s.content FROM stored_messages s WHERE s.id = messages.id)"
+WHOLE_TEXT = select(stored_messages.c.content).where(stored_messages.c.id == messages.c.id).scalar_subquery()
+# The statements of the saver's rounds, compiled once per database: each runs once for many messages.
+BY_ID = messages.c.id == bindparam("message_id")
+NOTE = update(messages).where(BY_ID).values(
+    provider=bindparam("new_provider"), model=bindparam("new_model"), stats=bindparam("new_stats")
+)
+EXISTS = select(func.count()).select_from(messages).where(BY_ID)
+APPEND = insert(answer_parts).inline().values(
+    message_id=bindparam("message_id"), text=bindparam("part"), lead=bindparam("part_lead")
+)
+END = update(messages).where(BY_ID).values(
+    content=WHOLE_TEXT + bindparam("tail"), status=bindparam("new_status"), provider=bindparam("new_provider"),
+    model=bindparam("new_model"), stats=bindparam("new_stats"), error=bindparam("new_error"),
+)
+DROP_PARTS = delete(answer_parts).where(answer_parts.c.message_id == bindparam("message_id"))
 
 
 def lead_after(lead, text):
@@ -47,20 +64,21 @@ def append_parts(connection, parts):
     all the parts, on a Link in a write transaction (see Database.write). The ids of the messages that
     are gone (a conversation deleted, perhaps by another process), which get nothing. Contents and statuses stay as
     they are."""
-    changed = run_many(
-        connection,
-        "UPDATE messages SET provider = ?, model = ?, stats = ? WHERE id = ?",
-        [(part.provider, part.model, json_or_none(part.stats), part.message_id) for part in parts],
-    )
+    changed = run_many(connection, NOTE, [
+        {"message_id": part.message_id, "new_provider": part.provider, "new_model": part.model,
+         "new_stats": json_or_none(part.stats)}
+        for part in parts
+    ])
     gone = set()
     if changed < len(parts):
-        exists = "SELECT count(*) FROM messages WHERE id = ?"
-        gone = {part.message_id for part in parts if not run_statement(connection, exists, (part.message_id,))[0][0][0]}
-    run_many(
-        connection,
-        "INSERT INTO answer_parts (message_id, text, lead) VALUES (?, ?, ?)",
-        [(part.message_id, part.text, part.lead) for part in parts if part.text and part.message_id not in gone],
-    )
+        gone = {
+            part.message_id for part in parts
+            if not run_statement(connection, EXISTS, {"message_id": part.message_id})[0][0][0]
+        }
+    run_many(connection, APPEND, [
+        {"message_id": part.message_id, "part": part.text, "part_lead": part.lead}
+        for part in parts if part.text and part.message_id not in gone
+    ])
     return gone
 
 
@@ -80,27 +98,38 @@ class End:
 def end_answers(connection, ends):
     """Write each End: its answer's parts and tail appended to its content, and how it ended, on a Link in a write
     transaction (see Database.write). The end of a message that is gone changes nothing."""
-    run_many(
-        connection,
-        f"UPDATE messages SET content = {WHOLE_TEXT} || ?, status = ?, provider = ?, model = ?, stats = ?, error = ? WHERE id = ?",
-        [
-            (end.tail, end.status, end.provider, end.model, json_or_none(end.stats), json_or_none(end.error), end.message_id)
-            for end in ends
-        ],
+    run_many(connection, END, [
+        {"message_id": end.message_id, "tail": end.tail, "new_status": end.status, "new_provider": end.provider,
+         "new_model": end.model, "new_stats": json_or_none(end.stats), "new_error": json_or_none(end.error)}
+        for end in ends
+    ])
+    run_many(connection, DROP_PARTS, [{"message_id": end.message_id} for end in ends])
+
+
+def interrupting(condition):
+    """The statements that mark the streaming answers that satisfy `condition` (a Core condition on messages)
+    interrupted, with their parts appended to their content (see interrupt); built once for each condition."""
+    chosen = and_(messages.c.status == "streaming", condition)
+    with_parts = messages.c.id.in_(select(answer_parts.c.message_id))
+    return (
+        update(messages).where(chosen, with_parts).values(content=WHOLE_TEXT),
+        delete(answer_parts).where(answer_parts.c.message_id.in_(select(messages.c.id).where(chosen))),
+        update(messages).where(chosen).values(status="interrupted"),
     )
-    run_many(connection, "DELETE FROM answer_parts WHERE message_id = ?", [(end.message_id,) for end in ends])
 
 
-def fold_parts(db, condition):
-    """Append their parts to the content of the messages that satisfy `condition` (SQL on messages), and delete the
-    parts: the text of answers whose writer is gone."""
-    db.execute(f"UPDATE messages SET content = {WHOLE_TEXT} WHERE ({condition}) AND id IN (SELECT message_id FROM answer_parts)")
-    db.execute(f"DELETE FROM answer_parts WHERE message_id IN (SELECT id FROM messages WHERE {condition})")
+RECOVERING = interrupting(true())
+
+
+def interrupt(db, statements, params):
+    """Run the `statements` of interrupting() with the parameters of their condition in one transaction: the text of
+    answers whose writer is gone is kept."""
+    with transaction(db):
+        for statement in statements:
+            db.execute(statement, params)
 
 
 def recover(db):
     """Answers that were streaming when the last process died stay, with all the text they had written, marked
     interrupted (see serving: only when no other process is writing any)."""
-    with transaction(db):
-        fold_parts(db, "status = 'streaming'")
-        db.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
+    interrupt(db, RECOVERING, {})

@@ -10,6 +10,7 @@ from sqlalchemy import insert as insert_into
 
 from .conversations import iso
 from .schema import api_tokens as tokens
+from .search import json_list, listed
 
 # How every token starts, so that people, logs and secret scanners can tell one: PREFIX, the id, "_", the secret.
 PREFIX = "webui_"
@@ -23,6 +24,8 @@ OWNED = select(tokens).where(tokens.c.owner == bindparam("owner_name")).order_by
 COUNT_OWNED = select(func.count()).select_from(tokens).where(tokens.c.owner == bindparam("owner_name"))
 REVOKE = delete(tokens).where(tokens.c.id == bindparam("token_id"), tokens.c.owner == bindparam("owner_name"))
 DELETE_OWNED = delete(tokens).where(tokens.c.owner == bindparam("owner_name"))
+listed_ids = listed("token_ids")
+EXISTING = select(tokens.c.id).where(tokens.c.id.in_(select(listed_ids.c.value)))
 MARK_USED = update(tokens).where(tokens.c.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
 
 
@@ -49,8 +52,7 @@ def count_owned(db, owner):
 def existing(db, token_ids):
     """The ids among `token_ids` that still have a row."""
     ids = list(token_ids)
-    # Built for these ids: compiled each time, as the number of ids varies.
-    return {row["id"] for row in db.execute(select(tokens.c.id).where(tokens.c.id.in_(ids)))} if ids else set()
+    return {row["id"] for row in db.execute(EXISTING, {"token_ids": json_list(ids)})} if ids else set()
 
 
 def revoke(db, owner, token_id):

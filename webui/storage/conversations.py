@@ -1,7 +1,7 @@
 """Conversations and their message trees: the queries, and the JSON shapes the API answers with.
 
-The plain queries are Core expressions, compiled once per database; those on the view stored_messages and the
-recursive walks of a tree are SQL, the same on SQLite and PostgreSQL.
+The queries are Core expressions, compiled once per database (the search's condition is each database's own: see
+search.py).
 """
 import json
 import re
@@ -11,11 +11,11 @@ from datetime import datetime, timezone
 from functools import lru_cache
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Integer, Text, bindparam, cast, delete, func, insert, literal_column, select, update
 
 from ..errors import UserError
-from .schema import conversations, messages
-from .search import match_condition, text_bytes
+from .schema import conversations, messages, stored_messages
+from .search import TextBytes, match_condition
 
 TITLE_CHARS = 60
 ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -63,7 +63,33 @@ ADD_MESSAGE = insert(messages).values(
 )
 DELETE_OWNED = delete(conversations).where(conversations.c.owner == bindparam("owner_name"))
 A_CHILD = select(messages.c.seq).where(messages.c.parent_id == bindparam("message_id")).limit(1)
+OWNER = conversations.c.owner == bindparam("owner_name")
+# The stored messages of the owner's conversations.
+IN_OWNED = stored_messages.join(conversations, conversations.c.id == stored_messages.c.conversation_id)
+OWNED_MESSAGE = select(stored_messages).select_from(IN_OWNED).where(stored_messages.c.id == bindparam("message_id"), OWNER)
+STORED_BYTES = select(func.coalesce(func.sum(TextBytes(stored_messages.c.content)), 0)).select_from(IN_OWNED).where(OWNER)
 TREE = select(messages.c.id, messages.c.parent_id).where(messages.c.conversation_id == bindparam("conversation_id")).order_by(messages.c.seq)
+
+
+def path_query():
+    """The messages from the root down to the message `message_id`, in order, each with its whole text."""
+    path = select(messages.c.id, messages.c.parent_id, literal_column("0", Integer).label("depth"))
+    path = path.where(messages.c.id == bindparam("message_id")).cte("path", recursive=True)
+    up = messages.alias("m")
+    path = path.union_all(select(up.c.id, up.c.parent_id, path.c.depth + 1).join_from(up, path, up.c.id == path.c.parent_id))
+    return select(stored_messages).join_from(stored_messages, path, path.c.id == stored_messages.c.id).order_by(path.c.depth.desc())
+
+
+def latest_leaf_query():
+    """The id of the most recently written message at or below the message `message_id`."""
+    below = select(cast(bindparam("message_id"), Text).label("id")).cte("below", recursive=True)
+    down = messages.alias("m")
+    below = below.union_all(select(down.c.id).join_from(down, below, down.c.parent_id == below.c.id))
+    return select(messages.c.id).join_from(messages, below, below.c.id == messages.c.id).order_by(messages.c.seq.desc()).limit(1)
+
+
+PATH = path_query()
+LATEST_LEAF = latest_leaf_query()
 
 
 @lru_cache(maxsize=64)
@@ -89,10 +115,7 @@ def owned_conversation(db, owner, conversation_id):
 def owned_message(db, owner, message_id, conversation_id=None):
     """The message row with its whole text (see answer_parts), if `owner` owns its conversation (and it is in
     `conversation_id`, when given)."""
-    row = db.execute(
-        "SELECT m.* FROM stored_messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ? AND c.owner = ?",
-        (message_id, owner),
-    ).fetchone()
+    row = db.execute(OWNED_MESSAGE, {"message_id": message_id, "owner_name": owner}).fetchone()
     if row is None or conversation_id not in (None, row["conversation_id"]):
         raise not_found()
     return row
@@ -133,11 +156,7 @@ def delete_owned(db, owner):
 
 def stored_bytes(db, owner):
     """How many bytes the text of all the owner's messages takes, every branch counted (UTF-8)."""
-    return db.execute(
-        f"SELECT COALESCE(SUM({text_bytes(db, 'm.content')}), 0) FROM stored_messages m"
-        " JOIN conversations c ON c.id = m.conversation_id WHERE c.owner = ?",
-        (owner,),
-    ).fetchone()[0]
+    return db.execute(STORED_BYTES, {"owner_name": owner}).fetchone()[0]
 
 
 def has_children(db, message_id):
@@ -147,25 +166,12 @@ def has_children(db, message_id):
 
 def path_to(db, message_id):
     """The messages from the root down to `message_id`, in order, each with its whole text (see answer_parts)."""
-    return db.execute(
-        """WITH RECURSIVE path (id, parent_id, depth) AS (
-               SELECT id, parent_id, 0 FROM messages WHERE id = ?
-               UNION ALL SELECT m.id, m.parent_id, path.depth + 1 FROM messages m JOIN path ON m.id = path.parent_id
-           )
-           SELECT m.* FROM stored_messages m JOIN path USING (id) ORDER BY path.depth DESC""",
-        (message_id,),
-    ).fetchall()
+    return db.execute(PATH, {"message_id": message_id}).fetchall()
 
 
 def latest_leaf_under(db, message_id):
     """The most recently written message at or below `message_id`: the end of its newest branch."""
-    return db.execute(
-        """WITH RECURSIVE below (id) AS (
-               SELECT CAST(? AS TEXT) UNION ALL SELECT m.id FROM messages m JOIN below ON m.parent_id = below.id
-           )
-           SELECT m.id FROM messages m JOIN below USING (id) ORDER BY m.seq DESC LIMIT 1""",
-        (message_id,),
-    ).fetchone()["id"]
+    return db.execute(LATEST_LEAF, {"message_id": message_id}).fetchone()["id"]
 
 
 def siblings(db, conversation_id):
@@ -225,6 +231,21 @@ def conversation_json(db, row):
     }
 
 
+@lru_cache(maxsize=8)
+def listing(match, after):
+    """The query of a page of the list: the owner's conversations, newest first, those that satisfy `match` (a search
+    condition, or None), after the cursor's position if `after` (a few kinds occur: each is built and compiled once)."""
+    statement = select(conversations).where(OWNER)
+    if match is not None:
+        statement = statement.where(match)
+    if after:
+        position, updated_at = bindparam("position"), conversations.c.updated_at
+        statement = statement.where(
+            (updated_at < position) | ((updated_at == position) & (conversations.c.id < bindparam("cursor_id")))
+        )
+    return statement.order_by(conversations.c.updated_at.desc(), conversations.c.id.desc()).limit(bindparam("most"))
+
+
 def parse_cursor(cursor):
     """The (updated_at, id) position a `before` cursor points at."""
     when, _sep, conversation_id = cursor.partition(":")
@@ -239,20 +260,15 @@ def parse_cursor(cursor):
 
 def list_conversations(db, owner, query, limit, before):
     """The owner's conversations, newest first, optionally only those matching `query`; returns (rows, next cursor)."""
-    sql = ["SELECT * FROM conversations WHERE owner = ?"]
-    params = [owner]
+    params = {"owner_name": owner, "most": limit + 1}
     match = match_condition(db, query or "")
     if match:
-        sql.append("AND " + match[0])
-        params += match[1]
+        params["terms"] = match[1]
     elif query and query.strip():
         return [], None  # only punctuation: no word to look for, so nothing matches
     if before:
-        position, conversation_id = parse_cursor(before)
-        sql.append("AND (updated_at < ? OR (updated_at = ? AND id < ?))")
-        params += [position, position, conversation_id]
-    sql.append("ORDER BY updated_at DESC, id DESC LIMIT ?")
-    rows = db.execute(" ".join(sql), (*params, limit + 1)).fetchall()
+        params["position"], params["cursor_id"] = parse_cursor(before)
+    rows = db.execute(listing(match and match[0], bool(before)), params).fetchall()
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]

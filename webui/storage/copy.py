@@ -5,7 +5,7 @@ same upgrade a server runs at start. Identity columns (`seq`) keep their numbers
 largest. Attachment files are not rows: they stay in WEBUI_DATA_DIR/attachments, which the new hosts must share.
 """
 from flask_babel import gettext as _
-from sqlalchemy import func, insert, select
+from sqlalchemy import false, func, insert, select
 
 from ..errors import UserError
 from . import accounts, schema
@@ -34,7 +34,7 @@ def counts(connection, tables):
 def source_rows(source, table):
     """The rows of a table in the app's database, in batches of dicts (the accounts from wherever they live)."""
     if table is schema.users:
-        rows = accounts.read("SELECT name, password_hash, token, created_at, role FROM users")
+        rows = accounts.read(select(schema.users))
         yield [dict(zip(table.columns.keys(), row)) for row in rows]
         return
     with source.engine.connect() as connection:
@@ -47,8 +47,14 @@ def source_counts(source):
     """table name -> how many rows the app's database holds (the accounts from wherever they live)."""
     with source.engine.connect() as connection:
         found = counts(connection, [table for table in schema.COPIED if table is not schema.users])
-    found["users"] = accounts.read("SELECT count(*) FROM users")[0][0] if accounts.has_any() else 0
+    found["users"] = accounts.read(select(func.count()).select_from(schema.users))[0][0] if accounts.has_any() else 0
     return found
+
+
+def next_seq(table):
+    """The statement that makes the table's sequence go on after its largest `seq`."""
+    largest = func.coalesce(select(func.max(table.c.seq)).scalar_subquery(), 0)
+    return select(func.setval(func.pg_get_serial_sequence(table.name, "seq"), largest + 1, false()))
 
 
 def copy_rows(source, target):
@@ -66,10 +72,7 @@ def copy_rows(source, target):
                     if batch:
                         connection.execute(insert(table), batch)
                 if "seq" in table.columns:
-                    connection.exec_driver_sql(
-                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'seq'),"
-                        f" COALESCE((SELECT max(seq) FROM {table.name}), 0) + 1, false)"
-                    )
+                    connection.execute(next_seq(table))
         except BaseException:
             connection.exec_driver_sql("ROLLBACK")
             raise

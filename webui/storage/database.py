@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from ..cooperative import in_native_thread
 from ..errors import UserError
-from .engine import IN_ERROR, checked_out, driver_errors, error_code, give_back, idle
+from .engine import IN_ERROR, checked_out, compiled_statement, driver_errors, error_code, give_back, idle
 
 
 class StorageError(UserError):
@@ -97,6 +97,15 @@ class Link:
             return sql, dict(zip(values, self.params(values.values())))
         return sql, self.params(values)
 
+    def many(self, statement, rows):
+        """The driver's SQL of a Core expression, compiled once, and each of `rows` (dicts by bindparam name) as its
+        parameters."""
+        sql, names, defaults = compiled_statement(statement, self.store.engine.dialect)
+        fix = self.fix
+        if names is None:
+            return sql, [{name: fix(row[name] if name in row else defaults[name]) for name in defaults} for row in rows]
+        return sql, [[fix(row[name] if name in row else defaults[name]) for name in names] for row in rows]
+
 
 def run_statement(link, sql, params=()):
     """Run one statement and fetch its rows (fetching steps it further, so it happens in the same thread): the rows and
@@ -105,11 +114,14 @@ def run_statement(link, sql, params=()):
     return (cursor.fetchall() if cursor.description else []), cursor.rowcount
 
 
-def run_many(link, sql, rows):
-    """Run one statement once for each row of parameters: how many rows it changed in all."""
+def run_many(link, statement, rows):
+    """Run a Core expression once for each row of parameters (a dict by bindparam name): how many rows it changed in
+    all. No rows, no call into the driver (psycopg would still make a round trip)."""
+    if not rows:
+        return 0
     cursor = link.driver.cursor()
     try:
-        cursor.executemany(link.store.sql(sql), [link.params(params) for params in rows])
+        cursor.executemany(*link.many(statement, rows))
         return cursor.rowcount
     finally:
         cursor.close()

@@ -8,8 +8,11 @@ from sqlalchemy import bindparam, select
 from sqlalchemy import delete as delete_from
 
 from .schema import module_keys as table
+from .search import upserts
 
 ALL = select(table).order_by(table.c.name)
+# By database name (see search.upserts).
+PUT = upserts(table, ("name",), {"name": bindparam("module"), "api_key": bindparam("token"), "updated_at": bindparam("now")})
 DELETE = delete_from(table).where(table.c.name == bindparam("module"))
 
 
@@ -20,12 +23,7 @@ def all_rows(db):
 
 def put(db, name, token):
     """Store the sealed key `token` for the module `name`, in place of any it had."""
-    # The same SQL on SQLite and PostgreSQL (an upsert, which Core writes per dialect).
-    db.execute(
-        "INSERT INTO module_keys (name, api_key, updated_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (name) DO UPDATE SET api_key = excluded.api_key, updated_at = excluded.updated_at",
-        (name, token, time.time()),
-    )
+    db.execute(PUT[db.store.name], {"module": name, "token": token, "now": time.time()})
 
 
 def delete(db, name):

@@ -16,6 +16,7 @@ from ..errors import UserError
 from .conversations import iso, new_id
 from .schema import preset_defaults as defaults
 from .schema import presets as table
+from .search import upserts
 
 # What every list and lookup of a user (`viewer`) sees: their own presets and the shared ones, each marked if it is
 # their default.
@@ -37,6 +38,8 @@ FORGET_FOR_OTHERS = delete_from(defaults).where(defaults.c.preset_id == bindpara
 DELETE = delete_from(table).where(table.c.id == bindparam("preset_id"))
 DELETE_DEFAULT_OF = delete_from(defaults).where(defaults.c.owner == bindparam("owner_name"))
 DELETE_OWNED = delete_from(table).where(table.c.owner == bindparam("owner_name"))
+# By database name (see search.upserts).
+SET_DEFAULT = upserts(defaults, ("owner",), {"owner": bindparam("owner_name"), "preset_id": bindparam("chosen")})
 CLEAR_DEFAULT = delete_from(defaults).where(defaults.c.owner == bindparam("owner_name"), defaults.c.preset_id == bindparam("preset_id"))
 
 
@@ -104,12 +107,7 @@ def delete_owned(db, owner):
 
 def set_default(db, owner, preset_id):
     """Make the preset `owner`'s default, in place of any other."""
-    # The same SQL on SQLite and PostgreSQL (an upsert, which Core writes per dialect).
-    db.execute(
-        "INSERT INTO preset_defaults (owner, preset_id) VALUES (?, ?)"
-        " ON CONFLICT (owner) DO UPDATE SET preset_id = excluded.preset_id",
-        (owner, preset_id),
-    )
+    db.execute(SET_DEFAULT[db.store.name], {"owner_name": owner, "chosen": preset_id})
 
 
 def clear_default(db, owner, preset_id):

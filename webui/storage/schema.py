@@ -3,7 +3,7 @@
 The schema itself is made by the migrations (migrations.py on SQLite, the Alembic revisions in alembic/): a change
 to a table is a new revision, and the same change here.
 """
-from sqlalchemy import Column, Double, ForeignKey, Integer, MetaData, Table, Text
+from sqlalchemy import Column, Double, ForeignKey, Integer, MetaData, Table, Text, column, table
 
 metadata = MetaData()
 
@@ -59,6 +59,8 @@ answer_parts = Table(
     Column("text", Text, nullable=False),
     Column("lead", Text, nullable=False, server_default=""),
 )
+# The view of the messages with each one's whole text (see answer_parts): queried, never made or copied from here.
+stored_messages = table("stored_messages", *(column(c.name, c.type) for c in messages.columns))
 presets = Table(
     "presets", metadata,
     seq(), ident(),

@@ -7,7 +7,7 @@ written. A database already at HEAD is only read, without loading Alembic (tens 
 """
 from pathlib import Path
 
-from sqlalchemy import inspect
+from sqlalchemy import column, inspect, select, table
 
 from ..config import ConfigError
 from .migrations import legacy_version
@@ -33,7 +33,7 @@ def revision(connection):
     """The revision the database records, or None (a new database, or a SQLite file from before Alembic)."""
     if not inspect(connection).has_table("alembic_version"):
         return None
-    return connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    return connection.execute(select(column("version_num")).select_from(table("alembic_version"))).scalar()
 
 
 def check_known(connection, config):

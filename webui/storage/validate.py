@@ -2,15 +2,20 @@
 import json
 
 from flask_babel import gettext as _
+from sqlalchemy import bindparam, select
 
 from ..errors import bad_request
 from ..options import parse_options
 from . import conversations
+from .schema import messages
 
 MAX_TITLE_CHARS = 200
 MAX_SYSTEM_PROMPT_CHARS = 32 * 1024
 MAX_NAME_CHARS = 200
 FIELDS = ("title", "system_prompt", "options", "provider", "model")
+IN_CONVERSATION = select(messages.c.id).where(
+    messages.c.id == bindparam("message_id"), messages.c.conversation_id == bindparam("conversation_id")
+)
 
 
 def one_line(value, most, message):
@@ -66,7 +71,7 @@ def changes(db, conversation, body):
     if "leaf_id" in body:
         leaf = body["leaf_id"]
         message = isinstance(leaf, str) and db.execute(
-            "SELECT id FROM messages WHERE id = ? AND conversation_id = ?", (leaf, conversation["id"])
+            IN_CONVERSATION, {"message_id": leaf, "conversation_id": conversation["id"]}
         ).fetchone()
         if not message:
             raise bad_request(_("“leaf_id” is not a message of this conversation."))
