@@ -2,8 +2,6 @@
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from flask_babel import gettext as _
-from sqlalchemy import bindparam
-from sqlalchemy import delete as delete_from
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import attachments
@@ -14,12 +12,10 @@ from .stored_answers import get_stored_answers
 from .security import allow_body, allow_request
 from .storage import archive, conversations, get_db, validate
 from .storage.database import transaction
-from .storage.schema import conversations as table
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
 MAX_QUERY_CHARS = 500
-DELETE = delete_from(table).where(table.c.id == bindparam("conversation_id"))
 bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
 
 
@@ -80,7 +76,7 @@ def delete(conversation_id):
     db = get_db()
     with transaction(db):
         conversations.owned_conversation(db, current_owner(), conversation_id)
-        db.execute(DELETE, {"conversation_id": conversation_id})
+        conversations.delete_conversation(db, conversation_id)
     # Its messages' attachments that no other message carries went with them (a trigger): now their files.
     attachments.collect(db)
     for answer in get_stored_answers().running(lambda turn: turn.conversation_id == conversation_id):

@@ -22,7 +22,7 @@ def bind_address(host, port):
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def options(config, announce, workers=1):
+def options(config, announce, workers):
     """gunicorn settings from ours; `announce(port)` is called once the server listens."""
     return {
         "bind": [bind_address(config["WEBUI_HOST"], config["WEBUI_PORT"])],
@@ -100,6 +100,6 @@ class Gunicorn(BaseApplication):
         return app
 
 
-def run(config, factory, announce, workers=1):
+def run(config, factory, announce, workers):
     """Serve with `workers` processes until stopped."""
     Gunicorn(factory, options(config, announce, workers)).run()

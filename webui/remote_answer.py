@@ -29,7 +29,6 @@ class RemoteAnswer(Answer):
         self.first = cursor.sent
         super().__init__(cursor, start["provider"], start["model"])
         self._start = start
-        self.context = start.get("context")
         self.message_id = message_id
         self.run = run
         self.client = client

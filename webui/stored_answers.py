@@ -162,8 +162,8 @@ class StoredAnswers:
     """The stored answers streaming in this process, by message id, and the thread that saves them as they grow and
     writes their ends."""
 
-    def __init__(self, app):
-        """Start empty; the saver runs only while answers are listed."""
+    def __init__(self, app, client):
+        """Start empty; the saver runs only while answers are listed. `client`: the app's Redis, or None."""
         self._lock = threading.Lock()
         self._answers = {}
         # The answers that have ended whose ends are not written yet (as keys: a set that keeps its order).
@@ -171,7 +171,6 @@ class StoredAnswers:
         # A round that fails is logged, and what it was to write is written by a later round.
         self._saver = Patrol(app, "webui-saver", SAVER_TICK, self._lock, self._busy, self._save_round)
         # With WEBUI_REDIS_URL, every answer is published for the other workers too (see shared.answer_log).
-        client = get_redis(app)
         self._publisher = Publisher(app, client) if client else None
 
     def add(self, answer):
@@ -221,8 +220,8 @@ class StoredAnswers:
 
 def init_app(app):
     """Give the app its registry of running stored answers."""
-    app.extensions["webui.stored_answers"] = StoredAnswers(app)
     client = get_redis(app)
+    app.extensions["webui.stored_answers"] = StoredAnswers(app, client)
     # Follows, for resumes on this worker, the answers other workers run (see remote_answer).
     app.extensions["webui.answer_reader"] = AnswerReader(app, client) if client else None
 

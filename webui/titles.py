@@ -18,7 +18,7 @@ from .cooperative import patched
 from .chat_request import ChatRequest
 from .registry import get_registry, resolve
 from .storage import get_db
-from .storage.database import transaction
+from .storage.database import run_statement
 from .storage.conversations import title_from
 from .storage.schema import conversations, messages
 
@@ -131,9 +131,7 @@ def name(provider, model, conversation_id, question, answer, first_title, tell):
         # as every write is: outside it, titles written at once would each hold one of gevent's few native threads
         # waiting for the write lock, while the writer in its turn, which holds that lock, waited for a thread.
         params = {"conversation_id": conversation_id, "first": first_title, "new_title": title}
-        db = get_db()
-        with transaction(db):
-            kept = db.execute(RETITLE, params).rowcount
+        kept = get_db().write(run_statement, RETITLE, params)[1]
         if kept:
             tell({"type": "title", "conversation_id": conversation_id, "title": title})
     except GreenletExit:

@@ -84,10 +84,10 @@ class AnswerReader:
         """One XREAD over the followed streams, each from the oldest place a follower of it has."""
         with self._lock:
             self._followers = followers = [remote for remote in self._followers if not remote.finished]
-        places = {}
+        by_key = {}
         for remote in followers:
-            key = stream_key(remote.message_id)
-            places[key] = min(places.get(key, remote.last_id), remote.last_id)
+            by_key.setdefault(stream_key(remote.message_id), []).append(remote)
+        places = {key: min(remote.last_id for remote in group) for key, group in by_key.items()}
         if not places:
             return
         try:
@@ -99,9 +99,8 @@ class AnswerReader:
         for raw_key, items in reply or []:
             key = raw_key.decode()
             read = [(entry_id(raw_id), read_entry(fields)) for raw_id, fields in items]
-            for remote in followers:
-                if stream_key(remote.message_id) == key:
-                    remote.read(read)
+            for remote in by_key.get(key, ()):
+                remote.read(read)
         if time.monotonic() >= self._check_at:
             self._check_alive(followers)
 

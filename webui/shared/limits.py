@@ -107,6 +107,11 @@ def hashed(kind, key):
     return kind + ":" + hashlib.sha256(str(key).encode()).hexdigest()[:32]
 
 
+def limit_key(name, key):
+    """The Redis key of `key`'s count in the limit called `name`."""
+    return PREFIX + name + ":" + hashed("key", key)
+
+
 def shared_call(script, keys, args):
     """Run `script` in the current app's Redis (by its digest, loaded again after a restart of Redis), or UNREACHED
     without one, or while it cannot be reached."""
@@ -131,7 +136,7 @@ class SharedWindow(Window):
         args = [self.limit, int(self.seconds * 1000)]
         if script is WINDOW_HIT:
             args.append(uuid.uuid4().hex)
-        return shared_call(script, [PREFIX + self.name + ":" + hashed("key", key)], args)
+        return shared_call(script, [limit_key(self.name, key)], args)
 
     def hit(self, key):
         """Count an event for `key`; False, and not counted, when the key is at its limit."""
@@ -168,7 +173,7 @@ class SharedBackoff(Backoff):
 
     def _key(self, key):
         """The Redis key of a client."""
-        return PREFIX + self.name + ":" + hashed("key", key)
+        return limit_key(self.name, key)
 
     def wait(self, key):
         """Seconds `key` must wait before it may try again (0: now)."""

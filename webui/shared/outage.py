@@ -18,9 +18,8 @@ UNREACHED = object()
 class Outage:
     """Whether Redis answers, as the last call found it; one per app, shared by everything that falls back."""
 
-    def __init__(self, clock=time.monotonic):
+    def __init__(self):
         """Start hopeful."""
-        self.clock = clock
         self._lock = threading.Lock()
         self._down = False
         self._retry_at = 0.0
@@ -28,13 +27,13 @@ class Outage:
     def call(self, function, *args, **kwargs):
         """`function(*args, **kwargs)`, or UNREACHED when Redis failed it or failed a call less than RETRY_SECONDS
         ago; the first failure of an outage and the first success after it are logged."""
-        if self.clock() < self._retry_at:
+        if time.monotonic() < self._retry_at:
             return UNREACHED
         try:
             result = function(*args, **kwargs)
         except redis.RedisError as e:
             with self._lock:
-                self._retry_at = self.clock() + RETRY_SECONDS
+                self._retry_at = time.monotonic() + RETRY_SECONDS
                 first, self._down = not self._down, True
             if first:
                 # The error names the host and port, never the URL's password.

@@ -59,10 +59,9 @@ class Lease:
     """This process's lease: renewed, with its answers and socket counts, every RENEW_SECONDS by a patrol that also
     ends the answers no live worker lists (see the invariant above)."""
 
-    def __init__(self, app, clock=time.monotonic):
+    def __init__(self, app):
         """A new id, which no earlier process had; nothing is written before start()."""
         self.app = app
-        self.clock = clock
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         # message id -> when a round first found it streaming and listed by no live worker
         self._suspects = {}
@@ -99,7 +98,7 @@ class Lease:
         if listed is UNREACHED or streaming is None:
             self._suspects.clear()
             return
-        now = self.clock()
+        now = time.monotonic()
         orphans = streaming - self._mine - listed
         self._suspects = {message_id: self._suspects.get(message_id, now) for message_id in orphans}
         due = [message_id for message_id, since in self._suspects.items() if now - since >= SUSPECT_SECONDS]

@@ -62,6 +62,7 @@ ADD_MESSAGE = insert(messages).values(
     provider=bindparam("new_provider"), model=bindparam("new_model"), created_at=bindparam("now"),
 )
 DELETE_OWNED = delete(conversations).where(conversations.c.owner == bindparam("owner_name"))
+DELETE = delete(conversations).where(conversations.c.id == bindparam("conversation_id"))
 A_CHILD = select(messages.c.seq).where(messages.c.parent_id == bindparam("message_id")).limit(1)
 OWNER = conversations.c.owner == bindparam("owner_name")
 # The stored messages of the owner's conversations.
@@ -147,6 +148,11 @@ def update_conversation(db, conversation_id, **fields):
     """Change some columns of a conversation and mark it as just updated."""
     fields["updated_at"] = time.time()
     db.execute(update_of(tuple(fields)), {"conversation_id": conversation_id, **{f"new_{k}": v for k, v in fields.items()}})
+
+
+def delete_conversation(db, conversation_id):
+    """Delete a conversation with its messages (its owner checked by the caller, in the same transaction)."""
+    db.execute(DELETE, {"conversation_id": conversation_id})
 
 
 def delete_owned(db, owner):

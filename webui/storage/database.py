@@ -207,12 +207,13 @@ class Database:
     """
 
     def __init__(self, store):
-        """Take a connection from the store's engine (and, on PostgreSQL, give it back)."""
+        """Open SQLite's connection now (a file that cannot be opened fails here); PostgreSQL's is taken per call."""
         self.store = store
         self.wait = store.wait
         self.gate = store.gate
         self.pooled = None
-        self._run(nothing)
+        if store.sqlite:
+            self._run(nothing)
 
     @property
     def sqlite(self):

@@ -224,7 +224,7 @@ def sqlite_engine(path, wait, gate):
 
 def postgres_engine(url, wait, gate):
     """The Store of a PostgreSQL database: a pool, whose connections Database checks out for each call or transaction
-    (and pings when they lay unused: see Database._checked_out)."""
+    (and pings when they lay unused: see checked_out)."""
     url = make_url(url).set(drivername="postgresql+psycopg")
     engine = sqlalchemy.create_engine(
         url,
@@ -232,6 +232,9 @@ def postgres_engine(url, wait, gate):
         pool_size=POOL_SIZE,
         max_overflow=POOL_OVERFLOW,
         pool_timeout=wait,
+        # The connection given back last goes out first: the busy few stay within IDLE_PING_SECONDS and need no ping,
+        # where the default order would rotate every pooled one past it under a steady load.
+        pool_use_lifo=True,
         # A statement waits `wait` seconds at most for another program's lock, then storage_busy: a reader too, whom
         # a migration's or VACUUM FULL's lock would otherwise hold for good, and with it one of the few native
         # threads every database call of the process needs. (A write transaction sets its own, its wait's rest.)
