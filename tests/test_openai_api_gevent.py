@@ -19,8 +19,10 @@ RECORDING_MODULE = '''
 import os
 import time
 
+QUICK_CHUNKS = 300
+
 url = "http://127.0.0.1/recording"
-model = ["ticks", "thinking"]
+model = ["ticks", "thinking", "quick"]
 supports_stream = True
 needs_auth = False
 
@@ -29,6 +31,11 @@ def _create_completion(model, messages, stream, **kwargs):
     try:
         if model == "thinking":
             time.sleep(60)  # long silent work before the first word, as a model reasoning first
+        if model == "quick":
+            for n in range(QUICK_CHUNKS):
+                yield f"q{n} "
+                time.sleep(0.001)
+            return
         for n in range(3000):
             yield f"tick{n} "
             time.sleep(0.02)
@@ -78,6 +85,18 @@ def test_a_long_stream_holds_no_one_up_and_a_client_going_away_closes_the_genera
     assert not record.exists()
     answer.close()
     assert closed_within(record, 5), "the provider's generator was not closed"
+
+
+def test_chunks_that_come_while_a_stream_rests_leave_as_one_event(gevent_server):
+    # As a page's socket does (writer.Pacer): a provider yielding a chunk a millisecond costs the client an event per
+    # pacing gap, not one per chunk, and the text is the same.
+    server, _record = gevent_server
+    token, _browser = new_token(server.url)
+    events = list(client(server.url, token).chat.completions.create(model="recording/quick", messages=HELLO, stream=True))
+    content = [event for event in events if event.choices and event.choices[0].delta.content]
+    assert content_of(events) == "".join(f"q{n} " for n in range(300))
+    assert len(content) < 100, f"{len(content)} events for 300 chunks"
+    assert events[-1].choices[0].finish_reason == "stop"
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])

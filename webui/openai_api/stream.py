@@ -31,10 +31,14 @@ class Pipe:
     def __init__(self):
         """Nothing to take yet."""
         self.ready = threading.Event()
+        # Set with the final frame, which must not wait out a pacing gap.
+        self.ending = threading.Event()
 
     def wake(self, cursor):
         """The cursor has frames to send."""
         cursor.queued = True
+        if cursor.final is not None:
+            self.ending.set()
         self.ready.set()
 
     def take(self, cursor, seconds):
@@ -90,10 +94,13 @@ class EventStream:
         self._closed = False
         # The body is written after the request's context has gone: what is worded then needs the app and the language.
         self._app = current_app._get_current_object()
+        self._pacer = current_app.extensions["webui.pacer"]
         self._locale = locale
 
     def __iter__(self):
-        """The events, as bytes: everything the answer has when the response gets to write goes out as one write."""
+        """The events, as bytes: everything the answer has when the response gets to write goes out as one write.
+        After chunks the response rests for the gap a page's socket rests (writer.Pacer, shared with the sockets), so
+        chunks that come meanwhile leave in one write; the final frame ends the rest."""
         frames = self.first
         while True:
             events = b"".join(map(self.event, frames))
@@ -101,6 +108,8 @@ class EventStream:
                 yield events
             if self.cursor.done:
                 return
+            if any(frame["type"] == "delta" for frame in frames):
+                rest(self.pipe.ending, self._pacer.wrote(self))
             frames = self.pipe.take(self.cursor, HEARTBEAT_SECONDS)
             if not frames:
                 yield HEARTBEAT
