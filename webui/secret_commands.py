@@ -58,12 +58,13 @@ def reseal(old, key, pending):
     opened before anything is written; a new key file (`pending`, when the key goes into one) is written in full before
     the commit and removed if the transaction fails, so the key that opens the stored tokens is always on disk."""
     db = get_db()
-    # SQLite: the pages that held the old tokens are overwritten, not merely freed (the WAL is emptied after the commit).
-    if db.sqlite:
-        db.execute("PRAGMA secure_delete = ON")
     written = False
     try:
         with transaction(db):
+            # SQLite: the pages that held the old tokens are overwritten, not merely freed (the WAL is emptied after the
+            # commit). Set on the transaction's own connection: a Database takes one from the pool per call.
+            if db.sqlite:
+                db.execute("PRAGMA secure_delete = ON")
             found = sealed.opened(db, old)
             if pending:
                 secrets.write_key_file(pending, key)

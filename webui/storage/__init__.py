@@ -103,6 +103,9 @@ def init_app(app):
             if store.sqlite:
                 # After the version check, so that a database from a newer version is not touched at all.
                 use_wal(app_connection(app))
+                # The connections opened before the switch set their durability for a rollback journal (see
+                # engine.sqlite_connected): every one the app uses is opened after it.
+                store.engine.dispose()
         except StorageError as e:
             raise ConfigError(_("The database %(path)s cannot be used: %(error)s", path=shown, error=e.cause)) from None
     app.teardown_appcontext(close_db)

@@ -181,8 +181,8 @@ def in_transaction(link, seconds, function, args):
 
 
 def on_link(db, function, args):
-    """`function(link, *args)` on the Database's connection (in the caller's native thread); then a PostgreSQL
-    connection with no transaction open goes back to the pool."""
+    """`function(link, *args)` on the Database's connection (in the caller's native thread); then, with no transaction
+    open, the connection goes back to the pool."""
     try:
         return function(db._link(), *args)
     finally:
@@ -200,14 +200,14 @@ class Database:
     psycopg wait in C, which would stop every greenlet of the process. The writers of this process take turns at the
     store's gate before they ask for the write lock, so at most one native thread waits for another process, and a
     writer that has its turn waits `wait` seconds for another process's lock before it gets StorageError("storage_busy").
-    On PostgreSQL a Database holds a pooled connection only during a call or an open transaction: a socket's lives as
-    long as the socket, and one each would use up the pool with a few dozen sockets, when the process uses at most
-    one a native thread and the writer's between two statements. A connection that fails (the server restarted) is
-    dropped: the next call takes another from the pool.
+    A Database holds a pooled connection only during a call or an open transaction: a socket's lives as long as the
+    socket, and one each would use up PostgreSQL's pool with a few dozen sockets (and hold SQLite's schema and
+    statements in memory once per socket), when the process uses at most one a native thread and the writer's between
+    two statements. A connection that fails (the server restarted) is dropped: the next call takes another.
     """
 
     def __init__(self, store):
-        """Open SQLite's connection now (a file that cannot be opened fails here); PostgreSQL's is taken per call."""
+        """A SQLite file is opened now (one that cannot be opened fails here); PostgreSQL is reached at the first call."""
         self.store = store
         self.wait = store.wait
         self.gate = store.gate
@@ -228,8 +228,8 @@ class Database:
         return self.link
 
     def _between_transactions(self):
-        """Give a PostgreSQL connection with no transaction open back to the pool (in the caller's native thread)."""
-        if not self.sqlite and self.pooled is not None and idle(self.pooled):
+        """Give a connection with no transaction open back to the pool (in the caller's native thread)."""
+        if self.pooled is not None and idle(self.pooled, self.sqlite):
             pooled, self.pooled = self.pooled, None
             give_back(pooled)
 
@@ -241,7 +241,7 @@ class Database:
         failure = storage_error(error)
         if failure is None:
             raise error
-        if failure.code == "storage_failed" and not self.sqlite and self.pooled is not None:
+        if failure.code == "storage_failed" and self.pooled is not None:
             in_native_thread(self.pooled.invalidate)
             self.pooled = None
         raise failure from error
@@ -286,7 +286,7 @@ class Database:
             return self._run(in_transaction, deadline - time.monotonic(), function, args)
 
     def close(self):
-        """Give the connection back (SQLite: close it; the last one to close checkpoints the file, so it may write)."""
+        """Give the connection back, if a transaction left the Database holding one."""
         if self.pooled is not None:
             pooled, self.pooled = self.pooled, None
             self._call(pooled.close)

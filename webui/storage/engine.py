@@ -9,13 +9,13 @@ import math
 import sqlite3
 import sys
 import time
+import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 # What a driver's error says about the database: each is a code the user is told. Any other error is a bug.
 SQLITE_CODES = {
@@ -53,7 +53,8 @@ def duplicate_errors():
     return (sqlite3.IntegrityError,) + ((psycopg.errors.UniqueViolation,) if psycopg else ())
 
 
-# How many connections to PostgreSQL one process keeps open, and how many more it may open under load.
+# How many connections to a database one process keeps open (about one per native thread: every call runs in one), and
+# how many more it may open under load (PostgreSQL; a SQLite file has no server to run out of connections).
 POOL_SIZE = 10
 POOL_OVERFLOW = 40
 
@@ -181,8 +182,10 @@ def checked_out(store):
     return store.engine.raw_connection()
 
 
-def idle(pooled):
-    """Whether a pooled PostgreSQL connection has no transaction open."""
+def idle(pooled, sqlite):
+    """Whether a pooled connection has no transaction open."""
+    if sqlite:
+        return not pooled.driver_connection.in_transaction
     return pooled.driver_connection.info.transaction_status == IDLE
 
 
@@ -208,18 +211,24 @@ def postgres_connected(connection, _record):
 
 
 def sqlite_engine(path, wait, gate):
-    """The Store of a SQLite file: a new connection each time (as sqlite3 would), so the file's last one to close
-    checkpoints it."""
+    """The Store of a SQLite file: a pool of connections that Database checks out for each call or transaction, as on
+    PostgreSQL. A connection holds the parsed schema and its prepared statements (a few hundred KB): one per open
+    socket would cost that for every page open. The pool is closed with the process (or the Store), so the file's last
+    connection to close checkpoints it."""
     engine = sqlalchemy.create_engine(
         f"sqlite:///{path}",
-        poolclass=NullPool,
-        # Closed when given back, after its transactions ended (Database ends each): nothing to reset.
+        pool_size=POOL_SIZE,
+        max_overflow=-1,
+        pool_use_lifo=True,
+        # Given back only after its transactions ended (Database ends each): nothing to reset.
         pool_reset_on_return=None,
         isolation_level="AUTOCOMMIT",
         connect_args={"timeout": wait, "check_same_thread": False},
     )
     event.listen(engine, "connect", sqlite_connected)
-    return Store(engine, gate, wait)
+    store = Store(engine, gate, wait)
+    weakref.finalize(store, engine.dispose)
+    return store
 
 
 def postgres_engine(url, wait, gate):
