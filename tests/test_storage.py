@@ -1,4 +1,5 @@
 """The SQLite file: created in WAL mode, upgraded from older schemas with the data intact, safe from many threads."""
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -9,8 +10,10 @@ from webui import create_app, serving, storage
 from webui.config import ConfigError
 from webui.storage import answer_parts, conversations
 from webui.storage.database import StorageError, transaction
-from webui.storage.engine import driver_errors
+from webui.storage.engine import POOL_SIZE, driver_errors
 from webui.storage.migrations import MIGRATIONS, SCHEMA_VERSION
+
+from conftest import turn
 
 # The first released schema, written out as it was: an upgrade test must not depend on today's code.
 V1 = """
@@ -134,6 +137,28 @@ def conversation(app):
         conversation_id = conversations.create_conversation(db, "anon:x", "a conversation")
     yield db, conversation_id
     db.close()
+
+
+def open_files(path):
+    """How many of this process's file descriptors are open on `path`."""
+    found = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found += os.readlink(f"/proc/self/fd/{fd}") == str(path)
+        except OSError:
+            pass  # closed meanwhile
+    return found
+
+
+def test_open_pages_hold_no_connection_to_the_database(server, app_config):
+    # A connection holds SQLite's parsed schema and its prepared statements; one per open page would cost that for
+    # every page. Each socket here has stored a conversation and stays open.
+    sockets = [server.connect() for _ in range(3 * POOL_SIZE)]
+    for number, socket in enumerate(sockets):
+        socket.send(turn(number, content=f"hello {number}"))
+    for number, socket in enumerate(sockets):
+        assert socket.until_final(number)[-1]["type"] == "done"
+    assert 0 < open_files(database(app_config)) <= POOL_SIZE
 
 
 @pytest.mark.both_databases
