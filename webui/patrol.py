@@ -8,6 +8,8 @@ work added after that look hurries the round after.
 import logging
 import threading
 
+from .cooperative import rest
+
 log = logging.getLogger(__name__)
 
 
@@ -41,7 +43,7 @@ class Patrol:
         """Rounds until there is no work; a round that fails is logged, and the next one comes all the same."""
         with self.app.app_context():
             while True:
-                self._hurried.wait(self.seconds)
+                rest(self._hurried, self.seconds)
                 self._hurried.clear()
                 with self.lock:
                     if not self.busy():
