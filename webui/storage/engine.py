@@ -140,13 +140,6 @@ class Store:
         """A statement in the driver's placeholder style: written once, with `?`, for both."""
         return statement if self.sqlite else postgres_sql(statement)
 
-    def compiled(self, statement, params):
-        """A Core expression and its parameters (a dict by bindparam name; defaults are the expression's own values) as
-        the driver's SQL and parameters."""
-        sql, names, defaults = compiled_statement(statement, self.engine.dialect)
-        values = {**defaults, **params} if params else defaults
-        return sql, [values[name] for name in names] if names is not None else values
-
 
 @lru_cache(maxsize=512)
 def compiled_statement(statement, dialect):
