@@ -4,7 +4,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from webui import create_app, serving, storage
 from webui.config import ConfigError
@@ -183,9 +183,9 @@ def test_a_statement_tells_how_many_rows_it_changed(conversation):
     with transaction(db):
         for n in range(3):
             conversations.add_message(db, conversation_id, None, "user", f"message {n}")
-        changed = db.execute("UPDATE messages SET content = 'x' WHERE conversation_id = ?", (conversation_id,))
+        changed = db.execute(update(messages).where(messages.c.conversation_id == conversation_id).values(content="x"))
     assert (changed.rowcount, changed.fetchall()) == (3, [])
-    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
+    assert db.execute(select(func.count()).select_from(messages)).fetchone()[0] == 3
 
 
 @pytest.mark.both_databases

@@ -88,10 +88,11 @@ class Link:
         return [fix(value) for value in params]
 
     def statement(self, sql, params):
-        """The driver's SQL and parameters of a statement written with `?` (`params` a sequence), or of a Core
-        expression (`params` a dict by bindparam name, or nothing)."""
+        """The driver's SQL and parameters of a Core expression (`params` a dict by bindparam name, or nothing), or of
+        SQL text, which only SQLite is given (its PRAGMAs and the accounts file's steps: `?` placeholders, `params` a
+        sequence)."""
         if sql.__class__ is str:
-            return self.store.sql(sql), self.params(params)
+            return sql, self.params(params)
         sql, names, defaults = compiled_statement(sql, self.store.engine.dialect)
         return sql, self.bound(names, defaults, params or {})
 
@@ -254,7 +255,7 @@ class Database:
         return self._call(on_link, self, function, args)
 
     def execute(self, sql, params=()):
-        """Run one statement (SQL with `?` placeholders, or a Core expression); returns its Rows."""
+        """Run one statement (a Core expression, or SQLite's own SQL text: see Link.statement); returns its Rows."""
         return Rows(*self._run(run_statement, sql, params))
 
     @contextmanager
