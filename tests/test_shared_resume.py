@@ -13,7 +13,7 @@ from simple_websocket import Client
 from conftest import DaemonThread, ServerProcess, Socket, delta_seqs, turn
 from test_cli import server_command
 from test_conversation_restart import get_json, owner_cookie
-from webui.shared.answer_log import read_entry
+from webui.shared.answer_log import STOP_READ_SECONDS, read_entry
 
 pytestmark = pytest.mark.both_databases
 
@@ -140,6 +140,19 @@ def test_an_answer_resumes_on_the_other_worker_and_stops_from_there(workers):
     assert answer["status"] == "stopped"
     assert text_of(before) + text_of(after) == answer["content"]
     assert answer["content"].split() == [f"tick{n}" for n in range(len(answer["content"].split()))]
+
+
+def test_a_worker_reads_the_stop_markers_a_few_times_a_second_not_at_every_round(workers, redis_server):
+    a, _, _ = workers
+    ws, frames = begin(a, owner_cookie(a.url), 3)
+    client = redis.Redis.from_url(redis_server.url)
+    client.config_resetstat()
+    counted_from = time.monotonic()
+    frames += deltas(ws, "r1", frames[-1]["seq"] + 50)  # a second of chunks, each published within a round or two
+    reads = client.info("commandstats").get("cmdstat_mget", {"calls": 0})["calls"]
+    assert 0 < reads <= (time.monotonic() - counted_from) / STOP_READ_SECONDS + 2, reads
+    ws.send({"type": "stop", "request_id": "r1"})
+    assert ws.until_final("r1")[-1]["reason"] == "stopped"
 
 
 def test_a_resume_from_the_start_on_the_other_worker_gets_the_whole_answer_once(workers):

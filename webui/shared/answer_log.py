@@ -3,7 +3,8 @@
 Invariants:
 - Only the process that runs an answer writes its stream, `webui:answer:<message id>`, and only from its publisher
   (one thread per process, a round every PUBLISH_SECONDS while it runs answers). A round is one pipelined round trip
-  for all of the process's answers together: their new chunks, their ends, and a read of their stop markers.
+  for all of the process's answers together: their new chunks, their ends, and (every STOP_READ_SECONDS) a read of
+  their stop markers; a round with none of these makes no trip.
 - An entry (see read_entry) is either chunks — its `seq` (how many chunks of this run come before its first), `at`
   (how many characters of the message come before it, a continued answer's earlier text included) and the chunks, at
   most ENTRY_CHARS characters unless one chunk alone is longer — or, last, the final frame as the answer's own
@@ -50,6 +51,9 @@ ENDED_SECONDS = 300
 RUNNING_SECONDS = 60
 LIVE_SECONDS = 6
 STOP_SECONDS = 60
+# The stop markers are read at most this often, not at every round: a stop set on any worker ends its answer within
+# this and one round, far within the 2 s a stop may take, for one read where every round would make ten.
+STOP_READ_SECONDS = 0.25
 # An answer that has ended is kept for its final entry at most this long while Redis cannot be reached (its followers
 # elsewhere have been told shared_unavailable by then): its text is not held for ever.
 KEEP_ENDED_SECONDS = 30
@@ -209,6 +213,7 @@ class Publisher:
         self._lock = threading.Lock()
         self._tracked = {}
         self._failing = False
+        self._stops_read_at = 0.0
         self._patrol = Patrol(app, "webui-publisher", PUBLISH_SECONDS, self._lock, lambda: bool(self._tracked), self._round)
 
     def track(self, answer):
@@ -220,13 +225,17 @@ class Publisher:
             self._patrol.wake()
 
     def _round(self):
-        """Publish what is new of every tracked answer and read their stop markers, in one round trip."""
+        """Publish what is new of every tracked answer and, if it is time, read their stop markers, in one round
+        trip."""
         with self._lock:
             tracked = list(self._tracked.values())
         pipe = self.client.pipeline(transaction=False)
         ended = [published for published in tracked if published.queue(pipe)]
-        running = [published for published in tracked if not published.answer.finished]
+        now = time.monotonic()
+        looking = now - self._stops_read_at >= STOP_READ_SECONDS
+        running = [published for published in tracked if not published.answer.finished] if looking else []
         if running:
+            self._stops_read_at = now
             pipe.mget([stop_key(published.answer.turn.message_id) for published in running])
         try:
             replies = pipe.execute()
