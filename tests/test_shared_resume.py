@@ -13,6 +13,7 @@ from simple_websocket import Client
 from conftest import DaemonThread, ServerProcess, Socket, delta_seqs, turn
 from test_cli import server_command
 from test_conversation_restart import get_json, owner_cookie
+from test_shared_workers import redis_outages
 from webui.shared.answer_log import STOP_READ_SECONDS, read_entry
 
 pytestmark = pytest.mark.both_databases
@@ -232,6 +233,10 @@ def test_a_redis_restart_mid_answer_loses_nothing(workers, redis_server):
     assert answer["status"] == "stopped" and answer["content"] == text_of(frames)
     assert answer["content"] == "".join(f"tick{n} " for n in range(seen)) + text_of(rest)
     assert answer["content"] == "".join(f"tick{n} " for n in range(joined)) + text_of(followed)
+    for server in (a, b):
+        server.stop()
+        # A's publisher, B's reader and either's limits, lease and sign-out listener: one outage, told once.
+        assert redis_outages(server) == ["down", "back"]
 
 
 def test_a_place_trimmed_from_the_stream_is_filled_from_storage(workers, redis_server):

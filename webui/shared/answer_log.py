@@ -11,9 +11,10 @@ Invariants:
   cursors were told it, without a request id. Entries follow one another with no
   gap: each one's `seq` is the one before's plus its chunks. Readers place every chunk by its number, so an entry
   written twice is no duplicate.
-- The publisher keeps, per answer, how many chunks it has published. A round that fails (Redis unreachable, or it
-  came back empty) publishes nothing more for now; the next round that succeeds writes the answer's start and its
-  whole log again from chunk 0, so a reader finds no gap whatever Redis lost, and skips what it already has.
+- The publisher keeps, per answer, how many chunks it has published. A round that fails, or is not tried while Redis
+  cannot be reached (see outage.py), publishes nothing more for now; the next round that succeeds writes the answer's
+  start and its whole log again from chunk 0, so a reader finds no gap whatever Redis lost, and skips what it already
+  has.
 - A stream keeps about MAXLEN entries (trimmed every TRIM_EVERY); a reader whose place was trimmed gets the text before the oldest entry from
   the database (stored at most about 0.4 s behind what was shown), then the stream (see answer_reader). A stream (and
   its start) expires ENDED_SECONDS after its final entry, or RUNNING_SECONDS after the worker that ran it died.
@@ -40,6 +41,7 @@ from redis import RedisError
 
 from ..errors import UserError
 from ..patrol import Patrol
+from .outage import UNREACHED, get_outage
 
 log = logging.getLogger(__name__)
 
@@ -210,9 +212,9 @@ class Publisher:
     def __init__(self, app, client):
         """Publish through `client` (see webui.shared); nothing tracked yet."""
         self.client = client
+        self._outage = get_outage(app)
         self._lock = threading.Lock()
         self._tracked = {}
-        self._failing = False
         self._stops_read_at = 0.0
         self._patrol = Patrol(app, "webui-publisher", PUBLISH_SECONDS, self._lock, lambda: bool(self._tracked), self._round)
 
@@ -237,19 +239,14 @@ class Publisher:
         if running:
             self._stops_read_at = now
             pipe.mget([stop_key(published.answer.turn.message_id) for published in running])
-        try:
-            replies = pipe.execute()
-        except RedisError as e:
-            if not self._failing:
-                log.warning("could not publish the running answers (they go on, and are published once Redis is back): %s", e)
-            self._failing = True
+        if not len(pipe):
+            return  # nothing new: no trip, which would tell nothing of Redis either
+        replies = self._outage.call(pipe.execute)
+        if replies is UNREACHED:
             for published in tracked:
                 published.restart()
             self._forget(published for published in ended if time.monotonic() - published.ended_at > KEEP_ENDED_SECONDS)
             return
-        if self._failing:
-            log.warning("publishing the running answers again")
-            self._failing = False
         for published in tracked:
             published.commit()
         self._forget(ended)
