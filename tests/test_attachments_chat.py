@@ -8,6 +8,7 @@ import re
 import pytest
 from PIL import Image
 from simple_websocket import Client
+from sqlalchemy import select
 
 from attachment_files import image_bytes, pdf_bytes, stored, text_page, upload
 from conftest import Browser, DaemonThread, Socket
@@ -18,6 +19,7 @@ from webui import attachments
 from webui.errors import UserError
 from webui.storage import conversations, get_db
 from webui.storage.database import transaction
+from webui.storage.schema import attachments as attachments_table
 
 pytestmark = pytest.mark.both_databases
 
@@ -271,7 +273,7 @@ def test_a_file_deleted_after_the_check_is_not_found_when_linked_and_the_message
     (gone,) = attach(browser, (b"soon gone", "gone.txt", "text/plain"))
     with server.app.app_context():
         db = get_db()
-        owner = db.execute("SELECT owner FROM attachments").fetchone()[0]
+        owner = db.execute(select(attachments_table.c.owner)).fetchone()[0]
         attachments.for_message(db, owner, [gone])
         browser.http.delete(f"{server.url}/api/attachments/{gone}", headers={"X-CSRF-Token": browser.csrf_token()}, timeout=10)
         with pytest.raises(UserError) as refused:

@@ -99,7 +99,7 @@ def test_search_is_answered_by_the_gin_indexes_and_a_huge_message_is_stored(app,
         with transaction(db):
             conversation_id = conversations.create_conversation(db, "anon:x", "huge")
             conversations.add_message(db, conversation_id, None, "user", words)
-        db.execute("SET enable_seqscan = off")
+        db.execute(text("SET enable_seqscan = off"))
         explain = text("EXPLAIN SELECT id FROM conversations WHERE owner = :owner AND " + POSTGRES_MATCH.text)
         plan = " ".join(row[0] for row in db.execute(explain, {"owner": "anon:x", "terms": "'w0000001':*"}))
     # (The titles are filtered among the owner's conversations, found by their own index.)

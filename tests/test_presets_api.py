@@ -2,6 +2,7 @@
 import re
 
 import pytest
+from sqlalchemy import select
 
 from conftest import Browser
 from databases import run_sql
@@ -11,6 +12,7 @@ from webui.identity import user_owner
 from webui.presets_api import MAX_PRESETS
 from webui.storage import get_db, presets
 from webui.storage.database import transaction
+from webui.storage.schema import presets as presets_table
 
 pytestmark = pytest.mark.both_databases
 
@@ -159,7 +161,7 @@ def test_a_user_keeps_a_bounded_number_of_presets(client, app):
     first = create(client, name="Preset 0")
     with app.app_context():
         db = get_db()
-        keeper = db.execute("SELECT owner FROM presets WHERE id = ?", (first["id"],)).fetchone()[0]
+        keeper = db.execute(select(presets_table.c.owner).where(presets_table.c.id == first["id"])).fetchone()[0]
         with transaction(db):
             for n in range(1, MAX_PRESETS):
                 presets.create(db, keeper, f"Preset {n}")

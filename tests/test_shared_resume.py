@@ -13,7 +13,8 @@ from simple_websocket import Client
 from conftest import DaemonThread, ServerProcess, Socket, delta_seqs, turn
 from test_cli import server_command
 from test_conversation_restart import get_json, owner_cookie
-from webui.shared.answer_log import read_entry
+from test_shared_workers import redis_outages
+from webui.shared.answer_log import STOP_READ_SECONDS, read_entry
 
 pytestmark = pytest.mark.both_databases
 
@@ -142,6 +143,19 @@ def test_an_answer_resumes_on_the_other_worker_and_stops_from_there(workers):
     assert answer["content"].split() == [f"tick{n}" for n in range(len(answer["content"].split()))]
 
 
+def test_a_worker_reads_the_stop_markers_a_few_times_a_second_not_at_every_round(workers, redis_server):
+    a, _, _ = workers
+    ws, frames = begin(a, owner_cookie(a.url), 3)
+    client = redis.Redis.from_url(redis_server.url)
+    client.config_resetstat()
+    counted_from = time.monotonic()
+    frames += deltas(ws, "r1", frames[-1]["seq"] + 50)  # a second of chunks, each published within a round or two
+    reads = client.info("commandstats").get("cmdstat_mget", {"calls": 0})["calls"]
+    assert 0 < reads <= (time.monotonic() - counted_from) / STOP_READ_SECONDS + 2, reads
+    ws.send({"type": "stop", "request_id": "r1"})
+    assert ws.until_final("r1")[-1]["reason"] == "stopped"
+
+
 def test_a_resume_from_the_start_on_the_other_worker_gets_the_whole_answer_once(workers):
     a, b, _ = workers
     cookie = owner_cookie(a.url)
@@ -219,6 +233,10 @@ def test_a_redis_restart_mid_answer_loses_nothing(workers, redis_server):
     assert answer["status"] == "stopped" and answer["content"] == text_of(frames)
     assert answer["content"] == "".join(f"tick{n} " for n in range(seen)) + text_of(rest)
     assert answer["content"] == "".join(f"tick{n} " for n in range(joined)) + text_of(followed)
+    for server in (a, b):
+        server.stop()
+        # A's publisher, B's reader and either's limits, lease and sign-out listener: one outage, told once.
+        assert redis_outages(server) == ["down", "back"]
 
 
 def test_a_place_trimmed_from_the_stream_is_filled_from_storage(workers, redis_server):

@@ -16,6 +16,7 @@ from conftest import Browser, DaemonThread, ServerProcess, Socket, chat, raw_han
 from databases import database_settings
 from test_cli import clean_env, server_command
 from test_conversation_restart import owner_cookie
+from test_answer_saver import server_log
 from test_recovery import database_app, left_streaming, row
 from webui.auth import get_access
 from webui.shared.workers import LEASE_SECONDS, SUSPECT_SECONDS
@@ -314,10 +315,22 @@ def workers_holding_sockets(redis_server):
         client.close()
 
 
+def redis_outages(server):
+    """What a server, once stopped, logged about Redis: "down" for a line saying it cannot be reached, "back" for one
+    saying it answers again, any other line as it is."""
+    said = {"Redis cannot be reached": "down", "Redis answers again": "back"}
+    lines = [line for line in server_log(server) if "Redis" in line]
+    return [next((word for words, word in said.items() if words in line), line) for line in lines]
+
+
 def test_without_redis_answers_stream_and_limits_fall_back_then_sharing_comes_back(site):
     add_users(site, "root", "alice")
     with two_servers(site, WEBUI_MAX_SOCKETS_PER_USER="2") as (a, b):
         check_outage(site, a, b)
+        for server in (a, b):
+            server.stop()
+            # Its limits, lease, publisher and sign-out listener share one record of the outage: told once.
+            assert redis_outages(server) == ["down", "back"]
 
 
 def check_outage(site, a, b):

@@ -5,13 +5,15 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import bindparam, func, select, update
 
 from webui import create_app, serving, storage
 from webui.config import ConfigError
 from webui.storage import answer_parts, conversations
-from webui.storage.database import StorageError, transaction
+from webui.storage.database import StorageError, run_many, transaction
 from webui.storage.engine import POOL_SIZE, driver_errors
 from webui.storage.migrations import MIGRATIONS, SCHEMA_VERSION
+from webui.storage.schema import messages
 
 from conftest import turn
 
@@ -206,9 +208,24 @@ def test_a_statement_tells_how_many_rows_it_changed(conversation):
     with transaction(db):
         for n in range(3):
             conversations.add_message(db, conversation_id, None, "user", f"message {n}")
-        changed = db.execute("UPDATE messages SET content = 'x' WHERE conversation_id = ?", (conversation_id,))
+        changed = db.execute(update(messages).where(messages.c.conversation_id == conversation_id).values(content="x"))
     assert (changed.rowcount, changed.fetchall()) == (3, [])
-    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
+    assert db.execute(select(func.count()).select_from(messages)).fetchone()[0] == 3
+
+
+@pytest.mark.both_databases
+def test_a_core_statement_takes_each_parameter_given_and_its_own_value_for_the_rest(conversation):
+    db, conversation_id = conversation
+    with transaction(db):
+        ids = [conversations.add_message(db, conversation_id, None, "user", f"message {n}") for n in range(4)]
+    rewrite = update(messages).where(messages.c.id == bindparam("mid")).values(content=bindparam("content", "its own"))
+    db.execute(rewrite, {"mid": ids[0]})
+    db.execute(rewrite, {"mid": ids[1], "content": "given, with an emoji cut in two: \ud83d"})
+    changed = db.write(lambda link: run_many(link, rewrite, [{"mid": ids[2]}, {"mid": ids[3], "content": "given\0"}]))
+    stored = dict(db.execute(select(messages.c.id, messages.c.content).where(messages.c.conversation_id == conversation_id)))
+    nul = "\0" if db.sqlite else "\ufffd"  # PostgreSQL's text cannot hold a NUL
+    assert changed == 2
+    assert [stored[message_id] for message_id in ids] == ["its own", "given, with an emoji cut in two: \ufffd", "its own", "given" + nul]
 
 
 def test_a_full_database_file_is_storage_full(conversation):

@@ -11,6 +11,7 @@ import pytest
 from bench import frames as wire
 from conftest import DaemonThread, chat, delta_seqs, raw_handshake
 from webui.answer import FRAME_CHARS, Answer, Cursor
+from webui.remote_answer import RemoteAnswer
 from webui.writer import MIN_GAP_SECONDS, WINDOW_SECONDS, WRITES_PER_SECOND, Pacer, Writer
 
 
@@ -151,6 +152,39 @@ def test_an_answer_that_ended_takes_no_cursor_and_no_chunk(line):
     assert answer.attach(Cursor(line.writer, "late")) is False
     frames = line.read(3)
     assert [f["type"] for f in frames] == ["start", "delta", "done"] and text_of(frames) == "a"
+
+
+def chunk_entry(key, seq, chunks, run="run1"):
+    """A chunk entry of another worker's stream, as the answer reader hands it over: (its id, the entry)."""
+    return (key, 0), {"run": run, "seq": seq, "at": 0, "chunks": chunks, "final": None}
+
+
+def followed(app, line, sent):
+    """A RemoteAnswer of the run "run1", read through `line` by a cursor that has had `sent` chunks."""
+    with app.test_request_context():
+        start = {"type": "start", "provider": "p", "model": "m", "context": None, "message_id": "m1"}
+        return RemoteAnswer(Cursor(line.writer, "r", sent=sent), start, "m1", "run1", None, (0, 0))
+
+
+def test_another_workers_chunks_reach_a_cursor_once_each_in_order_then_its_final_frame(app, line):
+    remote = followed(app, line, sent=2)
+    remote.read([chunk_entry(1, 0, ["a", "b", "c"]), chunk_entry(2, 3, ["d"])])
+    # An entry read again, one that overlaps what came, and one of another run: only "e" is new.
+    remote.read([chunk_entry(2, 3, ["d"]), chunk_entry(3, 3, ["d", "e"]), chunk_entry(4, 5, ["x"], run="run0")])
+    remote.read([((5, 0), {"run": "run1", "seq": 5, "at": 0, "chunks": None, "final": {"type": "done", "reason": "complete"}})])
+    frames = line.read(10)
+    assert frames[0] == {"type": "start", "request_id": "r", "provider": "p", "model": "m", "context": None, "message_id": "m1"}
+    assert text_of(frames) == "cde" and delta_seqs(frames)[-1] == 5
+    assert frames[-1] == {"type": "done", "request_id": "r", "reason": "complete"}
+
+
+def test_chunks_another_workers_stream_lost_end_the_cursor_with_shared_unavailable(app, line):
+    remote = followed(app, line, sent=2)
+    remote.read([chunk_entry(1, 2, ["c"]), chunk_entry(2, 5, ["f"])])
+    frames = line.read(10)
+    assert text_of(frames) == "c"
+    assert (frames[-1]["type"], frames[-1]["code"]) == ("error", "shared_unavailable")
+    assert remote.delta("g") is False
 
 
 def test_a_plain_answer_stops_when_its_last_cursor_goes(line):

@@ -95,6 +95,10 @@ class Answer:
 
     def delta(self, text):
         """Add one chunk and wake the cursors; False means stop generating."""
+        return self._extend((text,))
+
+    def _extend(self, chunks):
+        """Add chunks to the log and wake the cursors not already queued; False, and nothing added, once it is over."""
         lock, log = self._lock, self.log
         lock.acquire()
         if self.finished:
@@ -102,7 +106,7 @@ class Answer:
             return False
         if not log:
             self.first_chunk_at = self._clock()
-        log.append(text)
+        log.extend(chunks)
         cursors = self._cursors
         lock.release()
         for cursor in cursors:

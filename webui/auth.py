@@ -14,9 +14,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .cooperative import in_native_thread
 from .errors import UserError
 from .i18n import LANGUAGES
-from .limits import client_key, get_sockets
+from .limits import BackedOff, Backoff, client_key, get_sockets
 from .shared import signouts
-from .shared.limits import SharedBackoff
+from .shared.limits import SharedBackoffs
 from .storage import accounts
 from .storage.engine import duplicate_errors
 
@@ -136,28 +136,15 @@ class Access:
     def __init__(self, config):
         """Read where the server listens."""
         self.users = Users()
-        self.backoff = SharedBackoff("sign-in-address")
-        # Guesses spread over many addresses (easy with IPv6) still meet a limit per account name. It is looser than
-        # the one per address, so someone else's failures cost the account's owner a wait, never a lockout.
-        self.account_backoff = SharedBackoff("sign-in-account", free=20, window=900.0, first_wait=60.0, longest=900.0)
+        # A sign-in meets two back-offs: its address's, and its account name's. Guesses spread over many addresses
+        # (easy with IPv6) still meet the one per account name; it is looser than the one per address, so someone
+        # else's failures cost the account's owner a wait, never a lockout.
+        self.backoff = SharedBackoffs(
+            ("sign-in-address", Backoff()),
+            ("sign-in-account", Backoff(free=20, window=900.0, first_wait=60.0, longest=900.0)),
+        )
         # On a network address, deleting the last account must lock everyone out, not let everyone in.
         self.exposed = not is_loopback(config["WEBUI_HOST"]) and not config.get("WEBUI_NO_AUTH")
-
-    def attempt(self, address, name):
-        """Count a sign-in from `address` to account `name` as failed before its password is checked (the hash takes
-        long enough for a burst to pass a count made afterwards): the Attempts to forgive if the password is right,
-        or None, with nothing counted, while either must wait."""
-        attempts = self.backoff.attempt(address), self.account_backoff.attempt(name)
-        if None not in attempts:
-            return attempts
-        self.forgive(attempts)
-        return None
-
-    def forgive(self, attempts):
-        """Take back the counted attempts of a sign-in that succeeded (or was never checked)."""
-        for backoff, attempt in zip((self.backoff, self.account_backoff), attempts):
-            if attempt is not None:
-                backoff.forgive(attempt)
 
     def required(self):
         """Signing in is required once an account exists, and always on a network address unless --no-auth."""
@@ -209,9 +196,12 @@ def login():
     if request.method == "GET":
         return login_page(target)
     username = request.form.get("username", "")
-    attempts = access.attempt(client_key(), username)
-    if attempts is None:
-        address_wait, account_wait = access.backoff.wait(client_key()), access.account_backoff.wait(username)
+    # Counted as failed before the password is checked (the hash takes long enough for a burst to pass a count made
+    # afterwards), and taken back if it is right.
+    try:
+        attempts = access.backoff.attempt((client_key(), username))
+    except BackedOff as refused:
+        address_wait, account_wait = refused.waits
         seconds = max(1, math.ceil(max(address_wait, account_wait)))
         if address_wait >= account_wait:
             error = _("Too many failed sign-ins from your address: try again in %(seconds)d seconds.", seconds=seconds)
@@ -221,7 +211,7 @@ def login():
     token = access.users.check(username, request.form.get("password", ""))
     if token is None:
         return login_page(target, _("Wrong user name or password."), 401, username=username)
-    access.forgive(attempts)
+    access.backoff.forgive(attempts)
     session.clear()
     session.permanent = True
     session[SESSION_USER] = username

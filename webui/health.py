@@ -9,9 +9,9 @@ from .answer import Answer, Cursor
 from .errors import UserError, bad_request, failure_message
 from .chat_request import ChatRequest
 from .identity import current_owner
-from .openai_api.stream import Pipe
 from .registry import get_registry, resolve
 from .security import allow_request
+from .writer import PullWriter
 
 PROMPT = "Reply with one short sentence."
 MAX_TOKENS = 8
@@ -41,7 +41,7 @@ def probe(registry, name, clock=time.monotonic):
     except Exception as e:  # a broken drop-in must not stop the other checks
         result["error"] = {"code": "provider_error", "message": failure_message(e)}
         return result
-    cursor = Cursor(Pipe(), chat.request_id)
+    cursor = Cursor(PullWriter(), chat.request_id)
     answer = Answer(cursor, provider.name, result["model"], clock=clock)
     get_runner().run(answer, provider, result["model"], chat.messages, chat.options)
     frames = cursor.take(float("inf"))[0]

@@ -145,6 +145,40 @@ class Backoff:
                 failures.strikes -= 1
 
 
+class BackedOff(Exception):
+    """An attempt refused, with nothing counted: `waits` holds the seconds each back-off makes its key wait (0: none)."""
+
+    def __init__(self, waits):
+        """Keep the waits."""
+        super().__init__(waits)
+        self.waits = waits
+
+
+class Backoffs:
+    """Back-offs that one attempt meets together, each for a key of its own (a sign-in: its address's, its account's):
+    an attempt is counted under every one of them, or under none."""
+
+    def __init__(self, *backoffs):
+        """The back-offs, in the order of the keys each attempt names."""
+        self.backoffs = backoffs
+
+    def attempt(self, keys):
+        """Count an attempt under each back-off, for its key in `keys`, before it is checked (see Backoff.attempt): the
+        Attempts to forgive if it succeeds. Raises BackedOff, with nothing counted, while any key must wait."""
+        pairs = list(zip(self.backoffs, keys))
+        attempts = [backoff.attempt(key) for backoff, key in pairs]
+        if None in attempts:
+            self.forgive(attempts)
+            raise BackedOff([backoff.wait(key) for backoff, key in pairs])
+        return attempts
+
+    def forgive(self, attempts):
+        """Take back an attempt that succeeded (or was never checked)."""
+        for backoff, attempt in zip(self.backoffs, attempts):
+            if attempt is not None:
+                backoff.forgive(attempt)
+
+
 class SocketRefused(Exception):
     """A WebSocket that may not open: `code` is "busy" (the server is full) or "rate_limited" (its owner is)."""
 

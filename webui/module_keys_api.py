@@ -5,7 +5,8 @@ import threading
 from flask import Blueprint, jsonify
 from flask_babel import gettext as _
 
-from .connections_api import KEEP, field_error, hint, new_key, request_body
+from .connection_fields import KEEP, field_error, new_key
+from .connections_api import hint, request_body
 from .errors import UserError, bad_request
 from .registry import ModuleProvider, get_registry
 from .roles import require_admin

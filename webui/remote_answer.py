@@ -58,18 +58,14 @@ class RemoteAnswer(Answer):
     def _add(self, seq, chunks):
         """Add the chunks numbered from `seq` that it lacks and wake its cursor; False if some before them are
         missing (the stream lost them)."""
-        with self._lock:
-            have = self.first + len(self.log)
-            if seq > have:
-                return False
-            new = chunks[have - seq :]
-            if not new:
-                return True
-            self.log.extend(new)
-            cursors = self._cursors
-        for cursor in cursors:
-            if not cursor.queued:
-                cursor.wake()
+        # One thread at a time adds to the log (the resume's until it hands the answer to the reader, then the
+        # reader's), so its length holds still meanwhile.
+        have = self.first + len(self.log)
+        if seq > have:
+            return False
+        new = chunks[have - seq :]
+        if new:
+            self._extend(new)
         return True
 
     def _told(self, told):

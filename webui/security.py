@@ -1,9 +1,6 @@
 """Safe to reach over a network: Host and Origin checks, sign-in and CSRF, security headers, size and rate limits."""
 import hmac
-import ipaddress
-import re
 import secrets
-from dataclasses import dataclass
 
 from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
@@ -13,8 +10,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, cookies
-from .config import ConfigError, setting_list
+from . import auth, cookies, origins
 from .errors import json_error
 from .identity import current_owner, user_owner
 from .limits import SocketRefused, client_key, get_sockets
@@ -48,87 +44,9 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SESSION_CSRF = "csrf"
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-WILDCARD_ADDRESSES = ("", "0.0.0.0", "::")
-DEFAULT_PORTS = {"http": 80, "https": 443}
-# A Host header: a name or IPv4 address, or an IPv6 address in brackets; then perhaps a port.
-AUTHORITY = r"(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::(\d{1,5}))?"
-HOST = re.compile(AUTHORITY, re.I)
-ORIGIN = re.compile(r"(https?)://" + AUTHORITY, re.I)
 API_PREFIX = "/v1/"  # the OpenAI-compatible API (openai_api/): a bearer token, never a cookie, and checks of its own
 SESSION_KEY_SALT = b"webui sessions"
 SESSION_KEY_CONTEXT = b"webui/sessions/v1"
-
-
-def normal_host(name):
-    """A host name to compare: lower case, without IPv6 brackets, an IP address in its one canonical spelling."""
-    name = name.strip("[]").lower()
-    try:
-        return str(ipaddress.ip_address(name))
-    except ValueError:
-        return name
-
-
-def is_ip(name):
-    """Whether a (normalised) host is an IP address rather than a name."""
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
-def parse_host(value):
-    """(host, port or None) from a Host header; None when it is malformed."""
-    match = HOST.fullmatch(value or "")
-    if not match or (match[2] and int(match[2]) > 65535):
-        return None
-    return normal_host(match[1]), int(match[2]) if match[2] else None
-
-
-def parse_origin(value):
-    """(scheme, host, port) of an origin, its default port filled in; None for "null" and anything malformed."""
-    match = ORIGIN.fullmatch(value or "")
-    if not match:
-        return None
-    scheme = match[1].lower()
-    return scheme, normal_host(match[2]), int(match[3]) if match[3] else DEFAULT_PORTS[scheme]
-
-
-def origins_setting(config, key):
-    """The origins a setting lists, each as (scheme, host, port); a malformed one stops the start."""
-    origins = {origin: parse_origin(origin) for origin in setting_list(config[key])}
-    for origin, parsed in origins.items():
-        if parsed is None:
-            raise ConfigError(f"{key}: {origin!r} is not an origin like https://chat.example.org")
-    return frozenset(origins.values())
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Which names this server answers to and which other sites' pages may talk to it."""
-
-    names: frozenset
-    any_address: bool
-    origins: frozenset
-
-    @classmethod
-    def from_config(cls, config):
-        """The loopback names, the address listened on and WEBUI_ALLOWED_HOSTS; WEBUI_ALLOWED_ORIGINS."""
-        host = config["WEBUI_HOST"] or ""
-        names = {normal_host(n) for n in (*LOOPBACK_NAMES, host, *setting_list(config["WEBUI_ALLOWED_HOSTS"])) if n}
-        # DNS rebinding needs a name: a browser sends an address as Host only when it connected to that address.
-        return cls(frozenset(names), host in WILDCARD_ADDRESSES, origins_setting(config, "WEBUI_ALLOWED_ORIGINS"))
-
-    def knows(self, host):
-        """Whether a Host header's host names this server."""
-        return host in self.names or (self.any_address and is_ip(host))
-
-    def allows_origin(self, origin, host, port):
-        """Whether a page from `origin` may talk to us: our own origin (as the Host header has it) or an allowed one."""
-        parsed = parse_origin(origin)
-        own = (request.scheme, host, port or DEFAULT_PORTS.get(request.scheme))
-        return parsed is not None and (parsed == own or parsed in self.origins)
 
 
 class Sessions(SecureCookieSessionInterface):
@@ -204,7 +122,7 @@ def guard():
     """Check each request in turn: the name it was sent to, its cookies, its size, the page that sent it, the user,
     the token."""
     policy = current_app.extensions["webui.security"]
-    host = parse_host(request.host)
+    host = origins.parse_host(request.host)
     if host is None or not policy.knows(host[0]):
         message = _("This server does not answer to that name; the administrator can allow it with WEBUI_ALLOWED_HOSTS.")
         return refuse(421, "misdirected_request", message)
@@ -215,7 +133,7 @@ def guard():
         text = cookies.message(tossed)
         api = is_websocket() or request.path.startswith("/api/")
         answer = refuse(400, "cookie_conflict", text) if api else cookies.page(text)
-        return cookies.expire_planted(make_response(answer), tossed, None if is_ip(host[0]) else host[0])
+        return cookies.expire_planted(make_response(answer), tossed, None if origins.is_ip(host[0]) else host[0])
     limit = current_app.extensions["webui.body_limits"].get(request.endpoint, current_app.config["MAX_CONTENT_LENGTH"])
     if (request.content_length or 0) > limit:
         return refuse(413, "too_large", _("The request is too large (the limit is %(kib)d KiB).", kib=limit // 1024))
@@ -282,7 +200,7 @@ def init_app(app):
     app.extensions["webui.body_limits"] = {}
     config.update(SESSION_COOKIE_NAME="webui_session", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     app.session_interface = Sessions()
-    app.extensions["webui.security"] = Policy.from_config(config)
+    app.extensions["webui.security"] = origins.Policy.from_config(config)
     app.extensions["webui.requests"] = SharedWindow("requests", config["WEBUI_REQUESTS_PER_MINUTE"])
     app.extensions["webui.imports"] = SharedWindow("imports", config["WEBUI_IMPORTS_PER_MINUTE"])
     users = app.extensions["webui.auth"].users

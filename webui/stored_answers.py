@@ -204,6 +204,12 @@ class StoredAnswers:
         with self._lock:
             return self._answers.get(message_id)
 
+    def writing(self):
+        """The ids of the messages this process writes: their answers run, or have ended with their end not yet
+        written."""
+        with self._lock:
+            return set(self._answers)
+
     def discard(self, answer):
         """Forget an answer whose end is written."""
         with self._lock:

@@ -1,6 +1,6 @@
-"""One WebSocket's sending side: the writer, the one thread (a greenlet under gevent) that writes to its socket.
+"""The writers of cursors: one WebSocket's sending side (Writer), or frames the code that waits for them takes.
 
-Invariants:
+A socket's Writer is the one thread (a greenlet under gevent) that writes to its socket. Invariants:
 - Only the writer sends on the socket, so frames, the library's own bytes and the close frame leave whole, in the
   order they were queued. Its lock guards the queue only, never a wait.
 - A request's chunks are not copied here: its cursor is queued at most once (`cursor.queued`), and its turn takes
@@ -237,6 +237,36 @@ class Writer:
                     return False
                 select.select([], [self._raw], [], left)
         return True
+
+
+class PullWriter:
+    """The writer of a cursor whose frames the code waiting for them takes itself, instead of a socket's thread: an
+    API response, woken by a chunk or the final frame, or the health check once the answer ended. The invariant of a
+    socket's writer holds: the cursor is marked queued when woken and unmarked before its frames are taken, so a chunk
+    that skips waking it is taken by that read."""
+
+    def __init__(self):
+        """Nothing to take yet."""
+        self.ready = threading.Event()
+        # Set with the final frame, which must not wait out a pacing gap.
+        self.ending = threading.Event()
+
+    def wake(self, cursor):
+        """The cursor has frames to send."""
+        cursor.queued = True
+        if cursor.final is not None:
+            self.ending.set()
+        self.ready.set()
+
+    def take(self, cursor, seconds):
+        """Every frame the cursor has not sent, waiting up to `seconds` for one; [] when none came."""
+        if not self.ready.is_set():
+            rest(self.ready, seconds)
+            if not self.ready.is_set():
+                return []
+        self.ready.clear()
+        cursor.queued = False
+        return cursor.take(float("inf"))[0]
 
 
 def init_app(app):

@@ -17,10 +17,11 @@ from ..registry import get_registry, resolve
 from ..runner import get_runner
 from ..security import API_PREFIX
 from ..shutdown import get_shutdown
+from ..writer import PullWriter
 from . import cors, images, store
 from .hangup import LOOK_SECONDS, client_socket, hung_up
 from .shapes import Reply, completion_request, error_response, model_list, model_object, usage, user_error_response
-from .stream import EventStream, Pipe, failure, interrupted_message, text_and_final
+from .stream import EventStream, failure, first_frames, interrupted_message, text_and_final
 from .tokens import authenticate
 
 bp = Blueprint("openai_api", __name__, url_prefix=API_PREFIX.rstrip("/"))
@@ -150,8 +151,8 @@ def chat_completions():
         window = budget.fit(messages, asked.options)
         # Only a model's own tokenizer gives the prompt's true count; an estimate is no usage to report.
         counted = budget.counter not in (None, ESTIMATE)
-        pipe = Pipe()
-        cursor = Cursor(pipe, "api")
+        writer = PullWriter()
+        cursor = Cursor(writer, "api")
         if current_app.config["WEBUI_API_STORE"]:
             answer = store.stored_answer(cursor, bearer.owner, messages, window.messages, provider.name, model, asked.options)
         else:
@@ -163,7 +164,7 @@ def chat_completions():
         raise
     run = (answer, provider, model, window.messages, asked.options)
     if asked.stream:
-        return streamed(run, cursor, pipe, lambda: running.release(ticket), counted, asked.include_usage, locale)
+        return streamed(run, cursor, writer, lambda: running.release(ticket), counted, asked.include_usage, locale)
     try:
         get_runner().start(*run, locale, "webui-api-answer")
         raw = client_socket(request.environ)
@@ -204,7 +205,7 @@ def whole(frames, counted):
     return jsonify(Reply(start["provider"], start["model"]).completion(text, final["reason"], usage(final["stats"], counted)))
 
 
-def streamed(run, cursor, pipe, release, counted, include_usage, locale):
+def streamed(run, cursor, writer, release, counted, include_usage, locale):
     """Start the answer in its own thread and stream it from its first chunk; an answer that fails before its first
     chunk is an HTTP error instead, as the stream has not begun."""
     answer = run[0]
@@ -216,7 +217,7 @@ def streamed(run, cursor, pipe, release, counted, include_usage, locale):
 
     try:
         get_runner().start(*run, locale, "webui-api-answer")
-        first = pipe.first(cursor, client_socket(request.environ))
+        first = first_frames(writer, cursor, client_socket(request.environ))
     except BaseException:
         abandon()
         raise
@@ -229,6 +230,6 @@ def streamed(run, cursor, pipe, release, counted, include_usage, locale):
         release()
         return answer_error(failed)
     reply = Reply(first[0]["provider"], first[0]["model"])
-    body = EventStream(answer, cursor, pipe, reply, first, counted, include_usage, release, locale)
+    body = EventStream(answer, cursor, writer, reply, first, counted, include_usage, release, locale)
     # No proxy may hold the events back to send them in one piece (nginx reads this header).
     return Response(body, mimetype="text/event-stream", headers={"X-Accel-Buffering": "no"})

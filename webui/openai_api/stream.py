@@ -1,13 +1,11 @@
-"""A /v1 answer as it is made: a cursor whose writer wakes the response, and the response's server-sent events.
+"""A /v1 answer as it is made: its first frames, then the response's server-sent events.
 
 The answer runs in its own thread (under gevent, a greenlet: see runner.py) and adds chunks to its log; the cursor's
-writer here only wakes the response, which takes every chunk the cursor has not sent as one event and writes it. So
-a stream waits for the network only in its own response, and other users go on meanwhile. Closing the response (the
-client went away, which the server sees at the next write) stops the answer as the page's Stop does, which closes the
-provider's generator.
+writer (writer.PullWriter) only wakes the response, which takes every chunk the cursor has not sent as one event and
+writes it. So a stream waits for the network only in its own response, and other users go on meanwhile. Closing the
+response (the client went away, which the server sees at the next write) stops the answer as the page's Stop does,
+which closes the provider's generator.
 """
-import threading
-
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -22,42 +20,13 @@ HEARTBEAT_SECONDS = 15
 HEARTBEAT = b": keep-alive\n\n"
 
 
-class Pipe:
-    """The writer of a cursor whose frames the code waiting for them takes itself (see answer.Cursor and
-    writer.Writer): an API response, woken by a chunk or the final frame, or the health check once the answer ended.
-    The same invariant as a socket's writer: the cursor is marked queued when woken and unmarked before its frames are
-    taken, so a chunk that skips waking it is taken by that read."""
-
-    def __init__(self):
-        """Nothing to take yet."""
-        self.ready = threading.Event()
-        # Set with the final frame, which must not wait out a pacing gap.
-        self.ending = threading.Event()
-
-    def wake(self, cursor):
-        """The cursor has frames to send."""
-        cursor.queued = True
-        if cursor.final is not None:
-            self.ending.set()
-        self.ready.set()
-
-    def take(self, cursor, seconds):
-        """Every frame the cursor has not sent, waiting up to `seconds` for one; [] when none came."""
-        if not self.ready.is_set():
-            rest(self.ready, seconds)
-            if not self.ready.is_set():
-                return []
-        self.ready.clear()
-        cursor.queued = False
-        return cursor.take(float("inf"))[0]
-
-    def first(self, cursor, raw):
-        """The first frames, which begin with the start frame (sent with the first chunk, or with the final frame), or
-        None if the client at socket `raw` hangs up before they come."""
-        while not (frames := self.take(cursor, LOOK_SECONDS)):
-            if hung_up(raw):
-                return None
-        return frames
+def first_frames(writer, cursor, raw):
+    """The first frames the PullWriter `writer` has for `cursor`, which begin with the start frame (sent with the first
+    chunk, or with the final frame), or None if the client at socket `raw` hangs up before they come."""
+    while not (frames := writer.take(cursor, LOOK_SECONDS)):
+        if hung_up(raw):
+            return None
+    return frames
 
 
 def failure(frames):
@@ -80,12 +49,12 @@ class EventStream:
     """The body of a streamed answer: its frames as OpenAI's events. The server closes it however the response ends,
     even before it was read at all, and closing ends the answer (stopped, if it runs) and lets go of it."""
 
-    def __init__(self, answer, cursor, pipe, reply, first, counted, include_usage, release, locale):
+    def __init__(self, answer, cursor, writer, reply, first, counted, include_usage, release, locale):
         """Stream `answer` from its `first` frames on (`counted`: see shapes.usage) for a request in `locale`;
         `release()` unlists it once the response is over."""
         self.answer = answer
         self.cursor = cursor
-        self.pipe = pipe
+        self.writer = writer
         self.reply = reply
         self.first = first
         self.counted = counted
@@ -109,8 +78,8 @@ class EventStream:
             if self.cursor.done:
                 return
             if any(frame["type"] == "delta" for frame in frames):
-                rest(self.pipe.ending, self._pacer.wrote(self))
-            frames = self.pipe.take(self.cursor, HEARTBEAT_SECONDS)
+                rest(self.writer.ending, self._pacer.wrote(self))
+            frames = self.writer.take(self.cursor, HEARTBEAT_SECONDS)
             if not frames:
                 yield HEARTBEAT
 

@@ -3,16 +3,18 @@
 Invariants:
 - Only the process that runs an answer writes its stream, `webui:answer:<message id>`, and only from its publisher
   (one thread per process, a round every PUBLISH_SECONDS while it runs answers). A round is one pipelined round trip
-  for all of the process's answers together: their new chunks, their ends, and a read of their stop markers.
+  for all of the process's answers together: their new chunks, their ends, and (every STOP_READ_SECONDS) a read of
+  their stop markers; a round with none of these makes no trip.
 - An entry (see read_entry) is either chunks — its `seq` (how many chunks of this run come before its first), `at`
   (how many characters of the message come before it, a continued answer's earlier text included) and the chunks, at
   most ENTRY_CHARS characters unless one chunk alone is longer — or, last, the final frame as the answer's own
   cursors were told it, without a request id. Entries follow one another with no
   gap: each one's `seq` is the one before's plus its chunks. Readers place every chunk by its number, so an entry
   written twice is no duplicate.
-- The publisher keeps, per answer, how many chunks it has published. A round that fails (Redis unreachable, or it
-  came back empty) publishes nothing more for now; the next round that succeeds writes the answer's start and its
-  whole log again from chunk 0, so a reader finds no gap whatever Redis lost, and skips what it already has.
+- The publisher keeps, per answer, how many chunks it has published. A round that fails, or is not tried while Redis
+  cannot be reached (see outage.py), publishes nothing more for now; the next round that succeeds writes the answer's
+  start and its whole log again from chunk 0, so a reader finds no gap whatever Redis lost, and skips what it already
+  has.
 - A stream keeps about MAXLEN entries (trimmed every TRIM_EVERY); a reader whose place was trimmed gets the text before the oldest entry from
   the database (stored at most about 0.4 s behind what was shown), then the stream (see answer_reader). A stream (and
   its start) expires ENDED_SECONDS after its final entry, or RUNNING_SECONDS after the worker that ran it died.
@@ -39,6 +41,7 @@ from redis import RedisError
 
 from ..errors import UserError
 from ..patrol import Patrol
+from .outage import UNREACHED, get_outage
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,9 @@ ENDED_SECONDS = 300
 RUNNING_SECONDS = 60
 LIVE_SECONDS = 6
 STOP_SECONDS = 60
+# The stop markers are read at most this often, not at every round: a stop set on any worker ends its answer within
+# this and one round, far within the 2 s a stop may take, for one read where every round would make ten.
+STOP_READ_SECONDS = 0.25
 # An answer that has ended is kept for its final entry at most this long while Redis cannot be reached (its followers
 # elsewhere have been told shared_unavailable by then): its text is not held for ever.
 KEEP_ENDED_SECONDS = 30
@@ -206,9 +212,10 @@ class Publisher:
     def __init__(self, app, client):
         """Publish through `client` (see webui.shared); nothing tracked yet."""
         self.client = client
+        self._outage = get_outage(app)
         self._lock = threading.Lock()
         self._tracked = {}
-        self._failing = False
+        self._stops_read_at = 0.0
         self._patrol = Patrol(app, "webui-publisher", PUBLISH_SECONDS, self._lock, lambda: bool(self._tracked), self._round)
 
     def track(self, answer):
@@ -220,27 +227,26 @@ class Publisher:
             self._patrol.wake()
 
     def _round(self):
-        """Publish what is new of every tracked answer and read their stop markers, in one round trip."""
+        """Publish what is new of every tracked answer and, if it is time, read their stop markers, in one round
+        trip."""
         with self._lock:
             tracked = list(self._tracked.values())
         pipe = self.client.pipeline(transaction=False)
         ended = [published for published in tracked if published.queue(pipe)]
-        running = [published for published in tracked if not published.answer.finished]
+        now = time.monotonic()
+        looking = now - self._stops_read_at >= STOP_READ_SECONDS
+        running = [published for published in tracked if not published.answer.finished] if looking else []
         if running:
+            self._stops_read_at = now
             pipe.mget([stop_key(published.answer.turn.message_id) for published in running])
-        try:
-            replies = pipe.execute()
-        except RedisError as e:
-            if not self._failing:
-                log.warning("could not publish the running answers (they go on, and are published once Redis is back): %s", e)
-            self._failing = True
+        if not len(pipe):
+            return  # nothing new: no trip, which would tell nothing of Redis either
+        replies = self._outage.call(pipe.execute)
+        if replies is UNREACHED:
             for published in tracked:
                 published.restart()
             self._forget(published for published in ended if time.monotonic() - published.ended_at > KEEP_ENDED_SECONDS)
             return
-        if self._failing:
-            log.warning("publishing the running answers again")
-            self._failing = False
         for published in tracked:
             published.commit()
         self._forget(ended)

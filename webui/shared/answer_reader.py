@@ -11,10 +11,9 @@ import json
 import threading
 import time
 
-from redis import RedisError
-
 from ..patrol import Patrol
 from .answer_log import read_entry, start_key, stream_key
+from .outage import UNREACHED, get_outage
 
 # The longest an XREAD waits for new entries: how late a follower that has just joined gets its first live chunk.
 BLOCK_MS = 100
@@ -22,8 +21,8 @@ BLOCK_MS = 100
 READ_COUNT = 256
 # Followers are told that the shared store is unavailable once it has not answered for this long.
 OUTAGE_SECONDS = 5.0
-# A reader that cannot reach Redis tries again after this long.
-RETRY_SECONDS = 0.25
+# A reader that did not reach Redis looks again after this long (it tries Redis again once outage.py lets it).
+IDLE_SECONDS = 0.25
 # How often the reader looks whether the followed answers' starts are still there (see answer_log.LIVE_SECONDS); one
 # that is missing twice in a row belongs to a worker that died.
 ALIVE_CHECK_SECONDS = 2.0
@@ -68,9 +67,9 @@ class AnswerReader:
     def __init__(self, app, client):
         """Read through `client`; nothing followed yet."""
         self.client = client
+        self._outage = get_outage(app)
         self._lock = threading.Lock()
         self._followers = []
-        self._failing_since = None
         self._check_at = 0.0
         self._patrol = Patrol(app, "webui-answer-reader", 0, self._lock, lambda: bool(self._followers), self._round)
 
@@ -90,12 +89,11 @@ class AnswerReader:
         places = {key: min(remote.last_id for remote in group) for key, group in by_key.items()}
         if not places:
             return
-        try:
-            reply = self.client.xread({key: f"{ms}-{seq}" for key, (ms, seq) in places.items()}, count=READ_COUNT, block=BLOCK_MS)
-        except RedisError:
+        streams = {key: f"{ms}-{seq}" for key, (ms, seq) in places.items()}
+        reply = self._outage.call(self.client.xread, streams, count=READ_COUNT, block=BLOCK_MS)
+        if reply is UNREACHED:
             self._unreachable(followers)
             return
-        self._failing_since = None
         for raw_key, items in reply or []:
             key = raw_key.decode()
             read = [(entry_id(raw_id), read_entry(fields)) for raw_id, fields in items]
@@ -110,21 +108,19 @@ class AnswerReader:
         pipe = self.client.pipeline(transaction=False)
         for remote in followers:
             pipe.exists(start_key(remote.message_id))
-        try:
-            found = pipe.execute()
-        except RedisError:
-            return  # the next XREAD finds Redis gone too, and tells the followers if it stays gone
+        found = self._outage.call(pipe.execute)
+        if found is UNREACHED:
+            return  # the next XREAD is not tried either, and tells the followers if Redis stays gone
         for remote, exists in zip(followers, found):
             remote.missed = 0 if exists else remote.missed + 1
             if remote.missed >= 2:
                 remote.interrupted()
 
     def _unreachable(self, followers):
-        """Redis did not answer: try again shortly; past OUTAGE_SECONDS the followers end with an error."""
-        now = time.monotonic()
-        if self._failing_since is None:
-            self._failing_since = now
-        if now - self._failing_since >= OUTAGE_SECONDS:
+        """Redis did not answer: look again shortly; once it has not for OUTAGE_SECONDS the followers end with an
+        error."""
+        down_since = self._outage.down_since
+        if down_since is not None and time.monotonic() - down_since >= OUTAGE_SECONDS:
             for remote in followers:
                 remote.unreachable()
-        time.sleep(RETRY_SECONDS)
+        time.sleep(IDLE_SECONDS)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from ..limits import Backoff, SocketRefused, Sockets, Window
+from ..limits import BackedOff, Backoffs, SocketRefused, Sockets, Window
 from . import get_redis
 from .outage import UNREACHED, get_outage
 from .workers import SOCKETS_KEY, WORKERS
@@ -40,46 +40,60 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
 if redis.call('ZCARD', KEYS[1]) < limit then return 0 end
 return math.max(0, tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]) + span - now)
 """
-# One client's failures as JSON {times, strikes, till}, the same rules as limits.Backoff.attempt.
+# KEYS: one client's key in each back-off; ARGV: each back-off's free, window, first wait and longest (ms), four by
+# four. A client's failures are JSON {times, strikes, till}, under the rules of limits.Backoff.attempt. All of them are
+# counted, {1, now, then each one's wait's end before and after}, or, while one must wait, none: {0, each one's wait}.
 BACKOFF_ATTEMPT = NOW + """
-local free, window, first, longest = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local raw = redis.call('GET', KEYS[1])
-local s = raw and cjson.decode(raw) or {times = {}, strikes = 0, till = 0}
-if s.till > now then return false end
-if #s.times > 0 and now - s.times[#s.times] > longest then s = {times = {}, strikes = 0, till = 0} end
-local times = {}
-for _, t in ipairs(s.times) do if t > now - window then table.insert(times, t) end end
-table.insert(times, now)
-s.times = times
-local before = s.till
-if #times >= free then
-  s.till = now + math.min(first * 2 ^ s.strikes, longest)
-  s.strikes = s.strikes + 1
+local states, waits, waiting = {}, {}, false
+for i, key in ipairs(KEYS) do
+  local raw = redis.call('GET', key)
+  states[i] = raw and cjson.decode(raw) or {times = {}, strikes = 0, till = 0}
+  waits[i] = math.max(0, states[i].till - now)
+  waiting = waiting or waits[i] > 0
 end
-redis.call('SET', KEYS[1], cjson.encode(s), 'PX', longest + window)
-return {now, before, s.till}
+if waiting then return {0, unpack(waits)} end
+local counted = {1, now}
+for i, key in ipairs(KEYS) do
+  local free, window = tonumber(ARGV[4 * i - 3]), tonumber(ARGV[4 * i - 2])
+  local first, longest = tonumber(ARGV[4 * i - 1]), tonumber(ARGV[4 * i])
+  local s = states[i]
+  if #s.times > 0 and now - s.times[#s.times] > longest then s = {times = {}, strikes = 0, till = 0} end
+  local times = {}
+  for _, t in ipairs(s.times) do if t > now - window then table.insert(times, t) end end
+  table.insert(times, now)
+  s.times = times
+  local before = s.till
+  if #times >= free then
+    s.till = now + math.min(first * 2 ^ s.strikes, longest)
+    s.strikes = s.strikes + 1
+  end
+  redis.call('SET', key, cjson.encode(s), 'PX', longest + window)
+  table.insert(counted, before)
+  table.insert(counted, s.till)
+end
+return counted
 """
+# KEYS: as the attempt's; ARGV: its time, then each back-off's wait's end before and after it, two by two.
 BACKOFF_FORGIVE = """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return 0 end
-local s = cjson.decode(raw)
-local at, before, after = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local times, taken = {}, false
-for _, t in ipairs(s.times) do
-  if t == at and not taken then taken = true else table.insert(times, t) end
+local at = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local raw = redis.call('GET', key)
+  if raw then
+    local s = cjson.decode(raw)
+    local before, after = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+    local times, taken = {}, false
+    for _, t in ipairs(s.times) do
+      if t == at and not taken then taken = true else table.insert(times, t) end
+    end
+    s.times = times
+    if after ~= before and s.till == after then
+      s.till = before
+      s.strikes = s.strikes - 1
+    end
+    redis.call('SET', key, cjson.encode(s), 'KEEPTTL')
+  end
 end
-s.times = times
-if after ~= before and s.till == after then
-  s.till = before
-  s.strikes = s.strikes - 1
-end
-redis.call('SET', KEYS[1], cjson.encode(s), 'KEEPTTL')
 return 1
-"""
-BACKOFF_WAIT = NOW + """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return 0 end
-return math.max(0, cjson.decode(raw).till - now)
 """
 # KEYS: this worker's socket counts, the set of workers; ARGV: the owner's field, the address's or '', the caps for
 # each, the hash's lifetime in ms, and what goes before and after a worker's id in the name of its counts. The workers
@@ -155,44 +169,41 @@ class SharedWindow(Window):
 
 @dataclass(frozen=True)
 class SharedAttempt:
-    """A failed sign-in counted in Redis, as Backoff's Attempt (times in Redis's milliseconds)."""
+    """An attempt counted in Redis, as Backoffs' Attempts: the keys, its time and each key's wait's end before and
+    after it, in Redis's milliseconds."""
 
-    key: str
+    keys: list
     at: int
-    until_before: int
-    until_after: int
+    untils: list
 
 
-class SharedBackoff(Backoff):
-    """Backoff, with the failures counted in Redis under `name`."""
+class SharedBackoffs(Backoffs):
+    """Backoffs, with the failures counted in Redis, each back-off's under its name: an attempt is one round trip,
+    counted or refused."""
 
-    def __init__(self, name, free=5, window=60.0, first_wait=30.0, longest=900.0):
-        """`name` tells this back-off's keys from the others'."""
-        super().__init__(free, window, first_wait, longest)
-        self.name = name
+    def __init__(self, *named):
+        """`named`: (name, Backoff) pairs; a name tells that back-off's keys from the others'."""
+        super().__init__(*(backoff for _name, backoff in named))
+        self.names = [name for name, _backoff in named]
 
-    def _key(self, key):
-        """The Redis key of a client."""
-        return limit_key(self.name, key)
-
-    def wait(self, key):
-        """Seconds `key` must wait before it may try again (0: now)."""
-        waited = shared_call(BACKOFF_WAIT, [self._key(key)], [])
-        return super().wait(key) if waited is UNREACHED else waited / 1000
-
-    def attempt(self, key):
-        """As Backoff.attempt, counted in Redis."""
-        args = [self.free, int(self.window * 1000), int(self.first_wait * 1000), int(self.longest * 1000)]
-        counted = shared_call(BACKOFF_ATTEMPT, [self._key(key)], args)
+    def attempt(self, keys):
+        """As Backoffs.attempt, counted in Redis."""
+        redis_keys = [limit_key(name, key) for name, key in zip(self.names, keys)]
+        args = []
+        for b in self.backoffs:
+            args += [b.free, int(b.window * 1000), int(b.first_wait * 1000), int(b.longest * 1000)]
+        counted = shared_call(BACKOFF_ATTEMPT, redis_keys, args)
         if counted is UNREACHED:
-            return super().attempt(key)
-        return None if counted is None else SharedAttempt(self._key(key), *counted)
+            return super().attempt(keys)
+        if not counted[0]:
+            raise BackedOff([wait / 1000 for wait in counted[1:]])
+        return SharedAttempt(redis_keys, counted[1], counted[2:])
 
-    def forgive(self, attempt):
+    def forgive(self, attempts):
         """Take back an attempt that succeeded (counted here or in Redis)."""
-        if not isinstance(attempt, SharedAttempt):
-            return super().forgive(attempt)
-        shared_call(BACKOFF_FORGIVE, [attempt.key], [attempt.at, attempt.until_before, attempt.until_after])
+        if not isinstance(attempts, SharedAttempt):
+            return super().forgive(attempts)
+        shared_call(BACKOFF_FORGIVE, attempts.keys, [attempts.at, *attempts.untils])
 
 
 class SharedSockets(Sockets):

@@ -1,4 +1,16 @@
-"""Calls to Redis that give way to this process's own state while Redis cannot be reached, logging each outage once."""
+"""Whether Redis answers: one record per process of what its calls found, each outage logged once as it begins and ends.
+
+Everything in the process that uses Redis does the same while Redis cannot be reached: it calls through `call` (or
+reports with `failed` and `answered` what a call of its own found), and after a failure nobody calls Redis for
+RETRY_SECONDS, so no request waits for the client's timeout again and again. What each does meanwhile is its own:
+- the limits (limits.py) count in this process alone, and the lease (workers.py) suspects no answer;
+- a sign-out (signouts.py) reaches this worker's sockets only, and the listener subscribes again every RETRY_SECONDS;
+  the other workers' session checks close the rest;
+- the publisher (answer_log.py) publishes nothing, and once Redis answers writes each running answer again whole, for
+  Redis may have lost what it had;
+- the answer reader (answer_reader.py) ends its followers with shared_unavailable once Redis has been unreachable for
+  its OUTAGE_SECONDS: they cannot get the rest of their answers.
+"""
 import logging
 import threading
 import time
@@ -16,35 +28,56 @@ UNREACHED = object()
 
 
 class Outage:
-    """Whether Redis answers, as the last call found it; one per app, shared by everything that falls back."""
+    """Whether Redis answers, as the last call found it; one per app, shared by everything that uses Redis."""
 
     def __init__(self):
         """Start hopeful."""
         self._lock = threading.Lock()
-        self._down = False
+        # When the outage began (time.monotonic()), or None while Redis answers.
+        self.down_since = None
         self._retry_at = 0.0
 
     def call(self, function, *args, **kwargs):
         """`function(*args, **kwargs)`, or UNREACHED when Redis failed it or failed a call less than RETRY_SECONDS
-        ago; the first failure of an outage and the first success after it are logged."""
-        if time.monotonic() < self._retry_at:
+        ago."""
+        if self.resting():
             return UNREACHED
         try:
             result = function(*args, **kwargs)
         except redis.RedisError as e:
-            with self._lock:
-                self._retry_at = time.monotonic() + RETRY_SECONDS
-                first, self._down = not self._down, True
-            if first:
-                # The error names the host and port, never the URL's password.
-                log.warning("Redis cannot be reached (%s): limits are this process's own until it answers", e)
+            self.failed(e)
             return UNREACHED
-        if self._down:
-            with self._lock:
-                back, self._down = self._down, False
-            if back:
-                log.warning("Redis answers again: limits, sign-outs and leases are shared again")
+        self.answered()
         return result
+
+    def resting(self):
+        """Whether a call failed less than RETRY_SECONDS ago: Redis is left alone until then."""
+        return time.monotonic() < self._retry_at
+
+    def failed(self, error):
+        """A call found Redis unreachable (`error`): the first failure of an outage is logged."""
+        with self._lock:
+            now = time.monotonic()
+            self._retry_at = now + RETRY_SECONDS
+            first = self.down_since is None
+            if first:
+                self.down_since = now
+        if first:
+            # The error names the host and port, never the URL's password.
+            log.warning(
+                "Redis cannot be reached (%s): limits are this process's own, running answers are neither published "
+                "nor followed and sign-outs reach this worker only, until it answers",
+                error,
+            )
+
+    def answered(self):
+        """A call went through: the first one after an outage is logged."""
+        if self.down_since is None:
+            return
+        with self._lock:
+            back, self.down_since = self.down_since is not None, None
+        if back:
+            log.warning("Redis answers again: limits, running answers, sign-outs and leases are shared again")
 
 
 def get_outage(app=None):

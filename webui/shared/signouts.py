@@ -12,36 +12,31 @@ import time
 import redis
 
 from . import get_redis
+from .outage import RETRY_SECONDS, get_outage
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "webui:signouts"
-# How long the listener waits for a message before it looks again, and the waits between its reconnections.
+# How long the listener waits for a message before it looks again.
 POLL_SECONDS = 1.0
-FIRST_RETRY_SECONDS = 0.5
-LAST_RETRY_SECONDS = 5.0
 
 
 def publish(name):
-    """Ask every worker to close the sockets of user `name` (nothing without Redis; logged when Redis is down)."""
+    """Ask every worker to close the sockets of user `name` (nothing without Redis, nor while it cannot be reached)."""
     client = get_redis()
-    if client is None:
-        return
-    try:
-        client.publish(CHANNEL, name)
-    except redis.RedisError as e:
-        log.warning("could not tell the other workers to close the sockets of a user (%s); their session check will", e)
+    if client is not None:
+        get_outage().call(client.publish, CHANNEL, name)
 
 
 class Listener:
-    """The thread that closes the sockets named on CHANNEL, reconnecting with a growing pause while Redis is down."""
+    """The thread that closes the sockets named on CHANNEL, subscribing again RETRY_SECONDS after a failure."""
 
-    def __init__(self, client, sockets):
-        """Listen with `client`; close with `sockets` (limits.Sockets)."""
+    def __init__(self, client, sockets, outage):
+        """Listen with `client`; close with `sockets` (limits.Sockets); report to `outage` what Redis does."""
         self.client = client
         self.sockets = sockets
+        self.outage = outage
         self.thread = threading.Thread(target=self._run, name="webui-signouts", daemon=True)
-        self.pause = FIRST_RETRY_SECONDS
 
     def _run(self):
         """Listen for the rest of the process."""
@@ -49,17 +44,16 @@ class Listener:
             try:
                 self._listen()
             except redis.RedisError as e:
-                log.warning("sign-outs from other workers wait for Redis (%s)", e)
+                self.outage.failed(e)
             except Exception:
                 log.exception("the sign-out listener failed; it starts again")
-            time.sleep(self.pause)
-            self.pause = min(self.pause * 2, LAST_RETRY_SECONDS)
+            time.sleep(RETRY_SECONDS)
 
     def _listen(self):
         """Close the sockets of each name that comes, until the connection fails."""
         with self.client.pubsub(ignore_subscribe_messages=True) as pubsub:
             pubsub.subscribe(CHANNEL)
-            self.pause = FIRST_RETRY_SECONDS
+            self.outage.answered()
             while True:
                 message = pubsub.get_message(timeout=POLL_SECONDS)
                 if message is not None and message["type"] == "message":
@@ -68,6 +62,6 @@ class Listener:
 
 def start(app):
     """Listen in the serving process (see serving.start_serving)."""
-    listener = Listener(get_redis(app), app.extensions["webui.sockets"])
+    listener = Listener(get_redis(app), app.extensions["webui.sockets"], get_outage(app))
     listener.thread.start()
     return listener

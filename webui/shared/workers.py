@@ -65,9 +65,6 @@ class Lease:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         # message id -> when a round first found it streaming and listed by no live worker
         self._suspects = {}
-        # The answers this worker lists: those streaming in the database that it writes, as the last round that could
-        # read the database found them, and those it runs.
-        self._mine = set()
         self._database_ok = True
         self._lock = threading.Lock()
         self._patrol = Patrol(app, "webui-lease", RENEW_SECONDS, self._lock, lambda: True, self.round)
@@ -87,19 +84,15 @@ class Lease:
 
     def round(self):
         """Renew; then end the answers no live worker has listed for SUSPECT_SECONDS."""
-        registry = get_stored_answers()
         streaming = self._streaming()
-        if streaming is not None:
-            self._mine = {message_id for message_id in streaming if registry.get(message_id) is not None}
-        # Without the database, what this worker listed before and still writes, and what it runs.
-        running = {answer.turn.message_id for answer in registry.running(lambda turn: True)}
-        self._mine = {message_id for message_id in self._mine if registry.get(message_id) is not None} | running
-        listed = get_outage(self.app).call(self._renew, get_redis(self.app), self._mine)
+        # Taken after the database was read: an answer this worker started before that read is among them.
+        mine = get_stored_answers().writing()
+        listed = get_outage(self.app).call(self._renew, get_redis(self.app), mine)
         if listed is UNREACHED or streaming is None:
             self._suspects.clear()
             return
         now = time.monotonic()
-        orphans = streaming - self._mine - listed
+        orphans = streaming - mine - listed
         self._suspects = {message_id: self._suspects.get(message_id, now) for message_id in orphans}
         due = [message_id for message_id, since in self._suspects.items() if now - since >= SUSPECT_SECONDS]
         if due:

@@ -88,23 +88,27 @@ class Link:
         return [fix(value) for value in params]
 
     def statement(self, sql, params):
-        """The driver's SQL and parameters of a statement written with `?` (`params` a sequence), or of a Core
-        expression (`params` a dict by bindparam name, or nothing)."""
+        """The driver's SQL and parameters of a Core expression (`params` a dict by bindparam name, or nothing), or of
+        SQL text, which only SQLite is given (its PRAGMAs and the accounts file's steps: `?` placeholders, `params` a
+        sequence)."""
         if sql.__class__ is str:
-            return self.store.sql(sql), self.params(params)
-        sql, values = self.store.compiled(sql, params)
-        if isinstance(values, dict):
-            return sql, dict(zip(values, self.params(values.values())))
-        return sql, self.params(values)
+            return sql, self.params(params)
+        sql, names, defaults = compiled_statement(sql, self.store.engine.dialect)
+        return sql, self.bound(names, defaults, params or {})
 
     def many(self, statement, rows):
         """The driver's SQL of a Core expression, compiled once, and each of `rows` (dicts by bindparam name) as its
         parameters."""
         sql, names, defaults = compiled_statement(statement, self.store.engine.dialect)
+        return sql, [self.bound(names, defaults, row) for row in rows]
+
+    def bound(self, names, defaults, params):
+        """A compiled Core expression's parameters as the driver takes them, made storable: each bindparam's value in
+        `params`, or else the expression's own (`defaults`); in the order of `names`, or by name when that is None."""
         fix = self.fix
         if names is None:
-            return sql, [{name: fix(row[name] if name in row else defaults[name]) for name in defaults} for row in rows]
-        return sql, [[fix(row[name] if name in row else defaults[name]) for name in names] for row in rows]
+            return {name: fix(params[name] if name in params else value) for name, value in defaults.items()}
+        return [fix(params[name] if name in params else defaults[name]) for name in names]
 
 
 def run_statement(link, sql, params=()):
@@ -251,7 +255,7 @@ class Database:
         return self._call(on_link, self, function, args)
 
     def execute(self, sql, params=()):
-        """Run one statement (SQL with `?` placeholders, or a Core expression); returns its Rows."""
+        """Run one statement (a Core expression, or SQLite's own SQL text: see Link.statement); returns its Rows."""
         return Rows(*self._run(run_statement, sql, params))
 
     @contextmanager

@@ -103,13 +103,6 @@ def records(cursor):
     return lambda values: Record(values, index)
 
 
-@lru_cache(maxsize=1024)
-def postgres_sql(sql):
-    """A statement written with SQLite's `?` placeholders in psycopg's style (no statement has `?` or `%` in a
-    literal)."""
-    return sql.replace("%", "%%").replace("?", "%s")
-
-
 # While a write transaction runs on PostgreSQL it holds an advisory lock, so that writers take turns across every
 # process and host as SQLite's write lock makes them: each check-then-write of the callers (quotas, the last admin)
 # keeps its meaning on both. The accounts have their own, as on SQLite they have their own file.
@@ -136,17 +129,6 @@ class Store:
     def sqlite(self):
         """Whether it is a SQLite file."""
         return self.name == "sqlite"
-
-    def sql(self, statement):
-        """A statement in the driver's placeholder style: written once, with `?`, for both."""
-        return statement if self.sqlite else postgres_sql(statement)
-
-    def compiled(self, statement, params):
-        """A Core expression and its parameters (a dict by bindparam name; defaults are the expression's own values) as
-        the driver's SQL and parameters."""
-        sql, names, defaults = compiled_statement(statement, self.engine.dialect)
-        values = {**defaults, **params} if params else defaults
-        return sql, [values[name] for name in names] if names is not None else values
 
 
 @lru_cache(maxsize=512)
