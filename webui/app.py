@@ -44,6 +44,8 @@ def create_app(config=None):
         settings.check_numbers(app.config)
     app.config["WEBUI_DATA_DIR"] = app.config["WEBUI_DATA_DIR"] or app.instance_path
     os.makedirs(app.config["WEBUI_DATA_DIR"], exist_ok=True)
+    # Before the parts that choose by it whether to count and keep their state in Redis (it connects at first use).
+    shared.init_app(app)
     # First, so a request from a wrong host, site or user is refused before anything else reads it.
     auth.init_app(app)
     security.init_app(app)
@@ -51,7 +53,6 @@ def create_app(config=None):
     # A refusal raised anywhere (a route, the sign-in check before every request) is the same JSON answer.
     app.register_error_handler(UserError, user_error_response)
     storage.init_app(app)
-    shared.init_app(app)
     identity.init_app(app)
     stored_answers.init_app(app)
     runner.init_app(app)

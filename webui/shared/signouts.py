@@ -23,12 +23,9 @@ LAST_RETRY_SECONDS = 5.0
 
 
 def publish(name):
-    """Ask every worker to close the sockets of user `name` (nothing without Redis; logged when Redis is down)."""
-    client = get_redis()
-    if client is None:
-        return
+    """Ask every worker to close the sockets of user `name` (logged when Redis is down)."""
     try:
-        client.publish(CHANNEL, name)
+        get_redis().publish(CHANNEL, name)
     except redis.RedisError as e:
         log.warning("could not tell the other workers to close the sockets of a user (%s); their session check will", e)
 
