@@ -3,8 +3,12 @@ PostgreSQL's dialect, `webui serve`'s arbiter none of the app's native libraries
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-from test_cli import clean_env
+from simple_websocket import Client
+
+from conftest import DaemonThread, ServerProcess, Socket, chat
+from test_cli import clean_env, server_command
 from webui import create_app
 
 
@@ -49,3 +53,36 @@ def test_redis_py_and_postgresql_s_dialect_are_loaded_only_by_a_server_that_uses
     shared = loaded_modules(BUILD_AND_UPSERT, {**env, "WEBUI_REDIS_URL": "redis://127.0.0.1:9/0"})
     assert {"redis", "webui.shared.limits", "webui.shared.answer_log", "webui.shared.answer_reader"} <= shared
 
+
+# Native libraries that the app loads and gunicorn does not: SQLite, SQLAlchemy's compiled parts, PyCryptodome (the
+# secrets' and the sessions' keys), MarkupSafe (Jinja's templates).
+APP_LIBRARIES = ("_sqlite3", "/sqlalchemy/", "/Crypto/", "/markupsafe/")
+
+
+def app_libraries(pid):
+    """The files of APP_LIBRARIES mapped into process `pid`'s memory."""
+    mapped = {line.split()[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines() if "/" in line}
+    return sorted(path for path in mapped if any(library in path for library in APP_LIBRARIES))
+
+
+def children(pid):
+    """The processes `pid` has started and that still run."""
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()]
+
+
+def test_the_arbiter_of_webui_serve_holds_none_of_the_app_while_its_worker_serves(tmp_path, providers_dir):
+    command, env = server_command(tmp_path / "data", providers_dir, "serve", LANG="C")
+    server = ServerProcess(command, env=env)
+    ws = None
+    try:
+        ws = Socket(Client.connect(server.url.replace("http", "ws", 1) + "/ws", thread_class=DaemonThread))
+        ws.send(chat("lean", "served by the worker"))
+        assert "".join(f.get("text", "") for f in ws.until_final("lean")) == "served by the worker "
+        # The process started as `webui serve` (signalled by its PID) is the arbiter, and the worker its child.
+        [worker] = children(server.process.pid)
+        assert any("_sqlite3" in path for path in app_libraries(worker))
+        assert app_libraries(server.process.pid) == []
+    finally:
+        if ws:
+            ws.close()
+        server.stop()
