@@ -15,7 +15,7 @@ from .cooperative import in_native_thread
 from .errors import UserError
 from .i18n import LANGUAGES
 from .limits import client_key, get_sockets
-from .shared import backoff, publish_signout
+from .shared import make_backoff, publish_signout
 from .storage import accounts
 from .storage.engine import duplicate_errors
 
@@ -136,10 +136,10 @@ class Access:
         """Read where the server listens."""
         config = app.config
         self.users = Users()
-        self.backoff = backoff(app, "sign-in-address")
+        self.backoff = make_backoff(app, "sign-in-address")
         # Guesses spread over many addresses (easy with IPv6) still meet a limit per account name. It is looser than
         # the one per address, so someone else's failures cost the account's owner a wait, never a lockout.
-        self.account_backoff = backoff(app, "sign-in-account", free=20, window=900.0, first_wait=60.0, longest=900.0)
+        self.account_backoff = make_backoff(app, "sign-in-account", free=20, window=900.0, first_wait=60.0, longest=900.0)
         # On a network address, deleting the last account must lock everyone out, not let everyone in.
         self.exposed = not is_loopback(config["WEBUI_HOST"]) and not config.get("WEBUI_NO_AUTH")
 

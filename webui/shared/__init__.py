@@ -35,7 +35,7 @@ def get_redis(app=None):
     return (app or current_app).extensions["webui.redis"]
 
 
-def window(app, name, limit):
+def make_window(app, name, limit):
     """A limits.Window of `limit` events a minute, counted by every worker under `name` if `app` shares."""
     if get_redis(app) is None:
         return Window(limit)
@@ -44,7 +44,7 @@ def window(app, name, limit):
     return SharedWindow(name, limit)
 
 
-def backoff(app, name, **rules):
+def make_backoff(app, name, **rules):
     """A limits.Backoff with `rules`, counted by every worker under `name` if `app` shares."""
     if get_redis(app) is None:
         return Backoff(**rules)
@@ -53,7 +53,7 @@ def backoff(app, name, **rules):
     return SharedBackoff(name, **rules)
 
 
-def sockets(app, *caps):
+def make_sockets(app, *caps):
     """A limits.Sockets of `caps`, counted by every worker that holds a lease (see workers.py) if `app` shares."""
     if get_redis(app) is None:
         return Sockets(*caps)
