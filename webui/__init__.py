@@ -1,73 +1,11 @@
-"""A self-hosted chat UI for language models: create_app() builds the Flask app from its settings and its parts."""
-import os
-from pathlib import Path
+"""A self-hosted chat UI for language models: create_app() builds the Flask app (app.py) from its settings and its parts.
 
-from flask import Flask, request
-from werkzeug.exceptions import HTTPException
-
-from . import config as settings
-from .errors import UserError, json_error, user_error_response
-from . import accounts_api, attachments, auth, connections_api, conversations_api, health, i18n, identity, module_keys_api, ollama_models_api, openai_api, presets_api, registry, runner, security, shared, shutdown, storage, stored_answers, stored_connections, views, writer, ws
-from .openai_api import routes as openai_routes
-
-PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-def resource_dir(name):
-    """templates/, static/ and translations/ sit inside the package in a wheel, beside it in a checkout."""
-    inside = PACKAGE_DIR / name
-    return inside if inside.is_dir() else PACKAGE_DIR.parent / name
-
-
-def json_http_error(error):
-    """API errors are JSON with a code and message, never a page or a trace; /v1's in OpenAI's shape."""
-    if request.path.startswith(security.API_PREFIX):
-        return openai_routes.internal_error(error) if error.code == 500 else openai_routes.http_error(error)
-    if not request.path.startswith("/api/"):
-        return error
-    return json_error(error.name.lower().replace(" ", "_"), error.description, error.code)
+Importing the package imports nothing else: `webui serve`'s arbiter (arbiter.py) runs modules of it without the app.
+"""
 
 
 def create_app(config=None):
     """Create the application; `config` overrides every other source of settings."""
-    app = Flask(
-        __name__,
-        instance_relative_config=True,
-        template_folder=str(resource_dir("templates")),
-        static_folder=str(resource_dir("static")),
-    )
-    app.config.update(settings.load(config))
-    i18n.init_app(app, resource_dir("translations"), resource_dir("static"))
-    # In an app context, so that a refusal is in the app's default language (a command's is its terminal's).
-    with app.app_context():
-        settings.check_numbers(app.config)
-    app.config["WEBUI_DATA_DIR"] = app.config["WEBUI_DATA_DIR"] or app.instance_path
-    os.makedirs(app.config["WEBUI_DATA_DIR"], exist_ok=True)
-    # First, so a request from a wrong host, site or user is refused before anything else reads it.
-    auth.init_app(app)
-    security.init_app(app)
-    app.register_error_handler(HTTPException, json_http_error)
-    # A refusal raised anywhere (a route, the sign-in check before every request) is the same JSON answer.
-    app.register_error_handler(UserError, user_error_response)
-    storage.init_app(app)
-    shared.init_app(app)
-    identity.init_app(app)
-    stored_answers.init_app(app)
-    runner.init_app(app)
-    registry.init_app(app)
-    stored_connections.init_app(app)
-    module_keys_api.init_app(app)
-    writer.init_app(app)
-    shutdown.init_app(app)
-    openai_api.init_app(app)
-    ws.init_app(app)
-    app.register_blueprint(views.bp)
-    conversations_api.init_app(app)
-    app.register_blueprint(accounts_api.bp)
-    app.register_blueprint(presets_api.bp)
-    app.register_blueprint(connections_api.bp)
-    app.register_blueprint(ollama_models_api.bp)
-    app.register_blueprint(module_keys_api.bp)
-    attachments.init_app(app)
-    app.register_blueprint(health.bp)
-    return app
+    from .app import create_app as build
+
+    return build(config)

@@ -15,8 +15,7 @@ from .cooperative import in_native_thread
 from .errors import UserError
 from .i18n import LANGUAGES
 from .limits import BackedOff, Backoff, client_key, get_sockets
-from .shared import signouts
-from .shared.limits import SharedBackoffs
+from .shared import make_backoffs, publish_signout
 from .storage import accounts
 from .storage.engine import duplicate_errors
 
@@ -97,13 +96,13 @@ class Users:
         """Change a password, ending every session of the user; False when there is no such user."""
         changed = accounts.set_credentials(name, hash_password(password), secrets.token_urlsafe(24))
         if changed:
-            signouts.publish(name)
+            publish_signout(name)
         return changed
 
     def renew(self, name):
         """End every session of the user."""
         accounts.set_token(name, secrets.token_urlsafe(24))
-        signouts.publish(name)
+        publish_signout(name)
 
     def set_role(self, name, role):
         """Make an account an "admin" or a "user"; False when there is no such user, UserError when that would demote
@@ -112,7 +111,7 @@ class Users:
             return accounts.promote(name)
         if accounts.demote(name):
             # Their pages reconnect and are shown as a plain user's.
-            signouts.publish(name)
+            publish_signout(name)
             return True
         if accounts.role(name) == "admin":
             raise UserError(
@@ -126,20 +125,22 @@ class Users:
         account left if it became an admin because this was the last one, or None)."""
         deleted, heir = accounts.delete(name)
         if deleted:
-            signouts.publish(name)
+            publish_signout(name)
         return deleted, heir
 
 
 class Access:
     """The app's accounts, the sign-in back-off, and whether signing in is required."""
 
-    def __init__(self, config):
+    def __init__(self, app):
         """Read where the server listens."""
+        config = app.config
         self.users = Users()
         # A sign-in meets two back-offs: its address's, and its account name's. Guesses spread over many addresses
         # (easy with IPv6) still meet the one per account name; it is looser than the one per address, so someone
         # else's failures cost the account's owner a wait, never a lockout.
-        self.backoff = SharedBackoffs(
+        self.backoff = make_backoffs(
+            app,
             ("sign-in-address", Backoff()),
             ("sign-in-account", Backoff(free=20, window=900.0, first_wait=60.0, longest=900.0)),
         )
@@ -232,5 +233,5 @@ def logout():
 
 def init_app(app):
     """Keep the accounts and mount the sign-in page."""
-    app.extensions["webui.auth"] = Access(app.config)
+    app.extensions["webui.auth"] = Access(app)
     app.register_blueprint(bp)

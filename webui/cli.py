@@ -1,5 +1,4 @@
 """The `webui` command: serve the chat UI (gevent's or gunicorn's server), check providers, manage accounts, keys, tokens."""
-import ipaddress
 import signal
 import socket
 
@@ -8,23 +7,12 @@ from flask_babel import gettext as _
 
 from . import auth, cooperative, health, serving
 from .account_commands import user
+from .arbiter import announce, become_arbiter
 from .db_commands import db
 from .errors import UserError
 from .openai_api.commands import token
 from .secret_commands import secret
 from .terminal import build_app, terminal
-
-
-def display_url(host, port):
-    """The address a person should open for a server bound to host:port."""
-    if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1"
-    try:
-        if ipaddress.ip_address(host).version == 6:
-            host = f"[{host}]"
-    except ValueError:
-        pass
-    return f"http://{host}:{port}/"
 
 
 @click.group(invoke_without_command=True)
@@ -104,11 +92,6 @@ def check(overrides, names):
         raise SystemExit(1)
 
 
-def announce(host, port):
-    """Say where the server can be opened; tests and people wait for this line."""
-    click.echo(f"webui is running: open {display_url(host, port)}", color=False)
-
-
 def check_access(app):
     """Without accounts: refuse to listen beyond this machine, or with --no-auth, warn at every start."""
     host = app.config["WEBUI_HOST"]
@@ -153,23 +136,12 @@ def check_workers(app, workers):
 )
 @click.pass_obj
 def serve_production(overrides, workers):
-    """Serve with gunicorn on gevent: `--workers` processes, each with up to WEBUI_CONNECTIONS connections at once."""
-    cooperative.patch()
+    """Serve with gunicorn on gevent: `--workers` processes, each with up to WEBUI_CONNECTIONS connections at once.
+    Every check, and the database's upgrade, happens here; then this process becomes gunicorn's arbiter (arbiter.py)."""
     app = build_app(overrides)
     check_access(app)
     check_workers(app, workers)
-    # Imported here: gunicorn does not run on Windows, where the plain `webui` server still does.
-    from . import production
-
-    host = app.config["WEBUI_HOST"]
-    production.run(app.config, lambda: serving_app(overrides), lambda port: announce(host, port), workers)
-
-
-def serving_app(overrides):
-    """The app as gunicorn's worker builds it: the worker is the process that serves (its arbiter never is)."""
-    app = build_app(overrides)
-    serving.start_serving(app)
-    return app
+    become_arbiter(app.config, overrides, workers)
 
 
 main.add_command(user)

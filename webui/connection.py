@@ -13,9 +13,9 @@ from .frames import parse_frame, parse_resume, valid_request_id
 from .limits import Window
 from .stored_answers import StoredAnswer
 from .registry import resolve
-from .remote_answer import follow
 from .replay import replay
 from .security import allow_request
+from .shared import get_redis
 from .storage import conversations, get_db
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,12 @@ class Connection:
         self.requests[request_id] = cursor
 
     def follow(self, request_id, message, after):
-        """A cursor following the answer another worker runs (see remote_answer), or None if none runs it."""
+        """A cursor following the answer another worker runs (see remote_answer), or None if none runs it (or this
+        server shares nothing: it is replayed from storage instead)."""
+        if get_redis() is None:
+            return None
+        # Only a server that shares loads remote_answer and redis-py (megabytes a process): see shared/__init__.
+        from .remote_answer import follow
 
         def stored_text():
             """The message's whole stored text, read again."""

@@ -1,15 +1,16 @@
-"""`webui serve`: gunicorn with gevent workers (one unless --workers), where each open WebSocket and answer is a greenlet."""
+"""`webui serve`: gunicorn with gevent workers (one unless --workers), where each open WebSocket and answer is a greenlet.
+
+This module runs in gunicorn's arbiter (see arbiter.py), which never serves a request: it imports gunicorn, gevent and
+stopping.py, never the app. Each worker builds the app once it is forked (Gunicorn.load) and serves it.
+"""
 import gc
 
 import gevent
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.ggevent import GeventWorker
 
-from .shutdown import CLOSE_SECONDS
+from .stopping import STOP_SECONDS
 
-# What a stop takes beyond the answers' grace period: their final writes, closing the sockets, the worker's exit.
-# gunicorn kills the worker after the grace period and this.
-STOP_SECONDS = CLOSE_SECONDS + 3
 # gunicorn kills the worker when its event loop has not run for this long, dropping every socket and every answer in
 # memory. Nothing the worker does holds the loop (the database, local models and password hashes wait in native
 # threads), so only a real hang gets this far: the bound lies well beyond any pause that ends by itself, and a hung
@@ -22,8 +23,20 @@ def bind_address(host, port):
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def announce_when_serving(announce):
+    """gunicorn's post_worker_init: the first worker the arbiter starts calls `announce(port)` once it serves (the
+    arbiter listens earlier, while the workers still load the app)."""
+
+    def serving(worker):
+        """Called in each worker once its app is built."""
+        if worker.age == 1:
+            announce(worker.sockets[0].getsockname()[1])
+
+    return serving
+
+
 def options(config, announce, workers):
-    """gunicorn settings from ours; `announce(port)` is called once the server listens."""
+    """gunicorn settings from ours (those in arbiter.SETTINGS); `announce(port)` is called once the server serves."""
     return {
         "bind": [bind_address(config["WEBUI_HOST"], config["WEBUI_PORT"])],
         # Running answers, their chunk logs and a loaded local model live in each worker's memory: more than one worker
@@ -39,7 +52,7 @@ def options(config, announce, workers):
         # X-Forwarded-* is honoured by WEBUI_TRUSTED_PROXIES alone, not also by gunicorn's own default list.
         "forwarded_allow_ips": "",
         "control_socket_disable": True,
-        "when_ready": lambda arbiter: announce(arbiter.LISTENERS[0].getsockname()[1]),
+        "post_worker_init": announce_when_serving(announce),
     }
 
 
@@ -80,9 +93,9 @@ def quit_now(worker):
 class Gunicorn(BaseApplication):
     """gunicorn run from code, with our settings instead of its command line."""
 
-    def __init__(self, factory, settings):
-        """`factory()` builds the app inside the worker process, after the fork."""
-        self.factory = factory
+    def __init__(self, overrides, settings):
+        """Run with gunicorn's `settings`; each worker builds the app with the command line's `overrides`."""
+        self.overrides = overrides
         self.settings = settings
         super().__init__()
 
@@ -92,14 +105,20 @@ class Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        """Build the app in the worker: SQLite connections and threads must not cross a fork."""
-        app = self.factory()
+        """Build the app in the worker, after the fork (SQLite connections and threads must not cross one), and serve
+        it from this process (see serving.py)."""
+        # Imported here, in the worker: the arbiter, which imports this module, holds none of the app.
+        from .serving import start_serving
+        from .terminal import build_app
+
+        app = build_app(self.overrides)
+        start_serving(app)
         # What exists now lives as long as the process: kept out of the collector's sight, it does not lengthen the
         # full collections, which pause every greenlet.
         gc.freeze()
         return app
 
 
-def run(config, factory, announce, workers):
-    """Serve with `workers` processes until stopped."""
-    Gunicorn(factory, options(config, announce, workers)).run()
+def run(config, overrides, announce, workers):
+    """Serve with `workers` processes until stopped; `config` holds the settings that options() reads."""
+    Gunicorn(overrides, options(config, announce, workers)).run()

@@ -112,11 +112,9 @@ def published_answer(client, message_id, after):
 
 def follow(writer, request_id, message, after, stored_text):
     """A cursor of `writer` following the answer `message` (a row of the reader's, `streaming`, run by no answer of
-    this process) from chunk `after`; None when this server shares nothing (it is replayed from storage instead).
-    `stored_text()` reads the message's stored text again, for a place the stream no longer holds."""
+    this process) from chunk `after`. `stored_text()` reads the message's stored text again, for a place the stream no
+    longer holds."""
     client = get_redis()
-    if client is None:
-        return None
     published, entries, reached = published_answer(client, message["id"], after)
     start = {**published["frame"], "request_id": request_id}
     cursor = Cursor(writer, request_id, after)

@@ -14,7 +14,7 @@ from . import auth, cookies, origins
 from .errors import json_error
 from .identity import current_owner, user_owner
 from .limits import SocketRefused, client_key, get_sockets
-from .shared.limits import SharedSockets, SharedWindow
+from .shared import make_sockets, make_window
 from .secrets import app_key
 
 # No inline script and nothing from another host. KaTeX writes inline style attributes, so styles may be inline.
@@ -201,11 +201,11 @@ def init_app(app):
     config.update(SESSION_COOKIE_NAME="webui_session", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     app.session_interface = Sessions()
     app.extensions["webui.security"] = origins.Policy.from_config(config)
-    app.extensions["webui.requests"] = SharedWindow("requests", config["WEBUI_REQUESTS_PER_MINUTE"])
-    app.extensions["webui.imports"] = SharedWindow("imports", config["WEBUI_IMPORTS_PER_MINUTE"])
+    app.extensions["webui.requests"] = make_window(app, "requests", config["WEBUI_REQUESTS_PER_MINUTE"])
+    app.extensions["webui.imports"] = make_window(app, "imports", config["WEBUI_IMPORTS_PER_MINUTE"])
     users = app.extensions["webui.auth"].users
-    app.extensions["webui.sockets"] = SharedSockets(
-        config["WEBUI_MAX_SOCKETS_PER_USER"],
+    app.extensions["webui.sockets"] = make_sockets(
+        app, config["WEBUI_MAX_SOCKETS_PER_USER"],
         config["WEBUI_MAX_SOCKETS_PER_ADDRESS"],
         socket_cap(config["WEBUI_CONNECTIONS"]),
         users.token_is_current,

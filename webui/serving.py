@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from . import attachments
-from .shared import get_redis, signouts, workers
+from .shared import get_redis
 from .storage import get_db
 from .storage.answer_parts import recover
 from .storage.database import StorageError
@@ -52,6 +52,9 @@ def start_serving(app):
     # Kept open with the app; the process's end lets the lock go, however it ends.
     app.extensions["webui.serving_lock"] = lock
     if get_redis(app) is not None:
+        # Only a server that shares loads shared/'s modules and redis-py (megabytes a process): see shared/__init__.
+        from .shared import signouts, workers
+
         workers.start(app)
         signouts.start(app)
     elif alone(lock):

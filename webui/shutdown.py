@@ -17,13 +17,12 @@ from wsproto.utilities import LocalProtocolError
 
 from .errors import UserError
 from .limits import cut
+from .stopping import CLOSE_SECONDS
 
 # The WebSocket close code that tells a client the server is restarting, and to come back.
 SERVICE_RESTART = 1012
 # How often a draining server looks whether answers are still running, and sockets still open.
 POLL_SECONDS = 0.1
-# How long the sockets get to answer the close before their connections are cut.
-CLOSE_SECONDS = 2
 
 
 def close_frame(ws):

@@ -16,8 +16,6 @@ from .answer import Answer
 from .patrol import Patrol
 from .saver import save_round
 from .shared import get_redis
-from .shared.answer_log import Publisher
-from .shared.answer_reader import AnswerReader
 from .storage.answer_parts import End, Part, lead_after
 
 # Streamed text waits at most about this long before it is written: what a crash can cost of an answer.
@@ -162,16 +160,16 @@ class StoredAnswers:
     """The stored answers streaming in this process, by message id, and the thread that saves them as they grow and
     writes their ends."""
 
-    def __init__(self, app, client):
-        """Start empty; the saver runs only while answers are listed. `client`: the app's Redis, or None."""
+    def __init__(self, app, publisher):
+        """Start empty; the saver runs only while answers are listed. `publisher`: with WEBUI_REDIS_URL, the
+        shared.answer_log.Publisher that publishes every answer for the other workers too; else None."""
         self._lock = threading.Lock()
         self._answers = {}
         # The answers that have ended whose ends are not written yet (as keys: a set that keeps its order).
         self._ending = {}
         # A round that fails is logged, and what it was to write is written by a later round.
         self._saver = Patrol(app, "webui-saver", SAVER_TICK, self._lock, self._busy, self._save_round)
-        # With WEBUI_REDIS_URL, every answer is published for the other workers too (see shared.answer_log).
-        self._publisher = Publisher(app, client) if client else None
+        self._publisher = publisher
 
     def add(self, answer):
         """List an answer that has started."""
@@ -227,9 +225,17 @@ class StoredAnswers:
 def init_app(app):
     """Give the app its registry of running stored answers."""
     client = get_redis(app)
-    app.extensions["webui.stored_answers"] = StoredAnswers(app, client)
-    # Follows, for resumes on this worker, the answers other workers run (see remote_answer).
-    app.extensions["webui.answer_reader"] = AnswerReader(app, client) if client else None
+    publisher = reader = None
+    if client is not None:
+        # Only a server that shares loads shared/'s modules and redis-py (megabytes a process): see shared/__init__.
+        from .shared.answer_log import Publisher
+        from .shared.answer_reader import AnswerReader
+
+        publisher = Publisher(app, client)
+        # Follows, for resumes on this worker, the answers other workers run (see remote_answer).
+        reader = AnswerReader(app, client)
+    app.extensions["webui.stored_answers"] = StoredAnswers(app, publisher)
+    app.extensions["webui.answer_reader"] = reader
 
 
 def get_stored_answers():

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 import click
 from flask_babel import force_locale
 
-from . import create_app
+from .app import create_app
 from .config import ConfigError
 from .i18n import LANGUAGES
 

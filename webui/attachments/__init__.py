@@ -15,7 +15,7 @@ intake.examine(owner, name, type, data) reads a file as accept() does but in mem
 inside the transaction that writes its message.
 """
 from .. import security
-from ..shared.limits import SharedWindow
+from ..shared import make_window
 from . import api, jobs
 from .cleanup import collect
 from .records import carried, delete_owned, for_message, link, of_messages, owned
@@ -27,6 +27,6 @@ def init_app(app):
     """Take uploads as large as WEBUI_MAX_UPLOAD_BYTES at the upload endpoint, WEBUI_UPLOADS_PER_MINUTE of them a
     minute per user, and serve the API."""
     security.allow_body(app, "attachments.upload", api.body_limit(app.config))
-    app.extensions["webui.uploads"] = SharedWindow("uploads", app.config["WEBUI_UPLOADS_PER_MINUTE"])
+    app.extensions["webui.uploads"] = make_window(app, "uploads", app.config["WEBUI_UPLOADS_PER_MINUTE"])
     jobs.init_app(app)
     app.register_blueprint(api.bp)

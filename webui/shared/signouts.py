@@ -22,10 +22,8 @@ POLL_SECONDS = 1.0
 
 
 def publish(name):
-    """Ask every worker to close the sockets of user `name` (nothing without Redis, nor while it cannot be reached)."""
-    client = get_redis()
-    if client is not None:
-        get_outage().call(client.publish, CHANNEL, name)
+    """Ask every worker to close the sockets of user `name` (nothing while Redis cannot be reached: see outage.py)."""
+    get_outage().call(get_redis().publish, CHANNEL, name)
 
 
 class Listener:

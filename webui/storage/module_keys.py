@@ -8,11 +8,11 @@ from sqlalchemy import bindparam, select
 from sqlalchemy import delete as delete_from
 
 from .schema import module_keys as table
-from .search import upserts
+from .search import Upserts
 
 ALL = select(table).order_by(table.c.name)
-# By database name (see search.upserts).
-PUT = upserts(table, ("name",), {"name": bindparam("module"), "api_key": bindparam("token"), "updated_at": bindparam("now")})
+# By database name (see search.Upserts).
+PUT = Upserts(table, ("name",), {"name": bindparam("module"), "api_key": bindparam("token"), "updated_at": bindparam("now")})
 DELETE = delete_from(table).where(table.c.name == bindparam("module"))
 
 

@@ -16,7 +16,7 @@ from ..errors import UserError
 from .conversations import iso, new_id
 from .schema import preset_defaults as defaults
 from .schema import presets as table
-from .search import upserts
+from .search import Upserts
 
 # What every list and lookup of a user (`viewer`) sees: their own presets and the shared ones, each marked if it is
 # their default.
@@ -38,8 +38,8 @@ FORGET_FOR_OTHERS = delete_from(defaults).where(defaults.c.preset_id == bindpara
 DELETE = delete_from(table).where(table.c.id == bindparam("preset_id"))
 DELETE_DEFAULT_OF = delete_from(defaults).where(defaults.c.owner == bindparam("owner_name"))
 DELETE_OWNED = delete_from(table).where(table.c.owner == bindparam("owner_name"))
-# By database name (see search.upserts).
-SET_DEFAULT = upserts(defaults, ("owner",), {"owner": bindparam("owner_name"), "preset_id": bindparam("chosen")})
+# By database name (see search.Upserts).
+SET_DEFAULT = Upserts(defaults, ("owner",), {"owner": bindparam("owner_name"), "preset_id": bindparam("chosen")})
 CLEAR_DEFAULT = delete_from(defaults).where(defaults.c.owner == bindparam("owner_name"), defaults.c.preset_id == bindparam("preset_id"))
 
 

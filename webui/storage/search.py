@@ -1,6 +1,6 @@
 """Full-text search, and the few other pieces of SQL that SQLite and PostgreSQL each write their own way, in one place.
 
-The pieces that Core can express are Core constructs compiled for each database (TextBytes, JsonValues, upserts);
+The pieces that Core can express are Core constructs compiled for each database (TextBytes, JsonValues, Upserts);
 the search conditions are each database's own SQL text.
 
 SQLite searches with FTS5 (the tables message_search, title_search and part_search, kept by triggers); PostgreSQL with
@@ -10,12 +10,11 @@ unaccent also reads ё as е, which FTS5 does not). Both find a conversation who
 streaming answer's parts too), holds every word of the query as the beginning of a word. The user's words are always data: each
 is quoted, so no punctuation of theirs becomes query syntax.
 """
+import importlib
 import json
 import re
 
 from sqlalchemy import Integer, Text, bindparam, text
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -110,12 +109,20 @@ def json_list(values):
     return json.dumps(list(values))
 
 
-def upserts(table, keys, values):
+class Upserts(dict):
     """Per database name, the statement that inserts `values` (column -> bindparam) into `table`, or, when the row
-    whose `keys` they name is there, updates its other columns: each database has its own INSERT for it."""
-    statements = {}
-    for name, insert in (("sqlite", sqlite_insert), ("postgresql", postgres_insert)):
-        statement = insert(table).values(values)
-        changed = {column: statement.excluded[column] for column in values if column not in keys}
-        statements[name] = statement.on_conflict_do_update(index_elements=list(keys), set_=changed)
-    return statements
+    whose `keys` they name is there, updates its other columns: each database has its own INSERT for it. Each is made
+    at its first use, so a process imports its own database's dialect alone (PostgreSQL's is megabytes)."""
+
+    def __init__(self, table, keys, values):
+        """Nothing made yet."""
+        super().__init__()
+        self.table, self.keys, self.values = table, keys, values
+
+    def __missing__(self, name):
+        """Make the statement for the database called `name` ("sqlite", "postgresql"); making it twice is harmless."""
+        insert = importlib.import_module(f"sqlalchemy.dialects.{name}").insert
+        statement = insert(self.table).values(self.values)
+        changed = {column: statement.excluded[column] for column in self.values if column not in self.keys}
+        self[name] = statement.on_conflict_do_update(index_elements=list(self.keys), set_=changed)
+        return self[name]
