@@ -18,7 +18,7 @@ from .cooperative import patched
 from .chat_request import ChatRequest
 from .registry import get_registry, resolve
 from .storage import get_db
-from .storage.database import run_statement
+from .storage.statements import run_statement
 from .storage.conversations import title_from
 from .storage.schema import conversations, messages
 

@@ -1,14 +1,14 @@
 """The app's database (SQLite in the data folder, or PostgreSQL), upgraded at start, and each app context's connection.
 
 The package's modules: engine (SQLAlchemy's engines, driver rows and errors), database (a connection whose waits stop
-only its caller; StorageError), gate (this process's writers taking turns), schema (the tables for Core), migrations
-(SQLite's legacy steps), upgrade and alembic/ (the versioned schema), search (full-text search per database), copy
-(`webui db copy`), conversations (conversations and message trees: queries and API shapes), answer_parts (a streaming
-answer's text while it streams), archive (export and import), validate (what a client may store), presets (saved
-settings and each user's default), connections (the model servers an admin adds from the page, keys sealed),
-module_keys (the keys an admin enters for drop-in modules, sealed too), sealed (every column of sealed secrets),
-api_tokens (the hashes of personal API tokens), accounts (the accounts: their own file on SQLite, a table of the one
-database on PostgreSQL).
+only its caller; StorageError), statements (a statement's SQL, storable parameters and rows), gate (this process's
+writers taking turns), schema (the tables for Core), migrations (SQLite's legacy steps), upgrade and alembic/ (the
+versioned schema), search (full-text search per database), copy (`webui db copy`), conversations (conversations and
+message trees: queries and API shapes), answer_parts (a streaming answer's text while it streams), archive (export and
+import), validate (what a client may store), presets (saved settings and each user's default), connections (the model
+servers an admin adds from the page, keys sealed), module_keys (the keys an admin enters for drop-in modules, sealed
+too), sealed (every column of sealed secrets), api_tokens (the hashes of personal API tokens), accounts (the accounts:
+their own file on SQLite, a table of the one database on PostgreSQL).
 """
 import time
 from pathlib import Path

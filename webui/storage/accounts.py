@@ -15,7 +15,8 @@ from pathlib import Path
 from flask import current_app, g
 from sqlalchemy import bindparam, delete, exists, insert, literal_column, select, update
 
-from .database import Database, run_statement
+from .database import Database
+from .statements import run_statement
 from .engine import ACCOUNTS_LOCK, Store, sqlite_engine
 from .gate import Gate
 from .schema import users

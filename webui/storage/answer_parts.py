@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select, true, update
 
-from .database import run_many, run_statement, transaction
+from .database import transaction
+from .statements import run_many, run_statement
 from .schema import answer_parts, messages, stored_messages
 
 # The longest unfinished word carried in front of the next part in the search index, so that a word a write cut in

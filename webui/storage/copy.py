@@ -9,7 +9,7 @@ from sqlalchemy import false, func, insert, select
 
 from ..errors import UserError
 from . import accounts, schema
-from .database import storable_in_postgres
+from .statements import storable_in_postgres
 from .engine import is_postgres, postgres_engine
 from .gate import Gate
 from .upgrade import upgrade
