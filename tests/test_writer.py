@@ -117,6 +117,33 @@ def test_a_backlog_leaves_in_frames_of_about_frame_chars(line):
     assert len(deltas) >= len("".join(chunks)) // (FRAME_CHARS + 8)
 
 
+def cut_at_frame_chars(chunks):
+    """(seq, text) of the delta frames a backlog of `chunks` leaves in: each frame ends with the chunk that brings it
+    to FRAME_CHARS characters, or with the last chunk."""
+    frames, text, seq = [], "", 0
+    for chunk in chunks:
+        text, seq = text + chunk, seq + 1
+        if len(text) >= FRAME_CHARS:
+            frames.append((seq, text))
+            text = ""
+    return frames + ([(seq, text)] if text else [])
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [f"{n:07d} " for n in range(20_000)],
+        ["x" * 3 * FRAME_CHARS, "y", "z" * FRAME_CHARS, "w" * (FRAME_CHARS - 1), "v", "u"],
+        [("é" * 40_000 if n % 97 == 0 else f"{n}·") for n in range(3_000)],
+        ["only one"],
+    ],
+    ids=["small chunks", "chunks of a frame and more", "mixed", "one chunk"],
+)
+def test_a_backlog_is_cut_where_a_frame_reaches_frame_chars(line, chunks):
+    _, deltas = all_at_once(line, chunks)
+    assert [(f["seq"], f["text"]) for f in deltas] == cut_at_frame_chars(chunks)
+
+
 def test_the_gap_grows_with_the_number_of_writing_sockets_and_goes_when_they_stop():
     clock = [10.0]
     pacer = Pacer(clock=lambda: clock[0])

@@ -9,6 +9,7 @@ unqueues a cursor before it reads the log, so that read comes after the chunk's 
 import itertools
 import threading
 import time
+from bisect import bisect_left
 
 from .cooperative import native_lock
 
@@ -41,20 +42,31 @@ class Cursor:
         if not self.started and (end or final):
             self.started = True
             frames.append(answer.start_frame(self.request_id))
-        log, first = answer.log, answer.first
-        while self.sent < end and len(frames) < most:
-            begin = stop = self.sent
-            size = 0
-            while stop < end and (stop == begin or size < FRAME_CHARS):
-                size += len(log[stop - first])
-                stop += 1
-            self.sent = stop
-            text = "".join(log[begin - first : stop - first])
-            frames.append({"type": "delta", "request_id": self.request_id, "seq": stop, "text": text})
+        if self.sent < end and len(frames) < most:
+            self._deltas(frames, most, end)
         if final and self.sent == end and not self.done and len(frames) < most:
             self.done = True
             frames.append(final)
         return frames, self.sent < end or (final and not self.done)
+
+    def _deltas(self, frames, most, end):
+        """Add delta frames of the chunks from the cursor on, up to chunk `end`, until `frames` has `most`."""
+        log, first, sent = self.answer.log, self.answer.first, self.sent
+        # Chunks are measured in C, a window at a time (Python steps per frame, not per chunk); the window doubles
+        # until a frame's chunks fit in it, so it stays within twice a frame's count.
+        window = 256
+        while sent < end and len(frames) < most:
+            ends = list(itertools.accumulate(map(len, log[sent - first : min(end, sent + window) - first])))
+            # A frame ends with the chunk that brings it to FRAME_CHARS, or with the last one.
+            stop = bisect_left(ends, FRAME_CHARS)
+            if stop == len(ends) and sent + stop < end:
+                window *= 2
+                continue
+            stop = min(stop + 1, len(ends))
+            text = "".join(log[sent - first : sent + stop - first])
+            sent += stop
+            frames.append({"type": "delta", "request_id": self.request_id, "seq": sent, "text": text})
+        self.sent = sent
 
 
 class Answer:
@@ -94,11 +106,9 @@ class Answer:
                 self.provider, self.model = provider, model
 
     def delta(self, text):
-        """Add one chunk and wake the cursors; False means stop generating."""
-        return self._extend((text,))
-
-    def _extend(self, chunks):
-        """Add chunks to the log and wake the cursors not already queued; False, and nothing added, once it is over."""
+        """Add one chunk and wake the cursors not already queued; False, and nothing added, once it is over."""
+        # Every chunk of every answer comes through here: a few reads and one append under the native lock (taken
+        # and let go by calls, which cost less than a `with`).
         lock, log = self._lock, self.log
         lock.acquire()
         if self.finished:
@@ -106,7 +116,7 @@ class Answer:
             return False
         if not log:
             self.first_chunk_at = self._clock()
-        log.extend(chunks)
+        log.append(text)
         cursors = self._cursors
         lock.release()
         for cursor in cursors:

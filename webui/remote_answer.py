@@ -63,9 +63,8 @@ class RemoteAnswer(Answer):
         have = self.first + len(self.log)
         if seq > have:
             return False
-        new = chunks[have - seq :]
-        if new:
-            self._extend(new)
+        for text in chunks[have - seq :]:
+            self.delta(text)
         return True
 
     def _told(self, told):
