@@ -52,19 +52,21 @@ class Cursor:
     def _deltas(self, frames, most, end):
         """Add delta frames of the chunks from the cursor on, up to chunk `end`, until `frames` has `most`."""
         log, first, sent = self.answer.log, self.answer.first, self.sent
-        # Chunks are measured in C, a window at a time (Python steps per frame, not per chunk); the window doubles
-        # until a frame's chunks fit in it, so it stays within twice a frame's count.
+        # The chunks are joined and measured in C, a window at a time: no Python step per chunk. The window doubles
+        # until it holds a frame, so it stays within twice a frame's chunks; a few chunks are one join.
         window = 256
         while sent < end and len(frames) < most:
-            ends = list(itertools.accumulate(map(len, log[sent - first : min(end, sent + window) - first])))
-            # A frame ends with the chunk that brings it to FRAME_CHARS, or with the last one.
-            stop = bisect_left(ends, FRAME_CHARS)
-            if stop == len(ends) and sent + stop < end:
+            stop = min(end, sent + window)
+            text = "".join(log[sent - first : stop - first])
+            if len(text) < FRAME_CHARS and stop < end:
                 window *= 2
                 continue
-            stop = min(stop + 1, len(ends))
-            text = "".join(log[sent - first : sent + stop - first])
-            sent += stop
+            if len(text) >= FRAME_CHARS:
+                # The frame ends with the chunk that brings it to FRAME_CHARS.
+                ends = list(itertools.accumulate(map(len, log[sent - first : stop - first])))
+                reached = bisect_left(ends, FRAME_CHARS)
+                stop, text = sent + reached + 1, text[: ends[reached]]
+            sent = stop
             frames.append({"type": "delta", "request_id": self.request_id, "seq": sent, "text": text})
         self.sent = sent
 
