@@ -5,13 +5,17 @@ an answer ended with is its whole text; the final frame is set once, after the l
 attached, and a later cursor is refused (it replays what was stored). A cursor is woken after what it is to send is in
 place. A chunk skips a cursor still queued in its writer, read without the lock, yet misses nothing: the writer
 unqueues a cursor before it reads the log, so that read comes after the chunk's append or the skip does not happen.
+
+Under gevent (`webui` and `webui serve`) one OS thread runs every greenlet that touches an answer, and none of these
+sections waits or yields, so no two of them interleave: the lock guards only against other OS threads (an app served by
+threads, as in tests), and a chunk's append, which every chunk of every answer makes, takes it only there.
 """
 import itertools
 import threading
 import time
 from bisect import bisect_left
 
-from .cooperative import native_lock
+from .cooperative import native_lock, patched
 
 # A delta frame carries chunks until it has this many characters (or one longer chunk): a backlog leaves as frames of
 # tens of KB, not one of megabytes.
@@ -85,6 +89,7 @@ class Answer:
         self._clock = clock
         # Held for a few reads and writes of memory, never across a wait (see cooperative.native_lock).
         self._lock = native_lock()
+        self._append_lock = None if patched() else self._lock
         self.started_at, self.first_chunk_at = clock(), None
         # (chunks, characters) counted by stats(), which counts only the chunks added since: off the chunk's path.
         self._counted = (0, 0)
@@ -109,18 +114,21 @@ class Answer:
 
     def delta(self, text):
         """Add one chunk and wake the cursors not already queued; False, and nothing added, once it is over."""
-        # Every chunk of every answer comes through here: a few reads and one append under the native lock (taken
-        # and let go by calls, which cost less than a `with`).
-        lock, log = self._lock, self.log
-        lock.acquire()
+        # Every chunk of every answer comes through here: a few reads and one append, under the lock where other OS
+        # threads share the answer (see the module's docstring).
+        lock, log = self._append_lock, self.log
+        if lock is not None:
+            lock.acquire()
         if self.finished:
-            lock.release()
+            if lock is not None:
+                lock.release()
             return False
         if not log:
             self.first_chunk_at = self._clock()
         log.append(text)
         cursors = self._cursors
-        lock.release()
+        if lock is not None:
+            lock.release()
         for cursor in cursors:
             if not cursor.queued:
                 cursor.wake()
