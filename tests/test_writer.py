@@ -12,7 +12,7 @@ from bench import frames as wire
 from conftest import DaemonThread, chat, delta_seqs, raw_handshake
 from webui.answer import FRAME_CHARS, Answer, Cursor
 from webui.remote_answer import RemoteAnswer
-from webui.writer import MIN_GAP_SECONDS, WINDOW_SECONDS, WRITES_PER_SECOND, Pacer, Writer
+from webui.writer import MIN_GAP_SECONDS, WINDOW_SECONDS, WRITES_PER_SECOND, Pacer, Writer, frame_text
 
 
 FINAL = re.compile(rb'^\{"type": "(done|error)".*\n', re.MULTILINE)
@@ -142,6 +142,21 @@ def cut_at_frame_chars(chunks):
 def test_a_backlog_is_cut_where_a_frame_reaches_frame_chars(line, chunks):
     _, deltas = all_at_once(line, chunks)
     assert [(f["seq"], f["text"]) for f in deltas] == cut_at_frame_chars(chunks)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "delta", "request_id": "r-1", "seq": 3, "text": "plain"},
+        {"type": "delta", "request_id": 17, "seq": 1, "text": ""},
+        {"type": "delta", "request_id": 'a "quoted" \\ id', "seq": 9, "text": 'é ☃ \n\t "q" \\ \u2028 \x00'},
+        {"type": "delta", "request_id": "r", "seq": 2, "text": "half of a pair: \ud83d"},
+        {"type": "done", "request_id": "r", "reason": "complete", "stats": {"chunks": 2}},
+    ],
+    ids=["text", "number id", "escapes", "lone surrogate", "not a delta"],
+)
+def test_a_frame_is_written_as_json_dumps_writes_it(frame):
+    assert frame_text(frame) == json.dumps(frame, ensure_ascii=False)
 
 
 def test_the_gap_grows_with_the_number_of_writing_sockets_and_goes_when_they_stop():
