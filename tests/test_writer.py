@@ -12,7 +12,7 @@ from bench import frames as wire
 from conftest import DaemonThread, chat, delta_seqs, raw_handshake
 from webui.answer import FRAME_CHARS, Answer, Cursor
 from webui.remote_answer import RemoteAnswer
-from webui.writer import MIN_GAP_SECONDS, WINDOW_SECONDS, WRITES_PER_SECOND, Pacer, Writer, frame_text
+from webui.writer import FRAMES_PER_TURN, MIN_GAP_SECONDS, WINDOW_SECONDS, WRITES_PER_SECOND, Pacer, Writer, frame_text
 
 
 FINAL = re.compile(rb'^\{"type": "(done|error)".*\n', re.MULTILINE)
@@ -135,13 +135,36 @@ def cut_at_frame_chars(chunks):
         [f"{n:07d} " for n in range(20_000)],
         ["x" * 3 * FRAME_CHARS, "y", "z" * FRAME_CHARS, "w" * (FRAME_CHARS - 1), "v", "u"],
         [("é" * 40_000 if n % 97 == 0 else f"{n}·") for n in range(3_000)],
+        ["x" * (1 + n * 7919 % 300) for n in range(20_000)],
         ["only one"],
     ],
-    ids=["small chunks", "chunks of a frame and more", "mixed", "one chunk"],
+    ids=["small chunks", "chunks of a frame and more", "mixed", "lengths that vary", "one chunk"],
 )
 def test_a_backlog_is_cut_where_a_frame_reaches_frame_chars(line, chunks):
     _, deltas = all_at_once(line, chunks)
     assert [(f["seq"], f["text"]) for f in deltas] == cut_at_frame_chars(chunks)
+
+
+class Unqueued:
+    """A cursor's writer that only marks it queued, for tests that take its frames themselves."""
+
+    def wake(self, cursor):
+        """Mark it queued."""
+        cursor.queued = True
+
+
+def test_a_backlog_taken_a_turn_at_a_time_is_cut_as_in_one_take():
+    chunks = [("x" * 900 if n % 1000 == 0 else f"{n:07d} ") for n in range(100_000)]
+    cursor = Cursor(Unqueued(), "r")
+    answer = Answer(cursor, "p", "m")
+    for text in chunks:
+        answer.delta(text)
+    frames, more, turns = [], True, 0
+    while more:
+        taken, more = cursor.take(FRAMES_PER_TURN)
+        frames, turns = frames + taken, turns + 1
+    assert turns > 1
+    assert [(f["seq"], f["text"]) for f in frames[1:]] == cut_at_frame_chars(chunks)
 
 
 @pytest.mark.parametrize(
@@ -157,6 +180,40 @@ def test_a_backlog_is_cut_where_a_frame_reaches_frame_chars(line, chunks):
 )
 def test_a_frame_is_written_as_json_dumps_writes_it(frame):
     assert frame_text(frame) == json.dumps(frame, ensure_ascii=False)
+
+
+class LongGaps(Pacer):
+    """A pacer that rests each writer half a minute after it writes chunks: anything that waits out a gap misses the
+    test's reads."""
+
+    def wrote(self, writer):
+        """The gap after a write."""
+        return 30.0
+
+
+class FinalLater(Answer):
+    """An answer whose final frame is sent later than it ends, as a stored answer's is once its end is written."""
+
+    def _send_final(self, kind, **fields):
+        """Keep the final frame back."""
+        self.kept = kind
+
+
+def test_what_is_left_of_an_answer_that_ended_leaves_at_once_before_its_final_frame():
+    ours, theirs = socket.socketpair()
+    writer = Writer(ours, encode_line, LongGaps())
+    try:
+        answer = FinalLater(Cursor(writer, "r"), "p", "m")
+        answer.delta("a")
+        assert text_of(lines(theirs, 2)) == "a"
+        answer.delta("b")
+        assert lines(theirs, 1, timeout=0.3) == []
+        assert answer.finish("complete") and answer.kept == "done"
+        assert lines(theirs, 1) == [{"type": "delta", "request_id": "r", "seq": 2, "text": "b"}]
+    finally:
+        writer.close()
+        ours.close()
+        theirs.close()
 
 
 def test_the_gap_grows_with_the_number_of_writing_sockets_and_goes_when_they_stop():

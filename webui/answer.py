@@ -20,6 +20,8 @@ from .cooperative import native_lock, patched
 # A delta frame carries chunks until it has this many characters (or one longer chunk): a backlog leaves as frames of
 # tens of KB, not one of megabytes.
 FRAME_CHARS = 16 * 1024
+# How many chunks frame_end steps back from a window's end before it measures them all.
+STEPS_BACK = 8
 
 
 class Cursor:
@@ -31,10 +33,17 @@ class Cursor:
         self.writer, self.request_id, self.sent = writer, request_id, sent
         self.answer = self.final = None
         self.started = self.done = self.queued = False
+        # How many chunks _deltas joins first: about a frame's, as the last frame had.
+        self.frame_chunks = 256
 
     def wake(self):
         """Tell the writer there is something to send."""
         self.writer.wake(self)
+
+    @property
+    def urgent(self):
+        """Whether what it has to send is not to wait out a pacing gap: its answer has ended, so no chunk will join."""
+        return self.final is not None or self.answer.finished
 
     def take(self, most):
         """At most `most` frames not yet sent (the start, deltas of the chunks past the cursor, the final), and whether
@@ -55,24 +64,36 @@ class Cursor:
 
     def _deltas(self, frames, most, end):
         """Add delta frames of the chunks from the cursor on, up to chunk `end`, until `frames` has `most`."""
-        log, first, sent = self.answer.log, self.answer.first, self.sent
-        # The chunks are joined and measured in C, a window at a time: no Python step per chunk. The window doubles
-        # until it holds a frame, so it stays within twice a frame's chunks; a few chunks are one join.
-        window = 256
+        log, first, sent, count = self.answer.log, self.answer.first, self.sent, self.frame_chunks
+        # The chunks are joined in C, a window at a time, with no Python step per chunk: the window holds one chunk
+        # more than the last frame did, so a frame's end is a step or two back from it (see frame_end); a window that
+        # falls short of a frame doubles.
         while sent < end and len(frames) < most:
-            stop = min(end, sent + window)
+            stop = min(end, sent + count)
             text = "".join(log[sent - first : stop - first])
             if len(text) < FRAME_CHARS and stop < end:
-                window *= 2
+                count *= 2
                 continue
             if len(text) >= FRAME_CHARS:
-                # The frame ends with the chunk that brings it to FRAME_CHARS.
-                ends = list(itertools.accumulate(map(len, log[sent - first : stop - first])))
-                reached = bisect_left(ends, FRAME_CHARS)
-                stop, text = sent + reached + 1, text[: ends[reached]]
+                stop, size = frame_end(log, first, sent, stop, len(text))
+                text, count = text[:size], stop - sent + 1
             sent = stop
             frames.append({"type": "delta", "request_id": self.request_id, "seq": sent, "text": text})
-        self.sent = sent
+        self.sent, self.frame_chunks = sent, count
+
+
+def frame_end(log, first, sent, stop, size):
+    """(end, characters) of the frame that starts at chunk `sent`, given the chunks up to `stop` with `size` >=
+    FRAME_CHARS characters: it ends with the chunk that brings it to FRAME_CHARS. Found stepping back from `stop` a few
+    chunks at most, else by measuring every chunk."""
+    for _ in range(STEPS_BACK):
+        last = len(log[stop - 1 - first])
+        if size - last < FRAME_CHARS:
+            return stop, size
+        stop, size = stop - 1, size - last
+    ends = list(itertools.accumulate(map(len, log[sent - first : stop - first])))
+    reached = bisect_left(ends, FRAME_CHARS)
+    return sent + reached + 1, ends[reached]
 
 
 class Answer:
@@ -173,13 +194,23 @@ class Answer:
             "context": self.context,
         }
 
+    def counted(self, chars):
+        """The characters of every chunk added so far, as whoever added them counted them: stats() need not."""
+        with self._lock:
+            self._counted = (len(self.log), chars)
+
     def _end(self, status, error):
         """Mark the answer over and record how it ended; False if it already was."""
         with self._lock:
             if self.finished:
                 return False
             self.finished, self.status, self.error = True, status, error
-            return True
+            cursors = self._cursors
+        # No chunk can come now: the writers send what is left at once, before the final frame (which a stored answer
+        # sends once its end is written).
+        for cursor in cursors:
+            cursor.wake()
+        return True
 
     def _send_final(self, kind, **fields):
         """Tell every cursor left how the answer ended; a done frame's stats count the answer as it ended."""

@@ -24,7 +24,7 @@ def relay(chunks, answer, room):
     """Hand the provider's chunks to `answer`, at most `room` characters of them: the reason the answer ended
     ("complete"; "length" past the room or at the model's token limit), or None when it ended from outside."""
     delta = answer.delta
-    reason = "complete"
+    reason, whole_room = "complete", room
     for text in taking_turns(chunks):
         # A classic module's chunks come straight from it: anything not text is made text, and empty ones skipped.
         if text.__class__ is not str:
@@ -45,6 +45,8 @@ def relay(chunks, answer, room):
             return "length" if not fits or delta(fits) else None
         if text and not delta(text):
             return None
+    # Every chunk went in: their characters are counted already, and the final frame's stats need not count them again.
+    answer.counted(whole_room - room)
     return reason
 
 

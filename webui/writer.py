@@ -7,7 +7,7 @@ A socket's Writer is the one thread (a greenlet under gevent) that writes to its
   every chunk the answer has past it, so a reader that is behind gets fewer, larger frames (answer.py says why none is
   missed).
 - After writing chunks the writer rests for the pacer's gap, so chunks that come meanwhile leave as one frame; anything
-  else queued ends the rest.
+  else queued, or the end of an answer (no chunk will join what is left of it), ends the rest.
 - A reader that takes nothing for WEBUI_SEND_TIMEOUT_SECONDS, or leaves more than WEBUI_MAX_QUEUED_BYTES of whole
   frames waiting, has its connection cut; it holds up no other socket.
 """
@@ -103,7 +103,8 @@ class Writer:
         return False
 
     def wake(self, cursor):
-        """Queue a cursor that has something to send, unless it is queued already; its final frame is urgent."""
+        """Queue a cursor that has something to send, unless it is queued already; what is left of an answer that
+        has ended is urgent."""
         with self._lock:
             if self.closed:
                 return
@@ -111,7 +112,7 @@ class Writer:
                 cursor.queued = True
                 self._queue.append(cursor)
                 self._wanted.set()
-            if cursor.final is not None:
+            if cursor.urgent:
                 self._urgent.set()
 
     def put_bytes(self, data):
@@ -260,13 +261,13 @@ class PullWriter:
     def __init__(self):
         """Nothing to take yet."""
         self.ready = threading.Event()
-        # Set with the final frame, which must not wait out a pacing gap.
+        # Set once the answer has ended: what is left, and the final frame, must not wait out a pacing gap.
         self.ending = threading.Event()
 
     def wake(self, cursor):
         """The cursor has frames to send."""
         cursor.queued = True
-        if cursor.final is not None:
+        if cursor.urgent:
             self.ending.set()
         self.ready.set()
 
