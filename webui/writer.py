@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # The gap while few sockets write: a provider yielding thousands of chunks a second costs the page a frame per 10 ms.
 MIN_GAP_SECONDS = 0.01
 # The writes per second all sockets together aim to stay under: with N sockets writing, the gap is N / this.
-WRITES_PER_SECOND = 12_500
+WRITES_PER_SECOND = 10_000
 # The window over which the writing sockets are counted.
 WINDOW_SECONDS = 0.1
 # How long a socket's handler, as it returns, waits for the library's close frame to leave.
