@@ -80,7 +80,7 @@ def one_run(port, token, config):
     return {
         "ws_ttft_ms": asyncio.run(ws_ttft(port, config["probes"])),
         "api_ttft_ms": asyncio.run(api_ttft(port, token, config["probes"])),
-        "ws_chars_per_s": asyncio.run(throughput.delivered(port, client.MESSAGES, config["chunks"])),
+        "ws_chars_per_s": asyncio.run(throughput.delivered(port, client.MESSAGES, config["chunks"]))[0],
         "api_chars_per_s": asyncio.run(api_delivered(port, token, config["chunks"])),
     }
 

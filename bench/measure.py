@@ -17,6 +17,19 @@ class Received:
     chars: int
     last_ns: int | None
     problem: str | None
+    # When the generator started and produced its last chunk (time.time_ns(), from the stamps), or None.
+    started_ns: int | None = None
+    last_produced_ns: int | None = None
+
+    def timeline(self, sent_ns, frames):
+        """Where a stream's time went, in ms: from the request to the generator's start, generating, and from the last
+        chunk produced to its arrival; with the number of delta frames it came in."""
+        return {
+            "to_start_ms": (self.started_ns - sent_ns) / NS_PER_MS,
+            "generating_ms": (self.last_produced_ns - self.started_ns) / NS_PER_MS,
+            "tail_ms": (self.last_ns - self.last_produced_ns) / NS_PER_MS,
+            "frames": frames,
+        }
 
 
 def order_problem(stream, indices, count):
@@ -41,7 +54,7 @@ def analyse(stream, count, interval=0.0):
     """Latency of each chunk (received - produced) and lateness against the schedule (received - due)."""
     started = None
     latencies, lateness, indices = [], [], []
-    first = None
+    first = produced = None
     for now, _, text in stream.deltas:
         begin, chunks = read_stamps(text)
         started = started if begin is None else begin
@@ -51,11 +64,11 @@ def analyse(stream, count, interval=0.0):
             indices.append(index)
             if started is not None:
                 lateness.append((now - started - index * interval * 1e9) / NS_PER_MS)
-    overhead = None
+    overhead, last_produced = None, produced
     if first and started is not None:
-        received, produced = first
+        received, first_produced = first
         # Request to first delta, less the provider's own time from its start to its first chunk.
-        overhead = ((received - stream.sent_ns) - (produced - started)) / NS_PER_MS
+        overhead = ((received - stream.sent_ns) - (first_produced - started)) / NS_PER_MS
     return Received(
         latencies_ms=latencies,
         lateness_ms=lateness,
@@ -64,4 +77,6 @@ def analyse(stream, count, interval=0.0):
         chars=sum(len(text) for _, _, text in stream.deltas),
         last_ns=stream.deltas[-1][0] if stream.deltas else None,
         problem=order_problem(stream, indices, count),
+        started_ns=started,
+        last_produced_ns=last_produced,
     )

@@ -31,7 +31,7 @@ def one_run(server, config):
         "crowd_p99": crowd["p99"],
         "crowd_errors": crowd["errors"],
         "cpu_us_per_chunk": crowd["cpu_us_per_chunk"],
-        "chars_per_s": asyncio.run(throughput.delivered(server.port, path, config["burst"])),
+        "chars_per_s": asyncio.run(throughput.delivered(server.port, path, config["burst"]))[0],
     }
 
 

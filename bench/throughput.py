@@ -22,7 +22,8 @@ def in_process(chunks):
 
 
 async def delivered(port, path, chunks):
-    """Chars/s from sending the chat frame to receiving the last delta, through a server, along `path`."""
+    """Chars/s from sending the chat frame to receiving the last delta, through a server, along `path`; and where the
+    time went (measure.Received.timeline)."""
     socket = await client.connect(port)
     try:
         # In words: the max_tokens option stops at 32,768, and a rate needs a stream long enough (7 MB, ~0.4 s,
@@ -34,7 +35,8 @@ async def delivered(port, path, chunks):
     received = measure.analyse(stream, chunks)
     if received.problem:
         raise RuntimeError(f"burst stream: {received.problem}")
-    return received.chars / ((received.last_ns - stream.sent_ns) / 1e9)
+    rate = received.chars / ((received.last_ns - stream.sent_ns) / 1e9)
+    return rate, received.timeline(stream.sent_ns, len(stream.deltas))
 
 
 class Sink(asyncio.Transport):
@@ -81,8 +83,8 @@ def run(size, report):
                     say(f"throughput: {variant.label} run {number + 1}/{config['runs']}")
                     bare = in_process(config["chunks"])
                     bare_runs.append(bare)
-                    through = asyncio.run(delivered(server.port, variant.path, config["chunks"]))
-                    runs[variant].append({"in_process": bare, "delivered": through, "ratio": through / bare})
+                    through, timeline = asyncio.run(delivered(server.port, variant.path, config["chunks"]))
+                    runs[variant].append({"in_process": bare, "delivered": through, "ratio": through / bare, **timeline})
         for variant, measured in runs.items():
             details[variant.key] = measured
             key, label, path = variant.key, variant.label, variant.row_path

@@ -94,6 +94,9 @@ def test_throughput_ratios_along_both_paths(bench_run):
         sane(figure[f"chars_per_s.{series}"], low=1.0)
         assert 0 < figure[f"ratio.{series}"]["median"] < 10
         assert figure[f"ratio.{series}"]["path"] == path
+        # Where each run's time went: to the generator's start, generating, then to the last chunk's arrival.
+        for run in results["details"]["throughput"][series]:
+            assert run["to_start_ms"] > 0 and run["generating_ms"] > 0 and run["tail_ms"] > 0 and run["frames"] >= 1
     sane(figure["chars_per_s.bare"], low=1.0)
     sane(figure["chars_per_s.client_ceiling"], low=1.0)
 

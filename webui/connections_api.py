@@ -5,14 +5,13 @@ from flask_babel import gettext as _
 from .connection_fields import BODY_FIELDS, KEEP, changed_fields, check_fields, new_key
 from .conversations_api import json_body
 from .errors import ProviderError, UserError, bad_request, json_error
-from .identity import current_owner
 from .providers.auto import AUTO
 from .providers.configured import TYPES, build_provider
 from .providers.upstream import UpstreamProvider
 from .registry import get_registry
 from .roles import require_admin
 from .secrets import SecretError
-from .security import allow_request
+from .security import count_upstream_request
 from .storage import connections, get_db
 from .storage.database import transaction
 from .stored_connections import refresh, server_entry
@@ -98,12 +97,6 @@ def request_body():
     return body
 
 
-def count_request():
-    """Count a request sent to a server with its key as a chat request of its caller; refuse one too many."""
-    if not allow_request(current_owner()):
-        raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
-
-
 @bp.get("")
 def index():
     """The servers of the config file (read-only), then the connections added from the page."""
@@ -175,7 +168,7 @@ def test():
         # The name only says who did not answer: without one, the server is called by its address.
         fields["name"] = fields.get("base_url") if isinstance(fields.get("base_url"), str) and fields["base_url"] else "?"
     check_fields(fields, taken=set(), named=named)
-    count_request()
+    count_upstream_request()
     server = build_provider(server_entry({**fields, "models": None}, None if key is KEEP else key))
     try:
         return jsonify(models=server.models())

@@ -9,7 +9,7 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, stream_with_context
 from flask_babel import gettext as _
 
-from .connections_api import config_servers, count_request, request_body
+from .connections_api import config_servers, request_body
 from .errors import ProviderError, UserError, json_error
 from .providers.base import Unavailable
 from .providers.ollama import OllamaProvider
@@ -17,6 +17,7 @@ from .providers.ollama_models import valid_name
 from .providers.upstream import UpstreamProvider
 from .registry import get_registry
 from .roles import require_admin
+from .security import count_upstream_request
 from .storage import connections, get_db
 from .stored_connections import provider_of
 
@@ -100,7 +101,7 @@ def pull_lines(server, model, idle_seconds):
 def installed(connection_id):
     """The models installed on an Ollama connection's server, asked now."""
     server = ollama_server(connection_id)
-    count_request()
+    count_upstream_request()
     try:
         return jsonify(models=server.installed())
     except ProviderError as e:
@@ -117,7 +118,7 @@ def pull(connection_id):
     if unknown:
         raise UserError(_("“%(field)s” is not a field of a pull: give the model's “name”.", field=unknown[0][:40]))
     model = model_name(body.get("name"))
-    count_request()
+    count_upstream_request()
     idle_seconds = max(MIN_PULL_IDLE_SECONDS, current_app.config["WEBUI_PULL_IDLE_SECONDS"])
     lines = stream_with_context(pull_lines(server, model, idle_seconds))
     # A proxy that buffered the response would hold the progress back until the download ended.
@@ -129,7 +130,7 @@ def delete(connection_id, name):
     """Delete a model from an Ollama connection's server."""
     server = ollama_server(connection_id)
     model = model_name(name)
-    count_request()
+    count_upstream_request()
     try:
         server.delete(model)
     except ProviderError as e:

@@ -9,12 +9,12 @@ through the stream as for any follower.
 import time
 
 from flask import current_app
-from redis import RedisError
 
 from .answer import Answer, Cursor
 from .shared import get_redis
 from .shared.answer_log import STOP_SECONDS, stop_key, unavailable
 from .shared.answer_reader import catch_up
+from .shared.outage import UNREACHED, get_outage
 
 # How long a resume waits for an answer that is streaming in storage to be published (a few publisher rounds).
 PUBLISH_WAIT_SECONDS = 0.2
@@ -35,6 +35,7 @@ class RemoteAnswer(Answer):
         self.last_id = last_id
         # Looks of the reader in a row that found the answer's start gone (see AnswerReader._check_alive).
         self.missed = 0
+        self._outage = get_outage()
         # Worded now, in the reader's language: the reader thread that may need it has none.
         self._unreachable = unavailable().message
 
@@ -83,9 +84,7 @@ class RemoteAnswer(Answer):
     def stop(self):
         """Ask the worker that runs the answer to stop it; its final frame comes through the stream. Without Redis
         the answer cannot be stopped from here: this request ends with shared_unavailable, its one final frame."""
-        try:
-            self.client.set(stop_key(self.message_id), self.run, ex=STOP_SECONDS)
-        except RedisError:
+        if self._outage.call(self.client.set, stop_key(self.message_id), self.run, ex=STOP_SECONDS) is UNREACHED:
             self.unreachable()
         return True
 
@@ -93,12 +92,11 @@ class RemoteAnswer(Answer):
 def published_answer(client, message_id, after):
     """What catch_up finds of the answer's stream; shared_unavailable if Redis cannot be reached, or if no worker
     publishes the answer within PUBLISH_WAIT_SECONDS."""
-    deadline = time.monotonic() + PUBLISH_WAIT_SECONDS
+    deadline, outage = time.monotonic() + PUBLISH_WAIT_SECONDS, get_outage()
     while True:
-        try:
-            found = catch_up(client, message_id, after)
-        except RedisError:
-            raise unavailable() from None
+        found = outage.call(catch_up, client, message_id, after)
+        if found is UNREACHED:
+            raise unavailable()
         if found is not None:
             return found
         if time.monotonic() >= deadline:

@@ -11,7 +11,7 @@ from werkzeug.exceptions import InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, cookies, origins
-from .errors import json_error
+from .errors import UserError, json_error
 from .identity import current_owner, user_owner
 from .limits import SocketRefused, client_key, get_sockets
 from .shared import make_sockets, make_window
@@ -178,6 +178,13 @@ def allow_request(owner, window="webui.requests"):
     # Anonymous owners are counted by address: a fresh cookie must not buy a fresh allowance.
     key = owner if g.get("user") else client_key()
     return current_app.extensions[window].hit(key)
+
+
+def count_upstream_request():
+    """Count a request that sends providers their keys (a health check, a server's list of models) as a chat request
+    of its caller; refuse one too many."""
+    if not allow_request(current_owner()):
+        raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
 
 
 def allow_body(app, endpoint, limit):

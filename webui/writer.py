@@ -70,6 +70,10 @@ class Pacer:
             self._writers.add(writer)
             return self._gap
 
+    def rest(self, writer, until):
+        """Rest `writer`, which has just written chunks, for the gap that follows, or until the event `until` is set."""
+        rest(until, self.wrote(writer))
+
 
 class Writer:
     """The frames (JSON text), cursors, library bytes and close frame waiting for one WebSocket, and its thread."""
@@ -190,7 +194,7 @@ class Writer:
                         pass  # the client has gone already
                     break
                 if chunks:
-                    rest(self._urgent, self.pacer.wrote(self))
+                    self.pacer.rest(self, self._urgent)
             else:
                 cut_off = False
         except ConnectionError:

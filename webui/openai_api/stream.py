@@ -10,7 +10,6 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from ..cooperative import rest
 from .hangup import LOOK_SECONDS, hung_up
 from .shapes import error_event, usage
 
@@ -78,7 +77,7 @@ class EventStream:
             if self.cursor.done:
                 return
             if any(frame["type"] == "delta" for frame in frames):
-                rest(self.writer.ending, self._pacer.wrote(self))
+                self._pacer.rest(self, self.writer.ending)
             frames = self.writer.take(self.cursor, HEARTBEAT_SECONDS)
             if not frames:
                 yield HEARTBEAT
