@@ -54,17 +54,17 @@ def analyse(stream, count, interval=0.0):
     """Latency of each chunk (received - produced) and lateness against the schedule (received - due)."""
     started = None
     latencies, lateness, indices = [], [], []
-    first = produced = None
+    first = last_produced = None
     for now, _, text in stream.deltas:
         begin, chunks = read_stamps(text)
         started = started if begin is None else begin
         for produced, index in chunks:
-            first = first or (now, produced)
+            first, last_produced = first or (now, produced), produced
             latencies.append((now - produced) / NS_PER_MS)
             indices.append(index)
             if started is not None:
                 lateness.append((now - started - index * interval * 1e9) / NS_PER_MS)
-    overhead, last_produced = None, produced
+    overhead = None
     if first and started is not None:
         received, first_produced = first
         # Request to first delta, less the provider's own time from its start to its first chunk.

@@ -42,8 +42,9 @@ class Cursor:
 
     @property
     def urgent(self):
-        """Whether what it has to send is not to wait out a pacing gap: its answer has ended, so no chunk will join."""
-        return self.final is not None or self.answer.finished
+        """Whether what it has to send is not to wait out a pacing gap: its answer has ended (before any final frame
+        is set), so no chunk will join."""
+        return self.answer.finished
 
     def take(self, most):
         """At most `most` frames not yet sent (the start, deltas of the chunks past the cursor, the final), and whether
