@@ -2,16 +2,25 @@
 of a [[providers]] entry and of a connection from the page; and what attachments count against the context."""
 import base64
 import math
+import os
+import sqlite3
 import sys
+from types import SimpleNamespace
 
 import pytest
 
-from attachment_files import image_bytes
+from attachment_files import image_bytes, upload
 from conftest import Browser
 from fake_upstream import OPENAI_CHAT, upstream, webui  # noqa: F401 (fixtures)
 from test_attachments_chat import ask, attach, database, lab, turn
+from databases import run_sql
 from test_connections import listed, refused_in_both_languages, send
+from webui import turns
+from webui.chat_request import parse_chat
+from webui.errors import UserError
+from webui.providers.base import Provider
 from webui.registry import DROPIN_PACKAGE
+from webui.storage import FILENAME, get_db
 
 # A module whose models read images: it records what it is sent.
 SEEING = '''
@@ -142,3 +151,50 @@ def test_auto_tries_only_the_servers_whose_models_read_images(upstream, webui):
     browser = Browser(only_blind.url)
     (photo,) = attach(browser, (image_bytes("PNG"), "photo.png", "image/png"))
     assert ask(browser, turn("s", [photo], provider="auto", model="default"))[-1]["code"] == "no_vision"
+
+
+class AsksItsServer(Provider):
+    """A provider that says whether its model reads images as one that asks its server would, slowly: each time it is
+    asked it records whether another connection could take SQLite's write lock then."""
+
+    def __init__(self, database, reads):
+        super().__init__("asking")
+        self.database, self.reads, self.lock_was_free = database, reads, []
+
+    def models(self):
+        return ["m"]
+
+    def reads_images(self, model):
+        other = sqlite3.connect(self.database, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            self.lock_was_free.append(True)
+        except sqlite3.OperationalError:
+            self.lock_was_free.append(False)
+        finally:
+            other.close()
+        return self.reads
+
+
+@pytest.mark.parametrize("reads", [True, False])
+def test_whether_a_model_reads_the_historys_images_is_asked_outside_the_write_lock(app, client, reads):
+    photo = upload(client, image_bytes("PNG"), "photo.png", "image/png").json["id"]
+    [(owner,)] = run_sql(app, "SELECT owner FROM attachments")
+    seeing = AsksItsServer(os.path.join(app.config["WEBUI_DATA_DIR"], FILENAME), True)
+    later = AsksItsServer(seeing.database, reads)
+    frame = {"request_id": "1", "provider": "asking", "conversation_id": None, "content": "Look", "attachments": [photo]}
+    with app.test_request_context("/"):
+        first = turns.prepare(get_db(), owner, parse_chat(frame), SimpleNamespace(get=lambda name: seeing))[2]
+        frame = {**frame, "request_id": "2", "conversation_id": first.conversation_id, "content": "And?", "attachments": []}
+        try:
+            sent = turns.prepare(get_db(), owner, parse_chat(frame), SimpleNamespace(get=lambda name: later))[2].messages
+        except UserError as refused:
+            sent = refused.code
+    # Asked once each, with the lock free: the new message's image before the first turn's transaction, the history's
+    # image after the second's was rolled back, to be written again.
+    assert seeing.lock_was_free == [True] and later.lock_was_free == [True]
+    if reads:
+        assert [(m["role"], m["content"], len(m.get("images", ()))) for m in sent] == [("user", "Look", 1), ("user", "And?", 0)]
+    else:
+        assert sent == "no_vision"
+    assert run_sql(app, "SELECT count(*) FROM messages")[0][0] == (4 if reads else 2)

@@ -142,11 +142,16 @@ class Budget:
             log.warning("provider %s could not say how long its context is: %s", provider.name, error_text(e, provider.secrets()))
             self.limit = self.counter = None
 
+    @property
+    def exact(self):
+        """Whether tokens are counted with the model's own tokenizer (C work), not estimated from the text's length."""
+        return self.counter not in (None, ESTIMATE)
+
     def warm(self, messages):
         """Count the texts of `messages` ahead (under gevent in a native thread), so that fitting a history made of
         them is quick: it runs inside the turn's transaction, which must not wait for anything while it holds the
-        write lock."""
-        if self.counter:
+        write lock. An estimate is quick anyway."""
+        if self.exact:
             in_native_thread(self.counter.costs, messages)
 
     def reserve(self, options):

@@ -136,6 +136,16 @@ def likely_history(db, chat, conversation, files):
     return earlier + [prompt.message("user", chat.content or "", files)]
 
 
+def written(db, owner, chat, provider, model, vision, budget):
+    """Write the turn's rows in one transaction and return (Turn, context.Window); a turn with images for a model that
+    reads none, or whose newest message does not fit, is refused and its rows are rolled back. Unasked when the
+    history has images and the provider has not said whether its model reads them."""
+    with transaction(db):
+        turn = ACTIONS[chat.action](db, owner, chat, provider.name, model)
+        vision.check(turn.messages, asking=False)
+        return turn, budget.fit(turn.messages, turn.options)
+
+
 def prepare(db, owner, chat, registry):
     """Check the request, write its rows in one transaction and return (provider, model, Turn, context), the Turn with
     the history that fits the model's context (see context.Budget); nothing is written on error, nor sent to a model
@@ -147,22 +157,22 @@ def prepare(db, owner, chat, registry):
             # Without a choice in the frame the conversation goes on with the model it used last.
             chat = dataclasses.replace(chat, provider=conversation["provider"], model=chat.model or conversation["model"])
     # Before the transaction: a provider may take a moment to list its models, load one or ask its server for its
-    # context length, and nothing is written for a bad one.
+    # context length or whether its model reads images, and nothing is written for a bad one.
     provider, model = resolve(chat, registry)
     # Each of the message's files must be the sender's (not_found otherwise, as for a conversation), none twice.
     files = attachments.for_message(db, owner, chat.attachments)
     vision = prompt.Vision(provider, model)
     # The new message's images are sent for sure: refused before the model's context is asked for (a model loaded).
     vision.check([prompt.message("user", "", files)])
-    likely = likely_history(db, chat, conversation, files)
-    if prompt.has_images(likely):
-        vision.reads()  # asked before the transaction: a provider may ask its server
     budget = Budget(provider, model)
-    budget.warm(likely)
-    with transaction(db):
-        turn = ACTIONS[chat.action](db, owner, chat, provider.name, model)
-        # Inside: a turn with images for a model that reads none, or whose newest message does not fit, is refused,
-        # and its rows are rolled back.
-        vision.check(turn.messages)
-        window = budget.fit(turn.messages, turn.options)
+    if budget.exact:
+        # Counting with a tokenizer is C work: done ahead, outside the write lock, on the history the turn will most
+        # likely send (a count is cached by text). An estimate needs no reading ahead.
+        budget.warm(likely_history(db, chat, conversation, files))
+    try:
+        turn, window = written(db, owner, chat, provider, model, vision, budget)
+    except prompt.Unasked:
+        # Asked outside the transaction, which must not wait for a server while it holds the write lock.
+        vision.reads()
+        turn, window = written(db, owner, chat, provider, model, vision, budget)
     return provider, model, dataclasses.replace(turn, messages=window.messages), window.context

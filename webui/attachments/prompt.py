@@ -103,6 +103,8 @@ def file_block(attachment):
 def message(role, text, files):
     """A message of what a model is sent, with the Attachments it carries: the text ones as blocks before its text, the
     images beside it."""
+    if not files:
+        return {"role": role, "content": text}
     content = "\n\n".join([file_block(f) for f in files if f.kind != "image"] + ([text] if text else []))
     pictures = [Picture(f) for f in files if f.kind == "image"]
     return {"role": role, "content": content, **({"images": pictures} if pictures else {})}
@@ -152,6 +154,11 @@ def ollama_messages(messages):
     ]
 
 
+class Unasked(Exception):
+    """Images met inside a transaction before the provider said whether its model reads them: the caller rolls back,
+    asks (Vision.reads) and writes again."""
+
+
 class Vision:
     """Whether a provider's model reads images, asked at most once per request: a provider may ask its server."""
 
@@ -167,10 +174,15 @@ class Vision:
             self._reads = bool(self.provider.reads_images(self.model))
         return self._reads
 
-    def check(self, messages, **details):
+    def check(self, messages, asking=True, **details):
         """Refuse, before anything is stored or sent, messages with images for a model that does not read them (the
-        refusal carries `details`: /v1 names the image part it is about)."""
-        if has_images(messages) and not self.reads():
+        refusal carries `details`: /v1 names the image part it is about). Not `asking` (inside a transaction, which
+        must not wait for a server), Unasked when the provider has not said yet."""
+        if not has_images(messages):
+            return
+        if self._reads is None and not asking:
+            raise Unasked()
+        if not self.reads():
             message = _(
                 "%(model)s (%(provider)s) does not read images, and this message or an earlier one of the conversation"
                 " has one. Choose a model that reads images: an administrator marks them with “vision” in Settings →"

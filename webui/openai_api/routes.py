@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..answer import Answer, Cursor
-from ..context import ESTIMATE, Budget
+from ..context import Budget
 from ..conversations_api import json_body
 from ..errors import UserError
 from ..chat_request import ChatRequest
@@ -150,7 +150,7 @@ def chat_completions():
         budget.warm(messages)
         window = budget.fit(messages, asked.options)
         # Only a model's own tokenizer gives the prompt's true count; an estimate is no usage to report.
-        counted = budget.counter not in (None, ESTIMATE)
+        counted = budget.exact
         writer = PullWriter()
         cursor = Cursor(writer, "api")
         if current_app.config["WEBUI_API_STORE"]:
