@@ -1,9 +1,13 @@
 """Stored conversations over real WebSockets: new turns, stop, continue, regenerate, edit, errors and ownership."""
+import re
 import sqlite3
 
 import pytest
+from simple_websocket import Client
 
-from conftest import Visitor, delta_seqs, turn
+from conftest import Browser, DaemonThread, ServerProcess, Socket, Visitor, delta_seqs, turn
+from test_cli import server_command
+from webui.storage import FILENAME
 
 
 def text_of(frames):
@@ -13,7 +17,12 @@ def text_of(frames):
 
 def counts(app):
     """How many conversations and messages the database holds."""
-    db = sqlite3.connect(app.extensions["webui.database"])
+    return counts_in(app.extensions["webui.database"])
+
+
+def counts_in(path):
+    """How many conversations and messages the SQLite file at `path` holds."""
+    db = sqlite3.connect(path)
     try:
         return [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("conversations", "messages")]
     finally:
@@ -197,6 +206,40 @@ def test_bad_turns_are_refused_and_store_nothing(visitor, testing_provider, fiel
     assert counts(visitor.server.app) == before and len(testing_provider().started) == calls
     ws.send(turn("after", conversation["id"], content="still fine"))
     assert text_of(ws.until_final("after")) == "still fine "
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_under_gevent_a_turn_refused_inside_its_write_is_worded_in_the_readers_language(tmp_path, providers_dir, language):
+    # `webui` runs on gevent: a turn's rows are written in one trip to a native thread (turns.written), and what is
+    # refused there is worded with the request's language from the copied context.
+    command, env = server_command(tmp_path / "data", providers_dir, LANG="C")
+    server = ServerProcess(command, env=env)
+    browser = Browser(server.url)
+    headers = {"Cookie": browser.cookie_header(), "Accept-Language": language}
+    ws = Socket(Client.connect(server.url.replace("http", "ws", 1) + "/ws", headers=headers, thread_class=DaemonThread))
+    try:
+        ws.send(turn("t0", content="one"))
+        start = ws.until_final("t0")[0]
+        conversation_id = start["conversation_id"]
+        ws.send(turn("t1", conversation_id, content="two"))
+        ws.until_final("t1")
+        before = counts_in(tmp_path / "data" / FILENAME)
+        refused = [
+            turn("r", conversation_id, action="regenerate", message_id=start["user_message_id"]),
+            turn("e", conversation_id, action="edit", message_id=start["message_id"], content="x"),
+            turn("c", conversation_id, action="continue", message_id=start["message_id"]),
+        ]
+        for frame in refused:
+            ws.send(frame)
+            error = ws.recv()
+            assert (error["type"], error["code"], error["request_id"]) == ("error", "bad_request", frame["request_id"])
+            assert bool(re.search("[а-яА-Я]", error["message"])) == (language == "ru"), error
+        assert counts_in(tmp_path / "data" / FILENAME) == before == [1, 4]
+        ws.send(turn("after", conversation_id, content="still fine"))
+        assert text_of(ws.until_final("after")) == "still fine "
+    finally:
+        ws.close()
+        server.stop()
 
 
 def test_another_browser_cannot_use_the_conversation(visitor):

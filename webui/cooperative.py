@@ -7,6 +7,7 @@ queue for the GIL (figure 3 in bench/README.md). What does not yield, because it
 run in a native thread with in_native_thread(). Everything here does nothing in a process that gevent has not patched
 (the tests' in-process server, whose requests are threads).
 """
+import contextvars
 import itertools
 import socket
 import sys
@@ -77,12 +78,13 @@ def rest(event, seconds):
 
 
 def in_native_thread(function, *args):
-    """`function(*args)`, computed where it stops only its caller: under gevent in a pool thread, else right here."""
+    """`function(*args)`, computed where it stops only its caller: under gevent in a pool thread, else right here. It
+    runs in a copy of the caller's context (the app, the request, its language), which waits for it meanwhile."""
     if not patched():
         return function(*args)
     import gevent
 
-    pending = gevent.get_hub().threadpool.spawn(function, *args)
+    pending = gevent.get_hub().threadpool.spawn(contextvars.copy_context().run, function, *args)
     try:
         return pending.get()
     except BaseException:

@@ -11,7 +11,6 @@ from .context import Budget
 from .errors import bad_request
 from .registry import resolve
 from .storage import conversations, validate
-from .storage.database import transaction
 from .storage.schema import messages
 
 # An answer that is continued streams again.
@@ -136,14 +135,14 @@ def likely_history(db, chat, conversation, files):
     return earlier + [prompt.message("user", chat.content or "", files)]
 
 
-def written(db, owner, chat, provider, model, vision, budget):
-    """Write the turn's rows in one transaction and return (Turn, context.Window); a turn with images for a model that
-    reads none, or whose newest message does not fit, is refused and its rows are rolled back. Unasked when the
-    history has images and the provider has not said whether its model reads them."""
-    with transaction(db):
-        turn = ACTIONS[chat.action](db, owner, chat, provider.name, model)
-        vision.check(turn.messages, asking=False)
-        return turn, budget.fit(turn.messages, turn.options)
+def written(link, owner, chat, provider, model, vision, budget):
+    """Write the turn's rows and return (Turn, context.Window), as one Database.write (under gevent one trip to a
+    native thread); a turn with images for a model that reads none, or whose newest message does not fit, is refused
+    and its rows are rolled back. Unasked when the history has images and the provider has not said whether its model
+    reads them."""
+    turn = ACTIONS[chat.action](link, owner, chat, provider.name, model)
+    vision.check(turn.messages, asking=False)
+    return turn, budget.fit(turn.messages, turn.options)
 
 
 def prepare(db, owner, chat, registry):
@@ -170,9 +169,9 @@ def prepare(db, owner, chat, registry):
         # likely send (a count is cached by text). An estimate needs no reading ahead.
         budget.warm(likely_history(db, chat, conversation, files))
     try:
-        turn, window = written(db, owner, chat, provider, model, vision, budget)
+        turn, window = db.write(written, owner, chat, provider, model, vision, budget)
     except prompt.Unasked:
         # Asked outside the transaction, which must not wait for a server while it holds the write lock.
         vision.reads()
-        turn, window = written(db, owner, chat, provider, model, vision, budget)
+        turn, window = db.write(written, owner, chat, provider, model, vision, budget)
     return provider, model, dataclasses.replace(turn, messages=window.messages), window.context

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from ..cooperative import in_native_thread
 from ..errors import UserError
-from .engine import IN_ERROR, checked_out, driver_errors, error_code, give_back, idle
+from .engine import IN_ERROR, checked_out, error_code, give_back, idle
 from .statements import Link, Rows, run_statement
 
 
@@ -35,11 +35,11 @@ def storage_error(error):
 
 
 def outcome(function, *args):
-    """(`function(*args)`, None), or (None, the driver's error it raised): returned, not raised, from a native thread,
-    where gevent would print each error as a crash of the pool."""
+    """(`function(*args)`, None), or (None, the error it raised): returned, not raised, from a native thread, where
+    gevent would print each error as a crash of the pool (a refusal raised by a function given to Database.write too)."""
     try:
         return function(*args), None
-    except driver_errors() as e:
+    except Exception as e:
         return None, e
 
 
@@ -187,8 +187,9 @@ class Database:
 
     def write(self, function, *args):
         """`function(link, *args)` as one write transaction in a single call into the driver (under gevent one trip to
-        a native thread, however many statements it runs), given a Link whose statements go through run_statement or
-        run_many, which make their parameters storable."""
+        a native thread, however many statements it runs), given a Link whose statements go through its execute(),
+        run_statement or run_many, which make their parameters storable. What the function raises rolls it back and
+        is raised here."""
         with self._writers_turn() as deadline:
             return self._run(in_transaction, deadline - time.monotonic(), function, args)
 

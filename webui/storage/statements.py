@@ -51,6 +51,11 @@ class Link:
         self.store = store
         self.fix = storable if store.sqlite else storable_in_postgres
 
+    def execute(self, sql, params=()):
+        """Run one statement, as Database.execute does: a function given to Database.write takes a Link where others
+        take a Database."""
+        return Rows(*run_statement(self, sql, params))
+
     def params(self, params):
         """Parameters as the database can take them."""
         fix = self.fix
