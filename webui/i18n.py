@@ -4,7 +4,8 @@ from pathlib import Path
 from babel import Locale
 from babel.messages.extract import extract_from_file
 from flask import current_app, has_request_context, request
-from flask_babel import Babel, get_locale, get_translations, gettext
+from flask_babel import Babel, get_locale, get_translations
+from jinja2 import pass_context
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
 COOKIE = "webui_lang"
@@ -38,7 +39,9 @@ def script_strings(static_dir):
 
 def script_catalog():
     """The page script's strings in the current language."""
-    return {msgid: gettext(msgid) for msgid in current_app.extensions["webui.script_msgids"]}
+    # Looked up once: Flask-Babel's gettext looks the translations up again for every string.
+    translations = get_translations()
+    return {msgid: translations.gettext(msgid) for msgid in current_app.extensions["webui.script_msgids"]}
 
 
 def script_plurals():
@@ -55,10 +58,32 @@ def script_plurals():
     }
 
 
+def template_translations(context):
+    """The translations a template renders with, looked up once per template context: Flask-Babel's own _() in
+    templates looks them up again for each of the page's strings."""
+    found = getattr(context, "webui_translations", None)
+    if found is None:
+        found = context.webui_translations = get_translations()
+    return found
+
+
+@pass_context
+def template_gettext(context, string):
+    """_() and gettext() in templates (Jinja's newstyle gettext formats and escapes what this returns)."""
+    return template_translations(context).gettext(string)
+
+
+@pass_context
+def template_ngettext(context, singular, plural, n):
+    """ngettext() in templates."""
+    return template_translations(context).ngettext(singular, plural, n)
+
+
 def init_app(app, translations_dir, static_dir):
     """Set up Flask-Babel and the catalog handed to the page script."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(translations_dir)
     Babel(app, locale_selector=select_locale)
+    app.jinja_env.install_gettext_callables(gettext=template_gettext, ngettext=template_ngettext, newstyle=True)
     app.after_request(remember_choice)
     app.extensions["webui.script_msgids"], app.extensions["webui.script_plurals"] = script_strings(static_dir)
