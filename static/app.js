@@ -3,7 +3,6 @@ import { appUrl, conversationsApi } from "./api.js";
 import { setUpApiTokens } from "./api-tokens.js";
 import { AttachmentTray } from "./attachments.js";
 import { Chat } from "./chat.js";
-import { setUpConnections } from "./connections.js";
 import { $ } from "./dom.js";
 import { _ } from "./i18n.js";
 import { Pickers } from "./pickers.js";
@@ -177,8 +176,23 @@ window.addEventListener("popstate", () => route());
 setUpQrCode();
 setUpHealthCheck();
 setUpApiTokens();
-// A change to the connections or the modules' keys shows in the provider list at once.
-setUpConnections({ onChange: () => pickers.load() });
+// Settings → Connections (an admin's page only) is set up when first opened: its five modules are not the page's to
+// load before it shows. A change to the connections or the modules' keys shows in the provider list at once.
+let connections = null;
+for (const opener of $("connections") ? document.querySelectorAll("[data-open-connections]") : []) {
+  opener.addEventListener("click", async (event) => {
+    event.preventDefault();
+    // A module that failed to load is asked for again at the next click.
+    connections ??= import("./connections.js").then(
+      ({ Connections }) => new Connections({ onChange: () => pickers.load() }),
+      (error) => {
+        connections = null;
+        throw error;
+      },
+    );
+    (await connections).open();
+  });
+}
 socket.connect();
 sidebar.refresh();
 pickers.load();

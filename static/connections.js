@@ -28,7 +28,7 @@ function facts(connection) {
   ].filter(Boolean);
 }
 
-class Connections {
+export class Connections {
   #dialog = $("connections");
   #list = $("connection-list");
   #status = $("connections-status");
@@ -52,12 +52,6 @@ class Connections {
     this.#add.addEventListener("click", () => this.#edit(null));
     $("connections-close").addEventListener("click", () => this.#dialog.close());
     this.#dialog.addEventListener("close", () => this.#form.close());
-    for (const opener of document.querySelectorAll("[data-open-connections]")) {
-      opener.addEventListener("click", (event) => {
-        event.preventDefault();
-        this.open();
-      });
-    }
   }
 
   open() {
@@ -135,10 +129,4 @@ class Connections {
     this.#status.textContent = message;
     this.#onChange();
   }
-}
-
-// onChange() after a change to what the server offers, so the page loads its provider list again. A page without the
-// panel (anyone but an admin) has nothing to set up.
-export function setUpConnections({ onChange }) {
-  if ($("connections")) new Connections({ onChange });
 }
