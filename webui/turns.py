@@ -149,12 +149,13 @@ def prepare(db, owner, chat, registry):
     """Check the request, write its rows in one transaction and return (provider, model, Turn, context), the Turn with
     the history that fits the model's context (see context.Budget); nothing is written on error, nor sent to a model
     that reads no images when the history has some."""
+    # The conversation is read before the write only when something needs it there (each read is a trip to a native
+    # thread under gevent); the write reads it again, and refuses one that is not the owner's.
     conversation = None
-    if chat.conversation_id is not None:
+    if chat.conversation_id is not None and chat.provider is None:
         conversation = conversations.owned_conversation(db, owner, chat.conversation_id)
-        if chat.provider is None:
-            # Without a choice in the frame the conversation goes on with the model it used last.
-            chat = dataclasses.replace(chat, provider=conversation["provider"], model=chat.model or conversation["model"])
+        # Without a choice in the frame the conversation goes on with the model it used last.
+        chat = dataclasses.replace(chat, provider=conversation["provider"], model=chat.model or conversation["model"])
     # Before the transaction: a provider may take a moment to list its models, load one or ask its server for its
     # context length or whether its model reads images, and nothing is written for a bad one.
     provider, model = resolve(chat, registry)
@@ -167,6 +168,8 @@ def prepare(db, owner, chat, registry):
     if budget.exact:
         # Counting with a tokenizer is C work: done ahead, outside the write lock, on the history the turn will most
         # likely send (a count is cached by text). An estimate needs no reading ahead.
+        if conversation is None and chat.conversation_id is not None:
+            conversation = conversations.owned_conversation(db, owner, chat.conversation_id)
         budget.warm(likely_history(db, chat, conversation, files))
     try:
         turn, window = db.write(written, owner, chat, provider, model, vision, budget)
