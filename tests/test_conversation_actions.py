@@ -209,12 +209,13 @@ def test_bad_turns_are_refused_and_store_nothing(visitor, testing_provider, fiel
 
 
 @pytest.mark.parametrize("language", ["en", "ru"])
-def test_under_gevent_a_turn_refused_inside_its_write_is_worded_in_the_readers_language(tmp_path, providers_dir, language):
+def test_under_gevent_a_turn_refused_inside_its_write_is_worded_in_the_readers_language_and_the_conversation_opens(tmp_path, providers_dir, language):
     # `webui` runs on gevent: a turn's rows are written in one trip to a native thread (turns.written), and what is
     # refused there is worded with the request's language from the copied context.
     command, env = server_command(tmp_path / "data", providers_dir, LANG="C")
     server = ServerProcess(command, env=env)
     browser = Browser(server.url)
+    browser.get("/")  # the page gives the browser its identity, which its socket then carries
     headers = {"Cookie": browser.cookie_header(), "Accept-Language": language}
     ws = Socket(Client.connect(server.url.replace("http", "ws", 1) + "/ws", headers=headers, thread_class=DaemonThread))
     try:
@@ -237,6 +238,13 @@ def test_under_gevent_a_turn_refused_inside_its_write_is_worded_in_the_readers_l
         assert counts_in(tmp_path / "data" / FILENAME) == before == [1, 4]
         ws.send(turn("after", conversation_id, content="still fine"))
         assert text_of(ws.until_final("after")) == "still fine "
+        # Opened, its queries go in one trip too: the API's copy, the page's, and a refusal in the reader's language.
+        shown = browser.get(f"/api/conversations/{conversation_id}").json()
+        assert [m["content"] for m in shown["messages"]] == ["one", "one ", "two", "two ", "still fine", "still fine "]
+        assert 'id="conversation-data"' in browser.get(f"/c/{conversation_id}").text
+        missing = browser.get("/api/conversations/no-such-conversation", headers={"Accept-Language": language})
+        assert missing.status_code == 404
+        assert bool(re.search("[а-яА-Я]", missing.json()["error"]["message"])) == (language == "ru")
     finally:
         ws.close()
         server.stop()

@@ -53,8 +53,7 @@ def index():
 @bp.get("/<conversation_id>")
 def show(conversation_id):
     """One conversation with the messages of its active branch."""
-    db = get_db()
-    return jsonify(conversations.conversation_json(db, conversations.owned_conversation(db, current_owner(), conversation_id)))
+    return jsonify(get_db().read(conversations.shown, current_owner(), conversation_id))
 
 
 @bp.patch("/<conversation_id>")

@@ -92,9 +92,8 @@ def conversation_of(owner, conversation_id):
     # Sent inside the page, it saves the round trip that would come after the scripts, before anything can be shown.
     if conversation_id is None:
         return None
-    db = get_db()
     try:
-        return conversations.conversation_json(db, conversations.owned_conversation(db, owner, conversation_id))
+        return get_db().read(conversations.shown, owner, conversation_id)
     except UserError:
         return None
 

@@ -237,6 +237,12 @@ def conversation_json(db, row):
     }
 
 
+def shown(db, owner, conversation_id):
+    """The owner's conversation as GET /api/conversations/<id> answers it (see conversation_json); not_found if it is
+    not theirs. Its queries go as one Database.read: one trip to a native thread for the page that opens it."""
+    return conversation_json(db, owned_conversation(db, owner, conversation_id))
+
+
 @lru_cache(maxsize=8)
 def listing(match, after):
     """The query of a page of the list: the owner's conversations, newest first, those that satisfy `match` (a search

@@ -185,6 +185,11 @@ class Database:
                 raise
             self._run(end, True)
 
+    def read(self, function, *args):
+        """`function(link, *args)` in a single call into the driver (under gevent one trip to a native thread), outside
+        any transaction; what it raises is raised here."""
+        return self._run(function, *args)
+
     def write(self, function, *args):
         """`function(link, *args)` as one write transaction in a single call into the driver (under gevent one trip to
         a native thread, however many statements it runs), given a Link whose statements go through its execute(),
