@@ -144,7 +144,9 @@ print(" ".join(f"{seconds:.3f}" for seconds in waited))
 
 def test_a_rest_ends_at_its_time_or_when_its_event_is_set_whichever_is_first():
     time_up, set_soon, set_before, time_up_again = map(float, run_patched(REST).split())
-    assert 0.05 <= time_up < 1
-    assert 0.02 <= set_soon < 1
+    # gevent's timers count from the loop's cached time, which may be a few ms older than the rest's start: a timer
+    # may end that much early (0.019 s for 0.02 was seen on a loaded machine).
+    assert 0.045 <= time_up < 1
+    assert 0.015 <= set_soon < 1
     assert set_before < 0.01
-    assert 0.05 <= time_up_again < 1
+    assert 0.045 <= time_up_again < 1
