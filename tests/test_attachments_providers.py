@@ -11,9 +11,9 @@ import pytest
 
 from attachment_files import image_bytes, upload
 from conftest import Browser
+from databases import run_sql
 from fake_upstream import OPENAI_CHAT, upstream, webui  # noqa: F401 (fixtures)
 from test_attachments_chat import ask, attach, database, lab, turn
-from databases import run_sql
 from test_connections import listed, refused_in_both_languages, send
 from webui import turns
 from webui.chat_request import parse_chat
