@@ -28,7 +28,9 @@ def test_a_token_is_shown_once_and_stored_only_as_its_hash(app_config, server):
     [row] = rows(app_config)
     assert row["hash"] == hashlib.sha256(token.encode()).hexdigest() and row["name"] == "my editor"
     data = Path(app_config["WEBUI_DATA_DIR"])
-    secret = token.rsplit("_", 1)[1].encode()
+    # The secret is what follows "webui_<id>_"; it may itself hold "_" (URL-safe base64).
+    secret = token.split("_", 2)[2].encode()
+    assert len(secret) == 43
     assert not any(secret in path.read_bytes() for path in data.iterdir() if path.is_file())
     [listed] = browser.get("/api/tokens").json()["tokens"]
     assert listed == {"id": row["id"], "name": "my editor", "prefix": f"webui_{row['id']}_", "created_at": listed["created_at"],
