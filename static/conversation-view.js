@@ -9,11 +9,14 @@ const IDLE_MARGIN = 2;
 const BOTTOM_SLACK = 48;
 
 // Keeps the end of the list in view while the reader is there; once they scroll up, a button takes them back.
+// Only a scroll up stops following: a scroll event is handled a frame after the scroll, and the list may have grown
+// below meanwhile (an answer's next chunk, a render finishing), which is not the reader leaving the end.
 class Follower {
   #scroller;
   #button;
   #following = true;
   #sticking = 0;
+  #lastTop = 0;
 
   constructor(scroller, button) {
     this.#scroller = scroller;
@@ -24,7 +27,9 @@ class Follower {
 
   #check() {
     const { scrollTop, scrollHeight, clientHeight } = this.#scroller;
-    this.#following = scrollHeight - scrollTop - clientHeight <= BOTTOM_SLACK;
+    if (scrollHeight - scrollTop - clientHeight <= BOTTOM_SLACK) this.#following = true;
+    else if (scrollTop < this.#lastTop) this.#following = false;
+    this.#lastTop = scrollTop;
     this.#button.hidden = this.#following;
   }
 

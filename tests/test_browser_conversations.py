@@ -272,6 +272,32 @@ def test_auto_scroll_follows_until_the_reader_scrolls_up(page, server):
     wait_until_idle(page)
 
 
+def test_the_view_keeps_following_when_the_list_grows_before_a_scroll_is_handled(page, server):
+    """A scroll event is handled a frame after its scroll: if the answer grew below meanwhile (a loaded machine), the
+    reader has not left the end, and the view goes on following."""
+    open_chat(page, server)
+    choose(page, "testing", "slow")
+    send(page, "count")
+    expect(answers(page).last).to_contain_text("tick1")
+    assert page.evaluate(AT_BOTTOM)
+    # In one task, as the page does when it follows: the list grows past its height, scrolls to its end, then grows by
+    # more than a screen before the scroll's event is handled.
+    page.evaluate("""() => {
+      const list = document.querySelector('#messages');
+      const grow = (px) => list.append(Object.assign(document.createElement('div'), { style: `height: ${px}px; flex: none` }));
+      grow(1000);
+      list.scrollTop = list.scrollHeight;
+      grow(2000);
+    }""")
+    # The answer's next chunks bring the view to the new end; a view that took the event for the reader leaving
+    # would show the button and stay where it was.
+    expect(answers(page).last).to_contain_text("tick3")
+    page.wait_for_function(AT_BOTTOM)
+    expect(page.locator("#to-bottom")).to_be_hidden()
+    page.click("#stop")
+    wait_until_idle(page)
+
+
 def test_errors_show_in_the_page_language_with_retry(page, server):
     """A provider failure shows the server's message in Russian next to the answer, with a Retry that regenerates."""
     open_chat(page, server, "/?lang=ru")
