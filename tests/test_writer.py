@@ -92,11 +92,15 @@ def test_chunks_apart_leave_one_frame_each_then_the_final_frame(line):
     assert {key: frames[4]["stats"][key] for key in ("chunks", "chars")} == {"chunks": 3, "chars": 3}
 
 
-def all_at_once(line, chunks):
-    """Add every chunk to an answer at once, end it, and read its frames back: (all frames, the delta frames)."""
-    answer = line.answer()
+def all_at_once(line, chunks, late=False):
+    """Add every chunk to an answer at once, end it, and read its frames back: (all frames, the delta frames).
+    `late`: the line's cursor attaches once every chunk is in, as for a resume, so the writer (a thread here) cannot
+    take the first chunks alone while the rest are being added."""
+    answer = Answer(Cursor(Unqueued(), "other"), "p", "m") if late else line.answer()
     for text in chunks:
         answer.delta(text)
+    if late:
+        answer.attach(Cursor(line.writer, "r"))
     answer.finish("complete")
     frames = line.read(len(chunks) + 2)
     assert frames[-1]["type"] == "done" and text_of(frames) == "".join(chunks)
@@ -141,16 +145,8 @@ def cut_at_frame_chars(chunks):
     ids=["small chunks", "chunks of a frame and more", "mixed", "lengths that vary", "one chunk"],
 )
 def test_a_backlog_is_cut_where_a_frame_reaches_frame_chars(line, chunks):
-    # Every chunk is in before the line's cursor attaches, as for a resume: the writer, a thread here, cannot take
-    # the first chunks alone while the rest are being added.
-    answer = Answer(Cursor(Unqueued(), "other"), "p", "m")
-    for text in chunks:
-        answer.delta(text)
-    answer.attach(Cursor(line.writer, "r"))
-    answer.finish("complete")
-    frames = line.read(len(chunks) + 2)
-    assert frames[-1]["type"] == "done" and text_of(frames) == "".join(chunks)
-    assert [(f["seq"], f["text"]) for f in frames if f["type"] == "delta"] == cut_at_frame_chars(chunks)
+    _, deltas = all_at_once(line, chunks, late=True)
+    assert [(f["seq"], f["text"]) for f in deltas] == cut_at_frame_chars(chunks)
 
 
 class Unqueued:
