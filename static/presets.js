@@ -7,18 +7,11 @@ import { _ } from "./i18n.js";
 
 const presetUrl = (preset) => `api/presets/${encodeURIComponent(preset.id)}`;
 
-// Whether the person at the page may change what everyone sees (GET /api/me); the server checks again at each change.
-async function isAdmin() {
-  try {
-    return (await request("GET", "api/me")).admin === true;
-  } catch {
-    return false;
-  }
-}
-
 export class Presets {
   #presets = [];
-  #admin = false;
+  // Whether the person at the page may change what everyone sees, as the page was rendered for them (templates/index.html
+  // shows the admin's controls); the server checks again at each change.
+  #admin = document.body.dataset.admin === "true";
   #row = $("preset-picker");
   #select = $("preset");
   #onPick;
@@ -43,10 +36,8 @@ export class Presets {
   }
 
   async load() {
-    const [presets, admin] = await Promise.all([request("GET", "api/presets").catch(() => ({ presets: [] })), isAdmin()]);
+    const presets = await request("GET", "api/presets").catch(() => ({ presets: [] }));
     this.#presets = presets.presets;
-    this.#admin = admin;
-    for (const control of document.querySelectorAll("[data-admin-only]")) control.hidden = !admin;
     this.#fill();
   }
 
@@ -98,6 +89,7 @@ export class Presets {
         this.#showActions();
         return;
       }
+      this.#demote();
     }
     await this.#reload(method === "DELETE" ? "" : preset.id);
   }
@@ -109,6 +101,12 @@ export class Presets {
     if (!this.#chosen()) this.#select.value = "";
     this.#row.hidden = !this.#newChat || this.#presets.length === 0;
     this.#showActions();
+  }
+
+  // A 403 means the person is no longer an admin: the admin's controls go.
+  #demote() {
+    this.#admin = false;
+    for (const control of document.querySelectorAll("[data-admin-only]")) control.hidden = true;
   }
 
   #chosen() {
