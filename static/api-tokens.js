@@ -13,7 +13,7 @@ function facts(token) {
   ].join(" · ");
 }
 
-class ApiTokens {
+export class ApiTokens {
   #dialog = $("api-tokens");
   #list = $("api-token-list");
   #status = $("api-tokens-status");
@@ -22,10 +22,6 @@ class ApiTokens {
 
   constructor() {
     $("api-base-url").textContent = appUrl("v1").href;
-    $("open-api-tokens").addEventListener("click", () => {
-      this.#dialog.showModal();
-      this.load();
-    });
     $("api-tokens-close").addEventListener("click", () => this.#dialog.close());
     this.#dialog.addEventListener("close", () => this.#forgetNew());
     $("api-token-form").addEventListener("submit", (event) => {
@@ -33,6 +29,11 @@ class ApiTokens {
       this.#create();
     });
     $("api-token-copy").addEventListener("click", (event) => copyWithFeedback(event.currentTarget, $("api-token-value").value));
+  }
+
+  open() {
+    this.#dialog.showModal();
+    this.load();
   }
 
   async load() {
@@ -90,8 +91,4 @@ class ApiTokens {
     $("api-token-new").hidden = true;
     this.#status.textContent = "";
   }
-}
-
-export function setUpApiTokens() {
-  return new ApiTokens();
 }

@@ -1,6 +1,5 @@
 // The chat page: wires the conversations list, the open conversation, the composer and the socket together.
 import { appUrl, conversationsApi } from "./api.js";
-import { setUpApiTokens } from "./api-tokens.js";
 import { AttachmentTray } from "./attachments.js";
 import { Chat } from "./chat.js";
 import { $ } from "./dom.js";
@@ -175,24 +174,32 @@ window.addEventListener("popstate", () => route());
 
 setUpQrCode();
 setUpHealthCheck();
-setUpApiTokens();
-// Settings → Connections (an admin's page only) is set up when first opened: its five modules are not the page's to
-// load before it shows. A change to the connections or the modules' keys shows in the provider list at once.
-let connections = null;
-for (const opener of $("connections") ? document.querySelectorAll("[data-open-connections]") : []) {
-  opener.addEventListener("click", async (event) => {
-    event.preventDefault();
-    // A module that failed to load is asked for again at the next click.
-    connections ??= import("./connections.js").then(
-      ({ Connections }) => new Connections({ onChange: () => pickers.load() }),
-      (error) => {
-        connections = null;
+// A dialog a person opens now and then loads its modules when first opened, not with the page: Settings → Connections
+// (an admin's page only; five modules) and the API tokens. `make` imports them and builds the dialog's object, once;
+// a module that failed to load is said on the page and asked for again at the next click.
+function openOnClick(openers, make) {
+  let made = null;
+  for (const opener of openers) {
+    opener.addEventListener("click", async (event) => {
+      event.preventDefault();
+      made ??= make().catch((error) => {
+        made = null;
         throw error;
-      },
-    );
-    (await connections).open();
-  });
+      });
+      try {
+        (await made).open();
+      } catch {
+        notify(_("This part of the page did not load. Check the connection to the server and try again."));
+      }
+    });
+  }
 }
+
+// A change to the connections or the modules' keys shows in the provider list at once.
+openOnClick($("connections") ? document.querySelectorAll("[data-open-connections]") : [], () =>
+  import("./connections.js").then(({ Connections }) => new Connections({ onChange: () => pickers.load() })),
+);
+openOnClick([$("open-api-tokens")], () => import("./api-tokens.js").then(({ ApiTokens }) => new ApiTokens()));
 socket.connect();
 sidebar.refresh();
 pickers.load();

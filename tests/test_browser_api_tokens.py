@@ -3,6 +3,7 @@ another site that cannot call /v1 with the signed-in user's cookies."""
 import json
 import logging
 import threading
+from urllib.parse import urlsplit
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openai
@@ -17,6 +18,11 @@ from test_browser_connections import sign_in
 WORDS = {
     "en": {"open": "API tokens", "made": "Made the token “my editor”.", "never": "never used", "revoked": "Revoked the token “my editor”."},
     "ru": {"open": "Токены API", "made": "Токен «my editor» создан.", "never": "не использовался", "revoked": "Токен «my editor» отозван."},
+}
+
+NOT_LOADED = {
+    "en": "This part of the page did not load. Check the connection to the server and try again.",
+    "ru": "Эта часть страницы не загрузилась. Проверьте соединение с сервером и попробуйте ещё раз.",
 }
 
 
@@ -64,6 +70,38 @@ def test_an_empty_name_is_refused_on_its_field(page, server, page_errors):
     expect(page.locator("#api-token-new")).to_be_hidden()
     # The refusal itself is logged by the browser, as every failed request is.
     page_errors[:] = [error for error in page_errors if "status of 400" not in error]
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_the_dialogs_module_loads_when_first_opened_and_again_after_a_failure(page, server, page_errors, lang):
+    requested = []
+    page.on("request", lambda request: requested.append(urlsplit(request.url).path))
+    failing = {"api-tokens.js": 1}
+
+    def fail_once(route):
+        """The module's first fetch fails, as on a dropped connection; the next ones reach the server."""
+        if failing["api-tokens.js"]:
+            failing["api-tokens.js"] -= 1
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/static/api-tokens.js", fail_once)
+    open_chat(page, server, f"/?lang={lang}")
+    # The page starts without the dialogs' modules, and knows whether its person is an admin without asking.
+    assert not {"/static/api-tokens.js", "/static/connections.js", "/api/me"} & set(requested)
+    assert "/static/chat.js" in requested
+    with page.expect_event("requestfailed") as failed:
+        page.click("#open-api-tokens")
+    assert failed.value.url.endswith("/static/api-tokens.js")
+    expect(page.locator("#notice")).to_have_text(NOT_LOADED[lang])
+    expect(page.locator("#api-tokens")).to_be_hidden()
+    page.click("#open-api-tokens")
+    expect(page.locator("#api-tokens")).to_be_visible()
+    expect(page.locator("#api-base-url")).to_have_text(f"{server.url}/v1")
+    assert requested.count("/static/api-tokens.js") == 2
+    # The browser logs the failed fetch.
+    page_errors[:] = [error for error in page_errors if "net::ERR_FAILED" not in error]
 
 
 class OtherSite(BaseHTTPRequestHandler):
