@@ -5,8 +5,14 @@ const catalog = JSON.parse(document.getElementById("messages-catalog").textConte
 // For each singular msgid, its form for each plural category of the language (Intl.PluralRules' names).
 const plurals = JSON.parse(document.getElementById("plurals-catalog").textContent);
 const language = document.documentElement.lang;
-const pluralRules = new Intl.PluralRules(language);
-const numbers = new Intl.NumberFormat(language);
+// Intl's objects cost milliseconds to make (the language's data is loaded for the first one), so each is made at its
+// first use, not while the page starts.
+const once = (make) => {
+  let made = null;
+  return () => (made ??= make());
+};
+const pluralRules = once(() => new Intl.PluralRules(language));
+const numbers = once(() => new Intl.NumberFormat(language));
 
 // Same placeholders as Python's gettext: %(name)s.
 const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (match, key) => String(values[key]));
@@ -18,12 +24,12 @@ export function _(msgid, values = {}) {
 // The form of a message for the number `n` (a count), as gettext's ngettext picks it.
 export function ngettext(singular, plural, n, values = {}) {
   const forms = plurals[singular] || {};
-  return fill(forms[pluralRules.select(n)] ?? forms.other ?? (n === 1 ? singular : plural), values);
+  return fill(forms[pluralRules().select(n)] ?? forms.other ?? (n === 1 ? singular : plural), values);
 }
 
 // A number as the page's language writes it (2,048 or 2 048).
 export function formatNumber(n) {
-  return numbers.format(n);
+  return numbers().format(n);
 }
 
 // Bytes in decimal units as Ollama counts them, to one decimal (4.7 GB, 4,7 ГБ).
@@ -35,7 +41,7 @@ export function formatSize(bytes) {
 }
 
 // A share from 0 to 1 as a whole percentage (42%, 42 %).
-const percent = new Intl.NumberFormat(language, { style: "percent" });
+const percent = once(() => new Intl.NumberFormat(language, { style: "percent" }));
 export function formatPercent(share) {
-  return percent.format(share);
+  return percent().format(share);
 }

@@ -5,15 +5,16 @@ import { h, whenIdle } from "./dom.js";
 import { _ } from "./i18n.js";
 import { loadMath, mathPlugin, typeset } from "./math.js";
 
-// highlight.js takes tens of milliseconds to evaluate (it registers every grammar it bundles), too long to come
-// before a conversation's first paint: it is imported once the next frame has been painted, and code rendered
-// before then is shown plain, then highlighted in place (highlightWhenLoaded).
+// highlight.js takes tens of milliseconds to evaluate (it registers every grammar it bundles), too long for the
+// page's start: it is imported when code first needs it, or else once the page has been idle after its warm-up
+// (below), before a first answer is likely. Code rendered before it has loaded is shown plain, then highlighted in
+// place (highlightWhenLoaded).
 let hljs = null;
-const highlighterLoaded = new Promise((painted) => requestAnimationFrame(() => setTimeout(painted)))
-  .then(() => import("./vendor/highlight.js/highlight.js"))
-  .then((module) => {
+let highlighterLoaded = null;
+const loadHighlighter = () =>
+  (highlighterLoaded ??= import("./vendor/highlight.js/highlight.js").then((module) => {
     hljs = module.default;
-  });
+  }));
 const grammarOf = (language) => hljs?.getLanguage(language);
 
 // Grammars highlight.js has compiled. It compiles one on first use, in tens of milliseconds for some: too long to
@@ -82,7 +83,7 @@ function highlightWhenLoaded(element, onChange) {
   for (const code of element.querySelectorAll(CODE)) unhighlighted.set(code, [element, onChange]);
   if (!highlighting) {
     highlighting = true;
-    highlighterLoaded.then(highlightWaiting);
+    loadHighlighter().then(highlightWaiting);
   }
 }
 
@@ -131,7 +132,8 @@ x = 1
 `;
 let warm = false;
 whenIdle(() => {
-  if (!warm) renderMarkdown(document.createElement("div"), WARM_UP);
+  if (!warm) fill(document.createElement("div"), md.parse(WARM_UP, {}), {});
+  whenIdle(loadHighlighter);
 });
 
 function fill(element, tokens, env, options = md.options) {
