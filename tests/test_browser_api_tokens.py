@@ -3,8 +3,8 @@ another site that cannot call /v1 with the signed-in user's cookies."""
 import json
 import logging
 import threading
-from urllib.parse import urlsplit
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import openai
 import pytest
@@ -76,15 +76,15 @@ def test_an_empty_name_is_refused_on_its_field(page, server, page_errors):
 def test_the_dialogs_module_loads_when_first_opened_and_again_after_a_failure(page, server, page_errors, lang):
     requested = []
     page.on("request", lambda request: requested.append(urlsplit(request.url).path))
-    failing = {"api-tokens.js": 1}
+    aborted = []
 
     def fail_once(route):
         """The module's first fetch fails, as on a dropped connection; the next ones reach the server."""
-        if failing["api-tokens.js"]:
-            failing["api-tokens.js"] -= 1
-            route.abort()
-        else:
+        if aborted:
             route.continue_()
+        else:
+            aborted.append(route.request.url)
+            route.abort()
 
     page.route("**/static/api-tokens.js", fail_once)
     open_chat(page, server, f"/?lang={lang}")
