@@ -33,11 +33,13 @@ export function formatNumber(n) {
 }
 
 // Bytes in decimal units as Ollama counts them, to one decimal (4.7 GB, 4,7 ГБ).
-const UNITS = ["byte", "kilobyte", "megabyte", "gigabyte", "terabyte"];
+// One formatter a unit, made at its first use (a list of models formats a size a row).
+const UNITS = ["byte", "kilobyte", "megabyte", "gigabyte", "terabyte"].map((unit) =>
+  once(() => new Intl.NumberFormat(language, { style: "unit", unit, unitDisplay: "short", maximumFractionDigits: 1 })),
+);
 export function formatSize(bytes) {
   const power = Math.min(UNITS.length - 1, Math.max(0, Math.floor(Math.log10(Math.max(bytes, 1)) / 3)));
-  const size = new Intl.NumberFormat(language, { style: "unit", unit: UNITS[power], unitDisplay: "short", maximumFractionDigits: 1 });
-  return size.format(bytes / 1000 ** power);
+  return UNITS[power]().format(bytes / 1000 ** power);
 }
 
 // A share from 0 to 1 as a whole percentage (42%, 42 %).

@@ -8,13 +8,20 @@ import { loadMath, mathPlugin, typeset } from "./math.js";
 // highlight.js takes tens of milliseconds to evaluate (it registers every grammar it bundles), too long for the
 // page's start: it is imported when code first needs it, or else once the page has been idle after its warm-up
 // (below), before a first answer is likely. Code rendered before it has loaded is shown plain, then highlighted in
-// place (highlightWhenLoaded).
+// place (highlightWhenLoaded). An import that failed (the connection dropped) is tried again by the next render
+// with code.
 let hljs = null;
 let highlighterLoaded = null;
 const loadHighlighter = () =>
-  (highlighterLoaded ??= import("./vendor/highlight.js/highlight.js").then((module) => {
-    hljs = module.default;
-  }));
+  (highlighterLoaded ??= import("./vendor/highlight.js/highlight.js").then(
+    (module) => {
+      hljs = module.default;
+    },
+    (error) => {
+      highlighterLoaded = null;
+      throw error;
+    },
+  ));
 const grammarOf = (language) => hljs?.getLanguage(language);
 
 // Grammars highlight.js has compiled. It compiles one on first use, in tens of milliseconds for some: too long to
@@ -83,7 +90,9 @@ function highlightWhenLoaded(element, onChange) {
   for (const code of element.querySelectorAll(CODE)) unhighlighted.set(code, [element, onChange]);
   if (!highlighting) {
     highlighting = true;
-    loadHighlighter().then(highlightWaiting);
+    loadHighlighter().then(highlightWaiting, () => {
+      highlighting = false;
+    });
   }
 }
 
@@ -133,7 +142,8 @@ x = 1
 let warm = false;
 whenIdle(() => {
   if (!warm) fill(document.createElement("div"), md.parse(WARM_UP, {}), {});
-  whenIdle(loadHighlighter);
+  // Unheeded if it fails: the next render with code tries again.
+  whenIdle(() => loadHighlighter().catch(() => {}));
 });
 
 function fill(element, tokens, env, options = md.options) {

@@ -2,7 +2,7 @@
 math. What was rendered before they had loaded is typeset or highlighted in place."""
 import json
 
-from browser import open_chat
+from browser import choose, open_chat, send
 from playwright.sync_api import expect
 from test_browser import DANGEROUS
 from test_browser_conversations import page_fetch
@@ -90,3 +90,26 @@ def test_code_rendered_before_highlight_js_loads_is_highlighted_in_place(page, s
     expect(code.locator(".hljs-keyword").first).to_have_text("def")
     expect(code).to_have_text("def square(x):\n    return x * x\n")
     expect(page.locator(".message.assistant pre .copy-code")).to_have_count(1)
+
+
+def test_highlight_js_that_failed_to_load_is_fetched_again_by_the_next_code(page, server, page_errors):
+    """The idle-time import of highlight.js fails (a dropped connection): the next answer with code fetches it again
+    and is highlighted, instead of staying plain until a reload."""
+    fetched = []
+
+    def fail_once(route):
+        """The first fetch fails; the next ones reach the server."""
+        fetched.append(route.request.url)
+        route.abort() if len(fetched) == 1 else route.continue_()
+
+    page.route("**/vendor/highlight.js/highlight.js", fail_once)
+    with page.expect_event("requestfailed", predicate=lambda request: "highlight.js" in request.url):
+        open_chat(page, server)
+    choose(page, "testing", "markdown")
+    send(page, "an answer with code")
+    code = page.locator(".message.assistant pre code")
+    expect(code.locator(".hljs-keyword").first).to_have_text("def")
+    expect(code).to_have_text("def square(x):\n    return x * x  # the answer\n")
+    assert len(fetched) == 2
+    # The browser logs the failed fetch.
+    page_errors[:] = [error for error in page_errors if "net::ERR_FAILED" not in error]
