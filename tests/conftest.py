@@ -61,6 +61,12 @@ def runner(app):
     return app.test_cli_runner()
 
 
+# The WebSockets Browser.connect() opened, by address: the live server there closes them as it stops. Left open, a
+# socket's handler and its place among the app's open sockets would outlive the test (with the app's watcher of
+# signed-in sockets, which would go on reading a database the test has dropped).
+BROWSER_SOCKETS = []
+
+
 class LiveServer:
     """The app served by werkzeug's threaded server on 127.0.0.1, in a thread."""
 
@@ -83,7 +89,9 @@ class LiveServer:
 
     def stop(self):
         """Close the sockets the test left open, then stop serving."""
-        for socket in self.sockets:
+        browsers = [socket for url, socket in BROWSER_SOCKETS if url == self.ws_url]
+        BROWSER_SOCKETS[:] = [(url, socket) for url, socket in BROWSER_SOCKETS if url != self.ws_url]
+        for socket in self.sockets + browsers:
             socket.close()
         self.server.shutdown()
         self.server.server_close()
@@ -304,7 +312,9 @@ class Browser:
     def connect(self):
         """Open a WebSocket with this browser's cookies (simple_websocket's Host has no port, so no Origin is sent)."""
         ws_url = self.url.replace("http", "ws", 1) + "/ws"
-        return Socket(Client.connect(ws_url, headers={"Cookie": self.cookie_header()}, thread_class=DaemonThread))
+        socket = Socket(Client.connect(ws_url, headers={"Cookie": self.cookie_header()}, thread_class=DaemonThread))
+        BROWSER_SOCKETS.append((ws_url, socket))
+        return socket
 
 
 def raw_handshake(url, headers=None, path="/ws"):
