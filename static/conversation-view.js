@@ -5,6 +5,9 @@ import { MessageView } from "./message-view.js";
 
 // Idle work stops this many milliseconds before the browser wants the main thread back.
 const IDLE_MARGIN = 2;
+// Idle work renders messages a few at a time (see #nextBatch): at most this many, or about this much text.
+const BATCH_VIEWS = 16;
+const BATCH_CHARS = 8_000;
 // Within this many pixels of the end the reader is "at the bottom".
 const BOTTOM_SLACK = 48;
 
@@ -225,6 +228,20 @@ export class ConversationView {
     this.#noteView = this.#noteFor = null;
   }
 
+  // The next views to render in idle time, newest first: those made already (`waiting`), then new ones for older
+  // messages. Rendered together, their answers share one sanitizing pass (see MessageView.renderEach), so a batch
+  // holds a few, about a slice of text in all.
+  #nextBatch(waiting) {
+    const batch = [];
+    let chars = 0;
+    while (batch.length < BATCH_VIEWS && chars < BATCH_CHARS && (waiting.length || this.#older.length)) {
+      const view = waiting.length ? waiting.pop() : this.#viewOlder();
+      batch.push(view);
+      chars += view.text.length;
+    }
+    return batch;
+  }
+
   // Every insertion lays the whole list out again, so the shelf goes onto the page once, whole.
   #placeShelf() {
     this.#empty.after(this.#shelf);
@@ -253,8 +270,9 @@ export class ConversationView {
       renderNow(this.#viewOlder({ onPage: true }));
     }
     const renderSome = (deadline) => {
-      while (waiting.length && deadline.timeRemaining() > IDLE_MARGIN) waiting.pop().render();
-      while (!waiting.length && this.#older.length && deadline.timeRemaining() > IDLE_MARGIN) this.#viewOlder().render();
+      while ((waiting.length || this.#older.length) && deadline.timeRemaining() > IDLE_MARGIN) {
+        MessageView.renderEach(this.#nextBatch(waiting));
+      }
       if (!this.#older.length) this.#placeShelf();
       this.#follower.stick();
       this.#idle = waiting.length || this.#older.length ? whenIdle(renderSome) : 0;

@@ -66,6 +66,17 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
 const PURIFY = { FORBID_TAGS: ["style", "form", "input", "button", "textarea"], RETURN_DOM_FRAGMENT: true };
 const sanitize = (html) => DOMPurify.sanitize(html, PURIFY);
 
+// The HTML of several texts sanitized in one pass: a node for each, holding that text's nodes. DOMPurify parses a new
+// document for each call, most of what a short answer costs (a conversation opens hundreds). markdown-it's HTML is
+// balanced, so each text's wrapper holds its own nodes only; that is checked, and otherwise each is sanitized alone.
+export function sanitizeEach(htmls) {
+  if (htmls.length > 1) {
+    const all = sanitize(htmls.map((html) => `<div>${html}</div>`).join(""));
+    if (all.childNodes.length === htmls.length && all.children.length === htmls.length) return [...all.children];
+  }
+  return htmls.map(sanitize);
+}
+
 // Formulas rendered before KaTeX had loaded (see math.js) are typeset in place once it has.
 function typesetWhenLoaded(element, onChange) {
   loadMath().then(() => {
@@ -147,19 +158,32 @@ whenIdle(() => {
 });
 
 function fill(element, tokens, env, options = md.options) {
-  warm = true;
-  element.replaceChildren(sanitize(md.renderer.render(tokens, options, env)));
-  for (const pre of element.querySelectorAll("pre:has(> code)")) {
-    pre.prepend(h("button", { type: "button", className: "copy-code", "aria-label": _("Copy the code") }, _("Copy")));
-  }
+  fillEach([[element, tokens, env]], options);
   return element;
 }
 
+// Each element filled with its tokens' HTML ([element, tokens, env] each), sanitized in one pass.
+function fillEach(items, options = md.options) {
+  warm = true;
+  const sanitized = sanitizeEach(items.map(([, tokens, env]) => md.renderer.render(tokens, options, env)));
+  items.forEach(([element], index) => {
+    element.replaceChildren(...sanitized[index].childNodes);
+    for (const pre of element.querySelectorAll("pre:has(> code)")) {
+      pre.prepend(h("button", { type: "button", className: "copy-code", "aria-label": _("Copy the code") }, _("Copy")));
+    }
+  });
+}
+
 export function renderMarkdown(element, text, { onChange = () => {} } = {}) {
-  const env = {};
-  fill(element, md.parse(text, env), env);
-  finishWhenLoaded(element, env, onChange);
+  renderEach([[element, text, onChange]]);
   return element;
+}
+
+// Each text rendered whole into its element ([element, text, onChange] each), as renderMarkdown() renders one.
+function renderEach(items) {
+  const envs = items.map(() => ({}));
+  fillEach(items.map(([element, text], index) => [element, md.parse(text, envs[index]), envs[index]]));
+  items.forEach(([element, , onChange], index) => finishWhenLoaded(element, envs[index], onChange));
 }
 
 // Index of each top-level block's first token.
@@ -311,16 +335,16 @@ export class StreamRenderer {
   }
 }
 
-// Renders a message's whole text: at once when it is short, else in slices, one per frame; returns the renderer
-// still at work, or null.
-export function renderInSlices(element, text, { onChange = () => {} } = {}) {
-  if (text.length <= SLICE_CHARS) {
-    renderMarkdown(element, text, { onChange });
-    return null;
-  }
-  element.replaceChildren();
-  const renderer = new StreamRenderer(element, { onRendered: onChange, caret: false });
-  renderer.append(text);
-  renderer.finish();
-  return renderer;
+// Renders messages' whole texts ([element, text, onChange] each): the short ones at once, together (sanitized in one
+// pass), the others in slices, one per frame. Returns the renderers still at work, or null for each rendered.
+export function renderEachInSlices(items) {
+  renderEach(items.filter(([, text]) => text.length <= SLICE_CHARS));
+  return items.map(([element, text, onChange]) => {
+    if (text.length <= SLICE_CHARS) return null;
+    element.replaceChildren();
+    const renderer = new StreamRenderer(element, { onRendered: onChange, caret: false });
+    renderer.append(text);
+    renderer.finish();
+    return renderer;
+  });
 }

@@ -2,7 +2,7 @@
 import { attachmentList, Chip } from "./attachment-view.js";
 import { announce, copyWithFeedback, h } from "./dom.js";
 import { _ } from "./i18n.js";
-import { renderInSlices, StreamRenderer } from "./markdown.js";
+import { renderEachInSlices, StreamRenderer } from "./markdown.js";
 
 const CAN_CONTINUE = new Set(["complete", "stopped", "interrupted", "length"]);
 // A rate over less time than this says more about the timer than about the model.
@@ -89,12 +89,24 @@ export class MessageView {
 
   // Answers are Markdown; rendering is deferred for old messages far from view (see conversation-view.js).
   render() {
-    if (this.#rendered) return;
+    MessageView.renderEach([this]);
+  }
+
+  // render() for each view, the answers among them rendered together (see markdown.js, renderEachInSlices).
+  static renderEach(views) {
+    const answers = views.filter((view) => view.#startRendering() && view.#message.role === "assistant");
+    const items = answers.map((view) => [view.#content, view.#message.content, view.#callbacks.onRendered]);
+    renderEachInSlices(items).forEach((renderer, index) => {
+      answers[index].#renderer = renderer;
+    });
+  }
+
+  // Whether the view was still to render; it is not any more.
+  #startRendering() {
+    if (this.#rendered) return false;
     this.#rendered = true;
     this.#content.classList.remove("raw");
-    if (this.#message.role === "assistant") {
-      this.#renderer = renderInSlices(this.#content, this.#message.content, { onChange: this.#callbacks.onRendered });
-    }
+    return true;
   }
 
   sameAs(message) {

@@ -111,9 +111,9 @@ def test_blocks_longer_than_a_slice_and_references_end_as_the_whole_render(page,
     open_chat(page, server)
     same = page.evaluate(
         """async (text) => {
-          const { renderInSlices, renderMarkdown } = await import("/static/markdown.js");
+          const { renderEachInSlices, renderMarkdown } = await import("/static/markdown.js");
           const box = document.body.appendChild(document.createElement("div"));
-          const renderer = renderInSlices(box, text);
+          const [renderer] = renderEachInSlices([[box, text, () => {}]]);
           await new Promise((done) => { renderer.whenFinished = done; });
           return box.innerHTML === renderMarkdown(document.createElement("div"), text).innerHTML;
         }""",

@@ -1,0 +1,78 @@
+"""A stored conversation opened in a real browser: its messages are rendered a few at a time, their answers sanitized
+in one pass, and each ends as the render of its own text."""
+import json
+
+import pytest
+from browser import open_chat
+from test_browser import DANGEROUS
+from test_browser_conversations import page_fetch
+from test_browser_render import ANSWER
+
+# Answers whose HTML could spill into a neighbour's if it were not each its own: literal tags (escaped by
+# markdown-it), an open list, code, a table, hostile markup, and one longer than a slice (rendered on its own).
+ANSWERS = [
+    ANSWER,
+    "text with a literal </div> and <div> in it",
+    "- an open list\n- with **bold",
+    "Here: <img src=x onerror=\"window.__pwned=true\"> and [a link](javascript:window.__pwned=true)",
+    "```js\nconst x = '</div>';\n```",
+    "| a |\n| - |\n| </td></tr></table> |",
+    "plain words " * 900,
+]
+# Every message's content against a render of its own text alone; the indexes that differ.
+MISMATCHES = """async (texts) => {
+  const { renderMarkdown } = await import("/static/markdown.js");
+  const contents = [...document.querySelectorAll("#messages .message.assistant .content")];
+  if (contents.length !== texts.length) return ["count " + contents.length];
+  return texts.flatMap((text, index) =>
+    contents[index].innerHTML === renderMarkdown(document.createElement("div"), text).innerHTML ? [] : [index]);
+}"""
+
+
+def test_every_answer_of_an_opened_conversation_is_the_render_of_its_own_text(page, server):
+    texts = [ANSWERS[n % len(ANSWERS)] + f"\n\nanswer {n}" for n in range(40)]
+    messages = [message for n, text in enumerate(texts) for message in ({"role": "user", "content": f"question {n}"},
+                                                                         {"role": "assistant", "content": text})]
+    open_chat(page, server)
+    status, body = page_fetch(page, "POST", "/api/conversations/import", messages)
+    assert status == 201, body
+    page.goto(f"{server.url}/c/{json.loads(body)['id']}")
+    # Rendered in idle time, the code highlighted once highlight.js has loaded: the last differences go.
+    page.wait_for_function("() => !document.querySelector('#messages .message .raw')")
+    mismatches = page.evaluate(MISMATCHES, texts)
+    for _ in range(50):
+        if not mismatches:
+            break
+        page.wait_for_timeout(100)
+        mismatches = page.evaluate(MISMATCHES, texts)
+    assert mismatches == []
+    assert page.locator(f"#messages :is({DANGEROUS})").count() == 0
+    assert page.evaluate("window.__pwned") is None
+
+
+@pytest.mark.parametrize(
+    ("htmls", "texts"),
+    [
+        (["<p>one</p>", "<em>two</em>", "three"], ["one", "two", "three"]),
+        # A stray end tag would close its wrapper early: each is sanitized alone instead.
+        (["a</div>b", "<em>c</em>"], ["ab", "c"]),
+        (["<div>open", "<p>next</p>"], ["open", "next"]),
+        (["<b>kept</b><script>alert(1)</script>", "<a href='javascript:alert(1)'>link</a>"], ["kept", "link"]),
+    ],
+    ids=["balanced", "stray end tag", "unclosed element", "hostile"],
+)
+def test_html_sanitized_together_is_what_each_gives_alone(page, server, htmls, texts):
+    open_chat(page, server)
+    result = page.evaluate(
+        """async (htmls) => {
+          const { sanitizeEach } = await import("/static/markdown.js");
+          const DOMPurify = (await import("/static/vendor/dompurify/purify.js")).default;
+          const html = (nodes) => { const div = document.createElement("div"); div.append(...nodes); return div.innerHTML; };
+          const alone = htmls.map((one) => html(DOMPurify.sanitize(one, { RETURN_DOM_FRAGMENT: true }).childNodes));
+          const together = sanitizeEach(htmls);
+          return { texts: together.map((node) => node.textContent), same: together.map((node, i) => html(node.childNodes) === alone[i]),
+                   dangerous: together.some((node) => node.querySelector?.("script, a[href^='javascript:' i]")) };
+        }""",
+        htmls,
+    )
+    assert result == {"texts": texts, "same": [True] * len(htmls), "dangerous": False}
