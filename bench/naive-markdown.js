@@ -5,10 +5,12 @@ import { renderMarkdown } from "./markdown.js?product";
 
 export { renderMarkdown };
 
-// A stored message: rendered whole, at once, like everything here.
-export function renderInSlices(element, text, options) {
-  renderMarkdown(element, text, options);
-  return null;
+// Stored messages ([element, text, onChange] each): rendered whole, one by one, at once, like everything here.
+export function renderEachInSlices(items) {
+  return items.map(([element, text, onChange]) => {
+    renderMarkdown(element, text, { onChange });
+    return null;
+  });
 }
 
 export class StreamRenderer {
