@@ -1,39 +1,10 @@
 // Markdown for answers: markdown-it (raw HTML off) + highlight.js + KaTeX, always passed through DOMPurify.
-import DOMPurify from "./vendor/dompurify/purify.js";
 import markdownit from "./vendor/markdown-it/markdown-it.js";
 import { h, whenIdle } from "./dom.js";
+import { CODE, grammarOf, highlight, highlighterReady, highlightWhenLoaded, isCompiled, loadHighlighter } from "./highlighting.js";
 import { _ } from "./i18n.js";
 import { loadMath, mathPlugin, typeset } from "./math.js";
-
-// highlight.js takes tens of milliseconds to evaluate (it registers every grammar it bundles), too long for the
-// page's start: it is imported when code first needs it, or else once the page has been idle after its warm-up
-// (below), before a first answer is likely. Code rendered before it has loaded is shown plain, then highlighted in
-// place (highlightWhenLoaded). An import that failed (the connection dropped) is tried again by the next render
-// with code.
-let hljs = null;
-let highlighterLoaded = null;
-const loadHighlighter = () =>
-  (highlighterLoaded ??= import("./vendor/highlight.js/highlight.js").then(
-    (module) => {
-      hljs = module.default;
-    },
-    (error) => {
-      highlighterLoaded = null;
-      throw error;
-    },
-  ));
-const grammarOf = (language) => hljs?.getLanguage(language);
-
-// Grammars highlight.js has compiled. It compiles one on first use, in tens of milliseconds for some: too long to
-// share a frame with a render, so streaming gives each its own task (compileLater).
-const compiled = new WeakSet();
-
-function highlight(code, language) {
-  const grammar = language && grammarOf(language);
-  if (!grammar) return "";
-  compiled.add(grammar);
-  return hljs.highlight(code, { language, ignoreIllegals: true }).value;
-}
+import { sanitize, sanitizeEach } from "./sanitize.js";
 
 // html: false shows raw HTML from a model as text; markdown-it also refuses javascript:/vbscript:/data: links.
 const md = markdownit({ html: false, linkify: true, highlight }).use(mathPlugin);
@@ -41,7 +12,7 @@ const md = markdownit({ html: false, linkify: true, highlight }).use(mathPlugin)
 // For the block still being written: code whose grammar is not compiled yet is shown plain for a frame.
 const liveOptions = {
   ...md.options,
-  highlight: (code, language) => (compiled.has(grammarOf(language)) ? highlight(code, language) : ""),
+  highlight: (code, language) => (isCompiled(language) ? highlight(code, language) : ""),
 };
 
 // Schedules the compiling of the grammars `tokens` need that are not compiled yet; returns whether there were any.
@@ -49,32 +20,9 @@ function compileLater(tokens) {
   const languages = tokens
     .filter((token) => token.type === "fence")
     .map((token) => md.utils.unescapeAll(token.info).trim().split(/\s+/)[0])
-    .filter((language) => grammarOf(language) && !compiled.has(grammarOf(language)));
+    .filter((language) => grammarOf(language) && !isCompiled(language));
   for (const language of languages) setTimeout(() => highlight("", language));
   return languages.length > 0;
-}
-
-// Links from model output open elsewhere and learn nothing about this page.
-DOMPurify.addHook("afterSanitizeAttributes", (node) => {
-  if (node.tagName === "A" && node.hasAttribute("href")) {
-    node.setAttribute("target", "_blank");
-    node.setAttribute("rel", "noopener noreferrer nofollow");
-  }
-});
-
-// The sanitized nodes are used as they are, not serialized for innerHTML to parse all over again.
-const PURIFY = { FORBID_TAGS: ["style", "form", "input", "button", "textarea"], RETURN_DOM_FRAGMENT: true };
-const sanitize = (html) => DOMPurify.sanitize(html, PURIFY);
-
-// The HTML of several texts sanitized in one pass: a node for each, holding that text's nodes. DOMPurify parses a new
-// document for each call, most of what a short answer costs (a conversation opens hundreds). markdown-it's HTML is
-// balanced, so each text's wrapper holds its own nodes only; that is checked, and otherwise each is sanitized alone.
-export function sanitizeEach(htmls) {
-  if (htmls.length > 1) {
-    const all = sanitize(htmls.map((html) => `<div>${html}</div>`).join(""));
-    if (all.childNodes.length === htmls.length && all.children.length === htmls.length) return [...all.children];
-  }
-  return htmls.map(sanitize);
 }
 
 // Formulas rendered before KaTeX had loaded (see math.js) are typeset in place once it has.
@@ -86,48 +34,11 @@ function typesetWhenLoaded(element, onChange) {
   });
 }
 
-// markdown-it names a fenced block's language in its class, as `langPrefix` + the language.
-const CODE = "pre > code[class^='language-']";
-const languageOf = (code) => code.className.slice(md.options.langPrefix.length);
-
-// Code rendered before highlight.js had loaded, with the element it was rendered into and whom to tell: each block
-// is highlighted once, however many renders of its answer waited, a few milliseconds of them per task (a long
-// answer has hundreds).
-const unhighlighted = new Map();
-const HIGHLIGHT_BUDGET_MS = 20;
-let highlighting = false;
-
-function highlightWhenLoaded(element, onChange) {
-  for (const code of element.querySelectorAll(CODE)) unhighlighted.set(code, [element, onChange]);
-  if (!highlighting) {
-    highlighting = true;
-    loadHighlighter().then(highlightWaiting, () => {
-      highlighting = false;
-    });
-  }
-}
-
-function highlightWaiting() {
-  const end = performance.now() + HIGHLIGHT_BUDGET_MS;
-  const changed = new Set();
-  for (const [code, [element, onChange]] of unhighlighted) {
-    if (performance.now() > end) break;
-    unhighlighted.delete(code);
-    // A block that a later render of a growing answer replaced has left its element.
-    if (!element.contains(code) || !grammarOf(languageOf(code))) continue;
-    code.replaceChildren(sanitize(highlight(code.textContent, languageOf(code))));
-    changed.add(onChange);
-  }
-  changed.forEach((onChange) => onChange());
-  if (unhighlighted.size) setTimeout(highlightWaiting);
-  else highlighting = false;
-}
-
 // What a render before KaTeX or highlight.js had loaded left undone is done in place once they have; `onChange`
 // then learns that the element changed size.
 function finishWhenLoaded(element, env, onChange) {
   if (env.mathWaiting) typesetWhenLoaded(element, onChange);
-  if (!hljs && element.querySelector(CODE)) highlightWhenLoaded(element, onChange);
+  if (!highlighterReady() && element.querySelector(CODE)) highlightWhenLoaded(element, onChange);
 }
 
 // The first render runs markdown-it, linkify-it and DOMPurify cold (their code compiled on first use, linkify's

@@ -65,7 +65,7 @@ def test_html_sanitized_together_is_what_each_gives_alone(page, server, htmls, t
     open_chat(page, server)
     result = page.evaluate(
         """async (htmls) => {
-          const { sanitizeEach } = await import("/static/markdown.js");
+          const { sanitizeEach } = await import("/static/sanitize.js");
           const DOMPurify = (await import("/static/vendor/dompurify/purify.js")).default;
           const html = (nodes) => { const div = document.createElement("div"); div.append(...nodes); return div.innerHTML; };
           const alone = htmls.map((one) => html(DOMPurify.sanitize(one, { RETURN_DOM_FRAGMENT: true }).childNodes));
