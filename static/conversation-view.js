@@ -234,12 +234,17 @@ export class ConversationView {
   #nextBatch(waiting) {
     const batch = [];
     let chars = 0;
-    while (batch.length < BATCH_VIEWS && chars < BATCH_CHARS && (waiting.length || this.#older.length)) {
+    while (batch.length < BATCH_VIEWS && chars < BATCH_CHARS && this.#unrendered(waiting)) {
       const view = waiting.length ? waiting.pop() : this.#viewOlder();
       batch.push(view);
       chars += view.text.length;
     }
     return batch;
+  }
+
+  // Whether messages are left to render: views made already (`waiting`) or older messages with no view yet.
+  #unrendered(waiting) {
+    return waiting.length > 0 || this.#older.length > 0;
   }
 
   // Every insertion lays the whole list out again, so the shelf goes onto the page once, whole.
@@ -270,15 +275,15 @@ export class ConversationView {
       renderNow(this.#viewOlder({ onPage: true }));
     }
     const renderSome = (deadline) => {
-      while ((waiting.length || this.#older.length) && deadline.timeRemaining() > IDLE_MARGIN) {
+      while (this.#unrendered(waiting) && deadline.timeRemaining() > IDLE_MARGIN) {
         MessageView.renderEach(this.#nextBatch(waiting));
       }
       if (!this.#older.length) this.#placeShelf();
       this.#follower.stick();
-      this.#idle = waiting.length || this.#older.length ? whenIdle(renderSome) : 0;
+      this.#idle = this.#unrendered(waiting) ? whenIdle(renderSome) : 0;
     };
     this.#stopIdleWork();
-    this.#idle = waiting.length || this.#older.length ? whenIdle(renderSome) : 0;
+    this.#idle = this.#unrendered(waiting) ? whenIdle(renderSome) : 0;
   }
 
   #stopIdleWork() {

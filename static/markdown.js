@@ -68,21 +68,25 @@ whenIdle(() => {
   whenIdle(() => loadHighlighter().catch(() => {}));
 });
 
+// The element filled with its tokens' HTML. Streaming calls this every frame: the sanitized fragment is handed over
+// whole, its nodes moved in one step.
 function fill(element, tokens, env, options = md.options) {
-  fillEach([[element, tokens, env]], options);
-  return element;
+  return place(element, sanitize(md.renderer.render(tokens, options, env)));
 }
 
 // Each element filled with its tokens' HTML ([element, tokens, env] each), sanitized in one pass.
-function fillEach(items, options = md.options) {
+function fillEach(items) {
+  const sanitized = sanitizeEach(items.map(([, tokens, env]) => md.renderer.render(tokens, md.options, env)));
+  items.forEach(([element], index) => place(element, ...sanitized[index].childNodes));
+}
+
+function place(element, ...nodes) {
   warm = true;
-  const sanitized = sanitizeEach(items.map(([, tokens, env]) => md.renderer.render(tokens, options, env)));
-  items.forEach(([element], index) => {
-    element.replaceChildren(...sanitized[index].childNodes);
-    for (const pre of element.querySelectorAll("pre:has(> code)")) {
-      pre.prepend(h("button", { type: "button", className: "copy-code", "aria-label": _("Copy the code") }, _("Copy")));
-    }
-  });
+  element.replaceChildren(...nodes);
+  for (const pre of element.querySelectorAll("pre:has(> code)")) {
+    pre.prepend(h("button", { type: "button", className: "copy-code", "aria-label": _("Copy the code") }, _("Copy")));
+  }
+  return element;
 }
 
 export function renderMarkdown(element, text, { onChange = () => {} } = {}) {
@@ -249,9 +253,11 @@ export class StreamRenderer {
 // Renders messages' whole texts ([element, text, onChange] each): the short ones at once, together (sanitized in one
 // pass), the others in slices, one per frame. Returns the renderers still at work, or null for each rendered.
 export function renderEachInSlices(items) {
-  renderEach(items.filter(([, text]) => text.length <= SLICE_CHARS));
-  return items.map(([element, text, onChange]) => {
-    if (text.length <= SLICE_CHARS) return null;
+  const short = ([, text]) => text.length <= SLICE_CHARS;
+  renderEach(items.filter(short));
+  return items.map((item) => {
+    if (short(item)) return null;
+    const [element, text, onChange] = item;
     element.replaceChildren();
     const renderer = new StreamRenderer(element, { onRendered: onChange, caret: false });
     renderer.append(text);
