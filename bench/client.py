@@ -13,7 +13,7 @@ READ_BYTES = 64 * 1024
 # `messages`, as an API client may. The page's path comes first: it is every figure's headline row.
 STORED, MESSAGES = "stored", "messages"
 PATHS = (STORED, MESSAGES)
-# The browser's identity cookie (webui/identity.py); the server accepts any well-formed token as a new person.
+# The browser's identity cookie (webui/access/identity.py); the server accepts any well-formed token as a new person.
 OWNER_COOKIE = "webui_owner"
 _ids = itertools.count(1)
 _decode = json.JSONDecoder().decode

@@ -4,7 +4,7 @@ import { $ } from "./dom.js";
 import { _, formatNumber } from "./i18n.js";
 
 const SAVE_AFTER_MS = 600;
-// As the server's options: at most this many stop sequences (webui/options.py).
+// As the server's options: at most this many stop sequences (webui/chat/options.py).
 const MAX_STOP_SEQUENCES = 4;
 
 const stopSequences = (text) => text.split("\n").filter((line) => line !== "");

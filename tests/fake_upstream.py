@@ -16,7 +16,7 @@ import pytest
 
 from conftest import LiveServer
 from webui import create_app
-from webui.markers import Ending
+from webui.chat.markers import Ending
 
 MODELS = ["fake-model", "other-model"]
 WORDS = ["Hello", ",", " world"]

@@ -17,7 +17,7 @@ from databases import database_settings
 from test_cli import server_command
 from test_conversation_restart import owner_cookie
 from webui import storage
-from webui.stored_answers import FLUSH_SECONDS, SAVER_TICK
+from webui.chat.stored_answers import FLUSH_SECONDS, SAVER_TICK
 
 pytestmark = pytest.mark.both_databases
 

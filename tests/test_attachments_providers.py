@@ -15,8 +15,8 @@ from databases import run_sql
 from fake_upstream import OPENAI_CHAT, upstream, webui  # noqa: F401 (fixtures)
 from test_attachments_chat import ask, attach, database, lab, turn
 from test_connections import listed, refused_in_both_languages, send
-from webui import turns
-from webui.chat_request import parse_chat
+from webui.chat import turns
+from webui.chat.chat_request import parse_chat
 from webui.errors import UserError
 from webui.providers.base import Provider
 from webui.registry import DROPIN_PACKAGE

@@ -18,7 +18,7 @@ from simple_websocket import ConnectionClosed
 from conftest import Browser, ServerProcess, chat, handshake, turn
 from test_cli import clean_env
 from webui import create_app
-from webui.cli import check_access, main
+from webui.commands.cli import check_access, main
 from webui.secrets import KEY_FILE
 from webui.storage import accounts, get_db
 from webui.storage.conversations import create_conversation

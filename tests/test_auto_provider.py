@@ -19,7 +19,7 @@ from fake_upstream import (  # noqa: F401 (upstream and webui are fixtures)
     webui,
 )
 from webui import create_app
-from webui.markers import Ending, Via
+from webui.chat.markers import Ending, Via
 from webui.errors import ProviderError
 from webui.providers.auto import AutoProvider
 from webui.providers.local import bundled_model_path

@@ -183,7 +183,7 @@ def test_a_dropped_socket_resumes_the_answer_without_losing_text(page, server, p
 def test_an_answer_that_ends_while_the_page_is_away_comes_back_whole(page, server, page_errors, monkeypatch):
     """The socket drops mid-answer and the answer ends before the page is back: the page replaces what it had with
     the stored text, which comes in many small frames, and shows how the answer ended."""
-    monkeypatch.setattr("webui.replay.PIECE_CHARS", 7)
+    monkeypatch.setattr("webui.chat.replay.PIECE_CHARS", 7)
     routes = []
 
     def forward(route):

@@ -23,7 +23,7 @@ from fake_upstream import (  # noqa: F401 (fixtures)
     webui,
 )
 from webui import create_app
-from webui.cli import main
+from webui.commands.cli import main
 from webui.config import ConfigError
 from webui.secrets import SecretBox, SecretError, get_box
 

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from test_conversations_api import snapshot
-from webui.context import BYTES_PER_TOKEN, MESSAGE_OVERHEAD
+from webui.chat.context import BYTES_PER_TOKEN, MESSAGE_OVERHEAD
 from webui.registry import DROPIN_PACKAGE
 
 # A provider whose model holds 300 tokens, as the server estimates them, and answers with how many messages it saw.

@@ -8,7 +8,7 @@ from databases import run_sql
 from test_attachments_cleanup import conversation_with, owner
 from test_auth import add_user
 from webui import create_app, secrets
-from webui.cli import main
+from webui.commands.cli import main
 from webui.storage import schema
 
 KEYS = {table.name: ", ".join(column.name for column in table.primary_key.columns) for table in schema.COPIED}

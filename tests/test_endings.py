@@ -17,7 +17,7 @@ from fake_upstream import (  # noqa: F401 (upstream and webui are fixtures)
     upstream,
     webui,
 )
-from webui.markers import Ending
+from webui.chat.markers import Ending
 from webui.providers import local
 from webui.providers.ollama import OllamaProvider
 from webui.providers.openai import OpenAIProvider

@@ -9,7 +9,7 @@ from simple_websocket import Client
 from conftest import ServerProcess, Socket, chat, handshake
 from test_cli import clean_env
 from webui.providers.local import bundled_model_path
-from webui.security import socket_cap
+from webui.access.security import socket_cap
 
 CONNECTIONS = 8
 

@@ -13,7 +13,7 @@ from fake_upstream import (  # noqa: F401 (upstream and webui are fixtures)
     upstream,
     webui,
 )
-from webui.cli import main
+from webui.commands.cli import main
 from webui.providers.local import bundled_model_path
 
 CHAT = "/v1/chat/completions"

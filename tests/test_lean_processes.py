@@ -48,7 +48,7 @@ def test_redis_py_and_postgresql_s_dialect_are_loaded_only_by_a_server_that_uses
     alone = loaded_modules(BUILD_AND_UPSERT, env)
     assert "sqlalchemy.dialects.sqlite" in alone
     assert not [name for name in alone if name.split(".")[0] == "redis" or name.startswith("sqlalchemy.dialects.postgresql")]
-    assert not [name for name in alone if name.startswith("webui.shared.") or name == "webui.remote_answer"]
+    assert not [name for name in alone if name.startswith("webui.shared.") or name == "webui.chat.remote_answer"]
     # Building the app with Redis connects to nothing (it connects at first use): no server is needed here.
     shared = loaded_modules(BUILD_AND_UPSERT, {**env, "WEBUI_REDIS_URL": "redis://127.0.0.1:9/0"})
     assert {"redis", "webui.shared.limits", "webui.shared.answer_log", "webui.shared.answer_reader"} <= shared

@@ -11,7 +11,8 @@ from test_answer_saver import PostgresDatabase, server_log, stop_and_compare, st
 from test_cli import server_command
 from test_conversation_restart import owner_cookie
 from test_shared_resume import connect
-from webui import create_app, identity
+from webui import create_app
+from webui.access import identity
 from webui.storage import conversations, get_db
 from webui.storage.answer_parts import Part, append_parts
 from webui.storage.database import transaction

@@ -8,7 +8,7 @@ from conftest import Browser
 from databases import run_sql
 from test_auth import webui
 from test_conversations_api import stranger  # noqa: F401 (a fixture)
-from webui.identity import user_owner
+from webui.access.identity import user_owner
 from webui.presets_api import MAX_PRESETS
 from webui.storage import get_db, presets
 from webui.storage.database import transaction

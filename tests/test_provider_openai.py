@@ -33,7 +33,7 @@ from fake_upstream import (  # noqa: F401 (upstream and webui are fixtures)
     webui,
 )
 from webui.errors import ProviderError
-from webui.markers import Ending
+from webui.chat.markers import Ending
 from webui.providers.local import bundled_model_path
 from webui.providers.openai import OpenAIProvider
 

@@ -4,8 +4,8 @@ import time
 import pytest
 
 from conftest import delta_seqs, turn
-from webui.connection import RESUMES_PER_MINUTE
-from webui.replay import PIECE_CHARS
+from webui.chat.connection import RESUMES_PER_MINUTE
+from webui.chat.replay import PIECE_CHARS
 
 
 def text_of(frames):

@@ -16,7 +16,7 @@ from test_auth import PASSWORD, signed_in
 from test_cli import clean_env
 from webui import create_app
 from webui.errors import UserError
-from webui.roles import require_admin
+from webui.access.roles import require_admin
 from webui.storage import accounts
 
 # The table as every release before roles made it.

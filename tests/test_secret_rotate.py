@@ -16,7 +16,7 @@ from test_connections import lab, send
 from test_secrets import flip
 from webui import create_app
 from webui.config import ConfigError
-from webui.secret_commands import reseal
+from webui.commands.secrets import reseal
 from webui.secrets import KEY_FILE, SecretBox, SecretError, derive_key, get_box
 
 KEYS = {"lab": "sk-rotate-canary-0001", "lab2": "sk-rotate-canary-0002"}

@@ -7,8 +7,8 @@ import requests
 
 from conftest import Browser, LiveServer, Visitor, chat, handshake, raw_handshake
 from webui import create_app
-from webui.limits import Backoff, Window
-from webui.security import CSP, allow_request, socket_cap
+from webui.access.limits import Backoff, Window
+from webui.access.security import CSP, allow_request, socket_cap
 
 CANARY = "canary-5f0c2a9e71d84b36"
 CANARY_MODULE = '''

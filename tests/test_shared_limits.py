@@ -4,8 +4,8 @@ import time
 import redis
 
 from webui import create_app
-from webui.auth import get_access
-from webui.limits import BackedOff
+from webui.access.auth import get_access
+from webui.access.limits import BackedOff
 from webui.shared.limits import SharedAttempt
 from webui.shared.outage import RETRY_SECONDS
 

@@ -19,7 +19,7 @@ from test_cli import clean_env, server_command
 from test_conversation_restart import owner_cookie
 from test_answer_saver import server_log
 from test_recovery import database_app, left_streaming, row
-from webui.auth import get_access
+from webui.access.auth import get_access
 from webui.shared.workers import LEASE_SECONDS, SUSPECT_SECONDS
 
 pytestmark = pytest.mark.both_databases

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from webui.auth import get_access
+from webui.access.auth import get_access
 from webui.i18n import LANGUAGES
 
 

@@ -126,10 +126,10 @@ def test_a_failing_title_model_leaves_the_first_line_quietly(titled, caplog):
     with caplog.at_level(logging.DEBUG):
         visitor, _, frames = first_answer(server)
         deadline = time.monotonic() + 10
-        while not [r for r in caplog.records if r.name == "webui.titles"] and time.monotonic() < deadline:
+        while not [r for r in caplog.records if r.name == "webui.chat.titles"] and time.monotonic() < deadline:
             time.sleep(0.02)
         assert title_of(visitor, frames) == FIRST_LINE
-    [record] = [r for r in caplog.records if r.name == "webui.titles"]
+    [record] = [r for r in caplog.records if r.name == "webui.chat.titles"]
     assert record.levelno == logging.DEBUG and "RuntimeError" in record.getMessage()
     assert not [r for r in caplog.records[started:] if r.levelno >= logging.WARNING]
 

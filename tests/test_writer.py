@@ -10,9 +10,9 @@ import pytest
 
 from bench import frames as wire
 from conftest import DaemonThread, chat, delta_seqs, raw_handshake
-from webui.answer import FRAME_CHARS, Answer, Cursor
-from webui.remote_answer import RemoteAnswer
-from webui.writer import FRAMES_PER_TURN, MIN_GAP_SECONDS, WINDOW_SECONDS, WRITES_PER_SECOND, Pacer, Writer, frame_text
+from webui.chat.answer import FRAME_CHARS, Answer, Cursor
+from webui.chat.remote_answer import RemoteAnswer
+from webui.chat.writer import FRAMES_PER_TURN, MIN_GAP_SECONDS, WINDOW_SECONDS, WRITES_PER_SECOND, Pacer, Writer, frame_text
 
 
 FINAL = re.compile(rb'^\{"type": "(done|error)".*\n', re.MULTILINE)

@@ -1,4 +1,4 @@
 """`python -m webui`: the `webui` command."""
-from .cli import main
+from .commands.cli import main
 
 main()

@@ -1,8 +1,8 @@
 """Who the caller is and what they may do (GET /api/me), and the accounts with their roles, for admins."""
 from flask import Blueprint, g, jsonify
 
-from .auth import get_access
-from .roles import is_admin, require_admin
+from .access.auth import get_access
+from .access.roles import is_admin, require_admin
 
 bp = Blueprint("accounts", __name__, url_prefix="/api")
 

@@ -6,8 +6,10 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from . import config as settings
+from . import accounts_api, attachments, connections, conversations_api, health, i18n, module_keys_api, openai_api, presets_api, registry, shared, shutdown, storage, views
+from .access import auth, identity, security
+from .chat import runner, stored_answers, writer, ws
 from .errors import UserError, json_error, user_error_response
-from . import accounts_api, attachments, auth, connections_api, conversations_api, health, i18n, identity, module_keys_api, ollama_models_api, openai_api, presets_api, registry, runner, security, shared, shutdown, storage, stored_answers, stored_connections, views, writer, ws
 from .openai_api import routes as openai_routes
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -57,7 +59,7 @@ def create_app(config=None):
     stored_answers.init_app(app)
     runner.init_app(app)
     registry.init_app(app)
-    stored_connections.init_app(app)
+    connections.init_app(app)
     module_keys_api.init_app(app)
     writer.init_app(app)
     shutdown.init_app(app)
@@ -67,8 +69,6 @@ def create_app(config=None):
     conversations_api.init_app(app)
     app.register_blueprint(accounts_api.bp)
     app.register_blueprint(presets_api.bp)
-    app.register_blueprint(connections_api.bp)
-    app.register_blueprint(ollama_models_api.bp)
     app.register_blueprint(module_keys_api.bp)
     attachments.init_app(app)
     app.register_blueprint(health.bp)

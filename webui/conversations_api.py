@@ -5,11 +5,11 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import attachments
+from .access.identity import current_owner
+from .access.security import allow_body, allow_request
+from .chat.frames import parse_json
+from .chat.stored_answers import get_stored_answers
 from .errors import UserError, bad_request
-from .frames import parse_json
-from .identity import current_owner
-from .stored_answers import get_stored_answers
-from .security import allow_body, allow_request
 from .storage import archive, conversations, get_db, validate
 from .storage.database import transaction
 

@@ -4,13 +4,13 @@ import time
 from flask import Blueprint, abort, jsonify, request
 from flask_babel import gettext as _
 
-from .runner import get_runner
-from .answer import Answer, Cursor
+from .access.security import count_upstream_request
+from .chat.answer import Answer, Cursor
+from .chat.chat_request import ChatRequest
+from .chat.runner import get_runner
+from .chat.writer import PullWriter
 from .errors import UserError, bad_request, failure_message
-from .chat_request import ChatRequest
 from .registry import get_registry, resolve
-from .security import count_upstream_request
-from .writer import PullWriter
 
 PROMPT = "Reply with one short sentence."
 MAX_TOKENS = 8

@@ -5,15 +5,15 @@ import threading
 from flask import Blueprint, jsonify
 from flask_babel import gettext as _
 
-from .connection_fields import KEEP, field_error, new_key
-from .connections_api import hint, request_body
+from .access.roles import require_admin
+from .connections.api import hint, request_body
+from .connections.fields import KEEP, field_error, new_key
+from .connections.providers import check_keys
 from .errors import UserError, bad_request
 from .registry import ModuleProvider, get_registry
-from .roles import require_admin
 from .secrets import SecretError
 from .storage import connections, get_db, module_keys
 from .storage.database import transaction
-from .stored_connections import check_keys
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@ import json
 from flask import Blueprint, current_app, jsonify
 from flask_babel import gettext as _
 
+from .access.identity import current_owner
+from .access.roles import require_admin
 from .conversations_api import json_body
 from .errors import bad_request
-from .identity import current_owner
-from .roles import require_admin
 from .storage import get_db, presets, validate
 from .storage.database import transaction
 

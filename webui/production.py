@@ -109,7 +109,7 @@ class Gunicorn(BaseApplication):
         it from this process (see serving.py)."""
         # Imported here, in the worker: the arbiter, which imports this module, holds none of the app.
         from .serving import start_serving
-        from .terminal import build_app
+        from .commands.terminal import build_app
 
         app = build_app(self.overrides)
         start_serving(app)

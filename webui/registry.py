@@ -258,7 +258,7 @@ def load_dropins(registry, folder, keys):
 
 def build(config):
     """Build the registry from the settings: built-ins first, then drop-ins; the page's connections are set after
-    (stored_connections)."""
+    (connections/providers.py)."""
     registry = Registry(default=config["WEBUI_DEFAULT_PROVIDER"])
     register_builtins(registry, config)
     registry.end_builtins()

@@ -9,12 +9,12 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import get_locale
 
 from . import preview
+from .access.identity import current_owner
+from .access.roles import is_admin
+from .chat.options import NUMERIC_OPTIONS
 from .errors import UserError
 from .i18n import LANGUAGES, script_catalog, script_plurals
-from .identity import current_owner
-from .options import NUMERIC_OPTIONS
 from .registry import get_registry
-from .roles import is_admin
 from .storage import connections, conversations, get_db
 
 bp = Blueprint("chat", __name__)

@@ -14,7 +14,7 @@ Export and import use portable (records.read gives a file back, intake.accept st
 intake.examine(owner, name, type, data) reads a file as accept() does but in memory, and records.insert() stores it
 inside the transaction that writes its message.
 """
-from .. import security
+from ..access import security
 from ..shared import make_window
 from . import api, jobs
 from .cleanup import collect

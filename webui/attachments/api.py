@@ -6,9 +6,9 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.multipart import NEED_DATA, Data, Epilogue, Field, File, MultipartDecoder
 
+from ..access.identity import current_owner
+from ..access.security import allow_request
 from ..errors import UserError, bad_request
-from ..identity import current_owner
-from ..security import allow_request
 from ..storage import get_db
 from . import cleanup, files, intake, records
 

@@ -5,7 +5,7 @@ messages: data: URLs read, sent, stored with a stored exchange), stream (the ans
 (made, hashed, checked), running (the answers under way, stopped when their token goes), cors (which pages may call it
 from a browser), store (WEBUI_API_STORE), page (the page's /api/tokens), commands (`webui token`).
 """
-from ..origins import origins_setting
+from ..access.origins import origins_setting
 from . import page, routes, running
 from .tokens import Lookup
 

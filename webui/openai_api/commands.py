@@ -4,11 +4,11 @@ from contextlib import contextmanager
 import click
 from flask_babel import gettext as _
 
-from ..auth import get_access
+from ..access.auth import get_access
+from ..access.identity import user_owner
+from ..commands.terminal import build_app, terminal
 from ..errors import UserError
-from ..identity import user_owner
 from ..storage import api_tokens, get_db
-from ..terminal import build_app, terminal
 from . import tokens
 
 

@@ -8,7 +8,7 @@ import re
 
 from flask import current_app, request
 
-from ..origins import DEFAULT_PORTS, parse_host, parse_origin
+from ..access.origins import DEFAULT_PORTS, parse_host, parse_origin
 
 METHODS = "GET, POST, OPTIONS"
 # A preflight asks for the headers its request will carry (OpenAI's JavaScript client adds its own X-Stainless-*):

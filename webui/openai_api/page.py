@@ -2,9 +2,9 @@
 from flask import Blueprint, current_app, jsonify
 from flask_babel import gettext as _
 
-from ..connections_api import request_body
+from ..access.identity import current_owner
+from ..connections.api import request_body
 from ..errors import UserError, bad_request
-from ..identity import current_owner
 from ..storage import api_tokens, get_db
 from . import tokens
 

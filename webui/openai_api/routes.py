@@ -7,17 +7,17 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..answer import Answer, Cursor
-from ..context import Budget
+from ..access.limits import client_key
+from ..access.security import API_PREFIX
+from ..chat.answer import Answer, Cursor
+from ..chat.chat_request import ChatRequest
+from ..chat.context import Budget
+from ..chat.runner import get_runner
+from ..chat.writer import PullWriter
 from ..conversations_api import json_body
 from ..errors import UserError
-from ..chat_request import ChatRequest
-from ..limits import client_key
 from ..registry import get_registry, resolve
-from ..runner import get_runner
-from ..security import API_PREFIX
 from ..shutdown import get_shutdown
-from ..writer import PullWriter
 from . import cors, images, store
 from .hangup import LOOK_SECONDS, client_socket, hung_up
 from .shapes import Reply, completion_request, error_response, model_list, model_object, usage, user_error_response

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from flask import current_app, jsonify
 from flask_babel import gettext as _
 
+from ..chat.options import NUMERIC_OPTIONS, parse_options
 from ..errors import ProviderError, UserError, bad_request
-from ..options import NUMERIC_OPTIONS, parse_options
 from . import images
 
 # OpenAI's "developer" role is its newer name for "system".

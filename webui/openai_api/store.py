@@ -2,10 +2,10 @@
 
 The images of its messages become attachments those stored messages carry, as the page's messages carry theirs.
 """
+from ..chat.stored_answers import StoredAnswer, get_stored_answers
+from ..chat.turns import Turn
 from ..storage import conversations, get_db, validate
 from ..storage.database import transaction
-from ..stored_answers import StoredAnswer, get_stored_answers
-from ..turns import Turn
 from . import images
 
 

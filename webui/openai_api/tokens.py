@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import gettext as _
 
-from ..auth import get_access
+from ..access.auth import get_access
 from ..errors import UserError, bad_request
 from ..storage import api_tokens, app_connection, get_db, validate
 from ..storage.api_tokens import PREFIX

@@ -5,9 +5,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..attachments.prompt import Vision
-from ..context import Budget, Trimmed
+from ..chat.context import Budget, Trimmed
+from ..chat.markers import Via
 from ..errors import ProviderError, UserError, error_text, failure_message
-from ..markers import Via
 from .base import Provider
 from .upstream import UpstreamProvider
 

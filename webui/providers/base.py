@@ -3,7 +3,7 @@ import logging
 
 from flask_babel import gettext as _
 
-from ..context import ESTIMATE
+from ..chat.context import ESTIMATE
 from ..errors import ProviderError, UserError
 
 log = logging.getLogger(__name__)

@@ -7,9 +7,9 @@ from pathlib import Path
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from ..chat.markers import ending
 from ..cooperative import in_native_thread, native_steps
 from ..errors import ProviderError, UserError
-from ..markers import ending
 from .base import Provider
 from .llama_tokens import LlamaCounter
 

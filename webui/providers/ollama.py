@@ -8,7 +8,7 @@ import logging
 import re
 
 from ..attachments.prompt import ollama_messages
-from ..markers import ending
+from ..chat.markers import ending
 from .failures import Failure, json_object, raise_if_error
 from .lines import LineTooLong, text_lines
 from .ollama_models import DELETE_MESSAGES, MAX_PULL_LINE, PULL_MESSAGES, installed, paced, progress

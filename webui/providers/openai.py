@@ -2,7 +2,7 @@
 import json
 
 from ..attachments.prompt import openai_messages
-from ..markers import ending
+from ..chat.markers import ending
 from .failures import Failure, json_object, raise_if_error
 from .lines import sse_data
 from .upstream import UpstreamProvider

@@ -7,7 +7,7 @@ import requests
 from flask_babel import gettext as _
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
-from ..context import retry_window
+from ..chat.context import retry_window
 from ..errors import NeedsKeyError, ProviderError, excerpt, redact
 from .base import Provider
 from .failures import MESSAGES, Failure, error_text, json_object, overflow, retry_after

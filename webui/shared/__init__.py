@@ -11,7 +11,7 @@ So the limits are made here, in this process's kind (limits.py) or, with Redis, 
 """
 from flask import current_app
 
-from ..limits import Backoffs, Sockets, Window
+from ..access.limits import Backoffs, Sockets, Window
 
 # A command to Redis waits this long for an answer: a Redis that hangs fails the caller, it does not hold it.
 COMMAND_SECONDS = 2.0

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from ..limits import BackedOff, Backoffs, SocketRefused, Sockets, Window
+from ..access.limits import BackedOff, Backoffs, SocketRefused, Sockets, Window
 from . import get_redis
 from .outage import UNREACHED, get_outage
 from .workers import SOCKETS_KEY, WORKERS

@@ -21,13 +21,13 @@ import uuid
 
 from sqlalchemy import select
 
+from ..chat.stored_answers import get_stored_answers
 from ..patrol import Patrol
 from ..storage import get_db
 from ..storage.answer_parts import interrupt, interrupting
 from ..storage.database import StorageError
 from ..storage.schema import messages
 from ..storage.search import json_list, listed
-from ..stored_answers import get_stored_answers
 from . import get_redis
 from .outage import UNREACHED, get_outage
 

@@ -4,8 +4,8 @@ import json
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 
+from ..chat.options import parse_options
 from ..errors import bad_request
-from ..options import parse_options
 from . import conversations
 from .schema import messages
 
