@@ -1,5 +1,6 @@
 """Errors meant for the person at the page: a stable code and a message that says what to do."""
 import base64
+import math
 import re
 import string
 from functools import lru_cache
@@ -27,7 +28,13 @@ def json_error(code, message, status=None, headers=None, field=None):
 
 def user_error_response(error):
     """A UserError raised while handling a request, answered as JSON; nothing was changed."""
-    return json_error(error.code, error.message, field=error.details.get("field"))
+    headers = retry_after_header(error.details.get("retry_after"))
+    return json_error(error.code, error.message, headers=headers, field=error.details.get("field"))
+
+
+def retry_after_header(seconds):
+    """Retry-After for a refusal that knows how long the caller is to wait (whole seconds, at least one), else none."""
+    return {"Retry-After": str(max(1, math.ceil(seconds)))} if seconds is not None else {}
 
 
 class UserError(Exception):

@@ -4,7 +4,7 @@ import time
 from flask import Blueprint, abort, jsonify, request
 from flask_babel import gettext as _
 
-from .access.security import count_upstream_request
+from .access.security import count_request
 from .chat.answer import Answer, Cursor
 from .chat.chat_request import ChatRequest
 from .chat.runner import get_runner
@@ -97,6 +97,6 @@ def check():
     names = body.get("providers")
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise bad_request(_("“providers” must be a list of provider names."))
-    count_upstream_request()
+    count_request()
     results = check_providers(names)
     return jsonify(prompt=PROMPT, max_tokens=MAX_TOKENS, results=results)

@@ -172,19 +172,27 @@ def internal_error(error):
     return refuse(500, "internal_error", _("Something went wrong inside the server; its log has the details."))
 
 
+def request_key(owner):
+    """Whose allowance a request of `owner` counts against: a signed-in user's own; an anonymous owner's address, as a
+    fresh cookie must not buy a fresh allowance."""
+    return owner if g.get("user") else client_key()
+
+
 def allow_request(owner, window="webui.requests"):
     """Whether `owner` may make another request of a kind the app counts per minute (0: no limit): by default a chat
     request (WEBUI_REQUESTS_PER_MINUTE), or an import ("webui.imports", WEBUI_IMPORTS_PER_MINUTE)."""
-    # Anonymous owners are counted by address: a fresh cookie must not buy a fresh allowance.
-    key = owner if g.get("user") else client_key()
-    return current_app.extensions[window].hit(key)
+    return current_app.extensions[window].hit(request_key(owner))
 
 
-def count_upstream_request():
-    """Count a request that sends providers their keys (a health check, a server's list of models) as a chat request
-    of its caller; refuse one too many."""
-    if not allow_request(current_owner()):
-        raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
+def count_request(key=None):
+    """Count a request against WEBUI_REQUESTS_PER_MINUTE, one allowance for the page's chats, the API's and the requests
+    that send providers their keys (a health check, a server's list of models); refuse one too many, saying when to
+    try again. `key` says whose allowance (request_key); by default the caller's."""
+    window = current_app.extensions["webui.requests"]
+    key = key or request_key(current_owner())
+    if not window.hit(key):
+        message = _("Too many requests: wait a minute and try again.")
+        raise UserError(message, code="rate_limited", retry_after=window.wait(key))
 
 
 def allow_body(app, endpoint, limit):

@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 
 from .. import attachments
 from ..access.limits import Window
-from ..access.security import allow_request
+from ..access.security import count_request, request_key
 from ..attachments.prompt import Vision, with_files_of_last_user
 from ..errors import UserError, bad_request
 from ..registry import resolve
@@ -83,8 +83,7 @@ class Connection:
         chat = parse_chat(frame)
         self.shutdown.refuse_new_answers()
         self.admit(chat.request_id)
-        if not allow_request(self.owner):
-            raise UserError(_("Too many requests: wait a minute and try again."), code="rate_limited")
+        count_request(request_key(self.owner))
         after = None
         cursor = Cursor(self.writer, chat.request_id)
         if chat.stored:

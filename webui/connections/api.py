@@ -3,7 +3,7 @@ from flask import Blueprint, current_app, jsonify
 from flask_babel import gettext as _
 
 from ..access.roles import require_admin
-from ..access.security import count_upstream_request
+from ..access.security import count_request
 from ..conversations_api import json_body
 from ..errors import ProviderError, UserError, bad_request, json_error
 from ..providers.auto import AUTO
@@ -168,7 +168,7 @@ def test():
         # The name only says who did not answer: without one, the server is called by its address.
         fields["name"] = fields.get("base_url") if isinstance(fields.get("base_url"), str) and fields["base_url"] else "?"
     check_fields(fields, taken=set(), named=named)
-    count_upstream_request()
+    count_request()
     server = build_provider(server_entry({**fields, "models": None}, None if key is KEEP else key))
     try:
         return jsonify(models=server.models())

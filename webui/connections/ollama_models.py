@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, stream_with_context
 from flask_babel import gettext as _
 
 from ..access.roles import require_admin
-from ..access.security import count_upstream_request
+from ..access.security import count_request
 from ..errors import ProviderError, UserError, json_error
 from ..providers.base import Unavailable
 from ..providers.ollama import OllamaProvider
@@ -101,7 +101,7 @@ def pull_lines(server, model, idle_seconds):
 def installed(connection_id):
     """The models installed on an Ollama connection's server, asked now."""
     server = ollama_server(connection_id)
-    count_upstream_request()
+    count_request()
     try:
         return jsonify(models=server.installed())
     except ProviderError as e:
@@ -118,7 +118,7 @@ def pull(connection_id):
     if unknown:
         raise UserError(_("“%(field)s” is not a field of a pull: give the model's “name”.", field=unknown[0][:40]))
     model = model_name(body.get("name"))
-    count_upstream_request()
+    count_request()
     idle_seconds = max(MIN_PULL_IDLE_SECONDS, current_app.config["WEBUI_PULL_IDLE_SECONDS"])
     lines = stream_with_context(pull_lines(server, model, idle_seconds))
     # A proxy that buffered the response would hold the progress back until the download ended.
@@ -130,7 +130,7 @@ def delete(connection_id, name):
     """Delete a model from an Ollama connection's server."""
     server = ollama_server(connection_id)
     model = model_name(name)
-    count_upstream_request()
+    count_request()
     try:
         server.delete(model)
     except ProviderError as e:

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..access.limits import client_key
-from ..access.security import API_PREFIX
+from ..access.security import API_PREFIX, count_request
 from ..chat.answer import Answer, Cursor
 from ..chat.chat_request import ChatRequest
 from ..chat.context import Budget
@@ -112,17 +112,9 @@ def resolve_model(model_id):
 
 
 def limit_key(bearer):
-    """Whose limits a request counts against, as security.allow_request counts the page's: a user's own, and without
+    """Whose limits a request counts against, as security.request_key says for the page's: a user's own, and without
     accounts those of the caller's address (any program there may make a token of a new browser)."""
     return bearer.owner if bearer.user else client_key()
-
-
-def count_request(key):
-    """Count the request against WEBUI_REQUESTS_PER_MINUTE, an allowance shared with the page."""
-    window = current_app.extensions["webui.requests"]
-    if not window.hit(key):
-        message = _("Too many requests: wait a minute and try again.")
-        raise UserError(message, code="rate_limited", retry_after=window.wait(key))
 
 
 @bp.post("/chat/completions")

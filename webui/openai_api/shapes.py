@@ -12,7 +12,7 @@ from flask import current_app, jsonify
 from flask_babel import gettext as _
 
 from ..chat.options import NUMERIC_OPTIONS, parse_options
-from ..errors import ProviderError, UserError, bad_request
+from ..errors import ProviderError, UserError, bad_request, retry_after_header
 from . import images
 
 # OpenAI's "developer" role is its newer name for "system".
@@ -66,8 +66,7 @@ def error_body(code, message, provider_failed, param=None):
 def error_response(code, message, provider_failed=False, param=None, retry_after=None):
     """An error in OpenAI's shape with its status, and Retry-After when the caller is to wait."""
     status, body = error_body(code, message, provider_failed, param)
-    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {}
-    return jsonify(body), status, headers
+    return jsonify(body), status, retry_after_header(retry_after)
 
 
 def user_error_response(error):
