@@ -1,9 +1,9 @@
 """`webui serve` once its checks pass: the command becomes gunicorn's arbiter, which starts with none of the app loaded.
 
-The command (cli.serve_production) builds the app in its own process to read and check the settings and the access
-rules and to upgrade the database; a refusal ends it there, with its message and exit status. Then it replaces itself
-(os.execv: the same process, whose PID systemd and tests signal) with this file run by the same Python, so the
-arbiter, which never serves a request, holds gunicorn and gevent (production.py) instead of the whole app; each
+The command (serve_production in commands/cli.py) builds the app in its own process to read and check the settings and
+the access rules and to upgrade the database; a refusal ends it there, with its message and exit status. Then it
+replaces itself (os.execv: the same process, whose PID systemd and tests signal) with this file run by the same Python,
+so the arbiter, which never serves a request, holds gunicorn and gevent (production.py) instead of the whole app; each
 worker builds the app after the fork. The handover is one JSON argument: the settings the arbiter reads, the command
 line's overrides and the number of workers. None of it is a secret (a command line is public on its machine): the
 workers read every other setting, secrets included, from the environment and the settings file again, as the command

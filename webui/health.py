@@ -19,7 +19,7 @@ bp = Blueprint("health", __name__)
 
 
 def probe(registry, name, clock=time.monotonic):
-    """Ask one provider the prompt through the same run loop a chat uses (runner.py) and measure the answer."""
+    """Ask one provider the prompt through the same run loop a chat uses (chat/runner.py) and measure the answer."""
     result = {
         "provider": name,
         "model": None,

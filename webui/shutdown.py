@@ -5,7 +5,7 @@ every socket is closed with 1012 (service restart) after its last frame, so page
 resume there.
 
 `webui serve` drains on SIGTERM (production.Worker), and at once on SIGINT and SIGQUIT; `webui` on SIGTERM, and at once
-on Ctrl-C (cli.serve).
+on Ctrl-C (commands/cli.py, serve).
 """
 import threading
 import time

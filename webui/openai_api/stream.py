@@ -1,6 +1,6 @@
 """A /v1 answer as it is made: its first frames, then the response's server-sent events.
 
-The answer runs in its own thread (under gevent, a greenlet: see runner.py) and adds chunks to its log; the cursor's
+The answer runs in its own thread (a greenlet: see chat/runner.py) and adds chunks to its log; the cursor's
 writer (writer.PullWriter) only wakes the response, which takes every chunk the cursor has not sent as one event and
 writes it. So a stream waits for the network only in its own response, and other users go on meanwhile. Closing the
 response (the client went away, which the server sees at the next write) stops the answer as the page's Stop does,

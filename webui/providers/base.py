@@ -16,7 +16,7 @@ class Provider:
     needs_auth = False
     # Seconds an answer may go without text before it ends with `timeout`; None: WEBUI_PROVIDER_IDLE_SECONDS.
     idle_seconds = None
-    # Tokens kept for the answer when a request sets no max_tokens; None: a share of the context (see context.py).
+    # Tokens kept for the answer when a request sets no max_tokens; None: a share of the context (see chat/context.py).
     answer_tokens = None
     # The generation options the provider uses when a request leaves them out, where it knows them: the page shows them.
     option_defaults = {}

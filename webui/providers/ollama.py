@@ -16,7 +16,7 @@ from .upstream import UpstreamProvider, as_failure
 
 log = logging.getLogger(__name__)
 
-# The chat frame's option names (options.py), and what Ollama calls them inside "options".
+# The chat frame's option names (chat/options.py), and what Ollama calls them inside "options".
 OPTIONS = {
     "temperature": "temperature",
     "top_p": "top_p",

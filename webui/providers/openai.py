@@ -7,7 +7,7 @@ from .failures import Failure, json_object, raise_if_error
 from .lines import sse_data
 from .upstream import UpstreamProvider
 
-# The chat frame's options (options.py) under their own names: the OpenAI ones, plus top_k, min_p and
+# The chat frame's options (chat/options.py) under their own names: the OpenAI ones, plus top_k, min_p and
 # repeat_penalty, which llama.cpp, vLLM and LM Studio read and strict servers refuse with a clear 400.
 OPTIONS = (
     "temperature", "top_p", "max_tokens", "presence_penalty", "frequency_penalty", "seed", "stop",

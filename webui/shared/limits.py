@@ -1,7 +1,7 @@
 """Limits counted across every worker and host through Redis: request windows, sign-in back-off, open sockets.
 
-Each class here is its limits.py namesake when WEBUI_REDIS_URL is not set. With it, the counts live in Redis, kept by
-Lua scripts that read Redis's own clock (hosts' clocks may differ) and change nothing unless the limit allows. While
+Each class here stands for its namesake in access/limits.py when WEBUI_REDIS_URL is set: the counts live in Redis, kept
+by Lua scripts that read Redis's own clock (hosts' clocks may differ) and change nothing unless the limit allows. While
 Redis cannot be reached (see outage.py) every limit falls back to this process's own count, with its own memory of the
 last minutes: a client may then get up to one allowance per worker, nobody is refused for Redis's sake, and no request
 waits for Redis longer than one client timeout per RETRY_SECONDS. Keys hold a hash of the client's key (an address or

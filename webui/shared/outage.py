@@ -10,7 +10,7 @@ RETRY_SECONDS, so no request waits for the client's timeout again and again. Wha
   Redis may have lost what it had;
 - the answer reader (answer_reader.py) ends its followers with shared_unavailable once Redis has been unreachable for
   its OUTAGE_SECONDS: they cannot get the rest of their answers;
-- a resume or a stop of an answer another worker runs (remote_answer.py) gets shared_unavailable at once.
+- a resume or a stop of an answer another worker runs (chat/remote_answer.py) gets shared_unavailable at once.
 """
 import logging
 import threading
