@@ -80,6 +80,7 @@ function fillEach(items) {
   items.forEach(([element], index) => place(element, ...sanitized[index].childNodes));
 }
 
+// The element's children replaced by `nodes`, each code block given its copy button.
 function place(element, ...nodes) {
   warm = true;
   element.replaceChildren(...nodes);

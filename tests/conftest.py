@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 
 from databases import database_url, postgres_cluster, pytest_configure, pytest_generate_tests  # noqa: F401 (fixtures, hooks)
 from webui import create_app
-from webui.registry import DROPIN_PACKAGE
+from webui.providers.registry import DROPIN_PACKAGE
 
 DROPINS = Path(__file__).parent / "dropins"
 

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from conftest import LiveServer, Visitor, chat, turn
 from test_bridge_ws import text_of
 from webui import create_app
-from webui.registry import DROPIN_PACKAGE
+from webui.providers.registry import DROPIN_PACKAGE
 
 CAP = 100_000
 # One chunk far over the cap, then more that must never be asked for.

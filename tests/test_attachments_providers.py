@@ -19,7 +19,7 @@ from webui.chat import turns
 from webui.chat.chat_request import parse_chat
 from webui.errors import UserError
 from webui.providers.base import Provider
-from webui.registry import DROPIN_PACKAGE
+from webui.providers.registry import DROPIN_PACKAGE
 from webui.storage import FILENAME, get_db
 
 # A module whose models read images: it records what it is sent.

@@ -6,7 +6,7 @@ import pytest
 
 from test_conversations_api import snapshot
 from webui.chat.context import BYTES_PER_TOKEN, MESSAGE_OVERHEAD
-from webui.registry import DROPIN_PACKAGE
+from webui.providers.registry import DROPIN_PACKAGE
 
 # A provider whose model holds 300 tokens, as the server estimates them, and answers with how many messages it saw.
 WINDOWED = '''

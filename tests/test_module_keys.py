@@ -13,7 +13,7 @@ from test_auth import add_user, signed_in
 from test_connections import send
 from webui import create_app
 from webui.config import ConfigError
-from webui.registry import DROPIN_PACKAGE
+from webui.providers.registry import DROPIN_PACKAGE
 from webui.secrets import SecretBox, SecretError, get_box
 
 pytestmark = pytest.mark.both_databases

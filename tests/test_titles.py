@@ -13,7 +13,7 @@ from test_cli import clean_env
 from test_conversation_restart import get_json, owner_cookie
 from test_shutdown import connect
 from webui import create_app
-from webui.registry import DROPIN_PACKAGE
+from webui.providers.registry import DROPIN_PACKAGE
 
 # Answers like a chat model, and names conversations when asked to: as models do, with a label, quotes and markup.
 TITLER = '''

@@ -6,11 +6,12 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from . import config as settings
-from . import accounts_api, attachments, connections, conversations_api, health, i18n, module_keys_api, openai_api, presets_api, registry, shared, shutdown, storage, views
+from . import accounts_api, attachments, connections, conversations_api, health, i18n, module_keys_api, openai_api, presets_api, shared, shutdown, storage, views
 from .access import auth, identity, security
 from .chat import runner, stored_answers, writer, ws
 from .errors import UserError, json_error, user_error_response
 from .openai_api import routes as openai_routes
+from .providers import registry
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 

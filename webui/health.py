@@ -10,7 +10,7 @@ from .chat.chat_request import ChatRequest
 from .chat.runner import get_runner
 from .chat.writer import PullWriter
 from .errors import UserError, bad_request, failure_message
-from .registry import get_registry, resolve
+from .providers.registry import get_registry, resolve
 
 PROMPT = "Reply with one short sentence."
 MAX_TOKENS = 8

@@ -10,7 +10,7 @@ from .connections.api import hint, request_body
 from .connections.fields import KEEP, field_error, new_key
 from .connections.providers import check_keys
 from .errors import UserError, bad_request
-from .registry import ModuleProvider, get_registry
+from .providers.registry import ModuleProvider, get_registry
 from .secrets import SecretError
 from .storage import connections, get_db, module_keys
 from .storage.database import transaction

@@ -14,7 +14,7 @@ from .access.roles import is_admin
 from .chat.options import NUMERIC_OPTIONS
 from .errors import UserError
 from .i18n import LANGUAGES, script_catalog, script_plurals
-from .registry import get_registry
+from .providers.registry import get_registry
 from .storage import connections, conversations, get_db
 
 bp = Blueprint("chat", __name__)

@@ -8,7 +8,7 @@ from ..access.limits import Window
 from ..access.security import count_request, request_key
 from ..attachments.prompt import Vision, with_files_of_last_user
 from ..errors import UserError, bad_request
-from ..registry import resolve
+from ..providers.registry import resolve
 from ..shared import get_redis
 from ..storage import conversations, get_db
 from . import titles, turns

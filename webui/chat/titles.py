@@ -15,7 +15,7 @@ from greenlet import GreenletExit
 from sqlalchemy import bindparam, select, update
 
 from ..cooperative import patched
-from ..registry import get_registry, resolve
+from ..providers.registry import get_registry, resolve
 from ..storage import get_db
 from ..storage.conversations import title_from
 from ..storage.schema import conversations, messages

@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, update
 from .. import attachments
 from ..attachments import prompt
 from ..errors import bad_request
-from ..registry import resolve
+from ..providers.registry import resolve
 from ..storage import conversations, validate
 from ..storage.schema import messages
 from .context import Budget

@@ -8,7 +8,7 @@ from wsproto.events import TextMessage
 from wsproto.utilities import LocalProtocolError
 
 from ..access.identity import current_owner
-from ..registry import get_registry
+from ..providers.registry import get_registry
 from ..shutdown import get_shutdown
 from .connection import Connection
 from .runner import get_runner

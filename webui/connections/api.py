@@ -8,8 +8,8 @@ from ..conversations_api import json_body
 from ..errors import ProviderError, UserError, bad_request, json_error
 from ..providers.auto import AUTO
 from ..providers.configured import TYPES, build_provider
+from ..providers.registry import get_registry
 from ..providers.upstream import UpstreamProvider
-from ..registry import get_registry
 from ..secrets import SecretError
 from ..storage import connections, get_db
 from ..storage.database import transaction

@@ -15,8 +15,8 @@ from ..errors import ProviderError, UserError, json_error
 from ..providers.base import Unavailable
 from ..providers.ollama import OllamaProvider
 from ..providers.ollama_models import valid_name
+from ..providers.registry import get_registry
 from ..providers.upstream import UpstreamProvider
-from ..registry import get_registry
 from ..storage import connections, get_db
 from .api import config_servers, request_body
 from .providers import provider_of

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from ..config import ConfigError
 from ..providers.base import Unavailable
 from ..providers.configured import server_provider
-from ..registry import get_registry
+from ..providers.registry import get_registry
 from ..secrets import SecretError
 from ..storage import connections, get_db
 

@@ -16,7 +16,7 @@ from ..chat.runner import get_runner
 from ..chat.writer import PullWriter
 from ..conversations_api import json_body
 from ..errors import UserError
-from ..registry import get_registry, resolve
+from ..providers.registry import get_registry, resolve
 from ..shutdown import get_shutdown
 from . import cors, images, store
 from .hangup import LOOK_SECONDS, client_socket, hung_up

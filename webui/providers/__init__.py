@@ -1,6 +1,7 @@
-"""Built-in providers; each module has register(registry, config).
+"""Providers: their registry (registry.py, drop-in modules too), their base class (base.py) and the built-in ones.
 
-`auto` is made by the registry (auto.over), which remakes it when the page's connections change.
+Each built-in module has register(registry, config). `auto` is made by the registry (auto.over), which remakes it when
+the page's connections change.
 """
 from . import configured, local
 

@@ -12,12 +12,11 @@ from flask import current_app
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 
-from . import legacy_typing
-from .attachments.prompt import openai_messages, text_messages
-from .errors import NeedsKeyError, UserError
-from .providers import auto, register_builtins
-from .providers.auto import AUTO
-from .providers.base import Provider, Unavailable
+from ..attachments.prompt import openai_messages, text_messages
+from ..errors import NeedsKeyError, UserError
+from . import auto, legacy_typing, register_builtins
+from .auto import AUTO
+from .base import Provider, Unavailable
 
 log = logging.getLogger(__name__)
 
