@@ -2,7 +2,8 @@
 
 llama.cpp keeps the prompt it evaluated last and reads only what follows the part a new prompt shares with it. Before
 the history overflows, each turn shares everything but the new message; the budget then drops old turns in steps of
-half the room (webui/chat/context.py), so that the turns after an overflow share their beginning too, until the next step.
+half the room (webui/chat/context.py), so that the turns after an overflow share their beginning too, until the next
+step.
 """
 import asyncio
 import statistics
