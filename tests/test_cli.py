@@ -5,7 +5,7 @@ import sys
 import urllib.request
 
 from conftest import ServerProcess
-from webui.arbiter import display_url
+from webui.serving.arbiter import display_url
 
 
 def clean_env(**extra):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import bindparam, func, select, update
 
-from webui import create_app, serving, storage
+from webui import create_app, storage
+from webui.serving.lock import start_serving
 from webui.config import ConfigError
 from webui.storage import answer_parts, conversations
 from webui.storage.database import StorageError, transaction
@@ -75,7 +76,7 @@ def test_an_old_database_is_upgraded_with_its_data_intact(app_config):
     app = create_app(app_config)
     assert pragma(path, "user_version") == SCHEMA_VERSION
     # The answer cut off by the old server is marked once a server starts serving the folder.
-    serving.start_serving(app)
+    start_serving(app)
     client = app.test_client()
     client.set_cookie("webui_owner", "AAAAAAAAAAAAAAAAAAAAAA")
     conversation = client.get("/api/conversations/old1").json
@@ -115,7 +116,7 @@ def test_a_database_of_schema_2_with_an_answer_streaming_is_upgraded_in_place(ap
     answer = client.get("/api/conversations/old1").json["messages"][-1]
     assert (answer["content"], answer["status"]) == ("Half an answer, then more", "streaming")
     assert [c["id"] for c in client.get("/api/conversations?q=answer").json["conversations"]] == ["old1"]
-    serving.start_serving(app)
+    start_serving(app)
     answer = client.get("/api/conversations/old1").json["messages"][-1]
     assert (answer["content"], answer["status"]) == ("Half an answer, then more", "interrupted")
     assert [c["id"] for c in client.get("/api/conversations?q=more").json["conversations"]] == ["old1"]

@@ -1,6 +1,7 @@
 """A self-hosted chat UI for language models: create_app() builds the Flask app (app.py) from its settings and its parts.
 
-Importing the package imports nothing else: `webui serve`'s arbiter (arbiter.py) runs modules of it without the app.
+Importing the package imports nothing else: `webui serve`'s arbiter (serving/arbiter.py) runs modules of it without
+the app.
 """
 
 

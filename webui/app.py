@@ -6,7 +6,8 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from . import config as settings
-from . import accounts_api, attachments, connections, conversations_api, health, i18n, module_keys_api, openai_api, presets_api, shared, shutdown, storage, views
+from . import accounts_api, attachments, connections, conversations_api, health, i18n, module_keys_api, openai_api, presets_api, shared, storage, views
+from .serving import shutdown
 from .access import auth, identity, security
 from .chat import runner, stored_answers, writer, ws
 from .errors import UserError, json_error, user_error_response

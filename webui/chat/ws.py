@@ -9,7 +9,7 @@ from wsproto.utilities import LocalProtocolError
 
 from ..access.identity import current_owner
 from ..providers.registry import get_registry
-from ..shutdown import get_shutdown
+from ..serving.shutdown import get_shutdown
 from .connection import Connection
 from .runner import get_runner
 from .stored_answers import get_stored_answers

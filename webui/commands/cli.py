@@ -5,9 +5,10 @@ import socket
 import click
 from flask_babel import gettext as _
 
-from .. import cooperative, health, serving
+from .. import cooperative, health
+from ..serving.lock import start_serving
 from ..access import auth
-from ..arbiter import announce, become_arbiter
+from ..serving.arbiter import announce, become_arbiter
 from ..errors import UserError
 from ..openai_api.commands import token
 from .accounts import user
@@ -32,8 +33,8 @@ def main(ctx, host, port, config_path, no_auth):
 
 def serve(overrides):
     """Run gevent's WSGI server in this process, as `webui serve` runs gunicorn's gevent worker (one runtime, see
-    cooperative.py), until SIGTERM or Ctrl-C; then drain it (see shutdown.py): after SIGTERM with the grace period,
-    after Ctrl-C without."""
+    cooperative.py), until SIGTERM or Ctrl-C; then drain it (see serving/shutdown.py): after SIGTERM with the grace
+    period, after Ctrl-C without."""
     # Before the app is built, so the providers' HTTP client is imported with gevent's sockets and ssl.
     cooperative.patch()
     import gevent
@@ -57,7 +58,7 @@ def serve(overrides):
             message = _("Could not listen on %(address)s: %(reason)s.", address=address, reason=e.strerror or e)
         raise click.ClickException(message) from None
     # Once it listens: a start that fails (the port is taken) must not touch the answers of the server that runs.
-    serving.start_serving(app)
+    start_serving(app)
     announce(config["WEBUI_HOST"], server.server_port)
     shutdown, stopping, grace = app.extensions["webui.shutdown"], Event(), []
 
@@ -138,7 +139,7 @@ def check_workers(app, workers):
 @click.pass_obj
 def serve_production(overrides, workers):
     """Serve with gunicorn on gevent: `--workers` processes, each with up to WEBUI_CONNECTIONS connections at once.
-    Every check, and the database's upgrade, happens here; then this process becomes gunicorn's arbiter (arbiter.py)."""
+    Every check, and the database's upgrade, happens here; then this process becomes gunicorn's arbiter (serving/arbiter.py)."""
     app = build_app(overrides)
     check_access(app)
     check_workers(app, workers)

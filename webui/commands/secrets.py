@@ -10,7 +10,7 @@ from flask_babel import ngettext
 
 from .. import secrets
 from ..errors import UserError
-from ..serving import LOCK_FILE, alone
+from ..serving.lock import LOCK_FILE, alone
 from ..storage import get_db, sealed
 from ..storage.database import transaction
 from .terminal import build_app, terminal

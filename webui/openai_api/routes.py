@@ -17,7 +17,7 @@ from ..chat.writer import PullWriter
 from ..conversations_api import json_body
 from ..errors import UserError
 from ..providers.registry import get_registry, resolve
-from ..shutdown import get_shutdown
+from ..serving.shutdown import get_shutdown
 from . import cors, images, store
 from .hangup import LOOK_SECONDS, client_socket, hung_up
 from .shapes import Reply, completion_request, error_response, model_list, model_object, usage, user_error_response

@@ -7,7 +7,7 @@ one request that needed Redis, never into a crash, and the next use tries again 
 This module is all that a server without WEBUI_REDIS_URL loads of the package: the package's other modules, and
 redis-py with what it imports (megabytes in every process), are imported only where a server that shares uses them.
 So the limits are made here, in this process's kind (access/limits.py) or, with Redis, in the kind that counts in Redis
-(shared/limits.py); the other choosing places are serving.py, chat/stored_answers.py and chat/connection.py.
+(shared/limits.py); the other choosing places are serving/lock.py, chat/stored_answers.py and chat/connection.py.
 """
 from flask import current_app
 

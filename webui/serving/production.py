@@ -106,10 +106,10 @@ class Gunicorn(BaseApplication):
 
     def load(self):
         """Build the app in the worker, after the fork (SQLite connections and threads must not cross one), and serve
-        it from this process (see serving.py)."""
+        it from this process (see lock.py)."""
         # Imported here, in the worker: the arbiter, which imports this module, holds none of the app.
-        from .serving import start_serving
-        from .commands.terminal import build_app
+        from .lock import start_serving
+        from ..commands.terminal import build_app
 
         app = build_app(self.overrides)
         start_serving(app)

@@ -8,11 +8,11 @@ the lock cannot tell (other hosts serve the same database): leases in Redis deci
 import logging
 from pathlib import Path
 
-from . import attachments
-from .shared import get_redis
-from .storage import get_db
-from .storage.answer_parts import recover
-from .storage.database import StorageError
+from .. import attachments
+from ..shared import get_redis
+from ..storage import get_db
+from ..storage.answer_parts import recover
+from ..storage.database import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def start_serving(app):
     app.extensions["webui.serving_lock"] = lock
     if get_redis(app) is not None:
         # Only a server that shares loads shared/'s modules and redis-py (megabytes a process): see shared/__init__.
-        from .shared import signouts, workers
+        from ..shared import signouts, workers
 
         workers.start(app)
         signouts.start(app)

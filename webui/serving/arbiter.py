@@ -55,7 +55,7 @@ def become_arbiter(config, overrides, workers):
 
 def main(handover):
     """Run gunicorn as become_arbiter handed over, until it stops."""
-    from . import cooperative
+    from .. import cooperative
 
     # Before gunicorn and gevent are imported: every process of the server runs on gevent (see cooperative).
     cooperative.patch()
@@ -69,9 +69,9 @@ def main(handover):
 
 if __name__ == "__main__":
     # The package comes from the folder the command imported it from (a checkout in its working directory, say).
-    PACKAGE_ROOT = str(Path(__file__).parent.parent)
+    PACKAGE_ROOT = str(Path(__file__).parents[2])
     if PACKAGE_ROOT not in sys.path:
         sys.path.insert(0, PACKAGE_ROOT)
-    from webui.arbiter import main as run_arbiter
+    from webui.serving.arbiter import main as run_arbiter
 
     run_arbiter(json.loads(sys.argv[1]))

@@ -15,8 +15,8 @@ from flask_babel import gettext as _
 from wsproto.events import CloseConnection
 from wsproto.utilities import LocalProtocolError
 
-from .access.limits import cut
-from .errors import UserError
+from ..access.limits import cut
+from ..errors import UserError
 from .stopping import CLOSE_SECONDS
 
 # The WebSocket close code that tells a client the server is restarting, and to come back.
