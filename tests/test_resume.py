@@ -170,6 +170,28 @@ def test_bad_resume_frames_are_refused(visitor, frame):
     assert error["type"] == "error" and error["code"] == "bad_request"
 
 
+def test_a_resume_past_the_chunks_made_is_refused_and_the_answer_goes_on(visitor):
+    """A cursor placed past the answer's chunks once made its writer spin for good when the answer ended (one frame
+    froze a gevent server for every user): the page cannot have chunks the answer has not made."""
+    first = visitor.connect()
+    first.send(turn("r1", model="slow", content="go"))
+    start = deltas(first, "r1", 2)[0]
+    second = visitor.connect()
+    second.send({"type": "resume", "request_id": "ahead", "message_id": start["message_id"], "after": 10**6})
+    refused = second.recv()
+    assert (refused["type"], refused["request_id"], refused["code"]) == ("error", "ahead", "bad_request")
+    assert "after" in refused["message"]
+    second.send({"type": "resume", "request_id": "behind", "message_id": start["message_id"], "after": 1})
+    followed = [second.recv() for _ in range(2)]
+    assert [frame["type"] for frame in followed] == ["start", "delta"] and followed[1]["seq"] >= 2
+    while (frame := first.recv())["type"] == "delta":
+        pass
+    assert (frame["type"], frame["reason"]) == ("done", "complete")
+    while (frame := second.recv())["type"] == "delta":
+        pass
+    assert (frame["type"], frame["request_id"], frame["reason"]) == ("done", "behind", "complete")
+
+
 def test_text_shown_before_a_provider_stalls_is_saved_within_half_a_second(visitor):
     ws = visitor.connect()
     ws.send(turn("stall", content="wait for it", model="stall"))

@@ -2,7 +2,8 @@
 
 Invariants, under the answer's lock: only the thread running the provider adds chunks, none after the end, so the log
 an answer ended with is its whole text; the final frame is set once, after the last chunk, on every cursor then
-attached, and a later cursor is refused (it replays what was stored). A cursor is woken after what it is to send is in
+attached, and a later cursor is refused (it replays what was stored). No cursor is past the log's end (attach refuses
+one), so each reaches its final frame. A cursor is woken after what it is to send is in
 place. A chunk skips a cursor still queued in its writer, read without the lock, yet misses nothing: the writer
 unqueues a cursor before it reads the log, so that read comes after the chunk's append or the skip does not happen.
 
@@ -15,7 +16,10 @@ import threading
 import time
 from bisect import bisect_left
 
+from flask_babel import gettext as _
+
 from ..cooperative import native_lock, patched
+from ..errors import bad_request
 
 # A delta frame carries chunks until it has this many characters (or one longer chunk): a backlog leaves as frames of
 # tens of KB, not one of megabytes.
@@ -157,10 +161,13 @@ class Answer:
         return True
 
     def attach(self, cursor):
-        """Add a cursor that has had `cursor.sent` chunks: it gets the rest, then the live ones; False if over."""
+        """Add a cursor that has had `cursor.sent` chunks: it gets the rest, then the live ones; False if over.
+        Raises UserError if it claims chunks the answer has not made."""
         with self._lock:
             if self.finished:
                 return False
+            if cursor.sent > self.first + len(self.log):
+                raise bad_request(_("“after” is past the last chunk of this answer: resume from 0."))
             cursor.answer = self
             # Replaced, never changed in place: a chunk's wake loops over the list it read.
             self._cursors = [*self._cursors, cursor]
