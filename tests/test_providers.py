@@ -1,6 +1,8 @@
 """The provider registry: /api/providers, drop-in modules, the local provider's model list."""
 import os
 
+import pytest
+
 from conftest import LiveServer, chat, delta_seqs
 from webui import create_app
 from webui.providers.local import bundled_model_path
@@ -87,11 +89,25 @@ def test_module_errors_are_translated(client):
     assert by_name(listing)["broken_module"]["error"].startswith("Не удалось загрузить broken_module.py")
 
 
-def test_a_module_without_the_contract_is_broken(providers_dir, app_config):
-    (providers_dir / "halfway.py").write_text("url = 'x'\n")
-    app = create_app(app_config)
-    halfway = by_name(app.test_client().get("/api/providers").get_json())["halfway"]
-    assert not halfway["available"] and "_create_completion" in halfway["error"]
+GENERATOR = "def _create_completion(model, messages, stream, **kwargs):\n    yield 'x'\n"
+
+
+@pytest.mark.parametrize(
+    "source, error",
+    [
+        ("url = 'x'\n", "ImportError: the module has no model, _create_completion"),
+        ("import sys\nsys.exit('set LAB_TOKEN first')\n", "SystemExit: set LAB_TOKEN first"),
+        ("raise RuntimeError('no GPU here')\n", "RuntimeError: no GPU here"),
+    ],
+)
+def test_a_module_that_fails_its_import_or_contract_is_listed_broken_and_the_rest_serve(providers_dir, app_config,
+                                                                                          source, error):
+    (providers_dir / "halfway.py").write_text(source)
+    client = create_app(app_config).test_client()
+    providers = by_name(client.get("/api/providers").get_json())
+    assert (providers["halfway"]["available"], providers["halfway"]["error"]) == (
+        False, f"halfway.py could not be loaded: {error}")
+    assert providers["testing"]["available"] is True
 
 
 def test_a_module_that_needs_a_key_waits_for_one(providers_dir, app_config):
@@ -132,17 +148,36 @@ def test_a_modules_long_error_reaches_the_page_and_the_log_short_and_without_its
     assert all(key.upper() not in text.upper() for text in [error["message"], caplog.text])
 
 
-def test_a_module_that_raises_while_listing_models_does_not_break_the_listing(providers_dir, app_config):
-    source = (
-        "url = 'x'\nsupports_stream = True\nneeds_auth = False\n"
-        "class Models:\n    def __iter__(self):\n        raise RuntimeError('cannot list')\nmodel = Models()\n"
-        "def _create_completion(model, messages, stream, **kwargs):\n    yield ''\n"
-    )
-    (providers_dir / "moody.py").write_text(source)
-    response = create_app(app_config).test_client().get("/api/providers")
+RAISING_MODELS = "class Models:\n    def __iter__(self):\n        raise RuntimeError('cannot list')\nmodel = Models()\n"
+
+
+@pytest.mark.parametrize(
+    "models, error",
+    [
+        (RAISING_MODELS, "RuntimeError"),
+        ("model = None\n", "TypeError"),
+        ("model = 3\n", "TypeError"),
+        ("model = ['a', 3]\n", "“model” must be a name or a list of names"),
+    ],
+)
+def test_a_module_whose_models_cannot_be_listed_is_unavailable_in_the_listing_and_to_a_chat(
+        providers_dir, app_config, models, error):
+    (providers_dir / "moody.py").write_text("url = 'x'\nsupports_stream = True\n" + models + GENERATOR)
+    app = create_app(app_config)
+    response = app.test_client().get("/api/providers")
     assert response.status_code == 200
     moody = by_name(response.get_json())["moody"]
-    assert not moody["available"] and "RuntimeError" in moody["error"]
+    message = f"moody.py could not list its models: {error}"
+    assert (moody["available"], moody["error"], moody["models"]) == (False, message, [])
+    live = LiveServer(app)
+    try:
+        ws = live.connect()
+        ws.send(chat("m", provider="moody", model="a"))
+        refused = ws.recv()
+        ws.close()
+    finally:
+        live.stop()
+    assert refused == {"type": "error", "request_id": "m", "code": "provider_unavailable", "message": message}
 
 
 def test_the_page_offers_its_lan_address_only_beyond_loopback(app_config):

@@ -13,7 +13,7 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 
 from ..attachments.prompt import openai_messages, text_messages
-from ..errors import NeedsKeyError, UserError
+from ..errors import NeedsKeyError, ProviderError, UserError
 from . import auto, legacy_typing, register_builtins
 from .auto import AUTO
 from .base import Provider, Unavailable
@@ -45,9 +45,22 @@ class ModuleProvider(Provider):
         self.supports_images = getattr(module, "supports_images", False) is True
 
     def models(self):
-        """Return the module's `model`, which may be one name or a list."""
+        """Return the module's `model`, which may be one name or a list (any iterable) of names."""
         model = self.module.model
-        return [model] if isinstance(model, str) else list(model)
+        try:
+            models = [model] if isinstance(model, str) else list(model)
+        except Exception as e:  # `model` is no list, or the module's own iterable failed
+            raise self._unlisted(type(e).__name__) from e
+        if not all(isinstance(name, str) for name in models):
+            raise self._unlisted(_("“model” must be a name or a list of names"))
+        return models
+
+    def _unlisted(self, error):
+        """The error of a module whose models cannot be listed: the listing shows it, a chat gets it."""
+        return ProviderError(
+            _("%(file)s could not list its models: %(error)s", file=f"{self.name}.py", error=error),
+            code="provider_unavailable",
+        )
 
     def context_limit(self, model):
         """The module's `context_length`: one number of tokens, or one per model name."""
@@ -246,7 +259,8 @@ def load_dropins(registry, folder, keys):
             continue
         try:
             provider = ModuleProvider(path.stem, load_module(path), key=keys.get(path.stem))
-        except Exception as e:
+        # sys.exit("set FOO first") is how many scripts refuse to run: here it refuses only this module.
+        except (Exception, SystemExit) as e:
             log.warning("provider module %s failed to load: %r", path, e)
             provider = unloadable(path.stem, path.name, f"{type(e).__name__}: {e}")
         try:
