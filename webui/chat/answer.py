@@ -91,7 +91,7 @@ def frame_end(log, first, sent, stop, size):
     """(end, characters) of the frame that starts at chunk `sent`, given the chunks up to `stop` with `size` >=
     FRAME_CHARS characters: it ends with the chunk that brings it to FRAME_CHARS. Found stepping back from `stop` a few
     chunks at most, else by measuring every chunk."""
-    for _ in range(STEPS_BACK):
+    for _step in range(STEPS_BACK):
         last = len(log[stop - 1 - first])
         if size - last < FRAME_CHARS:
             return stop, size
