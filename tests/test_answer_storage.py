@@ -15,7 +15,7 @@ SURROGATES = '''
 import time
 
 url = "http://127.0.0.1/surrogates"
-model = ["split", "lone", "paused"]
+model = ["split", "lone", "paused", "held"]
 supports_stream = True
 needs_auth = False
 
@@ -32,6 +32,11 @@ def _create_completion(model, messages, stream, **kwargs):
         time.sleep(0.8)
         yield "\\ude00"
         yield " end"
+    elif model == "held":
+        # Half an emoji at the end of a chunk of text that is shown at once, then a pause.
+        yield "shown and stored \\ud83d"
+        time.sleep(1.5)
+        yield "\\ude00 end"
     else:
         yield "half "
         yield "\\ud83d"
@@ -75,6 +80,18 @@ def test_surrogates_are_stored_as_text(visitor):
         frames = ask(ws, model, model, "surrogates")
         answer = stored_answer(visitor, frames[0]["conversation_id"])
         assert (answer["content"], answer["status"]) == (stored, "complete")
+
+
+def test_text_before_half_an_emoji_is_stored_while_the_provider_pauses(visitor):
+    """Only the half waits for its other half: the text shown before it in the same chunk is stored in time."""
+    ws = visitor.connect()
+    ws.send({**turn("held", content="go", model="held"), "provider": "surrogates"})
+    start, shown = ws.recv(), ws.recv()
+    assert shown["text"] == "shown and stored \ud83d"
+    assert wait_for(lambda: stored_answer(visitor, start["conversation_id"])["content"] == "shown and stored ", 0.8)
+    assert ws.until_final("held")[-1]["reason"] == "complete"
+    answer = stored_answer(visitor, start["conversation_id"])
+    assert (answer["content"], answer["status"]) == ("shown and stored 😀 end", "complete")
 
 
 def test_the_saver_outlives_what_it_could_not_write(visitor):

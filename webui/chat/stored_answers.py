@@ -48,12 +48,14 @@ class StoredAnswer(Answer):
         super().__init__(cursor, provider, model, clock)
         self.turn = turn
         self.registry = registry
-        self._stored_chunks = 0
+        # Where the stored text ends: (chunks, characters of the next chunk), the second only when that chunk's last
+        # character, half a surrogate pair, waits for its other half.
+        self._stored = (0, 0)
         # The unfinished word the next part is indexed with in front of it: a continued answer's goes on its prefix's.
         self._lead = lead_after("", turn.prefix)
         self._store_due = clock() + FLUSH_SECONDS
-        # While the saver writes a part: how many chunks it ends with, and when it was taken.
-        self._taken = (0, 0.0)
+        # While the saver writes a part: where it ends (as _stored), and when it was taken.
+        self._taken = ((0, 0), 0.0)
         # Set by whoever ends the answer, before the end is handed to the saver: what it writes, then sends.
         self._end_stats = None
         self._final_frame = None
@@ -76,20 +78,29 @@ class StoredAnswer(Answer):
         """The Part of this answer that is due to be written, or None; the text of an answer that has ended goes with
         its end."""
         upto = len(self.log)
-        if self.finished or self._clock() < self._store_due or upto <= self._stored_chunks:
+        if self.finished or self._clock() < self._store_due:
             return None
-        if ends_in_half_a_pair(self.log[upto - 1]):
+        text, end = self._unstored(upto), (upto, 0)
+        if ends_in_half_a_pair(text):
             # Kept for the next write, which has the other half: text is stored as UTF-8, which has no halves.
-            upto -= 1
-        self._taken = (upto, self._clock())
-        text = "".join(self.log[self._stored_chunks : upto])
+            text, end = text[:-1], (upto - 1, len(self.log[upto - 1]) - 1)
+        if not text:
+            return None
+        self._taken = (end, self._clock())
         return Part(self.turn.message_id, text, self._lead, self.provider, self.model, self.stats())
+
+    def _unstored(self, upto):
+        """The text of the chunks before chunk `upto` that is not stored yet."""
+        chunks, chars = self._stored
+        if chunks >= upto:
+            return ""
+        return self.log[chunks][chars:] + "".join(self.log[chunks + 1 : upto])
 
     def settle_part(self, part, written):
         """Mark the part that take_part() gave stored if `written`, else due again in RETRY_SECONDS."""
         if written:
             # Due again FLUSH_SECONDS after it was taken, however long the write took: text waits no longer.
-            self._stored_chunks, taken_at = self._taken
+            self._stored, taken_at = self._taken
             self._lead = lead_after(self._lead, part.text)
             self._store_due = taken_at + FLUSH_SECONDS
         else:
@@ -105,7 +116,7 @@ class StoredAnswer(Answer):
 
     def take_end(self):
         """The End to write: the text no part has, and how the answer ended."""
-        tail = "".join(self.log[self._stored_chunks :])
+        tail = self._unstored(len(self.log))
         return End(self.turn.message_id, tail, self.status, self.provider, self.model, self._end_stats, self.error)
 
     def settle_end(self, written):
