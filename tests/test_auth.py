@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from simple_websocket import ConnectionClosed
 
 from conftest import Browser, ServerProcess, chat, handshake, turn
+from test_cli import server_command
 from test_cli import clean_env
 from webui import create_app
 from webui.commands.cli import check_access, main
@@ -237,7 +238,23 @@ def test_a_right_password_takes_its_guess_back(app_config, server):
     assert Browser(server.url).login("alice", PASSWORD).status_code == 429
 
 
-def test_signing_out_closes_that_users_sockets_and_ends_all_their_sessions(app_config, server):
+@pytest.fixture(params=["in-process", "webui", "webui serve"])
+def any_server(request, app_config, server):
+    """The test's app served in this process, or its data folder by `webui` (gevent's server) or `webui serve`
+    (gunicorn's), which hand the app the connection's socket in different ways."""
+    if request.param == "in-process":
+        yield server
+        return
+    database = {"WEBUI_DATABASE_URL": app_config["WEBUI_DATABASE_URL"]} if app_config["WEBUI_DATABASE_URL"] else {}
+    command, env = server_command(app_config["WEBUI_DATA_DIR"], app_config["WEBUI_PROVIDERS_DIR"],
+                                  *request.param.split()[1:], **database)
+    process = ServerProcess(command, env=env)
+    yield process
+    process.stop()
+
+
+def test_signing_out_closes_that_users_sockets_and_ends_all_their_sessions(app_config, any_server):
+    server = any_server
     add_user(app_config)
     here, elsewhere = signed_in(server), signed_in(server)
     sockets = [here.connect(), elsewhere.connect()]
@@ -250,7 +267,8 @@ def test_signing_out_closes_that_users_sockets_and_ends_all_their_sessions(app_c
     assert here.get("/api/providers").status_code == 401
 
 
-def test_a_new_password_or_a_deleted_account_closes_sockets_within_seconds(app_config, server):
+def test_a_new_password_or_a_deleted_account_closes_sockets_within_seconds(app_config, any_server):
+    server = any_server
     add_user(app_config)
     add_user(app_config, "bob")  # so that deleting alice leaves the server asking for a session
     browser = signed_in(server)

@@ -188,6 +188,17 @@ class SocketRefused(Exception):
         self.code = code
 
 
+def client_socket(environ):
+    """The connection's socket as the server (gunicorn, gevent's, werkzeug's) puts it in the WSGI environment, or None."""
+    raw = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    if raw is None:
+        # gevent's server (`webui`) names none: the request's body is read from it, through a wrapper when the
+        # request has a body and straight from the connection's file when it has none (a WebSocket's upgrade).
+        body = environ.get("wsgi.input")
+        raw = getattr(getattr(getattr(body, "rfile", body), "raw", None), "_sock", None)
+    return raw
+
+
 def cut(raw):
     """End a connection from another thread: its reader sees the stream end and the socket's handler returns."""
     if raw is None:  # a server that hands the application no socket: nothing to cut

@@ -15,7 +15,7 @@ from ..secrets import app_key
 from ..shared import make_sockets, make_window
 from . import auth, cookies, origins
 from .identity import current_owner, user_owner
-from .limits import SocketRefused, client_key, get_sockets
+from .limits import SocketRefused, client_key, client_socket, get_sockets
 
 # No inline script and nothing from another host. KaTeX writes inline style attributes, so styles may be inline.
 CSP = "; ".join(
@@ -104,7 +104,7 @@ def sign_in_required():
 def admit_socket():
     """Count the new WebSocket against its owner's and the server's caps, and remember it so it can be closed."""
     user = g.get("user")
-    raw = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+    raw = client_socket(request.environ)
     # Without an account the owner is the browser's identity cookie, so sockets that another process on the same
     # address opens without it cannot use up the browser's place; all of that address share a looser cap.
     owner, address = (current_owner(), client_key()) if not user else (user_owner(user), None)

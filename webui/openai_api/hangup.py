@@ -12,15 +12,6 @@ import socket
 LOOK_SECONDS = 0.5
 
 
-def client_socket(environ):
-    """The connection's socket as the server (gunicorn, gevent's, werkzeug's) puts it in the WSGI environment, or None."""
-    raw = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
-    if raw is None:
-        rfile = getattr(environ.get("wsgi.input"), "rfile", None)
-        raw = getattr(getattr(rfile, "raw", None), "_sock", None)
-    return raw
-
-
 def hung_up(raw):
     """Whether the client at `raw` has closed its side; False when there is no socket to look at."""
     if raw is None:

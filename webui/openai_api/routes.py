@@ -7,7 +7,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..access.limits import client_key
+from ..access.limits import client_key, client_socket
 from ..access.security import API_PREFIX, count_request
 from ..chat.answer import Answer, Cursor
 from ..chat.chat_request import ChatRequest
@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..providers.registry import get_registry, resolve
 from ..serving.shutdown import get_shutdown
 from . import cors, images, store
-from .hangup import LOOK_SECONDS, client_socket, hung_up
+from .hangup import LOOK_SECONDS, hung_up
 from .shapes import Reply, completion_request, error_response, model_list, model_object, usage, user_error_response
 from .stream import EventStream, failure, first_frames, interrupted_message, text_and_final
 from .tokens import authenticate
