@@ -33,6 +33,8 @@ WORDS = {
         "images_all": "images: all",
         "ollama_note": "Ollama also reports which of its models read images",
         "no_vision": "Choose at least one model that reads images, or “No model”.",
+        "signed_in": "Signed in as bob",
+        "sign_out": "Sign out everywhere",
     },
     "ru": {
         "found": "Сервер перечисляет 2 модели: fake-model, other-model",
@@ -54,6 +56,8 @@ WORDS = {
         "images_all": "изображения: все",
         "ollama_note": "Ollama и сам сообщает, какие его модели читают изображения",
         "no_vision": "Выберите хотя бы одну модель, которая читает изображения, или «Ни одна модель».",
+        "signed_in": "Вы вошли как bob",
+        "sign_out": "Выйти на всех устройствах",
     },
 }
 
@@ -264,6 +268,27 @@ def sign_in(page, server, name, lang):
     page.fill("input[name='password']", PASSWORD)
     page.click("button[type='submit']")
     open_chat(page, server, f"/?lang={lang}")
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_signed_in_user_sees_who_they_are_and_signs_out_from_the_page(page, app_config, server, lang):
+    add_user(app_config, "alice")
+    add_user(app_config, "bob")
+    sign_in(page, server, "bob", lang)
+    form = page.locator("#sign-out")
+    expect(form).to_contain_text(WORDS[lang]["signed_in"])
+    expect(page.locator("#connection")).to_have_attribute("data-state", "online")
+    screenshot(page, f"sign-out-{lang}")
+    form.get_by_role("button", name=WORDS[lang]["sign_out"]).click()
+    page.wait_for_url(f"{server.url}/login")
+    assert page.context.request.get(f"{server.url}/api/conversations").status == 401
+    page.goto(f"{server.url}/")
+    page.wait_for_url(f"{server.url}/login?next=/")
+
+
+def test_without_accounts_the_page_offers_no_sign_out(page, server):
+    open_chat(page, server)
+    expect(page.locator("#sign-out")).to_have_count(0)
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])

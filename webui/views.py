@@ -5,7 +5,7 @@ import re
 import socket
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, g, jsonify, render_template, request
 from flask_babel import get_locale
 
 from . import preview
@@ -68,6 +68,7 @@ def index(conversation_id=None):
         models_dir=models_dir(),
         # Who sees Settings → Connections; every request it makes is checked again (roles.require_admin).
         admin=is_admin(),
+        user=g.get("user"),
     )
 
 
