@@ -87,8 +87,8 @@ function resizeInput() {
   input.style.height = `${input.scrollHeight}px`;
 }
 
-// A message the server refused (too long for it or for the model) comes back, unless something else was typed or
-// attached since.
+// A message the server refused without storing it (too long, a provider that cannot answer, a limit) comes back,
+// unless something else was typed or attached since.
 function onRefused(text, attachments = []) {
   if (!input.value.trim()) {
     input.value = text;

@@ -7,9 +7,6 @@ import { _, formatNumber } from "./i18n.js";
 const newAnswer = () => ({ id: null, role: "assistant", content: "", status: "streaming" });
 // A message's files go in its frame by their ids; a message without any has no such field.
 const attachmentIds = (attachments) => (attachments.length ? { attachments: attachments.map((attachment) => attachment.id) } : {});
-// Refusals that sending the same message again cannot cure: its text and files go back to the composer, to be
-// shortened or sent to a model that reads images.
-const COMPOSER_REFUSALS = new Set(["too_large", "context_exceeded", "no_vision"]);
 const utf8 = new TextEncoder();
 
 export class Chat {
@@ -262,9 +259,10 @@ export class Chat {
     const { view, userView, content, attachments, started } = this.#pending;
     this.#pending = null;
     this.#setBusy(false);
-    // Refused before it started, the message was not stored: it leaves the list and its text and files go back to
-    // the composer.
-    if (!started && content !== undefined && COMPOSER_REFUSALS.has(frame.code)) {
+    // Refused by the server before it started (too long, a provider that cannot answer, a limit), the message was not
+    // stored: it leaves the list and its text and files go back to the composer, to be changed or sent elsewhere. A
+    // connection lost before the start (no code) keeps it in the list, with Retry.
+    if (!started && content !== undefined && frame.code) {
       this.#view.truncateFrom(userView);
       this.#onRefused(content, attachments);
       this.#notify(frame.message);

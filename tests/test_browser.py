@@ -95,6 +95,21 @@ def test_switching_provider_and_model(page, server):
     expect(details_of(page)).to_contain_text("testing · echo")
 
 
+def test_a_message_a_provider_cannot_take_goes_back_to_the_box_with_the_reason(page, server):
+    """Nothing was stored: a bubble would be gone after a reload, so the text waits in the box for another provider."""
+    open_chat(page, server)
+    page.select_option("#provider", "broken_module")
+    send(page, "keep this text")
+    expect(page.locator("#notice")).to_contain_text("broken_module.py could not be loaded")
+    expect(page.locator("#input")).to_have_value("keep this text")
+    expect(page.locator(".message")).to_have_count(0)
+    choose(page)
+    page.press("#input", "Enter")
+    expect(page.locator(".message.user .content")).to_have_text(["keep this text"])
+    wait_until_idle(page)
+    expect(page.locator(".message.assistant .content")).to_have_text(["keep this text"])
+
+
 def test_keyboard_enter_shift_enter_and_escape(page, server):
     """Enter sends, Shift+Enter starts a new line, Esc stops the answer; the skip link leads to the message box."""
     open_chat(page, server)
