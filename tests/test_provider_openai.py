@@ -156,6 +156,13 @@ def test_malformed_data_is_a_bad_stream(upstream):
     assert "{not json at all" in error.message
 
 
+def test_a_web_page_where_the_api_should_answer_says_the_base_url_is_wrong(upstream):
+    upstream.on("POST", OPENAI_CHAT, answer(body=b"<!doctype html><h1>Welcome to nginx!</h1>", content_type="text/html"))
+    texts, error = collect(lab(upstream).complete("fake-model", HELLO))
+    assert (texts, error.code) == ([], "not_api")
+    assert "answered /chat/completions with a web page" in error.message and "/v1" in error.message
+
+
 def test_a_line_that_never_ends_is_refused_before_it_exhausts_memory(upstream):
     upstream.on("POST", OPENAI_CHAT, stream(openai_event("Hi"), b"data: " + b"x" * (1024 * 1024 + 16)))
     texts, error = collect(lab(upstream).complete("fake-model", HELLO))

@@ -27,9 +27,14 @@ MAX_ERROR_BYTES = 64 * 1024
 MAX_DETAIL = 300
 
 
+def content_type(response):
+    """The response's media type, in lower case, without its parameters."""
+    return response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
 def is_json(response):
     """Whether the server answered with one JSON document instead of a stream."""
-    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    kind = content_type(response)
     return kind == "application/json" or kind.endswith("+json")
 
 
@@ -154,6 +159,10 @@ class UpstreamProvider(Provider):
             try:
                 if is_json(response):
                     yield from self.whole_answer(json_object(self._read_body(response, MAX_ANSWER_BYTES, self.read_timeout)))
+                elif content_type(response) == "text/html":
+                    # A website, or a proxy's page, where the API was expected: no line of it is an event, and read as
+                    # a stream it would end as if cut off.
+                    raise Failure("not_api", path=self.chat_path)
                 else:
                     finished = yield from self.stream_texts(text_lines(self._chunks(response, self.read_timeout)))
                     if not finished:
