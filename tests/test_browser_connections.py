@@ -20,6 +20,7 @@ WORDS = {
         "no_key": "no key",
         "disabled": "disabled",
         "removed": "Removed “lab”.",
+        "confirm": ["Cancel", "Remove"],
         "unreachable": "Cannot connect to",
         "scheme": "must be an http:// or https:// address",
         "config": "from the configuration file, read-only",
@@ -41,6 +42,7 @@ WORDS = {
         "no_key": "нет ключа",
         "disabled": "выключено",
         "removed": "«lab» удалено.",
+        "confirm": ["Отмена", "Удалить"],
         "unreachable": "Не удаётся подключиться к",
         "scheme": "должно быть адресом http:// или https://",
         "config": "из файла конфигурации, только чтение",
@@ -138,6 +140,7 @@ def test_an_admin_adds_tests_edits_disables_and_removes_a_connection(page, upstr
     page.click("#connection-save")
     expect(item(page, "lab")).to_contain_text(words["no_key"])
     item(page, "lab").get_by_role("button").last.click()
+    expect(page.locator("#confirm-dialog button")).to_have_text(words["confirm"])
     page.click("#confirm-dialog button[value='confirm']")
     expect(page.locator("#connections-status")).to_have_text(words["removed"])
     expect(item(page, "lab")).to_have_count(0)
