@@ -18,8 +18,8 @@ LANGUAGES = pytest.mark.parametrize("lang", ["en", "ru"])
 WORDS = {
     "en": {
         "attach": "Attach files",
-        "image": re.compile(r"^Image · 64\u00a0×\u00a048 · \d+ (B|byte)"),
-        "text": re.compile(r"^Text file · \d+ (B|byte)"),
+        "image": re.compile(r"^Image · 64\u00a0×\u00a048 · \d+ B"),
+        "text": re.compile(r"^Text file · \d+ B"),
         "not image": "is named or sent as an image, but it is not a PNG, JPEG, WebP or GIF image.",
         "not utf8": "is not UTF-8 text: the byte at position 3 is not valid UTF-8.",
         "limit": "A message may carry at most 2 files. 1 file was not attached.",

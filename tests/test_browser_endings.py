@@ -12,7 +12,11 @@ from fake_upstream import DONE, OPENAI_CHAT, openai_event, openai_usage, stream,
 CUT = {"en": "cut at the length limit", "ru": "обрезан по пределу длины"}
 CONTINUE = {"en": "Continue", "ru": "Продолжить"}
 DETAILS = {"en": "Details", "ru": "Подробности"}
-RATE = {"en": re.compile(r"first token in \d+ ms · \d+\.\d tokens/s$"), "ru": re.compile(r"первый токен через \d+ мс · \d+\.\d токенов/с$")}
+# The numbers as each language writes them: 1,460 and 58.5 in English, 1 460 and 58,5 in Russian.
+RATE = {
+    "en": re.compile(r"first token in \d[\d,]* ms · (\d+\.\d) tokens/s$"),
+    "ru": re.compile(r"первый токен через \d[\d\u00a0]* мс · (\d+,\d) токенов/с$"),
+}
 
 
 def lab(upstream, *steps):
@@ -63,7 +67,7 @@ def test_the_speed_is_in_tokens_per_second_behind_the_details(page, upstream, we
     expect(meta).to_be_visible()
     expect(meta).to_contain_text("lab · fake-model")
     expect(meta).to_have_text(RATE[lang])
-    rate = float(re.search(r"(\d+\.\d) ", meta.inner_text().rsplit("·", 1)[1])[1])
+    rate = float(RATE[lang].search(meta.inner_text())[1].replace(",", "."))
     # 30 tokens after the first, over the 0.4 s the fake server waits between them (or more, on a busy machine): the
     # server times them as they arrive, so a first chunk that came late shortens the span it sees by as much.
     assert 0 < rate <= 30 / 0.3
