@@ -21,8 +21,8 @@ WORDS = {
         "disabled": "disabled",
         "removed": "Removed “lab”.",
         "confirm": ["Cancel", "Remove"],
-        "unreachable": "Cannot connect to",
-        "scheme": "must be an http:// or https:// address",
+        "unreachable": "Cannot connect to gone: is the server running, and is its base URL right?",
+        "scheme": "The base URL must be an http:// or https:// address.",
         "config": "from the configuration file, read-only",
         "module_saved": "The key of “keyed” is saved.",
         "module_hint": "Key: set, ends in …57Yt, entered here.",
@@ -43,8 +43,8 @@ WORDS = {
         "disabled": "выключено",
         "removed": "«lab» удалено.",
         "confirm": ["Отмена", "Удалить"],
-        "unreachable": "Не удаётся подключиться к",
-        "scheme": "должно быть адресом http:// или https://",
+        "unreachable": "Не удаётся подключиться к gone: запущен ли сервер и верен ли его базовый URL?",
+        "scheme": "Базовый URL должен быть адресом http:// или https://.",
         "config": "из файла конфигурации, только чтение",
         "module_saved": "Ключ «keyed» сохранён.",
         "module_hint": "Ключ: задан, оканчивается на …57Yt, введён здесь.",
@@ -208,13 +208,14 @@ def test_an_unreachable_address_and_a_refused_field_are_said_in_the_pages_langua
     words = WORDS[lang]
     start_connection(page, webui([]), lang, "gone", f"http://127.0.0.1:{closed_port()}/v1")
     page.click("#connection-test")
-    expect(page.locator("#connection-test-result")).to_contain_text(words["unreachable"])
+    # Worded as the form labels the field (Base URL), not as the config file's key.
+    expect(page.locator("#connection-test-result")).to_have_text(words["unreachable"])
     expect(page.locator("#connection-test-result")).to_have_class("test-result failed")
     screenshot(page, f"connection-unreachable-{lang}")
     # The server's refusal of a field shows on that field, and nothing is stored.
     page.fill("#connection-base_url", "ftp://127.0.0.1/v1")
     page.click("#connection-save")
-    expect(page.locator("#connection-error-base_url")).to_contain_text(words["scheme"])
+    expect(page.locator("#connection-error-base_url")).to_have_text(words["scheme"])
     expect(page.locator("#connection-base_url")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#connection-form")).to_be_visible()
     assert json.loads(page_fetch(page, "GET", "/api/connections")[1])["connections"] == []
