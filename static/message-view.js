@@ -169,7 +169,8 @@ export class MessageView {
     const button = (label, onclick, idle = true) =>
       h("button", { type: "button", className: idle ? "small needs-idle" : "small", disabled: idle && this.#callbacks.isBusy(), onclick }, label);
     if (status === "streaming") return [button(_("Stop"), () => this.#callbacks.onStop(), false)];
-    const copy = button(_("Copy"), () => copyWithFeedback(copy, this.#message.content), false);
+    // A message without text (a failed answer, files alone) has nothing to copy.
+    const copy = this.#message.content ? button(_("Copy"), () => copyWithFeedback(copy, this.#message.content), false) : null;
     // Until the server has given the message its id there is nothing to act on but its text.
     if (!this.id) return [copy];
     if (role === "user") return [copy, button(_("Edit"), () => this.#startEditing())];

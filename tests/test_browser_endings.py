@@ -7,7 +7,7 @@ import pytest
 from browser import answers, choose, open_chat, screenshot, send, wait_until_idle
 from playwright.sync_api import expect
 
-from fake_upstream import DONE, OPENAI_CHAT, openai_event, openai_usage, stream, upstream, webui  # noqa: F401
+from fake_upstream import DONE, OPENAI_CHAT, answer, openai_event, openai_usage, stream, upstream, webui  # noqa: F401
 
 CUT = {"en": "cut at the length limit", "ru": "обрезан по пределу длины"}
 CONTINUE = {"en": "Continue", "ru": "Продолжить"}
@@ -112,3 +112,18 @@ def test_continue_is_offered_after_switching_versions(page, server):
     answers(page).last.locator(".versions").get_by_role("button", name="Next version").click()
     expect(answers(page).last.locator(".versions")).to_contain_text("2 / 2")
     expect(last_answer_button(page, "Continue")).to_be_visible()
+
+
+def test_an_answer_without_text_offers_no_copy(page, upstream, webui):
+    """A failed answer that wrote nothing has nothing to copy; an answer with text does."""
+    server = webui([lab(upstream)], WEBUI_TITLES=False)
+    upstream.on("POST", OPENAI_CHAT, answer(500, b'{"error": {"message": "the model crashed"}}'))
+    answered(page, server, "lab/fake-model", "hello")
+    failed = answers(page).last
+    expect(failed.locator(".message-error")).to_contain_text("the model crashed")
+    expect(failed.locator(".message-actions button")).to_have_text(["Regenerate", "Details"])
+    expect(page.locator(".message.user .message-actions button")).to_have_text(["Copy", "Edit"])
+    upstream.on("POST", OPENAI_CHAT, stream(openai_event("Hi"), openai_event(finish="stop"), DONE))
+    send(page, "again")
+    wait_until_idle(page)
+    expect(answers(page).last.locator(".message-actions button")).to_have_text(["Copy", "Regenerate", "Continue", "Details"])
