@@ -113,8 +113,9 @@ function submit() {
     notify(_("Wait until the files are uploaded, then send."));
     return;
   }
-  if (tray.failed()) {
-    notify(_("Remove the files that could not be attached, then send."));
+  const failure = tray.failure();
+  if (failure) {
+    notify([failure, _("Remove the files that could not be attached, then send.")].join(" "));
     return;
   }
   const attachments = tray.attachments();
