@@ -76,7 +76,7 @@ export class ApiTokens {
   }
 
   async #revoke(token) {
-    if (!(await confirmDialog(_("Revoke the token “%(name)s”? Programs that use it are refused at once.", { name: token.name })))) return;
+    if (!(await confirmDialog(_("Revoke the token “%(name)s”? Programs that use it are refused at once.", { name: token.name }), _("Revoke")))) return;
     try {
       await request("DELETE", `api/tokens/${encodeURIComponent(token.id)}`);
       this.#status.textContent = _("Revoked the token “%(name)s”.", { name: token.name });

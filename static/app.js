@@ -52,11 +52,15 @@ function onConversation(conversation, how) {
 }
 
 async function openConversation(id, { push, fetched }) {
+  // The address names the conversation at once: a reload or a copied link while a long one loads finds it.
+  const path = appUrl(`c/${encodeURIComponent(id)}`).pathname;
+  if (push) history.pushState(null, "", path);
   try {
     await chat.open(id, fetched);
-    if (push) history.pushState(null, "", appUrl(`c/${encodeURIComponent(id)}`).pathname);
     notify("");
   } catch (error) {
+    // The page shows a new chat instead, unless another conversation has been chosen since.
+    if (push && location.pathname === path) history.replaceState(null, "", rootPath);
     notify(error.status === 404 ? _("This conversation does not exist or was deleted.") : error.message);
     startNew({ push: false });
   }
@@ -109,8 +113,9 @@ function submit() {
     notify(_("Wait until the files are uploaded, then send."));
     return;
   }
-  if (tray.failed()) {
-    notify(_("Remove the files that could not be attached, then send."));
+  const failure = tray.failure();
+  if (failure) {
+    notify([failure, _("Remove the files that could not be attached, then send.")].join(" "));
     return;
   }
   const attachments = tray.attachments();

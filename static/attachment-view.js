@@ -75,6 +75,8 @@ export class Chip {
   failed(message) {
     this.#element.dataset.state = "failed";
     this.#note.textContent = message;
+    // Two lines show on the chip (style.css); the whole reason is the note's tooltip.
+    this.#note.title = message;
     this.#note.setAttribute("role", "alert");
     this.#progress.hidden = true;
   }

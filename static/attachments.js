@@ -42,8 +42,12 @@ export class AttachmentTray {
     return this.#uploads.some((upload) => !upload.attachment && !upload.failed);
   }
 
-  failed() {
-    return this.#uploads.some((upload) => upload.failed);
+  // Why the first refused file cannot be sent (the reason names it), its chip scrolled into view, as a phone's tray
+  // scrolls sideways; null when no file was refused.
+  failure() {
+    const upload = this.#uploads.find((upload) => upload.failed);
+    upload?.chip.element.scrollIntoView({ block: "nearest", inline: "nearest" });
+    return upload ? upload.failure : null;
   }
 
   // The uploaded files, in the order they were attached.
@@ -81,7 +85,7 @@ export class AttachmentTray {
   }
 
   #entry(name) {
-    const upload = { chip: null, controller: new AbortController(), attachment: null, failed: false };
+    const upload = { chip: null, controller: new AbortController(), attachment: null, failed: false, failure: null };
     upload.chip = new Chip(name, () => this.#remove(upload));
     this.#uploads.push(upload);
     this.#list.append(upload.chip.element);
@@ -108,6 +112,7 @@ export class AttachmentTray {
 
   #fail(upload, message) {
     upload.failed = true;
+    upload.failure = message;
     upload.chip.failed(message);
     this.#changed();
   }

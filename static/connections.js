@@ -113,7 +113,7 @@ export class Connections {
   }
 
   async #remove(connection) {
-    if (!(await confirmDialog(_("Remove the connection “%(name)s”? Its provider goes away at once.", { name: connection.name })))) return;
+    if (!(await confirmDialog(_("Remove the connection “%(name)s”? Its provider goes away at once.", { name: connection.name }), _("Remove")))) return;
     try {
       await request("DELETE", `api/connections/${encodeURIComponent(connection.id)}`);
       this.#form.close();

@@ -26,9 +26,11 @@ export function h(tag, props = {}, ...children) {
 }
 
 // Resolves to true when the person confirms; the dialog is a <form method="dialog">, so no script runs in it.
-export function confirmDialog(text) {
+// `label` is the confirming button's verb: what the action does (Revoke, Remove), not always Delete.
+export function confirmDialog(text, label = _("Delete")) {
   const dialog = $("confirm-dialog");
   $("confirm-text").textContent = text;
+  dialog.querySelector("button[value=confirm]").textContent = label;
   dialog.returnValue = "";
   dialog.showModal();
   return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true }));

@@ -1,14 +1,16 @@
 // The "Check providers" dialog: which providers answer right now, and how fast.
 import { request } from "./api.js";
 import { $ } from "./dom.js";
-import { _ } from "./i18n.js";
+import { _, formatNumber } from "./i18n.js";
+import { providerLabel } from "./pickers.js";
 
 function describe(result) {
-  if (!result.ok) return _("%(provider)s: failed — %(message)s", { provider: result.provider, message: result.error.message });
+  const provider = providerLabel(result.provider);
+  if (!result.ok) return _("%(provider)s: failed — %(message)s", { provider, message: result.error.message });
   return _("%(provider)s: works, first chunk after %(ms)s ms, %(rate)s chunks/s", {
-    provider: result.provider,
-    ms: Math.round(result.ttft_ms ?? 0),
-    rate: (result.chunks_per_s ?? 0).toFixed(1),
+    provider,
+    ms: formatNumber(Math.round(result.ttft_ms ?? 0)),
+    rate: formatNumber(result.chunks_per_s ?? 0, { decimal: true }),
   });
 }
 

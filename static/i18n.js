@@ -13,6 +13,7 @@ const once = (make) => {
 };
 const pluralRules = once(() => new Intl.PluralRules(language));
 const numbers = once(() => new Intl.NumberFormat(language));
+const oneDecimal = once(() => new Intl.NumberFormat(language, { minimumFractionDigits: 1, maximumFractionDigits: 1 }));
 
 // Same placeholders as Python's gettext: %(name)s.
 const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (match, key) => String(values[key]));
@@ -27,19 +28,21 @@ export function ngettext(singular, plural, n, values = {}) {
   return fill(forms[pluralRules().select(n)] ?? forms.other ?? (n === 1 ? singular : plural), values);
 }
 
-// A number as the page's language writes it (2,048 or 2 048).
-export function formatNumber(n) {
-  return numbers().format(n);
+// A number as the page's language writes it (2,048 or 2 048); with `decimal`, to one decimal (58.5 or 58,5).
+export function formatNumber(n, { decimal = false } = {}) {
+  return (decimal ? oneDecimal : numbers)().format(n);
 }
 
 // Bytes in decimal units as Ollama counts them, to one decimal (4.7 GB, 4,7 ГБ).
-// One formatter a unit, made at its first use (a list of models formats a size a row).
-const UNITS = ["byte", "kilobyte", "megabyte", "gigabyte", "terabyte"].map((unit) =>
+// One formatter a unit, made at its first use (a list of models formats a size a row). Intl's short English byte is
+// "139 byte", so bytes alone are the catalog's symbol (139 B, 139 Б).
+const UNITS = ["kilobyte", "megabyte", "gigabyte", "terabyte"].map((unit) =>
   once(() => new Intl.NumberFormat(language, { style: "unit", unit, unitDisplay: "short", maximumFractionDigits: 1 })),
 );
 export function formatSize(bytes) {
-  const power = Math.min(UNITS.length - 1, Math.max(0, Math.floor(Math.log10(Math.max(bytes, 1)) / 3)));
-  return UNITS[power]().format(bytes / 1000 ** power);
+  const power = Math.min(UNITS.length, Math.max(0, Math.floor(Math.log10(Math.max(bytes, 1)) / 3)));
+  if (power === 0) return _("%(n)s B", { n: formatNumber(bytes) });
+  return UNITS[power - 1]().format(bytes / 1000 ** power);
 }
 
 // A share from 0 to 1 as a whole percentage (42%, 42 %).

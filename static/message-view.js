@@ -1,8 +1,9 @@
 // One message on the page: its files, its text (Markdown for answers), the line under it and its actions.
 import { attachmentList, Chip } from "./attachment-view.js";
 import { announce, copyWithFeedback, h } from "./dom.js";
-import { _ } from "./i18n.js";
+import { _, formatNumber } from "./i18n.js";
 import { renderEachInSlices, StreamRenderer } from "./markdown.js";
+import { providerLabel } from "./pickers.js";
 
 const CAN_CONTINUE = new Set(["complete", "stopped", "interrupted", "length"]);
 // A rate over less time than this says more about the timer than about the model.
@@ -23,13 +24,13 @@ export function tokensPerSecond(stats) {
 
 // Who answered and how fast: the message's details, shown on request.
 export function detailsText(message) {
-  const parts = [[message.provider, message.model].filter(Boolean).join(" · ")];
+  const parts = [[message.provider && providerLabel(message.provider), message.model].filter(Boolean).join(" · ")];
   const stats = message.stats;
   if (stats?.ttft_ms !== null && stats?.ttft_ms !== undefined) {
-    parts.push(_("first token in %(ms)s ms", { ms: Math.round(stats.ttft_ms) }));
+    parts.push(_("first token in %(ms)s ms", { ms: formatNumber(Math.round(stats.ttft_ms)) }));
   }
   const rate = tokensPerSecond(stats);
-  if (rate !== null) parts.push(_("%(rate)s tokens/s", { rate: rate.toFixed(1) }));
+  if (rate !== null) parts.push(_("%(rate)s tokens/s", { rate: formatNumber(rate, { decimal: true }) }));
   return parts.filter(Boolean).join(" · ");
 }
 
@@ -140,18 +141,25 @@ export class MessageView {
   // How the answer ended, when that is news (stopped, cut off), then its details, shown with the Details button.
   #metaLine() {
     const note = STATUS_NOTES[this.#message.status]?.();
-    const details = detailsText(this.#message);
+    const details = this.#detailsLine(note);
     if (!note && !details) return null;
     return h(
       "span",
       { className: "meta" },
       note && h("span", {}, note),
-      details && h("span", { className: "details", hidden: !this.#detailsShown }, note ? ` · ${details}` : details),
+      details && h("span", { className: "details", hidden: !this.#detailsShown }, details),
     );
+  }
+
+  #detailsLine(note) {
+    const details = detailsText(this.#message);
+    return note && details ? ` · ${details}` : details;
   }
 
   #toggleDetails(button, details) {
     this.#detailsShown = !this.#detailsShown;
+    // Made again: the pickers' names of the providers may have loaded since the line was.
+    if (this.#detailsShown) details.textContent = this.#detailsLine(STATUS_NOTES[this.#message.status]?.());
     button.setAttribute("aria-expanded", String(this.#detailsShown));
     details.hidden = !this.#detailsShown;
   }
@@ -161,7 +169,8 @@ export class MessageView {
     const button = (label, onclick, idle = true) =>
       h("button", { type: "button", className: idle ? "small needs-idle" : "small", disabled: idle && this.#callbacks.isBusy(), onclick }, label);
     if (status === "streaming") return [button(_("Stop"), () => this.#callbacks.onStop(), false)];
-    const copy = button(_("Copy"), () => copyWithFeedback(copy, this.#message.content), false);
+    // A message without text (a failed answer, files alone) has nothing to copy.
+    const copy = this.#message.content ? button(_("Copy"), () => copyWithFeedback(copy, this.#message.content), false) : null;
     // Until the server has given the message its id there is nothing to act on but its text.
     if (!this.id) return [copy];
     if (role === "user") return [copy, button(_("Edit"), () => this.#startEditing())];

@@ -40,7 +40,7 @@ export class ModuleKeys {
     const input = h("input", { type: "password", id, autocomplete: "new-password", "aria-describedby": `${id}-state ${id}-error` });
     const save = () => this.#change(module, input, error, "PUT", { api_key: input.value });
     const remove = async () => {
-      if (await confirmDialog(_("Remove the key of “%(name)s” entered here?", { name: module.name }))) this.#change(module, input, error, "DELETE");
+      if (await confirmDialog(_("Remove the key of “%(name)s” entered here?", { name: module.name }), _("Remove"))) this.#change(module, input, error, "DELETE");
     };
     input.addEventListener("keydown", (event) => {
       if (event.key !== "Enter") return;

@@ -3,6 +3,14 @@ import { request } from "./api.js";
 import { $ } from "./dom.js";
 import { _ } from "./i18n.js";
 
+// The pickers' names of the providers by their internal names ("auto" is "Auto (fallback)"), once the list has loaded.
+const labels = new Map();
+
+// What the pickers call a provider: the page names it so everywhere, its internal name until the list has loaded.
+export function providerLabel(name) {
+  return labels.get(name) ?? name;
+}
+
 export class Pickers {
   #providerSelect = $("provider");
   #modelSelect = $("model");
@@ -33,6 +41,8 @@ export class Pickers {
       const listing = await request("GET", "api/providers");
       const shown = this.#providerSelect.value ? this.value() : this.#wanted;
       this.#providers = listing.providers;
+      labels.clear();
+      for (const p of this.#providers) labels.set(p.name, p.label);
       this.#providerSelect.replaceChildren(
         ...this.#providers.map((p) => new Option(p.available ? p.label : _("%(name)s (unavailable)", { name: p.label }), p.name, false, p.name === listing.default)),
       );

@@ -56,11 +56,12 @@ export class Sidebar {
     $("open-sidebar").addEventListener("click", () => this.#openDrawer());
     $("close-sidebar").addEventListener("click", () => this.#closeDrawer());
     $("backdrop").addEventListener("click", () => this.#closeDrawer());
-    // Capture phase: Esc closes an open drawer before it can mean "stop the answer".
+    // Capture phase: Esc closes an open drawer before it can mean "stop the answer". An Esc in a dialog (opened from
+    // the drawer) closes only that dialog.
     document.addEventListener(
       "keydown",
       (event) => {
-        if (event.key === "Escape" && document.body.classList.contains("drawer-open")) {
+        if (event.key === "Escape" && document.body.classList.contains("drawer-open") && !document.querySelector("dialog[open]")) {
           event.stopPropagation();
           this.#closeDrawer();
         }

@@ -16,8 +16,10 @@ from test_auth import add_user
 from test_browser_connections import sign_in
 
 WORDS = {
-    "en": {"open": "API tokens", "made": "Made the token “my editor”.", "never": "never used", "revoked": "Revoked the token “my editor”."},
-    "ru": {"open": "Токены API", "made": "Токен «my editor» создан.", "never": "не использовался", "revoked": "Токен «my editor» отозван."},
+    "en": {"open": "API tokens", "made": "Made the token “my editor”.", "never": "never used", "revoked": "Revoked the token “my editor”.",
+           "buttons": ["Cancel", "Revoke"]},
+    "ru": {"open": "Токены API", "made": "Токен «my editor» создан.", "never": "не использовался", "revoked": "Токен «my editor» отозван.",
+           "buttons": ["Отмена", "Отозвать"]},
 }
 
 NOT_LOADED = {
@@ -54,6 +56,8 @@ def test_a_token_is_made_shown_once_listed_and_revoked_on_the_page(page, server,
     expect(listed).not_to_contain_text(words["never"])
     assert page.input_value("#api-token-value") == "" and token not in page.content()
     listed.get_by_role("button").click()
+    # The confirmation names what it does: a token is revoked, not deleted.
+    expect(page.locator("#confirm-dialog button")).to_have_text(words["buttons"])
     page.locator("#confirm-dialog button[value='confirm']").click()
     expect(page.locator("#api-tokens-status")).to_have_text(words["revoked"])
     expect(listed).to_have_count(0)

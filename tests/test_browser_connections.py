@@ -20,13 +20,14 @@ WORDS = {
         "no_key": "no key",
         "disabled": "disabled",
         "removed": "Removed “lab”.",
-        "unreachable": "Cannot connect to",
-        "scheme": "must be an http:// or https:// address",
+        "confirm": ["Cancel", "Remove"],
+        "unreachable": "Cannot connect to gone: is the server running, and is its base URL right?",
+        "scheme": "The base URL must be an http:// or https:// address.",
         "config": "from the configuration file, read-only",
         "module_saved": "The key of “keyed” is saved.",
         "module_hint": "Key: set, ends in …57Yt, entered here.",
         "admin_line": "An administrator can connect a real model.",
-        "admin_first_run": "Ask an administrator to connect Ollama or an OpenAI-compatible server.",
+        "admin_first_run": ["A better model", "Ask an administrator to connect Ollama or an OpenAI-compatible server."],
         "unavailable": "keyed (unavailable)",
         "models": "Models",
         "images_one": "images: fake-model",
@@ -43,13 +44,14 @@ WORDS = {
         "no_key": "нет ключа",
         "disabled": "выключено",
         "removed": "«lab» удалено.",
-        "unreachable": "Не удаётся подключиться к",
-        "scheme": "должно быть адресом http:// или https://",
+        "confirm": ["Отмена", "Удалить"],
+        "unreachable": "Не удаётся подключиться к gone: запущен ли сервер и верен ли его базовый URL?",
+        "scheme": "Базовый URL должен быть адресом http:// или https://.",
         "config": "из файла конфигурации, только чтение",
         "module_saved": "Ключ «keyed» сохранён.",
         "module_hint": "Ключ: задан, оканчивается на …57Yt, введён здесь.",
         "admin_line": "Подключить настоящую модель может администратор.",
-        "admin_first_run": "Попросите администратора подключить Ollama или сервер, совместимый с OpenAI.",
+        "admin_first_run": ["Модель получше", "Попросите администратора подключить Ollama или сервер, совместимый с OpenAI."],
         "unavailable": "keyed (недоступен)",
         "models": "Модели",
         "images_one": "изображения: fake-model",
@@ -142,6 +144,7 @@ def test_an_admin_adds_tests_edits_disables_and_removes_a_connection(page, upstr
     page.click("#connection-save")
     expect(item(page, "lab")).to_contain_text(words["no_key"])
     item(page, "lab").get_by_role("button").last.click()
+    expect(page.locator("#confirm-dialog button")).to_have_text(words["confirm"])
     page.click("#confirm-dialog button[value='confirm']")
     expect(page.locator("#connections-status")).to_have_text(words["removed"])
     expect(item(page, "lab")).to_have_count(0)
@@ -209,13 +212,14 @@ def test_an_unreachable_address_and_a_refused_field_are_said_in_the_pages_langua
     words = WORDS[lang]
     start_connection(page, webui([]), lang, "gone", f"http://127.0.0.1:{closed_port()}/v1")
     page.click("#connection-test")
-    expect(page.locator("#connection-test-result")).to_contain_text(words["unreachable"])
+    # Worded as the form labels the field (Base URL), not as the config file's key.
+    expect(page.locator("#connection-test-result")).to_have_text(words["unreachable"])
     expect(page.locator("#connection-test-result")).to_have_class("test-result failed")
     screenshot(page, f"connection-unreachable-{lang}")
     # The server's refusal of a field shows on that field, and nothing is stored.
     page.fill("#connection-base_url", "ftp://127.0.0.1/v1")
     page.click("#connection-save")
-    expect(page.locator("#connection-error-base_url")).to_contain_text(words["scheme"])
+    expect(page.locator("#connection-error-base_url")).to_have_text(words["scheme"])
     expect(page.locator("#connection-base_url")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#connection-form")).to_be_visible()
     assert json.loads(page_fetch(page, "GET", "/api/connections")[1])["connections"] == []
@@ -299,7 +303,8 @@ def test_only_an_admin_sees_the_way_to_connections(page, app_config, server, lan
     for entry in ("#open-connections", "#connections", "[data-open-connections]"):
         expect(page.locator(entry)).to_have_count(0)
     expect(page.locator("#model-note")).to_contain_text(WORDS[lang]["admin_line"])
-    expect(page.locator("#first-run")).to_contain_text(WORDS[lang]["admin_first_run"])
+    # Only the server's operator can set the models folder: a user is not told about it.
+    expect(page.locator("#first-run > *")).to_have_text(WORDS[lang]["admin_first_run"])
     page.click("#settings-toggle")
     expect(page.locator("#settings")).to_be_visible()
     screenshot(page, f"connections-not-admin-{lang}")

@@ -7,12 +7,16 @@ import pytest
 from browser import answers, choose, open_chat, screenshot, send, wait_until_idle
 from playwright.sync_api import expect
 
-from fake_upstream import DONE, OPENAI_CHAT, openai_event, openai_usage, stream, upstream, webui  # noqa: F401
+from fake_upstream import DONE, OPENAI_CHAT, answer, openai_event, openai_usage, stream, upstream, webui  # noqa: F401
 
 CUT = {"en": "cut at the length limit", "ru": "обрезан по пределу длины"}
 CONTINUE = {"en": "Continue", "ru": "Продолжить"}
 DETAILS = {"en": "Details", "ru": "Подробности"}
-RATE = {"en": re.compile(r"first token in \d+ ms · \d+\.\d tokens/s$"), "ru": re.compile(r"первый токен через \d+ мс · \d+\.\d токенов/с$")}
+# The numbers as each language writes them: 1,460 and 58.5 in English, 1 460 and 58,5 in Russian.
+RATE = {
+    "en": re.compile(r"first token in \d[\d,]* ms · (\d+\.\d) tokens/s$"),
+    "ru": re.compile(r"первый токен через \d[\d\u00a0]* мс · (\d+,\d) токенов/с$"),
+}
 
 
 def lab(upstream, *steps):
@@ -63,7 +67,7 @@ def test_the_speed_is_in_tokens_per_second_behind_the_details(page, upstream, we
     expect(meta).to_be_visible()
     expect(meta).to_contain_text("lab · fake-model")
     expect(meta).to_have_text(RATE[lang])
-    rate = float(re.search(r"(\d+\.\d) ", meta.inner_text().rsplit("·", 1)[1])[1])
+    rate = float(RATE[lang].search(meta.inner_text())[1].replace(",", "."))
     # 30 tokens after the first, over the 0.4 s the fake server waits between them (or more, on a busy machine): the
     # server times them as they arrive, so a first chunk that came late shortens the span it sees by as much.
     assert 0 < rate <= 30 / 0.3
@@ -108,3 +112,18 @@ def test_continue_is_offered_after_switching_versions(page, server):
     answers(page).last.locator(".versions").get_by_role("button", name="Next version").click()
     expect(answers(page).last.locator(".versions")).to_contain_text("2 / 2")
     expect(last_answer_button(page, "Continue")).to_be_visible()
+
+
+def test_an_answer_without_text_offers_no_copy(page, upstream, webui):
+    """A failed answer that wrote nothing has nothing to copy; an answer with text does."""
+    server = webui([lab(upstream)], WEBUI_TITLES=False)
+    upstream.on("POST", OPENAI_CHAT, answer(500, b'{"error": {"message": "the model crashed"}}'))
+    answered(page, server, "lab/fake-model", "hello")
+    failed = answers(page).last
+    expect(failed.locator(".message-error")).to_contain_text("the model crashed")
+    expect(failed.locator(".message-actions button")).to_have_text(["Regenerate", "Details"])
+    expect(page.locator(".message.user .message-actions button")).to_have_text(["Copy", "Edit"])
+    upstream.on("POST", OPENAI_CHAT, stream(openai_event("Hi"), openai_event(finish="stop"), DONE))
+    send(page, "again")
+    wait_until_idle(page)
+    expect(answers(page).last.locator(".message-actions button")).to_have_text(["Copy", "Regenerate", "Continue", "Details"])

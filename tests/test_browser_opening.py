@@ -1,11 +1,12 @@
-"""A stored conversation opened in a real browser: its messages are rendered a few at a time, their answers sanitized
-in one pass, and each ends as the render of its own text."""
+"""A stored conversation opened in a real browser: the address names it at once, its messages are rendered a few at a
+time, their answers sanitized in one pass, and each ends as the render of its own text."""
 import json
 
 import pytest
-from browser import open_chat
+from browser import WAIT_MS, open_chat
+from playwright.sync_api import expect
 from test_browser import DANGEROUS
-from test_browser_conversations import page_fetch
+from test_browser_conversations import page_fetch, start_conversation
 from test_browser_render import ANSWER
 
 # Answers whose HTML could spill into a neighbour's if it were not each its own: literal tags (escaped by
@@ -76,3 +77,31 @@ def test_html_sanitized_together_is_what_each_gives_alone(page, server, htmls, t
         htmls,
     )
     assert result == {"texts": texts, "same": [True] * len(htmls), "dangerous": False}
+
+
+def test_the_address_names_a_conversation_opened_from_the_list_before_it_has_loaded(page, server, page_errors):
+    conversation_id = start_conversation(page, server, "remember me please")
+    page.click("#new-chat")
+    expect(page).to_have_url(f"{server.url}/")
+    # The conversation's answer from the server is held back: the address must not wait for it.
+    held = []
+    page.route(f"**/api/conversations/{conversation_id}", lambda route: held.append(route))
+    page.click(".conversation-link")
+    expect(page).to_have_url(f"{server.url}/c/{conversation_id}")
+    expect(page.locator(".message")).to_have_count(0)
+    # The request may reach the route just after the address changed: the handler runs while Playwright waits.
+    for _ in range(WAIT_MS // 10):
+        if held:
+            break
+        page.wait_for_timeout(10)
+    held[0].continue_()
+    expect(page.locator(".message")).to_have_count(2)
+    # One that cannot be opened leaves the address of the new chat shown instead.
+    page.click("#new-chat")
+    page.unroute(f"**/api/conversations/{conversation_id}")
+    page.route(f"**/api/conversations/{conversation_id}", lambda route: route.fulfill(status=404, json={"error": {"message": "gone"}}))
+    page.click(".conversation-link")
+    expect(page.locator("#notice")).to_have_text("This conversation does not exist or was deleted.")
+    expect(page).to_have_url(f"{server.url}/")
+    expect(page.locator(".message")).to_have_count(0)
+    page_errors[:] = [error for error in page_errors if "status of 404" not in error]

@@ -55,13 +55,17 @@ def url_problem(url):
         return None
     if len(url) > MAX_URL_CHARS or not url.isprintable() or " " in url:
         return _("The base URL must be one address of at most %(n)d characters, without spaces.", n=MAX_URL_CHARS)
+    # Said as the form labels the field; a config file's entry_problem names its key, base_url.
+    scheme = _("The base URL must be an http:// or https:// address.")
     try:
         parts = urlsplit(url)
         credentials = parts.username or parts.password
         # Reading the port checks it: ValueError when it is not a number from 0 to 65535.
         parts.port
     except ValueError:
-        return _("“base_url” must be an http:// or https:// address.")
+        return scheme
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return scheme
     if credentials:
         return _("The base URL must not hold a user name or password: give the key in its own field.")
     return None

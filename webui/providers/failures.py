@@ -22,7 +22,7 @@ MESSAGES = {
     "auth_failed": lambda p: _("%(name)s rejected the key (HTTP %(status)d): %(detail)s", **p),
     "unknown_model": lambda p: _("%(name)s does not know the model “%(model)s” (HTTP 404): %(detail)s", **p),
     "not_found": lambda p: _(
-        "%(name)s has nothing at %(path)s (HTTP 404): check its base_url, or list its models in the config file.", **p
+        "%(name)s has nothing at %(path)s (HTTP 404): check its base URL, or list its models in the config file.", **p
     ),
     "rate_limited": lambda p: (
         _("%(name)s is limiting requests: try again in %(seconds)d s.", **p)
@@ -33,10 +33,10 @@ MESSAGES = {
         _("%(name)s failed (HTTP %(status)d): %(detail)s", **p) if p.get("status") else _("%(name)s failed: %(detail)s", **p)
     ),
     "upstream_rejected": lambda p: _("%(name)s refused the request (HTTP %(status)d): %(detail)s", **p),
-    "unreachable": lambda p: _("Cannot connect to %(name)s: is the server running, and is its base_url right?", **p),
+    "unreachable": lambda p: _("Cannot connect to %(name)s: is the server running, and is its base URL right?", **p),
     "timeout": lambda p: _("No answer from %(name)s for %(seconds)s s.", **p),
     "not_api": lambda p: _(
-        "%(name)s answered %(path)s with a web page, not JSON: is its base_url the address of its API (for an "
+        "%(name)s answered %(path)s with a web page, not JSON: is its base URL the address of its API (for an "
         "OpenAI-compatible server it usually ends in /v1)?",
         **p,
     ),
