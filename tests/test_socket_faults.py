@@ -91,9 +91,19 @@ def test_import_refuses_nesting_and_huge_numbers_with_400(client, body):
 
 BROKEN_LISTING = """
 url = "http://127.0.0.1/broken-listing"
-model = 42  # not a name nor a list: listing the models raises TypeError
 supports_stream = True
 needs_auth = False
+
+
+class Name(str):
+    # A model name that cannot be compared: looking the requested model up raises TypeError.
+    __hash__ = str.__hash__
+
+    def __eq__(self, other):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+
+model = [Name("any")]
 
 
 def _create_completion(model, messages, stream, **kwargs):
@@ -103,7 +113,7 @@ def _create_completion(model, messages, stream, **kwargs):
 
 @pytest.fixture
 def quirky_server(app_config, providers_dir):
-    """A server with a drop-in module whose model list cannot be read (a bug the server did not expect)."""
+    """A server with a drop-in module whose model names cannot be compared (a bug the server did not expect)."""
     (providers_dir / "broken_listing.py").write_text(BROKEN_LISTING)
     server = LiveServer(create_app(app_config))
     yield server
