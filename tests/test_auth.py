@@ -436,3 +436,20 @@ def test_guesses_from_many_addresses_meet_a_limit_per_account(app_config):
     assert russian.status_code == 429 and "учётную запись" in russian.text
     # Another account, from a fresh address, is not held up by alice's guesses.
     assert login("bob", PASSWORD, "10.0.100.1").status_code == 302
+
+
+def test_names_no_account_can_have_are_counted_as_one_so_they_cannot_fill_memory(app_config):
+    """The per-account back-off keeps every name it counts: distinct huge names, each from a fresh address, would each
+    be kept (half a megabyte apiece); they share one count instead, and no real account waits for them."""
+    add_user(app_config)
+    client = create_app({**app_config, "WEBUI_TRUSTED_PROXIES": 1}).test_client()
+
+    def login(name, password, address):
+        """Sign in through the proxy from `address`."""
+        headers = {"X-Forwarded-For": address}
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login", headers=headers).text)[1]
+        return client.post("/login", data={"csrf_token": token, "username": name, "password": password}, headers=headers)
+
+    statuses = [login(f"{n:03d}" + "x" * 10_000, "guess", f"10.1.{n}.1").status_code for n in range(21)]
+    assert statuses == [401] * 20 + [429]
+    assert login("alice", PASSWORD, "10.1.99.1").status_code == 302

@@ -197,10 +197,13 @@ def login():
     if request.method == "GET":
         return login_page(target)
     username = request.form.get("username", "")
+    # The account's back-off keeps each name it counts: one no account can have (any form field up to half a megabyte)
+    # is counted as the one invalid name, or a stream of them would fill the server's memory.
+    account = username if NAME.fullmatch(username) else ""
     # Counted as failed before the password is checked (the hash takes long enough for a burst to pass a count made
     # afterwards), and taken back if it is right.
     try:
-        attempts = access.backoff.attempt((client_key(), username))
+        attempts = access.backoff.attempt((client_key(), account))
     except BackedOff as refused:
         address_wait, account_wait = refused.waits
         seconds = max(1, math.ceil(max(address_wait, account_wait)))
