@@ -66,6 +66,29 @@ def test_a_new_database_is_created_at_the_current_version_in_wal_mode(app, app_c
     assert pragma(path, "journal_mode") == "wal"
 
 
+@pytest.mark.sqlite_only
+def test_a_new_data_folder_and_its_databases_are_its_owners_alone(app_config, tmp_path, caplog):
+    """Every conversation is in the folder: under the usual umask, other local users must not read it."""
+    config = {**app_config, "WEBUI_DATA_DIR": str(tmp_path / "fresh" / "data")}
+    umask = os.umask(0o022)
+    try:
+        app = create_app(config)
+        app.test_client().post("/api/conversations/import", json={"title": "private", "messages": [
+            {"role": "user", "content": "a secret"}]})
+        with app.app_context():
+            storage.get_db().close()
+    finally:
+        os.umask(umask)
+    folder = Path(config["WEBUI_DATA_DIR"])
+    modes = {path.name: path.stat().st_mode & 0o777 for path in folder.glob("webui.sqlite3*")}
+    assert (folder.stat().st_mode & 0o777, modes) == (0o700, {"webui.sqlite3": 0o600, "webui.sqlite3-wal": 0o600,
+                                                               "webui.sqlite3-shm": 0o600})
+    # An existing file others can read stays as the operator left it, and the log says so.
+    (folder / "webui.sqlite3").chmod(0o644)
+    create_app(config)
+    assert "webui.sqlite3 can be read by other users" in caplog.text
+
+
 def test_an_old_database_is_upgraded_with_its_data_intact(app_config):
     path = database(app_config)
     path.parent.mkdir(parents=True)

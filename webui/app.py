@@ -47,7 +47,8 @@ def create_app(config=None):
     with app.app_context():
         settings.check_numbers(app.config)
     app.config["WEBUI_DATA_DIR"] = app.config["WEBUI_DATA_DIR"] or app.instance_path
-    os.makedirs(app.config["WEBUI_DATA_DIR"], exist_ok=True)
+    # Only its owner may look in: it holds every conversation, the accounts and the key that seals secrets.
+    os.makedirs(app.config["WEBUI_DATA_DIR"], mode=0o700, exist_ok=True)
     # Before the parts that choose by it whether to count and keep their state in Redis (it connects at first use).
     shared.init_app(app)
     # First, so a request from a wrong host, site or user is refused before anything else reads it.

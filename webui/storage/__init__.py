@@ -21,7 +21,7 @@ from ..config import ConfigError
 from . import accounts
 from .database import Database, StorageError, storage_error
 from .gate import Gate
-from .engine import driver_errors, is_postgres, postgres_engine, sqlite_engine
+from .engine import driver_errors, is_postgres, postgres_engine, private_file, sqlite_engine
 from .upgrade import upgrade
 
 FILENAME = "webui.sqlite3"
@@ -58,7 +58,10 @@ def database_location(config):
 def open_store(app):
     """The app's Store, with its engine."""
     location, wait = app.extensions["webui.database"], app.config["WEBUI_DATABASE_TIMEOUT"]
-    return postgres_engine(location, wait, Gate()) if is_postgres(location) else sqlite_engine(location, wait, Gate())
+    if is_postgres(location):
+        return postgres_engine(location, wait, Gate())
+    private_file(location)
+    return sqlite_engine(location, wait, Gate())
 
 
 def upgraded(store):

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, delete, exists, insert, literal_column, select
 
 from .database import Database
 from .statements import run_statement
-from .engine import ACCOUNTS_LOCK, Store, sqlite_engine
+from .engine import ACCOUNTS_LOCK, Store, private_file, sqlite_engine
 from .gate import Gate
 from .schema import users
 
@@ -94,8 +94,7 @@ def accounts_db(create=False):
         if store.sqlite and not written(path):
             if not create:
                 return None
-            # Made with mode 0600 before SQLite opens it: SQLite gives its journal the database file's mode.
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            private_file(path)
         db = Database(store)
         try:
             upgrade_once(db)

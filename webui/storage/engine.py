@@ -5,7 +5,9 @@ both in autocommit mode, transactions explicit), so a statement costs what the d
 (whose connections a Database pings when they lay unused, so a restarted PostgreSQL is reconnected), the dialect that
 compiles Core expressions, and Alembic's migrations.
 """
+import logging
 import math
+import os
 import sqlite3
 import sys
 import time
@@ -190,6 +192,19 @@ def sqlite_connected(connection, _record):
 def postgres_connected(connection, _record):
     """What every new connection to PostgreSQL does first: rows as Records."""
     connection.row_factory = records
+
+
+def private_file(path):
+    """Create the SQLite file `path`, if it is missing, readable by its owner only: SQLite gives its journal (-wal,
+    -shm) the file's mode, and the umask's usual 0644 would let every local user read every conversation. One that
+    exists and others can read is the operator's to change: it is only warned about."""
+    if path in ("", ":memory:"):
+        return
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if os.stat(path).st_mode & 0o077:
+            logging.getLogger(__name__).warning("%s can be read by other users: chmod 600 it and its -wal and -shm", path)
 
 
 def sqlite_engine(path, wait, gate):
