@@ -12,6 +12,7 @@ from conftest import Browser, LiveServer, chat
 from databases import run_sql
 from fake_upstream import (  # noqa: F401 (fixtures)
     MODELS,
+    FakeUpstream,
     OPENAI_CHAT,
     answer,
     closed_port,
@@ -73,6 +74,29 @@ def stored_bytes(server):
     """Every byte of the conversations' database files (the WAL too)."""
     folder = Path(server.app.config["WEBUI_DATA_DIR"])
     return b"".join(path.read_bytes() for path in folder.glob("webui.sqlite3*"))
+
+
+def test_a_stored_key_goes_only_to_the_server_it_was_entered_for(upstream, webui):
+    other = FakeUpstream()
+    try:
+        server = webui([])
+        admin = Browser(server.url)
+        connection = send(admin, "POST", "/api/connections", json=lab(upstream, api_key=CANARY)).json()
+        path = f"/api/connections/{connection['id']}"
+        elsewhere = {"base_url": other.url + "/v1"}
+        for method, target, body in (("PATCH", path, elsewhere), ("POST", "/api/connections/test", {"id": connection["id"], **elsewhere})):
+            refused = send(admin, method, target, json=body, headers={"Accept-Language": "ru"})
+            assert (refused.status_code, refused.json()["error"]["field"]) == (400, "api_key"), refused.text
+            assert CYRILLIC.search(refused.json()["error"]["message"])
+        assert other.seen == [] and listed(admin) == [connection]
+        # Another path on the same server keeps the key; another server takes the key given with it.
+        moved = send(admin, "PATCH", path, json={"base_url": upstream.url + "/v1/"})
+        assert (moved.status_code, moved.json()["key_hint"]) == (200, "…" + CANARY[-4:]), moved.text
+        given = send(admin, "PATCH", path, json={**elsewhere, "api_key": "sk-the-other-servers-key"})
+        assert given.status_code == 200, given.text
+        assert CANARY not in str([seen.headers for seen in other.seen])
+    finally:
+        other.close()
 
 
 def test_a_connection_is_added_changed_disabled_and_removed_and_the_providers_follow_at_once(upstream, webui):
@@ -250,6 +274,8 @@ FIELDS = [
     ({"name": "two words"}, "name"),
     ({"name": "-dash"}, "name"),
     ({"type": "anthropic"}, "type"),
+    ({"type": []}, "type"),
+    ({"type": {}}, "type"),
     ({"base_url": "ftp://127.0.0.1/v1"}, "base_url"),
     ({"base_url": "http:///v1"}, "base_url"),
     ({"base_url": None}, "base_url"),

@@ -71,12 +71,16 @@ def test_every_provider_is_checked_when_none_are_named(paced, webui):
         ({"providers": "lab"}, 400, "bad_request"),
         ({"providers": [1]}, 400, "bad_request"),
         ({"providers": ["lab", "http://127.0.0.1:1/v1"]}, 400, "unknown_provider"),
+        ("[" * 50_000 + "]" * 50_000, 400, "bad_request"),
+        ("{not json", 400, "bad_request"),
     ],
 )
 def test_bad_requests_are_refused_before_anything_is_sent(upstream, webui, body, status, code):
     server = webui([entry("lab", upstream.url)])
     if body is None:
         response = requests.post(server.url + "/api/check", data="providers=lab", timeout=10)
+    elif isinstance(body, str):
+        response = requests.post(server.url + "/api/check", data=body, headers={"Content-Type": "application/json"}, timeout=10)
     else:
         response = check(server, body)
     assert response.status_code == status

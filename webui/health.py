@@ -1,7 +1,7 @@
 """Health check: a one-line prompt to each provider, timed the way the page would see it; POST /api/check."""
 import time
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 from flask_babel import gettext as _
 
 from .access.security import count_request
@@ -9,6 +9,7 @@ from .chat.answer import Answer, Cursor
 from .chat.chat_request import ChatRequest
 from .chat.runner import get_runner
 from .chat.writer import PullWriter
+from .conversations_api import json_body
 from .errors import UserError, bad_request, failure_message
 from .providers.registry import get_registry, resolve
 
@@ -91,7 +92,7 @@ def check():
     """Check every provider, or those in {"providers": [...]}; JSON only, so a form on another site cannot trigger it."""
     if not request.is_json:
         abort(415)
-    body = request.get_json(silent=True)
+    body = json_body(current_app.config["WEBUI_MAX_REQUEST_BYTES"])
     if not isinstance(body, dict):
         raise bad_request(_("The request must be a JSON object."))
     names = body.get("providers")

@@ -13,7 +13,7 @@ from ..providers.upstream import UpstreamProvider
 from ..secrets import SecretError
 from ..storage import connections, get_db
 from ..storage.database import transaction
-from .fields import BODY_FIELDS, KEEP, changed_fields, check_fields, new_key
+from .fields import BODY_FIELDS, KEEP, changed_fields, check_fields, check_key_stays, new_key
 from .providers import refresh, server_entry
 
 bp = Blueprint("connections", __name__, url_prefix="/api/connections")
@@ -128,6 +128,7 @@ def update(connection_id):
         row = stored_connection(db, connection_id)
         fields = changed_fields(body, connections.fields_of(row))
         check_fields(fields, taken_names(db, connection_id))
+        check_key_stays(key, row["api_key"], row["base_url"], fields["base_url"])
         connections.update(db, connection_id, fields, row["api_key"] if key is KEEP else connections.sealed(key))
     refresh()
     return jsonify(connection_json(connections.get(db, connection_id)))
@@ -160,14 +161,15 @@ def test():
     body = request_body()
     key = new_key(body)
     stored = tested_connection(body)
-    if stored is not None and key is KEEP:
-        key = connections.key_of(stored)
     fields = changed_fields(body, connections.fields_of(stored) if stored is not None else DEFAULTS, BODY_FIELDS | {"id"})
     named = fields.get("name") is not None
     if not named:
         # The name only says who did not answer: without one, the server is called by its address.
         fields["name"] = fields.get("base_url") if isinstance(fields.get("base_url"), str) and fields["base_url"] else "?"
     check_fields(fields, taken=set(), named=named)
+    if stored is not None and key is KEEP:
+        check_key_stays(key, stored["api_key"], stored["base_url"], fields["base_url"])
+        key = connections.key_of(stored)
     count_request()
     server = build_provider(server_entry({**fields, "models": None}, None if key is KEEP else key))
     try:

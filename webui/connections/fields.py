@@ -95,6 +95,22 @@ def too_many_names(names):
     )
 
 
+def server_of(url):
+    """Which server an address names: its scheme, host and port (a path may change, the server stays)."""
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.hostname, parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+
+
+def check_key_stays(key, stored_key, stored_url, url):
+    """Refuse to keep a stored key (`key` is KEEP) for an address of another server than the one it was entered for:
+    an admin who may change the address must not be able to send the key where they can read it."""
+    if key is KEEP and stored_key is not None and server_of(url) != server_of(stored_url):
+        raise field_error(
+            "api_key", _("The address names another server: enter its key again, or clear the key. A key goes only to "
+                         "the server it was entered for.")
+        )
+
+
 def check_fields(fields, taken, named=True):
     """Refuse, in words and naming the field, a connection that could not be used or stored; `named`: its name is
     checked too."""
@@ -102,7 +118,7 @@ def check_fields(fields, taken, named=True):
         raise field_error(
             "name", _("The name must be 1 to 64 letters, digits, “.”, “_” or “-”, starting with a letter or digit.")
         )
-    if fields.get("type") not in TYPES:
+    if not (isinstance(fields.get("type"), str) and fields["type"] in TYPES):
         raise field_error("type", _("The type must be “openai” or “ollama”."))
     problem = url_problem(fields.get("base_url"))
     if problem:
