@@ -3,6 +3,7 @@ from flask_babel import gettext as _
 
 from ..attachments.prompt import openai_messages, text_messages
 from ..errors import NeedsKeyError, ProviderError
+from . import module_steps
 from .base import Provider
 
 
@@ -65,7 +66,8 @@ class ModuleProvider(Provider):
             )
 
     def complete(self, model, messages, stream=True, **options):
-        """The module's generator itself, or its plain string as the one chunk; runner.relay makes other chunks text.
+        """The module's generator (under gevent, its chunks as module_steps steps them), or its plain string as the one
+        chunk; runner.relay makes other chunks text.
         Its `messages` are plain {"role", "content"} dicts, or for a module with supports_images OpenAI's, a message
         with images having content parts (see attachments/prompt.py)."""
         # Returned, not wrapped in a generator of ours: every chunk would pay for another Python frame.
@@ -73,7 +75,8 @@ class ModuleProvider(Provider):
         if self.needs_auth:
             options["auth"] = self.key
         messages = openai_messages(messages) if self.supports_images else text_messages(messages)
-        result = self.module._create_completion(model, messages, stream and self.supports_stream, **options)
+        stream = stream and self.supports_stream
+        result = module_steps.start(self.module, lambda: self.module._create_completion(model, messages, stream, **options))
         return [result] if isinstance(result, str) else result
 
     def secrets(self):
