@@ -4,17 +4,18 @@
 one thread. Providers are plain blocking generators (they sleep, they read sockets with requests). With gevent's
 patches those calls let the other greenlets run instead of holding an OS thread each, so hundreds of answers do not
 queue for the GIL (figure 3 in bench/README.md). What does not yield, because it computes in C (llama.cpp, scrypt), is
-run in a native thread with in_native_thread(). Nothing preempts a greenlet, so gevent's monitor thread looks for one
-that holds the loop, and when_blocking() lets a greenlet's owner hear of it. Everything here does nothing in a process
-that gevent has not patched (the tests' in-process server, whose requests are threads).
+run in a native thread with in_native_thread(). Nothing preempts a greenlet: on_loop_held() has a native thread tell
+whoever listens what holds the loop when it is held. Everything here does nothing in a process that gevent has not
+patched (the tests' in-process server, whose requests are threads).
 """
 import contextvars
 import itertools
+import os
 import socket
 import sys
 import threading
+import time
 import warnings
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import cache
@@ -22,8 +23,11 @@ from functools import cache
 _END = object()
 # A provider that never blocks (its chunks are ready at once) lets the other greenlets run after this many chunks.
 CHUNKS_PER_TURN = 256
-# What to call, in gevent's monitor thread, when a greenlet is found holding the loop: set by when_blocking().
-_on_blocking = weakref.WeakKeyDictionary()
+# The loop shows it is free this often; held this long without a turn, the watchman looks at what holds it.
+BEAT_SECONDS = 0.05
+HELD_SECONDS = 0.25
+# This process's watchman, if one watches: (the process id, the listeners). A forked worker starts its own.
+_watchman = None
 
 
 def patch():
@@ -35,72 +39,6 @@ def patch():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", monkey.MonkeyPatchWarning)
         monkey.patch_all()
-    _monitor_blocking()
-
-
-def _monitor_blocking():
-    """Have gevent's monitor thread look, every max_blocking_time (gevent's 0.1 s unless GEVENT_MAX_BLOCKING_TIME says
-    otherwise), whether one greenlet has held the loop since its last look. Set before the hub starts, which starts
-    the thread (in each process: a forked worker's hub starts its own)."""
-    import gevent
-    from gevent import events
-
-    gevent.config.monitor_thread = True
-    # Without psutil, the monitor warns at each start that it cannot watch memory, which nothing here asks of it.
-    warnings.filterwarnings("ignore", "Unable to monitor memory usage")
-    try:
-        # Each look that finds the loop held would print every thread's and greenlet's stack (see _light_looks).
-        gevent.config.print_blocking_reports = False
-    except AttributeError:
-        pass  # a gevent older than 25.4.1: _light_looks makes no report to print
-    events.subscribers.append(_on_monitor_event)
-
-
-def _on_monitor_event(event):
-    """gevent's events, in the thread that notifies them: the monitor starting, a greenlet found holding the loop."""
-    from gevent import events
-
-    if isinstance(event, events.PeriodicMonitorThreadStartedEvent):
-        _light_looks(event.monitor)
-    elif isinstance(event, events.EventLoopBlocked):
-        callback = _on_blocking.get(event.greenlet)
-        if callback:
-            callback(event.blocking_time)
-
-
-def _light_looks(monitor):
-    """Put, in the monitor's place, a look that only tells EventLoopBlocked: gevent's own also builds a report of every
-    thread and greenlet (a megabyte, and 0.1 s of the interpreter, with a thousand greenlets) at each look, which
-    comes every max_blocking_time for as long as the loop is held."""
-    import gevent
-    from gevent import events
-
-    # gevent offers its count of greenlet switches only with that report: the tracer is its monitor's own.
-    tracer = getattr(monitor, "_greenlet_tracer", None)
-    if tracer is None:
-        return
-
-    def look(hub):
-        """Tell of the greenlet that has held the loop since the last look, if one has."""
-        blocked = tracer.did_block_hub(hub)
-        if blocked:
-            events.notify(events.EventLoopBlocked(blocked[1], gevent.config.max_blocking_time, [], hub=hub))
-
-    monitor.add_monitoring_function(look, gevent.config.max_blocking_time)
-    monitor.add_monitoring_function(monitor.monitor_blocking, None)
-
-
-def when_blocking(callback):
-    """Under gevent, until the calling greenlet ends or calls this again: `callback(seconds)` each time the monitor
-    finds it holding the loop, `seconds` (at least) since the monitor's last look. It is called in the monitor's
-    thread while the greenlet still holds the loop, so it must not wait, lock or log: it sets what the greenlet will
-    look at."""
-    if patched():
-        import gevent
-
-        _on_blocking[gevent.getcurrent()] = callback
-
-
 def patched():
     """Whether this process runs on gevent."""
     monkey = sys.modules.get("gevent.monkey")
@@ -249,3 +187,49 @@ def send_without_waiting(raw):
         # A gevent socket would otherwise wait, as a greenlet, until a slow reader made room.
         return lambda data: raw.send(data, socket.MSG_DONTWAIT, timeout=0.0)
     return lambda data: raw.send(data, socket.MSG_DONTWAIT)
+
+
+def on_loop_held(listener):
+    """Under gevent, from now on in this process: `listener(frame, seconds)` each time the loop has had no turn for
+    HELD_SECONDS (again every BEAT_SECONDS while it stays held), with the frame the loop's thread is running and how
+    long it has been held. Called in a native thread while the loop is held, it must not wait or log: it sets what the
+    loop's greenlets will look at. Costs nothing per greenlet switch (gevent's own monitor traces every switch, which
+    costs a tenth of a streamed chunk's CPU): a timer on the loop counts beats, which the watchman reads."""
+    global _watchman
+    if not patched():
+        return
+    if _watchman is None or _watchman[0] != os.getpid():
+        import gevent
+        from gevent import monkey
+
+        beats = [0]
+
+        def beat():
+            """Count a turn of the loop."""
+            beats[0] += 1
+
+        timer = gevent.get_hub().loop.timer(BEAT_SECONDS, BEAT_SECONDS)
+        timer.ref = False  # the beat alone does not keep the loop running
+        timer.start(beat)
+        _watchman = (os.getpid(), [], timer)
+        loop_thread = monkey.get_original("_thread", "get_ident")()
+        monkey.get_original("_thread", "start_new_thread")(_watch, (loop_thread, beats, _watchman[1]))
+    _watchman[1].append(listener)
+
+
+def _watch(loop_thread, beats, listeners):
+    """The watchman's native thread: every BEAT_SECONDS, whether the loop has beaten since; if it has not for
+    HELD_SECONDS, tell the listeners what its thread runs."""
+    from gevent import monkey
+
+    sleep = monkey.get_original("time", "sleep")
+    seen, since = beats[0], time.monotonic()
+    while True:
+        sleep(BEAT_SECONDS)
+        now = time.monotonic()
+        if beats[0] != seen:
+            seen, since = beats[0], now
+        elif now - since >= HELD_SECONDS:
+            frame = sys._current_frames().get(loop_thread)
+            for listener in listeners:
+                listener(frame, now - since)

@@ -3,53 +3,55 @@
 A module's sleeps and reads yield to the other greenlets, but what it computes holds the only thread: every other
 page, socket and answer waits, and the watchdog cannot end it (see cooperative.py). Running every step in a native
 thread would cost each chunk of the modules that only wait a trip to gevent's small pool. So a module runs on the loop
-until gevent's monitor finds it holding the loop while it starts an answer or takes a step; from then on every step
-of its answers runs in a native thread, from the next step of the answer it was found in. Nothing preempts that step
-itself: it holds the loop until it returns.
+until the loop is found held (cooperative.on_loop_held) with the module's own code running; from then on every step
+of its answers runs in a native thread, from the next step of the answers it is running. Nothing preempts the step
+under way: it holds the loop until it returns.
 """
 import logging
+import os
 import time
+import weakref
 from itertools import repeat
 from operator import itemgetter
 from types import GeneratorType
 
-from ..cooperative import in_native_thread, native_steps, patched, when_blocking
+from ..cooperative import in_native_thread, native_lock, native_steps, on_loop_held, patched
 
 log = logging.getLogger(__name__)
 
 # The files of the modules found computing: their answers' steps run in native threads. Only ever added to, by the
-# monitor's thread (one set.add, which no greenlet can see half done).
+# watchman's thread (one set.add, which no greenlet can see half done).
 computing = set()
 # The files whose finding the log has told: once each.
 _told = set()
+# The answers of each module file now running on the loop, for the watchman to move; guarded by _lock, which nothing
+# holds across a wait.
+_running = {}
+_lock = native_lock()
+# The process that listens to the watchman (a forked worker listens for itself).
+_listening = None
 
 
 class Stepping:
-    """One answer of a drop-in module as gevent's monitor sees it: found computing while the module starts it or takes
-    a step, the module is marked and the answer's steps left move to native threads."""
+    """One answer of a drop-in module, running on the loop until its module is found computing; then the steps left
+    move to native threads."""
 
     def __init__(self, path):
-        """An answer of the module in file `path`, about to be started in this greenlet."""
+        """An answer of the module in file `path`."""
         self.path = path
-        self.starting = True
-        # The module's generator, once it has returned one; `source` holds it before it is set.
-        self.generator = None
-        # What the answer's next step is taken from: the generator, until the monitor puts in_threads() in its place.
+        # What the answer's next step is taken from: the generator, until found() puts in_threads() in its place.
         self.source = None
-        # When the module began holding the loop, as far as the monitor saw.
+        self.generator = None
+        # When the module began holding the loop, as far as the watchman saw.
         self.since = None
 
-    def blocking(self, seconds):
-        """In the monitor's thread: the answer's greenlet has held the loop for `seconds`; the module is to blame if it
-        holds it in its own code (while starting the answer or taking a step), not the server between two steps."""
-        generator = self.generator
-        if not (self.starting or (generator is not None and generator.gi_running)):
-            return
+    def found(self, since):
+        """In the watchman's thread: the module holds the loop (since `since`); the step under way ends on the loop,
+        and the greenlet takes the next one from in_threads()."""
         if self.since is None:
-            self.since = time.perf_counter() - seconds
-        computing.add(self.path)
+            self.since = since
+        generator = self.generator
         if generator is not None and self.source[0] is generator:
-            # The step under way ends on the loop; the greenlet takes the next one from here.
             self.source[0] = self.in_threads()
 
     def in_threads(self):
@@ -60,7 +62,7 @@ class Stepping:
 
 class Chunks(map):
     """An answer's chunks, each the next item of what its source holds: map, repeat and itemgetter are C, so a chunk
-    costs no Python call (runner.relay takes hundreds at a time without one), and the monitor may change the source
+    costs no Python call (runner.relay takes hundreds at a time without one), and the watchman may change the source
     between two steps."""
 
     def __new__(cls, stepping):
@@ -90,31 +92,55 @@ def tell(path, seconds):
         )
 
 
+def held(frame, seconds):
+    """The watchman's listener: if a module's own code is running in the loop's held thread, mark the module and move
+    every answer of it that runs on the loop."""
+    since = time.perf_counter() - seconds
+    while frame is not None:
+        path = frame.f_code.co_filename
+        with _lock:
+            answers = list(_running.get(path, ()))
+        if answers or path in _running:
+            computing.add(path)
+            for stepping in answers:
+                stepping.found(since)
+            return
+        frame = frame.f_back
+
+
+def running(stepping):
+    """List `stepping`'s answer as one the watchman may move, for as long as it lives."""
+    global _listening
+    if _listening != os.getpid():
+        _listening = os.getpid()
+        on_loop_held(held)
+    with _lock:
+        _running.setdefault(stepping.path, weakref.WeakSet()).add(stepping)
+
+
 def start(module, create):
     """What `create()` (the call of the module's _create_completion) returns; under gevent, a generator's chunks as
-    Chunks, stepped on the loop until the monitor finds the module computing, and in native threads once it has."""
+    Chunks, stepped on the loop until the module is found computing, and in native threads once it has been."""
     if not patched():
         return create()
     path = getattr(module, "__file__", None) or repr(module)
     stepping = Stepping(path)
     if path in computing:
         result = in_native_thread(create)
-        stepping.starting = False
         if not isinstance(result, GeneratorType):
             return result
         stepping.source = [native_steps(result)]
     else:
-        when_blocking(stepping.blocking)
+        running(stepping)
         started = time.perf_counter()
-        try:
-            result = create()
-        finally:
-            stepping.starting = False
-            if stepping.since is not None:
-                tell(path, time.perf_counter() - started)
+        result = create()
+        if stepping.since is not None or path in computing:
+            # Found computing while it started the answer: the answer's steps go to threads from the first.
+            tell(path, time.perf_counter() - started)
+            stepping.source = [native_steps(result)] if isinstance(result, GeneratorType) else None
+        else:
+            stepping.source = [result]
         if not isinstance(result, GeneratorType):
             return result
-        # The source first: the monitor reads it once it sees the generator.
-        stepping.source = [result]
     stepping.generator = result
     return Chunks(stepping)
