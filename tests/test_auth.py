@@ -267,6 +267,17 @@ def test_signing_out_closes_that_users_sockets_and_ends_all_their_sessions(app_c
     assert here.get("/api/providers").status_code == 401
 
 
+def test_the_first_account_closes_the_sockets_of_nobody_signed_in(app_config, any_server):
+    """Made while the server runs (`webui user add`), it requires signing in: a page opened before may not go on."""
+    anonymous = Browser(any_server.url)
+    ws = anonymous.connect()
+    ws.send(chat("before", "still open"))
+    assert ws.until_final("before")[-1]["type"] == "done"
+    add_user(app_config)
+    assert closed_within(ws, 5)
+    assert anonymous.get("/api/providers").status_code == 401
+
+
 def test_a_new_password_or_a_deleted_account_closes_sockets_within_seconds(app_config, any_server):
     server = any_server
     add_user(app_config)

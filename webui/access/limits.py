@@ -222,14 +222,16 @@ class OpenSocket:
 
 class Sockets:
     """The open WebSockets, capped per owner, per address (for those of nobody signed in) and in total; those of
-    signed-in users end with their session."""
+    signed-in users end with their session, those of nobody once signing in is required."""
 
-    def __init__(self, per_owner, per_address, total, token_is_current, app_context):
-        """`token_is_current(user, token)` says whether a session still stands; it is asked within `app_context()`."""
+    def __init__(self, per_owner, per_address, total, token_is_current, sign_in_required, app_context):
+        """`token_is_current(user, token)`: whether a session still stands; `sign_in_required()`: whether sockets of
+        nobody signed in must go (`webui user add` made an account); both asked within `app_context()`."""
         self.per_owner = per_owner
         self.per_address = per_address
         self.total = total
         self.token_is_current = token_is_current
+        self.sign_in_required = sign_in_required
         self.app_context = app_context
         self._lock = threading.Lock()
         self._open = {}
@@ -247,7 +249,7 @@ class Sockets:
                 raise SocketRefused("rate_limited")
             slot = object()
             self._open[slot] = OpenSocket(owner, address, user, token, raw)
-            if user and self._watcher is None:
+            if self._watcher is None:
                 self._watcher = threading.Thread(target=self._watch, name="webui-socket-watcher", daemon=True)
                 self._watcher.start()
             return slot
@@ -266,18 +268,22 @@ class Sockets:
         return len(doomed)
 
     def _watch(self):
-        """While signed-in users hold sockets, cut those whose session ended (e.g. `webui user passwd`)."""
+        """While sockets are open, cut those whose session ended (e.g. `webui user passwd`), and those of nobody signed
+        in once signing in is required."""
         while True:
             time.sleep(CHECK_SECONDS)
             with self._lock:
-                signed_in = [s for s in self._open.values() if s.user]
-                if not signed_in:
+                open_sockets = list(self._open.values())
+                if not open_sockets:
                     self._watcher = None
                     return
             try:
                 # One app context a round: its one connection to the accounts serves every check.
                 with self.app_context():
-                    ended = [s for s in signed_in if not self.token_is_current(s.user, s.token)]
+                    # Asked once a round, and only while a socket of nobody signed in is open.
+                    anonymous_may_stay = all(s.user for s in open_sockets) or not self.sign_in_required()
+                    ended = [s for s in open_sockets
+                             if not (self.token_is_current(s.user, s.token) if s.user else anonymous_may_stay)]
             except StorageError as e:  # the database is busy or away for now: keep the sockets, look again soon
                 log.warning("cannot check the sessions of the open sockets: %s", e.cause)
                 continue

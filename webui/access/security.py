@@ -218,12 +218,13 @@ def init_app(app):
     app.extensions["webui.security"] = origins.Policy.from_config(config)
     app.extensions["webui.requests"] = make_window(app, "requests", config["WEBUI_REQUESTS_PER_MINUTE"])
     app.extensions["webui.imports"] = make_window(app, "imports", config["WEBUI_IMPORTS_PER_MINUTE"])
-    users = app.extensions["webui.auth"].users
+    access = app.extensions["webui.auth"]
     app.extensions["webui.sockets"] = make_sockets(
         app, config["WEBUI_MAX_SOCKETS_PER_USER"],
         config["WEBUI_MAX_SOCKETS_PER_ADDRESS"],
         socket_cap(config["WEBUI_CONNECTIONS"]),
-        users.token_is_current,
+        access.users.token_is_current,
+        access.required,
         app.app_context,
     )
     app.before_request(guard)
