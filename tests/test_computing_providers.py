@@ -5,7 +5,7 @@ import time
 import requests
 from simple_websocket import Client
 
-from conftest import ServerProcess, Socket, chat, delta_seqs
+from conftest import ServerProcess, Socket, chat, delta_seqs, turn
 from test_bridge_ws import text_of
 from test_cli import server_command
 from test_runaway_providers import drain
@@ -45,6 +45,17 @@ def _create_completion(model, messages, stream, **kwargs):
     busy(0.5)
     yield "flagged "
     busy(60)
+    yield "never shown "
+""",
+    # Found computing in its first step; its second then waits, in its thread, keeping that thread.
+    "stuck": """
+model = "stuck"
+
+
+def _create_completion(model, messages, stream, **kwargs):
+    busy(0.5)
+    yield "flagged "
+    time.sleep(15)
     yield "never shown "
 """,
     # A module that only waits between its chunks (gevent's sleep lets the others run).
@@ -153,3 +164,32 @@ def test_a_module_computing_without_end_times_out_and_others_are_served(tmp_path
         server.stop()
     output = drain(server)
     assert len(held_lines(output)) == 1 and "spins.py" in held_lines(output)[0], output
+
+
+def test_steps_kept_by_timed_out_answers_leave_the_database_its_threads(tmp_path, providers_dir):
+    """A timed-out answer's step goes on in its thread: twelve of them take the modules' own threads, not those of
+    gevent's pool (ten), which every database call waits for."""
+    server = start(tmp_path, providers_dir, WEBUI_PROVIDER_IDLE_SECONDS="2")
+    sockets, other = [connect(server) for _ in range(3)], connect(server)
+    try:
+        served(server, other, "warm")
+        sockets[0].send(chat("s0", provider="stuck", model="stuck"))
+        assert [sockets[0].recv()["type"], sockets[0].recv(timeout=10)["text"]] == ["start", "flagged "]
+        for n in range(1, 12):
+            sockets[n // 4].send(chat(f"s{n}", provider="stuck", model="stuck"))
+        finals = {}
+        for index, ws in enumerate(sockets):
+            # Four answers a socket, their frames interleaved: read until its four have ended (a frame or so each).
+            for _ in range(40):
+                if {f"s{n}" for n in range(4 * index, 4 * index + 4)} <= finals.keys():
+                    break
+                frame = ws.recv(timeout=10)
+                if frame["type"] in ("done", "error"):
+                    finals[frame["request_id"]] = frame.get("code")
+        assert finals == {f"s{n}": "timeout" for n in range(12)}
+        other.send(turn("stored", content="still there"))
+        assert other.until_final("stored", timeout=10)[-1]["reason"] == "complete"
+    finally:
+        for ws in (*sockets, other):
+            ws.close()
+        server.stop()

@@ -321,14 +321,17 @@ def named_request(server, method, origin):
 
 
 def test_the_web_layers_refusals_and_a_bug_are_in_openais_shape_too(serve, providers_dir):
-    # A module whose `model` is no list: asking it for its models fails inside the server.
-    (providers_dir / "misshapen.py").write_text('url = "x"\nmodel = 5\n\n\ndef _create_completion(model, messages, stream, **kwargs):\n    yield ""\n')
+    # A module whose model name cannot be compared: looking the model up fails inside the server.
+    (providers_dir / "misshapen.py").write_text(
+        'url = "x"\n\n\nclass Name(str):\n    __hash__ = str.__hash__\n\n    def __eq__(self, other):\n        raise TypeError("no")\n\n\n'
+        'model = [Name("m")]\n\n\ndef _create_completion(model, messages, stream, **kwargs):\n    yield ""\n'
+    )
     server = serve(PROPAGATE_EXCEPTIONS=False)
     token, _browser = new_token(server.url)
     answers = {
         404: requests.get(server.url + "/v1/nothing", headers={"Authorization": f"Bearer {token}"}, timeout=10),
         405: requests.get(server.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {token}"}, timeout=10),
-        500: post(server.url, token, {"model": "misshapen", "messages": HELLO}),
+        500: post(server.url, token, {"model": "misshapen/m", "messages": HELLO}),
     }
     for status, response in answers.items():
         assert response.status_code == status

@@ -83,14 +83,16 @@ def rest(event, seconds):
         event.unlink(wake)
 
 
-def in_native_thread(function, *args):
-    """`function(*args)`, computed where it stops only its caller: under gevent in a pool thread, else right here. It
-    runs in a copy of the caller's context (the app, the request, its language), which waits for it meanwhile."""
+def in_native_thread(function, *args, pool=None):
+    """`function(*args)`, computed where it stops only its caller: under gevent in a thread of `pool` (gevent's own
+    unless given), else right here. It runs in a copy of the caller's context (the app, the request, its language),
+    which waits for it meanwhile."""
     if not patched():
         return function(*args)
     import gevent
 
-    pending = gevent.get_hub().threadpool.spawn(contextvars.copy_context().run, function, *args)
+    # Not `pool or …`: a pool with no task running is falsy (its len is its tasks).
+    pending = (gevent.get_hub().threadpool if pool is None else pool).spawn(contextvars.copy_context().run, function, *args)
     try:
         return pending.get()
     except BaseException:
@@ -148,13 +150,13 @@ def within(seconds, function, *args):
     return None
 
 
-def native_steps(iterator):
-    """The items of `iterator`, each step computed by in_native_thread()."""
+def native_steps(iterator, pool=None):
+    """The items of `iterator`, each step computed by in_native_thread() in `pool`."""
     iterator = iter(iterator)
     if not patched():
         yield from iterator
         return
-    while (item := in_native_thread(next, iterator, _END)) is not _END:
+    while (item := in_native_thread(next, iterator, _END, pool=pool)) is not _END:
         yield item
 
 

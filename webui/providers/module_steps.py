@@ -30,6 +30,11 @@ _running = {}
 _lock = native_lock()
 # The process that listens to the watchman (a forked worker listens for itself).
 _listening = None
+# Threads for the steps of the modules found computing, a pool of their own: a step left computing after its answer
+# timed out keeps its thread, and enough of them must not take every thread the database and llama.cpp wait for in
+# gevent's pool (ten). Beyond this many, steps wait for one another.
+STEP_THREADS = 8
+_pools = {}
 
 
 class Stepping:
@@ -57,7 +62,7 @@ class Stepping:
     def in_threads(self):
         """The answer's steps left, each in a native thread; the first tells the log why."""
         tell(self.path, time.perf_counter() - self.since)
-        yield from native_steps(self.generator)
+        yield from native_steps(self.generator, step_pool())
 
 
 class Chunks(map):
@@ -75,9 +80,20 @@ class Chunks(map):
         """Close the module's generator, which runs its `finally`: in a native thread if the module computes."""
         stepping = self.stepping
         if stepping.path in computing:
-            in_native_thread(stepping.generator.close)
+            in_native_thread(stepping.generator.close, pool=step_pool())
         else:
             stepping.generator.close()
+
+
+def step_pool():
+    """This process's threads for the steps of computing modules (a forked worker makes its own)."""
+    pid = os.getpid()
+    if pid not in _pools:
+        from gevent.threadpool import ThreadPool
+
+        _pools.clear()
+        _pools[pid] = ThreadPool(STEP_THREADS)
+    return _pools[pid]
 
 
 def tell(path, seconds):
@@ -126,10 +142,10 @@ def start(module, create):
     path = getattr(module, "__file__", None) or repr(module)
     stepping = Stepping(path)
     if path in computing:
-        result = in_native_thread(create)
+        result = in_native_thread(create, pool=step_pool())
         if not isinstance(result, GeneratorType):
             return result
-        stepping.source = [native_steps(result)]
+        stepping.source = [native_steps(result, step_pool())]
     else:
         running(stepping)
         started = time.perf_counter()
@@ -137,7 +153,7 @@ def start(module, create):
         if stepping.since is not None or path in computing:
             # Found computing while it started the answer: the answer's steps go to threads from the first.
             tell(path, time.perf_counter() - started)
-            stepping.source = [native_steps(result)] if isinstance(result, GeneratorType) else None
+            stepping.source = [native_steps(result, step_pool())] if isinstance(result, GeneratorType) else None
         else:
             stepping.source = [result]
         if not isinstance(result, GeneratorType):
