@@ -424,6 +424,14 @@ def test_no_auth_starts_and_warns(tmp_path):
 
 
 
+def proxied_login(client, name, password, address):
+    """Sign in with the test `client` through one trusted proxy, claiming to come from `address`."""
+    headers = {"X-Forwarded-For": address}
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login", headers=headers).text)[1]
+    form = {"csrf_token": token, "username": name, "password": password}
+    return client.post("/login", data=form, headers=headers)
+
+
 def test_guesses_from_many_addresses_meet_a_limit_per_account(app_config):
     add_user(app_config)
     add_user(app_config, "bob")
@@ -431,22 +439,15 @@ def test_guesses_from_many_addresses_meet_a_limit_per_account(app_config):
     app = create_app({**app_config, "WEBUI_TRUSTED_PROXIES": 1})
     client = app.test_client()
 
-    def login(name, password, address):
-        """Sign in through the proxy from `address`."""
-        headers = {"X-Forwarded-For": address}
-        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login", headers=headers).text)[1]
-        form = {"csrf_token": token, "username": name, "password": password}
-        return client.post("/login", data=form, headers=headers)
-
     for n in range(20):
-        assert login("alice", f"guess {n}", f"10.0.{n}.1").status_code == 401
-    blocked = login("alice", PASSWORD, "10.0.99.1")
+        assert proxied_login(client, "alice", f"guess {n}", f"10.0.{n}.1").status_code == 401
+    blocked = proxied_login(client, "alice", PASSWORD, "10.0.99.1")
     assert blocked.status_code == 429 and "this account" in blocked.text
     assert 1 <= int(blocked.headers["Retry-After"]) <= 60
     russian = client.post("/login?lang=ru", data={"username": "alice"}, headers={"X-Forwarded-For": "10.0.98.1"})
     assert russian.status_code == 429 and "учётную запись" in russian.text
     # Another account, from a fresh address, is not held up by alice's guesses.
-    assert login("bob", PASSWORD, "10.0.100.1").status_code == 302
+    assert proxied_login(client, "bob", PASSWORD, "10.0.100.1").status_code == 302
 
 
 def test_names_no_account_can_have_are_counted_as_one_so_they_cannot_fill_memory(app_config):
@@ -455,12 +456,6 @@ def test_names_no_account_can_have_are_counted_as_one_so_they_cannot_fill_memory
     add_user(app_config)
     client = create_app({**app_config, "WEBUI_TRUSTED_PROXIES": 1}).test_client()
 
-    def login(name, password, address):
-        """Sign in through the proxy from `address`."""
-        headers = {"X-Forwarded-For": address}
-        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login", headers=headers).text)[1]
-        return client.post("/login", data={"csrf_token": token, "username": name, "password": password}, headers=headers)
-
-    statuses = [login(f"{n:03d}" + "x" * 10_000, "guess", f"10.1.{n}.1").status_code for n in range(21)]
+    statuses = [proxied_login(client, f"{n:03d}" + "x" * 10_000, "guess", f"10.1.{n}.1").status_code for n in range(21)]
     assert statuses == [401] * 20 + [429]
-    assert login("alice", PASSWORD, "10.1.99.1").status_code == 302
+    assert proxied_login(client, "alice", PASSWORD, "10.1.99.1").status_code == 302

@@ -26,7 +26,8 @@ CHUNKS_PER_TURN = 256
 # The loop shows it is free this often; held this long without a turn, the watchman looks at what holds it.
 BEAT_SECONDS = 0.05
 HELD_SECONDS = 0.25
-# This process's watchman, if one watches: (the process id, the listeners). A forked worker starts its own.
+# This process's watchman, if one watches: (the process id, the listeners, the beat's timer). A forked worker starts
+# its own.
 _watchman = None
 
 
@@ -92,7 +93,8 @@ def in_native_thread(function, *args, pool=None):
     import gevent
 
     # Not `pool or …`: a pool with no task running is falsy (its len is its tasks).
-    pending = (gevent.get_hub().threadpool if pool is None else pool).spawn(contextvars.copy_context().run, function, *args)
+    pool = gevent.get_hub().threadpool if pool is None else pool
+    pending = pool.spawn(contextvars.copy_context().run, function, *args)
     try:
         return pending.get()
     except BaseException:

@@ -143,20 +143,16 @@ def start(module, create):
     stepping = Stepping(path)
     if path in computing:
         result = in_native_thread(create, pool=step_pool())
-        if not isinstance(result, GeneratorType):
-            return result
-        stepping.source = [native_steps(result, step_pool())]
     else:
         running(stepping)
         started = time.perf_counter()
         result = create()
-        if stepping.since is not None or path in computing:
+        if path in computing:
             # Found computing while it started the answer: the answer's steps go to threads from the first.
             tell(path, time.perf_counter() - started)
-            stepping.source = [native_steps(result, step_pool())] if isinstance(result, GeneratorType) else None
-        else:
-            stepping.source = [result]
-        if not isinstance(result, GeneratorType):
-            return result
+    if not isinstance(result, GeneratorType):
+        return result
+    # The source before the generator: the watchman reads the source once it sees the generator.
+    stepping.source = [native_steps(result, step_pool()) if path in computing else result]
     stepping.generator = result
     return Chunks(stepping)
