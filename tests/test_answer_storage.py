@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import turn
-from webui import storage
+from conftest import LiveServer, Visitor, turn
+from webui import create_app, storage
 
 pytestmark = pytest.mark.both_databases
 
@@ -137,3 +137,35 @@ def test_an_end_that_cannot_be_written_is_told_kept_and_written_later(app_config
     resumed = other.until_final("later")
     assert "".join(f["text"] for f in resumed if f["type"] == "delta") == shown
     assert (resumed[-1]["type"], resumed[-1]["reason"]) == ("done", "stopped")
+
+
+@pytest.mark.sqlite_only
+def test_two_pages_of_one_owner_cannot_both_take_its_last_answer(app_config):
+    # Each page's turn waits for the database to store its question: both were counted before either was listed.
+    server = LiveServer(create_app({**app_config, "WEBUI_MAX_STREAMS_PER_SOCKET": 1}))
+    try:
+        visitor = Visitor(server)
+        pages = [visitor.connect(), visitor.connect()]
+        holder = sqlite3.connect(Path(app_config["WEBUI_DATA_DIR"]) / storage.FILENAME, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            for n, page in enumerate(pages):
+                page.send(turn(f"t{n}", content="wait", model="stall"))
+            time.sleep(0.5)
+        finally:
+            holder.close()
+        first = [page.recv() for page in pages]
+        assert sorted((frame["type"], frame.get("code")) for frame in first) == [("error", "rate_limited"), ("start", None)]
+        refused = next(frame for frame in first if frame["type"] == "error")
+        assert refused["message"] == "Too many answers are being written for you at once; wait for one to finish."
+        with server.app.app_context():
+            for answer in server.app.extensions["webui.stored_answers"].running(lambda turn: True):
+                answer.finish("stopped")
+        started = pages[[frame["type"] for frame in first].index("start")]
+        assert started.until_final(first[pages.index(started)]["request_id"])[-1]["reason"] == "stopped"
+        # The slot is given back: the refused page's next turn starts.
+        refused_page = pages[1 - pages.index(started)]
+        refused_page.send(turn("again", content="go"))
+        assert refused_page.until_final("again")[-1]["reason"] == "complete"
+    finally:
+        server.stop()

@@ -87,9 +87,11 @@ class Connection:
         after = None
         cursor = Cursor(self.writer, chat.request_id)
         if chat.stored:
-            provider, model, turn, context = self.begin_turn(chat)
-            answer = StoredAnswer(cursor, provider.name, model, turn, self.stored)
-            self.stored.add(answer)
+            # Stored answers outlive their sockets, so they are limited per owner too.
+            with self.stored.slot(self.owner, self.max_streams):
+                provider, model, turn, context = turns.prepare(get_db(), self.owner, chat, self.registry)
+                answer = StoredAnswer(cursor, provider.name, model, turn, self.stored)
+                self.stored.add(answer)
             messages, options, written = turn.messages, turn.options, len(turn.prefix)
             if chat.conversation_id is None:
                 # A new conversation is named once its first answer has ended.
@@ -114,12 +116,6 @@ class Connection:
         if not chat.attachments:
             return chat.messages
         return with_files_of_last_user(chat.messages, attachments.for_message(get_db(), self.owner, chat.attachments))
-
-    def begin_turn(self, chat):
-        """Store the user's side of a stored conversation's turn; answers that outlive sockets are limited per owner."""
-        if len(self.stored.running(lambda turn: turn.owner == self.owner)) >= self.max_streams:
-            raise UserError(_("Too many answers are being written for you at once; wait for one to finish."), code="rate_limited")
-        return turns.prepare(get_db(), self.owner, chat, self.registry)
 
     def stop(self, request_id):
         """Stop a running request: the text sent stays, a done frame says it was stopped."""

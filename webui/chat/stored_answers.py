@@ -8,10 +8,12 @@ read the outcome back; an end that cannot be written is announced as storage_fai
 """
 import threading
 import time
+from contextlib import contextmanager
 
 from flask import current_app
 from flask_babel import gettext as _
 
+from ..errors import UserError
 from ..patrol import Patrol
 from ..shared import get_redis
 from ..storage.answer_parts import End, Part, lead_after
@@ -176,6 +178,8 @@ class StoredAnswers:
         shared.answer_log.Publisher that publishes every answer for the other workers too; else None."""
         self._lock = threading.Lock()
         self._answers = {}
+        # Per owner, the turns being stored whose answers are not listed yet: they count toward the owner's cap.
+        self._coming = {}
         # The answers that have ended whose ends are not written yet (as keys: a set that keeps its order).
         self._ending = {}
         # A round that fails is logged, and what it was to write is written by a later round.
@@ -189,6 +193,25 @@ class StoredAnswers:
             self._saver.wake()
         if self._publisher:
             self._publisher.track(answer)
+
+    @contextmanager
+    def slot(self, owner, most):
+        """Hold one of the `most` answers `owner` may have running while a turn is stored and its answer listed;
+        UserError when all are taken. Counted and taken under one lock, so two sockets of one owner cannot both take
+        the last (storing the turn waits for the database)."""
+        with self._lock:
+            running = sum(1 for answer in self._answers.values() if not answer.settled.is_set() and answer.turn.owner == owner)
+            if running + self._coming.get(owner, 0) >= most:
+                message = _("Too many answers are being written for you at once; wait for one to finish.")
+                raise UserError(message, code="rate_limited")
+            self._coming[owner] = self._coming.get(owner, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._coming.pop(owner) - 1
+                if left:
+                    self._coming[owner] = left
 
     def end(self, answer):
         """Hand the end of an answer that has ended to the saver, whose next round comes at once."""
