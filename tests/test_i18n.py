@@ -120,10 +120,21 @@ COMMENT_LINE = re.compile(r"^\s*//.*$", re.M)
 
 
 def test_every_string_the_page_script_translates_is_in_its_catalog(app):
-    """Babel's reader does not look inside template literals: `${_("Chat")}` would stay English on a Russian page."""
+    """Whatever the script calls _() with (in a template literal too) is among the strings sent to the page: one babel
+    could not read would stay English on a Russian page."""
     scripts = sorted((ROOT / "static").glob("*.js"))
     sources = [COMMENT_LINE.sub("", path.read_text(encoding="utf-8")) for path in scripts]
     called = {json.loads(f'"{text}"') for source in sources for text in SCRIPT_CALL.findall(source)}
     msgids = set(app.extensions["webui.script_msgids"]) | {singular for singular, _ in app.extensions["webui.script_plurals"]}
     assert "Disconnected. Reconnecting…" in called
     assert called - msgids == set()
+
+
+def test_strings_inside_template_literals_are_extracted(tmp_path):
+    # With the project's babel.cfg: babel reads inside `${…}` only when told to.
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "page.js").write_text('const row = `<b>${_("Inside a template")}</b> ${n}`;\nconst plain = _("Plain");\n')
+    with open(ROOT / "babel.cfg", encoding="utf-8") as f:
+        method_map, options_map = catalogs.parse_mapping_cfg(f)
+    found = [message for _file, _line, message, _comments, _context in catalogs.extract_from_dir(tmp_path, method_map, options_map)]
+    assert sorted(found) == ["Inside a template", "Plain"]
