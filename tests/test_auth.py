@@ -432,6 +432,16 @@ def proxied_login(client, name, password, address):
     return client.post("/login", data=form, headers=headers)
 
 
+def refused_after_twenty_guesses(guesser, name, network, right=None):
+    """Twenty wrong passwords for `name` by the test client `guesser`, each from an address of its own in
+    10.`network`.0.0/16, then the right one by `right` (else the guesser): its refusal, which asks for a wait."""
+    for n in range(20):
+        assert proxied_login(guesser, name, f"guess {n}", f"10.{network}.{n}.1").status_code == 401
+    refused = proxied_login(right or guesser, name, PASSWORD, f"10.{network}.99.1")
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+    return refused
+
+
 def test_guesses_from_many_addresses_meet_a_limit_per_account(app_config):
     add_user(app_config)
     add_user(app_config, "bob")
@@ -439,11 +449,7 @@ def test_guesses_from_many_addresses_meet_a_limit_per_account(app_config):
     app = create_app({**app_config, "WEBUI_TRUSTED_PROXIES": 1})
     client = app.test_client()
 
-    for n in range(20):
-        assert proxied_login(client, "alice", f"guess {n}", f"10.0.{n}.1").status_code == 401
-    blocked = proxied_login(client, "alice", PASSWORD, "10.0.99.1")
-    assert blocked.status_code == 429 and "this account" in blocked.text
-    assert 1 <= int(blocked.headers["Retry-After"]) <= 60
+    assert "this account" in refused_after_twenty_guesses(client, "alice", 0).text
     russian = client.post("/login?lang=ru", data={"username": "alice"}, headers={"X-Forwarded-For": "10.0.98.1"})
     assert russian.status_code == 429 and "учётную запись" in russian.text
     # Another account, from a fresh address, is not held up by alice's guesses.

@@ -17,6 +17,7 @@ from ..i18n import LANGUAGES
 from ..shared import make_backoffs, publish_signout
 from ..storage import accounts
 from ..storage.engine import duplicate_errors
+from .devices import device_key, remember_device
 from .limits import BackedOff, Backoff, client_key, get_sockets
 
 SESSION_USER = "user"
@@ -137,8 +138,9 @@ class Access:
         config = app.config
         self.users = Users()
         # A sign-in meets two back-offs: its address's, and its account name's. Guesses spread over many addresses
-        # (easy with IPv6) still meet the one per account name; it is looser than the one per address, so someone
-        # else's failures cost the account's owner a wait, never a lockout.
+        # (easy with IPv6) still meet the one per account name; it is looser than the one per address, and a browser
+        # that has signed in to the account before meets its own instead (devices.py), so strangers' failures cannot
+        # keep the owner out.
         self.backoff = make_backoffs(
             app,
             ("sign-in-address", Backoff()),
@@ -200,15 +202,19 @@ def login():
     # The account's back-off keeps each name it counts: one no account can have (any form field up to half a megabyte)
     # is counted as the one invalid name, or a stream of them would fill the server's memory.
     account = username if NAME.fullmatch(username) else ""
+    # A browser that has signed in to the account before is counted apart from strangers guessing it.
+    device = device_key(account) if account else None
     # Counted as failed before the password is checked (the hash takes long enough for a burst to pass a count made
     # afterwards), and taken back if it is right.
     try:
-        attempts = access.backoff.attempt((client_key(), account))
+        attempts = access.backoff.attempt((client_key(), device or account))
     except BackedOff as refused:
         address_wait, account_wait = refused.waits
         seconds = max(1, math.ceil(max(address_wait, account_wait)))
         if address_wait >= account_wait:
             error = _("Too many failed sign-ins from your address: try again in %(seconds)d seconds.", seconds=seconds)
+        elif device:
+            error = _("Too many failed sign-ins from this browser: try again in %(seconds)d seconds.", seconds=seconds)
         else:
             error = _("Too many failed sign-ins to this account: try again in %(seconds)d seconds.", seconds=seconds)
         return login_page(target, error, 429, {"Retry-After": str(seconds)}, username)
@@ -220,7 +226,7 @@ def login():
     session.permanent = True
     session[SESSION_USER] = username
     session[SESSION_TOKEN] = token
-    return redirect(request.script_root + target)
+    return remember_device(redirect(request.script_root + target), username)
 
 
 @bp.post("/logout")
