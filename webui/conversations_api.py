@@ -2,14 +2,13 @@
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from flask_babel import gettext as _
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import attachments
 from .access.identity import current_owner
 from .access.security import allow_body, allow_request
-from .chat.frames import parse_json
 from .chat.stored_answers import get_stored_answers
 from .errors import UserError, bad_request
+from .json_input import json_body
 from .storage import archive, conversations, get_db, validate
 from .storage.database import transaction
 
@@ -17,17 +16,6 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
 MAX_QUERY_CHARS = 500
 bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
-
-
-def json_body(limit):
-    """The request's JSON body, read only up to `limit` bytes."""
-    request.max_content_length = min(limit, request.max_content_length or limit)
-    try:
-        data = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        kib = request.max_content_length // 1024
-        raise UserError(_("The request is too large (the limit is %(kib)d KiB).", kib=kib), code="too_large") from None
-    return parse_json(data)
 
 
 def page_size(value):

@@ -9,7 +9,7 @@ from .chat.answer import Answer, Cursor
 from .chat.chat_request import ChatRequest
 from .chat.runner import get_runner
 from .chat.writer import PullWriter
-from .conversations_api import json_body
+from .json_input import json_body
 from .errors import UserError, bad_request, failure_message
 from .providers.registry import get_registry, resolve
 

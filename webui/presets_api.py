@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 
 from .access.identity import current_owner
 from .access.roles import require_admin
-from .conversations_api import json_body
+from .json_input import json_body
 from .errors import bad_request
 from .storage import get_db, presets, validate
 from .storage.database import transaction

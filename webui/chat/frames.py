@@ -5,23 +5,12 @@ import re
 from flask_babel import gettext as _
 
 from ..errors import UserError, bad_request
+from ..json_input import parse_json
 from ..storage.conversations import ID
 
 # The request id of a frame too large to parse, as the page writes it: in its first 400 characters, its first or
 # second member (after "type").
 LEADING_REQUEST_ID = re.compile(r'\s*\{\s*(?:"type"\s*:\s*"\w{1,20}"\s*,\s*)?"request_id"\s*:\s*("(?:[^"\\]|\\.){1,128}"|-?\d{1,20})')
-
-
-def parse_json(text):
-    """Decode a client's JSON (a frame or a request body), refusing malformed and too deeply nested input."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise bad_request(_("The request is not valid JSON.")) from None
-    except RecursionError:
-        # The decoder recurses once per level: nesting deeper than the interpreter's stack allows is refused here,
-        # before anything else walks the value.
-        raise bad_request(_("The request is nested too deeply.")) from None
 
 
 def parse_frame(raw, max_bytes):

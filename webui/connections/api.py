@@ -4,7 +4,7 @@ from flask_babel import gettext as _
 
 from ..access.roles import require_admin
 from ..access.security import count_request
-from ..conversations_api import json_body
+from ..json_input import json_body
 from ..errors import ProviderError, UserError, bad_request, json_error
 from ..providers.auto import AUTO
 from ..providers.configured import TYPES, build_provider

@@ -14,7 +14,7 @@ from ..chat.chat_request import ChatRequest
 from ..chat.context import Budget
 from ..chat.runner import get_runner
 from ..chat.writer import PullWriter
-from ..conversations_api import json_body
+from ..json_input import json_body
 from ..errors import UserError
 from ..providers.registry import get_registry, resolve
 from ..serving.shutdown import get_shutdown
