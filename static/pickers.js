@@ -6,6 +6,17 @@ import { _ } from "./i18n.js";
 // The pickers' names of the providers by their internal names ("auto" is "Auto (fallback)"), once the list has loaded.
 const labels = new Map();
 
+// Set once the person has closed the note about the demo model: the note stays closed in this browser.
+const NOTE_CLOSED = "webui-demo-note-closed";
+
+function noteClosed() {
+  try {
+    return localStorage.getItem(NOTE_CLOSED) === "true";
+  } catch {
+    return false;
+  }
+}
+
 // What the pickers call a provider: the page names it so everywhere, its internal name until the list has loaded.
 export function providerLabel(name) {
   return labels.get(name) ?? name;
@@ -33,6 +44,9 @@ export class Pickers {
       this.#showNote();
       onChange(this.value());
     });
+    // Before the providers load: a closed note keeps no room for itself, so nothing moves when they do.
+    this.#note.hidden = noteClosed();
+    $("model-note-close").addEventListener("click", () => this.#closeNote());
   }
 
   // Loaded again after the server's providers change (Settings → Connections): the choice shown stays, if it still can.
@@ -70,6 +84,17 @@ export class Pickers {
   #showNote() {
     const demo = this.#selected()?.demo_model;
     this.#note.classList.toggle("shown", Boolean(demo) && this.#modelSelect.value === demo);
+  }
+
+  // The page's only note is the demo model's, so closing it closes it for good: on a phone it takes three lines.
+  #closeNote() {
+    this.#note.hidden = true;
+    this.#modelSelect.focus();
+    try {
+      localStorage.setItem(NOTE_CLOSED, "true");
+    } catch {
+      // Storage can be off (private mode): the note is then closed until the page is loaded again.
+    }
   }
 
   // A conversation remembers its provider and model; ones this server no longer has leave the pickers as they are.
