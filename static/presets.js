@@ -30,6 +30,7 @@ export class Presets {
       this.#onPick(this.#chosen());
     });
     $("preset-save").addEventListener("click", () => this.#saveCurrent());
+    $("preset-name").addEventListener("input", () => this.#markName(""));
     $("preset-delete").addEventListener("click", () => this.#change("DELETE"));
     $("preset-is-default").addEventListener("change", (event) => this.#change("PATCH", { default: event.target.checked }));
     $("preset-shared").addEventListener("change", (event) => this.#change("PATCH", { shared: event.target.checked }));
@@ -121,11 +122,23 @@ export class Presets {
     );
   }
 
+  // What is wrong with the name, on its field; "" clears it.
+  #markName(error) {
+    $("preset-name-error").textContent = error;
+    $("preset-name").setAttribute("aria-invalid", String(Boolean(error)));
+  }
+
+  // The name and the fields are checked here first, so what the server would refuse is not sent: a name of spaces
+  // alone is none to it either (it collapses them).
   async #saveCurrent() {
     const status = $("preset-status");
     const name = $("preset-name");
-    if (!this.#settings.check()) {
+    const named = name.value.trim() !== "";
+    this.#markName(named ? "" : _("Type a name for the preset."));
+    const valid = this.#settings.check();
+    if (!named || !valid) {
       status.textContent = _("Not saved: correct the marked fields.");
+      if (!named) name.focus();
       return;
     }
     const preset = {

@@ -16,6 +16,7 @@ WORDS = {
         "shared": "Pirates (from the server)",
         "error": "Top k must be a whole number from 0 to 1,000.",
         "not_saved": "Not saved: correct the marked fields.",
+        "no_name": "Type a name for the preset.",
         "default": "0.6 — provider default",
         "unknown": "provider default",
         "demo": "tiny offline demo model: it writes English only",
@@ -29,6 +30,7 @@ WORDS = {
         "shared": "Pirates (с сервера)",
         "error": "Порог top k: нужно целое число от 0 до 1\u00a0000.",
         "not_saved": "Не сохранено: исправьте отмеченные поля.",
+        "no_name": "Введите название пресета.",
         "default": "0,6 — по умолчанию у провайдера",
         "unknown": "по умолчанию у провайдера",
         "demo": "крошечная офлайн-демомодель: пишет только по-английски",
@@ -118,6 +120,31 @@ def test_an_out_of_range_option_is_an_error_on_its_field_never_saved(page, serve
     choose(page, "local", bundled_model_path().stem)
     expect(page.locator("#default-temperature")).to_have_text(WORDS[lang]["default"])
     expect(page.locator("#default-top_k")).to_have_text(WORDS[lang]["unknown"])
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_preset_without_a_name_is_refused_on_its_field_before_any_request(page, server, lang):
+    open_chat(page, server, f"/?lang={lang}")
+    sent = []
+    page.on("request", lambda request: "/api/presets" in request.url and request.method != "GET" and sent.append(request.url))
+    page.click("#settings-toggle")
+    name, error = page.locator("#preset-name"), page.locator("#preset-name-error")
+    for typed in ("", "   "):
+        page.fill("#preset-name", typed)
+        page.click("#preset-save")
+        expect(error).to_have_text(WORDS[lang]["no_name"])
+        expect(name).to_have_attribute("aria-invalid", "true")
+        expect(name).to_be_focused()
+        expect(page.locator("#preset-status")).to_have_text(WORDS[lang]["not_saved"])
+    screenshot(page, f"preset-no-name-{lang}")
+    page.fill("#preset-name", "Brief")
+    expect(error).to_be_empty()
+    expect(name).to_have_attribute("aria-invalid", "false")
+    assert sent == []
+    page.click("#preset-save")
+    expect(page.locator("#preset-status")).to_have_text(WORDS[lang]["saved"])
+    assert len(sent) == 1
+    assert [p["name"] for p in json.loads(page_fetch(page, "GET", "/api/presets")[1])["presets"]] == ["Brief"]
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
