@@ -56,10 +56,10 @@ async function openConversation(id, { push, fetched }) {
   const path = appUrl(`c/${encodeURIComponent(id)}`).pathname;
   if (push) history.pushState(null, "", path);
   try {
-    await chat.open(id, fetched);
-    notify("");
+    if (await chat.open(id, fetched)) notify("");
   } catch (error) {
-    // The page shows a new chat instead, unless another conversation has been chosen since.
+    // The page shows a new chat instead. Only the conversation chosen last fails here: one overtaken by another
+    // choice while it loaded changes nothing (chat.open resolves it to null).
     if (push && location.pathname === path) history.replaceState(null, "", rootPath);
     notify(error.status === 404 ? _("This conversation does not exist or was deleted.") : error.message);
     startNew({ push: false });

@@ -23,6 +23,8 @@ export class Chat {
   // message id and view; for a new message also the user's view, text and files; `started` once its start frame came.
   #pending = null;
   #requests = 0;
+  // Counts the conversations opened and the new chats started: an open that is not the last of them is overtaken.
+  #choices = 0;
   #view;
   #gauge;
 
@@ -59,15 +61,24 @@ export class Chat {
     return this.#conversation?.id ?? null;
   }
 
-  // `fetched` is the conversation's request if it was already made (the page asks while it starts up).
+  // `fetched` is the conversation's request if it was already made (the page asks while it starts up). An open
+  // overtaken while it loads (another conversation chosen, a new chat started) changes nothing and resolves to null,
+  // whether its request failed or not: only the last choice's failure is thrown.
   async open(id, fetched = conversationsApi.get(id)) {
-    const conversation = await fetched;
+    const choice = ++this.#choices;
+    const overtaken = () => choice !== this.#choices;
+    const conversation = await fetched.catch((error) => {
+      if (overtaken()) return null;
+      throw error;
+    });
+    if (overtaken()) return null;
     this.#detach();
     this.#load(conversation, "opened");
     return conversation;
   }
 
   startNew() {
+    this.#choices += 1;
     this.#detach();
     this.#conversation = null;
   }

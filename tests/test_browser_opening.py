@@ -1,9 +1,11 @@
 """A stored conversation opened in a real browser: the address names it at once, its messages are rendered a few at a
-time, their answers sanitized in one pass, and each ends as the render of its own text."""
+time, their answers sanitized in one pass, and each ends as the render of its own text; one overtaken by another
+while it loads changes nothing when it ends."""
 import json
+import re
 
 import pytest
-from browser import WAIT_MS, open_chat
+from browser import WAIT_MS, open_chat, send, wait_until_idle
 from playwright.sync_api import expect
 from test_browser import DANGEROUS
 from test_browser_conversations import page_fetch, start_conversation
@@ -105,3 +107,39 @@ def test_the_address_names_a_conversation_opened_from_the_list_before_it_has_loa
     expect(page).to_have_url(f"{server.url}/")
     expect(page.locator(".message")).to_have_count(0)
     page_errors[:] = [error for error in page_errors if "status of 404" not in error]
+
+
+@pytest.mark.parametrize("answer", ["404", "500", "late"])
+def test_an_open_overtaken_by_another_changes_nothing_when_it_ends(page, server, page_errors, answer):
+    """A conversation still loading when another is chosen: its failure (or its late arrival) leaves the other shown."""
+    slow = start_conversation(page, server, "apples")
+    page.click("#new-chat")
+    send(page, "bananas")
+    wait_until_idle(page)
+    expect(page).to_have_url(re.compile(r"/c/[\w-]+$"))
+    quick = page.url.rsplit("/", 1)[1]
+    page.click("#new-chat")
+    held = []
+    page.route(f"**/api/conversations/{slow}", lambda route: held.append(route))
+    page.locator(".conversation-link", has_text="apples").click()
+    expect(page).to_have_url(f"{server.url}/c/{slow}")
+    for _ in range(WAIT_MS // 10):
+        if held:
+            break
+        page.wait_for_timeout(10)
+    page.locator(".conversation-link", has_text="bananas").click()
+    shown = page.locator(".message .content")
+    expect(shown).to_have_text(["bananas", "bananas"])
+    with page.expect_response(f"**/api/conversations/{slow}"):
+        if answer == "late":
+            held[0].continue_()
+        else:
+            held[0].fulfill(status=int(answer), json={"error": {"message": "broken"}})
+    # The page has had its turn at the answer: nothing moved.
+    page.wait_for_timeout(300)
+    expect(shown).to_have_text(["bananas", "bananas"])
+    expect(page.locator("#title")).to_have_text("bananas")
+    expect(page).to_have_url(f"{server.url}/c/{quick}")
+    expect(page.locator(".conversation-link[aria-current='page']")).to_have_text("bananas")
+    expect(page.locator("#notice")).to_be_empty()
+    page_errors[:] = [error for error in page_errors if f"status of {answer}" not in error]
