@@ -46,6 +46,13 @@ BAD_FILES = [
     (pdf_bytes(["0 0 m 10 10 l S"]), "drawing.pdf", "application/pdf", 422, "bad_attachment", ["drawing.pdf", "scanned"]),
     ("Привет, мир".encode("cp1251"), "notes.txt", "text/plain", 422, "bad_attachment", ["notes.txt", "UTF-8", "position 0"]),
     ("ok é".encode() + b"\xff rest", "data.csv", "text/csv", 422, "bad_attachment", ["data.csv", "position 5"]),
+    ("Привет, мир".encode("utf-16"), "notes16.txt", "text/plain", 422, "bad_attachment", ["notes16.txt", "UTF-16", "UTF-8"]),
+    ("plain words, no mark".encode("utf-16-le"), "nomark.csv", "text/csv", 422, "bad_attachment", ["nomark.csv", "UTF-16"]),
+    ("wide".encode("utf-32"), "wide.txt", "text/plain", 422, "bad_attachment", ["wide.txt", "UTF-32"]),
+    (b"\xef\xbb\xbf", "mark.txt", "text/plain", 422, "bad_attachment", ["mark.txt", "no text"]),
+    (b" \n\t\r\n ", "blank.md", "text/markdown", 422, "bad_attachment", ["blank.md", "no text"]),
+    # One NUL in UTF-8 text is binary, not UTF-16: the general refusal.
+    (b"some text\0more text", "nul.txt", "text/plain", 415, "unsupported_type", ["nul.txt", "UTF-8 text files"]),
 ]
 
 
@@ -180,3 +187,12 @@ def test_a_folder_that_cannot_take_the_file_is_a_message_and_nothing_is_stored(c
     folder.unlink()
     assert stored(app) == NOTHING
     assert upload(client, b"text", "a.txt", "text/plain").status_code == 201
+
+
+def test_uploads_past_the_rate_are_refused_saying_when_to_try_again(app_config):
+    client = create_app({**app_config, "WEBUI_UPLOADS_PER_MINUTE": 2}).test_client()
+    client.get("/")
+    assert [upload(client, b"text", f"{n}.txt", "text/plain").status_code for n in range(2)] == [201, 201]
+    response = upload(client, b"text", "2.txt", "text/plain")
+    assert refused(response, 429, "rate_limited", "wait a minute")
+    assert 1 <= int(response.headers["Retry-After"]) <= 60

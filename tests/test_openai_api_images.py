@@ -205,3 +205,21 @@ def test_a_stored_exchange_whose_images_pass_the_quota_is_refused_and_stores_not
     assert error["code"] == "over_quota" and "MiB" in error["message"]
     assert upstream.requests_to(OPENAI_CHAT) == [] and stored(server.app)[:2] == ([], [])
     assert browser.get("/api/conversations").json()["conversations"] == []
+
+
+def test_base64_wrapped_over_lines_is_read_and_url_safe_base64_is_refused_saying_so(server):
+    token, _browser = new_token(server.url)
+    png, _pixels = noise_png(24, seed=5)
+    api = client(server.url, token)
+    # As the `base64` command writes it: lines of 76 characters.
+    wrapped = "data:image/png;base64," + base64.encodebytes(png).decode()
+    assert wrapped.count("\n") > 1
+    for url in (data_url(png), wrapped):
+        api.chat.completions.create(model="seeing/eyes", messages=asking(url))
+    seen = module("seeing").seen
+    assert len(seen) == 2 and seen[0] == seen[1]
+    url_safe = "data:image/png;base64," + base64.urlsafe_b64encode(png).decode()
+    assert url_safe != data_url(png)
+    error = refusal(post(server.url, token, {"model": "seeing/eyes", "messages": asking(url_safe)}))
+    assert error["param"] == "messages[0].content[1]" and "URL-safe" in error["message"]
+    assert len(module("seeing").seen) == 2

@@ -8,7 +8,8 @@ import requests
 from conftest import Browser, LiveServer, Visitor, chat, handshake, raw_handshake
 from webui import create_app
 from webui.access.limits import Backoff, Window
-from webui.access.security import CSP, allow_request, socket_cap
+from webui.access.security import CSP, count_request, request_key, socket_cap
+from webui.errors import UserError
 
 CANARY = "canary-5f0c2a9e71d84b36"
 CANARY_MODULE = '''
@@ -301,11 +302,19 @@ def test_a_key_with_quotes_and_backslashes_is_redacted_in_the_log_too(app_config
 
 
 def test_the_request_rate_limit(app):
+    def counted(owner):
+        """Whether a request of `owner` is counted, or refused with a wait."""
+        try:
+            count_request(request_key(owner))
+        except UserError as refused:
+            return refused.code, 1 <= refused.details["retry_after"] <= 60
+        return True
+
     with app.test_request_context("/ws"):
         app.extensions["webui.requests"].limit = 3
-        assert [allow_request("anon:x") for _ in range(4)] == [True, True, True, False]
+        assert [counted("anon:x") for _ in range(4)] == [True, True, True, ("rate_limited", True)]
         # Anonymous owners are counted by address: a fresh cookie does not buy a fresh allowance.
-        assert not allow_request("anon:y")
+        assert counted("anon:y") == ("rate_limited", True)
 
 
 def test_chat_requests_over_the_rate_get_rate_limited(serve):

@@ -10,7 +10,7 @@ from . import accounts_api, attachments, connections, conversations_api, health,
 from .serving import shutdown
 from .access import auth, identity, security
 from .chat import runner, stored_answers, writer, ws
-from .errors import UserError, json_error, user_error_response
+from .errors import UserError, json_error, user_error_response, web_refusal
 from .openai_api import routes as openai_routes
 from .providers import registry
 
@@ -29,7 +29,7 @@ def json_http_error(error):
         return openai_routes.internal_error(error) if error.code == 500 else openai_routes.http_error(error)
     if not request.path.startswith("/api/"):
         return error
-    return json_error(error.name.lower().replace(" ", "_"), error.description, error.code)
+    return json_error(*web_refusal(error), error.code)
 
 
 def create_app(config=None):

@@ -5,9 +5,9 @@ from flask_babel import gettext as _
 
 from . import attachments
 from .access.identity import current_owner
-from .access.security import allow_body, allow_request
+from .access.security import allow_body, count_request
 from .chat.stored_answers import get_stored_answers
-from .errors import UserError, bad_request
+from .errors import bad_request
 from .json_input import json_body
 from .storage import archive, conversations, get_db, validate
 from .storage.database import transaction
@@ -94,8 +94,7 @@ def import_():
     """Store an uploaded export, or a plain list of OpenAI messages, as a new conversation."""
     owner = current_owner()
     # Counted before the body is read: a burst of large files is refused without parsing them.
-    if not allow_request(owner, "webui.imports"):
-        raise UserError(_("Too many imports: wait a minute and try again."), code="rate_limited")
+    count_request(window="webui.imports", message=_("Too many imports: wait a minute and try again."))
     # An export carries its files in base64: the import's own limit, WEBUI_MAX_IMPORT_BYTES, replaces the body limit
     # (security.allow_body). Decoding holds the process (json's C decoder keeps the interpreter lock, in any thread):
     # the limit and WEBUI_IMPORTS_PER_MINUTE bound it.

@@ -5,7 +5,7 @@ import re
 import string
 from functools import lru_cache
 
-from flask import jsonify
+from flask import jsonify, request
 from flask_babel import gettext as _
 
 
@@ -30,6 +30,17 @@ def user_error_response(error):
     """A UserError raised while handling a request, answered as JSON; nothing was changed."""
     headers = retry_after_header(error.details.get("retry_after"))
     return json_error(error.code, error.message, headers=headers, field=error.details.get("field"))
+
+
+def web_refusal(error, offered=""):
+    """(code, message) of the web layer's refusal of a request (werkzeug's HTTPException) in the user's language: no
+    such address (then `offered`, what there is, if given), or a method the address does not take; any other keeps
+    werkzeug's words."""
+    if error.code == 404:
+        return "not_found", " ".join(filter(None, [_("There is nothing at this address."), offered]))
+    if error.code == 405:
+        return "method_not_allowed", _("This address does not take %(method)s requests.", method=request.method)
+    return error.name.lower().replace(" ", "_"), error.description
 
 
 def retry_after_header(seconds):

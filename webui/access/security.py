@@ -178,21 +178,16 @@ def request_key(owner):
     return owner if g.get("user") else client_key()
 
 
-def allow_request(owner, window="webui.requests"):
-    """Whether `owner` may make another request of a kind the app counts per minute (0: no limit): by default a chat
-    request (WEBUI_REQUESTS_PER_MINUTE), or an import ("webui.imports", WEBUI_IMPORTS_PER_MINUTE)."""
-    return current_app.extensions[window].hit(request_key(owner))
-
-
-def count_request(key=None):
-    """Count a request against WEBUI_REQUESTS_PER_MINUTE, one allowance for the page's chats, the API's and the requests
-    that send providers their keys (a health check, a server's list of models); refuse one too many, saying when to
-    try again. `key` says whose allowance (request_key); by default the caller's."""
-    window = current_app.extensions["webui.requests"]
+def count_request(key=None, window="webui.requests", message=None):
+    """Count a request against a per-minute allowance and refuse one too many with `message`, saying when to try again:
+    by default WEBUI_REQUESTS_PER_MINUTE, one allowance for the page's chats, the API's and the requests that send
+    providers their keys (a health check, a server's list of models); or the uploads' or imports' ("webui.uploads",
+    "webui.imports"). `key` says whose allowance (request_key); by default the caller's."""
+    counted = current_app.extensions[window]
     key = key or request_key(current_owner())
-    if not window.hit(key):
-        message = _("Too many requests: wait a minute and try again.")
-        raise UserError(message, code="rate_limited", retry_after=window.wait(key))
+    if not counted.hit(key):
+        message = message or _("Too many requests: wait a minute and try again.")
+        raise UserError(message, code="rate_limited", retry_after=counted.wait(key))
 
 
 def allow_body(app, endpoint, limit):

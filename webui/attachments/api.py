@@ -7,8 +7,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.multipart import NEED_DATA, Data, Epilogue, Field, File, MultipartDecoder
 
 from ..access.identity import current_owner
-from ..access.security import allow_request
-from ..errors import UserError, bad_request
+from ..access.security import count_request
+from ..errors import bad_request
 from ..storage import get_db
 from . import cleanup, files, intake, records
 
@@ -72,8 +72,7 @@ def sent_files():
 def upload():
     """Store the multipart field `file` as an attachment of the caller's: 201 and what it is."""
     # Counted before the body is read: each upload holds its bytes several times over and may start a child process.
-    if not allow_request(current_owner(), "webui.uploads"):
-        raise UserError(_("Too many files sent: wait a minute and try again."), code="rate_limited")
+    count_request(window="webui.uploads", message=_("Too many files sent: wait a minute and try again."))
     sent = sent_files()
     if len(sent) != 1:
         raise bad_request(_("Send one file, in the form field “file”."))

@@ -8,7 +8,7 @@ from ..errors import UserError
 # The formats read as images (jobs.py decodes them in a child process) and as PDFs, by their first bytes.
 IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 PDF_MAGIC = b"%PDF-"
-# Text is UTF-8 without NUL; a NUL this early says binary, as git and grep take it.
+# Text is UTF-8 with no NUL in its first BINARY_PROBE bytes; a NUL this early says binary, as git and grep take it.
 BINARY_PROBE = 8192
 TEXT_TYPE = "text/plain"
 # A name or a browser's type that says image or PDF, for a file that is not one, is refused rather than stored as
@@ -66,10 +66,24 @@ def content_kind(data):
     return None if b"\0" in data[:BINARY_PROBE] else "text"
 
 
+def wide_text(data):
+    """Whether the bytes look like text in UTF-16 or UTF-32: a byte order mark of theirs, or many NULs at odd places
+    only or at even places only (the Latin letters, digits and spaces of UTF-16), where a binary file has them at both."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:4] == b"\0\0\xfe\xff":
+        return True
+    probe = data[:BINARY_PROBE]
+    even, odd = probe[0::2].count(0), probe[1::2].count(0)
+    return min(even, odd) == 0 and max(even, odd) >= len(probe) / 16
+
+
 def kind_of(name, claimed_type, data):
     """The file's kind by its content, refusing binary files of other kinds, and a file whose name or claimed type says
     image or PDF but whose content is not (a "PNG" that is really HTML)."""
     kind = content_kind(data)
+    if kind is None and wide_text(data):
+        # The person has a text file and would be told to attach text files: say what is wrong with this one.
+        message = _("“%(name)s” is text in UTF-16 or UTF-32, not UTF-8. Save it as UTF-8 and attach it again.", name=name)
+        raise UserError(message, code="bad_attachment")
     if kind is None:
         raise unsupported(name)
     claimed = claimed_kind(name, claimed_type)
@@ -85,7 +99,7 @@ def kind_of(name, claimed_type, data):
 def decode_text(name, data):
     """A text file's text: UTF-8, a byte order mark dropped; anything else is refused, saying where it stops being UTF-8."""
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise UserError(
             _(
@@ -96,3 +110,7 @@ def decode_text(name, data):
             ),
             code="bad_attachment",
         ) from None
+    if not text.strip():
+        # A byte order mark or blank lines alone: a model would be sent an empty file.
+        raise UserError(_("“%(name)s” has no text.", name=name), code="bad_attachment")
+    return text

@@ -20,7 +20,7 @@ MAX_STOP_SEQUENCES = 4
 
 
 def parse_options(options):
-    """Check the generation options against their types and ranges."""
+    """Check the generation options against their types and ranges; a refusal names its option (`option`)."""
     if options is None:
         return {}
     if not isinstance(options, dict):
@@ -29,11 +29,11 @@ def parse_options(options):
     for key, value in options.items():
         if key == "stop":
             if not (isinstance(value, list) and len(value) <= MAX_STOP_SEQUENCES and all(isinstance(s, str) and s for s in value)):
-                raise UserError(_("“stop” must be a list of at most %(n)d strings.", n=MAX_STOP_SEQUENCES))
+                raise UserError(_("“stop” must be a list of at most %(n)d strings.", n=MAX_STOP_SEQUENCES), option=key)
             parsed[key] = value
             continue
         if key not in NUMERIC_OPTIONS:
-            raise UserError(_("Unknown option “%(name)s”.", name=key))
+            raise UserError(_("Unknown option “%(name)s”.", name=key), option=key)
         kind, low, high = NUMERIC_OPTIONS[key]
         if kind is int:
             # Not float(value): an integer beyond a float's range (valid JSON) would raise OverflowError.
@@ -41,6 +41,7 @@ def parse_options(options):
         else:
             ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not ok_type or not low <= value <= high:
-            raise UserError(_("Option “%(name)s” must be a number from %(low)s to %(high)s.", name=key, low=low, high=high))
+            message = _("Option “%(name)s” must be a number from %(low)s to %(high)s.", name=key, low=low, high=high)
+            raise UserError(message, option=key)
         parsed[key] = kind(value)
     return parsed

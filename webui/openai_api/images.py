@@ -60,9 +60,11 @@ def part(content_part, param):
         message = _("An image must be a PNG, JPEG, WebP or GIF image, sent as a data:image/…;base64,… URL.")
         raise UserError(message, param=param)
     try:
-        data = base64.b64decode(payload, validate=True)
+        # Base64 wrapped over lines, as the `base64` command writes it, is read too: whitespace is all that is dropped.
+        data = base64.b64decode("".join(payload.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise UserError(_("The image’s data: URL does not hold valid base64."), param=param) from None
+        message = _("The image’s data: URL does not hold valid base64 (standard base64, with + and /, not URL-safe).")
+        raise UserError(message, param=param) from None
     return Part(param, media_type, data)
 
 

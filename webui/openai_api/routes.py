@@ -15,7 +15,7 @@ from ..chat.context import Budget
 from ..chat.runner import get_runner
 from ..chat.writer import PullWriter
 from ..json_input import json_body
-from ..errors import UserError
+from ..errors import UserError, web_refusal
 from ..providers.registry import get_registry, resolve
 from ..serving.shutdown import get_shutdown
 from . import cors, images, store
@@ -54,7 +54,8 @@ bp.register_error_handler(UserError, user_error_response)
 @bp.errorhandler(HTTPException)
 def http_error(error):
     """A refusal of the web layer (404, 405, …) in OpenAI's shape."""
-    return error_response(error.name.lower().replace(" ", "_"), error.description)
+    offered = _("This API has POST /v1/chat/completions, GET /v1/models and GET /v1/models/{model}.")
+    return error_response(*web_refusal(error, offered))
 
 
 @bp.errorhandler(InternalServerError)

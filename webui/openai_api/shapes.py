@@ -20,7 +20,7 @@ ROLES = {"system": "system", "developer": "system", "user": "user", "assistant":
 MAX_MODEL_CHARS = 300
 # Fields a client may send that this server cannot honour, refused rather than ignored: the answer would not be what
 # was asked for. Any other field it does not know (user, metadata, store…) is ignored, as many clients send their own.
-UNSUPPORTED = ("tools", "functions", "audio", "prediction")
+UNSUPPORTED = ("tools", "functions", "audio", "prediction", "logit_bias")
 # How an answer's end (a done frame's reason) is told: an answer stopped by its client has no one left to tell.
 FINISH_REASONS = {"complete": "stop", "stopped": "stop", "length": "length"}
 
@@ -53,6 +53,15 @@ ERRORS = {
 }
 
 
+# The codes of failures a retry may cure (a wait, a restart, a network's hiccup). OpenAI's clients retry every 5xx,
+# 408, 409 and 429 unless told `x-should-retry: false`, which every other failure says: a provider that raised or a
+# key refused would be asked again for nothing (and a stored request stored again, a paid one charged again).
+RETRYABLE = frozenset({
+    "rate_limited", "busy", "storage_busy", "storage_failed", "shutting_down", "interrupted", "timeout", "unreachable",
+    "upstream_error", "internal_error", "shared_unavailable",
+})
+
+
 def error_body(code, message, provider_failed, param=None):
     """(HTTP status, body) of an error in OpenAI's shape, {"error": {"message", "type", "param", "code"}}.
 
@@ -66,7 +75,10 @@ def error_body(code, message, provider_failed, param=None):
 def error_response(code, message, provider_failed=False, param=None, retry_after=None):
     """An error in OpenAI's shape with its status, and Retry-After when the caller is to wait."""
     status, body = error_body(code, message, provider_failed, param)
-    return jsonify(body), status, retry_after_header(retry_after)
+    headers = retry_after_header(retry_after)
+    if code not in RETRYABLE:
+        headers["x-should-retry"] = "false"
+    return jsonify(body), status, headers
 
 
 def user_error_response(error):
@@ -164,16 +176,24 @@ def checked_options(body):
     try:
         return parse_options(options)
     except UserError as e:
-        raise refused(e.message) from None
+        option = e.details.get("option")
+        # max_completion_tokens, when sent, is what max_tokens was taken from.
+        sent_as = "max_completion_tokens" if option == "max_tokens" and body.get("max_completion_tokens") is not None else option
+        raise refused(e.message, sent_as) from None
 
 
 def refuse_unsupported(body):
-    """Refuse what the answer could not honour: tools, more than one choice, log probabilities, a response format."""
+    """Refuse what the answer could not honour: tools, token biases, more than one choice, audio, log probabilities, a
+    response format."""
     for field in UNSUPPORTED:
         if body.get(field):
             raise refused(_("This server does not support “%(name)s”.", name=field), field)
-    if body.get("n") not in (None, 1):
+    n = body.get("n")
+    if n is not None and (n.__class__ is not int or n != 1):
         raise refused(_("This server writes one answer per request: “n” must be 1."), "n")
+    modalities = body.get("modalities")
+    if modalities is not None and (not isinstance(modalities, list) or any(kind != "text" for kind in modalities)):
+        raise refused(_("This server writes text only: “modalities” may name only “text”."), "modalities")
     if body.get("logprobs"):
         raise refused(_("This server does not support “%(name)s”.", name="logprobs"), "logprobs")
     response_format = body.get("response_format")
