@@ -1,6 +1,6 @@
 """Reading images and PDFs in child processes: under `webui serve` (gunicorn and gevent) a slow file holds up nobody
 else and is killed at its time limit, a child that fails is told apart from a file that does, and a server that starts
-sweeps the uploads never sent."""
+sweeps the uploads never sent; readings kept for bytes sent again stay within their bound."""
 import sqlite3
 import threading
 import time
@@ -13,6 +13,8 @@ from conftest import Browser, ServerProcess
 from test_cli import server_command
 from webui import create_app
 from webui.attachments import jobs
+from webui.attachments.jobs import Reading
+from webui.attachments.recent import Recent
 
 SECONDS = 3
 
@@ -107,3 +109,14 @@ def test_a_worker_that_cannot_start_is_the_servers_fault_one_a_file_crashed_is_t
     assert jobs.parse((-11, b"", b"")) is None
     assert jobs.parse((0, b'{"ok": true, "parts": [4]}\nabc', b"")) is None
     assert jobs.parse((0, b'{"ok": true, "parts": [3, 1]}\nabcd', b"")) == ({"ok": True}, [b"abc", b"d"])
+
+
+def test_readings_kept_stay_within_their_bound_the_least_recently_used_going_first():
+    recent = Recent(most=25)
+    readings = {name: Reading(parts=[bytes(6), bytes(4)]) for name in "abc"}
+    recent.put("a", readings["a"])
+    recent.put("b", readings["b"])
+    assert recent.get("a") is readings["a"]  # now the most recently used
+    recent.put("c", readings["c"])
+    recent.put("huge", Reading(parts=[bytes(26)]))
+    assert {name: recent.get(name) for name in ("a", "b", "c", "huge")} == {"a": readings["a"], "b": None, "c": readings["c"], "huge": None}

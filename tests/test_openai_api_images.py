@@ -8,7 +8,8 @@ import pytest
 
 from api_client import client, new_token, post
 from attachment_files import image_bytes, jpeg_with_metadata, noise_png, opened, stored, upload
-from conftest import Browser
+from conftest import Browser, LiveServer
+from webui import create_app
 from fake_ollama import ollama  # noqa: F401 (fixture)
 from fake_upstream import OPENAI_CHAT, upstream, webui  # noqa: F401 (fixtures)
 from test_attachments_chat import CYRILLIC, OLLAMA_CHAT, lab, local_ollama
@@ -223,3 +224,28 @@ def test_base64_wrapped_over_lines_is_read_and_url_safe_base64_is_refused_saying
     error = refusal(post(server.url, token, {"model": "seeing/eyes", "messages": asking(url_safe)}))
     assert error["param"] == "messages[0].content[1]" and "URL-safe" in error["message"]
     assert len(module("seeing").seen) == 2
+
+
+def test_an_image_sent_again_is_not_read_again(app_config):
+    # OpenAI's clients send a conversation's images again with every question.
+    server = LiveServer(create_app({**app_config, "WEBUI_ATTACHMENT_SECONDS": 1}))
+    try:
+        token, _browser = new_token(server.url)
+        asked = {"model": "seeing/eyes", "messages": asking(data_url(image_bytes("PNG", color=(1, 2, 3))))}
+        assert post(server.url, token, asked).status_code == 200
+        # Every child process's turn taken: only an image read before can be sent now.
+        slots = server.app.extensions["webui.attachment_jobs"]
+        taken = 0
+        while slots.acquire(blocking=False):
+            taken += 1
+        try:
+            assert post(server.url, token, asked).status_code == 200
+            other = {"model": "seeing/eyes", "messages": asking(data_url(image_bytes("PNG", color=(4, 5, 6))))}
+            assert refusal(post(server.url, token, other), 503)["code"] == "busy"
+        finally:
+            for _ in range(taken):
+                slots.release()
+        seen = module("seeing").seen
+        assert len(seen) == 2 and seen[0] == seen[1]
+    finally:
+        server.stop()

@@ -25,12 +25,16 @@ from flask_babel import format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from ..cooperative import in_native_thread
 from ..errors import UserError
+from . import files
+from .recent import Recent
 
 log = logging.getLogger(__name__)
 
 WORKER = Path(__file__).with_name("worker.py")
 SLOTS = "webui.attachment_jobs"
+RECENT = "webui.attachment_readings"
 # What of the child's standard error is logged when it fails without an answer.
 MAX_LOGGED_ERROR = 2000
 
@@ -135,6 +139,10 @@ def read(kind, name, data, side=None):
         "chars": config["WEBUI_MAX_ATTACHMENT_CHARS"],
         "side": side,
     }
+    key = (kind, json.dumps(limits, sort_keys=True), in_native_thread(files.digest, data))
+    recent = current_app.extensions[RECENT]
+    if (reading := recent.get(key)) is not None:
+        return reading
     payload = json.dumps({"kind": kind, "limits": limits, "path": library_paths()}).encode() + b"\n" + data
     slots = current_app.extensions[SLOTS]
     if not slots.acquire(timeout=seconds):
@@ -153,9 +161,12 @@ def read(kind, name, data, side=None):
     result, parts = answer
     if not result.pop("ok", False):
         raise refusal(name, result, config)
-    return Reading(**{key: result.get(key) for key in ("media_type", "width", "height", "pages")}, parts=parts)
+    reading = Reading(**{item: result.get(item) for item in ("media_type", "width", "height", "pages")}, parts=parts)
+    recent.put(key, reading)
+    return reading
 
 
 def init_app(app):
-    """The turns jobs take: as many at once as there are cores."""
+    """The turns jobs take (as many at once as there are cores), and the readings kept (recent.py)."""
     app.extensions[SLOTS] = threading.BoundedSemaphore(os.cpu_count() or 1)
+    app.extensions[RECENT] = Recent()

@@ -74,7 +74,7 @@ def parts_of(messages):
 
 
 def check_count(messages):
-    """Refuse more images in one request than a message of the page may carry: each is read again at every request."""
+    """Refuse more images in one request than a message of the page may carry: each request brings them all again."""
     limit = current_app.config["WEBUI_MAX_ATTACHMENTS_PER_MESSAGE"]
     images = parts_of(messages)
     if len(images) > limit:
