@@ -259,7 +259,8 @@ def test_tables_locked_by_another_program_are_a_clear_error_for_readers_too_and_
 def test_more_sockets_than_the_pool_has_connections_all_store_their_chats(tmp_path, providers_dir, database_url):
     sockets = POOL_SIZE + POOL_OVERFLOW + 10
     command, env = server_command(tmp_path / "data", providers_dir, "serve", WEBUI_DATABASE_URL=database_url, LANG="C",
-                                  WEBUI_MAX_SOCKETS_PER_USER=str(sockets), WEBUI_REQUESTS_PER_MINUTE=str(sockets))
+                                  WEBUI_MAX_SOCKETS_PER_USER=str(sockets), WEBUI_REQUESTS_PER_MINUTE=str(sockets),
+                                  WEBUI_MAX_STREAMS_PER_SOCKET=str(sockets))
     server = ServerProcess(command, env=env)
     try:
         cookie = owner_cookie(server.url)

@@ -228,6 +228,24 @@ def sqlite_engine(path, wait, gate):
     return store
 
 
+def session_settings(wait):
+    """What every session of this server sets on the PostgreSQL server, for a database wait of `wait` seconds.
+
+    A write transaction holds the writers' lock (database.begin) for all of its life, and a healthy one is never idle
+    for long: each statement follows the last within the process. So a session idle in a transaction for twice the wait
+    belongs to a process that froze (stopped, swapped out) or a host cut off, and the server ends it, giving the lock
+    back to every other host; the server's keepalives find a client host gone dead. The frozen process, once it runs
+    again, finds its connection closed: its write failed, and is made again (the saver tries again)."""
+    milliseconds = max(1, round(wait * 1000))
+    return {
+        "lock_timeout": milliseconds,
+        "idle_in_transaction_session_timeout": 2 * milliseconds,
+        "tcp_keepalives_idle": 10,
+        "tcp_keepalives_interval": 5,
+        "tcp_keepalives_count": 2,
+    }
+
+
 def postgres_engine(url, wait, gate):
     """The Store of a PostgreSQL database: a pool, whose connections Database checks out for each call or transaction
     (and pings when they lay unused: see checked_out)."""
@@ -246,7 +264,9 @@ def postgres_engine(url, wait, gate):
         # threads every database call of the process needs. (A write transaction sets its own, its wait's rest.)
         connect_args={
             "connect_timeout": max(1, round(wait)),
-            "options": f"-c lock_timeout={max(1, round(wait * 1000))}",
+            "options": " ".join(f"-c {name}={value}" for name, value in session_settings(wait).items()),
+            # This side notices a server (or a network) gone silent in about twenty seconds, not the system's hours.
+            "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 2,
         },
     )
     event.listen(engine, "connect", postgres_connected)
