@@ -56,8 +56,8 @@ def answers_key(worker):
 
 
 class Lease:
-    """This process's lease: renewed, with its answers and socket counts, every RENEW_SECONDS by a patrol that also
-    ends the answers no live worker lists (see the invariant above)."""
+    """This process's lease: renewed, with its answers and socket counts, every RENEW_SECONDS by one patrol, while
+    another ends the answers no live worker lists (see the invariant above)."""
 
     def __init__(self, app):
         """A new id, which no earlier process had; nothing is written before start()."""
@@ -67,12 +67,16 @@ class Lease:
         self._suspects = {}
         self._database_ok = True
         self._lock = threading.Lock()
-        self._patrol = Patrol(app, "webui-lease", RENEW_SECONDS, self._lock, lambda: True, self.round)
+        # Two threads: a renewal never waits for the database, which a busy process may keep waiting for seconds (its
+        # native threads all taken, a table locked) while its answers are alive and well.
+        self._renewal = Patrol(app, "webui-lease", RENEW_SECONDS, self._lock, lambda: True, self.renew)
+        self._search = Patrol(app, "webui-orphans", RENEW_SECONDS, self._lock, lambda: True, self.round)
 
     def start(self):
-        """Renew from now on, in a background thread, for the rest of the process."""
+        """Renew, and look for answers nobody runs, from now on, in background threads, for the rest of the process."""
         with self._lock:
-            self._patrol.hurry()
+            self._renewal.hurry()
+            self._search.hurry()
 
     def sockets_key(self, worker):
         """The hash of the worker's open socket counts (see limits.py)."""
@@ -82,12 +86,16 @@ class Lease:
         """How long a worker's keys outlive its last renewal."""
         return LEASE_SECONDS * 1000
 
+    def renew(self):
+        """Write this worker's lease, answers and socket counts."""
+        get_outage(self.app).call(self._renew, get_redis(self.app), get_stored_answers().writing())
+
     def round(self):
-        """Renew; then end the answers no live worker has listed for SUSPECT_SECONDS."""
+        """End the answers no live worker has listed for SUSPECT_SECONDS."""
         streaming = self._streaming()
         # Taken after the database was read: an answer this worker started before that read is among them.
         mine = get_stored_answers().writing()
-        listed = get_outage(self.app).call(self._renew, get_redis(self.app), mine)
+        listed = get_outage(self.app).call(self._listed, get_redis(self.app))
         if listed is UNREACHED or streaming is None:
             self._suspects.clear()
             return
@@ -114,7 +122,7 @@ class Lease:
         return {row[0] for row in rows}
 
     def _renew(self, client, mine):
-        """Write this worker's lease, answers and socket counts; the message ids every live worker lists."""
+        """Write this worker's lease, answers and socket counts."""
         sockets = self.app.extensions["webui.sockets"]
         counts, counted = sockets.counts()
         with client.pipeline(transaction=True) as pipe:
@@ -127,9 +135,12 @@ class Lease:
             pipe.expire(answers_key(self.id), LEASE_SECONDS)
             pipe.expire(self.sockets_key(self.id), LEASE_SECONDS)
             pipe.sadd(WORKERS, self.id)
-            pipe.smembers(WORKERS)
-            known = sorted(worker.decode() for worker in pipe.execute()[-1])
+            pipe.execute()
         sockets.written(counted)
+
+    def _listed(self, client):
+        """The message ids every live worker lists."""
+        known = sorted(worker.decode() for worker in client.smembers(WORKERS))
         with client.pipeline(transaction=False) as pipe:
             for worker in known:
                 pipe.exists(lease_key(worker))
