@@ -185,7 +185,7 @@ def test_a_database_of_revision_0001_is_upgraded_with_its_rows_and_then_folds_ac
     assert postgres_cluster.sql("SELECT version_num FROM alembic_version", name).strip() == "0001"
     client = create_app(app_config).test_client()
     client.set_cookie(identity.COOKIE, owner)
-    assert postgres_cluster.sql("SELECT version_num FROM alembic_version", name).strip() == "0002"
+    assert postgres_cluster.sql("SELECT version_num FROM alembic_version", name).strip() == "0003"
     assert found(client, "cafe creme") == {cafe} and found(client, "CAFÉ") == {cafe}
 
 

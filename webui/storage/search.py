@@ -4,7 +4,7 @@ The pieces that Core can express are Core constructs compiled for each database 
 the search conditions are each database's own SQL text.
 
 SQLite searches with FTS5 (the tables message_search, title_search and part_search, kept by triggers); PostgreSQL with
-its own full-text search on GIN expression indexes (revisions 0001 and 0002), in the configuration webui_search: words
+its own full-text search on GIN expression indexes (revisions 0001 to 0003), in the configuration webui_search: words
 as they are, lower-cased, in any language, their accents taken off as FTS5's remove_diacritics does (PostgreSQL's
 unaccent also reads ё as е, which FTS5 does not). Both find a conversation whose title, or one of whose messages (a
 streaming answer's parts too), holds every word of the query as the beginning of a word. The user's words are always data: each
@@ -28,14 +28,14 @@ FTS5_MATCH = text(
     " OR id IN (SELECT m.conversation_id FROM part_search s JOIN answer_parts p ON p.seq = s.rowid"
     " JOIN messages m ON m.id = p.message_id WHERE part_search MATCH :terms))"
 )
-# The expressions are exactly those the GIN indexes are made on (revision 0002), so that the indexes answer: a
-# message's first 100,000 characters (a tsvector holds at most 1 MB), a title, a part with the word cut before it.
+# The expressions are exactly those the GIN indexes are made on (revisions 0002 and 0003), so that the indexes answer:
+# a message's first 100,000 characters (a tsvector holds at most 1 MB), a title, a part's with the word cut before it.
 POSTGRES_MATCH = text(
     "(to_tsvector('webui_search', title) @@ to_tsquery('webui_search', :terms)"
     " OR id IN (SELECT m.conversation_id FROM messages m"
     " WHERE to_tsvector('webui_search', left(m.content, 100000)) @@ to_tsquery('webui_search', :terms))"
     " OR id IN (SELECT m.conversation_id FROM answer_parts p JOIN messages m ON m.id = p.message_id"
-    " WHERE to_tsvector('webui_search', p.lead || p.text) @@ to_tsquery('webui_search', :terms)))"
+    " WHERE to_tsvector('webui_search', left(p.lead || p.text, 100000)) @@ to_tsquery('webui_search', :terms)))"
 )
 
 
