@@ -18,7 +18,7 @@ from ..patrol import Patrol
 from ..shared import get_redis
 from ..storage.answer_parts import End, Part, lead_after
 from .answer import Answer
-from .saver import save_round
+from .saver import Spell, save_round
 
 # Streamed text waits at most about this long before it is written: what a crash can cost of an answer.
 FLUSH_SECONDS = 0.4
@@ -184,6 +184,7 @@ class StoredAnswers:
         self._ending = {}
         # A round that fails is logged, and what it was to write is written by a later round.
         self._saver = Patrol(app, "webui-saver", SAVER_TICK, self._lock, self._busy, self._save_round)
+        self._spell = Spell()
         self._publisher = publisher
 
     def add(self, answer):
@@ -227,7 +228,7 @@ class StoredAnswers:
         """Write what is due of every listed answer (see saver.save_round); ends left over hurry the next round."""
         with self._lock:
             answers, ending = list(self._answers.values()), list(self._ending)
-        if save_round(answers, ending):
+        if save_round(answers, ending, self._spell):
             with self._lock:
                 self._saver.hurry()
 
