@@ -1,5 +1,5 @@
-"""What /v1 refuses, as OpenAI's clients read it: options and fields naming themselves, addresses it does not have in
-the caller's language, and failures a retry cannot cure marked so that the client does not ask again."""
+"""How /v1 tells a client what went wrong: options and fields naming themselves, addresses it does not have in the
+caller's language, and failures a retry cannot cure marked so that the client does not ask again."""
 import openai
 import pytest
 import requests
