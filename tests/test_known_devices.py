@@ -1,7 +1,8 @@
 """Known devices: a browser that has signed in to an account is not held up by strangers guessing its password."""
 import pytest
 
-from test_auth import PASSWORD, add_user, proxied_login, refused_after_twenty_guesses
+from test_auth import PASSWORD, add_user
+from test_auth_guesses import proxied_login, refused_after_twenty_guesses
 from webui import create_app
 from webui.access.devices import COOKIE
 
