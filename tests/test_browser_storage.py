@@ -6,7 +6,7 @@ import pytest
 from browser import answers, start_counting, wait_until_idle
 from playwright.sync_api import expect
 
-from test_answer_saver import DatabaseFile, PostgresDatabase
+from other_program import DatabaseFile, PostgresDatabase
 
 pytestmark = pytest.mark.both_databases
 

@@ -7,7 +7,8 @@ from sqlalchemy import text
 
 from conftest import Browser, ServerProcess, turn
 from databases import run_sql
-from test_answer_saver import PostgresDatabase, server_log, stop_and_compare, streaming, wait_until_stored
+from other_program import PostgresDatabase
+from test_answer_saver import server_log, stop_and_compare, streaming, wait_until_stored
 from test_cli import server_command
 from test_conversation_restart import owner_cookie
 from test_shared_resume import connect
