@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from api_client import HELLO, client
 from test_auth import add_user
-from test_browser_connections import sign_in
+from test_browser_accounts import sign_in
 
 WORDS = {
     "en": {"open": "API tokens", "made": "Made the token “my editor”.", "never": "never used", "revoked": "Revoked the token “my editor”.",

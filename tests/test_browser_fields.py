@@ -4,7 +4,8 @@ import pytest
 from browser import open_chat, phone  # noqa: F401 (fixture)
 from playwright.sync_api import expect
 from test_auth import add_user
-from test_browser_connections import open_connections, sign_in
+from test_browser_accounts import sign_in
+from test_browser_connections import open_connections
 
 # What makes a field the page's own rather than the browser's: its corners, height and border colour.
 LOOK = """(selectors) => Object.fromEntries(selectors.map((selector) => {

@@ -5,7 +5,7 @@ import json
 import pytest
 from browser import DESKTOP, WAIT_MS, choose, open_chat, screenshot, send, wait_until_idle
 from playwright.sync_api import expect
-from test_browser_connections import sign_in
+from test_browser_accounts import sign_in
 from test_browser_conversations import page_fetch
 from test_roles import add, webui
 
