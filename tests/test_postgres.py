@@ -17,7 +17,7 @@ from webui.access import identity
 from webui.storage import conversations, get_db
 from webui.storage.answer_parts import Part, append_parts
 from webui.storage.database import transaction
-from webui.storage.engine import POOL_OVERFLOW, POOL_SIZE, WRITERS_LOCK
+from webui.storage.engine import POOL_OVERFLOW, POOL_SIZE
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -273,29 +273,3 @@ def test_more_sockets_than_the_pool_has_connections_all_store_their_chats(tmp_pa
         assert [end.get("reason") for end in ends] == ["complete"] * sockets, [end for end in ends if "code" in end][:3]
     finally:
         server.stop()
-
-
-def test_another_process_holding_the_writers_lock_stops_only_writes_with_a_clear_error(
-    tmp_path, providers_dir, database_url
-):
-    with streaming(tmp_path, providers_dir, 10, database_url=database_url, WEBUI_DATABASE_TIMEOUT="1") as (server, answers, db):
-        ids = answers.message_ids()
-        # As another webui process's writer stuck in its transaction would.
-        db.execute("SELECT pg_advisory_lock(?)", (WRITERS_LOCK,))
-        try:
-            before = db.stored(ids.values())
-            ws = connect(server, owner_cookie(server.url))
-            ws.send(turn("refused", content="a new conversation"))
-            refused = ws.until_final("refused")
-            assert [(f["type"], f.get("code")) for f in refused] == [("error", "storage_busy")]
-            assert "busy" in refused[0]["message"]
-            answers.receive_for(1.5)
-            assert db.stored(ids.values()) == before
-            shown = answers.shown()
-        finally:
-            db.execute("SELECT pg_advisory_unlock(?)", (WRITERS_LOCK,))
-        wait_until_stored(db, answers, shown, ids)
-        assert not answers.final
-        ws.send(turn("again", content="a new conversation"))
-        assert ws.until_final("again")[-1].get("reason") == "complete"
-        stop_and_compare(db, answers, ids)

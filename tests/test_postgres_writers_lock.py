@@ -1,14 +1,20 @@
-"""A webui process that freezes inside a write transaction (stopped, swapped out, its host cut off) holds the writers'
-lock of every host: PostgreSQL ends its session, and the others write again within twice the database's wait."""
+"""The writers' lock every host's writes take turns at: held by another process, it stops only writes, with a clear
+error; held by a webui process frozen inside its transaction (stopped, swapped out, its host cut off), PostgreSQL ends
+that session, and the others write again within twice the database's wait."""
 import threading
 import time
 
 import pytest
 
+from test_answer_saver import stop_and_compare, streaming, wait_until_stored
+from test_conversation_restart import owner_cookie
+from test_shared_resume import connect
+from conftest import turn
 from webui import create_app
 from webui.errors import UserError
 from webui.storage import conversations, get_db
 from webui.storage.database import StorageError, transaction
+from webui.storage.engine import WRITERS_LOCK
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 WAIT = 1
@@ -56,3 +62,29 @@ def test_a_writer_frozen_in_its_transaction_loses_it_and_the_others_write_again(
     with other_host.app_context():
         titles = [row["title"] for row in conversations.list_conversations(get_db(), "anon:frozen", "", 10, None)[0]]
     assert titles == []
+
+
+def test_another_process_holding_the_writers_lock_stops_only_writes_with_a_clear_error(
+    tmp_path, providers_dir, database_url
+):
+    with streaming(tmp_path, providers_dir, 10, database_url=database_url, WEBUI_DATABASE_TIMEOUT="1") as (server, answers, db):
+        ids = answers.message_ids()
+        # As another webui process's writer stuck in its transaction would.
+        db.execute("SELECT pg_advisory_lock(?)", (WRITERS_LOCK,))
+        try:
+            before = db.stored(ids.values())
+            ws = connect(server, owner_cookie(server.url))
+            ws.send(turn("refused", content="a new conversation"))
+            refused = ws.until_final("refused")
+            assert [(f["type"], f.get("code")) for f in refused] == [("error", "storage_busy")]
+            assert "busy" in refused[0]["message"]
+            answers.receive_for(1.5)
+            assert db.stored(ids.values()) == before
+            shown = answers.shown()
+        finally:
+            db.execute("SELECT pg_advisory_unlock(?)", (WRITERS_LOCK,))
+        wait_until_stored(db, answers, shown, ids)
+        assert not answers.final
+        ws.send(turn("again", content="a new conversation"))
+        assert ws.until_final("again")[-1].get("reason") == "complete"
+        stop_and_compare(db, answers, ids)
