@@ -213,3 +213,20 @@ def test_a_continued_answer_is_followed_on_the_other_worker_from_its_own_run(wor
     assert followed[-1]["reason"] == "complete"
     answer = stored(b, cookie, start["conversation_id"])
     assert answer["content"] == text_of(first) + text_of(going)
+
+
+def test_a_resume_past_the_chunks_made_is_refused_on_the_other_worker_too(workers):
+    a, b, _ = workers
+    owner = owner_cookie(a.url)
+    ws, frames = begin(a, owner, 2)
+    message_id = frames[0]["message_id"]
+    other = connect(b, owner)
+    resume(other, "ahead", message_id, 100_000)
+    refused = other.until_final("ahead", timeout=10)
+    assert [(f["type"], f.get("code")) for f in refused] == [("error", "bad_request")]
+    assert "resume from 0" in refused[0]["message"]
+    # A place the answer has reached is followed as before.
+    resume(other, "behind", message_id, 1)
+    assert deltas(other, "behind", 4)[0]["type"] == "start"
+    ws.send({"type": "stop", "request_id": "r1"})
+    assert ws.until_final("r1")[-1]["reason"] == "stopped"

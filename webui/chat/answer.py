@@ -101,6 +101,11 @@ def frame_end(log, first, sent, stop, size):
     return sent + reached + 1, ends[reached]
 
 
+def past_the_end():
+    """The refusal of a resume whose `after` claims chunks the answer has not made."""
+    return bad_request(_("“after” is past the last chunk of this answer: resume from 0."))
+
+
 class Answer:
     """One request in flight: the chunks so far, the cursors listening, and the promise of exactly one final frame."""
 
@@ -167,7 +172,7 @@ class Answer:
             if self.finished:
                 return False
             if cursor.sent > self.first + len(self.log):
-                raise bad_request(_("“after” is past the last chunk of this answer: resume from 0."))
+                raise past_the_end()
             cursor.answer = self
             # Replaced, never changed in place: a chunk's wake loops over the list it read.
             self._cursors = [*self._cursors, cursor]

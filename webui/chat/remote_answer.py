@@ -14,7 +14,7 @@ from ..shared import get_redis
 from ..shared.answer_log import STOP_SECONDS, stop_key, unavailable
 from ..shared.answer_reader import catch_up
 from ..shared.outage import UNREACHED, get_outage
-from .answer import Answer, Cursor
+from .answer import Answer, Cursor, past_the_end
 
 # How long a resume waits for an answer that is streaming in storage to be published (a few publisher rounds).
 PUBLISH_WAIT_SECONDS = 0.2
@@ -107,12 +107,24 @@ def published_answer(client, message_id, after):
         time.sleep(PUBLISH_WAIT_SECONDS / 10)
 
 
+def published_chunks(entries):
+    """How many chunks of its run the stream has, given its entries up to the newest (catch_up)."""
+    newest = entries[-1][1] if entries else {"seq": 0, "chunks": None}
+    return newest["seq"] + len(newest["chunks"] or ())
+
+
 def follow(writer, request_id, message, after, stored_text):
     """A cursor of `writer` following the answer `message` (a row of the reader's, `streaming`, run by no answer of
     this process) from chunk `after`. `stored_text()` reads the message's stored text again, for a place the stream no
     longer holds."""
     client = get_redis()
     published, entries, reached = published_answer(client, message["id"], after)
+    if after > published_chunks(entries):
+        # Its publisher may be a round behind the page that was sent those chunks.
+        time.sleep(PUBLISH_WAIT_SECONDS)
+        published, entries, reached = published_answer(client, message["id"], after)
+        if after > published_chunks(entries):
+            raise past_the_end()
     start = {**published["frame"], "request_id": request_id}
     cursor = Cursor(writer, request_id, after)
     prefix = None
