@@ -121,3 +121,32 @@ def test_a_follower_of_a_worker_that_dies_ends_as_interrupted(workers):
     while (answer := stored(b, cookie, frames[0]["conversation_id"]))["status"] == "streaming" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert answer["status"] == "interrupted" and answer["content"].startswith(shown)
+
+
+def worker_pid(server):
+    """The pid of the one worker process of a `webui serve`."""
+    (pid,) = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    return int(pid)
+
+
+def test_a_stop_through_the_other_worker_outlives_a_redis_restart(workers, redis_server):
+    a, b, _ = workers
+    cookie = owner_cookie(a.url)
+    ws, frames = begin(a, cookie, 3)
+    stopper = connect(b, cookie)
+    resume(stopper, "stopper", frames[0]["message_id"], frames[-1]["seq"])
+    deltas(stopper, "stopper", frames[-1]["seq"] + 1)
+    # The worker running the answer reads no stop before Redis restarts empty: it is stopped meanwhile, as a busy or
+    # swapped-out one may be.
+    runner = worker_pid(a)
+    os.kill(runner, signal.SIGSTOP)
+    try:
+        stopper.send({"type": "stop", "request_id": "stopper"})
+        time.sleep(0.3)
+        redis_server.stop()
+        redis_server.start()
+    finally:
+        os.kill(runner, signal.SIGCONT)
+    final = stopper.until_final("stopper", timeout=20)[-1]
+    assert (final["type"], final.get("reason")) == ("done", "stopped"), final
+    assert ws.until_final("r1", timeout=20)[-1]["reason"] == "stopped"

@@ -35,6 +35,7 @@ class RemoteAnswer(Answer):
         self.last_id = last_id
         # Looks of the reader in a row that found the answer's start gone (see AnswerReader._check_alive).
         self.missed = 0
+        self.stop_asked = False
         self._outage = get_outage()
         # Worded now, in the reader's language: the reader thread that may need it has none.
         self._unreachable = unavailable().message
@@ -86,6 +87,9 @@ class RemoteAnswer(Answer):
         the answer cannot be stopped from here: this request ends with shared_unavailable, its one final frame."""
         if self._outage.call(self.client.set, stop_key(self.message_id), self.run, ex=STOP_SECONDS) is UNREACHED:
             self.unreachable()
+        else:
+            # The reader asks again at each of its looks, until the answer's final frame comes.
+            self.stop_asked = True
         return True
 
 

@@ -12,7 +12,7 @@ import threading
 import time
 
 from ..patrol import Patrol
-from .answer_log import read_entry, start_key, stream_key
+from .answer_log import STOP_SECONDS, read_entry, start_key, stop_key, stream_key
 from .outage import UNREACHED, get_outage
 
 # The longest an XREAD waits for new entries: how late a follower that has just joined gets its first live chunk.
@@ -108,9 +108,15 @@ class AnswerReader:
         pipe = self.client.pipeline(transaction=False)
         for remote in followers:
             pipe.exists(start_key(remote.message_id))
+        # A stop asked through this worker is asked again at each look until the answer ends: the marker is the one
+        # thing a Redis that restarted empty does not get back from the live workers.
+        for remote in followers:
+            if remote.stop_asked:
+                pipe.set(stop_key(remote.message_id), remote.run, ex=STOP_SECONDS)
         found = self._outage.call(pipe.execute)
         if found is UNREACHED:
             return  # the next XREAD is not tried either, and tells the followers if Redis stays gone
+        # The replies to the stops come after those to the looks, which zip leaves out.
         for remote, exists in zip(followers, found):
             remote.missed = 0 if exists else remote.missed + 1
             if remote.missed >= 2:
