@@ -5,31 +5,14 @@ import pytest
 import requests
 
 from api_client import HELLO, new_token, post
+from test_openai_api_refusals import FAILING_MODULE
 from test_security import serve  # noqa: F401 (a fixture)
-
-# Counts its calls in a file beside it, then fails as a server behind it that is down would.
-COUNTING_MODULE = '''
-from pathlib import Path
-
-url = "http://127.0.0.1/counting"
-model = ["down"]
-supports_stream = True
-needs_auth = False
-
-
-def _create_completion(model, messages, stream, **kwargs):
-    calls = Path(__file__).with_suffix(".calls")
-    calls.write_text(str(int(calls.read_text()) + 1 if calls.exists() else 1))
-    raise RuntimeError("the server behind this module is down")
-    yield ""
-'''
-
 
 @pytest.fixture
 def counting(providers_dir):
-    """The file in which the `counting` drop-in counts its calls."""
-    (providers_dir / "counting.py").write_text(COUNTING_MODULE)
-    return providers_dir / "counting.calls"
+    """The file in which the `failing` drop-in counts its calls."""
+    (providers_dir / "failing.py").write_text(FAILING_MODULE)
+    return providers_dir / "failing.calls"
 
 
 def test_a_failure_a_retry_cannot_cure_is_asked_once_by_openais_client_with_its_default_retries(counting, server):
@@ -38,7 +21,7 @@ def test_a_failure_a_retry_cannot_cure_is_asked_once_by_openais_client_with_its_
     api = openai.OpenAI(base_url=server.url + "/v1", api_key=token, timeout=30)
     for stream in (False, True):
         with pytest.raises(openai.APIStatusError) as failed:
-            api.chat.completions.create(model="counting/down", messages=HELLO, stream=stream)
+            api.chat.completions.create(model="failing/down", messages=HELLO, stream=stream)
         assert (failed.value.status_code, failed.value.response.headers.get("x-should-retry")) == (502, "false")
     assert counting.read_text() == "2"
 

@@ -13,7 +13,10 @@ from webui import create_app
 from webui.config import ConfigError
 
 
+# Fails as a server behind it that is down would, counting its calls in a file beside it (`failing.calls`).
 FAILING_MODULE = '''
+from pathlib import Path
+
 url = "http://127.0.0.1/failing"
 model = ["down"]
 supports_stream = True
@@ -21,6 +24,8 @@ needs_auth = False
 
 
 def _create_completion(model, messages, stream, **kwargs):
+    calls = Path(__file__).with_suffix(".calls")
+    calls.write_text(str(int(calls.read_text()) + 1 if calls.exists() else 1))
     raise RuntimeError("the server behind this module is down")
     yield ""
 '''

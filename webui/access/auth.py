@@ -226,7 +226,8 @@ def login():
     session.permanent = True
     session[SESSION_USER] = username
     session[SESSION_TOKEN] = token
-    return remember_device(redirect(request.script_root + target), username)
+    signed_in = redirect(request.script_root + target)
+    return signed_in if device else remember_device(signed_in, username)
 
 
 @bp.post("/logout")

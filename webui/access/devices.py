@@ -42,16 +42,16 @@ def device_key(name):
 
 
 def remember_device(response, name):
-    """Make this browser a known device of the account `name` (of that one only: signing in to another replaces it)."""
-    if device_key(name) is None:
-        value = serializer().dumps([name, secrets.token_urlsafe(16)])
-        response.set_cookie(
-            COOKIE,
-            value,
-            max_age=identity.COOKIE_MAX_AGE,
-            path=identity.COOKIE_PATH,
-            httponly=True,
-            samesite="Lax",
-            secure=request.is_secure,
-        )
+    """Make this browser, not yet a known device of the account `name`, one (of that account only: signing in to
+    another replaces it)."""
+    value = serializer().dumps([name, secrets.token_urlsafe(16)])
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=identity.COOKIE_MAX_AGE,
+        path=identity.COOKIE_PATH,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure,
+    )
     return response

@@ -201,7 +201,7 @@ class StoredAnswers:
         UserError when all are taken. Counted and taken under one lock, so two sockets of one owner cannot both take
         the last (storing the turn waits for the database)."""
         with self._lock:
-            running = sum(1 for answer in self._answers.values() if not answer.settled.is_set() and answer.turn.owner == owner)
+            running = len(self._running(lambda turn: turn.owner == owner))
             if running + self._coming.get(owner, 0) >= most:
                 message = _("Too many answers are being written for you at once; wait for one to finish.")
                 raise UserError(message, code="rate_limited")
@@ -254,7 +254,11 @@ class StoredAnswers:
         """The answers whose turn satisfies `predicate` and whose final frame is not out: running, or ended with
         their end not yet tried (not those told storage_failed, whose end waits to be written again)."""
         with self._lock:
-            return [answer for answer in self._answers.values() if not answer.settled.is_set() and predicate(answer.turn)]
+            return self._running(predicate)
+
+    def _running(self, predicate):
+        """running(predicate), under the lock."""
+        return [answer for answer in self._answers.values() if not answer.settled.is_set() and predicate(answer.turn)]
 
 
 def init_app(app):

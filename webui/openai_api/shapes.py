@@ -20,7 +20,7 @@ ROLES = {"system": "system", "developer": "system", "user": "user", "assistant":
 MAX_MODEL_CHARS = 300
 # Fields a client may send that this server cannot honour, refused rather than ignored: the answer would not be what
 # was asked for. Any other field it does not know (user, metadata, store…) is ignored, as many clients send their own.
-UNSUPPORTED = ("tools", "functions", "audio", "prediction", "logit_bias")
+UNSUPPORTED = ("tools", "functions", "audio", "prediction", "logit_bias", "logprobs")
 # How an answer's end (a done frame's reason) is told: an answer stopped by its client has no one left to tell.
 FINISH_REASONS = {"complete": "stop", "stopped": "stop", "length": "length"}
 
@@ -194,8 +194,6 @@ def refuse_unsupported(body):
     modalities = body.get("modalities")
     if modalities is not None and (not isinstance(modalities, list) or any(kind != "text" for kind in modalities)):
         raise refused(_("This server writes text only: “modalities” may name only “text”."), "modalities")
-    if body.get("logprobs"):
-        raise refused(_("This server does not support “%(name)s”.", name="logprobs"), "logprobs")
     response_format = body.get("response_format")
     if response_format is not None and response_format != {"type": "text"}:
         raise refused(_("This server does not support “%(name)s”.", name="response_format"), "response_format")

@@ -228,6 +228,11 @@ def sqlite_engine(path, wait, gate):
     return store
 
 
+# Keepalives, on both sides of a connection to PostgreSQL: idle seconds before the first probe, seconds between
+# probes, probes unanswered before the connection is dead. A peer gone silent is found in about twenty seconds.
+KEEPALIVES = (10, 5, 2)
+
+
 def session_settings(wait):
     """What every session of this server sets on the PostgreSQL server, for a database wait of `wait` seconds.
 
@@ -240,9 +245,7 @@ def session_settings(wait):
     return {
         "lock_timeout": milliseconds,
         "idle_in_transaction_session_timeout": 2 * milliseconds,
-        "tcp_keepalives_idle": 10,
-        "tcp_keepalives_interval": 5,
-        "tcp_keepalives_count": 2,
+        **dict(zip(("tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count"), KEEPALIVES)),
     }
 
 
@@ -265,8 +268,8 @@ def postgres_engine(url, wait, gate):
         connect_args={
             "connect_timeout": max(1, round(wait)),
             "options": " ".join(f"-c {name}={value}" for name, value in session_settings(wait).items()),
-            # This side notices a server (or a network) gone silent in about twenty seconds, not the system's hours.
-            "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 2,
+            # This side notices a server (or a network) gone silent as soon, not in the system's hours.
+            "keepalives": 1, **dict(zip(("keepalives_idle", "keepalives_interval", "keepalives_count"), KEEPALIVES)),
         },
     )
     event.listen(engine, "connect", postgres_connected)
